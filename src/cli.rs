@@ -1,0 +1,290 @@
+//! The command line (CONTRACT.md): `serve` (default), `migrate`, `users ...`, `clients ...`,
+//! `keys list`. Every command reads the same configuration as `serve`.
+
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::crypto::password::hash_password;
+use crate::crypto::tokens::random_uuid;
+use crate::domain::{Secret, now};
+use crate::protocol::registration::{ClientDraft, register};
+use crate::startup::{build_state, load_or_create_keys, run};
+use crate::store::sql::SqlStore;
+use crate::store::{ClientStore, KeyStore, StoreError, User, UserStore};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "OpenID Connect provider and OAuth 2.0 authorization server"
+)]
+pub struct Cli {
+    /// TOML configuration file (also PORTCULLIS_CONFIG).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply migrations, load or create signing keys, serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage client applications.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input. Prints the user's `sub`.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        email_verified: bool,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Remove a user.
+    Remove { username: String },
+    /// Set a user's password from standard input.
+    SetPassword {
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsCommand {
+    /// Register a client; prints its client_id (and client_secret, shown only once).
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Native application (private-use URI schemes allowed).
+        #[arg(long)]
+        native: bool,
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Scopes the client may request (default: all supported).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Client authentication at the token endpoint for confidential clients.
+        #[arg(long, value_parser = ["client_secret_basic", "client_secret_post"])]
+        auth_method: Option<String>,
+    },
+    /// List clients.
+    List,
+    /// Remove a client.
+    Remove { client_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List signing keys.
+    List,
+}
+
+pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            let store = SqlStore::open(&settings.database_url)?;
+            let applied = store.migrate()?;
+            println!(
+                "database is up to date ({} migrations applied now)",
+                applied.len()
+            );
+            Ok(())
+        }
+        Command::Users(cmd) => users(cmd, &SqlStore::open(&settings.database_url)?),
+        Command::Clients(cmd) => clients(cmd, &SqlStore::open(&settings.database_url)?),
+        Command::Keys(KeysCommand::List) => {
+            let store = SqlStore::open(&settings.database_url)?;
+            load_or_create_keys(&store)?;
+            for key in store.list_keys()? {
+                println!("{}\t{}\t{}", key.kid, key.alg, key.created_at);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(settings.log_format);
+    actix_web::rt::System::new().block_on(async move {
+        let listener = TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let issuer = settings.issuer.clone();
+        let state = build_state(settings).await?;
+        tracing::info!(issuer = %issuer, address = %listener.local_addr()?, "portcullis is serving");
+        run(listener, state, None)?.await?;
+        Ok(())
+    })
+}
+
+fn read_password() -> anyhow::Result<Secret<String>> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("the password on stdin is empty");
+    }
+    Ok(Secret::new(password))
+}
+
+fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::Add {
+            username,
+            email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            password_stdin: _,
+        } => {
+            let username = username.trim().to_owned();
+            if username.is_empty() || username.len() > 255 {
+                anyhow::bail!("--username must be 1 to 255 characters");
+            }
+            let password = read_password()?;
+            let mut user = User::new(
+                random_uuid(),
+                username.clone(),
+                hash_password(&password)?,
+                now(),
+            );
+            user.email = email;
+            user.email_verified = email_verified;
+            user.name = name;
+            user.given_name = given_name;
+            user.family_name = family_name;
+            match store.create_user(&user) {
+                Ok(()) => {}
+                Err(StoreError::Conflict) => anyhow::bail!("user {username} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+            println!("{}", user.id);
+        }
+        UsersCommand::List => {
+            for user in store.list_users()? {
+                println!(
+                    "{}\t{}\t{}",
+                    user.id,
+                    user.username,
+                    user.email.unwrap_or_default()
+                );
+            }
+        }
+        UsersCommand::Remove { username } => {
+            if !store.delete_user(&username)? {
+                anyhow::bail!("no user {username}");
+            }
+        }
+        UsersCommand::SetPassword {
+            username,
+            password_stdin: _,
+        } => {
+            let hash = hash_password(&read_password()?)?;
+            if !store.set_password_hash(&username, &hash, now())? {
+                anyhow::bail!("no user {username}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn clients(cmd: ClientsCommand, store: &SqlStore) -> anyhow::Result<()> {
+    match cmd {
+        ClientsCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            native,
+            grant_types,
+            scopes,
+            post_logout_redirect_uris,
+            auth_method,
+        } => {
+            if public && auth_method.is_some() {
+                anyhow::bail!("--public clients have no secret; drop --auth-method");
+            }
+            let draft = ClientDraft {
+                name: Some(name),
+                redirect_uris,
+                post_logout_redirect_uris,
+                auth_method: if public {
+                    Some("none".to_owned())
+                } else {
+                    auth_method
+                },
+                grant_types,
+                scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+                application_type: native.then(|| "native".to_owned()),
+                ..ClientDraft::default()
+            };
+            let registered = register(draft, now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            store.create_client(&registered.client)?;
+            let mut out =
+                json!({ "client_id": registered.client.id, "client_name": registered.client.name });
+            if let Some(secret) = registered.client_secret {
+                out["client_secret"] = json!(secret);
+            }
+            println!("{out}");
+        }
+        ClientsCommand::List => {
+            for client in store.list_clients()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    client.id,
+                    client.name,
+                    client.auth_method.as_str(),
+                    client.redirect_uris.join(" ")
+                );
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            if !store.delete_client(&client_id)? {
+                anyhow::bail!("no client {client_id}");
+            }
+        }
+    }
+    Ok(())
+}

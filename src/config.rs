@@ -1,0 +1,296 @@
+//! Settings: defaults, then an optional TOML file, then `PORTCULLIS_<KEY>` environment
+//! variables. Validated once at start; a bad value is a one-line error naming the key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::domain::Secret;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationMode {
+    Open,
+    Token,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The exact `iss`, without a trailing slash.
+    pub issuer: String,
+    pub bind: String,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub registration: RegistrationMode,
+    pub registration_token: Option<Secret<String>>,
+    pub cookie_secure: bool,
+    pub log_format: LogFormat,
+    pub authorization_code_ttl: i64,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub session_ttl: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+const KEYS: &[&str] = &[
+    "issuer",
+    "bind",
+    "database_url",
+    "redis_url",
+    "registration",
+    "registration_token",
+    "cookie_secure",
+    "log_format",
+    "authorization_code_ttl",
+    "access_token_ttl",
+    "id_token_ttl",
+    "refresh_token_ttl",
+    "session_ttl",
+];
+
+impl Settings {
+    /// Reads the file (if any) and the process environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match config_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| bad("config", format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        Self::from_sources(file.as_deref(), |name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from TOML text and an environment lookup; pure, so tests need no
+    /// process environment.
+    pub fn from_sources(
+        toml_text: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(text) = toml_text {
+            let table: toml::Table =
+                toml::from_str(text).map_err(|e| bad("config", e.message().to_owned()))?;
+            for (key, value) in table {
+                if !KEYS.contains(&key.as_str()) {
+                    return Err(bad(&key, "unknown key"));
+                }
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => return Err(bad(&key, format!("unsupported value {other:?}"))),
+                };
+                raw.insert(key, text);
+            }
+        }
+        for key in KEYS {
+            if let Some(value) = env(&format!("PORTCULLIS_{}", key.to_uppercase())) {
+                raw.insert((*key).to_owned(), value);
+            }
+        }
+        Self::from_raw(&raw)
+    }
+
+    fn from_raw(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| -> Option<&str> { raw.get(key).map(String::as_str) };
+        let issuer = parse_issuer(get("issuer").unwrap_or("http://localhost:8080"))?;
+        let local =
+            issuer.starts_with("http://localhost") || issuer.starts_with("http://127.0.0.1");
+        let registration = match get("registration").unwrap_or("token") {
+            "open" => RegistrationMode::Open,
+            "token" => RegistrationMode::Token,
+            "off" => RegistrationMode::Off,
+            other => {
+                return Err(bad(
+                    "registration",
+                    format!("expected open, token or off, got {other:?}"),
+                ));
+            }
+        };
+        let registration_token = get("registration_token")
+            .filter(|t| !t.is_empty())
+            .map(|t| Secret::new(t.to_owned()));
+        let log_format = match get("log_format").unwrap_or("pretty") {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(bad(
+                    "log_format",
+                    format!("expected pretty or json, got {other:?}"),
+                ));
+            }
+        };
+        let cookie_secure = match get("cookie_secure") {
+            None => !local,
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(bad(
+                    "cookie_secure",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
+        let database_url = get("database_url")
+            .unwrap_or("sqlite://data/portcullis.db")
+            .to_owned();
+        if !(database_url.starts_with("sqlite://")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database_url",
+                "expected sqlite://PATH or postgres://...",
+            ));
+        }
+        let redis_url = get("redis_url")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned);
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(bad("redis_url", "expected redis://... or rediss://..."));
+            }
+        }
+        let bind = get("bind").unwrap_or("127.0.0.1:8080").to_owned();
+        if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
+            return Err(bad("bind", "expected HOST:PORT"));
+        }
+        let settings = Settings {
+            issuer,
+            bind,
+            database_url,
+            redis_url,
+            registration,
+            registration_token,
+            cookie_secure,
+            log_format,
+            authorization_code_ttl: ttl(raw, "authorization_code_ttl", 60)?,
+            access_token_ttl: ttl(raw, "access_token_ttl", 3600)?,
+            id_token_ttl: ttl(raw, "id_token_ttl", 3600)?,
+            refresh_token_ttl: ttl(raw, "refresh_token_ttl", 2_592_000)?,
+            session_ttl: ttl(raw, "session_ttl", 86_400)?,
+        };
+        if settings.registration == RegistrationMode::Token && settings.registration_token.is_none()
+        {
+            // Not an error: registration simply stays closed until a token is configured.
+            tracing::debug!(
+                "registration = token without registration_token: registration is closed"
+            );
+        }
+        Ok(settings)
+    }
+
+    /// The path part of the issuer ("" or "/something"), under which every route is mounted.
+    pub fn issuer_path(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+fn ttl(raw: &BTreeMap<String, String>, key: &str, default: i64) -> Result<i64, ConfigError> {
+    match raw.get(key) {
+        None => Ok(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(v) if (1..=31_536_000 * 10).contains(&v) => Ok(v),
+            _ => Err(bad(
+                key,
+                format!("expected a positive number of seconds, got {text:?}"),
+            )),
+        },
+    }
+}
+
+/// OIDC Discovery §3: the issuer is an https URL (http allowed here for development) with
+/// no query or fragment.
+fn parse_issuer(value: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim_end_matches('/');
+    let url = url::Url::parse(trimmed).map_err(|e| bad("issuer", format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(
+            "issuer",
+            "must be an https:// (or http:// for development) URL",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.host_str().is_none() {
+        return Err(bad("issuer", "must have a host and no query or fragment"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_give_a_local_server_without_secure_cookies() {
+        let s = Settings::from_sources(None, no_env).unwrap();
+        assert_eq!(s.issuer, "http://localhost:8080");
+        assert_eq!(s.database_url, "sqlite://data/portcullis.db");
+        assert!(!s.cookie_secure);
+        assert_eq!(s.authorization_code_ttl, 60);
+        assert_eq!(s.registration, RegistrationMode::Token);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let s = Settings::from_sources(
+            Some("issuer = \"https://file.example\"\naccess_token_ttl = 5"),
+            |k| (k == "PORTCULLIS_ISSUER").then(|| "https://env.example/".to_owned()),
+        )
+        .unwrap();
+        assert_eq!(s.issuer, "https://env.example");
+        assert_eq!(s.access_token_ttl, 5);
+        assert!(s.cookie_secure);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Settings::from_sources(Some("session_ttl = -3"), no_env).unwrap_err();
+        assert_eq!(err.key, "session_ttl");
+        let err = Settings::from_sources(Some("issuer = \"ftp://x\""), no_env).unwrap_err();
+        assert_eq!(err.key, "issuer");
+        let err = Settings::from_sources(Some("isuer = \"https://x\""), no_env).unwrap_err();
+        assert_eq!(err.key, "isuer");
+    }
+
+    #[test]
+    fn issuer_path_is_where_routes_are_mounted() {
+        let s = Settings::from_sources(None, |k| {
+            (k == "PORTCULLIS_ISSUER").then(|| "https://id.example/auth/".to_owned())
+        })
+        .unwrap();
+        assert_eq!(s.issuer_path(), "/auth");
+        assert_eq!(s.endpoint("/token"), "https://id.example/auth/token");
+        let s = Settings::from_sources(None, no_env).unwrap();
+        assert_eq!(s.issuer_path(), "");
+    }
+}

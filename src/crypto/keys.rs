@@ -1,0 +1,396 @@
+//! Signing keys: generation, PKCS#8 storage form, JWS compact signing (aws-lc-rs) and
+//! verification (jsonwebtoken over the same aws-lc-rs backend), and the public JWKS.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaPublicKeyComponents,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    Rs256,
+    Es256,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "RS256" => Some(Self::Rs256),
+            "ES256" => Some(Self::Es256),
+            _ => None,
+        }
+    }
+
+    fn jwt_algorithm(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+            Self::Es256 => Algorithm::ES256,
+        }
+    }
+}
+
+enum Material {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+/// A private signing key with its public JWK. The `kid` is the RFC 7638 thumbprint.
+pub struct SigningKey {
+    kid: String,
+    alg: KeyAlgorithm,
+    material: Material,
+    public_jwk: serde_json::Value,
+    decoding_key: DecodingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed")]
+    Generation,
+    #[error("stored key is not a valid {0} PKCS#8 key")]
+    Rejected(&'static str),
+    #[error("signing failed")]
+    Signing,
+}
+
+impl SigningKey {
+    /// Generates a new key; returns it with its PKCS#8 DER, the form we store.
+    pub fn generate(alg: KeyAlgorithm) -> Result<(Self, Vec<u8>), KeyError> {
+        let der = match alg {
+            KeyAlgorithm::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+                .and_then(|k| k.as_der())
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| KeyError::Generation)?,
+            KeyAlgorithm::Es256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                    .map(|d| d.as_ref().to_vec())
+                    .map_err(|_| KeyError::Generation)?
+            }
+        };
+        Ok((Self::from_pkcs8(alg, &der)?, der))
+    }
+
+    pub fn from_pkcs8(alg: KeyAlgorithm, der: &[u8]) -> Result<Self, KeyError> {
+        let (material, members) = match alg {
+            KeyAlgorithm::Rs256 => {
+                let key = RsaKeyPair::from_pkcs8(der).map_err(|_| KeyError::Rejected("RSA"))?;
+                let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
+                let members = json!({
+                    "e": URL_SAFE_NO_PAD.encode(&public.e),
+                    "kty": "RSA",
+                    "n": URL_SAFE_NO_PAD.encode(&public.n),
+                });
+                (Material::Rsa(key), members)
+            }
+            KeyAlgorithm::Es256 => {
+                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|_| KeyError::Rejected("P-256"))?;
+                // Uncompressed SEC1 point: 0x04 || x || y.
+                let point = key.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err(KeyError::Rejected("P-256"));
+                }
+                let members = json!({
+                    "crv": "P-256",
+                    "kty": "EC",
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+                });
+                (Material::Ec(key), members)
+            }
+        };
+        // RFC 7638 §3: the thumbprint hashes the required members in lexicographic order,
+        // which is how serde_json (BTreeMap-backed) writes them.
+        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            members.to_string().as_bytes(),
+        ));
+        let decoding_key = match &material {
+            Material::Rsa(_) => DecodingKey::from_rsa_components(
+                members["n"].as_str().unwrap_or_default(),
+                members["e"].as_str().unwrap_or_default(),
+            ),
+            Material::Ec(_) => DecodingKey::from_ec_components(
+                members["x"].as_str().unwrap_or_default(),
+                members["y"].as_str().unwrap_or_default(),
+            ),
+        }
+        .map_err(|_| KeyError::Rejected(alg.as_str()))?;
+        let mut public_jwk = members;
+        public_jwk["kid"] = json!(kid);
+        public_jwk["alg"] = json!(alg.as_str());
+        public_jwk["use"] = json!("sig");
+        Ok(Self {
+            kid,
+            alg,
+            material,
+            public_jwk,
+            decoding_key,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    pub fn public_jwk(&self) -> &serde_json::Value {
+        &self.public_jwk
+    }
+
+    /// JWS compact serialization (RFC 7515 §7.1) of `payload` with header `typ`.
+    pub fn sign_jwt(&self, typ: &str, payload: &serde_json::Value) -> Result<String, KeyError> {
+        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
+        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(payload.to_string()));
+        let rng = SystemRandom::new();
+        let signature = match &self.material {
+            Material::Rsa(key) => {
+                let mut sig = vec![0u8; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut sig)
+                    .map_err(|_| KeyError::Signing)?;
+                sig
+            }
+            Material::Ec(key) => key
+                .sign(&rng, out.as_bytes())
+                .map_err(|_| KeyError::Signing)?
+                .as_ref()
+                .to_vec(),
+        };
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(out)
+    }
+}
+
+/// What a JWT we issued must satisfy to be accepted back.
+pub struct JwtExpectations<'a> {
+    pub issuer: &'a str,
+    /// `typ` header, e.g. `at+jwt` for RFC 9068 access tokens.
+    pub typ: Option<&'a str>,
+    /// When false, an expired token is still accepted (an `id_token_hint` may be expired,
+    /// OIDC Core §3.1.2.1).
+    pub check_expiry: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("wrong token type")]
+    WrongType,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Every key we publish; the newest of each algorithm signs.
+pub struct KeySet {
+    keys: Vec<SigningKey>,
+    by_kid: HashMap<String, usize>,
+    jwks_json: String,
+}
+
+impl KeySet {
+    /// `keys` ordered oldest first.
+    pub fn new(keys: Vec<SigningKey>) -> Self {
+        let by_kid = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.kid.clone(), i))
+            .collect();
+        let jwks =
+            json!({ "keys": keys.iter().rev().map(|k| k.public_jwk.clone()).collect::<Vec<_>>() });
+        Self {
+            keys,
+            by_kid,
+            jwks_json: jwks.to_string(),
+        }
+    }
+
+    /// The JWKS document (RFC 7517 §5), serialized once.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
+    }
+
+    pub fn signing_key(&self, alg: KeyAlgorithm) -> Option<&SigningKey> {
+        self.keys.iter().rev().find(|k| k.alg == alg)
+    }
+
+    pub fn algorithms(&self) -> Vec<KeyAlgorithm> {
+        let mut algs: Vec<KeyAlgorithm> = Vec::new();
+        for key in &self.keys {
+            if !algs.contains(&key.alg) {
+                algs.push(key.alg);
+            }
+        }
+        algs
+    }
+
+    /// Verifies a JWT we signed: known `kid`, matching `alg` (so `none` and algorithm
+    /// confusion are refused), signature, issuer, and expiry when asked.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expect: &JwtExpectations<'_>,
+    ) -> Result<T, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+        let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+        let key = self
+            .by_kid
+            .get(kid)
+            .map(|i| &self.keys[*i])
+            .ok_or(JwtError::UnknownKey)?;
+        if header.alg != key.alg.jwt_algorithm() {
+            return Err(JwtError::UnknownKey);
+        }
+        if let Some(typ) = expect.typ {
+            if !header
+                .typ
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+            {
+                return Err(JwtError::WrongType);
+            }
+        }
+        let mut validation = Validation::new(key.alg.jwt_algorithm());
+        validation.set_issuer(&[expect.issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = expect.check_expiry;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["iss", "sub", "exp"]);
+        jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyset() -> KeySet {
+        let (rsa, _) = SigningKey::generate(KeyAlgorithm::Rs256).unwrap();
+        let (ec, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
+        KeySet::new(vec![rsa, ec])
+    }
+
+    fn expect(issuer: &str) -> JwtExpectations<'_> {
+        JwtExpectations {
+            issuer,
+            typ: Some("JWT"),
+            check_expiry: true,
+        }
+    }
+
+    #[test]
+    fn tokens_signed_by_either_key_verify_and_round_trip_through_pkcs8() {
+        let keys = keyset();
+        let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
+        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256] {
+            let token = keys
+                .signing_key(alg)
+                .unwrap()
+                .sign_jwt("JWT", &claims)
+                .unwrap();
+            let back: serde_json::Value = keys.verify(&token, &expect("https://op")).unwrap();
+            assert_eq!(back["sub"], "u1");
+        }
+        let (_, der) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
+        let a = SigningKey::from_pkcs8(KeyAlgorithm::Es256, &der).unwrap();
+        let b = SigningKey::from_pkcs8(KeyAlgorithm::Es256, &der).unwrap();
+        assert_eq!(a.kid(), b.kid());
+    }
+
+    #[test]
+    fn tampered_foreign_issuer_and_alg_none_tokens_are_rejected() {
+        let keys = keyset();
+        let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
+        let token = keys
+            .signing_key(KeyAlgorithm::Rs256)
+            .unwrap()
+            .sign_jwt("JWT", &claims)
+            .unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(
+            json!({"iss": "https://op", "sub": "admin", "exp": 4_000_000_000u64}).to_string(),
+        );
+        parts[1] = &forged;
+        assert!(
+            keys.verify::<serde_json::Value>(&parts.join("."), &expect("https://op"))
+                .is_err()
+        );
+        assert!(
+            keys.verify::<serde_json::Value>(&token, &expect("https://other"))
+                .is_err()
+        );
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let none = format!("{header}.{}.", token.split('.').nth(1).unwrap());
+        assert!(
+            keys.verify::<serde_json::Value>(&none, &expect("https://op"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_rejected_unless_expiry_is_not_checked() {
+        let keys = keyset();
+        let claims = json!({"iss": "https://op", "sub": "u1", "exp": 1000});
+        let token = keys
+            .signing_key(KeyAlgorithm::Es256)
+            .unwrap()
+            .sign_jwt("JWT", &claims)
+            .unwrap();
+        assert!(
+            keys.verify::<serde_json::Value>(&token, &expect("https://op"))
+                .is_err()
+        );
+        let lenient = JwtExpectations {
+            check_expiry: false,
+            ..expect("https://op")
+        };
+        assert!(keys.verify::<serde_json::Value>(&token, &lenient).is_ok());
+    }
+
+    #[test]
+    fn jwks_publishes_only_public_members_with_kid_alg_and_use() {
+        let keys = keyset();
+        let jwks: serde_json::Value = serde_json::from_str(keys.jwks_json()).unwrap();
+        for jwk in jwks["keys"].as_array().unwrap() {
+            assert!(jwk["kid"].is_string() && jwk["alg"].is_string());
+            assert_eq!(jwk["use"], "sig");
+            assert!(jwk.get("d").is_none() && jwk.get("p").is_none());
+        }
+    }
+}

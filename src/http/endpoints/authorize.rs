@@ -1,0 +1,234 @@
+//! The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2), GET and POST, and the
+//! interaction it starts: login and consent pages continue the same pending request.
+
+use std::time::Duration;
+
+use actix_web::cookie::Cookie;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
+use crate::domain::now;
+use crate::http::error::PageError;
+use crate::http::{State, blocking, browser_id, request_params, session_id};
+use crate::protocol::authorize::{
+    Authentication, AuthorizationRequest, AuthorizeError, Next, error_redirect, issue_code,
+    next_step, resolve_redirect_uri, validate,
+};
+use crate::protocol::{ErrorCode, OAuthError};
+use crate::sessions::SsoSession;
+
+/// How long a user has to finish logging in and consenting.
+const INTERACTION_TTL: Duration = Duration::from_secs(900);
+
+/// An authorization request waiting for the user, bound to one browser.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Pending {
+    pub request: AuthorizationRequest,
+    pub client_name: String,
+    /// Hash of the browser cookie: forms posted from another browser are refused.
+    pub browser: String,
+    /// CSRF token embedded in this interaction's forms.
+    pub csrf: String,
+    /// The session created by a login during this interaction (a fresh authentication).
+    pub logged_in_session: Option<String>,
+}
+
+impl Pending {
+    /// Both CSRF defences: the form's token and the browser cookie must match.
+    pub fn accepts(&self, req: &HttpRequest, state: &State, csrf: &str) -> bool {
+        let (browser, _) = browser_id(req, &state.settings);
+        constant_time_eq(token_hash(&browser).as_bytes(), self.browser.as_bytes())
+            && constant_time_eq(csrf.as_bytes(), self.csrf.as_bytes())
+    }
+}
+
+pub async fn authorize(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let params = request_params(&req, &body)?;
+    let issuer = state.settings.issuer.clone();
+    let (client, request) = blocking(&state, move |ctx| {
+        let client_id = params.required("client_id")?;
+        let client = ctx
+            .store
+            .find_client(client_id)?
+            .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+        let redirect_uri = resolve_redirect_uri(&params, &client)?;
+        Ok((
+            client.clone(),
+            validate(&params, &client, redirect_uri, ctx),
+        ))
+    })
+    .await?;
+    let request = match request {
+        Ok(request) => request,
+        Err(AuthorizeError::Page(error)) => return Err(error.into()),
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }) => {
+            return Ok(redirect(
+                StatusCode::FOUND,
+                &error_redirect(&redirect_uri, state.as_deref(), &error, &issuer),
+            ));
+        }
+    };
+    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    let pending = Pending {
+        request,
+        client_name: client.name,
+        browser: token_hash(&browser),
+        csrf: random_token(24),
+        logged_in_session: None,
+    };
+    let mut response = proceed(&req, &state, pending, None, None).await?;
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    Ok(response)
+}
+
+/// Takes the pending request one step further: to the login page, the consent page, or
+/// back to the client with a code or an error.
+///
+/// `handle` is the pending request's id when it is already stored; `fresh_session` is a
+/// session created by a login in this very request (its cookie is not on `req` yet).
+pub async fn proceed(
+    req: &HttpRequest,
+    state: &State,
+    pending: Pending,
+    handle: Option<String>,
+    fresh_session: Option<SsoSession>,
+) -> Result<HttpResponse, PageError> {
+    let now = now();
+    let session = match fresh_session {
+        Some(s) => Some(s),
+        None => match session_id(req, &state.settings) {
+            Some(id) => state
+                .sessions
+                .load_sso(&id, now)
+                .await
+                .map_err(OAuthError::from)?,
+            None => None,
+        },
+    };
+    let consent = match &session {
+        Some(s) => {
+            let (user_id, client_id) = (s.user_id.clone(), pending.request.client_id.clone());
+            blocking(state, move |ctx| {
+                Ok(ctx.store.find_consent(&user_id, &client_id)?)
+            })
+            .await?
+        }
+        None => None,
+    };
+    let auth = session.as_ref().map(|s| Authentication {
+        session: s,
+        fresh: pending.logged_in_session.as_deref() == Some(s.id.as_str()),
+    });
+    let step = next_step(&pending.request, auth.as_ref(), consent.as_ref(), now);
+    let page = match step {
+        Next::Login => "/login",
+        Next::Consent => "/consent",
+        Next::Fail(code) => {
+            if let Some(h) = &handle {
+                state
+                    .sessions
+                    .take_pending::<Pending>(h)
+                    .await
+                    .map_err(OAuthError::from)?;
+            }
+            let r = &pending.request;
+            let url = error_redirect(
+                &r.redirect_uri,
+                r.state.as_deref(),
+                &OAuthError::bare(code),
+                &state.settings.issuer,
+            );
+            return Ok(redirect(StatusCode::SEE_OTHER, &url));
+        }
+        Next::IssueCode => {
+            if let Some(h) = &handle {
+                // One-time: if another tab already finished this request, stop here.
+                if state
+                    .sessions
+                    .take_pending::<Pending>(h)
+                    .await
+                    .map_err(OAuthError::from)?
+                    .is_none()
+                {
+                    return Err(expired().into());
+                }
+            }
+            let Some(session) = session else {
+                return Err(OAuthError::server("no session").into());
+            };
+            let request = pending.request;
+            let url = blocking(state, move |ctx| issue_code(&request, &session, ctx)).await?;
+            return Ok(redirect(StatusCode::SEE_OTHER, &url));
+        }
+    };
+    let handle = handle.unwrap_or_else(|| random_token(24));
+    state
+        .sessions
+        .save_pending(&handle, &pending, INTERACTION_TTL)
+        .await
+        .map_err(OAuthError::from)?;
+    let location = format!("{}{page}?id={handle}", state.settings.issuer_path());
+    Ok(redirect(StatusCode::SEE_OTHER, &location))
+}
+
+pub fn expired() -> OAuthError {
+    OAuthError::invalid_request(
+        "this sign-in request has expired or was already completed; return to the application and start again",
+    )
+}
+
+pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Loads the pending request named by a page's `id` parameter.
+pub async fn load_pending(state: &State, handle: &str) -> Result<Pending, PageError> {
+    state
+        .sessions
+        .load_pending::<Pending>(handle)
+        .await
+        .map_err(OAuthError::from)?
+        .ok_or_else(|| expired().into())
+}
+
+/// Ends the interaction with an error sent to the client (e.g. `access_denied`).
+pub async fn finish_with_error(
+    state: &State,
+    handle: &str,
+    pending: &Pending,
+    code: ErrorCode,
+) -> Result<HttpResponse, PageError> {
+    state
+        .sessions
+        .take_pending::<Pending>(handle)
+        .await
+        .map_err(OAuthError::from)?;
+    let r = &pending.request;
+    let url = error_redirect(
+        &r.redirect_uri,
+        r.state.as_deref(),
+        &OAuthError::bare(code),
+        &state.settings.issuer,
+    );
+    Ok(redirect(StatusCode::SEE_OTHER, &url))
+}
+
+pub fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> HttpResponse {
+    let _ = response.add_cookie(cookie);
+    response
+}

@@ -1,0 +1,22 @@
+//! OIDC Discovery §4 and the JWKS (RFC 7517 §5): both serialized once at start.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+
+use crate::http::State;
+
+pub async fn openid_configuration(state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.discovery_json.clone())
+}
+
+pub async fn jwks(state: State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/jwk-set+json")
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.keys.jwks_json().to_owned())
+}

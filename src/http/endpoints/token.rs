@@ -1,0 +1,60 @@
+//! The token endpoint (RFC 6749 §3.2): client authentication, then the grant.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::domain::Secret;
+use crate::http::error::ApiError;
+use crate::http::{State, blocking, form_params};
+use crate::protocol::OAuthError;
+use crate::protocol::client_auth::{PresentedCredentials, authenticate};
+use crate::protocol::grants::{TokenRequest, exchange};
+
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, ApiError> {
+    let params = form_params(&req, &body)?;
+    let basic = basic_credentials(&req)?;
+    let response = blocking(&state, move |ctx| {
+        let creds = PresentedCredentials::from_body(basic, &params)?;
+        let client = authenticate(&creds, ctx)?;
+        let request = TokenRequest::parse(&params)?;
+        exchange(request, &client, ctx)
+    })
+    .await?;
+    // RFC 6749 §5.1: responses carrying tokens must not be cached.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// `Authorization: Basic` per RFC 6749 §2.3.1: id and secret are form-urlencoded before
+/// being joined with ':' and base64-encoded.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, Secret<String>)>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || OAuthError::invalid_client("malformed Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(malformed());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| -> Result<String, OAuthError> {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(malformed)
+    };
+    Ok(Some((unescape(id)?, Secret::new(unescape(secret)?))))
+}

@@ -1,0 +1,59 @@
+//! The UserInfo endpoint (OIDC Core §5.3), GET or POST, token per RFC 6750 §2.1/§2.2.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::http::error::BearerError;
+use crate::http::{State, blocking};
+use crate::protocol::{OAuthError, Params, userinfo};
+
+pub async fn userinfo(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, BearerError> {
+    let token = bearer_token(&req, &body)?;
+    let claims = blocking(&state, move |ctx| userinfo::userinfo(&token, ctx)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(claims))
+}
+
+/// The token from `Authorization: Bearer`, or from a form body's `access_token`;
+/// RFC 6750 §2: a client must not use more than one method.
+pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
+    let from_header = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().unwrap_or("");
+            match value.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_owned())
+                }
+                _ => {
+                    return Err(
+                        OAuthError::invalid_request("malformed Authorization header").into(),
+                    );
+                }
+            }
+        }
+    };
+    let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
+        let form = std::str::from_utf8(body)
+            .ok()
+            .and_then(|f| Params::from_urlencoded(f).ok());
+        form.and_then(|p| p.single("access_token").ok().flatten().map(str::to_owned))
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            Err(OAuthError::invalid_request("use only one way to send the access token").into())
+        }
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(BearerError::Missing),
+    }
+}

@@ -1,0 +1,159 @@
+//! THE place where a protocol error becomes a response: JSON (RFC 6749 §5.2), a Bearer
+//! challenge (RFC 6750 §3), or an HTML error page. Internal causes are logged here and
+//! never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use super::pages;
+use crate::protocol::{ErrorCode, OAuthError};
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn log(error: &OAuthError) {
+    if let Some(cause) = &error.cause {
+        tracing::error!(error = error.code.as_str(), cause = %cause, "request failed");
+    }
+}
+
+fn body(error: &OAuthError) -> serde_json::Value {
+    let mut body = json!({ "error": error.code.as_str() });
+    if let Some(d) = &error.description {
+        body["error_description"] = json!(d);
+    }
+    body
+}
+
+/// Errors of back-channel JSON endpoints (token, registration).
+#[derive(Debug)]
+pub struct ApiError(pub OAuthError);
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(self.0.code)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.0);
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.0.code == ErrorCode::InvalidClient {
+            // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
+        }
+        response.json(body(&self.0))
+    }
+}
+
+/// Errors of Bearer-protected resources (userinfo, registration read).
+#[derive(Debug)]
+pub enum BearerError {
+    /// No token at all: RFC 6750 §3.1 says the challenge then carries no error code.
+    Missing,
+    Rejected(OAuthError),
+}
+
+impl From<OAuthError> for BearerError {
+    fn from(e: OAuthError) -> Self {
+        Self::Rejected(e)
+    }
+}
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => f.write_str("missing bearer token"),
+            Self::Rejected(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Characters allowed inside an RFC 6750 §3 quoted auth-param value.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .filter(|c| *c != '"' && *c != '\\' && (' '..='~').contains(c))
+        .collect()
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Missing => StatusCode::UNAUTHORIZED,
+            Self::Rejected(e) => status_of(e.code),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        let Self::Rejected(error) = self else {
+            return response
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\""))
+                .finish();
+        };
+        log(error);
+        let challenge = format!(
+            "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
+            error.code.as_str(),
+            quoted(error.description.as_deref().unwrap_or(""))
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        response.json(body(error))
+    }
+}
+
+/// Errors shown to a person in the browser, never redirected.
+#[derive(Debug)]
+pub struct PageError(pub OAuthError);
+
+impl From<OAuthError> for PageError {
+    fn from(e: OAuthError) -> Self {
+        Self(e)
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self.0.code {
+            ErrorCode::InvalidClient => StatusCode::BAD_REQUEST,
+            code => status_of(code),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.0);
+        pages::error_page(self.status_code(), &self.0)
+    }
+}

@@ -1,0 +1,174 @@
+//! The actix-web adapter: parse HTTP into typed requests, call `protocol`, write responses.
+
+pub mod endpoints;
+pub mod error;
+pub mod pages;
+
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::{HttpRequest, web};
+
+use crate::config::Settings;
+use crate::crypto::KeySet;
+use crate::crypto::tokens::random_token;
+use crate::domain::now;
+use crate::protocol::{Context, OAuthError, Params};
+use crate::sessions::Sessions;
+use crate::store::Store;
+
+/// Everything a handler may use; built once in `startup` and shared by every worker.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub sessions: Sessions,
+    pub keys: Arc<KeySet>,
+    /// The discovery document, serialized once.
+    pub discovery_json: String,
+}
+
+pub type State = web::Data<AppState>;
+
+impl AppState {
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            store: &*self.store,
+            keys: &self.keys,
+            settings: &self.settings,
+            now: now(),
+        }
+    }
+}
+
+/// Runs protocol code that touches the database on the blocking pool, off the actix worker.
+pub async fn blocking<T, F>(state: &State, f: F) -> Result<T, OAuthError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Context<'_>) -> Result<T, OAuthError> + Send + 'static,
+{
+    let state = state.clone();
+    web::block(move || f(&state.context()))
+        .await
+        .map_err(OAuthError::server)?
+}
+
+/// Query string and (for POST forms) body parameters, in that order.
+pub fn request_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let mut params = Params::from_urlencoded(req.query_string())?;
+    if !body.is_empty() {
+        let form = std::str::from_utf8(body)
+            .map_err(|_| OAuthError::invalid_request("body is not UTF-8"))?;
+        params.extend(Params::from_urlencoded(form)?);
+    }
+    Ok(params)
+}
+
+/// Only the body, for endpoints whose parameters must not travel in the URL.
+pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let is_form = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "content type must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form =
+        std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("body is not UTF-8"))?;
+    Params::from_urlencoded(form)
+}
+
+/// The browser's cookies, named so that Secure cookies get the `__Host-` guarantee
+/// (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).
+pub struct CookieNames;
+
+impl CookieNames {
+    pub fn session(settings: &Settings) -> &'static str {
+        if settings.cookie_secure {
+            "__Host-portcullis_session"
+        } else {
+            "portcullis_session"
+        }
+    }
+
+    pub fn browser(settings: &Settings) -> &'static str {
+        if settings.cookie_secure {
+            "__Host-portcullis_browser"
+        } else {
+            "portcullis_browser"
+        }
+    }
+}
+
+fn cookie(
+    settings: &Settings,
+    name: &'static str,
+    value: String,
+    max_age: Option<i64>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .secure(settings.cookie_secure)
+        .same_site(SameSite::Lax)
+        .finish();
+    if let Some(seconds) = max_age {
+        c.set_max_age(CookieDuration::seconds(seconds));
+    }
+    c
+}
+
+pub fn session_cookie(settings: &Settings, session_id: String) -> Cookie<'static> {
+    cookie(
+        settings,
+        CookieNames::session(settings),
+        session_id,
+        Some(settings.session_ttl),
+    )
+}
+
+pub fn expired_session_cookie(settings: &Settings) -> Cookie<'static> {
+    cookie(
+        settings,
+        CookieNames::session(settings),
+        String::new(),
+        Some(0),
+    )
+}
+
+/// The browser id that binds interaction forms (login, consent, logout) to this browser:
+/// the existing cookie, or a new one to set.
+pub fn browser_id(req: &HttpRequest, settings: &Settings) -> (String, Option<Cookie<'static>>) {
+    match req.cookie(CookieNames::browser(settings)) {
+        Some(c) if c.value().len() >= 32 => (c.value().to_owned(), None),
+        _ => {
+            let id = random_token(32);
+            let c = cookie(
+                settings,
+                CookieNames::browser(settings),
+                id.clone(),
+                Some(400 * 86_400),
+            );
+            (id, Some(c))
+        }
+    }
+}
+
+pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {
+    req.cookie(CookieNames::session(settings))
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Mounts every route under the issuer's path.
+pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
+    let scope = web::scope(&settings.issuer_path())
+        .configure(endpoints::configure)
+        .configure(|c| pages::configure(c, settings));
+    cfg.service(scope);
+}

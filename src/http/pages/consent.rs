@@ -1,0 +1,144 @@
+//! The consent page: the client's name, each scope in plain words, allow or deny.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::login::PageQuery;
+use super::render;
+use crate::domain::{Scopes, now};
+use crate::http::endpoints::authorize::{finish_with_error, load_pending, proceed};
+use crate::http::error::PageError;
+use crate::http::{State, blocking, session_id};
+use crate::protocol::{ErrorCode, OAuthError};
+use crate::store::Consent;
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    base: &'a str,
+    id: &'a str,
+    csrf: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<(&'static str, &'static str)>,
+}
+
+fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
+    match scope {
+        "openid" => Some(("Sign you in", "and know your account identifier")),
+        "profile" => Some((
+            "See your profile",
+            "name, username, picture, locale and similar details",
+        )),
+        "email" => Some(("See your email address", "and whether it is verified")),
+        "phone" => Some(("See your phone number", "and whether it is verified")),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let pending = load_pending(&state, &query.id).await?;
+    let Some(sid) = session_id(&req, &state.settings) else {
+        // Session gone (expired, or logged out elsewhere): start over through login.
+        return proceed(&req, &state, pending, Some(query.id.clone()), None).await;
+    };
+    let Some(session) = state
+        .sessions
+        .load_sso(&sid, now())
+        .await
+        .map_err(OAuthError::from)?
+    else {
+        return proceed(&req, &state, pending, Some(query.id.clone()), None).await;
+    };
+    let user = blocking(&state, move |ctx| {
+        Ok(ctx.store.find_user(&session.user_id)?)
+    })
+    .await?;
+    let username = user.map(|u| u.username).unwrap_or_default();
+    let scopes = pending.request.scopes();
+    let base = state.settings.issuer_path();
+    Ok(render(
+        StatusCode::OK,
+        &ConsentPage {
+            base: &base,
+            id: &query.id,
+            csrf: &pending.csrf,
+            client_name: &pending.client_name,
+            username: &username,
+            scopes: scopes.iter().filter_map(describe).collect(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    id: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    form: web::Form<ConsentForm>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let mut pending = load_pending(&state, &form.id).await?;
+    if !pending.accepts(&req, &state, &form.csrf) {
+        return Err(OAuthError::invalid_request(
+            "the form could not be verified; return to the application and start again",
+        )
+        .into());
+    }
+    let session = match session_id(&req, &state.settings) {
+        Some(sid) => state
+            .sessions
+            .load_sso(&sid, now())
+            .await
+            .map_err(OAuthError::from)?,
+        None => None,
+    };
+    let Some(session) = session else {
+        return proceed(&req, &state, pending, Some(form.id), None).await;
+    };
+    match form.decision.as_str() {
+        "allow" => {}
+        "deny" => {
+            return finish_with_error(&state, &form.id, &pending, ErrorCode::AccessDenied).await;
+        }
+        _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
+    }
+    let (user_id, client_id, requested) = (
+        session.user_id.clone(),
+        pending.request.client_id.clone(),
+        pending.request.scopes(),
+    );
+    blocking(&state, move |ctx| {
+        // Remember the union, so a later request for the same or fewer scopes needs no
+        // new consent.
+        let previous = ctx.store.find_consent(&user_id, &client_id)?;
+        let granted = previous
+            .and_then(|c| Scopes::parse(&c.scope))
+            .map(|p| p.union(&requested))
+            .unwrap_or(requested);
+        ctx.store.save_consent(&Consent {
+            user_id,
+            client_id,
+            scope: granted.to_string(),
+            granted_at: ctx.now,
+        })?;
+        Ok(())
+    })
+    .await?;
+    // prompt=consent is satisfied by this decision.
+    pending.request.prompt.retain(|p| p != "consent");
+    proceed(&req, &state, pending, Some(form.id), None).await
+}

@@ -1,0 +1,143 @@
+//! The login page: username and password, CSRF-protected, one message for every failure.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::render;
+use crate::crypto::password::verify_password;
+use crate::crypto::tokens::random_token;
+use crate::domain::{Secret, now};
+use crate::http::endpoints::authorize::{Pending, load_pending, proceed, with_cookie};
+use crate::http::error::PageError;
+use crate::http::{State, blocking, session_cookie, session_id};
+use crate::protocol::OAuthError;
+use crate::sessions::SsoSession;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    base: &'a str,
+    id: &'a str,
+    csrf: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    pub id: String,
+}
+
+pub async fn show(query: web::Query<PageQuery>, state: State) -> Result<HttpResponse, PageError> {
+    let pending = load_pending(&state, &query.id).await?;
+    let base = state.settings.issuer_path();
+    Ok(page(
+        &base,
+        &query.id,
+        &pending,
+        pending.request.login_hint.as_deref().unwrap_or(""),
+        None,
+    ))
+}
+
+fn page(
+    base: &str,
+    id: &str,
+    pending: &Pending,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &LoginPage {
+            base,
+            id,
+            csrf: &pending.csrf,
+            client_name: &pending.client_name,
+            username,
+            error,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    id: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let mut pending = load_pending(&state, &form.id).await?;
+    if !pending.accepts(&req, &state, &form.csrf) {
+        return Err(OAuthError::invalid_request(
+            "the form could not be verified; return to the application and start again",
+        )
+        .into());
+    }
+    let username = form.username.trim().to_owned();
+    let password = Secret::new(form.password);
+    let lookup = username.clone();
+    // argon2 (~50 ms of CPU) runs on the blocking pool; an unknown user is checked against
+    // a dummy hash so both failures take the same time.
+    let user = blocking(&state, move |ctx| {
+        let user = ctx.store.find_user_by_username(&lookup)?;
+        let ok = verify_password(&password, user.as_ref().map(|u| u.password_hash.as_str()));
+        Ok(user.filter(|_| ok))
+    })
+    .await?;
+    let Some(user) = user else {
+        tracing::info!("login failed");
+        let base = state.settings.issuer_path();
+        return Ok(page(
+            &base,
+            &form.id,
+            &pending,
+            &username,
+            Some("Incorrect username or password."),
+        ));
+    };
+    tracing::info!(sub = %user.id, "login succeeded");
+
+    // A new session id at every login (no session fixation); the old session ends.
+    if let Some(old) = session_id(&req, &state.settings) {
+        state
+            .sessions
+            .delete_sso(&old)
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    let now = now();
+    let session = SsoSession {
+        id: random_token(32),
+        user_id: user.id,
+        auth_time: now,
+        expires_at: now + state.settings.session_ttl,
+    };
+    state
+        .sessions
+        .save_sso(&session, now)
+        .await
+        .map_err(OAuthError::from)?;
+    pending.logged_in_session = Some(session.id.clone());
+    let cookie = session_cookie(&state.settings, session.id.clone());
+    let response = proceed(&req, &state, pending, Some(form.id), Some(session)).await?;
+    Ok(with_cookie(response, &cookie))
+}

@@ -1,0 +1,191 @@
+//! RP-Initiated Logout 1.0: confirm with the user, end the SSO session, and return to a
+//! registered `post_logout_redirect_uri` (with `state`) or show the signed-out page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::render;
+use crate::crypto::keys::JwtExpectations;
+use crate::crypto::tokens::{constant_time_eq, token_hash};
+use crate::http::endpoints::authorize::{redirect, with_cookie};
+use crate::http::error::PageError;
+use crate::http::{
+    State, blocking, browser_id, expired_session_cookie, request_params, session_id,
+};
+use crate::protocol::{OAuthError, Params};
+use crate::store::Client;
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage<'a> {
+    base: &'a str,
+    csrf: &'a str,
+    client_name: Option<&'a str>,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage<'a> {
+    base: &'a str,
+    signed_out: bool,
+}
+
+/// The logout form's CSRF token: derived from the browser cookie, which a cross-site
+/// page can neither read nor send along with a cross-site POST (SameSite=Lax).
+fn logout_csrf(browser: &str) -> String {
+    token_hash(&format!("logout:{browser}"))
+}
+
+/// The client named by `client_id` or by the hint's `aud`, and the redirect URI if it is
+/// registered for that client (OIDC RP-Initiated Logout §2, §3).
+fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<String>), OAuthError> {
+    let mut client_id = params.single("client_id")?.map(str::to_owned);
+    if let Some(hint) = params.single("id_token_hint")? {
+        let expect = JwtExpectations {
+            issuer: &state.settings.issuer,
+            typ: None,
+            check_expiry: false,
+        };
+        let claims: serde_json::Value = state.keys.verify(hint, &expect).map_err(|_| {
+            OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider")
+        })?;
+        let aud = match &claims["aud"] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        };
+        if client_id.is_some() && client_id != aud {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match id_token_hint",
+            ));
+        }
+        client_id = aud;
+    }
+    let uri = params
+        .single("post_logout_redirect_uri")?
+        .map(str::to_owned);
+    if uri.is_some() && client_id.is_none() {
+        return Err(OAuthError::invalid_request(
+            "post_logout_redirect_uri needs client_id or id_token_hint",
+        ));
+    }
+    Ok((client_id, uri))
+}
+
+fn check_registered(client: Option<&Client>, uri: Option<&str>) -> Result<(), OAuthError> {
+    match (client, uri) {
+        (_, None) => Ok(()),
+        (Some(c), Some(u)) if c.post_logout_redirect_uris.iter().any(|r| r == u) => Ok(()),
+        _ => Err(OAuthError::invalid_request(
+            "post_logout_redirect_uri is not registered for this client",
+        )),
+    }
+}
+
+pub async fn start(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let params = request_params(&req, &body)?;
+    let (client_id, uri) = resolve(&params, &state)?;
+    let client = match client_id.clone() {
+        Some(id) => blocking(&state, move |ctx| Ok(ctx.store.find_client(&id)?)).await?,
+        None => None,
+    };
+    if client_id.is_some() && client.is_none() {
+        return Err(OAuthError::invalid_request("unknown client_id").into());
+    }
+    check_registered(client.as_ref(), uri.as_deref())?;
+    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    let base = state.settings.issuer_path();
+    let response = render(
+        StatusCode::OK,
+        &LogoutPage {
+            base: &base,
+            csrf: &logout_csrf(&browser),
+            client_name: client.as_ref().map(|c| c.name.as_str()),
+            client_id: client_id.as_deref(),
+            post_logout_redirect_uri: uri.as_deref(),
+            state: params.single("state")?,
+        },
+    );
+    Ok(match new_cookie {
+        Some(c) => with_cookie(response, &c),
+        None => response,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn confirm(
+    req: HttpRequest,
+    form: web::Form<ConfirmForm>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let (browser, _) = browser_id(&req, &state.settings);
+    if !constant_time_eq(form.csrf.as_bytes(), logout_csrf(&browser).as_bytes()) {
+        return Err(OAuthError::invalid_request("the form could not be verified").into());
+    }
+    let base = state.settings.issuer_path();
+    if form.decision != "logout" {
+        return Ok(render(
+            StatusCode::OK,
+            &LoggedOutPage {
+                base: &base,
+                signed_out: false,
+            },
+        ));
+    }
+    if let Some(sid) = session_id(&req, &state.settings) {
+        state
+            .sessions
+            .delete_sso(&sid)
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    let cookie = expired_session_cookie(&state.settings);
+    // The redirect target travelled through the form: check it again.
+    let target = match (form.client_id, form.post_logout_redirect_uri) {
+        (Some(id), Some(uri)) => {
+            let client = blocking(&state, move |ctx| Ok(ctx.store.find_client(&id)?)).await?;
+            check_registered(client.as_ref(), Some(&uri))
+                .ok()
+                .map(|_| uri)
+        }
+        _ => None,
+    };
+    let response = match target {
+        Some(uri) => {
+            let mut url =
+                url::Url::parse(&uri).map_err(|_| OAuthError::invalid_request("bad redirect"))?;
+            if let Some(s) = form.state.filter(|s| !s.is_empty()) {
+                url.query_pairs_mut().append_pair("state", &s);
+            }
+            redirect(StatusCode::SEE_OTHER, url.as_str())
+        }
+        None => render(
+            StatusCode::OK,
+            &LoggedOutPage {
+                base: &base,
+                signed_out: true,
+            },
+        ),
+    };
+    Ok(with_cookie(response, &cookie))
+}

@@ -1,0 +1,84 @@
+//! Server-rendered pages (askama): one module per page, one base layout, one stylesheet.
+
+pub mod consent;
+pub mod login;
+pub mod logout;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::config::Settings;
+use crate::protocol::OAuthError;
+
+const STYLESHEET: &str = include_str!("../../../static/style.css");
+
+pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
+    cfg.route("/login", web::get().to(login::show))
+        .route("/login", web::post().to(login::submit))
+        .route("/consent", web::get().to(consent::show))
+        .route("/consent", web::post().to(consent::submit))
+        .route("/logout", web::get().to(logout::start))
+        .route("/logout", web::post().to(logout::start))
+        .route("/logout/confirm", web::post().to(logout::confirm))
+        .route("/static/style.css", web::get().to(stylesheet));
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+/// Renders a page with the headers every page carries: no caching, no framing, no scripts.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'",
+            ))
+            .body(html),
+        Err(e) => {
+            tracing::error!(cause = %e, "template rendering failed");
+            HttpResponse::InternalServerError().content_type("text/plain").body("server_error")
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    base: &'a str,
+    code: &'a str,
+    description: &'a str,
+}
+
+pub fn error_page(status: StatusCode, error: &OAuthError) -> HttpResponse {
+    let description = match error.code {
+        crate::protocol::ErrorCode::ServerError => {
+            "An unexpected error occurred. Please try again later."
+        }
+        crate::protocol::ErrorCode::TemporarilyUnavailable => {
+            "The service is temporarily unavailable. Please try again in a moment."
+        }
+        _ => error
+            .description
+            .as_deref()
+            .unwrap_or("The request could not be processed."),
+    };
+    // Pages are linked relative to the site root; the stylesheet path is absolute-path.
+    render(
+        status,
+        &ErrorPage {
+            base: "",
+            code: error.code.as_str(),
+            description,
+        },
+    )
+}

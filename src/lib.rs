@@ -1,0 +1,15 @@
+//! Portcullis: an OpenID Connect provider and OAuth 2.0 authorization server.
+//!
+//! Layers (see `../shared/DESIGN.md`): `http` adapts actix-web to `protocol`, which is plain
+//! Rust over the `store` and `sessions` traits and the `crypto` signer.
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod protocol;
+pub mod sessions;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,122 @@
+//! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
+
+use super::TokenResponse;
+use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
+use crate::protocol::tokens::{self, TokenSubject};
+use crate::protocol::{Context, OAuthError, Params};
+use crate::store::{Client, Grant};
+
+#[derive(Debug)]
+pub struct CodeRequest {
+    code: String,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+}
+
+impl CodeRequest {
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        Ok(Self {
+            code: params.required("code")?.to_owned(),
+            redirect_uri: params.single("redirect_uri")?.map(str::to_owned),
+            code_verifier: params.single("code_verifier")?.map(str::to_owned),
+        })
+    }
+}
+
+pub fn exchange(
+    request: CodeRequest,
+    client: &Client,
+    ctx: &Context<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let code_hash = token_hash(&request.code);
+    let code = ctx
+        .store
+        .find_code(&code_hash)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
+
+    // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
+    // server MUST deny the request and SHOULD revoke ... all tokens previously issued based
+    // on that authorization code."
+    if code.consumed_at.is_some() {
+        ctx.store.revoke_grant(&code.grant_id, ctx.now)?;
+        return Err(OAuthError::invalid_grant(
+            "authorization code was already used",
+        ));
+    }
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "authorization code was issued to another client",
+        ));
+    }
+    if code.expires_at <= ctx.now {
+        return Err(OAuthError::invalid_grant("authorization code has expired"));
+    }
+    // §4.1.3: redirect_uri is required, and must be identical, when the authorization
+    // request included it; we always record the one we redirected to, so require it
+    // whenever it was not the client's only registered URI.
+    match request.redirect_uri.as_deref() {
+        Some(uri) if uri == code.redirect_uri => {}
+        Some(_) => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        None if client.redirect_uris.len() == 1 && client.redirect_uris[0] == code.redirect_uri => {
+        }
+        None => return Err(OAuthError::invalid_grant("redirect_uri is required")),
+    }
+    match (&code.code_challenge, &request.code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed
+                || !constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes())
+            {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent for a code without PKCE",
+            ));
+        }
+        (None, None) => {}
+    }
+
+    let user = ctx
+        .store
+        .find_user(&code.user_id)?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let grant = Grant {
+        id: code.grant_id.clone(),
+        client_id: client.id.clone(),
+        user_id: user.id.clone(),
+        scope: code.scope.clone(),
+        session_id: code.session_id.clone(),
+        created_at: ctx.now,
+        revoked_at: None,
+    };
+    if !ctx.store.redeem_code(&code_hash, &grant, ctx.now)? {
+        // Lost a race with a concurrent redemption of the same code: same rule as reuse.
+        ctx.store.revoke_grant(&code.grant_id, ctx.now)?;
+        return Err(OAuthError::invalid_grant(
+            "authorization code was already used",
+        ));
+    }
+    tokens::issue(
+        &TokenSubject {
+            grant: &grant,
+            client,
+            user: &user,
+            nonce: code.nonce.as_deref(),
+            auth_time: code.auth_time,
+        },
+        ctx,
+    )
+}

@@ -1,0 +1,351 @@
+//! Client registration: RFC 7591 (dynamic), RFC 7592 §2.1 (read), OIDC Registration 1.0,
+//! and the same rules for clients added from the CLI.
+
+use serde_json::{Map, Value, json};
+
+use super::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
+use crate::crypto::KeyAlgorithm;
+use crate::crypto::tokens::{random_token, token_hash};
+use crate::domain::{Scopes, UnixTime};
+use crate::store::{AuthMethod, Client};
+
+pub const SUPPORTED_GRANT_TYPES: [&str; 1] = ["authorization_code"];
+pub const SUPPORTED_RESPONSE_TYPES: [&str; 1] = ["code"];
+
+/// What a new client is made of, however it is registered.
+#[derive(Debug, Default)]
+pub struct ClientDraft {
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub auth_method: Option<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub scope: Option<String>,
+    pub application_type: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    /// Display metadata kept as given (client_uri, logo_uri, contacts, ...).
+    pub metadata: Map<String, Value>,
+}
+
+/// A freshly registered client with the secrets to show once.
+#[derive(Debug)]
+pub struct Registered {
+    pub client: Client,
+    pub client_secret: Option<String>,
+    pub registration_access_token: String,
+}
+
+fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, description)
+}
+
+fn redirect_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRedirectUri, description)
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// OIDC Registration §2 (`redirect_uris`, `application_type`) and RFC 6749 §3.1.2:
+/// absolute, no fragment; web clients use https (http only on loopback); native clients
+/// may also use private-use schemes (RFC 8252 §7.1).
+pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuthError> {
+    let url = url::Url::parse(uri)
+        .map_err(|_| redirect_error(format!("{uri} is not an absolute URL")))?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err(redirect_error(format!("{uri} must not contain a fragment")));
+    }
+    match (url.scheme(), application_type) {
+        ("https", _) if url.host_str().is_some() => Ok(()),
+        ("http", _) if is_loopback(&url) => Ok(()),
+        ("http", "web") => Err(redirect_error(format!(
+            "{uri}: web clients must use https (http only for localhost)"
+        ))),
+        ("http" | "https", _) => Err(redirect_error(format!("{uri} has no host"))),
+        ("javascript" | "data" | "file" | "vbscript", _) => {
+            Err(redirect_error(format!("{uri}: scheme not allowed")))
+        }
+        (_, "native") => Ok(()),
+        (_, _) => Err(redirect_error(format!("{uri}: web clients must use https"))),
+    }
+}
+
+pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthError> {
+    let application_type = draft.application_type.unwrap_or_else(|| "web".to_owned());
+    if !["web", "native"].contains(&application_type.as_str()) {
+        return Err(metadata_error("application_type must be web or native"));
+    }
+    if draft.redirect_uris.is_empty() {
+        return Err(redirect_error("at least one redirect_uri is required"));
+    }
+    for uri in draft
+        .redirect_uris
+        .iter()
+        .chain(&draft.post_logout_redirect_uris)
+    {
+        check_redirect_uri(uri, &application_type)?;
+    }
+    let auth_method = match draft.auth_method.as_deref() {
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+            metadata_error(format!("token_endpoint_auth_method {m} is not supported"))
+        })?,
+    };
+    let grant_types = if draft.grant_types.is_empty() {
+        vec!["authorization_code".to_owned()]
+    } else {
+        draft.grant_types
+    };
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(metadata_error(format!("grant_type {g} is not supported")));
+    }
+    let response_types = if draft.response_types.is_empty() {
+        vec!["code".to_owned()]
+    } else {
+        draft.response_types
+    };
+    if let Some(r) = response_types
+        .iter()
+        .find(|r| !SUPPORTED_RESPONSE_TYPES.contains(&r.as_str()))
+    {
+        return Err(metadata_error(format!(
+            "response_type {r} is not supported"
+        )));
+    }
+    let scope = match draft.scope {
+        None => None,
+        Some(s) => {
+            let scopes = Scopes::parse(&s).ok_or_else(|| metadata_error("malformed scope"))?;
+            if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
+                return Err(metadata_error(format!("scope {bad} is not supported")));
+            }
+            Some(scopes.to_string())
+        }
+    };
+    let mut metadata = draft.metadata;
+    if let Some(alg) = draft.id_token_signed_response_alg {
+        if KeyAlgorithm::parse(&alg).is_none() {
+            return Err(metadata_error(format!(
+                "id_token_signed_response_alg {alg} is not supported"
+            )));
+        }
+        metadata.insert("id_token_signed_response_alg".into(), json!(alg));
+    }
+    let client_id = random_token(18);
+    let client_secret = (auth_method != AuthMethod::None).then(|| random_token(32));
+    let registration_access_token = random_token(32);
+    let client = Client {
+        name: draft
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| client_id.clone()),
+        id: client_id,
+        secret_hash: client_secret.as_deref().map(token_hash),
+        auth_method,
+        application_type,
+        grant_types,
+        response_types,
+        scope,
+        redirect_uris: draft.redirect_uris,
+        post_logout_redirect_uris: draft.post_logout_redirect_uris,
+        metadata: Value::Object(metadata),
+        registration_token_hash: Some(token_hash(&registration_access_token)),
+        created_at: now,
+    };
+    Ok(Registered {
+        client,
+        client_secret,
+        registration_access_token,
+    })
+}
+
+/// Display metadata we keep verbatim when it is well formed (RFC 7591 §2).
+const URL_FIELDS: [&str; 4] = ["client_uri", "logo_uri", "policy_uri", "tos_uri"];
+
+/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2);
+/// values we cannot honour are `invalid_client_metadata`.
+pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| metadata_error("the body must be a JSON object"))?;
+    let string = |name: &str| -> Result<Option<String>, OAuthError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(metadata_error(format!("{name} must be a string"))),
+        }
+    };
+    let list = |name: &str| -> Result<Vec<String>, OAuthError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        metadata_error(format!("{name} must be an array of strings"))
+                    })
+                })
+                .collect(),
+            Some(_) => Err(metadata_error(format!(
+                "{name} must be an array of strings"
+            ))),
+        }
+    };
+    if let Some(subject_type) = string("subject_type")? {
+        if subject_type != "public" {
+            return Err(metadata_error("only subject_type public is supported"));
+        }
+    }
+    for unsupported in [
+        "userinfo_signed_response_alg",
+        "id_token_encrypted_response_alg",
+        "userinfo_encrypted_response_alg",
+        "request_object_signing_alg",
+    ] {
+        if string(unsupported)?.is_some() {
+            return Err(metadata_error(format!("{unsupported} is not supported")));
+        }
+    }
+    let mut metadata = Map::new();
+    for field in URL_FIELDS {
+        if let Some(value) = string(field)? {
+            let ok = url::Url::parse(&value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+            if !ok {
+                return Err(metadata_error(format!("{field} must be an http(s) URL")));
+            }
+            metadata.insert(field.into(), json!(value));
+        }
+    }
+    let contacts = list("contacts")?;
+    if !contacts.is_empty() {
+        metadata.insert("contacts".into(), json!(contacts));
+    }
+    Ok(ClientDraft {
+        name: string("client_name")?,
+        redirect_uris: list("redirect_uris")?,
+        post_logout_redirect_uris: list("post_logout_redirect_uris")?,
+        auth_method: string("token_endpoint_auth_method")?,
+        grant_types: list("grant_types")?,
+        response_types: list("response_types")?,
+        scope: string("scope")?,
+        application_type: string("application_type")?,
+        id_token_signed_response_alg: string("id_token_signed_response_alg")?,
+        metadata,
+    })
+}
+
+/// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
+pub fn client_information(
+    client: &Client,
+    secret: Option<&str>,
+    registration_token: Option<&str>,
+    registration_uri: &str,
+) -> Value {
+    let mut out = json!({
+        "client_id": client.id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "grant_types": client.grant_types,
+        "response_types": client.response_types,
+        "application_type": client.application_type,
+        "id_token_signed_response_alg": super::tokens::id_token_alg(client).as_str(),
+        "registration_client_uri": registration_uri,
+    });
+    if !client.post_logout_redirect_uris.is_empty() {
+        out["post_logout_redirect_uris"] = json!(client.post_logout_redirect_uris);
+    }
+    if let Some(scope) = &client.scope {
+        out["scope"] = json!(scope);
+    }
+    if let Some(secret) = secret {
+        out["client_secret"] = json!(secret);
+    }
+    if !client.is_public() {
+        out["client_secret_expires_at"] = json!(0);
+    }
+    if let Some(token) = registration_token {
+        out["registration_access_token"] = json!(token);
+    }
+    if let Value::Object(extra) = &client.metadata {
+        for (k, v) in extra {
+            out[k] = v.clone();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(body: Value) -> Result<Registered, OAuthError> {
+        register(draft_from_json(&body)?, 0)
+    }
+
+    #[test]
+    fn web_clients_need_https_or_loopback_and_no_fragment() {
+        assert!(draft(json!({"redirect_uris": ["https://rp.example/cb"]})).is_ok());
+        assert!(draft(json!({"redirect_uris": ["http://127.0.0.1:9/cb"]})).is_ok());
+        for bad in [
+            "http://rp.example/cb",
+            "https://rp.example/cb#x",
+            "not a url",
+            "/relative",
+        ] {
+            let err = draft(json!({"redirect_uris": [bad]})).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRedirectUri, "{bad}");
+        }
+        assert_eq!(
+            draft(json!({})).unwrap_err().code,
+            ErrorCode::InvalidRedirectUri
+        );
+    }
+
+    #[test]
+    fn native_clients_may_use_private_schemes() {
+        assert!(
+            draft(json!({"application_type": "native", "redirect_uris": ["com.example.app:/cb"]}))
+                .is_ok()
+        );
+        assert!(draft(json!({"redirect_uris": ["com.example.app:/cb"]})).is_err());
+    }
+
+    #[test]
+    fn unsupported_values_are_invalid_client_metadata() {
+        for body in [
+            json!({"redirect_uris": ["https://a/cb"], "grant_types": ["implicit"]}),
+            json!({"redirect_uris": ["https://a/cb"], "response_types": ["token"]}),
+            json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": ["https://a/cb"], "id_token_signed_response_alg": "none"}),
+            json!({"redirect_uris": ["https://a/cb"], "logo_uri": "javascript:alert(1)"}),
+            json!({"redirect_uris": "https://a/cb"}),
+        ] {
+            assert_eq!(
+                draft(body.clone()).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_returned_once_and_stored_hashed() {
+        let r = draft(json!({"redirect_uris": ["https://a/cb"], "unknown_field": 1})).unwrap();
+        let secret = r.client_secret.unwrap();
+        assert_eq!(
+            r.client.secret_hash.as_deref(),
+            Some(token_hash(&secret).as_str())
+        );
+        let public =
+            draft(json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "none"}))
+                .unwrap();
+        assert!(public.client_secret.is_none() && public.client.secret_hash.is_none());
+    }
+}

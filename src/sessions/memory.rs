@@ -1,0 +1,116 @@
+//! In-process session store: one map shared by every worker of one process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{BoxFuture, SessionResult, SessionStore};
+
+#[derive(Default)]
+pub struct MemorySessionStore {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (String, Instant)>,
+    writes_since_sweep: usize,
+}
+
+impl Entries {
+    /// Drops expired entries every so often so the map cannot grow without bound.
+    fn sweep_now_and_then(&mut self, now: Instant) {
+        self.writes_since_sweep += 1;
+        if self.writes_since_sweep >= 1024 {
+            self.writes_since_sweep = 0;
+            self.map.retain(|_, (_, expires)| *expires > now);
+        }
+    }
+
+    fn live(&mut self, key: &str, now: Instant) -> Option<&String> {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|(_, expires)| *expires <= now)
+        {
+            self.map.remove(key);
+        }
+        self.map.get(key).map(|(value, _)| value)
+    }
+}
+
+impl MemorySessionStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Entries, Instant) -> T) -> T {
+        // A poisoned lock only means another thread panicked mid-update of a plain map.
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard, Instant::now())
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            self.with(|e, now| {
+                e.sweep_now_and_then(now);
+                e.map.insert(key.to_owned(), (value, now + ttl));
+            });
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
+        Box::pin(async move { Ok(self.with(|e, now| e.live(key, now).cloned())) })
+    }
+
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| {
+                let live = e.live(key, now).is_some();
+                e.map.remove(key).filter(|_| live).map(|(v, _)| v)
+            }))
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            self.with(|e, _| e.map.remove(key));
+            Ok(())
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn values_expire_and_take_is_one_time() {
+        let store = MemorySessionStore::new();
+        store
+            .put("a", "1".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .put("b", "2".into(), Duration::from_millis(1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(store.get("a").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(store.get("b").await.unwrap(), None);
+        assert_eq!(store.take("a").await.unwrap().as_deref(), Some("1"));
+        assert_eq!(store.take("a").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! Browser sessions and short-lived interaction state (pending authorization requests).
+//!
+//! `SessionStore` is a small key-value contract with TTLs: in process by default, Redis
+//! when several instances share sessions. `Sessions` adds the typed records on top.
+
+mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use memory::MemorySessionStore;
+
+use crate::domain::UnixTime;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt session record: {0}")]
+    Corrupt(String),
+}
+
+pub type SessionResult<T> = Result<T, SessionError>;
+
+pub trait SessionStore: Send + Sync {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;
+    /// Reads and deletes in one step, so a one-time record is used at most once.
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<()>>;
+    fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
+}
+
+/// The browser's single sign-on session (`sid` in ID tokens).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SsoSession {
+    pub id: String,
+    pub user_id: String,
+    /// When the user last entered credentials (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// Typed access to the session store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+}
+
+const SSO: &str = "sso:";
+const PENDING: &str = "authz:";
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        Self { store }
+    }
+
+    pub async fn ping(&self) -> SessionResult<()> {
+        self.store.ping().await
+    }
+
+    pub async fn save_sso(&self, session: &SsoSession, now: UnixTime) -> SessionResult<()> {
+        let ttl = (session.expires_at - now).max(1) as u64;
+        self.put(SSO, &session.id, session, Duration::from_secs(ttl))
+            .await
+    }
+
+    pub async fn load_sso(&self, id: &str, now: UnixTime) -> SessionResult<Option<SsoSession>> {
+        let session: Option<SsoSession> = self.get(SSO, id).await?;
+        Ok(session.filter(|s| s.expires_at > now))
+    }
+
+    pub async fn delete_sso(&self, id: &str) -> SessionResult<()> {
+        self.store.delete(&format!("{SSO}{id}")).await
+    }
+
+    pub async fn save_pending<T: Serialize>(
+        &self,
+        handle: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        self.put(PENDING, handle, value, ttl).await
+    }
+
+    pub async fn load_pending<T: DeserializeOwned>(
+        &self,
+        handle: &str,
+    ) -> SessionResult<Option<T>> {
+        self.get(PENDING, handle).await
+    }
+
+    /// Removes the pending request and returns it: a completed interaction cannot be replayed.
+    pub async fn take_pending<T: DeserializeOwned>(
+        &self,
+        handle: &str,
+    ) -> SessionResult<Option<T>> {
+        match self.store.take(&format!("{PENDING}{handle}")).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| SessionError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn put<T: Serialize>(
+        &self,
+        ns: &str,
+        id: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        let json =
+            serde_json::to_string(value).map_err(|e| SessionError::Corrupt(e.to_string()))?;
+        self.store.put(&format!("{ns}{id}"), json, ttl).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, ns: &str, id: &str) -> SessionResult<Option<T>> {
+        match self.store.get(&format!("{ns}{id}")).await? {
+            // A record we cannot read (e.g. written by another version) counts as absent.
+            Some(json) => Ok(serde_json::from_str(&json).ok()),
+            None => Ok(None),
+        }
+    }
+}

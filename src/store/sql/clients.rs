@@ -1,0 +1,168 @@
+use diesel::prelude::*;
+
+use super::{AnyConnection, SqlStore};
+use crate::store::schema::{client_redirect_uris, clients};
+use crate::store::{AuthMethod, Client, ClientStore, StoreError, StoreResult};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<String>,
+    token_endpoint_auth_method: String,
+    application_type: String,
+    grant_types: String,
+    response_types: String,
+    scope: Option<String>,
+    metadata: String,
+    registration_token_hash: Option<String>,
+    created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_redirect_uris)]
+struct RedirectUriRow {
+    client_id: String,
+    kind: String,
+    uri: String,
+    position: i32,
+}
+
+const LOGIN: &str = "login";
+const LOGOUT: &str = "logout";
+
+fn words(list: &[String]) -> String {
+    list.join(" ")
+}
+
+fn split(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
+    let auth_method = AuthMethod::parse(&row.token_endpoint_auth_method).ok_or_else(|| {
+        StoreError::Internal(format!("client {} has an unknown auth method", row.id))
+    })?;
+    let pick = |kind: &str| {
+        uris.iter()
+            .filter(|u| u.kind == kind)
+            .map(|u| u.uri.clone())
+            .collect::<Vec<_>>()
+    };
+    Ok(Client {
+        redirect_uris: pick(LOGIN),
+        post_logout_redirect_uris: pick(LOGOUT),
+        id: row.id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        auth_method,
+        application_type: row.application_type,
+        grant_types: split(&row.grant_types),
+        response_types: split(&row.response_types),
+        scope: row.scope,
+        metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
+        registration_token_hash: row.registration_token_hash,
+        created_at: row.created_at,
+    })
+}
+
+fn load_uris(conn: &mut AnyConnection, ids: &[String]) -> StoreResult<Vec<RedirectUriRow>> {
+    Ok(client_redirect_uris::table
+        .filter(client_redirect_uris::client_id.eq_any(ids))
+        .order((
+            client_redirect_uris::client_id,
+            client_redirect_uris::position,
+        ))
+        .select(RedirectUriRow::as_select())
+        .load(conn)?)
+}
+
+impl ClientStore for SqlStore {
+    fn create_client(&self, client: &Client) -> StoreResult<()> {
+        let row = ClientRow {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            secret_hash: client.secret_hash.clone(),
+            token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
+            application_type: client.application_type.clone(),
+            grant_types: words(&client.grant_types),
+            response_types: words(&client.response_types),
+            scope: client.scope.clone(),
+            metadata: client.metadata.to_string(),
+            registration_token_hash: client.registration_token_hash.clone(),
+            created_at: client.created_at,
+        };
+        let uris: Vec<RedirectUriRow> = [
+            (LOGIN, &client.redirect_uris),
+            (LOGOUT, &client.post_logout_redirect_uris),
+        ]
+        .into_iter()
+        .flat_map(|(kind, list)| {
+            list.iter().enumerate().map(move |(i, uri)| RedirectUriRow {
+                client_id: client.id.clone(),
+                kind: kind.to_owned(),
+                uri: uri.clone(),
+                position: i as i32,
+            })
+        })
+        .collect();
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            diesel::insert_into(clients::table)
+                .values(&row)
+                .execute(conn)?;
+            for uri in &uris {
+                diesel::insert_into(client_redirect_uris::table)
+                    .values(uri)
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let mut conn = self.conn()?;
+        let Some(row) = clients::table
+            .find(id)
+            .select(ClientRow::as_select())
+            .first(&mut conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let uris = load_uris(&mut conn, &[row.id.clone()])?;
+        assemble(row, uris).map(Some)
+    }
+
+    fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let mut conn = self.conn()?;
+        let rows = clients::table
+            .order(clients::created_at)
+            .select(ClientRow::as_select())
+            .load(&mut conn)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut uris = load_uris(&mut conn, &ids)?;
+        rows.into_iter()
+            .map(|row| {
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut uris)
+                    .into_iter()
+                    .partition(|u| u.client_id == row.id);
+                uris = rest;
+                assemble(row, mine)
+            })
+            .collect()
+    }
+
+    fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            diesel::delete(
+                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),
+            )
+            .execute(conn)?;
+            Ok(diesel::delete(clients::table.find(id)).execute(conn)? > 0)
+        })
+    }
+}

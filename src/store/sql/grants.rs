@@ -1,0 +1,60 @@
+use diesel::prelude::*;
+
+use super::SqlStore;
+use crate::domain::UnixTime;
+use crate::store::schema::{authorization_codes, grants};
+use crate::store::{AuthorizationCode, Grant, GrantStore, StoreError, StoreResult};
+
+impl GrantStore for SqlStore {
+    fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        diesel::insert_into(authorization_codes::table)
+            .values(code)
+            .execute(&mut self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
+        Ok(authorization_codes::table
+            .find(code_hash)
+            .select(AuthorizationCode::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn redeem_code(&self, code_hash: &str, grant: &Grant, now: UnixTime) -> StoreResult<bool> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            // The conditional UPDATE is the single point of truth: under concurrent
+            // redemption exactly one transaction sees one affected row (PostgreSQL row
+            // locks re-check the predicate; SQLite serialises writers).
+            let claimed = diesel::update(
+                authorization_codes::table
+                    .find(code_hash)
+                    .filter(authorization_codes::consumed_at.is_null()),
+            )
+            .set(authorization_codes::consumed_at.eq(now))
+            .execute(conn)?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            diesel::insert_into(grants::table)
+                .values(grant)
+                .execute(conn)?;
+            Ok(true)
+        })
+    }
+
+    fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>> {
+        Ok(grants::table
+            .find(id)
+            .select(Grant::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+            .set(grants::revoked_at.eq(now))
+            .execute(&mut self.conn()?)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! The diesel implementation of the store traits, over SQLite or PostgreSQL chosen by the
+//! URL scheme (one `MultiConnection`, one migration folder per backend).
+
+mod clients;
+mod grants;
+mod keys;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::{StoreError, StoreResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Connects by URL scheme (the derived `establish` tries each backend and hides errors).
+fn connect(url: &str) -> ConnectionResult<AnyConnection> {
+    if is_postgres(url) {
+        diesel::PgConnection::establish(url).map(AnyConnection::Postgresql)
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        diesel::SqliteConnection::establish(path).map(AnyConnection::Sqlite)
+    }
+}
+
+pub struct ConnectionManager {
+    url: String,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        connect(&self.url).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// Per-connection SQLite settings: wait on locks instead of failing, enforce foreign keys.
+#[derive(Debug)]
+struct SqliteSetup;
+
+impl CustomizeConnection<AnyConnection, r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        if let AnyConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+pub struct SqlStore {
+    pool: Pool<ConnectionManager>,
+}
+
+impl SqlStore {
+    /// Opens the database (creating a SQLite file and its folder if needed) and applies
+    /// pending migrations.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
+        let memory = url == "sqlite://:memory:";
+        if !is_postgres(url) && !memory {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            }
+            // WAL once, before the pool exists: setting it per connection races.
+            let mut conn = connect(url)?;
+            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+        }
+        let pool = Pool::builder()
+            // An in-memory SQLite database exists per connection: keep exactly one.
+            .max_size(if memory { 1 } else { 16 })
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .connection_customizer(Box::new(SqliteSetup))
+            .build(ConnectionManager {
+                url: url.to_owned(),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+        let store = Self { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations; returns the names applied.
+    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        let mut conn = self.pool.get()?;
+        let applied = match &mut *conn {
+            AnyConnection::Postgresql(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            AnyConnection::Sqlite(c) => c
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
+        Ok(applied)
+    }
+
+    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl super::Store for SqlStore {
+    fn ping(&self) -> StoreResult<()> {
+        self.conn()?
+            .batch_execute("SELECT 1")
+            .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let names = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("migrations/sqlite"), names("migrations/postgres"));
+    }
+}

@@ -1,0 +1,51 @@
+use diesel::prelude::*;
+
+use super::SqlStore;
+use crate::domain::UnixTime;
+use crate::store::schema::users;
+use crate::store::{StoreResult, User, UserStore};
+
+impl UserStore for SqlStore {
+    fn create_user(&self, user: &User) -> StoreResult<()> {
+        diesel::insert_into(users::table)
+            .values(user)
+            .execute(&mut self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        Ok(users::table
+            .filter(users::username.eq(username))
+            .select(User::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn list_users(&self) -> StoreResult<Vec<User>> {
+        Ok(users::table
+            .order(users::username)
+            .select(User::as_select())
+            .load(&mut self.conn()?)?)
+    }
+
+    fn delete_user(&self, username: &str) -> StoreResult<bool> {
+        let n = diesel::delete(users::table.filter(users::username.eq(username)))
+            .execute(&mut self.conn()?)?;
+        Ok(n > 0)
+    }
+
+    fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
+        let n = diesel::update(users::table.filter(users::username.eq(username)))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(&mut self.conn()?)?;
+        Ok(n > 0)
+    }
+}
