@@ -1,0 +1,316 @@
+//! `spawn_app()`: a real server on a random port over a fresh SQLite file, and a cookie-
+//! keeping browser that walks the login and consent pages like a person would.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use portcullis::config::Settings;
+use portcullis::crypto::password::hash_password;
+use portcullis::domain::{Secret, now};
+use portcullis::protocol::registration::{ClientDraft, register};
+use portcullis::startup::{build_state, run};
+use portcullis::store::{Store, User};
+use reqwest::StatusCode;
+use tempfile::TempDir;
+use url::Url;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub issuer: String,
+    pub port: u16,
+    pub store: Arc<dyn Store>,
+    pub dir: Arc<TempDir>,
+    handle: ServerHandle,
+}
+
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Extra `PORTCULLIS_*` settings, e.g. ("REGISTRATION", "open").
+    pub env: Vec<(&'static str, String)>,
+    /// Reuse a data folder (restart tests).
+    pub dir: Option<Arc<TempDir>>,
+    /// Listen on this port instead of a random one (restart tests keep the issuer).
+    pub port: Option<u16>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = options.dir.unwrap_or_else(|| Arc::new(TempDir::new().unwrap()));
+    let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let db: PathBuf = dir.path().join("portcullis.db");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("PORTCULLIS_ISSUER".into(), issuer.clone()),
+        ("PORTCULLIS_DATABASE_URL".into(), format!("sqlite://{}", db.display())),
+    ]);
+    for (key, value) in options.env {
+        env.insert(format!("PORTCULLIS_{key}"), value);
+    }
+    let settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    let state = build_state(settings).await.unwrap();
+    let store = state.store.clone();
+    let server = run(listener, state, Some(1)).unwrap();
+    let handle = server.handle();
+    tokio::spawn(server);
+    TestApp { issuer, port, store, dir, handle }
+}
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+impl TestApp {
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Creates a user through the real store; returns its `sub`.
+    pub async fn add_user(&self, username: &str) -> String {
+        let store = self.store.clone();
+        let username = username.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let hash = hash_password(&Secret::new(PASSWORD.to_owned())).unwrap();
+            let mut user = User::new(portcullis::crypto::tokens::random_uuid(), username.clone(), hash, now());
+            user.email = Some(format!("{username}@example.com"));
+            user.email_verified = true;
+            user.name = Some(format!("{username} Example"));
+            store.create_user(&user).unwrap();
+            user.id
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn add_client(&self, public: bool) -> TestClient {
+        self.add_client_with(ClientDraft {
+            auth_method: public.then(|| "none".to_owned()),
+            ..ClientDraft::default()
+        })
+    }
+
+    /// Registers a client with the same rules as the CLI; a redirect URI is filled in.
+    pub fn add_client_with(&self, mut draft: ClientDraft) -> TestClient {
+        if draft.redirect_uris.is_empty() {
+            draft.redirect_uris = vec!["http://127.0.0.1:1/callback".to_owned()];
+        }
+        draft.name.get_or_insert_with(|| "Test App".to_owned());
+        let redirect_uri = draft.redirect_uris[0].clone();
+        let registered = register(draft, now()).unwrap();
+        self.store.create_client(&registered.client).unwrap();
+        TestClient { id: registered.client.id, secret: registered.client_secret, redirect_uri }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            issuer: self.issuer.clone(),
+        }
+    }
+
+    /// An authorization URL for `client` with PKCE (S256) and state.
+    pub fn authorize_url(&self, client: &TestClient, extra: &[(&str, &str)]) -> (String, Pkce) {
+        let pkce = Pkce::new();
+        let mut url = Url::parse(&self.url("/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", &client.redirect_uri)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", "st-123")
+            .append_pair("nonce", "n-456")
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        for (k, v) in extra {
+            pairs.retain(|(key, _)| key != k);
+            if !v.is_empty() {
+                pairs.push(((*k).to_owned(), (*v).to_owned()));
+            }
+        }
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        (url.to_string(), pkce)
+    }
+
+    /// Redeems a code at the token endpoint with client_secret_basic (or none).
+    pub async fn redeem(&self, client: &TestClient, code: &str, verifier: Option<&str>) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", client.redirect_uri.clone()),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v.to_owned()));
+        }
+        let mut request = reqwest::Client::new().post(self.url("/token"));
+        match &client.secret {
+            Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+            None => form.push(("client_id", client.id.clone())),
+        }
+        request.form(&form).send().await.unwrap()
+    }
+
+    /// Runs a whole browser sign-in and code redemption; returns the token response JSON.
+    pub async fn tokens_for(&self, client: &TestClient, username: &str) -> serde_json::Value {
+        let (url, pkce) = self.authorize_url(client, &[]);
+        let callback = self.browser().sign_in(&url, username).await;
+        let code = query(&callback, "code").unwrap();
+        let response = self.redeem(client, &code, Some(&pkce.verifier)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Self {
+        let verifier = portcullis::crypto::tokens::random_token(32);
+        let challenge = portcullis::crypto::tokens::pkce_s256(&verifier);
+        Self { verifier, challenge }
+    }
+}
+
+pub fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Where a browser ends up.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Redirected off the provider (to the client).
+    Left(Url),
+    /// A page of the provider.
+    Page { url: Url, status: StatusCode, html: String },
+}
+
+impl Outcome {
+    pub fn left(self) -> Url {
+        match self {
+            Outcome::Left(url) => url,
+            Outcome::Page { url, status, html } => panic!("expected a redirect to the client, got {status} {url}: {html}"),
+        }
+    }
+
+    pub fn page(self) -> (Url, StatusCode, String) {
+        match self {
+            Outcome::Page { url, status, html } => (url, status, html),
+            Outcome::Left(url) => panic!("expected a page, got a redirect to {url}"),
+        }
+    }
+
+    pub fn is_page(&self, path: &str) -> bool {
+        matches!(self, Outcome::Page { url, .. } if url.path() == path)
+    }
+}
+
+pub struct Browser {
+    pub http: reqwest::Client,
+    issuer: String,
+}
+
+impl Browser {
+    pub async fn open(&self, url: &str) -> Outcome {
+        let response = self.http.get(url).send().await.unwrap();
+        self.follow(response).await
+    }
+
+    /// Follows redirects within the provider; stops at a page or at a redirect elsewhere.
+    pub async fn follow(&self, mut response: reqwest::Response) -> Outcome {
+        loop {
+            let url = response.url().clone();
+            if response.status().is_redirection() {
+                let location = response.headers()["location"].to_str().unwrap().to_owned();
+                let next = url.join(&location).unwrap();
+                if !next.as_str().starts_with(&self.issuer) {
+                    return Outcome::Left(next);
+                }
+                response = self.http.get(next).send().await.unwrap();
+                continue;
+            }
+            let status = response.status();
+            let html = response.text().await.unwrap();
+            return Outcome::Page { url, status, html };
+        }
+    }
+
+    /// Submits the page's form with its hidden inputs plus `fields`.
+    pub async fn submit(&self, page_url: &Url, html: &str, fields: &[(&str, &str)]) -> Outcome {
+        let action = form_action(html).expect("page has a form");
+        let mut form = hidden_inputs(html);
+        for (k, v) in fields {
+            form.retain(|(name, _)| name != k);
+            form.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        let response = self.http.post(page_url.join(&action).unwrap()).form(&form).send().await.unwrap();
+        self.follow(response).await
+    }
+
+    pub async fn login(&self, outcome: Outcome, username: &str) -> Outcome {
+        let (url, _, html) = outcome.page();
+        assert_eq!(url.path(), "/login", "expected the login page");
+        self.submit(&url, &html, &[("username", username), ("password", PASSWORD)]).await
+    }
+
+    /// Allows consent if the consent page is shown.
+    pub async fn consent_if_asked(&self, outcome: Outcome) -> Outcome {
+        if !outcome.is_page("/consent") {
+            return outcome;
+        }
+        let (url, _, html) = outcome.page();
+        self.submit(&url, &html, &[("decision", "allow")]).await
+    }
+
+    /// authorize → login → consent → the client's callback URL.
+    pub async fn sign_in(&self, authorize_url: &str, username: &str) -> Url {
+        let outcome = self.login(self.open(authorize_url).await, username).await;
+        self.consent_if_asked(outcome).await.left()
+    }
+}
+
+/// `(name, value)` of every `<input type="hidden">`.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("<input")
+        .skip(1)
+        .filter_map(|tag| {
+            let tag = &tag[..tag.find('>')?];
+            if !tag.contains("type=\"hidden\"") {
+                return None;
+            }
+            Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn form_action(html: &str) -> Option<String> {
+    let start = html.find("<form")?;
+    let tag = &html[start..start + html[start..].find('>')?];
+    attribute(tag, "action")
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = tag.find(&marker)? + marker.len();
+    let end = start + tag[start..].find('"')?;
+    Some(tag[start..end].replace("&amp;", "&").replace("&#x2f;", "/").replace("&#47;", "/"))
+}
