@@ -1,1 +1,77 @@
+//! Discovery, JWKS and health endpoints.
 
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["issuer"], app.issuer.as_str());
+    for (key, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks"),
+        ("end_session_endpoint", "/logout"),
+    ] {
+        assert_eq!(doc[key], app.url(path), "{key}");
+    }
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code"])
+    );
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    let algs = doc["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&"RS256".into()));
+}
+
+#[tokio::test]
+async fn jwks_publishes_public_keys_with_kid_alg_and_use() {
+    let app = spawn_app().await;
+    let jwks: serde_json::Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert!(
+        algs.contains(&"RS256") && algs.contains(&"ES256"),
+        "{algs:?}"
+    );
+    for key in keys {
+        assert!(key["kid"].is_string());
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(
+                key.get(private).is_none(),
+                "{private} must not be published"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    assert_eq!(
+        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        200
+    );
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], true);
+}

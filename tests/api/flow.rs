@@ -1,6 +1,8 @@
 //! The whole code flow driven by the `openidconnect` crate as the relying party.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
@@ -19,9 +21,10 @@ fn rp_http() -> openidconnect::reqwest::Client {
 /// crate (signature, iss, aud, exp, nonce, at_hash), userinfo. Returns the ID token's sub.
 async fn openidconnect_flow(app: &TestApp, client: &TestClient, username: &str) -> String {
     let http = rp_http();
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-        .await
-        .expect("discovery document parses");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery document parses");
     let rp = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client.id.clone()),
@@ -30,15 +33,26 @@ async fn openidconnect_flow(app: &TestApp, client: &TestClient, username: &str) 
     .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
 
     let callback = app.browser().sign_in(auth_url.as_str(), username).await;
-    assert_eq!(query(&callback, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(query(&callback, "iss").as_deref(), Some(app.issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        query(&callback, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        query(&callback, "iss").as_deref(),
+        Some(app.issuer.as_str()),
+        "RFC 9207 iss"
+    );
     let code = query(&callback, "code").expect("code in callback");
 
     let tokens = rp
@@ -50,7 +64,9 @@ async fn openidconnect_flow(app: &TestApp, client: &TestClient, username: &str) 
         .expect("token exchange succeeds");
     let id_token = tokens.id_token().expect("an ID token");
     let id_verifier = rp.id_token_verifier();
-    let claims = id_token.claims(&id_verifier, &nonce).expect("ID token verifies");
+    let claims = id_token
+        .claims(&id_verifier, &nonce)
+        .expect("ID token verifies");
     let expected_hash = claims.access_token_hash().expect("at_hash");
     let actual = AccessTokenHash::from_token(
         tokens.access_token(),
@@ -62,14 +78,23 @@ async fn openidconnect_flow(app: &TestApp, client: &TestClient, username: &str) 
     assert!(claims.auth_time().is_some());
 
     let userinfo: CoreUserInfoClaims = rp
-        .user_info(tokens.access_token().to_owned(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().to_owned(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&http)
         .await
         .expect("userinfo answers for the same subject");
-    assert_eq!(userinfo.email().map(|e| e.as_str().to_owned()), Some(format!("{username}@example.com")));
+    assert_eq!(
+        userinfo.email().map(|e| e.as_str().to_owned()),
+        Some(format!("{username}@example.com"))
+    );
     assert_eq!(userinfo.email_verified(), Some(true));
-    assert_eq!(userinfo.preferred_username().map(|u| u.as_str()), Some(username));
+    assert_eq!(
+        userinfo.preferred_username().map(|u| u.as_str()),
+        Some(username)
+    );
     claims.subject().as_str().to_owned()
 }
 
@@ -127,13 +152,31 @@ async fn tokens_issued_before_a_restart_still_verify_after_it() {
     app.add_user("dave").await;
     let client = app.add_client(false);
     let tokens = app.tokens_for(&client, "dave").await;
-    let jwks_before: serde_json::Value = reqwest::get(app.url("/jwks")).await.unwrap().json().await.unwrap();
+    let jwks_before: serde_json::Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let (dir, port) = (app.dir.clone(), app.port);
     app.stop().await;
 
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options { dir: Some(dir), port: Some(port), ..Default::default() }).await;
-    let jwks_after: serde_json::Value = reqwest::get(app.url("/jwks")).await.unwrap().json().await.unwrap();
-    assert_eq!(jwks_before, jwks_after, "keys are persisted, not regenerated");
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        dir: Some(dir),
+        port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    let jwks_after: serde_json::Value = reqwest::get(app.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks_before, jwks_after,
+        "keys are persisted, not regenerated"
+    );
     let userinfo = reqwest::Client::new()
         .get(app.url("/userinfo"))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -152,11 +195,16 @@ async fn id_tokens_can_be_es256_when_the_client_registers_for_it() {
         ..Default::default()
     });
     let tokens = app.tokens_for(&client, "erin").await;
-    let header = tokens["id_token"].as_str().unwrap().split('.').next().unwrap().to_owned();
+    let header = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
     let header: serde_json::Value = serde_json::from_slice(
         &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
     )
     .unwrap();
     assert_eq!(header["alg"], "ES256");
 }
-

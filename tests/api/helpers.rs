@@ -42,14 +42,19 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let dir = options.dir.unwrap_or_else(|| Arc::new(TempDir::new().unwrap()));
+    let dir = options
+        .dir
+        .unwrap_or_else(|| Arc::new(TempDir::new().unwrap()));
     let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).unwrap();
     let port = listener.local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{port}");
     let db: PathBuf = dir.path().join("portcullis.db");
     let mut env: HashMap<String, String> = HashMap::from([
         ("PORTCULLIS_ISSUER".into(), issuer.clone()),
-        ("PORTCULLIS_DATABASE_URL".into(), format!("sqlite://{}", db.display())),
+        (
+            "PORTCULLIS_DATABASE_URL".into(),
+            format!("sqlite://{}", db.display()),
+        ),
     ]);
     for (key, value) in options.env {
         env.insert(format!("PORTCULLIS_{key}"), value);
@@ -60,7 +65,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let server = run(listener, state, Some(1)).unwrap();
     let handle = server.handle();
     tokio::spawn(server);
-    TestApp { issuer, port, store, dir, handle }
+    TestApp {
+        issuer,
+        port,
+        store,
+        dir,
+        handle,
+    }
 }
 
 pub struct TestClient {
@@ -84,7 +95,12 @@ impl TestApp {
         let username = username.to_owned();
         tokio::task::spawn_blocking(move || {
             let hash = hash_password(&Secret::new(PASSWORD.to_owned())).unwrap();
-            let mut user = User::new(portcullis::crypto::tokens::random_uuid(), username.clone(), hash, now());
+            let mut user = User::new(
+                portcullis::crypto::tokens::random_uuid(),
+                username.clone(),
+                hash,
+                now(),
+            );
             user.email = Some(format!("{username}@example.com"));
             user.email_verified = true;
             user.name = Some(format!("{username} Example"));
@@ -111,7 +127,11 @@ impl TestApp {
         let redirect_uri = draft.redirect_uris[0].clone();
         let registered = register(draft, now()).unwrap();
         self.store.create_client(&registered.client).unwrap();
-        TestClient { id: registered.client.id, secret: registered.client_secret, redirect_uri }
+        TestClient {
+            id: registered.client.id,
+            secret: registered.client_secret,
+            redirect_uri,
+        }
     }
 
     pub fn browser(&self) -> Browser {
@@ -150,7 +170,12 @@ impl TestApp {
     }
 
     /// Redeems a code at the token endpoint with client_secret_basic (or none).
-    pub async fn redeem(&self, client: &TestClient, code: &str, verifier: Option<&str>) -> reqwest::Response {
+    pub async fn redeem(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> reqwest::Response {
         let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
@@ -187,12 +212,17 @@ impl Pkce {
     pub fn new() -> Self {
         let verifier = portcullis::crypto::tokens::random_token(32);
         let challenge = portcullis::crypto::tokens::pkce_s256(&verifier);
-        Self { verifier, challenge }
+        Self {
+            verifier,
+            challenge,
+        }
     }
 }
 
 pub fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Where a browser ends up.
@@ -201,14 +231,20 @@ pub enum Outcome {
     /// Redirected off the provider (to the client).
     Left(Url),
     /// A page of the provider.
-    Page { url: Url, status: StatusCode, html: String },
+    Page {
+        url: Url,
+        status: StatusCode,
+        html: String,
+    },
 }
 
 impl Outcome {
     pub fn left(self) -> Url {
         match self {
             Outcome::Left(url) => url,
-            Outcome::Page { url, status, html } => panic!("expected a redirect to the client, got {status} {url}: {html}"),
+            Outcome::Page { url, status, html } => {
+                panic!("expected a redirect to the client, got {status} {url}: {html}")
+            }
         }
     }
 
@@ -262,14 +298,25 @@ impl Browser {
             form.retain(|(name, _)| name != k);
             form.push(((*k).to_owned(), (*v).to_owned()));
         }
-        let response = self.http.post(page_url.join(&action).unwrap()).form(&form).send().await.unwrap();
+        let response = self
+            .http
+            .post(page_url.join(&action).unwrap())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         self.follow(response).await
     }
 
     pub async fn login(&self, outcome: Outcome, username: &str) -> Outcome {
         let (url, _, html) = outcome.page();
         assert_eq!(url.path(), "/login", "expected the login page");
-        self.submit(&url, &html, &[("username", username), ("password", PASSWORD)]).await
+        self.submit(
+            &url,
+            &html,
+            &[("username", username), ("password", PASSWORD)],
+        )
+        .await
     }
 
     /// Allows consent if the consent page is shown.
@@ -297,7 +344,10 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
             if !tag.contains("type=\"hidden\"") {
                 return None;
             }
-            Some((attribute(tag, "name")?, attribute(tag, "value").unwrap_or_default()))
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
         })
         .collect()
 }
@@ -312,5 +362,10 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
     let marker = format!(" {name}=\"");
     let start = tag.find(&marker)? + marker.len();
     let end = start + tag[start..].find('"')?;
-    Some(tag[start..end].replace("&amp;", "&").replace("&#x2f;", "/").replace("&#47;", "/"))
+    Some(
+        tag[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#47;", "/"),
+    )
 }

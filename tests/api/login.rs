@@ -1,1 +1,172 @@
+//! Login and consent pages: CSRF, one message for every failure, deny.
 
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, query, spawn_app};
+
+#[tokio::test]
+async fn login_post_without_a_valid_csrf_token_is_refused_and_logs_nobody_in() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let (login_url, _, html) = browser.open(&url).await.page();
+    let forged = browser
+        .submit(
+            &login_url,
+            &html,
+            &[
+                ("csrf", "forged"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let (_, status, _) = forged.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Still nobody signed in: the next request shows the login form again.
+    assert!(browser.open(&url).await.is_page("/login"));
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    let callback = browser.open(&url).await.left();
+    assert_eq!(query(&callback, "error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn login_form_posted_from_another_browser_is_refused() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (login_url, _, html) = app.browser().open(&url).await.page();
+    // A second browser (the victim of login CSRF) posts the attacker's form verbatim.
+    let outcome = app
+        .browser()
+        .submit(
+            &login_url,
+            &html,
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(outcome.page().1, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_message() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let mut bodies = Vec::new();
+    for (user, password) in [("alice", "wrong"), ("nobody", PASSWORD)] {
+        let (login_url, _, html) = browser.open(&url).await.page();
+        let (page_url, status, html) = browser
+            .submit(
+                &login_url,
+                &html,
+                &[("username", user), ("password", password)],
+            )
+            .await
+            .page();
+        assert_eq!(page_url.path(), "/login");
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(html.contains("Incorrect username or password."));
+        bodies.push(html.replace(user, "USER"));
+    }
+    let strip = |h: &str| {
+        h.lines()
+            .filter(|l| !l.contains("name=\"id\"") && !l.contains("name=\"csrf\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&bodies[0]), strip(&bodies[1]));
+}
+
+#[tokio::test]
+async fn consent_page_names_the_client_and_each_scope_and_deny_redirects_access_denied() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let consent = browser.login(browser.open(&url).await, "alice").await;
+    let (consent_url, _, html) = consent.page();
+    assert_eq!(consent_url.path(), "/consent");
+    assert!(html.contains("Test App"));
+    for words in ["Sign you in", "See your profile", "See your email address"] {
+        assert!(html.contains(words), "{words}");
+    }
+    assert!(
+        html.contains("name=\"decision\" value=\"allow\"")
+            && html.contains("name=\"decision\" value=\"deny\"")
+    );
+    let callback = browser
+        .submit(&consent_url, &html, &[("decision", "deny")])
+        .await
+        .left();
+    assert_eq!(query(&callback, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&callback, "state").as_deref(), Some("st-123"));
+}
+
+#[tokio::test]
+async fn consent_is_remembered_for_the_same_or_fewer_scopes_only() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[("scope", "openid profile")]);
+    browser.sign_in(&url, "alice").await;
+    let (fewer, _) = app.authorize_url(&client, &[("scope", "openid")]);
+    assert!(query(&browser.open(&fewer).await.left(), "code").is_some());
+    let (more, _) = app.authorize_url(&client, &[("scope", "openid email")]);
+    assert!(browser.open(&more).await.is_page("/consent"));
+}
+
+#[tokio::test]
+async fn pages_are_not_cacheable_not_framable_and_styled() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let first = browser.http.get(&url).send().await.unwrap();
+    let cookies: Vec<String> = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")),
+        "{cookies:?}"
+    );
+    let page = browser.follow(first).await;
+    let (login_url, _, html) = page.page();
+    assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""));
+    assert!(!html.contains("<script"));
+    let response = browser.http.get(login_url).send().await.unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let css = reqwest::get(app.url("/static/style.css")).await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_or_unknown_interaction_shows_an_error_page() {
+    let app = spawn_app().await;
+    let (_, status, html) = app
+        .browser()
+        .open(&app.url("/login?id=unknown"))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("expired"));
+}

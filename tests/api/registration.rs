@@ -1,1 +1,154 @@
+//! Dynamic Client Registration (RFC 7591) and client read (RFC 7592).
 
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+
+async fn app_with(mode: &str) -> TestApp {
+    let mut env = vec![("REGISTRATION", mode.to_owned())];
+    if mode == "token" {
+        env.push(("REGISTRATION_TOKEN", "initial-token".to_owned()));
+    }
+    spawn_app_with(Options {
+        env,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn post(app: &TestApp, body: serde_json::Value, token: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(app.url("/register"))
+        .json(&body);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn registration_returns_credentials_and_a_readable_client_uri() {
+    let app = app_with("open").await;
+    let response = post(
+        &app,
+        json!({"redirect_uris": ["https://rp.example/cb"], "client_name": "RP"}),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    for field in [
+        "client_id",
+        "client_secret",
+        "registration_access_token",
+        "registration_client_uri",
+    ] {
+        assert!(body[field].is_string(), "{field}");
+    }
+    assert_eq!(body["client_secret_expires_at"], 0);
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
+
+    let uri = body["registration_client_uri"].as_str().unwrap();
+    let read = reqwest::Client::new()
+        .get(uri)
+        .bearer_auth(body["registration_access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(read["client_id"], body["client_id"]);
+    assert_eq!(read["redirect_uris"], json!(["https://rp.example/cb"]));
+    assert!(
+        read.get("client_secret").is_none(),
+        "the secret is shown only once"
+    );
+
+    let wrong = reqwest::Client::new()
+        .get(uri)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn invalid_metadata_is_rejected_with_the_rfc_7591_error() {
+    let app = app_with("open").await;
+    let cases = [
+        (
+            json!({"redirect_uris": ["https://rp.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://rp.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["not a url"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "grant_types": ["implicit"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "token_endpoint_auth_method": "tls_client_auth"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "pairwise"}),
+            "invalid_client_metadata",
+        ),
+        (json!(["not", "an", "object"]), "invalid_client_metadata"),
+    ];
+    for (body, error) in cases {
+        let response = post(&app, body.clone(), None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let got: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(got["error"], error, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn token_mode_requires_the_initial_access_token() {
+    let app = app_with("token").await;
+    let body = json!({"redirect_uris": ["https://rp.example/cb"]});
+    assert_eq!(
+        post(&app, body.clone(), None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&app, body.clone(), Some("wrong")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&app, body, Some("initial-token")).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn registration_off_is_absent_from_discovery_and_the_endpoint_is_gone() {
+    for app in [app_with("off").await, spawn_app().await] {
+        // The default is `token` with no token configured: closed as well.
+        let discovery: serde_json::Value =
+            reqwest::get(app.url("/.well-known/openid-configuration"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        assert!(discovery.get("registration_endpoint").is_none());
+        let response = post(
+            &app,
+            json!({"redirect_uris": ["https://rp.example/cb"]}),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,1 +1,199 @@
+//! Single sign-on across clients, prompt, max_age and id_token_hint.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::helpers::{query, spawn_app};
+
+fn id_claims(tokens: &serde_json::Value) -> serde_json::Value {
+    let payload = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_second_client_in_the_same_browser_completes_without_the_login_form() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let first = app.add_client(false);
+    let second = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&first, &[]);
+    browser.sign_in(&url, "alice").await;
+
+    let (url, pkce) = app.authorize_url(&second, &[]);
+    let outcome = browser.open(&url).await;
+    assert!(
+        !outcome.is_page("/login"),
+        "no login form for the second client"
+    );
+    let callback = browser.consent_if_asked(outcome).await.left();
+    let code = query(&callback, "code").unwrap();
+    let tokens: serde_json::Value = app
+        .redeem(&second, &code, Some(&pkce.verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = id_claims(&tokens);
+    assert_eq!(claims["aud"], second.id.as_str());
+    assert!(claims["sid"].is_string());
+}
+
+#[tokio::test]
+async fn prompt_login_shows_the_login_form_despite_a_session() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    let (url, _) = app.authorize_url(&client, &[("prompt", "login")]);
+    let outcome = browser.open(&url).await;
+    assert!(outcome.is_page("/login"));
+    let callback = browser.login(outcome, "alice").await.left();
+    assert!(query(&callback, "code").is_some());
+}
+
+#[tokio::test]
+async fn prompt_none_with_a_session_and_consent_returns_a_code_without_any_page() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    let callback = browser.open(&url).await.left();
+    assert!(query(&callback, "code").is_some());
+    assert_eq!(query(&callback, "state").as_deref(), Some("st-123"));
+}
+
+#[tokio::test]
+async fn prompt_none_with_a_session_but_no_consent_is_consent_required() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let first = app.add_client(false);
+    let second = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&first, &[]);
+    browser.sign_in(&url, "alice").await;
+    let (url, _) = app.authorize_url(&second, &[("prompt", "none")]);
+    let callback = browser.open(&url).await.left();
+    assert_eq!(
+        query(&callback, "error").as_deref(),
+        Some("consent_required")
+    );
+}
+
+#[tokio::test]
+async fn max_age_forces_a_new_login_and_the_id_token_carries_the_new_auth_time() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, pkce) = app.authorize_url(&client, &[]);
+    let callback = browser.sign_in(&url, "alice").await;
+    let first: serde_json::Value = app
+        .redeem(
+            &client,
+            &query(&callback, "code").unwrap(),
+            Some(&pkce.verifier),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_auth_time = id_claims(&first)["auth_time"].as_i64().unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (url, pkce) = app.authorize_url(&client, &[("max_age", "1")]);
+    let outcome = browser.open(&url).await;
+    assert!(outcome.is_page("/login"), "session older than max_age");
+    let callback = browser.login(outcome, "alice").await.left();
+    let second: serde_json::Value = app
+        .redeem(
+            &client,
+            &query(&callback, "code").unwrap(),
+            Some(&pkce.verifier),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(id_claims(&second)["auth_time"].as_i64().unwrap() > first_auth_time);
+
+    let (url, _) = app.authorize_url(&client, &[("max_age", "3600")]);
+    assert!(
+        query(&browser.open(&url).await.left(), "code").is_some(),
+        "a young session satisfies max_age"
+    );
+}
+
+#[tokio::test]
+async fn id_token_hint_with_prompt_none_checks_the_user() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    let client = app.add_client(false);
+    let alice_tokens = app.tokens_for(&client, "alice").await;
+    let bob_tokens = app.tokens_for(&client, "bob").await;
+
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    let hint = |t: &serde_json::Value| t["id_token"].as_str().unwrap().to_owned();
+    let (url, _) = app.authorize_url(
+        &client,
+        &[("prompt", "none"), ("id_token_hint", &hint(&alice_tokens))],
+    );
+    assert!(query(&browser.open(&url).await.left(), "code").is_some());
+    let (url, _) = app.authorize_url(
+        &client,
+        &[("prompt", "none"), ("id_token_hint", &hint(&bob_tokens))],
+    );
+    assert_eq!(
+        query(&browser.open(&url).await.left(), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn session_cookie_is_httponly_and_lax() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (login_url, _, html) = browser.open(&url).await.page();
+    let mut form = crate::helpers::hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), crate::helpers::PASSWORD.into()));
+    let response = browser
+        .http
+        .post(login_url.join("/login").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("portcullis_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http localhost issuer: no Secure flag"
+    );
+}

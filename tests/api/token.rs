@@ -1,1 +1,282 @@
+//! Token endpoint: client authentication and the authorization code grant's rules.
 
+use reqwest::StatusCode;
+
+use crate::helpers::{Options, TestApp, TestClient, query, spawn_app, spawn_app_with};
+
+/// A fresh code for `client` and the PKCE verifier that goes with it.
+async fn code_for(app: &TestApp, client: &TestClient) -> (String, String) {
+    let (url, pkce) = app.authorize_url(client, &[]);
+    let callback = app.browser().sign_in(&url, "alice").await;
+    (query(&callback, "code").unwrap(), pkce.verifier)
+}
+
+async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn token_response_is_not_cacheable_and_complete() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let response = app.redeem(&client, &code, Some(&verifier)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "email openid profile");
+    let header = body["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "at+jwt", "RFC 9068 access token");
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_401_invalid_client() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let wrong = TestClient {
+        secret: Some("wrong".into()),
+        ..client
+    };
+    let response = app.redeem(&wrong, &code, Some(&verifier)).await;
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+}
+
+#[tokio::test]
+async fn confidential_client_without_a_secret_is_invalid_client() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let no_secret = TestClient {
+        secret: None,
+        ..client
+    };
+    let response = app.redeem(&no_secret, &code, Some(&verifier)).await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+}
+
+#[tokio::test]
+async fn client_secret_post_works_when_registered_for_it() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client_with(portcullis::protocol::registration::ClientDraft {
+        auth_method: Some("client_secret_post".into()),
+        ..Default::default()
+    });
+    let (code, verifier) = code_for(&app, &client).await;
+    let response = reqwest::Client::new()
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", &verifier),
+            ("client_id", &client.id),
+            ("client_secret", client.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn reused_code_is_invalid_grant_and_revokes_the_first_access_token() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let first: serde_json::Value = app
+        .redeem(&client, &code, Some(&verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access_token = first["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |token: String| {
+        let url = app.url("/userinfo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(userinfo(access_token.clone()).await, 200);
+
+    let second = app.redeem(&client, &code, Some(&verifier)).await;
+    assert_eq!(
+        error_of(second).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+    assert_eq!(
+        userinfo(access_token).await,
+        401,
+        "tokens from the first redemption are revoked"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_redemptions_of_one_code_succeed_only_once() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let attempts = (0..6).map(|_| app.redeem(&client, &code, Some(&verifier)));
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_pkce_verifier_is_invalid_grant() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(true);
+    let (code, _) = code_for(&app, &client).await;
+    let response = app
+        .redeem(&client, &code, Some(&crate::helpers::Pkce::new().verifier))
+        .await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn missing_pkce_verifier_is_invalid_grant() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(true);
+    let (code, _) = code_for(&app, &client).await;
+    let response = app.redeem(&client, &code, None).await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn expired_code_is_invalid_grant() {
+    let app = spawn_app_with(Options {
+        env: vec![("AUTHORIZATION_CODE_TTL", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let response = app.redeem(&client, &code, Some(&verifier)).await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn code_is_bound_to_its_client_and_redirect_uri() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let other = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let stolen = app.redeem(&other, &code, Some(&verifier)).await;
+    assert_eq!(error_of(stolen).await.1, "invalid_grant");
+    let moved = TestClient {
+        redirect_uri: "http://127.0.0.1:1/other".into(),
+        ..client
+    };
+    let response = app.redeem(&moved, &code, Some(&verifier)).await;
+    assert_eq!(error_of(response).await.1, "invalid_grant");
+}
+
+#[tokio::test]
+async fn unknown_grant_type_is_unsupported_grant_type_and_missing_is_invalid_request() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        reqwest::Client::new()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&form)
+            .send()
+    };
+    let response = post(vec![("grant_type", "password"), ("username", "a")])
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type".into())
+    );
+    let response = post(vec![("code", "x")]).await.unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+    let response = post(vec![
+        ("grant_type", "authorization_code"),
+        ("code", "unknown"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+}
+
+#[tokio::test]
+async fn token_request_that_is_not_a_form_is_invalid_request() {
+    let app = spawn_app().await;
+    let response = reqwest::Client::new()
+        .post(app.url("/token"))
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+}

@@ -1,1 +1,127 @@
+//! UserInfo: Bearer token checks (RFC 6750) and claims by scope.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn tokens(app: &TestApp) -> serde_json::Value {
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    app.tokens_for(&client, "alice").await
+}
+
+async fn call(app: &TestApp, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn assert_invalid_token(response: &reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn userinfo_returns_claims_for_the_granted_scopes_by_get_and_post() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let response = call(&app, token).await;
+    assert_eq!(response.status(), 200);
+    let claims: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["name"], "alice Example");
+    let id_payload = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let id: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_payload).unwrap()).unwrap();
+    assert_eq!(claims["sub"], id["sub"], "sub is the ID token's");
+
+    let post = reqwest::Client::new()
+        .post(app.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    let form = reqwest::Client::new()
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+}
+
+#[tokio::test]
+async fn tampered_token_is_rejected() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = "someone-else".into();
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_invalid_token(&call(&app, &forged).await);
+}
+
+#[tokio::test]
+async fn alg_none_token_is_rejected() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+    assert_invalid_token(&call(&app, &format!("{header}.{payload}.")).await);
+}
+
+#[tokio::test]
+async fn id_token_is_not_accepted_as_an_access_token() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    assert_invalid_token(&call(&app, tokens["id_token"].as_str().unwrap()).await);
+}
+
+#[tokio::test]
+async fn missing_token_gets_a_bare_bearer_challenge() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/userinfo")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_token_is_rejected() {
+    let app = spawn_app().await;
+    assert_invalid_token(&call(&app, "abc.def.ghi").await);
+    assert_invalid_token(&call(&app, "nonsense").await);
+}
