@@ -166,10 +166,10 @@ impl Settings {
         let redis_url = get("redis_url")
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(bad("redis_url", "expected redis://... or rediss://..."));
-            }
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(bad("redis_url", "expected redis://... or rediss://..."));
         }
         let bind = get("bind").unwrap_or("127.0.0.1:8080").to_owned();
         if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {

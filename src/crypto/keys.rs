@@ -275,14 +275,13 @@ impl KeySet {
         if header.alg != key.alg.jwt_algorithm() {
             return Err(JwtError::UnknownKey);
         }
-        if let Some(typ) = expect.typ {
-            if !header
+        if let Some(typ) = expect.typ
+            && !header
                 .typ
                 .as_deref()
                 .is_some_and(|t| t.eq_ignore_ascii_case(typ))
-            {
-                return Err(JwtError::WrongType);
-            }
+        {
+            return Err(JwtError::WrongType);
         }
         let mut validation = Validation::new(key.alg.jwt_algorithm());
         validation.set_issuer(&[expect.issuer]);

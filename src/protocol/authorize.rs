@@ -134,12 +134,12 @@ fn check(
             "client may not use the code flow",
         ));
     }
-    if let Some(mode) = params.single("response_mode")? {
-        if mode != "query" {
-            return Err(OAuthError::invalid_request(
-                "only response_mode=query is supported",
-            ));
-        }
+    if let Some(mode) = params.single("response_mode")?
+        && mode != "query"
+    {
+        return Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        ));
     }
 
     let requested = Scopes::parse(params.single("scope")?.unwrap_or(""))
@@ -306,10 +306,10 @@ pub fn next_step(
         };
     }
     // A hint naming another user than the one who just logged in cannot be satisfied.
-    if let (Some(sub), Some(a)) = (request.hinted_sub.as_deref(), auth) {
-        if sub != a.session.user_id {
-            return Next::Fail(ErrorCode::LoginRequired);
-        }
+    if let (Some(sub), Some(a)) = (request.hinted_sub.as_deref(), auth)
+        && sub != a.session.user_id
+    {
+        return Next::Fail(ErrorCode::LoginRequired);
     }
     let covered = consent.is_some_and(|c| {
         Scopes::parse(&c.scope).is_some_and(|granted| request.scopes().is_subset(&granted))

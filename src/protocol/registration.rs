@@ -196,10 +196,10 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
             ))),
         }
     };
-    if let Some(subject_type) = string("subject_type")? {
-        if subject_type != "public" {
-            return Err(metadata_error("only subject_type public is supported"));
-        }
+    if let Some(subject_type) = string("subject_type")?
+        && subject_type != "public"
+    {
+        return Err(metadata_error("only subject_type public is supported"));
     }
     for unsupported in [
         "userinfo_signed_response_alg",

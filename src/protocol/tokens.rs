@@ -39,10 +39,7 @@ pub struct AccessTokenClaims {
     pub gid: String,
 }
 
-fn signing_key<'k>(
-    keys: &'k KeySet,
-    alg: KeyAlgorithm,
-) -> Result<&'k crate::crypto::SigningKey, OAuthError> {
+fn signing_key(keys: &KeySet, alg: KeyAlgorithm) -> Result<&crate::crypto::SigningKey, OAuthError> {
     keys.signing_key(alg)
         .ok_or_else(|| OAuthError::server(format!("no {} signing key", alg.as_str())))
 }

@@ -133,7 +133,7 @@ impl ClientStore for SqlStore {
         else {
             return Ok(None);
         };
-        let uris = load_uris(&mut conn, &[row.id.clone()])?;
+        let uris = load_uris(&mut conn, std::slice::from_ref(&row.id))?;
         assemble(row, uris).map(Some)
     }
 

@@ -85,6 +85,13 @@ impl SqlStore {
     /// Opens the database (creating a SQLite file and its folder if needed) and applies
     /// pending migrations.
     pub fn open(url: &str) -> anyhow::Result<Self> {
+        let store = Self::connect(url)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub fn connect(url: &str) -> anyhow::Result<Self> {
         let memory = url == "sqlite://:memory:";
         if !is_postgres(url) && !memory {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
@@ -109,9 +116,7 @@ impl SqlStore {
                 url: url.to_owned(),
             })
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
-        let store = Self { pool };
-        store.migrate()?;
-        Ok(store)
+        Ok(Self { pool })
     }
 
     /// Applies pending migrations; returns the names applied.
