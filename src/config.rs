@@ -23,6 +23,8 @@ pub enum LogFormat {
 pub struct Settings {
     /// The exact `iss`, without a trailing slash.
     pub issuer: String,
+    /// The issuer's path ("" or "/something"), under which every route is mounted.
+    pub issuer_path: String,
     pub bind: String,
     pub database_url: String,
     pub redis_url: Option<String>,
@@ -175,8 +177,12 @@ impl Settings {
         if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
             return Err(bad("bind", "expected HOST:PORT"));
         }
+        let issuer_path = url::Url::parse(&issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
         let settings = Settings {
             issuer,
+            issuer_path,
             bind,
             database_url,
             redis_url,
@@ -198,13 +204,6 @@ impl Settings {
             );
         }
         Ok(settings)
-    }
-
-    /// The path part of the issuer ("" or "/something"), under which every route is mounted.
-    pub fn issuer_path(&self) -> String {
-        url::Url::parse(&self.issuer)
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default()
     }
 
     pub fn endpoint(&self, path: &str) -> String {
@@ -288,9 +287,9 @@ mod tests {
             (k == "PORTCULLIS_ISSUER").then(|| "https://id.example/auth/".to_owned())
         })
         .unwrap();
-        assert_eq!(s.issuer_path(), "/auth");
+        assert_eq!(s.issuer_path, "/auth");
         assert_eq!(s.endpoint("/token"), "https://id.example/auth/token");
         let s = Settings::from_sources(None, no_env).unwrap();
-        assert_eq!(s.issuer_path(), "");
+        assert_eq!(s.issuer_path, "");
     }
 }

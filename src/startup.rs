@@ -90,7 +90,12 @@ pub fn run(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(http::error::bad_page_input),
+            )
+            .app_data(web::QueryConfig::default().error_handler(http::error::bad_page_input))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
             // Path only: query strings can carry tokens (id_token_hint) and must not be logged.
             .wrap(

@@ -4,10 +4,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
-use super::pages;
+use super::{State, pages};
+use crate::config::Settings;
 use crate::protocol::{ErrorCode, OAuthError};
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -60,7 +61,8 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"));
+            .insert_header((header::PRAGMA, "no-cache"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
         if self.0.code == ErrorCode::InvalidClient {
             // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
@@ -109,7 +111,9 @@ impl ResponseError for BearerError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
         let Self::Rejected(error) = self else {
             return response
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\""))
@@ -128,7 +132,8 @@ impl ResponseError for BearerError {
     }
 }
 
-/// Errors shown to a person in the browser, never redirected.
+/// Errors shown to a person in the browser, never redirected. Page handlers end with
+/// `page_response`, which renders them with the site's base path.
 #[derive(Debug)]
 pub struct PageError(pub OAuthError);
 
@@ -138,22 +143,35 @@ impl From<OAuthError> for PageError {
     }
 }
 
-impl std::fmt::Display for PageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl ResponseError for PageError {
-    fn status_code(&self) -> StatusCode {
+impl PageError {
+    fn status(&self) -> StatusCode {
         match self.0.code {
             ErrorCode::InvalidClient => StatusCode::BAD_REQUEST,
             code => status_of(code),
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
+    pub fn render(&self, base: &str) -> HttpResponse {
         log(&self.0);
-        pages::error_page(self.status_code(), &self.0)
+        pages::error_page(base, self.status(), &self.0)
     }
+}
+
+/// A page handler's result as a response: errors become the HTML error page.
+pub fn page_response(settings: &Settings, result: Result<HttpResponse, PageError>) -> HttpResponse {
+    result.unwrap_or_else(|e| e.render(&settings.issuer_path))
+}
+
+/// Malformed form or query input on a page (missing fields, bad encoding): the error page,
+/// not actix's plain-text default.
+pub fn bad_page_input<E: std::fmt::Debug + std::fmt::Display + 'static>(
+    cause: E,
+    req: &HttpRequest,
+) -> actix_web::Error {
+    let base = req
+        .app_data::<State>()
+        .map(|s| s.settings.issuer_path.clone())
+        .unwrap_or_default();
+    let page = PageError(OAuthError::invalid_request("the request is malformed")).render(&base);
+    actix_web::error::InternalError::from_response(cause, page).into()
 }

@@ -167,7 +167,7 @@ pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {
 
 /// Mounts every route under the issuer's path.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
-    let scope = web::scope(&settings.issuer_path())
+    let scope = web::scope(&settings.issuer_path)
         .configure(endpoints::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);

@@ -75,3 +75,53 @@ async fn health_and_readiness_answer() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["database"], true);
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_mounts_every_route_and_page_asset_under_it() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        issuer_path: "/auth",
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    let doc: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], app.issuer.as_str());
+    assert!(app.issuer.ends_with("/auth"));
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "alice").await;
+    assert!(tokens["id_token"].is_string());
+    let (_, _, html) = app
+        .browser()
+        .open(&app.url("/login?id=unknown"))
+        .await
+        .page();
+    assert!(html.contains("href=\"/auth/static/style.css\""), "{html}");
+    assert_eq!(
+        reqwest::get(app.url("/static/style.css"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn browser_clients_may_call_token_and_userinfo_cross_origin() {
+    let app = spawn_app().await;
+    for path in ["/token", "/userinfo"] {
+        let response = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "https://spa.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    }
+}

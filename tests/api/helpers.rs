@@ -20,6 +20,7 @@ use url::Url;
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
+    /// The issuer URL; every endpoint is below it.
     pub issuer: String,
     pub port: u16,
     pub store: Arc<dyn Store>,
@@ -35,6 +36,8 @@ pub struct Options {
     pub dir: Option<Arc<TempDir>>,
     /// Listen on this port instead of a random one (restart tests keep the issuer).
     pub port: Option<u16>,
+    /// A path for the issuer, e.g. "/auth".
+    pub issuer_path: &'static str,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -47,7 +50,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap_or_else(|| Arc::new(TempDir::new().unwrap()));
     let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let issuer = format!("http://127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{port}{}", options.issuer_path);
     let db: PathBuf = dir.path().join("portcullis.db");
     let mut env: HashMap<String, String> = HashMap::from([
         ("PORTCULLIS_ISSUER".into(), issuer.clone()),
@@ -256,7 +259,7 @@ impl Outcome {
     }
 
     pub fn is_page(&self, path: &str) -> bool {
-        matches!(self, Outcome::Page { url, .. } if url.path() == path)
+        matches!(self, Outcome::Page { url, .. } if url.path().ends_with(path))
     }
 }
 
@@ -310,7 +313,10 @@ impl Browser {
 
     pub async fn login(&self, outcome: Outcome, username: &str) -> Outcome {
         let (url, _, html) = outcome.page();
-        assert_eq!(url.path(), "/login", "expected the login page");
+        assert!(
+            url.path().ends_with("/login"),
+            "expected the login page, got {url}"
+        );
         self.submit(
             &url,
             &html,

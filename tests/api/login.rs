@@ -170,3 +170,22 @@ async fn an_expired_or_unknown_interaction_shows_an_error_page() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("expired"));
 }
+
+#[tokio::test]
+async fn a_malformed_login_post_gets_the_error_page() {
+    let app = spawn_app().await;
+    let response = reqwest::Client::new()
+        .post(app.url("/login"))
+        .form(&[("username", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(response.text().await.unwrap().contains("invalid_request"));
+}

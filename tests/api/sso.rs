@@ -197,3 +197,21 @@ async fn session_cookie_is_httponly_and_lax() {
         "plain-http localhost issuer: no Secure flag"
     );
 }
+
+#[tokio::test]
+async fn a_session_of_a_removed_user_no_longer_signs_anyone_in() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    assert!(app.store.delete_user("alice").unwrap());
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    assert_eq!(
+        query(&browser.open(&url).await.left(), "error").as_deref(),
+        Some("login_required")
+    );
+    let (url, _) = app.authorize_url(&client, &[]);
+    assert!(browser.open(&url).await.is_page("/login"));
+}

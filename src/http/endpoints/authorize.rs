@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::domain::now;
-use crate::http::error::PageError;
+use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, browser_id, request_params, session_id};
 use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizeError, Next, error_redirect, issue_code,
@@ -44,7 +44,12 @@ impl Pending {
     }
 }
 
-pub async fn authorize(
+pub async fn authorize(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, authorize_page(req, body, state).await)
+}
+
+async fn authorize_page(
     req: HttpRequest,
     body: web::Bytes,
     state: State,
@@ -117,15 +122,27 @@ pub async fn proceed(
             None => None,
         },
     };
-    let consent = match &session {
+    let (session, consent) = match session {
         Some(s) => {
             let (user_id, client_id) = (s.user_id.clone(), pending.request.client_id.clone());
-            blocking(state, move |ctx| {
-                Ok(ctx.store.find_consent(&user_id, &client_id)?)
+            let (user_exists, consent) = blocking(state, move |ctx| {
+                let exists = ctx.store.find_user(&user_id)?.is_some();
+                Ok((exists, ctx.store.find_consent(&user_id, &client_id)?))
             })
-            .await?
+            .await?;
+            if user_exists {
+                (Some(s), consent)
+            } else {
+                // The user was removed since signing in: the session is worthless.
+                state
+                    .sessions
+                    .delete_sso(&s.id)
+                    .await
+                    .map_err(OAuthError::from)?;
+                (None, None)
+            }
         }
-        None => None,
+        None => (None, None),
     };
     let auth = session.as_ref().map(|s| Authentication {
         session: s,
@@ -179,7 +196,7 @@ pub async fn proceed(
         .save_pending(&handle, &pending, INTERACTION_TTL)
         .await
         .map_err(OAuthError::from)?;
-    let location = format!("{}{page}?id={handle}", state.settings.issuer_path());
+    let location = format!("{}{page}?id={handle}", state.settings.issuer_path);
     Ok(redirect(StatusCode::SEE_OTHER, &location))
 }
 

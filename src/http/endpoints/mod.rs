@@ -7,7 +7,8 @@ pub mod registration;
 pub mod token;
 pub mod userinfo;
 
-use actix_web::web;
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -18,10 +19,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::get().to(authorize::authorize))
     .route("/authorize", web::post().to(authorize::authorize))
     .route("/token", web::post().to(token::token))
+    .route("/token", web::method(Method::OPTIONS).to(cors_preflight))
+    .route("/userinfo", web::method(Method::OPTIONS).to(cors_preflight))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/register", web::post().to(registration::register))
     .route("/register/{client_id}", web::get().to(registration::read))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
+}
+
+/// CORS preflight for the endpoints browser-based clients call directly (token, userinfo).
+/// No cookies are involved there, so any origin may call them; the tokens themselves are
+/// the credentials.
+async fn cors_preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish()
 }

@@ -9,7 +9,7 @@ use super::login::PageQuery;
 use super::render;
 use crate::domain::{Scopes, now};
 use crate::http::endpoints::authorize::{finish_with_error, load_pending, proceed};
-use crate::http::error::PageError;
+use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, session_id};
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::Consent;
@@ -38,7 +38,12 @@ fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-pub async fn show(
+pub async fn show(req: HttpRequest, query: web::Query<PageQuery>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, show_page(req, query, state).await)
+}
+
+async fn show_page(
     req: HttpRequest,
     query: web::Query<PageQuery>,
     state: State,
@@ -62,11 +67,11 @@ pub async fn show(
     .await?;
     let username = user.map(|u| u.username).unwrap_or_default();
     let scopes = pending.request.scopes();
-    let base = state.settings.issuer_path();
+    let base = &state.settings.issuer_path;
     Ok(render(
         StatusCode::OK,
         &ConsentPage {
-            base: &base,
+            base,
             id: &query.id,
             csrf: &pending.csrf,
             client_name: &pending.client_name,
@@ -85,7 +90,12 @@ pub struct ConsentForm {
     decision: String,
 }
 
-pub async fn submit(
+pub async fn submit(req: HttpRequest, form: web::Form<ConsentForm>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, submit_page(req, form, state).await)
+}
+
+async fn submit_page(
     req: HttpRequest,
     form: web::Form<ConsentForm>,
     state: State,

@@ -10,7 +10,7 @@ use crate::crypto::password::verify_password;
 use crate::crypto::tokens::random_token;
 use crate::domain::{Secret, now};
 use crate::http::endpoints::authorize::{Pending, load_pending, proceed, with_cookie};
-use crate::http::error::PageError;
+use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, session_cookie, session_id};
 use crate::protocol::OAuthError;
 use crate::sessions::SsoSession;
@@ -31,11 +31,16 @@ pub struct PageQuery {
     pub id: String,
 }
 
-pub async fn show(query: web::Query<PageQuery>, state: State) -> Result<HttpResponse, PageError> {
+pub async fn show(query: web::Query<PageQuery>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, show_page(query, state).await)
+}
+
+async fn show_page(query: web::Query<PageQuery>, state: State) -> Result<HttpResponse, PageError> {
     let pending = load_pending(&state, &query.id).await?;
-    let base = state.settings.issuer_path();
+    let base = &state.settings.issuer_path;
     Ok(page(
-        &base,
+        base,
         &query.id,
         &pending,
         pending.request.login_hint.as_deref().unwrap_or(""),
@@ -79,7 +84,12 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn submit(
+pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, submit_page(req, form, state).await)
+}
+
+async fn submit_page(
     req: HttpRequest,
     form: web::Form<LoginForm>,
     state: State,
@@ -105,9 +115,9 @@ pub async fn submit(
     .await?;
     let Some(user) = user else {
         tracing::info!("login failed");
-        let base = state.settings.issuer_path();
+        let base = &state.settings.issuer_path;
         return Ok(page(
-            &base,
+            base,
             &form.id,
             &pending,
             &username,

@@ -10,7 +10,7 @@ use super::render;
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::endpoints::authorize::{redirect, with_cookie};
-use crate::http::error::PageError;
+use crate::http::error::{PageError, page_response};
 use crate::http::{
     State, blocking, browser_id, expired_session_cookie, request_params, session_id,
 };
@@ -87,7 +87,12 @@ fn check_registered(client: Option<&Client>, uri: Option<&str>) -> Result<(), OA
     }
 }
 
-pub async fn start(
+pub async fn start(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, start_page(req, body, state).await)
+}
+
+async fn start_page(
     req: HttpRequest,
     body: web::Bytes,
     state: State,
@@ -103,11 +108,11 @@ pub async fn start(
     }
     check_registered(client.as_ref(), uri.as_deref())?;
     let (browser, new_cookie) = browser_id(&req, &state.settings);
-    let base = state.settings.issuer_path();
+    let base = &state.settings.issuer_path;
     let response = render(
         StatusCode::OK,
         &LogoutPage {
-            base: &base,
+            base,
             csrf: &logout_csrf(&browser),
             client_name: client.as_ref().map(|c| c.name.as_str()),
             client_id: client_id.as_deref(),
@@ -132,7 +137,12 @@ pub struct ConfirmForm {
     state: Option<String>,
 }
 
-pub async fn confirm(
+pub async fn confirm(req: HttpRequest, form: web::Form<ConfirmForm>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, confirm_page(req, form, state).await)
+}
+
+async fn confirm_page(
     req: HttpRequest,
     form: web::Form<ConfirmForm>,
     state: State,
@@ -142,12 +152,12 @@ pub async fn confirm(
     if !constant_time_eq(form.csrf.as_bytes(), logout_csrf(&browser).as_bytes()) {
         return Err(OAuthError::invalid_request("the form could not be verified").into());
     }
-    let base = state.settings.issuer_path();
+    let base = &state.settings.issuer_path;
     if form.decision != "logout" {
         return Ok(render(
             StatusCode::OK,
             &LoggedOutPage {
-                base: &base,
+                base,
                 signed_out: false,
             },
         ));
@@ -182,7 +192,7 @@ pub async fn confirm(
         None => render(
             StatusCode::OK,
             &LoggedOutPage {
-                base: &base,
+                base,
                 signed_out: true,
             },
         ),

@@ -59,7 +59,7 @@ struct ErrorPage<'a> {
     description: &'a str,
 }
 
-pub fn error_page(status: StatusCode, error: &OAuthError) -> HttpResponse {
+pub fn error_page(base: &str, status: StatusCode, error: &OAuthError) -> HttpResponse {
     let description = match error.code {
         crate::protocol::ErrorCode::ServerError => {
             "An unexpected error occurred. Please try again later."
@@ -72,11 +72,10 @@ pub fn error_page(status: StatusCode, error: &OAuthError) -> HttpResponse {
             .as_deref()
             .unwrap_or("The request could not be processed."),
     };
-    // Pages are linked relative to the site root; the stylesheet path is absolute-path.
     render(
         status,
         &ErrorPage {
-            base: "",
+            base,
             code: error.code.as_str(),
             description,
         },

@@ -1,3 +1,7 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
@@ -27,6 +31,42 @@ struct RedirectUriRow {
     kind: String,
     uri: String,
     position: i32,
+}
+
+/// Client metadata is read on every authorization and token request and rarely changes, so
+/// it is kept briefly in memory. A change made by another process (the CLI, another
+/// instance) is seen within this time; changes made through this store are seen at once.
+const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
+const CLIENT_CACHE_MAX: usize = 10_000;
+
+#[derive(Default)]
+pub(super) struct ClientCache {
+    entries: Mutex<HashMap<String, (Client, Instant)>>,
+}
+
+impl ClientCache {
+    fn get(&self, id: &str) -> Option<Client> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < CLIENT_CACHE_TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, client: &Client) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CLIENT_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(client.id.clone(), (client.clone(), Instant::now()));
+    }
+
+    fn forget(&self, id: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
 }
 
 const LOGIN: &str = "login";
@@ -124,6 +164,9 @@ impl ClientStore for SqlStore {
     }
 
     fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        if let Some(client) = self.clients.get(id) {
+            return Ok(Some(client));
+        }
         let mut conn = self.conn()?;
         let Some(row) = clients::table
             .find(id)
@@ -134,7 +177,9 @@ impl ClientStore for SqlStore {
             return Ok(None);
         };
         let uris = load_uris(&mut conn, std::slice::from_ref(&row.id))?;
-        assemble(row, uris).map(Some)
+        let client = assemble(row, uris)?;
+        self.clients.put(&client);
+        Ok(Some(client))
     }
 
     fn list_clients(&self) -> StoreResult<Vec<Client>> {
@@ -157,6 +202,7 @@ impl ClientStore for SqlStore {
     }
 
     fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        self.clients.forget(id);
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             diesel::delete(
                 client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),

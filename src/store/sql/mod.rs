@@ -79,6 +79,7 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for SqliteSetup {
 
 pub struct SqlStore {
     pool: Pool<ConnectionManager>,
+    clients: clients::ClientCache,
 }
 
 impl SqlStore {
@@ -116,7 +117,10 @@ impl SqlStore {
                 url: url.to_owned(),
             })
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            clients: clients::ClientCache::default(),
+        })
     }
 
     /// Applies pending migrations; returns the names applied.
