@@ -11,7 +11,7 @@ use crate::crypto::{KeyAlgorithm, KeySet, SigningKey};
 use crate::domain::now;
 use crate::http::{self, AppState};
 use crate::protocol::discovery::provider_metadata;
-use crate::sessions::{MemorySessionStore, SessionStore, Sessions};
+use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
 use crate::store::sql::SqlStore;
 use crate::store::{KeyStore, StoreError, StoredKey};
 
@@ -27,6 +27,7 @@ pub fn load_or_create_keys(store: &dyn KeyStore) -> anyhow::Result<KeySet> {
             let record = StoredKey {
                 kid: key.kid().to_owned(),
                 alg: alg.as_str().to_owned(),
+                generation: 1,
                 private_key: der,
                 created_at: now(),
                 retired_at: None,
@@ -35,6 +36,7 @@ pub fn load_or_create_keys(store: &dyn KeyStore) -> anyhow::Result<KeySet> {
                 Ok(()) => {
                     tracing::info!(kid = %record.kid, alg = %record.alg, "generated signing key")
                 }
+                // Another instance created this generation first: use theirs.
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -67,7 +69,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         Ok((store, keys))
     })
     .await??;
-    let session_store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new());
+    let session_store: Arc<dyn SessionStore> = match &settings.redis_url {
+        Some(url) => Arc::new(
+            RedisSessionStore::connect(url, &settings.redis_prefix)
+                .await
+                .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?,
+        ),
+        None => Arc::new(MemorySessionStore::new()),
+    };
     let discovery_json = provider_metadata(&settings, &keys).to_string();
     Ok(AppState {
         settings: Arc::new(settings),
@@ -75,6 +84,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         sessions: Sessions::new(session_store),
         keys: Arc::new(keys),
         discovery_json,
+        metrics: Arc::new(http::observability::Metrics::default()),
     })
 }
 
@@ -97,12 +107,7 @@ pub fn run(
             )
             .app_data(web::QueryConfig::default().error_handler(http::error::bad_page_input))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
-            // Path only: query strings can carry tokens (id_token_hint) and must not be logged.
-            .wrap(
-                actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
-                    .custom_request_replace("METHOD", |req| req.method().to_string())
-                    .exclude("/healthz"),
-            )
+            .wrap(actix_web::middleware::from_fn(http::observability::observe))
             .configure(|cfg| http::routes(cfg, &settings))
     })
     .listen(listener)?;

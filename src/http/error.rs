@@ -21,6 +21,14 @@ fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// Marks a response with the backend that failed it, for the metrics middleware.
+fn mark(mut response: HttpResponse, error: &OAuthError) -> HttpResponse {
+    if let Some(backend) = error.backend {
+        response.extensions_mut().insert(backend);
+    }
+    response
+}
+
 fn log(error: &OAuthError) {
     if let Some(cause) = &error.cause {
         tracing::error!(error = error.code.as_str(), cause = %cause, "request failed");
@@ -67,7 +75,7 @@ impl ResponseError for ApiError {
             // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
         }
-        response.json(body(&self.0))
+        mark(response.json(body(&self.0)), &self.0)
     }
 }
 
@@ -128,7 +136,7 @@ impl ResponseError for BearerError {
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
-        response.json(body(error))
+        mark(response.json(body(error)), error)
     }
 }
 
@@ -153,7 +161,7 @@ impl PageError {
 
     pub fn render(&self, base: &str) -> HttpResponse {
         log(&self.0);
-        pages::error_page(base, self.status(), &self.0)
+        mark(pages::error_page(base, self.status(), &self.0), &self.0)
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod endpoints;
 pub mod error;
+pub mod observability;
 pub mod pages;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub keys: Arc<KeySet>,
     /// The discovery document, serialized once.
     pub discovery_json: String,
+    pub metrics: Arc<observability::Metrics>,
 }
 
 pub type State = web::Data<AppState>;
@@ -169,6 +171,7 @@ pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let scope = web::scope(&settings.issuer_path)
         .configure(endpoints::configure)
+        .configure(observability::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);
 }

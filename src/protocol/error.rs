@@ -53,6 +53,13 @@ impl ErrorCode {
     }
 }
 
+/// A backing service whose failure caused an error (for metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Database,
+    Sessions,
+}
+
 /// An error for the client, plus (for `server_error`) the internal cause, which is logged
 /// and never sent.
 #[derive(Debug)]
@@ -60,6 +67,7 @@ pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Option<Cow<'static, str>>,
     pub cause: Option<String>,
+    pub backend: Option<Backend>,
 }
 
 impl OAuthError {
@@ -68,6 +76,7 @@ impl OAuthError {
             code,
             description: Some(description.into()),
             cause: None,
+            backend: None,
         }
     }
 
@@ -76,6 +85,7 @@ impl OAuthError {
             code,
             description: None,
             cause: None,
+            backend: None,
         }
     }
 
@@ -101,6 +111,7 @@ impl OAuthError {
             code: ErrorCode::ServerError,
             description: None,
             cause: Some(cause.to_string()),
+            backend: None,
         }
     }
 
@@ -109,7 +120,13 @@ impl OAuthError {
             code: ErrorCode::TemporarilyUnavailable,
             description: Some("the service is temporarily unavailable".into()),
             cause: Some(cause.to_string()),
+            backend: None,
         }
+    }
+
+    fn from_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
     }
 }
 
@@ -128,8 +145,10 @@ impl std::error::Error for OAuthError {}
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Unavailable(_) => OAuthError::unavailable(e),
-            other => OAuthError::server(other),
+            crate::store::StoreError::Unavailable(_) => {
+                OAuthError::unavailable(e).from_backend(Backend::Database)
+            }
+            other => OAuthError::server(other).from_backend(Backend::Database),
         }
     }
 }
@@ -137,8 +156,10 @@ impl From<crate::store::StoreError> for OAuthError {
 impl From<crate::sessions::SessionError> for OAuthError {
     fn from(e: crate::sessions::SessionError) -> Self {
         match e {
-            crate::sessions::SessionError::Unavailable(_) => OAuthError::unavailable(e),
-            other => OAuthError::server(other),
+            crate::sessions::SessionError::Unavailable(_) => {
+                OAuthError::unavailable(e).from_backend(Backend::Sessions)
+            }
+            other => OAuthError::server(other).from_backend(Backend::Sessions),
         }
     }
 }

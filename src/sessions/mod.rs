@@ -4,6 +4,7 @@
 //! when several instances share sessions. `Sessions` adds the typed records on top.
 
 mod memory;
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use memory::MemorySessionStore;
+pub use redis::RedisSessionStore;
 
 use crate::domain::UnixTime;
 

@@ -175,6 +175,7 @@ pub struct Consent {
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
+    pub generation: i32,
     pub private_key: Vec<u8>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
@@ -225,6 +226,8 @@ pub trait ConsentStore {
 pub trait KeyStore {
     /// Keys that are not retired, oldest first.
     fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// `Conflict` if a key of the same algorithm and generation exists (another instance
+    /// won the race to create it).
     fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
 }
 

@@ -105,6 +105,7 @@ diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         alg -> Text,
+        generation -> Integer,
         private_key -> Binary,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,

@@ -98,8 +98,12 @@ CREATE TABLE consents (
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY NOT NULL,
     alg TEXT NOT NULL,
+    -- 1 for the first key of an algorithm, then +1 per rotation. Unique per algorithm, so
+    -- instances starting together on an empty database agree on one key set.
+    generation INTEGER NOT NULL,
     -- PKCS#8 DER
     private_key BLOB NOT NULL,
     created_at BIGINT NOT NULL,
-    retired_at BIGINT
+    retired_at BIGINT,
+    UNIQUE (alg, generation)
 );

@@ -19,13 +19,14 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let params = form_params(&req, &body)?;
     let basic = basic_credentials(&req)?;
-    let response = blocking(&state, move |ctx| {
+    let (grant_type, response) = blocking(&state, move |ctx| {
         let creds = PresentedCredentials::from_body(basic, &params)?;
         let client = authenticate(&creds, ctx)?;
         let request = TokenRequest::parse(&params)?;
-        exchange(request, &client, ctx)
+        Ok((request.grant_type(), exchange(request, &client, ctx)?))
     })
     .await?;
+    state.metrics.token_issued(grant_type);
     // RFC 6749 §5.1: responses carrying tokens must not be cached.
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

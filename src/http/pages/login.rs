@@ -113,6 +113,7 @@ async fn submit_page(
         Ok(user.filter(|_| ok))
     })
     .await?;
+    state.metrics.login(user.is_some());
     let Some(user) = user else {
         tracing::info!("login failed");
         let base = &state.settings.issuer_path;

@@ -25,7 +25,7 @@ impl TokenRequest {
         }
     }
 
-    fn grant_type(&self) -> &'static str {
+    pub fn grant_type(&self) -> &'static str {
         match self {
             Self::AuthorizationCode(_) => "authorization_code",
         }

@@ -111,7 +111,9 @@ impl SqlStore {
             // An in-memory SQLite database exists per connection: keep exactly one.
             .max_size(if memory { 1 } else { 16 })
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
+            // A request waits this long for a connection before failing with 503
+            // (r2d2's default is 30 s of silent retries).
+            .connection_timeout(Duration::from_secs(3))
             .connection_customizer(Box::new(SqliteSetup))
             .build(ConnectionManager {
                 url: url.to_owned(),
@@ -127,12 +129,17 @@ impl SqlStore {
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = self.pool.get()?;
         let applied = match &mut *conn {
-            AnyConnection::Postgresql(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            AnyConnection::Postgresql(c) => {
+                // Instances starting together must not migrate at the same time: a
+                // session-level advisory lock serialises them.
+                c.batch_execute("SELECT pg_advisory_lock(72616161)")?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(ToString::to_string).collect::<Vec<_>>())
+                    .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+                c.batch_execute("SELECT pg_advisory_unlock(72616161)")?;
+                result?
+            }
             AnyConnection::Sqlite(c) => c
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?
@@ -158,9 +165,30 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
+            // libpq reports a lost server as an unclassified error; it is an outage, not a
+            // bug, so it maps to 503 like a failed connection.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_connection_loss(info.message()) =>
+            {
+                StoreError::Unavailable(info.message().to_owned())
+            }
             other => StoreError::Internal(other.to_string()),
         }
     }
+}
+
+fn is_connection_loss(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "connection",
+        "terminating",
+        "shutting down",
+        "server closed",
+        "could not receive",
+        "could not send",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 impl super::Store for SqlStore {

@@ -1,0 +1,106 @@
+//! Redis session store: shared by every instance, so one sign-in works everywhere and
+//! survives restarts. Every key carries the configured prefix and a TTL.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{BoxFuture, SessionError, SessionResult, SessionStore};
+
+pub struct RedisSessionStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+fn unavailable(e: redis::RedisError) -> SessionError {
+    SessionError::Unavailable(e.to_string())
+}
+
+impl RedisSessionStore {
+    /// Connects (failing fast if Redis cannot be reached now); afterwards the connection
+    /// is re-established by itself whenever Redis comes back.
+    pub async fn connect(url: &str, prefix: &str) -> SessionResult<Self> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        // Short timeouts: while Redis is away a request should fail with 503 quickly,
+        // not hang.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+impl SessionStore for RedisSessionStore {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            let millis = ttl.as_millis().max(1) as u64;
+            redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .arg("PX")
+                .arg(millis)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
+        Box::pin(async move {
+            redis::cmd("GET")
+                .arg(self.key(key))
+                .query_async::<Option<String>>(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
+        Box::pin(async move {
+            // GETDEL (Redis >= 6.2) is atomic: two instances cannot both take the record.
+            redis::cmd("GETDEL")
+                .arg(self.key(key))
+                .query_async::<Option<String>>(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            redis::cmd("DEL")
+                .arg(self.key(key))
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
+        Box::pin(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut self.conn.clone())
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+}
