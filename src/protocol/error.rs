@@ -124,7 +124,7 @@ impl OAuthError {
         }
     }
 
-    fn from_backend(mut self, backend: Backend) -> Self {
+    fn caused_by(mut self, backend: Backend) -> Self {
         self.backend = Some(backend);
         self
     }
@@ -146,9 +146,9 @@ impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Unavailable(_) => {
-                OAuthError::unavailable(e).from_backend(Backend::Database)
+                OAuthError::unavailable(e).caused_by(Backend::Database)
             }
-            other => OAuthError::server(other).from_backend(Backend::Database),
+            other => OAuthError::server(other).caused_by(Backend::Database),
         }
     }
 }
@@ -157,9 +157,9 @@ impl From<crate::sessions::SessionError> for OAuthError {
     fn from(e: crate::sessions::SessionError) -> Self {
         match e {
             crate::sessions::SessionError::Unavailable(_) => {
-                OAuthError::unavailable(e).from_backend(Backend::Sessions)
+                OAuthError::unavailable(e).caused_by(Backend::Sessions)
             }
-            other => OAuthError::server(other).from_backend(Backend::Sessions),
+            other => OAuthError::server(other).caused_by(Backend::Sessions),
         }
     }
 }
