@@ -57,11 +57,6 @@ pub fn load_or_create_keys(store: &dyn KeyStore) -> anyhow::Result<KeySet> {
 
 /// Opens storage and keys; shared by `serve` and the tests.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    if settings.redis_url.is_some() {
-        anyhow::bail!(
-            "configuration: redis_url: the Redis session store is not available in this version; unset it"
-        );
-    }
     let url = settings.database_url.clone();
     let (store, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = SqlStore::open(&url)?;

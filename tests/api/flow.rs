@@ -208,3 +208,33 @@ async fn id_tokens_can_be_es256_when_the_client_registers_for_it() {
     .unwrap();
     assert_eq!(header["alg"], "ES256");
 }
+
+#[tokio::test]
+async fn the_whole_flow_works_on_postgres_and_redis() {
+    let Some(db) = crate::backends::TempDatabase::create() else {
+        return;
+    };
+    let Some(redis) = crate::backends::TempRedis::create() else {
+        return;
+    };
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![
+            ("DATABASE_URL", db.url.clone()),
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_PREFIX", redis.prefix.clone()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let sub = app.add_user("alice").await;
+    let client = app.add_client(false);
+    assert_eq!(openidconnect_flow(&app, &client, "alice").await, sub);
+    assert!(
+        redis
+            .keys()
+            .iter()
+            .any(|k| k.starts_with(&format!("{}sso:", redis.prefix))),
+        "the session lives in Redis"
+    );
+    app.stop().await;
+}

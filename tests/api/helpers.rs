@@ -269,6 +269,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser that treats every URL starting with `site` as the provider.
+    pub fn new(http: reqwest::Client, site: &str) -> Self {
+        Self {
+            http,
+            issuer: site.to_owned(),
+        }
+    }
+
     pub async fn open(&self, url: &str) -> Outcome {
         let response = self.http.get(url).send().await.unwrap();
         self.follow(response).await
@@ -281,7 +289,7 @@ impl Browser {
             if response.status().is_redirection() {
                 let location = response.headers()["location"].to_str().unwrap().to_owned();
                 let next = url.join(&location).unwrap();
-                if !next.as_str().starts_with(&self.issuer) {
+                if !next.as_str().starts_with(&self.issuer) || next.port() == Some(1) {
                     return Outcome::Left(next);
                 }
                 response = self.http.get(next).send().await.unwrap();

@@ -1,0 +1,346 @@
+//! Several `portcullis serve` processes sharing one PostgreSQL database and one Redis:
+//! one sign-in everywhere, any instance redeems any code (once), verifies any token.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portcullis::domain::now;
+use portcullis::protocol::registration::{ClientDraft, register};
+use portcullis::store::sql::SqlStore;
+use portcullis::store::{ClientStore, User, UserStore};
+use url::Url;
+
+use crate::backends::{TempDatabase, TempRedis};
+use crate::helpers::{Browser, PASSWORD, Pkce, query};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `portcullis serve` process.
+struct Instance {
+    child: Child,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Instance {
+    fn spawn(port: u16, env: &[(String, String)]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            port,
+            env: env.to_vec(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(self.url("/readyz")).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("instance on port {} did not become ready", self.port);
+    }
+
+    /// SIGTERM, then wait: returns the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    fn restart(self) -> Self {
+        let (port, env) = (self.port, self.env.clone());
+        assert!(self.terminate().success());
+        Self::spawn(port, &env)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    a: Instance,
+    b: Instance,
+    issuer: String,
+    store: SqlStore,
+    _db: TempDatabase,
+    _redis: TempRedis,
+}
+
+struct Rp {
+    id: String,
+    secret: String,
+    redirect_uri: String,
+}
+
+impl Cluster {
+    /// Two instances behind one issuer (as behind a load balancer), started together on
+    /// an empty database.
+    async fn start() -> Option<Self> {
+        let db = TempDatabase::create()?;
+        let redis = TempRedis::create()?;
+        let (port_a, port_b) = (free_port(), free_port());
+        let issuer = format!("http://127.0.0.1:{port_a}");
+        let env = vec![
+            ("PORTCULLIS_ISSUER".to_owned(), issuer.clone()),
+            ("PORTCULLIS_DATABASE_URL".to_owned(), db.url.clone()),
+            ("PORTCULLIS_REDIS_URL".to_owned(), redis.url.clone()),
+            ("PORTCULLIS_REDIS_PREFIX".to_owned(), redis.prefix.clone()),
+        ];
+        let (a, b) = (Instance::spawn(port_a, &env), Instance::spawn(port_b, &env));
+        a.ready().await;
+        b.ready().await;
+        let store = SqlStore::connect(&db.url).unwrap();
+        let hash = portcullis::crypto::password::hash_password(&portcullis::domain::Secret::new(
+            PASSWORD.into(),
+        ))
+        .unwrap();
+        store
+            .create_user(&User::new(
+                portcullis::crypto::tokens::random_uuid(),
+                "alice".into(),
+                hash,
+                now(),
+            ))
+            .unwrap();
+        Some(Self {
+            a,
+            b,
+            issuer,
+            store,
+            _db: db,
+            _redis: redis,
+        })
+    }
+
+    fn client(&self) -> Rp {
+        let redirect_uri = "http://127.0.0.1:1/cb".to_owned();
+        let r = register(
+            ClientDraft {
+                name: Some("RP".into()),
+                redirect_uris: vec![redirect_uri.clone()],
+                ..Default::default()
+            },
+            now(),
+        )
+        .unwrap();
+        self.store.create_client(&r.client).unwrap();
+        Rp {
+            id: r.client.id,
+            secret: r.client_secret.unwrap(),
+            redirect_uri,
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(
+            reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            "http://127.0.0.1",
+        )
+    }
+}
+
+fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> String {
+    format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile&state=s&code_challenge={}&code_challenge_method=S256{extra}",
+        instance.url("/authorize"),
+        rp.id,
+        url::form_urlencoded::byte_serialize(rp.redirect_uri.as_bytes()).collect::<String>(),
+        pkce.challenge
+    )
+}
+
+async fn redeem(instance: &Instance, rp: &Rp, code: &str, pkce: &Pkce) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(instance.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &rp.redirect_uri),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn code_of(url: &Url) -> String {
+    query(url, "code").unwrap_or_else(|| panic!("no code in {url}"))
+}
+
+#[tokio::test]
+async fn two_instances_share_sign_in_codes_tokens_and_one_key_set() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let (first, second) = (cluster.client(), cluster.client());
+
+    // Both instances, started together on an empty database, publish the same two keys.
+    let jwks_a: serde_json::Value = reqwest::get(cluster.a.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks_b: serde_json::Value = reqwest::get(cluster.b.url("/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks_a, jwks_b);
+    assert_eq!(
+        jwks_a["keys"].as_array().unwrap().len(),
+        2,
+        "one RS256 and one ES256 key, not two sets"
+    );
+
+    // Sign in through A; the second client's request at B needs no login form.
+    let browser = cluster.browser();
+    let pkce = Pkce::new();
+    let callback = browser
+        .sign_in(&authorize_url(&cluster.a, &first, &pkce, ""), "alice")
+        .await;
+    let pkce2 = Pkce::new();
+    let outcome = browser
+        .open(&authorize_url(&cluster.b, &second, &pkce2, ""))
+        .await;
+    assert!(
+        !outcome.is_page("/login"),
+        "single sign-on across instances"
+    );
+    let callback2 = browser.consent_if_asked(outcome).await.left();
+
+    // A's code redeemed at B; B's code redeemed at A.
+    let tokens: serde_json::Value = redeem(&cluster.b, &first, &code_of(&callback), &pkce)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = redeem(&cluster.a, &second, &code_of(&callback2), &pkce2).await;
+    assert_eq!(response.status(), 200);
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["iss"], cluster.issuer.as_str());
+
+    // An access token from one instance works at the other's userinfo.
+    for instance in [&cluster.a, &cluster.b] {
+        let status = reqwest::Client::new()
+            .get(instance.url("/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_code_sent_to_both_instances_at_once_is_redeemed_only_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let rp = cluster.client();
+    let browser = cluster.browser();
+    let pkce = Pkce::new();
+    browser
+        .sign_in(&authorize_url(&cluster.a, &rp, &pkce, ""), "alice")
+        .await;
+    for round in 0..5 {
+        let pkce = Pkce::new();
+        let callback = browser
+            .open(&authorize_url(&cluster.a, &rp, &pkce, "&prompt=none"))
+            .await
+            .left();
+        let code = code_of(&callback);
+        let (at_a, at_b) = tokio::join!(
+            redeem(&cluster.a, &rp, &code, &pkce),
+            redeem(&cluster.b, &rp, &code, &pkce)
+        );
+        let statuses = [at_a.status().as_u16(), at_b.status().as_u16()];
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert!(statuses.contains(&400), "round {round}: {statuses:?}");
+    }
+}
+
+#[tokio::test]
+async fn restarting_an_instance_keeps_users_signed_in_and_sigterm_exits_cleanly() {
+    let Some(mut cluster) = Cluster::start().await else {
+        return;
+    };
+    let rp = cluster.client();
+    let browser = cluster.browser();
+    let pkce = Pkce::new();
+    browser
+        .sign_in(&authorize_url(&cluster.a, &rp, &pkce, ""), "alice")
+        .await;
+
+    cluster.a = cluster.a.restart();
+    cluster.a.ready().await;
+    let pkce = Pkce::new();
+    let callback = browser
+        .open(&authorize_url(&cluster.a, &rp, &pkce, "&prompt=none"))
+        .await
+        .left();
+    assert_eq!(
+        redeem(&cluster.a, &rp, &code_of(&callback), &pkce)
+            .await
+            .status(),
+        200
+    );
+
+    let Cluster { b, .. } = cluster;
+    assert!(
+        b.terminate().success(),
+        "SIGTERM stops gracefully with status 0"
+    );
+}

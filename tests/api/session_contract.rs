@@ -1,0 +1,83 @@
+//! One session-store contract, run against the in-process store and Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
+
+use crate::backends::TempRedis;
+
+async fn contract(store: Arc<dyn SessionStore>) {
+    store.ping().await.unwrap();
+    store
+        .put("a", "1".into(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.get("a").await.unwrap().as_deref(), Some("1"));
+    store
+        .put("a", "2".into(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("a").await.unwrap().as_deref(),
+        Some("2"),
+        "put replaces"
+    );
+    assert_eq!(store.get("missing").await.unwrap(), None);
+
+    store
+        .put("short", "x".into(), Duration::from_millis(150))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.get("short").await.unwrap(), None, "entries expire");
+
+    // take is one-time, even when several callers race for it.
+    store
+        .put("once", "v".into(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let takes = futures::future::join_all((0..8).map(|_| store.take("once"))).await;
+    assert_eq!(
+        takes
+            .iter()
+            .filter(|t| t.as_ref().unwrap().is_some())
+            .count(),
+        1
+    );
+    assert_eq!(store.get("once").await.unwrap(), None);
+
+    store.delete("a").await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), None);
+    store.delete("a").await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_session_store_meets_the_session_contract() {
+    contract(Arc::new(MemorySessionStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_session_store_meets_the_session_contract_with_prefixed_expiring_keys() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let store = RedisSessionStore::connect(&redis.url, &redis.prefix)
+        .await
+        .unwrap();
+    contract(Arc::new(store)).await;
+
+    let store = RedisSessionStore::connect(&redis.url, &redis.prefix)
+        .await
+        .unwrap();
+    store
+        .put("sso:x", "{}".into(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(redis.keys(), vec![format!("{}sso:x", redis.prefix)]);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{}sso:x", redis.prefix))
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 30_000, "every key has a TTL: {ttl}");
+}

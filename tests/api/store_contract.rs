@@ -1,0 +1,213 @@
+//! One storage contract, run against every backend: SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use portcullis::domain::now;
+use portcullis::protocol::registration::{ClientDraft, register};
+use portcullis::store::sql::SqlStore;
+use portcullis::store::{AuthorizationCode, Consent, Grant, Store, StoreError, StoredKey, User};
+
+use crate::backends::TempDatabase;
+
+fn user(name: &str) -> User {
+    User::new(
+        portcullis::crypto::tokens::random_uuid(),
+        name.into(),
+        "$argon2id$x".into(),
+        now(),
+    )
+}
+
+fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: hash.into(),
+        grant_id: grant.into(),
+        client_id: client.into(),
+        user_id: user.into(),
+        redirect_uri: "https://rp.example/cb".into(),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: None,
+        code_challenge_method: None,
+        session_id: Some("sid".into()),
+        auth_time: 1,
+        created_at: 1,
+        expires_at: now() + 60,
+        consumed_at: None,
+    }
+}
+
+fn grant(id: &str, client: &str, user: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        client_id: client.into(),
+        user_id: user.into(),
+        scope: "openid".into(),
+        session_id: None,
+        created_at: 1,
+        revoked_at: None,
+    }
+}
+
+fn contract(store: Arc<dyn Store>) {
+    store.ping().unwrap();
+
+    // Users
+    let alice = user("alice");
+    store.create_user(&alice).unwrap();
+    assert!(matches!(
+        store.create_user(&user("alice")),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.find_user(&alice.id).unwrap().unwrap().username,
+        "alice"
+    );
+    assert_eq!(
+        store.find_user_by_username("alice").unwrap().unwrap().id,
+        alice.id
+    );
+    assert!(store.find_user_by_username("nobody").unwrap().is_none());
+    assert!(store.set_password_hash("alice", "$argon2id$y", 5).unwrap());
+    assert_eq!(
+        store.find_user(&alice.id).unwrap().unwrap().password_hash,
+        "$argon2id$y"
+    );
+    assert!(!store.set_password_hash("nobody", "h", 5).unwrap());
+
+    // Clients keep their redirect URIs in order.
+    let registered = register(
+        ClientDraft {
+            name: Some("RP".into()),
+            redirect_uris: vec!["https://rp.example/b".into(), "https://rp.example/a".into()],
+            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    let client = registered.client;
+    store.create_client(&client).unwrap();
+    let found = store.find_client(&client.id).unwrap().unwrap();
+    assert_eq!(found.redirect_uris, client.redirect_uris);
+    assert_eq!(
+        found.post_logout_redirect_uris,
+        client.post_logout_redirect_uris
+    );
+    assert_eq!(found.secret_hash, client.secret_hash);
+    assert_eq!(store.list_clients().unwrap().len(), 1);
+
+    // Codes redeem once, even under concurrency, and record their grant atomically.
+    store
+        .insert_code(&code("h1", &client.id, &alice.id, "g1"))
+        .unwrap();
+    assert_eq!(
+        store.find_code("h1").unwrap().unwrap().nonce.as_deref(),
+        Some("n")
+    );
+    let winners: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                let g = grant("g1", &client.id, &alice.id);
+                s.spawn(move || store.redeem_code("h1", &g, now()).unwrap() as usize)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 1);
+    assert!(
+        store
+            .find_code("h1")
+            .unwrap()
+            .unwrap()
+            .consumed_at
+            .is_some()
+    );
+    assert!(
+        store
+            .find_grant("g1")
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    store.revoke_grant("g1", 9).unwrap();
+    assert_eq!(store.find_grant("g1").unwrap().unwrap().revoked_at, Some(9));
+
+    // Consents are replaced, not duplicated.
+    let consent = |scope: &str| Consent {
+        user_id: alice.id.clone(),
+        client_id: client.id.clone(),
+        scope: scope.into(),
+        granted_at: 1,
+    };
+    store.save_consent(&consent("openid")).unwrap();
+    store.save_consent(&consent("openid profile")).unwrap();
+    assert_eq!(
+        store
+            .find_consent(&alice.id, &client.id)
+            .unwrap()
+            .unwrap()
+            .scope,
+        "openid profile"
+    );
+
+    // Keys: one per algorithm and generation.
+    let key = |kid: &str, generation| StoredKey {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        generation,
+        private_key: vec![1, 2, 3],
+        created_at: 1,
+        retired_at: None,
+    };
+    store.insert_key(&key("k1", 1)).unwrap();
+    assert!(matches!(
+        store.insert_key(&key("k2", 1)),
+        Err(StoreError::Conflict)
+    ));
+    store.insert_key(&key("k3", 2)).unwrap();
+    let kids: Vec<String> = store
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["k1", "k3"]);
+
+    // Removing a user removes what hangs off it; removing a client forgets it at once.
+    assert!(store.delete_user("alice").unwrap());
+    assert!(store.find_consent(&alice.id, &client.id).unwrap().is_none());
+    assert!(store.find_code("h1").unwrap().is_none());
+    assert!(store.delete_client(&client.id).unwrap());
+    assert!(store.find_client(&client.id).unwrap().is_none());
+    assert!(!store.delete_client(&client.id).unwrap());
+}
+
+#[test]
+fn sqlite_store_meets_the_storage_contract() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = SqlStore::open(&format!("sqlite://{}/contract.db", dir.path().display())).unwrap();
+    contract(Arc::new(store));
+}
+
+#[test]
+fn postgres_store_meets_the_storage_contract() {
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
+    let store = SqlStore::open(&db.url).unwrap();
+    contract(Arc::new(store));
+}
+
+#[test]
+fn migrations_are_idempotent_on_both_backends() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let sqlite = SqlStore::open(&format!("sqlite://{}/m.db", dir.path().display())).unwrap();
+    assert!(sqlite.migrate().unwrap().is_empty());
+    if let Some(db) = TempDatabase::create() {
+        let pg = SqlStore::open(&db.url).unwrap();
+        assert!(pg.migrate().unwrap().is_empty());
+    }
+}
