@@ -80,6 +80,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys: Arc::new(keys),
         discovery_json,
         metrics: Arc::new(http::observability::Metrics::default()),
+        password_checks: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+        )),
     })
 }
 

@@ -37,7 +37,7 @@ fn log(error: &OAuthError) {
 
 fn body(error: &OAuthError) -> serde_json::Value {
     let mut body = json!({ "error": error.code.as_str() });
-    if let Some(d) = &error.description {
+    if let Some(d) = error.wire_description() {
         body["error_description"] = json!(d);
     }
     body
@@ -131,7 +131,7 @@ impl ResponseError for BearerError {
         let challenge = format!(
             "Bearer realm=\"portcullis\", error=\"{}\", error_description=\"{}\"",
             error.code.as_str(),
-            quoted(error.description.as_deref().unwrap_or(""))
+            quoted(&error.wire_description().unwrap_or_default())
         );
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response.insert_header((header::WWW_AUTHENTICATE, value));

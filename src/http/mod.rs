@@ -27,6 +27,8 @@ pub struct AppState {
     /// The discovery document, serialized once.
     pub discovery_json: String,
     pub metrics: Arc<observability::Metrics>,
+    /// Bounds concurrent password verifications (argon2 is deliberately expensive).
+    pub password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 pub type State = web::Data<AppState>;

@@ -15,6 +15,8 @@ use crate::store::{AuthorizationCode, Client, Consent};
 pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub state: Option<String>,
     pub nonce: Option<String>,
@@ -51,27 +53,56 @@ pub enum AuthorizeError {
     },
 }
 
+/// The redirect URI a request resolved to, and whether the request named it (then the
+/// token request must repeat it, RFC 6749 §4.1.3).
+#[derive(Clone, Debug)]
+pub struct ResolvedRedirect {
+    pub uri: String,
+    pub sent: bool,
+}
+
 /// Step 1: the client and the redirect URI. Errors here must never redirect.
-pub fn resolve_redirect_uri(params: &Params, client: &Client) -> Result<String, OAuthError> {
+pub fn resolve_redirect_uri(
+    params: &Params,
+    client: &Client,
+) -> Result<ResolvedRedirect, OAuthError> {
     match params.single("redirect_uri")? {
         // Exact string comparison (RFC 6749 §3.1.2.3, OIDC Core §3.1.2.1).
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_owned()),
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok(ResolvedRedirect {
+            uri: uri.to_owned(),
+            sent: true,
+        }),
         Some(_) => Err(OAuthError::invalid_request(
             "redirect_uri is not registered for this client",
         )),
-        // RFC 6749 §3.1.2.3: may be omitted only when exactly one is registered.
+        // OIDC Core §3.1.2.1 makes redirect_uri REQUIRED in OpenID requests; plain OAuth
+        // (RFC 6749 §3.1.2.3) may omit it when exactly one is registered.
+        None if is_openid_request(params) => {
+            Err(OAuthError::invalid_request("redirect_uri is required"))
+        }
         None => match client.redirect_uris.as_slice() {
-            [only] => Ok(only.clone()),
+            [only] => Ok(ResolvedRedirect {
+                uri: only.clone(),
+                sent: false,
+            }),
             _ => Err(OAuthError::invalid_request("redirect_uri is required")),
         },
     }
+}
+
+fn is_openid_request(params: &Params) -> bool {
+    params
+        .single("scope")
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.split(' ').any(|t| t == "openid"))
 }
 
 /// Step 2: everything else, with errors redirected to `redirect_uri`.
 pub fn validate(
     params: &Params,
     client: &Client,
-    redirect_uri: String,
+    redirect: ResolvedRedirect,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     // A repeated `state` cannot be echoed; report the repetition without one.
@@ -79,31 +110,42 @@ pub fn validate(
         Ok(s) => s.map(str::to_owned),
         Err(error) => {
             return Err(AuthorizeError::Redirect {
-                redirect_uri,
+                redirect_uri: redirect.uri,
                 state: None,
                 error,
             });
         }
     };
-    let fail = |error: OAuthError| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        state: state.clone(),
+    check(params, client, &redirect, state.clone(), ctx).map_err(|error| AuthorizeError::Redirect {
+        redirect_uri: redirect.uri,
+        state,
         error,
-    };
-    let request = check(params, client, ctx).map_err(fail)?;
-    Ok(AuthorizationRequest {
-        client_id: client.id.clone(),
-        redirect_uri: redirect_uri.clone(),
-        state: state.clone(),
-        ..request
     })
+}
+
+/// Upper bounds on values we keep while the user logs in: generous for real clients, small
+/// enough that an anonymous flood of requests cannot grow the session store much.
+const MAX_STATE: usize = 2048;
+const MAX_NONCE: usize = 512;
+const MAX_LOGIN_HINT: usize = 256;
+
+fn bounded<'p>(params: &'p Params, name: &str, max: usize) -> Result<Option<&'p str>, OAuthError> {
+    match params.single(name)? {
+        Some(v) if v.len() > max => Err(OAuthError::invalid_request(format!("{name} is too long"))),
+        other => Ok(other),
+    }
 }
 
 fn check(
     params: &Params,
     client: &Client,
+    redirect: &ResolvedRedirect,
+    state: Option<String>,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, OAuthError> {
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(OAuthError::invalid_request("state is too long"));
+    }
     // OIDC Core §6.1 / §6.2: we support neither request objects nor request_uri.
     if params.single("request")?.is_some() {
         return Err(OAuthError::new(
@@ -166,21 +208,22 @@ fn check(
     };
     let hinted_sub = match params.single("id_token_hint")? {
         None => None,
-        Some(hint) => Some(verify_id_token_hint(hint, ctx)?),
+        Some(hint) => Some(verify_id_token_hint(hint, &client.id, ctx)?),
     };
 
     Ok(AuthorizationRequest {
-        client_id: String::new(),
-        redirect_uri: String::new(),
+        client_id: client.id.clone(),
+        redirect_uri: redirect.uri.clone(),
+        redirect_uri_sent: redirect.sent,
         scope: scopes.to_string(),
-        state: None,
-        nonce: params.single("nonce")?.map(str::to_owned),
+        state,
+        nonce: bounded(params, "nonce", MAX_NONCE)?.map(str::to_owned),
         code_challenge,
         code_challenge_method,
         prompt,
         max_age,
         hinted_sub,
-        login_hint: params.single("login_hint")?.map(str::to_owned),
+        login_hint: bounded(params, "login_hint", MAX_LOGIN_HINT)?.map(str::to_owned),
     })
 }
 
@@ -225,13 +268,11 @@ fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    if let Some(bad) = values
+    if values
         .iter()
-        .find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
+        .any(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
     {
-        return Err(OAuthError::invalid_request(format!(
-            "unsupported prompt value {bad}"
-        )));
+        return Err(OAuthError::invalid_request("unsupported prompt value"));
     }
     if values.len() > 1 && values.iter().any(|v| v == "none") {
         return Err(OAuthError::invalid_request(
@@ -244,21 +285,40 @@ fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
 #[derive(Deserialize)]
 struct HintClaims {
     sub: String,
+    #[serde(default)]
+    aud: serde_json::Value,
 }
 
-/// An ID token we issued (our signature and issuer); it may have expired.
-fn verify_id_token_hint(hint: &str, ctx: &Context<'_>) -> Result<String, OAuthError> {
+/// An ID token we issued to this client (our signature, issuer, `typ: JWT` so an access
+/// token does not pass, and `aud`); it may have expired (OIDC Core §3.1.2.1).
+fn verify_id_token_hint(
+    hint: &str,
+    client_id: &str,
+    ctx: &Context<'_>,
+) -> Result<String, OAuthError> {
     let expect = JwtExpectations {
         issuer: &ctx.settings.issuer,
-        typ: None,
+        typ: Some("JWT"),
         check_expiry: false,
     };
-    ctx.keys
+    let invalid = || {
+        OAuthError::invalid_request(
+            "id_token_hint is not a valid ID token from this provider for this client",
+        )
+    };
+    let claims = ctx
+        .keys
         .verify::<HintClaims>(hint, &expect)
-        .map(|c| c.sub)
-        .map_err(|_| {
-            OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider")
-        })
+        .map_err(|_| invalid())?;
+    let for_client = match &claims.aud {
+        serde_json::Value::String(aud) => aud == client_id,
+        serde_json::Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if !for_client {
+        return Err(invalid());
+    }
+    Ok(claims.sub)
 }
 
 /// Who is signed in for this request, if anyone.
@@ -291,7 +351,8 @@ pub fn next_step(
                 && (request.prompts("login")
                     || request
                         .max_age
-                        .is_some_and(|max| now - a.session.auth_time > max)
+                        // OIDC Core §3.1.2.1 (errata): max_age=0 is prompt=login.
+                        .is_some_and(|max| max == 0 || now - a.session.auth_time > max)
                     || request
                         .hinted_sub
                         .as_deref()
@@ -337,11 +398,12 @@ pub fn issue_code(
         client_id: request.client_id.clone(),
         user_id: session.user_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
+        redirect_uri_sent: request.redirect_uri_sent,
         scope: request.scope.clone(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         code_challenge_method: request.code_challenge_method.clone(),
-        session_id: Some(session.id.clone()),
+        session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,
         expires_at: ctx.now + ctx.settings.authorization_code_ttl,
@@ -364,11 +426,12 @@ pub fn error_redirect(
     error: &OAuthError,
     issuer: &str,
 ) -> String {
+    let description = error.wire_description();
     redirect_with(
         redirect_uri,
         &[
             ("error", Some(error.code.as_str())),
-            ("error_description", error.description.as_deref()),
+            ("error_description", description.as_deref()),
             ("state", state),
             ("iss", Some(issuer)),
         ],
@@ -403,6 +466,7 @@ mod tests {
         AuthorizationRequest {
             client_id: "c".into(),
             redirect_uri: "https://rp/cb".into(),
+            redirect_uri_sent: true,
             scope: "openid profile".into(),
             state: None,
             nonce: None,
@@ -418,6 +482,7 @@ mod tests {
     fn session(auth_time: i64) -> SsoSession {
         SsoSession {
             id: "s".into(),
+            sid: "p".into(),
             user_id: "u".into(),
             auth_time,
             expires_at: auth_time + 1000,
@@ -468,6 +533,14 @@ mod tests {
         );
         assert_eq!(
             next_step(&request(&[], Some(100)), Some(&old), Some(&c), 150),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(0)), Some(&old), Some(&c), 100),
+            Next::Login
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(0)), Some(&fresh), Some(&c), 100),
             Next::IssueCode
         );
     }

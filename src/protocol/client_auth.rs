@@ -66,7 +66,12 @@ pub fn authenticate(creds: &PresentedCredentials, ctx: &Context<'_>) -> Result<C
         .store
         .find_client(client_id)?
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    if client.auth_method != method {
+    // A client with a secret may present it either way: RFC 6749 §2.3.1 says the server
+    // MUST support HTTP Basic for clients issued a password, and relying parties switch
+    // between the two freely. A public client must not present a secret, and a
+    // confidential client must present one.
+    let secret_based = |m: AuthMethod| m != AuthMethod::None;
+    if secret_based(client.auth_method) != secret_based(method) {
         return Err(OAuthError::invalid_client(format!(
             "client is registered for {}",
             client.auth_method.as_str()

@@ -130,6 +130,18 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// The description as it may be sent: RFC 6749 §4.1.2.1 / §5.2 allow only
+    /// %x20-21 / %x23-5B / %x5D-7E, so anything else (it may echo input) is dropped.
+    pub fn wire_description(&self) -> Option<String> {
+        self.description.as_deref().map(|d| {
+            d.chars()
+                .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+                .collect()
+        })
+    }
+}
+
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code.as_str())?;

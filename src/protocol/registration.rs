@@ -167,8 +167,10 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
 /// Display metadata we keep verbatim when it is well formed (RFC 7591 §2).
 const URL_FIELDS: [&str; 4] = ["client_uri", "logo_uri", "policy_uri", "tos_uri"];
 
-/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2);
-/// values we cannot honour are `invalid_client_metadata`.
+/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2).
+/// Requested grant types, response types and scopes we do not support are left out, as
+/// §3.2.1 allows ("MAY ... substitute them with suitable values"; the response tells the
+/// client what it got); only a request with nothing usable left is refused.
 pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
     let obj = body
         .as_object()
@@ -230,13 +232,38 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         redirect_uris: list("redirect_uris")?,
         post_logout_redirect_uris: list("post_logout_redirect_uris")?,
         auth_method: string("token_endpoint_auth_method")?,
-        grant_types: list("grant_types")?,
-        response_types: list("response_types")?,
-        scope: string("scope")?,
+        grant_types: supported_subset(list("grant_types")?, &SUPPORTED_GRANT_TYPES),
+        response_types: supported_subset(list("response_types")?, &SUPPORTED_RESPONSE_TYPES),
+        scope: string("scope")?.map(|s| supported_scopes(&s)),
         application_type: string("application_type")?,
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
         metadata,
     })
+}
+
+/// The supported values of `requested`; all of them when none is supported, so that
+/// `register` refuses the request with a precise error.
+fn supported_subset(requested: Vec<String>, supported: &[&str]) -> Vec<String> {
+    let kept: Vec<String> = requested
+        .iter()
+        .filter(|v| supported.contains(&v.as_str()))
+        .cloned()
+        .collect();
+    if kept.is_empty() { requested } else { kept }
+}
+
+fn supported_scopes(requested: &str) -> String {
+    let tokens: Vec<&str> = requested.split(' ').filter(|t| !t.is_empty()).collect();
+    let kept: Vec<&str> = tokens
+        .iter()
+        .copied()
+        .filter(|t| SUPPORTED_SCOPES.contains(t))
+        .collect();
+    if kept.is_empty() {
+        requested.to_owned()
+    } else {
+        kept.join(" ")
+    }
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -333,6 +360,20 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn unsupported_values_next_to_supported_ones_are_left_out() {
+        let r = draft(json!({
+            "redirect_uris": ["https://a/cb"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code", "code id_token"],
+            "scope": "openid offline_access email",
+        }))
+        .unwrap();
+        assert_eq!(r.client.grant_types, ["authorization_code"]);
+        assert_eq!(r.client.response_types, ["code"]);
+        assert_eq!(r.client.scope.as_deref(), Some("email openid"));
     }
 
     #[test]

@@ -4,7 +4,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{BoxFuture, SessionResult, SessionStore};
+use super::{BoxFuture, SessionError, SessionResult, SessionStore};
+
+/// Entries kept at most; past it, new entries are refused (503) rather than letting
+/// anonymous authorization requests exhaust memory.
+const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Default)]
 pub struct MemorySessionStore {
@@ -61,9 +65,17 @@ impl SessionStore for MemorySessionStore {
         Box::pin(async move {
             self.with(|e, now| {
                 e.sweep_now_and_then(now);
+                if e.map.len() >= MAX_ENTRIES && !e.map.contains_key(key) {
+                    e.map.retain(|_, (_, expires)| *expires > now);
+                    if e.map.len() >= MAX_ENTRIES {
+                        return Err(SessionError::Unavailable(
+                            "in-process session store is full".into(),
+                        ));
+                    }
+                }
                 e.map.insert(key.to_owned(), (value, now + ttl));
-            });
-            Ok(())
+                Ok(())
+            })
         })
     }
 

@@ -47,7 +47,11 @@ pub trait SessionStore: Send + Sync {
 /// The browser's single sign-on session (`sid` in ID tokens).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SsoSession {
+    /// The cookie value: a bearer credential, never shown to clients.
     pub id: String,
+    /// The public session identifier (`sid` in ID tokens, OIDC Front-Channel Logout §2):
+    /// unrelated to `id`, so a client that sees it cannot take over the session.
+    pub sid: String,
     pub user_id: String,
     /// When the user last entered credentials (OIDC `auth_time`).
     pub auth_time: UnixTime,

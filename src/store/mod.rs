@@ -138,6 +138,7 @@ pub struct AuthorizationCode {
     pub client_id: String,
     pub user_id: String,
     pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,

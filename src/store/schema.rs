@@ -70,6 +70,7 @@ diesel::table! {
         client_id -> Text,
         user_id -> Text,
         redirect_uri -> Text,
+        redirect_uri_sent -> Bool,
         scope -> Text,
         nonce -> Nullable<Text>,
         code_challenge -> Nullable<Text>,

@@ -31,17 +31,23 @@ async fn unregistered_redirect_uri_gets_an_error_page_and_is_never_redirected() 
 }
 
 #[tokio::test]
-async fn missing_redirect_uri_is_an_error_page_only_when_several_are_registered() {
+async fn missing_redirect_uri_is_an_error_page_for_openid_or_when_several_are_registered() {
     let app = spawn_app().await;
     let one = app.add_client(false);
+    // OIDC Core §3.1.2.1: REQUIRED in an OpenID request, even with one registered URI.
     let (url, _) = app.authorize_url(&one, &[("redirect_uri", "")]);
+    let (_, status, html) = app.browser().open(&url).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("invalid_request"));
+    // Plain OAuth (RFC 6749 §3.1.2.3) may omit it when exactly one is registered.
+    let (url, _) = app.authorize_url(&one, &[("redirect_uri", ""), ("scope", "profile")]);
     assert!(app.browser().open(&url).await.is_page("/login"));
 
     let two = app.add_client_with(portcullis::protocol::registration::ClientDraft {
         redirect_uris: vec!["http://127.0.0.1:1/a".into(), "http://127.0.0.1:1/b".into()],
         ..Default::default()
     });
-    let (url, _) = app.authorize_url(&two, &[("redirect_uri", "")]);
+    let (url, _) = app.authorize_url(&two, &[("redirect_uri", ""), ("scope", "profile")]);
     let (_, status, html) = app.browser().open(&url).await.page();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("invalid_request"));
@@ -197,4 +203,31 @@ async fn authorize_accepts_post_like_get() {
         .await
         .left();
     assert!(crate::helpers::query(&callback, "code").is_some());
+}
+
+#[tokio::test]
+async fn an_oversized_state_is_invalid_request() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[("state", &"s".repeat(5000))]);
+    let callback = app.browser().open(&url).await.left();
+    assert_eq!(
+        query(&callback, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+#[tokio::test]
+async fn error_descriptions_never_echo_characters_outside_rfc_6749() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[("prompt", "\"<script>\\ é")]);
+    let callback = app.browser().open(&url).await.left();
+    let description = query(&callback, "error_description").unwrap();
+    assert!(
+        description
+            .chars()
+            .all(|c| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+        "{description}"
+    );
 }

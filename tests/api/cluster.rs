@@ -54,10 +54,10 @@ impl Instance {
     async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(self.url("/readyz")).await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = reqwest::get(self.url("/readyz")).await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

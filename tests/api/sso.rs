@@ -215,3 +215,103 @@ async fn a_session_of_a_removed_user_no_longer_signs_anyone_in() {
     let (url, _) = app.authorize_url(&client, &[]);
     assert!(browser.open(&url).await.is_page("/login"));
 }
+
+#[tokio::test]
+async fn the_id_token_sid_is_not_the_session_cookie() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, pkce) = app.authorize_url(&client, &[]);
+    let (login_url, _, html) = browser.open(&url).await.page();
+    let mut form = crate::helpers::hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), crate::helpers::PASSWORD.into()));
+    let response = browser
+        .http
+        .post(login_url.join("/login").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find_map(|c| {
+            c.strip_prefix("portcullis_session=")
+                .map(|v| v.split(';').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let callback = browser
+        .consent_if_asked(browser.follow(response).await)
+        .await
+        .left();
+    let tokens: serde_json::Value = app
+        .redeem(
+            &client,
+            &query(&callback, "code").unwrap(),
+            Some(&pkce.verifier),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sid = id_claims(&tokens)["sid"].as_str().unwrap().to_owned();
+    assert!(!sid.is_empty());
+    assert_ne!(
+        sid, cookie,
+        "a client must never learn the session credential"
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_hint_issued_to_another_client_or_an_access_token_is_refused() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let other = app.add_client(false);
+    let others_tokens = app.tokens_for(&other, "alice").await;
+    for hint in [
+        others_tokens["id_token"].as_str().unwrap(),
+        others_tokens["access_token"].as_str().unwrap(),
+    ] {
+        let (url, _) = app.authorize_url(&client, &[("id_token_hint", hint)]);
+        let callback = app.browser().open(&url).await.left();
+        assert_eq!(
+            query(&callback, "error").as_deref(),
+            Some("invalid_request")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_posted_authorization_request_continues_with_the_browser_session() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    let (base, form) = url.split_once('?').unwrap();
+    let response = browser
+        .http
+        .post(base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/authorize/continue?id=")
+    );
+    let callback = browser.follow(response).await.left();
+    assert!(query(&callback, "code").is_some(), "{callback}");
+    assert_eq!(query(&callback, "state").as_deref(), Some("st-123"));
+}

@@ -25,6 +25,7 @@ fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode 
         client_id: client.into(),
         user_id: user.into(),
         redirect_uri: "https://rp.example/cb".into(),
+        redirect_uri_sent: true,
         scope: "openid".into(),
         nonce: Some("n".into()),
         code_challenge: None,

@@ -280,3 +280,109 @@ async fn token_request_that_is_not_a_form_is_invalid_request() {
         (StatusCode::BAD_REQUEST, "invalid_request".into())
     );
 }
+
+#[tokio::test]
+async fn a_basic_client_may_send_its_secret_in_the_body_but_a_public_client_may_not_send_one() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let (code, verifier) = code_for(&app, &client).await;
+    let post = |client_id: String, secret: String, code: String, verifier: String| {
+        let url = app.url("/token");
+        let redirect_uri = "http://127.0.0.1:1/callback".to_owned();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code".to_owned()),
+                    ("code", code),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", verifier),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let response = post(
+        client.id.clone(),
+        client.secret.clone().unwrap(),
+        code,
+        verifier,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    let public = app.add_client(true);
+    let (code, verifier) = code_for(&app, &public).await;
+    let response = post(public.id.clone(), "made-up".into(), code, verifier).await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
+}
+
+#[tokio::test]
+async fn both_basic_and_post_credentials_at_once_are_invalid_request() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let response = reqwest::Client::new()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_secret", client.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_request".into())
+    );
+}
+
+#[tokio::test]
+async fn redirect_uri_must_be_repeated_at_the_token_endpoint_only_if_it_was_sent() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let redeem_without_uri = |code: String, verifier: String| {
+        let url = app.url("/token");
+        let (id, secret) = (client.id.clone(), client.secret.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, secret)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("code_verifier", &verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (code, verifier) = code_for(&app, &client).await;
+    let response = redeem_without_uri(code, verifier).await;
+    assert_eq!(
+        error_of(response).await,
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
+
+    // A plain OAuth request that left redirect_uri out need not repeat it.
+    let (url, pkce) = app.authorize_url(&client, &[("redirect_uri", ""), ("scope", "profile")]);
+    let browser = app.browser();
+    let callback = browser.sign_in(&url, "alice").await;
+    let response = redeem_without_uri(query(&callback, "code").unwrap(), pkce.verifier).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body.get("id_token").is_none(),
+        "no ID token without the openid scope"
+    );
+}

@@ -125,3 +125,20 @@ async fn garbage_token_is_rejected() {
     assert_invalid_token(&call(&app, "abc.def.ghi").await);
     assert_invalid_token(&call(&app, "nonsense").await);
 }
+
+#[tokio::test]
+async fn another_authorization_scheme_gets_a_bare_bearer_challenge() {
+    let app = spawn_app().await;
+    let response = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .basic_auth("a", Some("b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "{challenge}"
+    );
+}

@@ -66,6 +66,8 @@ CREATE TABLE authorization_codes (
     client_id TEXT NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     redirect_uri TEXT NOT NULL,
+    -- RFC 6749 §4.1.3: the token request must repeat redirect_uri when this is true.
+    redirect_uri_sent BOOLEAN NOT NULL,
     scope TEXT NOT NULL,
     nonce TEXT,
     code_challenge TEXT,

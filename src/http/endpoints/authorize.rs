@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix_web::cookie::Cookie;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -83,19 +83,71 @@ async fn authorize_page(
             ));
         }
     };
-    let (browser, new_cookie) = browser_id(&req, &state.settings);
-    let pending = Pending {
+    let mut pending = Pending {
         request,
         client_name: client.name,
-        browser: token_hash(&browser),
+        browser: String::new(),
         csrf: random_token(24),
         logged_in_session: None,
     };
-    let mut response = proceed(&req, &state, pending, None, None).await?;
-    if let Some(cookie) = new_cookie {
-        let _ = response.add_cookie(&cookie);
+    if req.method() == Method::POST {
+        // A cross-site POST carries no SameSite=Lax cookies, so the session and browser
+        // cookies are invisible here. Park the request and continue with a same-site GET
+        // (a top-level navigation, which does carry them).
+        let handle = random_token(24);
+        state
+            .sessions
+            .save_pending(&handle, &pending, INTERACTION_TTL)
+            .await
+            .map_err(OAuthError::from)?;
+        let location = format!(
+            "{}/authorize/continue?id={handle}",
+            state.settings.issuer_path
+        );
+        return Ok(redirect(StatusCode::SEE_OTHER, &location));
     }
-    Ok(response)
+    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    pending.browser = token_hash(&browser);
+    let response = proceed(&req, &state, pending, None, None).await?;
+    Ok(match new_cookie {
+        Some(cookie) => with_cookie(response, &cookie),
+        None => response,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ContinueQuery {
+    id: String,
+}
+
+/// The GET that follows a POSTed authorization request: binds it to this browser, then
+/// continues as a GET request would have.
+pub async fn resume(
+    req: HttpRequest,
+    query: web::Query<ContinueQuery>,
+    state: State,
+) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, resume_page(req, query, state).await)
+}
+
+async fn resume_page(
+    req: HttpRequest,
+    query: web::Query<ContinueQuery>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let mut pending = load_pending(&state, &query.id).await?;
+    if !pending.browser.is_empty() {
+        // Already bound to a browser: this link was used before.
+        return Err(expired().into());
+    }
+    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    pending.browser = token_hash(&browser);
+    let response = proceed(&req, &state, pending, Some(query.into_inner().id), None).await?;
+    Ok(match new_cookie {
+        Some(cookie) => with_cookie(response, &cookie),
+        None => response,
+    })
 }
 
 /// Takes the pending request one step further: to the login page, the consent page, or

@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/jwks", web::get().to(discovery::jwks))
     .route("/authorize", web::get().to(authorize::authorize))
     .route("/authorize", web::post().to(authorize::authorize))
+    .route("/authorize/continue", web::get().to(authorize::resume))
     .route("/token", web::post().to(token::token))
     .route("/token", web::method(Method::OPTIONS).to(cors_preflight))
     .route("/userinfo", web::method(Method::OPTIONS).to(cors_preflight))

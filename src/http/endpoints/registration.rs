@@ -90,7 +90,8 @@ pub async fn read(
         if !constant_time_eq(token_hash(&token).as_bytes(), stored.as_bytes()) {
             return Err(denied());
         }
-        Ok(client_information(&client, None, None, &uri))
+        // RFC 7592 §3: the response carries the registration access token.
+        Ok(client_information(&client, None, Some(&token), &uri))
     })
     .await?;
     Ok(HttpResponse::Ok()

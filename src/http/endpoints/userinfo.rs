@@ -33,11 +33,9 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerErro
                 {
                     Some(token.trim().to_owned())
                 }
-                _ => {
-                    return Err(
-                        OAuthError::invalid_request("malformed Authorization header").into(),
-                    );
-                }
+                // Another scheme (or none at all) is "no Bearer token": RFC 6750 §3 answers
+                // with a bare challenge.
+                _ => None,
             }
         }
     };

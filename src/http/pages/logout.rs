@@ -48,7 +48,7 @@ fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<Str
     if let Some(hint) = params.single("id_token_hint")? {
         let expect = JwtExpectations {
             issuer: &state.settings.issuer,
-            typ: None,
+            typ: Some("JWT"),
             check_expiry: false,
         };
         let claims: serde_json::Value = state.keys.verify(hint, &expect).map_err(|_| {

@@ -51,9 +51,8 @@ pub fn exchange(
     if code.expires_at <= ctx.now {
         return Err(OAuthError::invalid_grant("authorization code has expired"));
     }
-    // §4.1.3: redirect_uri is required, and must be identical, when the authorization
-    // request included it; we always record the one we redirected to, so require it
-    // whenever it was not the client's only registered URI.
+    // §4.1.3: "REQUIRED, if the redirect_uri parameter was included in the authorization
+    // request ..., and their values MUST be identical."
     match request.redirect_uri.as_deref() {
         Some(uri) if uri == code.redirect_uri => {}
         Some(_) => {
@@ -61,9 +60,10 @@ pub fn exchange(
                 "redirect_uri does not match the authorization request",
             ));
         }
-        None if client.redirect_uris.len() == 1 && client.redirect_uris[0] == code.redirect_uri => {
+        None if code.redirect_uri_sent => {
+            return Err(OAuthError::invalid_grant("redirect_uri is required"));
         }
-        None => return Err(OAuthError::invalid_grant("redirect_uri is required")),
+        None => {}
     }
     match (&code.code_challenge, &request.code_verifier) {
         (Some(challenge), Some(verifier)) => {
