@@ -4,6 +4,7 @@ mod backends;
 mod cli;
 mod cluster;
 mod discovery;
+mod faults;
 mod flow;
 mod helpers;
 mod login;

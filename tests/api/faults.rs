@@ -1,0 +1,345 @@
+//! Backends failing under a running provider: private redis-server and PostgreSQL
+//! instances that each test starts and stops itself (never the shared ones).
+//! While a backend is away: 503 (error page or `temporarily_unavailable`), `/readyz` not
+//! ready, nothing half-written; when it returns, service resumes by itself.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+use crate::helpers::{Options, TestApp, query, spawn_app_with};
+
+fn required() -> bool {
+    std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
+}
+
+fn skip(why: &str) {
+    assert!(!required(), "cannot run: {why}");
+    eprintln!("SKIPPED: {why}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct PrivateRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Option<Self> {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+        };
+        redis.resume().then_some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port.
+    fn resume(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            skip("redis-server is not installed");
+            return false;
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis-server did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A throwaway PostgreSQL cluster made with initdb and run with pg_ctl.
+struct PrivatePostgres {
+    bin: PathBuf,
+    dir: TempDir,
+    port: u16,
+}
+
+fn pg_bin_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join("initdb").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl PrivatePostgres {
+    /// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
+    fn tool(&self, name: &str, args: &[&str]) -> std::process::Output {
+        let program = self.bin.join(name);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        command.args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn start() -> Option<Self> {
+        let Some(bin) = pg_bin_dir() else {
+            skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed");
+            return None;
+        };
+        let dir = TempDir::new().unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let pg = Self {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        let data = pg.data();
+        let out = pg.tool(
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.resume();
+        Some(pg)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn resume(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        let out = self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn stop(&self) {
+        let out = self.tool("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        if Path::new(&self.data()).join("postmaster.pid").exists() {
+            let _ = self.tool(
+                "pg_ctl",
+                &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+            );
+        }
+    }
+}
+
+async fn ready(app: &TestApp) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::get(app.url("/readyz")).await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn wait_until_ready(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready(app).await.0 == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the provider did not become ready again");
+}
+
+async fn metric(app: &TestApp, needle: &str) -> bool {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .any(|l| l.contains(needle) && !l.ends_with(" 0"))
+}
+
+#[tokio::test]
+async fn redis_outage_gives_503s_and_not_ready_then_service_resumes() {
+    let Some(mut redis) = PrivateRedis::start() else {
+        return;
+    };
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("REDIS_URL", redis.url()),
+            ("REDIS_PREFIX", "fault:".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, pkce) = app.authorize_url(&client, &[]);
+    let code = query(&browser.sign_in(&url, "alice").await, "code").unwrap();
+
+    redis.stop();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (_, status, html) = browser.open(&url).await.page();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(html.contains("temporarily_unavailable"));
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["sessions"], false);
+    assert_eq!(body["database"], true);
+    // What does not need Redis keeps working.
+    assert_eq!(
+        app.redeem(&client, &code, Some(&pkce.verifier))
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        metric(
+            &app,
+            "portcullis_backend_errors_total{backend=\"sessions\"}"
+        )
+        .await
+    );
+
+    assert!(redis.resume());
+    wait_until_ready(&app).await;
+    // The sessions died with that Redis (it kept nothing on disk): sign in again.
+    let (url, _) = app.authorize_url(&client, &[]);
+    let callback = browser.sign_in(&url, "alice").await;
+    assert!(query(&callback, "code").is_some());
+}
+
+#[tokio::test]
+async fn postgres_outage_gives_503s_and_not_ready_writes_nothing_and_service_resumes() {
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let app = spawn_app_with(Options {
+        env: vec![("DATABASE_URL", pg.url())],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, pkce) = app.authorize_url(&client, &[]);
+    let code = query(&browser.sign_in(&url, "alice").await, "code").unwrap();
+
+    pg.stop();
+    let response = app.redeem(&client, &code, Some(&pkce.verifier)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (_, status, html) = browser.open(&url).await.page();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(html.contains("temporarily_unavailable"));
+    let (status, body) = ready(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["database"], false);
+    assert!(
+        metric(
+            &app,
+            "portcullis_backend_errors_total{backend=\"database\"}"
+        )
+        .await
+    );
+
+    pg.resume();
+    wait_until_ready(&app).await;
+    // The redemption that failed during the outage consumed nothing.
+    let response = app.redeem(&client, &code, Some(&pkce.verifier)).await;
+    assert_eq!(response.status(), 200);
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    assert!(query(&browser.open(&url).await.left(), "code").is_some());
+}
