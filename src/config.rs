@@ -172,9 +172,12 @@ impl Settings {
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
         if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+            && !url.starts_with("redis://")
         {
-            return Err(bad("redis_url", "expected redis://... or rediss://..."));
+            return Err(bad(
+                "redis_url",
+                "expected redis://HOST[:PORT][/DB] (TLS to Redis is not supported yet)",
+            ));
         }
         let bind = get("bind").unwrap_or("127.0.0.1:8080").to_owned();
         if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {

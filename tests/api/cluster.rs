@@ -344,3 +344,52 @@ async fn restarting_an_instance_keeps_users_signed_in_and_sigterm_exits_cleanly(
         "SIGTERM stops gracefully with status 0"
     );
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_no_query_string() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let log = dir.path().join("stderr.log");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env("PORTCULLIS_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            format!("sqlite://{}/db.sqlite", dir.path().display()),
+        )
+        .env("PORTCULLIS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let instance = Instance {
+        child,
+        port,
+        env: Vec::new(),
+    };
+    instance.ready().await;
+    let response = reqwest::Client::new()
+        .get(instance.url("/logout?id_token_hint=secret-looking-token"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    assert!(instance.terminate().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "trace-me-42")
+        .unwrap_or_else(|| panic!("no line with the request id in:\n{text}"));
+    assert_eq!(line["fields"]["path"], "/logout");
+    assert!(
+        !text.contains("secret-looking-token"),
+        "query strings never reach the log"
+    );
+}

@@ -125,3 +125,61 @@ async fn browser_clients_may_call_token_and_userinfo_cross_origin() {
         assert_eq!(response.headers()["access-control-allow-origin"], "*");
     }
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/jwks")).await.unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(generated.len() >= 12);
+    let response = reqwest::Client::new()
+        .get(app.url("/jwks"))
+        .header("x-request-id", "lb-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "lb-abc-123");
+    let response = reqwest::Client::new()
+        .get(app.url("/jwks"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "bad id\twith spaces");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_tokens_per_grant_and_logins() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    app.tokens_for(&client, "alice").await;
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let (login_url, _, html) = browser.open(&url).await.page();
+    browser
+        .submit(
+            &login_url,
+            &html,
+            &[("username", "alice"), ("password", "wrong")],
+        )
+        .await;
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "portcullis_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"} 1",
+        "portcullis_tokens_issued_total{grant_type=\"authorization_code\"} 1",
+        "portcullis_logins_total{outcome=\"succeeded\"} 1",
+        "portcullis_logins_total{outcome=\"failed\"} 1",
+        "portcullis_http_request_duration_seconds_bucket{le=",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
