@@ -393,3 +393,81 @@ async fn json_logs_carry_the_request_id_and_no_query_string() {
         "query strings never reach the log"
     );
 }
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let db = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let env = vec![
+        (
+            "PORTCULLIS_ISSUER".to_owned(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("PORTCULLIS_DATABASE_URL".to_owned(), db.clone()),
+    ];
+    let instance = Instance::spawn(port, &env);
+    instance.ready().await;
+    let store = SqlStore::connect(&db).unwrap();
+    let r = register(
+        ClientDraft {
+            name: Some("RP".into()),
+            redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
+            ..Default::default()
+        },
+        now(),
+    )
+    .unwrap();
+    store.create_client(&r.client).unwrap();
+    let rp = Rp {
+        id: r.client.id,
+        secret: String::new(),
+        redirect_uri: "http://127.0.0.1:1/cb".into(),
+    };
+
+    // Login attempts are slow on purpose (argon2, a few at a time): a good in-flight load.
+    let mut submissions = Vec::new();
+    for _ in 0..16 {
+        let browser = Browser::new(
+            reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            "http://127.0.0.1",
+        );
+        let (url, _, html) = browser
+            .open(&authorize_url(&instance, &rp, &Pkce::new(), ""))
+            .await
+            .page();
+        let mut form = crate::helpers::hidden_inputs(&html);
+        form.push(("username".into(), "nobody".into()));
+        form.push(("password".into(), "wrong".into()));
+        submissions.push(async move {
+            browser
+                .http
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+    }
+    let in_flight: Vec<_> = submissions.into_iter().map(tokio::spawn).collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let pid = instance.child.id();
+    let stopping = tokio::task::spawn_blocking(move || instance.terminate());
+    for request in in_flight {
+        assert_eq!(
+            request
+                .await
+                .unwrap()
+                .expect("an accepted request gets its response"),
+            401
+        );
+    }
+    assert!(
+        stopping.await.unwrap().success(),
+        "pid {pid} exits 0 after draining"
+    );
+}

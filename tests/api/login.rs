@@ -189,3 +189,36 @@ async fn a_malformed_login_post_gets_the_error_page() {
     );
     assert!(response.text().await.unwrap().contains("invalid_request"));
 }
+
+#[tokio::test]
+async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("COOKIE_SECURE", "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty());
+    for cookie in cookies {
+        assert!(cookie.starts_with("__Host-"), "{cookie}");
+        assert!(
+            cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+    }
+}
