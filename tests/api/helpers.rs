@@ -172,6 +172,32 @@ impl TestApp {
         (url.to_string(), pkce)
     }
 
+    /// A token request with `form`, authenticated with HTTP Basic when `basic` is given.
+    pub async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new().post(self.url("/token")).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Redeems the code in `callback` and returns the token response, which must be 200.
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        callback: &Url,
+        pkce: &Pkce,
+    ) -> serde_json::Value {
+        let code = query(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
+        let response = self.redeem(client, &code, Some(&pkce.verifier)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     /// Redeems a code at the token endpoint with client_secret_basic (or none).
     pub async fn redeem(
         &self,
@@ -199,10 +225,7 @@ impl TestApp {
     pub async fn tokens_for(&self, client: &TestClient, username: &str) -> serde_json::Value {
         let (url, pkce) = self.authorize_url(client, &[]);
         let callback = self.browser().sign_in(&url, username).await;
-        let code = query(&callback, "code").unwrap();
-        let response = self.redeem(client, &code, Some(&pkce.verifier)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        self.exchange(client, &callback, &pkce).await
     }
 }
 
@@ -319,6 +342,22 @@ impl Browser {
         self.follow(response).await
     }
 
+    /// Posts the login form with the right password and returns the raw response (its
+    /// cookies and redirect) without following it.
+    pub async fn post_login(&self, outcome: Outcome, username: &str) -> reqwest::Response {
+        let (url, _, html) = outcome.page();
+        let mut form = hidden_inputs(&html);
+        form.push(("username".into(), username.into()));
+        form.push(("password".into(), PASSWORD.into()));
+        let action = form_action(&html).expect("page has a form");
+        self.http
+            .post(url.join(&action).unwrap())
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn login(&self, outcome: Outcome, username: &str) -> Outcome {
         let (url, _, html) = outcome.page();
         assert!(
@@ -382,4 +421,24 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
             .replace("&#x2f;", "/")
             .replace("&#47;", "/"),
     )
+}
+
+/// The `Set-Cookie` header that sets cookie `name`, whole.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// Part `index` (0 header, 1 claims) of a compact JWT, decoded.
+pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).expect("a JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }

@@ -15,16 +15,7 @@ async fn logout_ends_the_session_and_returns_to_a_registered_uri_with_state() {
     let browser = app.browser();
     let (url, pkce) = app.authorize_url(&client, &[]);
     let callback = browser.sign_in(&url, "alice").await;
-    let tokens: serde_json::Value = app
-        .redeem(
-            &client,
-            &query(&callback, "code").unwrap(),
-            Some(&pkce.verifier),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app.exchange(&client, &callback, &pkce).await;
 
     let mut logout = url::Url::parse(&app.url("/logout")).unwrap();
     logout

@@ -1,19 +1,9 @@
 //! Single sign-on across clients, prompt, max_age and id_token_hint.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use crate::helpers::{query, spawn_app};
+use crate::helpers::{jwt_part, query, set_cookie, spawn_app};
 
 fn id_claims(tokens: &serde_json::Value) -> serde_json::Value {
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    jwt_part(tokens["id_token"].as_str().unwrap(), 1)
 }
 
 #[tokio::test]
@@ -33,13 +23,7 @@ async fn a_second_client_in_the_same_browser_completes_without_the_login_form() 
         "no login form for the second client"
     );
     let callback = browser.consent_if_asked(outcome).await.left();
-    let code = query(&callback, "code").unwrap();
-    let tokens: serde_json::Value = app
-        .redeem(&second, &code, Some(&pkce.verifier))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app.exchange(&second, &callback, &pkce).await;
     let claims = id_claims(&tokens);
     assert_eq!(claims["aud"], second.id.as_str());
     assert!(claims["sid"].is_string());
@@ -99,16 +83,7 @@ async fn max_age_forces_a_new_login_and_the_id_token_carries_the_new_auth_time()
     let browser = app.browser();
     let (url, pkce) = app.authorize_url(&client, &[]);
     let callback = browser.sign_in(&url, "alice").await;
-    let first: serde_json::Value = app
-        .redeem(
-            &client,
-            &query(&callback, "code").unwrap(),
-            Some(&pkce.verifier),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = app.exchange(&client, &callback, &pkce).await;
     let first_auth_time = id_claims(&first)["auth_time"].as_i64().unwrap();
 
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -116,16 +91,7 @@ async fn max_age_forces_a_new_login_and_the_id_token_carries_the_new_auth_time()
     let outcome = browser.open(&url).await;
     assert!(outcome.is_page("/login"), "session older than max_age");
     let callback = browser.login(outcome, "alice").await.left();
-    let second: serde_json::Value = app
-        .redeem(
-            &client,
-            &query(&callback, "code").unwrap(),
-            Some(&pkce.verifier),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = app.exchange(&client, &callback, &pkce).await;
     assert!(id_claims(&second)["auth_time"].as_i64().unwrap() > first_auth_time);
 
     let (url, _) = app.authorize_url(&client, &[("max_age", "3600")]);
@@ -164,41 +130,6 @@ async fn id_token_hint_with_prompt_none_checks_the_user() {
 }
 
 #[tokio::test]
-async fn session_cookie_is_httponly_and_lax() {
-    let app = spawn_app().await;
-    app.add_user("alice").await;
-    let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    let (login_url, _, html) = browser.open(&url).await.page();
-    let mut form = crate::helpers::hidden_inputs(&html);
-    form.push(("username".into(), "alice".into()));
-    form.push(("password".into(), crate::helpers::PASSWORD.into()));
-    let response = browser
-        .http
-        .post(login_url.join("/login").unwrap())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("portcullis_session="))
-        .expect("a session cookie");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    assert!(
-        !cookie.contains("Secure"),
-        "plain-http localhost issuer: no Secure flag"
-    );
-}
-
-#[tokio::test]
 async fn a_session_of_a_removed_user_no_longer_signs_anyone_in() {
     let app = spawn_app().await;
     app.add_user("alice").await;
@@ -217,51 +148,38 @@ async fn a_session_of_a_removed_user_no_longer_signs_anyone_in() {
 }
 
 #[tokio::test]
-async fn the_id_token_sid_is_not_the_session_cookie() {
+async fn the_session_cookie_is_httponly_lax_and_not_the_id_token_sid() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client(false);
     let browser = app.browser();
     let (url, pkce) = app.authorize_url(&client, &[]);
-    let (login_url, _, html) = browser.open(&url).await.page();
-    let mut form = crate::helpers::hidden_inputs(&html);
-    form.push(("username".into(), "alice".into()));
-    form.push(("password".into(), crate::helpers::PASSWORD.into()));
-    let response = browser
-        .http
-        .post(login_url.join("/login").unwrap())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find_map(|c| {
-            c.strip_prefix("portcullis_session=")
-                .map(|v| v.split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
+    let response = browser.post_login(browser.open(&url).await, "alice").await;
+    let cookie = set_cookie(&response, "portcullis_session").expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http localhost issuer: no Secure flag"
+    );
     let callback = browser
         .consent_if_asked(browser.follow(response).await)
         .await
         .left();
-    let tokens: serde_json::Value = app
-        .redeem(
-            &client,
-            &query(&callback, "code").unwrap(),
-            Some(&pkce.verifier),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let sid = id_claims(&tokens)["sid"].as_str().unwrap().to_owned();
+    let sid = id_claims(&app.exchange(&client, &callback, &pkce).await)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("portcullis_session=");
     assert!(!sid.is_empty());
     assert_ne!(
-        sid, cookie,
+        sid, value,
         "a client must never learn the session credential"
     );
 }

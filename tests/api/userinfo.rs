@@ -40,15 +40,7 @@ async fn userinfo_returns_claims_for_the_granted_scopes_by_get_and_post() {
     let claims: serde_json::Value = response.json().await.unwrap();
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["name"], "alice Example");
-    let id_payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let id: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_payload).unwrap()).unwrap();
+    let id = crate::helpers::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["sub"], id["sub"], "sub is the ID token's");
 
     let post = reqwest::Client::new()
