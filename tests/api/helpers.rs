@@ -63,7 +63,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         env.insert(format!("PORTCULLIS_{key}"), value);
     }
     let settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
-    let state = build_state(settings).await.unwrap();
+    let state = build_state(settings)
+        .await
+        .unwrap_or_else(|e| panic!("build_state: {e:#}"));
     let store = state.store.clone();
     let server = run(listener, state, Some(1)).unwrap();
     let handle = server.handle();
@@ -219,6 +221,14 @@ impl TestApp {
             None => form.push(("client_id", client.id.clone())),
         }
         request.form(&form).send().await.unwrap()
+    }
+
+    /// A browser in which `username` has signed in (and consented) through `client`.
+    pub async fn signed_in(&self, client: &TestClient, username: &str) -> Browser {
+        let browser = self.browser();
+        let (url, _) = self.authorize_url(client, &[]);
+        browser.sign_in(&url, username).await;
+        browser
     }
 
     /// Runs a whole browser sign-in and code redemption; returns the token response JSON.

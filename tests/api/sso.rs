@@ -12,9 +12,7 @@ async fn a_second_client_in_the_same_browser_completes_without_the_login_form() 
     app.add_user("alice").await;
     let first = app.add_client(false);
     let second = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&first, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&first, "alice").await;
 
     let (url, pkce) = app.authorize_url(&second, &[]);
     let outcome = browser.open(&url).await;
@@ -34,9 +32,7 @@ async fn prompt_login_shows_the_login_form_despite_a_session() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&client, "alice").await;
     let (url, _) = app.authorize_url(&client, &[("prompt", "login")]);
     let outcome = browser.open(&url).await;
     assert!(outcome.is_page("/login"));
@@ -49,9 +45,7 @@ async fn prompt_none_with_a_session_and_consent_returns_a_code_without_any_page(
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&client, "alice").await;
     let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
     let callback = browser.open(&url).await.left();
     assert!(query(&callback, "code").is_some());
@@ -64,9 +58,7 @@ async fn prompt_none_with_a_session_but_no_consent_is_consent_required() {
     app.add_user("alice").await;
     let first = app.add_client(false);
     let second = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&first, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&first, "alice").await;
     let (url, _) = app.authorize_url(&second, &[("prompt", "none")]);
     let callback = browser.open(&url).await.left();
     assert_eq!(
@@ -110,9 +102,7 @@ async fn id_token_hint_with_prompt_none_checks_the_user() {
     let alice_tokens = app.tokens_for(&client, "alice").await;
     let bob_tokens = app.tokens_for(&client, "bob").await;
 
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&client, "alice").await;
     let hint = |t: &serde_json::Value| t["id_token"].as_str().unwrap().to_owned();
     let (url, _) = app.authorize_url(
         &client,
@@ -134,9 +124,7 @@ async fn a_session_of_a_removed_user_no_longer_signs_anyone_in() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&client, "alice").await;
     assert!(app.store.delete_user("alice").unwrap());
     let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
     assert_eq!(
@@ -209,9 +197,7 @@ async fn a_posted_authorization_request_continues_with_the_browser_session() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
-    browser.sign_in(&url, "alice").await;
+    let browser = app.signed_in(&client, "alice").await;
     let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
     let (base, form) = url.split_once('?').unwrap();
     let response = browser

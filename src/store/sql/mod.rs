@@ -105,7 +105,7 @@ impl SqlStore {
             }
             // WAL once, before the pool exists: setting it per connection races.
             let mut conn = connect(url)?;
-            conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+            conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
         }
         let pool = Pool::builder()
             // An in-memory SQLite database exists per connection: keep exactly one.
