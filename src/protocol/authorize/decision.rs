@@ -1,0 +1,202 @@
+//! What an authorization request needs next: a login, a consent, or nothing more
+//! (OIDC Core §3.1.2.3, `prompt` and `max_age` in §3.1.2.1).
+
+use super::AuthorizationRequest;
+use crate::domain::{Scopes, UnixTime};
+use crate::protocol::ErrorCode;
+use crate::sessions::SsoSession;
+use crate::store::Consent;
+
+/// Who is signed in for this request, if anyone.
+pub struct Authentication<'a> {
+    pub session: &'a SsoSession,
+    /// True when the user entered credentials during this very request.
+    pub fresh: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    IssueCode,
+    Fail(ErrorCode),
+}
+
+/// What happens next for `request`, given the browser's session and the stored consent.
+pub fn next_step(
+    request: &AuthorizationRequest,
+    auth: Option<&Authentication<'_>>,
+    consent: Option<&Consent>,
+    now: UnixTime,
+) -> Next {
+    let none = request.prompts("none");
+    let must_login = match auth {
+        None => true,
+        Some(a) => {
+            !a.fresh
+                && (request.prompts("login")
+                    || request
+                        .max_age
+                        // OIDC Core §3.1.2.1 (errata): max_age=0 is prompt=login.
+                        .is_some_and(|max| max == 0 || now - a.session.auth_time > max)
+                    || request
+                        .hinted_sub
+                        .as_deref()
+                        .is_some_and(|sub| sub != a.session.user_id))
+        }
+    };
+    if must_login {
+        return if none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::Login
+        };
+    }
+    // A hint naming another user than the one who just logged in cannot be satisfied.
+    if let (Some(sub), Some(a)) = (request.hinted_sub.as_deref(), auth)
+        && sub != a.session.user_id
+    {
+        return Next::Fail(ErrorCode::LoginRequired);
+    }
+    let covered = consent.is_some_and(|c| {
+        Scopes::parse(&c.scope).is_some_and(|granted| request.scopes().is_subset(&granted))
+    });
+    if !covered || request.prompts("consent") {
+        return if none {
+            Next::Fail(ErrorCode::ConsentRequired)
+        } else {
+            Next::Consent
+        };
+    }
+    Next::IssueCode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "c".into(),
+            redirect_uri: "https://rp/cb".into(),
+            redirect_uri_sent: true,
+            scope: "openid profile".into(),
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            prompt: prompt.iter().map(|s| s.to_string()).collect(),
+            max_age,
+            hinted_sub: None,
+            login_hint: None,
+        }
+    }
+
+    fn session(auth_time: i64) -> SsoSession {
+        SsoSession {
+            id: "s".into(),
+            sid: "p".into(),
+            user_id: "u".into(),
+            auth_time,
+            expires_at: auth_time + 1000,
+        }
+    }
+
+    fn consent(scope: &str) -> Consent {
+        Consent {
+            user_id: "u".into(),
+            client_id: "c".into(),
+            scope: scope.into(),
+            granted_at: 0,
+        }
+    }
+
+    #[test]
+    fn without_a_session_the_user_logs_in_unless_prompt_is_none() {
+        assert_eq!(next_step(&request(&[], None), None, None, 100), Next::Login);
+        assert_eq!(
+            next_step(&request(&["none"], None), None, None, 100),
+            Next::Fail(ErrorCode::LoginRequired)
+        );
+    }
+
+    #[test]
+    fn prompt_login_and_exceeded_max_age_force_a_new_login_once() {
+        let s = session(100);
+        let old = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        let fresh = Authentication {
+            session: &s,
+            fresh: true,
+        };
+        let c = consent("openid profile");
+        assert_eq!(
+            next_step(&request(&["login"], None), Some(&old), Some(&c), 150),
+            Next::Login
+        );
+        assert_eq!(
+            next_step(&request(&["login"], None), Some(&fresh), Some(&c), 150),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(10)), Some(&old), Some(&c), 150),
+            Next::Login
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(100)), Some(&old), Some(&c), 150),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(0)), Some(&old), Some(&c), 100),
+            Next::Login
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(0)), Some(&fresh), Some(&c), 100),
+            Next::IssueCode
+        );
+    }
+
+    #[test]
+    fn consent_must_cover_every_requested_scope() {
+        let s = session(100);
+        let a = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        let narrow = consent("openid");
+        let wide = consent("openid profile email");
+        assert_eq!(
+            next_step(&request(&[], None), Some(&a), Some(&narrow), 100),
+            Next::Consent
+        );
+        assert_eq!(
+            next_step(&request(&[], None), Some(&a), Some(&wide), 100),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&["none"], None), Some(&a), Some(&narrow), 100),
+            Next::Fail(ErrorCode::ConsentRequired)
+        );
+        assert_eq!(
+            next_step(&request(&["consent"], None), Some(&a), Some(&wide), 100),
+            Next::Consent
+        );
+    }
+
+    #[test]
+    fn id_token_hint_for_another_user_requires_login() {
+        let s = session(100);
+        let a = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        let mut r = request(&["none"], None);
+        r.hinted_sub = Some("someone-else".into());
+        assert_eq!(
+            next_step(&r, Some(&a), None, 100),
+            Next::Fail(ErrorCode::LoginRequired)
+        );
+    }
+}
