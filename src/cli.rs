@@ -10,11 +10,13 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::crypto::KeyAlgorithm;
 use crate::crypto::password::hash_password;
 use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
+use crate::keyring;
 use crate::protocol::registration::{ClientDraft, register};
-use crate::startup::{build_state, load_or_create_keys, run};
+use crate::startup::{build_state, run};
 use crate::store::sql::SqlStore;
 use crate::store::{ClientStore, KeyStore, StoreError, User, UserStore};
 
@@ -114,8 +116,18 @@ pub enum ClientsCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// List signing keys.
+    /// List published signing keys: kid, algorithm, created, signs from, retires at.
     List,
+    /// Add a new signing key (for ALG, or for every algorithm). It is published at once
+    /// and signs after --activate-in seconds; the keys it replaces stay published until
+    /// the tokens they signed have expired.
+    Rotate {
+        #[arg(long, value_parser = ["RS256", "ES256"])]
+        alg: Option<String>,
+        /// Seconds between publishing the new key and signing with it.
+        #[arg(long, default_value_t = keyring::DEFAULT_ACTIVATION_DELAY)]
+        activate_in: i64,
+    },
 }
 
 pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
@@ -133,14 +145,7 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Users(cmd) => users(cmd, &SqlStore::open(&settings.database_url)?),
         Command::Clients(cmd) => clients(cmd, &SqlStore::open(&settings.database_url)?),
-        Command::Keys(KeysCommand::List) => {
-            let store = SqlStore::open(&settings.database_url)?;
-            load_or_create_keys(&store)?;
-            for key in store.list_keys()? {
-                println!("{}\t{}\t{}", key.kid, key.alg, key.created_at);
-            }
-            Ok(())
-        }
+        Command::Keys(cmd) => keys(cmd, &settings, &SqlStore::open(&settings.database_url)?),
     }
 }
 
@@ -154,6 +159,36 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         run(listener, state, None)?.await?;
         Ok(())
     })
+}
+
+fn keys(cmd: KeysCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
+    let now = now();
+    keyring::bootstrap(store, now)?;
+    match cmd {
+        KeysCommand::List => {
+            for key in store.list_keys(now)? {
+                let retires = key
+                    .retired_at
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.kid, key.alg, key.created_at, key.activates_at, retires
+                );
+            }
+        }
+        KeysCommand::Rotate { alg, activate_in } => {
+            let algorithms = match alg.as_deref().and_then(KeyAlgorithm::parse) {
+                Some(alg) => vec![alg],
+                None => keyring::ALGORITHMS.to_vec(),
+            };
+            for alg in algorithms {
+                let key = keyring::rotate(store, alg, activate_in, settings, now)?;
+                println!("{}\t{}\tsigns from {}", key.kid, key.alg, key.activates_at);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<Secret<String>> {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub id_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub session_ttl: i64,
+    /// How often each instance reloads the signing keys (to pick up rotations).
+    pub key_refresh_interval: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,7 @@ const KEYS: &[&str] = &[
     "id_token_ttl",
     "refresh_token_ttl",
     "session_ttl",
+    "key_refresh_interval",
 ];
 
 impl Settings {
@@ -202,6 +205,7 @@ impl Settings {
             id_token_ttl: ttl(raw, "id_token_ttl", 3600)?,
             refresh_token_ttl: ttl(raw, "refresh_token_ttl", 2_592_000)?,
             session_ttl: ttl(raw, "session_ttl", 86_400)?,
+            key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
         };
         if settings.registration == RegistrationMode::Token && settings.registration_token.is_none()
         {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod keyring;
 pub mod protocol;
 pub mod sessions;
 pub mod startup;

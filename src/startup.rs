@@ -7,60 +7,20 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
-use crate::crypto::{KeyAlgorithm, KeySet, SigningKey};
 use crate::domain::now;
 use crate::http::{self, AppState};
+use crate::keyring::{self, KeyRing};
 use crate::protocol::discovery::provider_metadata;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
+use crate::store::Store;
 use crate::store::sql::SqlStore;
-use crate::store::{KeyStore, StoreError, StoredKey};
-
-/// Algorithms we always keep a key for: RS256 (required by OIDC Core §15.1) and ES256.
-const KEY_ALGORITHMS: [KeyAlgorithm; 2] = [KeyAlgorithm::Rs256, KeyAlgorithm::Es256];
-
-/// Loads the signing keys, generating and storing any that are missing.
-pub fn load_or_create_keys(store: &dyn KeyStore) -> anyhow::Result<KeySet> {
-    let mut stored = store.list_keys()?;
-    for alg in KEY_ALGORITHMS {
-        if !stored.iter().any(|k| k.alg == alg.as_str()) {
-            let (key, der) = SigningKey::generate(alg)?;
-            let record = StoredKey {
-                kid: key.kid().to_owned(),
-                alg: alg.as_str().to_owned(),
-                generation: 1,
-                private_key: der,
-                created_at: now(),
-                retired_at: None,
-            };
-            match store.insert_key(&record) {
-                Ok(()) => {
-                    tracing::info!(kid = %record.kid, alg = %record.alg, "generated signing key")
-                }
-                // Another instance created this generation first: use theirs.
-                Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e.into()),
-            }
-            stored = store.list_keys()?;
-        }
-    }
-    let keys = stored
-        .iter()
-        .map(|k| {
-            let alg = KeyAlgorithm::parse(&k.alg).ok_or_else(|| {
-                anyhow::anyhow!("signing key {} has unknown alg {}", k.kid, k.alg)
-            })?;
-            Ok(SigningKey::from_pkcs8(alg, &k.private_key)?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(KeySet::new(keys))
-}
 
 /// Opens storage and keys; shared by `serve` and the tests.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let url = settings.database_url.clone();
     let (store, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = SqlStore::open(&url)?;
-        let keys = load_or_create_keys(&store)?;
+        let keys = keyring::bootstrap(&store, now())?;
         Ok((store, keys))
     })
     .await??;
@@ -73,11 +33,18 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => Arc::new(MemorySessionStore::new()),
     };
     let discovery_json = provider_metadata(&settings, &keys).to_string();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let keys = Arc::new(KeyRing::new(keys));
+    keyring::spawn_refresh(
+        Arc::downgrade(&keys),
+        store.clone(),
+        std::time::Duration::from_secs(settings.key_refresh_interval as u64),
+    );
     Ok(AppState {
         settings: Arc::new(settings),
-        store: Arc::new(store),
+        store,
         sessions: Sessions::new(session_store),
-        keys: Arc::new(keys),
+        keys,
         discovery_json,
         metrics: Arc::new(http::observability::Metrics::default()),
         password_checks: Arc::new(tokio::sync::Semaphore::new(

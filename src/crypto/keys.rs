@@ -58,6 +58,8 @@ pub struct SigningKey {
     material: Material,
     public_jwk: serde_json::Value,
     decoding_key: DecodingKey,
+    /// Published before this instant, used for signing only from it on.
+    activates_at: i64,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -147,12 +149,19 @@ impl SigningKey {
         public_jwk["alg"] = json!(alg.as_str());
         public_jwk["use"] = json!("sig");
         Ok(Self {
+            activates_at: 0,
             kid,
             alg,
             material,
             public_jwk,
             decoding_key,
         })
+    }
+
+    /// The same key, signing only from `at` (Unix seconds) on.
+    pub fn activating_at(mut self, at: i64) -> Self {
+        self.activates_at = at;
+        self
     }
 
     pub fn kid(&self) -> &str {
@@ -244,8 +253,12 @@ impl KeySet {
         &self.jwks_json
     }
 
-    pub fn signing_key(&self, alg: KeyAlgorithm) -> Option<&SigningKey> {
-        self.keys.iter().rev().find(|k| k.alg == alg)
+    /// The newest key of `alg` that is active at `now`.
+    pub fn signing_key(&self, alg: KeyAlgorithm, now: i64) -> Option<&SigningKey> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| k.alg == alg && k.activates_at <= now)
     }
 
     pub fn algorithms(&self) -> Vec<KeyAlgorithm> {
@@ -319,7 +332,7 @@ mod tests {
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
         for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256] {
             let token = keys
-                .signing_key(alg)
+                .signing_key(alg, 0)
                 .unwrap()
                 .sign_jwt("JWT", &claims)
                 .unwrap();
@@ -337,7 +350,7 @@ mod tests {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
         let token = keys
-            .signing_key(KeyAlgorithm::Rs256)
+            .signing_key(KeyAlgorithm::Rs256, 0)
             .unwrap()
             .sign_jwt("JWT", &claims)
             .unwrap();
@@ -367,7 +380,7 @@ mod tests {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 1000});
         let token = keys
-            .signing_key(KeyAlgorithm::Es256)
+            .signing_key(KeyAlgorithm::Es256, 0)
             .unwrap()
             .sign_jwt("JWT", &claims)
             .unwrap();
@@ -380,6 +393,23 @@ mod tests {
             ..expect("https://op")
         };
         assert!(keys.verify::<serde_json::Value>(&token, &lenient).is_ok());
+    }
+
+    #[test]
+    fn a_published_key_signs_only_once_it_is_active() {
+        let (old, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
+        let (new, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
+        let (old_kid, new_kid) = (old.kid().to_owned(), new.kid().to_owned());
+        let keys = KeySet::new(vec![old, new.activating_at(100)]);
+        assert_eq!(
+            keys.signing_key(KeyAlgorithm::Es256, 99).unwrap().kid(),
+            old_kid
+        );
+        assert_eq!(
+            keys.signing_key(KeyAlgorithm::Es256, 100).unwrap().kid(),
+            new_kid
+        );
+        assert!(keys.jwks_json().contains(&new_kid) && keys.jwks_json().contains(&old_kid));
     }
 
     #[test]

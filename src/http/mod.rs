@@ -11,9 +11,9 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, web};
 
 use crate::config::Settings;
-use crate::crypto::KeySet;
 use crate::crypto::tokens::random_token;
 use crate::domain::now;
+use crate::keyring::KeyRing;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::sessions::Sessions;
 use crate::store::Store;
@@ -23,7 +23,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
     pub sessions: Sessions,
-    pub keys: Arc<KeySet>,
+    pub keys: Arc<KeyRing>,
     /// The discovery document, serialized once.
     pub discovery_json: String,
     pub metrics: Arc<observability::Metrics>,
@@ -34,13 +34,15 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    pub fn context(&self) -> Context<'_> {
-        Context {
+    /// Runs `f` with a protocol context over the current keys and the current time.
+    pub fn with_context<T>(&self, f: impl FnOnce(&Context<'_>) -> T) -> T {
+        let keys = self.keys.current();
+        f(&Context {
             store: &*self.store,
-            keys: &self.keys,
+            keys: &keys,
             settings: &self.settings,
             now: now(),
-        }
+        })
     }
 }
 
@@ -51,7 +53,9 @@ where
     F: FnOnce(&Context<'_>) -> Result<T, OAuthError> + Send + 'static,
 {
     let state = state.clone();
-    web::block(move || f(&state.context()))
+    // The blocking thread logs under the request's span (its request id).
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(|| state.with_context(f)))
         .await
         .map_err(OAuthError::server)?
 }

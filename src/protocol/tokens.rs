@@ -39,8 +39,12 @@ pub struct AccessTokenClaims {
     pub gid: String,
 }
 
-fn signing_key(keys: &KeySet, alg: KeyAlgorithm) -> Result<&crate::crypto::SigningKey, OAuthError> {
-    keys.signing_key(alg)
+fn signing_key(
+    keys: &KeySet,
+    alg: KeyAlgorithm,
+    now: i64,
+) -> Result<&crate::crypto::SigningKey, OAuthError> {
+    keys.signing_key(alg, now)
         .ok_or_else(|| OAuthError::server(format!("no {} signing key", alg.as_str())))
 }
 
@@ -69,13 +73,13 @@ pub fn issue(subject: &TokenSubject<'_>, ctx: &Context<'_>) -> Result<TokenRespo
         gid: subject.grant.id.clone(),
     };
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
-    let access_token = signing_key(ctx.keys, KeyAlgorithm::Rs256)?
+    let access_token = signing_key(ctx.keys, KeyAlgorithm::Rs256, ctx.now)?
         .sign_jwt(ACCESS_TOKEN_TYP, &payload)
         .map_err(OAuthError::server)?;
 
     let scopes = Scopes::parse(&subject.grant.scope).unwrap_or_default();
     let id_token = if scopes.contains("openid") {
-        let key = signing_key(ctx.keys, id_token_alg(subject.client))?;
+        let key = signing_key(ctx.keys, id_token_alg(subject.client), ctx.now)?;
         let mut id = json!({
             "iss": settings.issuer,
             "sub": subject.user.id,

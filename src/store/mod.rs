@@ -179,6 +179,7 @@ pub struct StoredKey {
     pub generation: i32,
     pub private_key: Vec<u8>,
     pub created_at: i64,
+    pub activates_at: i64,
     pub retired_at: Option<i64>,
 }
 
@@ -225,8 +226,14 @@ pub trait ConsentStore {
 }
 
 pub trait KeyStore {
-    /// Keys that are not retired, oldest first.
-    fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Keys not retired at `now`, oldest first.
+    fn list_keys(&self, now: UnixTime) -> StoreResult<Vec<StoredKey>>;
+    /// Adds `key` and schedules the retirement of the other keys of its algorithm at
+    /// `retire_others_at`, in one transaction. `Conflict` if another rotation took the
+    /// same generation first.
+    fn rotate_key(&self, key: &StoredKey, retire_others_at: UnixTime) -> StoreResult<()>;
+    /// The highest generation of `alg` ever created (retired keys included); 0 if none.
+    fn max_key_generation(&self, alg: &str) -> StoreResult<i32>;
     /// `Conflict` if a key of the same algorithm and generation exists (another instance
     /// won the race to create it).
     fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;

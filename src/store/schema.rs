@@ -109,6 +109,7 @@ diesel::table! {
         generation -> Integer,
         private_key -> Binary,
         created_at -> BigInt,
+        activates_at -> BigInt,
         retired_at -> Nullable<BigInt>,
     }
 }

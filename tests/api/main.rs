@@ -7,6 +7,7 @@ mod discovery;
 mod faults;
 mod flow;
 mod helpers;
+mod keys;
 mod login;
 mod logout;
 mod registration;

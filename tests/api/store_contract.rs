@@ -154,28 +154,43 @@ fn contract(store: Arc<dyn Store>) {
         "openid profile"
     );
 
-    // Keys: one per algorithm and generation.
+    // Keys: one per algorithm and generation; rotation retires the others later.
     let key = |kid: &str, generation| StoredKey {
         kid: kid.into(),
         alg: "ES256".into(),
         generation,
         private_key: vec![1, 2, 3],
         created_at: 1,
+        activates_at: 1,
         retired_at: None,
+    };
+    let kids = |at: i64| -> Vec<String> {
+        store
+            .list_keys(at)
+            .unwrap()
+            .into_iter()
+            .map(|k| k.kid)
+            .collect()
     };
     store.insert_key(&key("k1", 1)).unwrap();
     assert!(matches!(
         store.insert_key(&key("k2", 1)),
         Err(StoreError::Conflict)
     ));
-    store.insert_key(&key("k3", 2)).unwrap();
-    let kids: Vec<String> = store
-        .list_keys()
-        .unwrap()
-        .into_iter()
-        .map(|k| k.kid)
-        .collect();
-    assert_eq!(kids, ["k1", "k3"]);
+    assert_eq!(store.max_key_generation("ES256").unwrap(), 1);
+    assert_eq!(store.max_key_generation("RS256").unwrap(), 0);
+    store.rotate_key(&key("k3", 2), 100).unwrap();
+    assert!(matches!(
+        store.rotate_key(&key("k4", 2), 100),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        kids(99),
+        ["k1", "k3"],
+        "the old key stays published until it retires"
+    );
+    assert_eq!(kids(100), ["k3"]);
+    assert_eq!(store.max_key_generation("ES256").unwrap(), 2);
 
     // Removing a user removes what hangs off it; removing a client forgets it at once.
     assert!(store.delete_user("alice").unwrap());

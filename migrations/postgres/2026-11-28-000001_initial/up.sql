@@ -106,6 +106,10 @@ CREATE TABLE signing_keys (
     -- PKCS#8 DER
     private_key BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
+    -- Published in the JWKS from creation; signs only from here on, so that relying
+    -- parties have fetched it before they meet a token signed with it.
+    activates_at BIGINT NOT NULL,
+    -- Leaves the JWKS from here on, once every token it signed has expired.
     retired_at BIGINT,
     UNIQUE (alg, generation)
 );

@@ -18,5 +18,5 @@ pub async fn jwks(state: State) -> HttpResponse {
         .content_type("application/jwk-set+json")
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(state.keys.jwks_json().to_owned())
+        .body(state.keys.current().jwks_json().to_owned())
 }

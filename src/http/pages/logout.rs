@@ -51,9 +51,12 @@ fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<Str
             typ: Some("JWT"),
             check_expiry: false,
         };
-        let claims: serde_json::Value = state.keys.verify(hint, &expect).map_err(|_| {
-            OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider")
-        })?;
+        let claims: serde_json::Value =
+            state.keys.current().verify(hint, &expect).map_err(|_| {
+                OAuthError::invalid_request(
+                    "id_token_hint is not a valid ID token from this provider",
+                )
+            })?;
         let aud = match &claims["aud"] {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_owned),

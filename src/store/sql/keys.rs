@@ -1,13 +1,18 @@
 use diesel::prelude::*;
 
 use super::SqlStore;
+use crate::domain::UnixTime;
 use crate::store::schema::{consents, signing_keys};
 use crate::store::{Consent, ConsentStore, KeyStore, StoreError, StoreResult, StoredKey};
 
 impl KeyStore for SqlStore {
-    fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
+    fn list_keys(&self, now: UnixTime) -> StoreResult<Vec<StoredKey>> {
         Ok(signing_keys::table
-            .filter(signing_keys::retired_at.is_null())
+            .filter(
+                signing_keys::retired_at
+                    .is_null()
+                    .or(signing_keys::retired_at.gt(now)),
+            )
             .order((signing_keys::created_at, signing_keys::kid))
             .select(StoredKey::as_select())
             .load(&mut self.conn()?)?)
@@ -18,6 +23,30 @@ impl KeyStore for SqlStore {
             .values(key)
             .execute(&mut self.conn()?)?;
         Ok(())
+    }
+
+    fn rotate_key(&self, key: &StoredKey, retire_others_at: UnixTime) -> StoreResult<()> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            diesel::update(
+                signing_keys::table
+                    .filter(signing_keys::alg.eq(&key.alg))
+                    .filter(signing_keys::retired_at.is_null()),
+            )
+            .set(signing_keys::retired_at.eq(retire_others_at))
+            .execute(conn)?;
+            diesel::insert_into(signing_keys::table)
+                .values(key)
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    fn max_key_generation(&self, alg: &str) -> StoreResult<i32> {
+        let max: Option<i32> = signing_keys::table
+            .filter(signing_keys::alg.eq(alg))
+            .select(diesel::dsl::max(signing_keys::generation))
+            .first(&mut self.conn()?)?;
+        Ok(max.unwrap_or(0))
     }
 }
 
