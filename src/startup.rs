@@ -40,6 +40,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         store.clone(),
         std::time::Duration::from_secs(settings.key_refresh_interval as u64),
     );
+    spawn_code_purge(Arc::downgrade(&store));
     Ok(AppState {
         settings: Arc::new(settings),
         store,
@@ -51,6 +52,32 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         )),
     })
+}
+
+/// How long an expired code is kept: a late reuse within this time still revokes what the
+/// code issued (RFC 6749 §4.1.2); afterwards it is merely unknown.
+const EXPIRED_CODE_RETENTION: i64 = 86_400;
+
+/// Deletes long-expired authorization codes every hour, until the store is dropped.
+fn spawn_code_purge(store: std::sync::Weak<dyn Store>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(store) = store.upgrade() else { return };
+            let purged = tokio::task::spawn_blocking(move || {
+                store.purge_codes(now() - EXPIRED_CODE_RETENTION)
+            })
+            .await;
+            match purged {
+                Ok(Ok(n)) if n > 0 => {
+                    tracing::info!(codes = n, "purged expired authorization codes")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not purge expired codes"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired codes"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
 }
 
 /// Serves `state` on `listener`; the returned server runs until stopped (SIGTERM/SIGINT

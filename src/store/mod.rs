@@ -217,6 +217,8 @@ pub trait GrantStore {
     fn redeem_code(&self, code_hash: &str, grant: &Grant, now: UnixTime) -> StoreResult<bool>;
     fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Deletes codes that expired before `before`; returns how many.
+    fn purge_codes(&self, before: UnixTime) -> StoreResult<usize>;
 }
 
 pub trait ConsentStore {

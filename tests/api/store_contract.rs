@@ -136,6 +136,11 @@ fn contract(store: Arc<dyn Store>) {
     store.revoke_grant("g1", 9).unwrap();
     assert_eq!(store.find_grant("g1").unwrap().unwrap().revoked_at, Some(9));
 
+    // Long-expired codes are purged, others kept.
+    assert_eq!(store.purge_codes(now() - 3600).unwrap(), 0);
+    assert_eq!(store.purge_codes(now() + 3600).unwrap(), 1);
+    assert!(store.find_code("h1").unwrap().is_none());
+
     // Consents are replaced, not duplicated.
     let consent = |scope: &str| Consent {
         user_id: alice.id.clone(),

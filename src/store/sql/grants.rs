@@ -57,4 +57,11 @@ impl GrantStore for SqlStore {
             .execute(&mut self.conn()?)?;
         Ok(())
     }
+
+    fn purge_codes(&self, before: UnixTime) -> StoreResult<usize> {
+        Ok(diesel::delete(
+            authorization_codes::table.filter(authorization_codes::expires_at.lt(before)),
+        )
+        .execute(&mut self.conn()?)?)
+    }
 }
