@@ -163,7 +163,6 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn keys(cmd: KeysCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
     let now = now();
-    keyring::bootstrap(store, now)?;
     match cmd {
         KeysCommand::List => {
             for key in store.list_keys(now)? {

@@ -74,25 +74,37 @@ pub fn load(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
     Ok(KeySet::new(keys))
 }
 
-/// Loads the keys, first creating a key for every algorithm that has none. Instances
-/// starting together agree on one key per algorithm: the first insert of generation 1
-/// wins and the others use it.
+/// Loads the keys, first creating a key for every algorithm that has no published one.
+/// Instances starting together agree on one key per algorithm: the first insert of the
+/// next generation wins and the others use it.
 pub fn bootstrap(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
-    let existing = store.list_keys(now)?;
     for alg in ALGORITHMS {
-        if existing.iter().any(|k| k.alg == alg.as_str())
-            || store.max_key_generation(alg.as_str())? > 0
-        {
+        // The generation is read before the published keys: an instance that sees no key
+        // then claims the generation every racing instance also claims, and only one
+        // insert succeeds. Read the other way round, a slower instance could claim the
+        // next generation and add a second key.
+        let generation = store.max_key_generation(alg.as_str())? + 1;
+        if store.list_keys(now)?.iter().any(|k| k.alg == alg.as_str()) {
             continue;
         }
         let (key, der) = SigningKey::generate(alg)?;
-        match store.insert_key(&stored(&key, der, 1, now, now)) {
+        match store.insert_key(&stored(&key, der, generation, now, now)) {
             Ok(()) => tracing::info!(kid = %key.kid(), alg = alg.as_str(), "generated signing key"),
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    load(store, now)
+    let keys = load(store, now)?;
+    if let Some(missing) = ALGORITHMS
+        .iter()
+        .find(|alg| keys.signing_key(**alg, now).is_none())
+    {
+        anyhow::bail!(
+            "no usable {} signing key; run `portcullis keys rotate --alg {0} --activate-in 0`",
+            missing.as_str()
+        );
+    }
+    Ok(keys)
 }
 
 /// Adds a new key for `alg` that is published at once and signs from

@@ -170,7 +170,12 @@ pub async fn observe(
     let id = request_id(&req);
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
-    let method = req.method().to_string();
+    // Only the methods we route are label values; anything else is "other", so that
+    // made-up methods cannot create unbounded metric series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "OPTIONS" | "HEAD") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     // The path only: query strings may carry tokens (id_token_hint) and never reach logs.
     let path = req.path().to_owned();
     let state = req.app_data::<State>().cloned();

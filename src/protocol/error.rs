@@ -160,6 +160,9 @@ impl From<crate::store::StoreError> for OAuthError {
             crate::store::StoreError::Unavailable(_) => {
                 OAuthError::unavailable(e).caused_by(Backend::Database)
             }
+            crate::store::StoreError::Gone => {
+                OAuthError::invalid_request("the client or user of this request no longer exists")
+            }
             other => OAuthError::server(other).caused_by(Backend::Database),
         }
     }

@@ -3,11 +3,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
+use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::crypto::KeyAlgorithm;
-use crate::crypto::tokens::{random_token, token_hash};
+use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::domain::{Scopes, UnixTime};
-use crate::store::{AuthMethod, Client};
+use crate::store::{AuthMethod, Client, StoreError};
 
 pub const SUPPORTED_GRANT_TYPES: [&str; 1] = ["authorization_code"];
 pub const SUPPORTED_RESPONSE_TYPES: [&str; 1] = ["code"];
@@ -162,6 +162,53 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
         client_secret,
         registration_access_token,
     })
+}
+
+fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
+    ctx.settings.endpoint(&format!("/register/{client_id}"))
+}
+
+/// Dynamic registration (RFC 7591 §3): creates the client and returns the client
+/// information response, with the secrets shown this once.
+pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+    let registered = register(draft, ctx.now)?;
+    match ctx.store.create_client(&registered.client) {
+        Ok(()) => {}
+        // 144 random bits: a collision means a broken RNG, not a client mistake.
+        Err(StoreError::Conflict) => return Err(OAuthError::server("client id collision")),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(client_information(
+        &registered.client,
+        registered.client_secret.as_deref(),
+        Some(&registered.registration_access_token),
+        &registration_uri(ctx, &registered.client.id),
+    ))
+}
+
+/// Client read (RFC 7592 §2.1) with the registration access token. An unknown client and
+/// a wrong token answer alike, `invalid_token`.
+pub fn read_registration(
+    client_id: &str,
+    token: &str,
+    ctx: &Context<'_>,
+) -> Result<Value, OAuthError> {
+    let denied = || OAuthError::invalid_token("invalid registration access token");
+    let client = ctx.store.find_client(client_id)?.ok_or_else(denied)?;
+    let stored = client
+        .registration_token_hash
+        .as_deref()
+        .ok_or_else(denied)?;
+    if !constant_time_eq(token_hash(token).as_bytes(), stored.as_bytes()) {
+        return Err(denied());
+    }
+    // RFC 7592 §3: the response carries the registration access token.
+    Ok(client_information(
+        &client,
+        None,
+        Some(token),
+        &registration_uri(ctx, client_id),
+    ))
 }
 
 /// Display metadata we keep verbatim when it is well formed (RFC 7591 §2).

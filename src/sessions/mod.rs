@@ -67,6 +67,13 @@ pub struct Sessions {
 const SSO: &str = "sso:";
 const PENDING: &str = "authz:";
 
+/// Records are stored under a hash of their id: the ids are bearer credentials (the
+/// session cookie, the interaction handle), and whoever can read the store's keys
+/// (`KEYS`, `MONITOR`, a backup) must not be able to use them.
+fn key(namespace: &str, id: &str) -> String {
+    format!("{namespace}{}", crate::crypto::tokens::token_hash(id))
+}
+
 impl Sessions {
     pub fn new(store: Arc<dyn SessionStore>) -> Self {
         Self { store }
@@ -88,7 +95,7 @@ impl Sessions {
     }
 
     pub async fn delete_sso(&self, id: &str) -> SessionResult<()> {
-        self.store.delete(&format!("{SSO}{id}")).await
+        self.store.delete(&key(SSO, id)).await
     }
 
     pub async fn save_pending<T: Serialize>(
@@ -112,7 +119,7 @@ impl Sessions {
         &self,
         handle: &str,
     ) -> SessionResult<Option<T>> {
-        match self.store.take(&format!("{PENDING}{handle}")).await? {
+        match self.store.take(&key(PENDING, handle)).await? {
             Some(json) => serde_json::from_str(&json)
                 .map(Some)
                 .map_err(|e| SessionError::Corrupt(e.to_string())),
@@ -129,11 +136,11 @@ impl Sessions {
     ) -> SessionResult<()> {
         let json =
             serde_json::to_string(value).map_err(|e| SessionError::Corrupt(e.to_string()))?;
-        self.store.put(&format!("{ns}{id}"), json, ttl).await
+        self.store.put(&key(ns, id), json, ttl).await
     }
 
     async fn get<T: DeserializeOwned>(&self, ns: &str, id: &str) -> SessionResult<Option<T>> {
-        match self.store.get(&format!("{ns}{id}")).await? {
+        match self.store.get(&key(ns, id)).await? {
             // A record we cannot read (e.g. written by another version) counts as absent.
             Some(json) => Ok(serde_json::from_str(&json).ok()),
             None => Ok(None),

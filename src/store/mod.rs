@@ -13,6 +13,8 @@ use crate::domain::UnixTime;
 pub enum StoreError {
     #[error("already exists")]
     Conflict,
+    #[error("a record it refers to no longer exists")]
+    Gone,
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("storage error: {0}")]

@@ -13,12 +13,21 @@ pub fn redis_url() -> String {
     std::env::var("PORTCULLIS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-fn required() -> bool {
-    std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
+/// CI requires every backend; scripts/test requires those it found reachable.
+fn required(what: &str) -> bool {
+    let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    flag("PORTCULLIS_TEST_REQUIRE_BACKENDS")
+        || flag(&format!(
+            "PORTCULLIS_TEST_REQUIRE_{}",
+            what.to_ascii_uppercase().replace("POSTGRESQL", "POSTGRES")
+        ))
 }
 
 fn unavailable(what: &str, error: impl std::fmt::Display) {
-    assert!(!required(), "{what} is required but not reachable: {error}");
+    assert!(
+        !required(what),
+        "{what} is required but not reachable: {error}"
+    );
     eprintln!("SKIPPED: {what} is not reachable ({error})");
 }
 

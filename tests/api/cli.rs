@@ -125,8 +125,13 @@ fn users_and_clients_are_managed_from_the_command_line() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_redirect_uri"));
 
+    // No server has run yet, so no key exists; a rotation creates one per algorithm.
+    assert_eq!(stdout(&portcullis(&dir, &["keys", "list"], None)), "");
+    let rotated = portcullis(&dir, &["keys", "rotate", "--activate-in", "0"], None);
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert_eq!(stdout(&rotated).lines().count(), 2);
     let keys = stdout(&portcullis(&dir, &["keys", "list"], None));
-    assert!(keys.contains("RS256") && keys.contains("ES256"));
+    assert!(keys.contains("RS256") && keys.contains("ES256"), "{keys}");
 }
 
 #[test]

@@ -237,9 +237,21 @@ pub async fn proceed(
             let Some(session) = session else {
                 return Err(OAuthError::server("no session").into());
             };
-            let request = pending.request;
-            let url = blocking(state, move |ctx| issue_code(&request, &session, ctx)).await?;
-            return Ok(redirect(StatusCode::SEE_OTHER, &url));
+            let request = pending.request.clone();
+            return match blocking(state, move |ctx| issue_code(&request, &session, ctx)).await {
+                Ok(url) => Ok(redirect(StatusCode::SEE_OTHER, &url)),
+                Err(error) => {
+                    // Nothing was issued: give the interaction back so that the user can
+                    // retry (e.g. once the database is back) instead of starting over.
+                    if let Some(h) = &handle {
+                        let _ = state
+                            .sessions
+                            .save_pending(h, &pending, INTERACTION_TTL)
+                            .await;
+                    }
+                    Err(error.into())
+                }
+            };
         }
     };
     let handle = handle.unwrap_or_else(|| random_token(24));

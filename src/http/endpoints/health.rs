@@ -1,17 +1,26 @@
-//! `/healthz`: the process is alive. `/readyz`: the database and session store answer.
+//! `/healthz`: the process is alive. `/readyz`: the database and session store answer,
+//! each within a short time (a backend that hangs is as unready as one that refuses).
+
+use std::time::Duration;
 
 use actix_web::HttpResponse;
 use serde_json::json;
 
 use crate::http::{State, blocking};
 
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 pub async fn readyz(state: State) -> HttpResponse {
-    let database = blocking(&state, |ctx| Ok(ctx.store.ping()?)).await.is_ok();
-    let sessions = state.sessions.ping().await.is_ok();
+    let database =
+        tokio::time::timeout(PROBE_TIMEOUT, blocking(&state, |ctx| Ok(ctx.store.ping()?)));
+    let sessions = tokio::time::timeout(PROBE_TIMEOUT, state.sessions.ping());
+    let (database, sessions) = tokio::join!(database, sessions);
+    let database = matches!(database, Ok(Ok(())));
+    let sessions = matches!(sessions, Ok(Ok(())));
     let body = json!({ "database": database, "sessions": sessions });
     if database && sessions {
         HttpResponse::Ok().json(body)

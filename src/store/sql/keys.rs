@@ -60,7 +60,18 @@ impl ConsentStore for SqlStore {
     }
 
     fn save_consent(&self, consent: &Consent) -> StoreResult<()> {
-        // Update-then-insert: MultiConnection has no portable upsert.
+        // Update-then-insert (MultiConnection has no portable upsert). Two first-time
+        // consents racing both insert; the loser's Conflict means the row now exists, so
+        // its update will find it.
+        match self.upsert_consent(consent) {
+            Err(StoreError::Conflict) => self.upsert_consent(consent),
+            other => other,
+        }
+    }
+}
+
+impl SqlStore {
+    fn upsert_consent(&self, consent: &Consent) -> StoreResult<()> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let updated =
                 diesel::update(consents::table.find((&consent.user_id, &consent.client_id)))

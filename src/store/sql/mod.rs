@@ -32,18 +32,39 @@ fn is_postgres(url: &str) -> bool {
 /// Connects by URL scheme (the derived `establish` tries each backend and hides errors).
 fn connect(url: &str) -> ConnectionResult<AnyConnection> {
     if is_postgres(url) {
-        diesel::PgConnection::establish(url).map(AnyConnection::Postgresql)
+        diesel::PgConnection::establish(&with_network_timeouts(url)).map(AnyConnection::Postgresql)
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         diesel::SqliteConnection::establish(path).map(AnyConnection::Sqlite)
     }
 }
 
-pub struct ConnectionManager {
+/// libpq parameters that turn a server that stopped answering (rather than refusing)
+/// into a prompt error instead of a request hanging for minutes. Values the operator put
+/// in the URL win.
+const PG_NETWORK_DEFAULTS: [(&str, &str); 4] = [
+    ("connect_timeout", "3"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "15"),
+    ("tcp_user_timeout", "10000"),
+];
+
+fn with_network_timeouts(url: &str) -> String {
+    let mut out = url.to_owned();
+    for (name, value) in PG_NETWORK_DEFAULTS {
+        if !url.contains(&format!("{name}=")) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{name}={value}"));
+        }
+    }
+    out
+}
+
+pub struct PoolManager {
     url: String,
 }
 
-impl ManageConnection for ConnectionManager {
+impl ManageConnection for PoolManager {
     type Connection = AnyConnection;
     type Error = r2d2::Error;
 
@@ -56,29 +77,33 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        // A connection dropped mid-transaction by a panicking thread must not return to
+        // the pool with the transaction open.
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
-/// Per-connection SQLite settings: wait on locks instead of failing, enforce foreign keys.
+/// Per-connection settings. SQLite: wait on locks instead of failing, enforce foreign
+/// keys. PostgreSQL: no statement may hold a request (and a pool slot) for long.
 #[derive(Debug)]
-struct SqliteSetup;
+struct ConnectionSetup;
 
-impl CustomizeConnection<AnyConnection, r2d2::Error> for SqliteSetup {
+impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        if let AnyConnection::Sqlite(c) = conn {
-            c.batch_execute(
-                "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-            )
-            .map_err(r2d2::Error::QueryError)?;
-        }
-        Ok(())
+        let setup = match conn {
+            AnyConnection::Sqlite(_) => {
+                "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+            }
+            AnyConnection::Postgresql(_) => "SET statement_timeout = 10000",
+        };
+        conn.batch_execute(setup).map_err(r2d2::Error::QueryError)
     }
 }
 
 pub struct SqlStore {
-    pool: Pool<ConnectionManager>,
+    pool: Pool<PoolManager>,
     clients: clients::ClientCache,
 }
 
@@ -114,8 +139,8 @@ impl SqlStore {
             // A request waits this long for a connection before failing with 503
             // (r2d2's default is 30 s of silent retries).
             .connection_timeout(Duration::from_secs(3))
-            .connection_customizer(Box::new(SqliteSetup))
-            .build(ConnectionManager {
+            .connection_customizer(Box::new(ConnectionSetup))
+            .build(PoolManager {
                 url: url.to_owned(),
             })
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
@@ -150,7 +175,7 @@ impl SqlStore {
         Ok(applied)
     }
 
-    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager>> {
+    fn conn(&self) -> StoreResult<PooledConnection<PoolManager>> {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -162,11 +187,14 @@ impl From<diesel::result::Error> for StoreError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StoreError::Conflict,
+            // The client or user a write refers to was removed meanwhile.
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::Gone,
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_owned())
             }
-            // libpq reports a lost server as an unclassified error; it is an outage, not a
-            // bug, so it maps to 503 like a failed connection.
+            // libpq reports a lost server as an unclassified error, SQLite a lock held past
+            // its wait, PostgreSQL a fail-over as a read-only transaction: outages, not bugs,
+            // so they map to 503 like a failed connection.
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if is_connection_loss(info.message()) =>
             {
@@ -186,6 +214,9 @@ fn is_connection_loss(message: &str) -> bool {
         "server closed",
         "could not receive",
         "could not send",
+        "database is locked",
+        "read-only transaction",
+        "statement timeout",
     ]
     .iter()
     .any(|needle| m.contains(needle))
