@@ -99,6 +99,28 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<u64>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| {
+                let count = e
+                    .live(key, now)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + 1;
+                let expires = match e.map.get(key) {
+                    Some((_, expires)) if count > 1 => *expires,
+                    _ => now + window,
+                };
+                e.map.insert(key.to_owned(), (count.to_string(), expires));
+                count
+            }))
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
         Box::pin(async { Ok(()) })
     }

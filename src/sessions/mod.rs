@@ -41,6 +41,10 @@ pub trait SessionStore: Send + Sync {
     /// Reads and deletes in one step, so a one-time record is used at most once.
     fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<()>>;
+    /// Adds one to a counter and returns the new count, atomically. A new counter lives
+    /// for `window`; later increments do not extend it.
+    fn increment<'a>(&'a self, key: &'a str, window: Duration)
+    -> BoxFuture<'a, SessionResult<u64>>;
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
 }
 
@@ -66,6 +70,7 @@ pub struct Sessions {
 
 const SSO: &str = "sso:";
 const PENDING: &str = "authz:";
+const FAILED_LOGINS: &str = "failed:";
 
 /// Records are stored under a hash of their id: the ids are bearer credentials (the
 /// session cookie, the interaction handle), and whoever can read the store's keys
@@ -81,6 +86,28 @@ impl Sessions {
 
     pub async fn ping(&self) -> SessionResult<()> {
         self.store.ping().await
+    }
+
+    /// Counts a failed login for `username`; returns the failures in the current window.
+    pub async fn count_failed_login(&self, username: &str, window: Duration) -> SessionResult<u64> {
+        self.store
+            .increment(&key(FAILED_LOGINS, &username.to_lowercase()), window)
+            .await
+    }
+
+    /// Failed logins for `username` in the current window.
+    pub async fn failed_logins(&self, username: &str) -> SessionResult<u64> {
+        let count = self
+            .store
+            .get(&key(FAILED_LOGINS, &username.to_lowercase()))
+            .await?;
+        Ok(count.and_then(|c| c.parse().ok()).unwrap_or(0))
+    }
+
+    pub async fn clear_failed_logins(&self, username: &str) -> SessionResult<()> {
+        self.store
+            .delete(&key(FAILED_LOGINS, &username.to_lowercase()))
+            .await
     }
 
     pub async fn save_sso(&self, session: &SsoSession, now: UnixTime) -> SessionResult<()> {

@@ -94,6 +94,31 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<u64>> {
+        Box::pin(async move {
+            // INCR and PEXPIRE NX (Redis 7) in one transaction: every key gets a TTL, and
+            // the window starts at the first increment instead of sliding.
+            let key = self.key(key);
+            let (count,): (u64,) = redis::pipe()
+                .atomic()
+                .cmd("INCR")
+                .arg(&key)
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(window.as_millis().max(1) as u64)
+                .arg("NX")
+                .ignore()
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(count)
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
         Box::pin(async move {
             redis::cmd("PING")

@@ -222,3 +222,46 @@ async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
         );
     }
 }
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_name_for_a_while_and_only_that_name() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let attempt = |user: &'static str, password: &'static str| {
+        let (browser, url) = (&browser, url.clone());
+        async move {
+            let (login_url, _, html) = browser.open(&url).await.page();
+            browser
+                .submit(
+                    &login_url,
+                    &html,
+                    &[("username", user), ("password", password)],
+                )
+                .await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(
+            attempt("alice", "wrong").await.page().1,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (_, status, html) = attempt("alice", PASSWORD).await.page();
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(html.contains("Too many failed sign-in attempts"));
+    // Names are compared without case, and other accounts are unaffected.
+    assert_eq!(
+        attempt("ALICE", PASSWORD).await.page().1,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let outcome = attempt("bob", PASSWORD).await;
+    assert!(!outcome.is_page("/login"), "bob signs in");
+}

@@ -50,6 +50,34 @@ async fn contract(store: Arc<dyn SessionStore>) {
     store.delete("a").await.unwrap();
     assert_eq!(store.get("a").await.unwrap(), None);
     store.delete("a").await.unwrap();
+
+    // Counters count atomically within a window that later increments do not extend.
+    let counts =
+        futures::future::join_all((0..5).map(|_| store.increment("n", Duration::from_millis(600))))
+            .await;
+    let mut counts: Vec<u64> = counts.into_iter().map(Result::unwrap).collect();
+    counts.sort();
+    assert_eq!(counts, [1, 2, 3, 4, 5]);
+    assert_eq!(store.get("n").await.unwrap().as_deref(), Some("5"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store
+            .increment("n", Duration::from_millis(600))
+            .await
+            .unwrap(),
+        6
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store.get("n").await.unwrap(),
+        None,
+        "the window ran from the first increment"
+    );
+    assert_eq!(
+        store.increment("n", Duration::from_secs(60)).await.unwrap(),
+        1
+    );
+    store.delete("n").await.unwrap();
 }
 
 #[tokio::test]
@@ -80,4 +108,13 @@ async fn redis_session_store_meets_the_session_contract_with_prefixed_expiring_k
         .query(&mut redis.connection())
         .unwrap();
     assert!(ttl > 0 && ttl <= 30_000, "every key has a TTL: {ttl}");
+    store
+        .increment("failed:y", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{}failed:y", redis.prefix))
+        .query(&mut redis.connection())
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 30_000, "counters have a TTL too: {ttl}");
 }

@@ -1,5 +1,7 @@
 //! The login page: username and password, CSRF-protected, one message for every failure.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -48,6 +50,10 @@ async fn show_page(query: web::Query<PageQuery>, state: State) -> Result<HttpRes
     ))
 }
 
+/// Failed logins allowed per account name within `FAILED_LOGIN_WINDOW`.
+const MAX_FAILED_LOGINS: u64 = 10;
+const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(900);
+
 fn page(
     base: &str,
     id: &str,
@@ -55,22 +61,51 @@ fn page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    render(
-        status,
-        &LoginPage {
+    match error {
+        Some(message) => page_with_status(
+            StatusCode::UNAUTHORIZED,
             base,
             id,
-            csrf: &pending.csrf,
-            client_name: &pending.client_name,
+            pending,
             username,
-            error,
-        },
+            message,
+        ),
+        None => render(
+            StatusCode::OK,
+            &login_page(base, id, pending, username, None),
+        ),
+    }
+}
+
+fn page_with_status(
+    status: StatusCode,
+    base: &str,
+    id: &str,
+    pending: &Pending,
+    username: &str,
+    error: &str,
+) -> HttpResponse {
+    render(
+        status,
+        &login_page(base, id, pending, username, Some(error)),
     )
+}
+
+fn login_page<'a>(
+    base: &'a str,
+    id: &'a str,
+    pending: &'a Pending,
+    username: &'a str,
+    error: Option<&'a str>,
+) -> LoginPage<'a> {
+    LoginPage {
+        base,
+        id,
+        csrf: &pending.csrf,
+        client_name: &pending.client_name,
+        username,
+        error,
+    }
 }
 
 #[derive(Deserialize)]
@@ -103,6 +138,27 @@ async fn submit_page(
         .into());
     }
     let username = form.username.trim().to_owned();
+    let base = &state.settings.issuer_path;
+    // Online guessing is capped per account name (known or not, so the cap reveals
+    // nothing): past the cap, no password is checked until the window ends.
+    let failures = state
+        .sessions
+        .failed_logins(&username)
+        .await
+        .map_err(OAuthError::from)?;
+    if failures >= MAX_FAILED_LOGINS {
+        state.metrics.login(false);
+        tracing::info!("login refused: too many failed attempts");
+        let message = "Too many failed sign-in attempts. Try again in a few minutes.";
+        return Ok(page_with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            base,
+            &form.id,
+            &pending,
+            &username,
+            message,
+        ));
+    }
     let password = Secret::new(form.password);
     let lookup = username.clone();
     // argon2 (~50 ms of CPU, 19 MiB) runs on the blocking pool, a bounded number at a
@@ -122,7 +178,11 @@ async fn submit_page(
     state.metrics.login(user.is_some());
     let Some(user) = user else {
         tracing::info!("login failed");
-        let base = &state.settings.issuer_path;
+        state
+            .sessions
+            .count_failed_login(&username, FAILED_LOGIN_WINDOW)
+            .await
+            .map_err(OAuthError::from)?;
         return Ok(page(
             base,
             &form.id,
@@ -132,6 +192,11 @@ async fn submit_page(
         ));
     };
     tracing::info!(sub = %user.id, "login succeeded");
+    state
+        .sessions
+        .clear_failed_logins(&username)
+        .await
+        .map_err(OAuthError::from)?;
 
     // A new session id at every login (no session fixation); the old session ends.
     if let Some(old) = session_id(&req, &state.settings) {
