@@ -9,7 +9,7 @@ use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{left_half_sha256, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
 use crate::domain::Scopes;
-use crate::store::{Client, Grant, User};
+use crate::store::{Client, Grant};
 
 /// RFC 9068 §2.1: the `typ` of our access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -18,7 +18,8 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 pub struct TokenSubject<'a> {
     pub grant: &'a Grant,
     pub client: &'a Client,
-    pub user: &'a User,
+    /// The user's `sub`.
+    pub user_id: &'a str,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
 }
@@ -62,7 +63,7 @@ pub fn issue(subject: &TokenSubject<'_>, ctx: &Context<'_>) -> Result<TokenRespo
     let settings = ctx.settings;
     let claims = AccessTokenClaims {
         iss: settings.issuer.clone(),
-        sub: subject.user.id.clone(),
+        sub: subject.user_id.to_owned(),
         aud: settings.issuer.clone(),
         client_id: subject.client.id.clone(),
         scope: subject.grant.scope.clone(),
@@ -82,7 +83,7 @@ pub fn issue(subject: &TokenSubject<'_>, ctx: &Context<'_>) -> Result<TokenRespo
         let key = signing_key(ctx.keys, id_token_alg(subject.client), ctx.now)?;
         let mut id = json!({
             "iss": settings.issuer,
-            "sub": subject.user.id,
+            "sub": subject.user_id,
             "aud": subject.client.id,
             "exp": ctx.now + settings.id_token_ttl,
             "iat": ctx.now,

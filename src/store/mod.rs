@@ -230,7 +230,7 @@ pub trait ConsentStore {
 }
 
 pub trait KeyStore {
-    /// Keys not retired at `now`, oldest first.
+    /// Keys not retired at `now`, in generation order (the newest of an algorithm last).
     fn list_keys(&self, now: UnixTime) -> StoreResult<Vec<StoredKey>>;
     /// Adds `key` and schedules the retirement of the other keys of its algorithm at
     /// `retire_others_at`, in one transaction. `Conflict` if another rotation took the

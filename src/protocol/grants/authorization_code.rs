@@ -89,14 +89,12 @@ pub fn exchange(
         (None, None) => {}
     }
 
-    let user = ctx
-        .store
-        .find_user(&code.user_id)?
-        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    // The code row references its user with ON DELETE CASCADE: a code that still exists
+    // belongs to a user who still exists, so the hot path needs no user lookup.
     let grant = Grant {
         id: code.grant_id.clone(),
         client_id: client.id.clone(),
-        user_id: user.id.clone(),
+        user_id: code.user_id.clone(),
         scope: code.scope.clone(),
         session_id: code.session_id.clone(),
         created_at: ctx.now,
@@ -113,7 +111,7 @@ pub fn exchange(
         &TokenSubject {
             grant: &grant,
             client,
-            user: &user,
+            user_id: &code.user_id,
             nonce: code.nonce.as_deref(),
             auth_time: code.auth_time,
         },

@@ -13,7 +13,11 @@ impl KeyStore for SqlStore {
                     .is_null()
                     .or(signing_keys::retired_at.gt(now)),
             )
-            .order((signing_keys::created_at, signing_keys::kid))
+            .order((
+                signing_keys::generation,
+                signing_keys::created_at,
+                signing_keys::kid,
+            ))
             .select(StoredKey::as_select())
             .load(&mut self.conn()?)?)
     }
