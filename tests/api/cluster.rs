@@ -1,7 +1,6 @@
 //! Several `portcullis serve` processes sharing one PostgreSQL database and one Redis:
 //! one sign-in everywhere, any instance redeems any code (once), verifies any token.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,15 +11,7 @@ use portcullis::store::{ClientStore, User, UserStore};
 use url::Url;
 
 use crate::backends::{TempDatabase, TempRedis};
-use crate::helpers::{Browser, PASSWORD, Pkce, query};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::helpers::{Browser, PASSWORD, Pkce, free_port, query};
 
 /// One `portcullis serve` process.
 struct Instance {

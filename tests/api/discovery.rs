@@ -39,12 +39,7 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
 #[tokio::test]
 async fn jwks_publishes_public_keys_with_kid_alg_and_use() {
     let app = spawn_app().await;
-    let jwks: serde_json::Value = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks").await;
     let keys = jwks["keys"].as_array().unwrap();
     let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
     assert!(
@@ -84,12 +79,7 @@ async fn an_issuer_with_a_path_mounts_every_route_and_page_asset_under_it() {
     })
     .await;
     app.add_user("alice").await;
-    let doc: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["issuer"], app.issuer.as_str());
     assert!(app.issuer.ends_with("/auth"));
     let client = app.add_client(false);
@@ -167,12 +157,7 @@ async fn metrics_count_requests_per_route_tokens_per_grant_and_logins() {
             &[("username", "alice"), ("password", "wrong")],
         )
         .await;
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for needle in [
         "portcullis_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"} 1",
         "portcullis_tokens_issued_total{grant_type=\"authorization_code\"} 1",

@@ -3,7 +3,6 @@
 //! While a backend is away: 503 (error page or `temporarily_unavailable`), `/readyz` not
 //! ready, nothing half-written; when it returns, service resumes by itself.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use tempfile::TempDir;
 
-use crate::helpers::{Options, TestApp, query, spawn_app_with};
+use crate::helpers::{Options, TestApp, free_port, query, spawn_app_with};
 
 fn required() -> bool {
     std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
@@ -20,14 +19,6 @@ fn required() -> bool {
 fn skip(why: &str) {
     assert!(!required(), "cannot run: {why}");
     eprintln!("SKIPPED: {why}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct PrivateRedis {
@@ -237,12 +228,7 @@ async fn wait_until_ready(app: &TestApp) {
 }
 
 async fn metric(app: &TestApp, needle: &str) -> bool {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     text.lines()
         .any(|l| l.contains(needle) && !l.ends_with(" 0"))
 }

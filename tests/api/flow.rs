@@ -152,12 +152,7 @@ async fn tokens_issued_before_a_restart_still_verify_after_it() {
     app.add_user("dave").await;
     let client = app.add_client(false);
     let tokens = app.tokens_for(&client, "dave").await;
-    let jwks_before: serde_json::Value = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_before: serde_json::Value = app.get_json("/jwks").await;
     let (dir, port) = (app.dir.clone(), app.port);
     app.stop().await;
 
@@ -167,12 +162,7 @@ async fn tokens_issued_before_a_restart_still_verify_after_it() {
         ..Default::default()
     })
     .await;
-    let jwks_after: serde_json::Value = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_after: serde_json::Value = app.get_json("/jwks").await;
     assert_eq!(
         jwks_before, jwks_after,
         "keys are persisted, not regenerated"

@@ -48,12 +48,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_working(
     // Published within a refresh interval, while the old key still signs.
     let deadline = Instant::now() + Duration::from_secs(3);
     let new_kid = loop {
-        let jwks: serde_json::Value = reqwest::get(app.url("/jwks"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: serde_json::Value = app.get_json("/jwks").await;
         let kids = rs256_kids(&jwks);
         if kids.len() == 2 {
             break kids.into_iter().find(|k| *k != old_kid).unwrap();
@@ -82,12 +77,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_working(
         jwt_part(after["id_token"].as_str().unwrap(), 0)["kid"],
         new_kid.as_str()
     );
-    let jwks: serde_json::Value = reqwest::get(app.url("/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = app.get_json("/jwks").await;
     assert!(rs256_kids(&jwks).contains(&old_kid));
     let status = reqwest::Client::new()
         .get(app.url("/userinfo"))

@@ -135,13 +135,7 @@ async fn token_mode_requires_the_initial_access_token() {
 async fn registration_off_is_absent_from_discovery_and_the_endpoint_is_gone() {
     for app in [app_with("off").await, spawn_app().await] {
         // The default is `token` with no token configured: closed as well.
-        let discovery: serde_json::Value =
-            reqwest::get(app.url("/.well-known/openid-configuration"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let discovery: serde_json::Value = app.get_json("/.well-known/openid-configuration").await;
         assert!(discovery.get("registration_endpoint").is_none());
         let response = post(
             &app,
