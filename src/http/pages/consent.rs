@@ -11,7 +11,7 @@ use crate::domain::{Scopes, now};
 use crate::http::endpoints::authorize::{finish_with_error, load_pending, proceed};
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, session_id};
-use crate::protocol::{ErrorCode, OAuthError};
+use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::store::Consent;
 
 #[derive(Template)]
@@ -29,7 +29,7 @@ fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
     match scope {
         "openid" => Some(("Sign you in", "and know your account identifier")),
         "profile" => Some((
-            "See your profile",
+            "See your profile:",
             "name, username, picture, locale and similar details",
         )),
         "email" => Some(("See your email address", "and whether it is verified")),
@@ -76,7 +76,12 @@ async fn show_page(
             csrf: &pending.csrf,
             client_name: &pending.client_name,
             username: &username,
-            scopes: scopes.iter().filter_map(describe).collect(),
+            // In a fixed, meaningful order (sign-in first), not the request's.
+            scopes: SUPPORTED_SCOPES
+                .iter()
+                .filter(|s| scopes.contains(s))
+                .filter_map(|s| describe(s))
+                .collect(),
         },
     ))
 }
