@@ -99,6 +99,7 @@ async fn main() {
     .unwrap();
     let state = build_state(settings).await.unwrap();
     let store = state.store.clone();
+    let kek = state.kek.clone();
     tokio::spawn(run(listener, state, Some(2)).unwrap());
 
     let hash = hash_password(&Secret::new("bench password".into())).unwrap();
@@ -111,6 +112,8 @@ async fn main() {
             redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
             ..Default::default()
         },
+        &issuer,
+        &kek,
         now(),
     )
     .unwrap();

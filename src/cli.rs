@@ -16,9 +16,9 @@ use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
 use crate::keyring;
 use crate::protocol::registration::{ClientDraft, register};
-use crate::startup::{build_state, run};
+use crate::startup::{build_state, check_kek, load_kek, run};
 use crate::store::sql::SqlStore;
-use crate::store::{ClientStore, KeyStore, StoreError, User, UserStore};
+use crate::store::{ClientStore, GrantStore, KeyStore, StoreError, User, UserStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,7 +75,8 @@ pub enum UsersCommand {
     List,
     /// Remove a user.
     Remove { username: String },
-    /// Set a user's password from standard input.
+    /// Set a user's password from standard input. Every grant the user gave (refresh and
+    /// access tokens) ends, so a reset after a compromise locks the intruder out.
     SetPassword {
         username: String,
         #[arg(long, required = true)]
@@ -89,7 +90,8 @@ pub enum ClientsCommand {
     Add {
         #[arg(long)]
         name: String,
-        #[arg(long = "redirect-uri", required = true)]
+        /// Required unless the client only uses client_credentials.
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// A public client (no secret; PKCE required).
         #[arg(long)]
@@ -97,16 +99,30 @@ pub enum ClientsCommand {
         /// Native application (private-use URI schemes allowed).
         #[arg(long)]
         native: bool,
-        #[arg(long = "grant-type")]
+        /// authorization_code (the default), refresh_token, client_credentials.
+        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
         grant_types: Vec<String>,
-        /// Scopes the client may request (default: all supported).
+        /// Scopes the client may request (default: all OpenID scopes). API scopes for
+        /// client_credentials are registered here too.
         #[arg(long = "scope")]
         scopes: Vec<String>,
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// Client authentication at the token endpoint for confidential clients.
-        #[arg(long, value_parser = ["client_secret_basic", "client_secret_post"])]
+        #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"])]
         auth_method: Option<String>,
+        /// private_key_jwt: URL of the client's JWK Set.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        /// private_key_jwt: the client's JWK Set itself, as JSON.
+        #[arg(long)]
+        jwks: Option<String>,
+        /// Let this confidential client skip PKCE (only for old apps that cannot send it).
+        #[arg(long)]
+        pkce_optional: bool,
+        /// RFC 8707 resource (absolute URI) the client may ask tokens for.
+        #[arg(long = "resource")]
+        resources: Vec<String>,
     },
     /// List clients.
     List,
@@ -144,7 +160,7 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(cmd) => users(cmd, &SqlStore::open(&settings.database_url)?),
-        Command::Clients(cmd) => clients(cmd, &SqlStore::open(&settings.database_url)?),
+        Command::Clients(cmd) => clients(cmd, &settings, &SqlStore::open(&settings.database_url)?),
         Command::Keys(cmd) => keys(cmd, &settings, &SqlStore::open(&settings.database_url)?),
     }
 }
@@ -260,12 +276,15 @@ fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
             if !store.set_password_hash(&username, &hash, now())? {
                 anyhow::bail!("no user {username}");
             }
+            if let Some(user) = store.find_user_by_username(&username)? {
+                store.revoke_user_grants(&user.id, now())?;
+            }
         }
     }
     Ok(())
 }
 
-fn clients(cmd: ClientsCommand, store: &SqlStore) -> anyhow::Result<()> {
+fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Add {
             name,
@@ -276,10 +295,18 @@ fn clients(cmd: ClientsCommand, store: &SqlStore) -> anyhow::Result<()> {
             scopes,
             post_logout_redirect_uris,
             auth_method,
+            jwks_uri,
+            jwks,
+            pkce_optional,
+            resources,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
             }
+            let jwks = jwks
+                .map(|text| serde_json::from_str::<serde_json::Value>(&text))
+                .transpose()
+                .context("--jwks must be a JWK Set in JSON")?;
             let draft = ClientDraft {
                 name: Some(name),
                 redirect_uris,
@@ -292,9 +319,16 @@ fn clients(cmd: ClientsCommand, store: &SqlStore) -> anyhow::Result<()> {
                 grant_types,
                 scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
                 application_type: native.then(|| "native".to_owned()),
+                jwks,
+                jwks_uri,
+                require_pkce: pkce_optional.then_some(false),
+                resources,
                 ..ClientDraft::default()
             };
-            let registered = register(draft, now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let kek = load_kek(settings)?;
+            check_kek(store, &kek)?;
+            let registered = register(draft, &settings.issuer, &kek, now())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             store.create_client(&registered.client)?;
             let mut out =
                 json!({ "client_id": registered.client.id, "client_name": registered.client.name });

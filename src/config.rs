@@ -37,7 +37,17 @@ pub struct Settings {
     pub authorization_code_ttl: i64,
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
+    /// Seconds an unused refresh token lives; each rotation starts it again.
     pub refresh_token_ttl: i64,
+    /// Seconds from sign-in after which no refresh token of the grant works, used or not.
+    pub refresh_token_absolute_ttl: i64,
+    /// Seconds after a rotation during which the rotated token still yields its successor
+    /// (a retry or a concurrent request, not theft); see `protocol::grants::refresh_token`.
+    pub refresh_token_grace_period: i64,
+    /// The key-encryption key itself (base64 of 32 bytes), or `None` to use the file.
+    pub key_encryption_key: Option<Secret<String>>,
+    /// Where the key-encryption key is read from (created on first start if missing).
+    pub key_encryption_key_file: std::path::PathBuf,
     pub session_ttl: i64,
     /// How often each instance reloads the signing keys (to pick up rotations).
     pub key_refresh_interval: i64,
@@ -71,6 +81,10 @@ const KEYS: &[&str] = &[
     "access_token_ttl",
     "id_token_ttl",
     "refresh_token_ttl",
+    "refresh_token_absolute_ttl",
+    "refresh_token_grace_period",
+    "key_encryption_key",
+    "key_encryption_key_file",
     "session_ttl",
     "key_refresh_interval",
 ];
@@ -186,6 +200,40 @@ impl Settings {
         if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
             return Err(bad("bind", "expected HOST:PORT"));
         }
+        let key_encryption_key = get("key_encryption_key")
+            .filter(|k| !k.is_empty())
+            .map(|k| Secret::new(k.to_owned()));
+        if let Some(key) = &key_encryption_key {
+            crate::crypto::kek::KeyEncryptionKey::from_base64(key.expose())
+                .map_err(|e| bad("key_encryption_key", e.to_string()))?;
+        }
+        // By default the key lives beside the SQLite file (or in ./data for PostgreSQL):
+        // never inside the database it protects.
+        let key_encryption_key_file = match get("key_encryption_key_file") {
+            Some(path) if !path.is_empty() => std::path::PathBuf::from(path),
+            _ => {
+                let dir = database_url
+                    .strip_prefix("sqlite://")
+                    .map(Path::new)
+                    .and_then(Path::parent)
+                    .filter(|d| !d.as_os_str().is_empty() && database_url != "sqlite://:memory:")
+                    .unwrap_or(Path::new("data"));
+                dir.join("portcullis.kek")
+            }
+        };
+        let grace = match get("refresh_token_grace_period") {
+            None => 5,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|v| (0..=300).contains(v))
+                .ok_or_else(|| {
+                    bad(
+                        "refresh_token_grace_period",
+                        format!("expected 0 to 300 seconds, got {text:?}"),
+                    )
+                })?,
+        };
         let issuer_path = url::Url::parse(&issuer)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
@@ -204,9 +252,20 @@ impl Settings {
             access_token_ttl: ttl(raw, "access_token_ttl", 3600)?,
             id_token_ttl: ttl(raw, "id_token_ttl", 3600)?,
             refresh_token_ttl: ttl(raw, "refresh_token_ttl", 2_592_000)?,
+            refresh_token_absolute_ttl: ttl(raw, "refresh_token_absolute_ttl", 7_776_000)?,
+            refresh_token_grace_period: grace,
+            key_encryption_key,
+            key_encryption_key_file,
             session_ttl: ttl(raw, "session_ttl", 86_400)?,
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
         };
+        // A grant must outlive the access tokens it backs, and a refresh token its grant.
+        if settings.refresh_token_absolute_ttl < settings.access_token_ttl {
+            return Err(bad(
+                "refresh_token_absolute_ttl",
+                "must be at least access_token_ttl",
+            ));
+        }
         if settings.registration == RegistrationMode::Token && settings.registration_token.is_none()
         {
             // Not an error: registration simply stays closed until a token is configured.
@@ -268,6 +327,29 @@ mod tests {
         assert!(!s.cookie_secure);
         assert_eq!(s.authorization_code_ttl, 60);
         assert_eq!(s.registration, RegistrationMode::Token);
+        assert_eq!(s.refresh_token_grace_period, 5);
+        assert_eq!(
+            s.key_encryption_key_file,
+            std::path::PathBuf::from("data/portcullis.kek")
+        );
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_checked_at_start_and_its_file_sits_beside_the_database() {
+        let err =
+            Settings::from_sources(Some("key_encryption_key = \"c2hvcnQ=\""), no_env).unwrap_err();
+        assert_eq!(err.key, "key_encryption_key");
+        let s =
+            Settings::from_sources(Some("database_url = \"sqlite:///srv/p/db.sqlite\""), no_env)
+                .unwrap();
+        assert_eq!(
+            s.key_encryption_key_file,
+            std::path::PathBuf::from("/srv/p/portcullis.kek")
+        );
+        let err =
+            Settings::from_sources(Some("refresh_token_grace_period = 301"), no_env).unwrap_err();
+        assert_eq!(err.key, "refresh_token_grace_period");
+        assert!(Settings::from_sources(Some("refresh_token_grace_period = 0"), no_env).is_ok());
     }
 
     #[test]

@@ -134,14 +134,19 @@ pub fn rotate(
 
 /// Reloads the keys every `every` until the ring is dropped, so that rotations made by
 /// the CLI or another instance are published (and later used) here too.
-pub fn spawn_refresh(ring: Weak<KeyRing>, store: Arc<dyn Store>, every: Duration) {
+pub fn spawn_refresh(
+    ring: Weak<KeyRing>,
+    store: Arc<dyn Store>,
+    every: Duration,
+    clock: Arc<dyn crate::domain::Clock>,
+) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             let Some(ring) = ring.upgrade() else { return };
             let store = store.clone();
-            let loaded =
-                tokio::task::spawn_blocking(move || load(&*store, crate::domain::now())).await;
+            let now = clock.now();
+            let loaded = tokio::task::spawn_blocking(move || load(&*store, now)).await;
             match loaded {
                 Ok(Ok(keys)) => ring.replace(keys),
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not reload signing keys"),

@@ -4,6 +4,7 @@
 //! Rust over the `store` and `sessions` traits and the `crypto` signer.
 
 pub mod cli;
+pub mod client_keys;
 pub mod config;
 pub mod crypto;
 pub mod domain;

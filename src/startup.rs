@@ -6,8 +6,10 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
+use crate::client_keys::JwksFetcher;
 use crate::config::Settings;
-use crate::domain::now;
+use crate::crypto::kek::KeyEncryptionKey;
+use crate::domain::{Clock, SystemClock};
 use crate::http::{self, AppState};
 use crate::keyring::{self, KeyRing};
 use crate::protocol::discovery::provider_metadata;
@@ -17,11 +19,43 @@ use crate::store::sql::SqlStore;
 
 /// Opens storage and keys; shared by `serve` and the tests.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    build_state_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// The key-encryption key from the configuration or its file.
+pub fn load_kek(settings: &Settings) -> anyhow::Result<KeyEncryptionKey> {
+    Ok(match &settings.key_encryption_key {
+        Some(key) => KeyEncryptionKey::from_base64(key.expose())?,
+        None => KeyEncryptionKey::load_or_create(&settings.key_encryption_key_file)?,
+    })
+}
+
+/// The database remembers the check value of the first KEK it met: an instance started
+/// with another key would write secrets nobody else can read, so it refuses to start.
+pub fn check_kek(store: &dyn Store, kek: &KeyEncryptionKey) -> anyhow::Result<()> {
+    let stored = store.remember_fact("key_encryption_key_check", kek.check_value())?;
+    if stored != kek.check_value() {
+        anyhow::bail!(
+            "key_encryption_key: this database was set up with another key-encryption key; \
+             give every instance the same key_encryption_key (or key_encryption_key_file)"
+        );
+    }
+    Ok(())
+}
+
+/// Opens storage and keys with time from `clock` (tests move a manual clock).
+pub async fn build_state_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
     let url = settings.database_url.clone();
-    let (store, keys) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let kek = load_kek(&settings)?;
+    let now = clock.now();
+    let (store, keys, kek) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = SqlStore::open(&url)?;
-        let keys = keyring::bootstrap(&store, now())?;
-        Ok((store, keys))
+        check_kek(&store, &kek)?;
+        let keys = keyring::bootstrap(&store, now)?;
+        Ok((store, keys, kek))
     })
     .await??;
     let session_store: Arc<dyn SessionStore> = match &settings.redis_url {
@@ -39,8 +73,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         Arc::downgrade(&keys),
         store.clone(),
         std::time::Duration::from_secs(settings.key_refresh_interval as u64),
+        clock.clone(),
     );
-    spawn_code_purge(Arc::downgrade(&store));
+    spawn_purge(Arc::downgrade(&store), clock.clone());
     Ok(AppState {
         settings: Arc::new(settings),
         store,
@@ -51,29 +86,32 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         password_checks: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         )),
+        clock,
+        kek: Arc::new(kek),
+        client_keys: Arc::new(JwksFetcher::new()?),
     })
 }
 
-/// How long an expired code is kept: a late reuse within this time still revokes what the
-/// code issued (RFC 6749 §4.1.2); afterwards it is merely unknown.
-const EXPIRED_CODE_RETENTION: i64 = 86_400;
+/// How long an expired code or refresh token is kept: a late reuse within this time still
+/// revokes what it issued (RFC 6749 §4.1.2, RFC 9700 §4.14.2); afterwards it is merely
+/// unknown.
+const EXPIRED_RETENTION: i64 = 86_400;
 
-/// Deletes long-expired authorization codes every hour, until the store is dropped.
-fn spawn_code_purge(store: std::sync::Weak<dyn Store>) {
+/// Deletes long-expired codes, refresh tokens, denylist entries and assertion ids every
+/// hour, until the store is dropped.
+fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         loop {
             let Some(store) = store.upgrade() else { return };
-            let purged = tokio::task::spawn_blocking(move || {
-                store.purge_codes(now() - EXPIRED_CODE_RETENTION)
-            })
-            .await;
+            let before = clock.now() - EXPIRED_RETENTION;
+            let purged = tokio::task::spawn_blocking(move || store.purge_expired(before)).await;
             match purged {
                 Ok(Ok(n)) if n > 0 => {
-                    tracing::info!(codes = n, "purged expired authorization codes")
+                    tracing::info!(rows = n, "purged expired codes and tokens")
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not purge expired codes"),
-                Err(e) => tracing::warn!(error = %e, "could not purge expired codes"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not purge expired tokens"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired tokens"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }

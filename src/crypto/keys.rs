@@ -205,11 +205,37 @@ impl SigningKey {
 /// What a JWT we issued must satisfy to be accepted back.
 pub struct JwtExpectations<'a> {
     pub issuer: &'a str,
-    /// `typ` header, e.g. `at+jwt` for RFC 9068 access tokens.
+    /// `typ` header, e.g. `at+jwt` for RFC 9068 access tokens (the `application/` prefix
+    /// is optional, RFC 7515 §4.1.9).
     pub typ: Option<&'a str>,
-    /// When false, an expired token is still accepted (an `id_token_hint` may be expired,
-    /// OIDC Core §3.1.2.1).
-    pub check_expiry: bool,
+    /// The current time, to check `exp` and `nbf` against; `None` accepts an expired token
+    /// (an `id_token_hint` may be expired, OIDC Core §3.1.2.1). Time comes from the caller,
+    /// never from the system clock, so lifetimes follow the injected clock.
+    pub now: Option<i64>,
+    /// A value `aud` must be or contain (RFC 9068 §4: the resource checks it is the audience).
+    pub audience: Option<&'a str>,
+}
+
+/// Whether a `typ` header names `expected`, with or without the `application/` prefix.
+pub fn typ_matches(typ: &str, expected: &str) -> bool {
+    let bare = |t: &str| {
+        let t = t.trim();
+        if t.len() > 12 && t[..12].eq_ignore_ascii_case("application/") {
+            t[12..].to_owned()
+        } else {
+            t.to_owned()
+        }
+    };
+    bare(typ).eq_ignore_ascii_case(&bare(expected))
+}
+
+/// Whether an `aud` claim (a string or an array of strings) contains `wanted`.
+pub fn audience_contains(aud: &serde_json::Value, wanted: &str) -> bool {
+    match aud {
+        serde_json::Value::String(a) => a == wanted,
+        serde_json::Value::Array(items) => items.iter().any(|a| a.as_str() == Some(wanted)),
+        _ => false,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,23 +315,48 @@ impl KeySet {
             return Err(JwtError::UnknownKey);
         }
         if let Some(typ) = expect.typ
-            && !header
-                .typ
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+            && !header.typ.as_deref().is_some_and(|t| typ_matches(t, typ))
         {
             return Err(JwtError::WrongType);
         }
         let mut validation = Validation::new(key.alg.jwt_algorithm());
         validation.set_issuer(&[expect.issuer]);
         validation.validate_aud = false;
-        validation.validate_exp = expect.check_expiry;
+        // Times are checked below against the caller's clock, not the system's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["iss", "sub", "exp"]);
-        jsonwebtoken::decode::<T>(token, &key.decoding_key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| JwtError::Invalid(e.to_string()))
+        let claims =
+            jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding_key, &validation)
+                .map_err(|e| JwtError::Invalid(e.to_string()))?
+                .claims;
+        if let Some(now) = expect.now {
+            check_times(&claims, now)?;
+        }
+        if let Some(audience) = expect.audience
+            && !audience_contains(&claims["aud"], audience)
+        {
+            return Err(JwtError::Invalid("wrong audience".into()));
+        }
+        serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
     }
+}
+
+/// `exp` must be in the future and `nbf`, when present, not (RFC 7519 §4.1.4, §4.1.5).
+pub fn check_times(claims: &serde_json::Value, now: i64) -> Result<(), JwtError> {
+    let exp = claims["exp"]
+        .as_i64()
+        .ok_or_else(|| JwtError::Invalid("exp is missing".into()))?;
+    if exp <= now {
+        return Err(JwtError::Invalid("expired".into()));
+    }
+    if let Some(nbf) = claims.get("nbf")
+        && nbf.as_i64().is_none_or(|nbf| nbf > now)
+    {
+        return Err(JwtError::Invalid("not yet valid".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -322,7 +373,8 @@ mod tests {
         JwtExpectations {
             issuer,
             typ: Some("JWT"),
-            check_expiry: true,
+            now: Some(1_000_000),
+            audience: None,
         }
     }
 
@@ -379,6 +431,8 @@ mod tests {
     fn expired_tokens_are_rejected_unless_expiry_is_not_checked() {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 1000});
+        let not_before =
+            json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64, "nbf": 2_000_000});
         let token = keys
             .signing_key(KeyAlgorithm::Es256, 0)
             .unwrap()
@@ -389,10 +443,30 @@ mod tests {
                 .is_err()
         );
         let lenient = JwtExpectations {
-            check_expiry: false,
+            now: None,
             ..expect("https://op")
         };
         assert!(keys.verify::<serde_json::Value>(&token, &lenient).is_ok());
+        let early = keys
+            .signing_key(KeyAlgorithm::Es256, 0)
+            .unwrap()
+            .sign_jwt("JWT", &not_before)
+            .unwrap();
+        assert!(
+            keys.verify::<serde_json::Value>(&early, &expect("https://op"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn typ_may_carry_the_application_prefix_and_audience_may_be_a_list() {
+        assert!(typ_matches("application/at+jwt", "at+jwt"));
+        assert!(typ_matches("AT+JWT", "at+jwt"));
+        assert!(!typ_matches("JWT", "at+jwt"));
+        assert!(audience_contains(&json!(["a", "b"]), "b"));
+        assert!(audience_contains(&json!("a"), "a"));
+        assert!(!audience_contains(&json!(["a"]), "b"));
+        assert!(!audience_contains(&json!(null), "a"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Small value types shared by every layer.
 
+mod clock;
 mod scope;
 mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock};
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpRequest, web};
 
+use crate::client_keys::JwksFetcher;
 use crate::config::Settings;
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::random_token;
-use crate::domain::now;
+use crate::domain::{Clock, UnixTime};
 use crate::keyring::KeyRing;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::sessions::Sessions;
@@ -29,6 +31,9 @@ pub struct AppState {
     pub metrics: Arc<observability::Metrics>,
     /// Bounds concurrent password verifications (argon2 is deliberately expensive).
     pub password_checks: Arc<tokio::sync::Semaphore>,
+    pub clock: Arc<dyn Clock>,
+    pub kek: Arc<KeyEncryptionKey>,
+    pub client_keys: Arc<JwksFetcher>,
 }
 
 pub type State = web::Data<AppState>;
@@ -41,8 +46,14 @@ impl AppState {
             store: &*self.store,
             keys: &keys,
             settings: &self.settings,
-            now: now(),
+            kek: &self.kek,
+            client_keys: &*self.client_keys,
+            now: self.clock.now(),
         })
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
     }
 }
 

@@ -1,87 +1,301 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9):
-//! `client_secret_basic`, `client_secret_post`, and `none` for public clients.
+//! Client authentication (RFC 6749 §2.3, OIDC Core §9, RFC 7523 §2.2): one enum of the
+//! credentials a request presents, one verifier per kind. Every failure is the same
+//! `invalid_client` ("client authentication failed"), so that the answer tells nobody
+//! which client ids exist or how they authenticate; only a request that uses two methods
+//! at once is `invalid_request` (RFC 6749 §2.3).
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 
 use super::{Context, OAuthError, Params};
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::domain::Secret;
 use crate::store::{AuthMethod, Client};
 
-/// Credentials as presented, already decoded from the `Authorization` header and the body.
-#[derive(Debug, Default)]
-pub struct PresentedCredentials {
-    /// From `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded before base64).
-    pub basic: Option<(String, Secret<String>)>,
-    pub post_id: Option<String>,
-    pub post_secret: Option<Secret<String>>,
+/// RFC 7523 §2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The longest an assertion may live (`exp - now`): it is a one-time credential, and its
+/// `jti` is remembered until it expires.
+pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// Credentials as presented, decoded from the `Authorization` header and the body.
+#[derive(Debug)]
+pub enum PresentedCredentials {
+    /// `client_secret_basic`: RFC 6749 §2.3.1, form-urlencoded before base64.
+    Basic {
+        client_id: String,
+        secret: Secret<String>,
+    },
+    /// `client_secret_post`.
+    Post {
+        client_id: String,
+        secret: Secret<String>,
+    },
+    /// `client_secret_jwt` or `private_key_jwt`, told apart by the client's registration.
+    Assertion {
+        /// The body's `client_id`, optional (RFC 7521 §4.2): it must name the issuer.
+        client_id: Option<String>,
+        assertion: Secret<String>,
+    },
+    /// A public client names itself and proves nothing (`none`).
+    ClientId(String),
+    Nothing,
+}
+
+fn failed() -> OAuthError {
+    OAuthError::invalid_client("client authentication failed")
 }
 
 impl PresentedCredentials {
-    pub fn from_body(
+    pub fn from_request(
         basic: Option<(String, Secret<String>)>,
         body: &Params,
     ) -> Result<Self, OAuthError> {
-        Ok(Self {
-            basic,
-            post_id: body.single("client_id")?.map(str::to_owned),
-            post_secret: body
-                .single("client_secret")?
-                .map(|s| Secret::new(s.to_owned())),
-        })
-    }
-}
-
-/// Finds and authenticates the client. Every failure is `invalid_client` except a request
-/// that uses two methods at once (`invalid_request`, RFC 6749 §2.3).
-pub fn authenticate(creds: &PresentedCredentials, ctx: &Context<'_>) -> Result<Client, OAuthError> {
-    if creds.basic.is_some() && creds.post_secret.is_some() {
-        return Err(OAuthError::invalid_request(
-            "use only one client authentication method",
-        ));
-    }
-    let (client_id, secret, method) = match (&creds.basic, &creds.post_secret) {
-        (Some((id, secret)), _) => {
-            if creds.post_id.as_deref().is_some_and(|p| p != id) {
+        let client_id = body.single("client_id")?.map(str::to_owned);
+        let secret = body.single("client_secret")?;
+        let assertion_type = body.single("client_assertion_type")?;
+        let assertion = body.single("client_assertion")?;
+        let methods = [basic.is_some(), secret.is_some(), assertion.is_some()];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(OAuthError::invalid_request(
+                "use only one client authentication method",
+            ));
+        }
+        if let Some((id, secret)) = basic {
+            if client_id.as_deref().is_some_and(|p| p != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the authenticated client",
                 ));
             }
-            (id.as_str(), Some(secret), AuthMethod::ClientSecretBasic)
+            return Ok(Self::Basic {
+                client_id: id,
+                secret,
+            });
         }
-        (None, Some(secret)) => {
-            let id = creds
-                .post_id
-                .as_deref()
-                .ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
-            (id, Some(secret), AuthMethod::ClientSecretPost)
+        if let Some(secret) = secret {
+            let client_id = client_id.ok_or_else(failed)?;
+            return Ok(Self::Post {
+                client_id,
+                secret: Secret::new(secret.to_owned()),
+            });
         }
-        (None, None) => {
-            let id = creds
-                .post_id
-                .as_deref()
-                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
-            (id, None, AuthMethod::None)
+        if let Some(assertion) = assertion {
+            if assertion_type != Some(JWT_BEARER_ASSERTION) {
+                return Err(failed());
+            }
+            return Ok(Self::Assertion {
+                client_id,
+                assertion: Secret::new(assertion.to_owned()),
+            });
         }
-    };
-    let client = ctx
-        .store
-        .find_client(client_id)?
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    // A client with a secret may present it either way: RFC 6749 §2.3.1 says the server
-    // MUST support HTTP Basic for clients issued a password, and relying parties switch
-    // between the two freely. A public client must not present a secret, and a
-    // confidential client must present one.
-    let secret_based = |m: AuthMethod| m != AuthMethod::None;
-    if secret_based(client.auth_method) != secret_based(method) {
-        return Err(OAuthError::invalid_client(format!(
-            "client is registered for {}",
-            client.auth_method.as_str()
-        )));
+        Ok(match client_id {
+            Some(id) => Self::ClientId(id),
+            None => Self::Nothing,
+        })
     }
-    if let Some(secret) = secret {
-        let stored = client.secret_hash.as_deref().unwrap_or("");
-        if !constant_time_eq(token_hash(secret.expose()).as_bytes(), stored.as_bytes()) {
-            return Err(OAuthError::invalid_client("client authentication failed"));
+
+    /// The client id the credentials claim, before any verification.
+    fn claimed_client_id(&self) -> Option<String> {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::ClientId(client_id) => Some(client_id.clone()),
+            Self::Assertion { assertion, .. } => unverified_issuer(assertion.expose()),
+            Self::Nothing => None,
         }
+    }
+}
+
+/// `endpoint` is the URL the credentials were sent to; assertions may name it, the token
+/// endpoint or the issuer as their audience (RFC 7523 §3, OIDC Core §9).
+pub fn authenticate(
+    creds: &PresentedCredentials,
+    endpoint: &str,
+    ctx: &Context<'_>,
+) -> Result<Client, OAuthError> {
+    let client_id = creds.claimed_client_id().ok_or_else(failed)?;
+    let client = ctx.store.find_client(&client_id)?.ok_or_else(failed)?;
+    match (creds, client.auth_method) {
+        // A client with a secret may present it either way: RFC 6749 §2.3.1 says the
+        // server MUST support HTTP Basic for clients issued a password, and relying
+        // parties switch between the two freely.
+        (
+            PresentedCredentials::Basic { secret, .. } | PresentedCredentials::Post { secret, .. },
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
+        ) => verify_secret(&client, secret)?,
+        (
+            PresentedCredentials::Assertion {
+                client_id,
+                assertion,
+            },
+            AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt,
+        ) => {
+            if client_id.as_deref().is_some_and(|id| id != client.id) {
+                return Err(failed());
+            }
+            verify_assertion(&client, assertion.expose(), endpoint, ctx)?
+        }
+        (PresentedCredentials::ClientId(_), AuthMethod::None) => {}
+        _ => return Err(failed()),
     }
     Ok(client)
+}
+
+fn verify_secret(client: &Client, secret: &Secret<String>) -> Result<(), OAuthError> {
+    let stored = client.secret_hash.as_deref().unwrap_or("");
+    // SHA-256 suffices for 256-bit random secrets (see `token_hash`); compared in
+    // constant time.
+    if constant_time_eq(token_hash(secret.expose()).as_bytes(), stored.as_bytes()) {
+        Ok(())
+    } else {
+        Err(failed())
+    }
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    exp: i64,
+    jti: String,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
+
+/// The `iss` of an assertion, unverified: only used to find the client whose key then
+/// verifies it.
+fn unverified_issuer(assertion: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value["iss"].as_str().map(str::to_owned)
+}
+
+const HMAC_ALGS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+const SIGNATURE_ALGS: [Algorithm; 8] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+/// RFC 7523 §3: `iss` and `sub` are the client, `aud` names this server, `exp` is
+/// required (and here at most an hour away), `jti` is used once.
+fn verify_assertion(
+    client: &Client,
+    assertion: &str,
+    endpoint: &str,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| failed())?;
+    let key = match client.auth_method {
+        AuthMethod::ClientSecretJwt if HMAC_ALGS.contains(&header.alg) => {
+            let sealed = client.secret_ciphertext.as_deref().ok_or_else(failed)?;
+            let secret = ctx
+                .kek
+                .decrypt(sealed, &client.id)
+                .map_err(|e| OAuthError::server(format!("client {}: {e}", client.id)))?;
+            DecodingKey::from_secret(&secret).map_err(|_| failed())?
+        }
+        AuthMethod::PrivateKeyJwt if SIGNATURE_ALGS.contains(&header.alg) => {
+            client_public_key(client, header.kid.as_deref(), header.alg, ctx)?
+        }
+        _ => return Err(failed()),
+    };
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[&client.id]);
+    validation.sub = Some(client.id.clone());
+    let token_endpoint = ctx.settings.endpoint("/token");
+    validation.set_audience(&[
+        endpoint,
+        token_endpoint.as_str(),
+        ctx.settings.issuer.as_str(),
+    ]);
+    // Times are checked against the injected clock below.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud", "exp"]);
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+        .map_err(|_| failed())?
+        .claims;
+    debug_assert_eq!(claims.iss, client.id);
+    let lifetime = claims.exp - ctx.now;
+    if lifetime <= 0 || lifetime > MAX_ASSERTION_LIFETIME || claims.nbf.is_some_and(|n| n > ctx.now)
+    {
+        return Err(failed());
+    }
+    if claims.jti.is_empty()
+        || !ctx.store.use_assertion_id(
+            &token_hash(&format!("{}\n{}", client.id, claims.jti)),
+            claims.exp,
+        )?
+    {
+        return Err(failed());
+    }
+    Ok(())
+}
+
+/// The client's key for `kid` (or its only key of a fitting type when the assertion
+/// names none): from the registered JWK Set, or from `jwks_uri`, fetched again once when
+/// the `kid` is unknown (the client rotated its keys).
+fn client_public_key(
+    client: &Client,
+    kid: Option<&str>,
+    alg: Algorithm,
+    ctx: &Context<'_>,
+) -> Result<DecodingKey, OAuthError> {
+    let pick = |set: &serde_json::Value| -> Option<DecodingKey> {
+        let set: JwkSet = serde_json::from_value(set.clone()).ok()?;
+        let candidates: Vec<_> = set
+            .keys
+            .iter()
+            .filter(|k| match kid {
+                Some(kid) => k.common.key_id.as_deref() == Some(kid),
+                None => true,
+            })
+            .filter_map(|k| DecodingKey::from_jwk(k).ok().map(|d| (k, d)))
+            .filter(|(k, _)| key_fits(k, alg))
+            .collect();
+        match candidates.as_slice() {
+            [(_, key)] => Some(key.clone()),
+            _ => None,
+        }
+    };
+    if let Some(set) = &client.jwks {
+        return pick(set).ok_or_else(failed);
+    }
+    let uri = client.jwks_uri.as_deref().ok_or_else(failed)?;
+    if let Some(key) = pick(&ctx.client_keys.jwk_set(uri, false)?) {
+        return Ok(key);
+    }
+    pick(&ctx.client_keys.jwk_set(uri, true)?).ok_or_else(failed)
+}
+
+fn key_fits(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> bool {
+    use jsonwebtoken::jwk::AlgorithmParameters as P;
+    let family_fits = matches!(
+        (&jwk.algorithm, alg),
+        (
+            P::RSA(_),
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ) | (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+    );
+    let use_fits = !matches!(
+        jwk.common.public_key_use,
+        Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+    );
+    family_fits && use_fits
 }

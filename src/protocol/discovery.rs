@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use super::SUPPORTED_SCOPES;
-use super::registration::{SUPPORTED_GRANT_TYPES, SUPPORTED_RESPONSE_TYPES};
+use super::grants::SUPPORTED_GRANT_TYPES;
+use super::registration::SUPPORTED_RESPONSE_TYPES;
 use crate::config::{RegistrationMode, Settings};
 use crate::crypto::KeySet;
 use crate::store::AuthMethod;
@@ -33,6 +34,13 @@ pub const CLAIMS_SUPPORTED: [&str; 22] = [
     "phone_number_verified",
 ];
 
+/// Algorithms of client assertions (RFC 7523): HMAC for client_secret_jwt, signatures for
+/// private_key_jwt.
+pub const ASSERTION_ALGS: [&str; 11] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384",
+];
+
 pub fn registration_enabled(settings: &Settings) -> bool {
     match settings.registration {
         RegistrationMode::Open => true,
@@ -48,6 +56,8 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "authorization_endpoint": settings.endpoint("/authorize"),
         "token_endpoint": settings.endpoint("/token"),
         "userinfo_endpoint": settings.endpoint("/userinfo"),
+        "revocation_endpoint": settings.endpoint("/revoke"),
+        "introspection_endpoint": settings.endpoint("/introspect"),
         "jwks_uri": settings.endpoint("/jwks"),
         "end_session_endpoint": settings.endpoint("/logout"),
         "scopes_supported": SUPPORTED_SCOPES,
@@ -58,6 +68,14 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "id_token_signing_alg_values_supported": algs,
         // "none" is how public clients (PKCE only) use the token endpoint.
         "token_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        // Public clients may revoke their own tokens (RFC 7009 §2.1); only authenticated
+        // clients may introspect (RFC 7662 §2.1).
+        "revocation_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": &AuthMethod::SUPPORTED[..4],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_signing_alg_values_supported": algs,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],

@@ -6,8 +6,10 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod introspection;
 pub mod params;
 pub mod registration;
+pub mod revocation;
 pub mod tokens;
 pub mod userinfo;
 
@@ -16,16 +18,40 @@ pub use params::Params;
 
 use crate::config::Settings;
 use crate::crypto::KeySet;
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::UnixTime;
 use crate::store::Store;
 
-/// Scopes this provider understands; others are dropped from requests (RFC 6749 §3.3).
-pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "phone"];
+/// Scopes of the user's identity this provider understands (OIDC Core §5.4, §11); others
+/// are dropped from authorization requests (RFC 6749 §3.3) unless the client was
+/// registered with them (API scopes).
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
+
+/// OIDC Core §11: the scope that asks for a refresh token.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// The JWK Sets clients publish at their `jwks_uri` (for `private_key_jwt`).
+pub trait ClientKeySource: Send + Sync {
+    /// The JWK Set at `uri`: from a cache unless `refetch`, which asks the client's server
+    /// again (once per unknown `kid`; the source may refuse to fetch too often).
+    fn jwk_set(&self, uri: &str, refetch: bool) -> Result<serde_json::Value, OAuthError>;
+}
+
+/// A source with no keys: for contexts where no client authenticates (CLI, tests).
+pub struct NoClientKeys;
+
+impl ClientKeySource for NoClientKeys {
+    fn jwk_set(&self, _uri: &str, _refetch: bool) -> Result<serde_json::Value, OAuthError> {
+        Err(OAuthError::invalid_client("client authentication failed"))
+    }
+}
 
 /// What protocol code may use: storage, keys, settings and the current time.
 pub struct Context<'a> {
     pub store: &'a dyn Store,
     pub keys: &'a KeySet,
     pub settings: &'a Settings,
+    pub kek: &'a KeyEncryptionKey,
+    pub client_keys: &'a dyn ClientKeySource,
     pub now: UnixTime,
 }

@@ -35,6 +35,15 @@ impl Params {
         Ok(found)
     }
 
+    /// Every non-empty value of a parameter that may repeat (RFC 8707 `resource`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.single(name)?
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))

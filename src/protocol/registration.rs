@@ -3,13 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
+use super::grants::SUPPORTED_GRANT_TYPES;
+use super::grants::client_credentials::check_resource;
 use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::crypto::KeyAlgorithm;
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::domain::{Scopes, UnixTime};
 use crate::store::{AuthMethod, Client, StoreError};
 
-pub const SUPPORTED_GRANT_TYPES: [&str; 1] = ["authorization_code"];
 pub const SUPPORTED_RESPONSE_TYPES: [&str; 1] = ["code"];
 
 /// What a new client is made of, however it is registered.
@@ -24,6 +26,13 @@ pub struct ClientDraft {
     pub scope: Option<String>,
     pub application_type: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    /// `private_key_jwt`: the client's JWK Set, inline, or its URL.
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    /// `Some(false)` is the explicit PKCE opt-out of an old confidential client.
+    pub require_pkce: Option<bool>,
+    /// RFC 8707 resources the client may ask tokens for (set by operators only).
+    pub resources: Vec<String>,
     /// Display metadata kept as given (client_uri, logo_uri, contacts, ...).
     pub metadata: Map<String, Value>,
 }
@@ -72,12 +81,73 @@ pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuth
     }
 }
 
-pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthError> {
+/// Whether the issuer is a development one on this machine: then `jwks_uri` may be a
+/// plain-http loopback URL, as redirect URIs may.
+fn local_development(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u))
+}
+
+/// A `jwks_uri` we will fetch: https (plain http only to loopback while the issuer itself
+/// is a local development one), no fragment, no credentials.
+fn check_jwks_uri(uri: &str, issuer: &str) -> Result<(), OAuthError> {
+    let url =
+        url::Url::parse(uri).map_err(|_| metadata_error("jwks_uri must be an absolute URL"))?;
+    let scheme_ok = match url.scheme() {
+        "https" => url.host_str().is_some(),
+        "http" => is_loopback(&url) && local_development(issuer),
+        _ => false,
+    };
+    if !scheme_ok
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(metadata_error("jwks_uri must be an https URL"));
+    }
+    Ok(())
+}
+
+/// An inline JWK Set must parse, hold at least one key and no private members.
+fn check_jwks(jwks: &Value) -> Result<(), OAuthError> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone())
+        .map_err(|_| metadata_error("jwks must be a JWK Set"))?;
+    let private = jwks["keys"].as_array().is_some_and(|keys| {
+        keys.iter()
+            .any(|k| k.get("d").is_some() || k.get("k").is_some())
+    });
+    if set.keys.is_empty() || private {
+        return Err(metadata_error(
+            "jwks must hold at least one public key and no private or symmetric keys",
+        ));
+    }
+    Ok(())
+}
+
+pub fn register(
+    draft: ClientDraft,
+    issuer: &str,
+    kek: &KeyEncryptionKey,
+    now: UnixTime,
+) -> Result<Registered, OAuthError> {
     let application_type = draft.application_type.unwrap_or_else(|| "web".to_owned());
     if !["web", "native"].contains(&application_type.as_str()) {
         return Err(metadata_error("application_type must be web or native"));
     }
-    if draft.redirect_uris.is_empty() {
+    let grant_types = if draft.grant_types.is_empty() {
+        vec!["authorization_code".to_owned()]
+    } else {
+        draft.grant_types
+    };
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(metadata_error(format!("grant_type {g} is not supported")));
+    }
+    // A client that never sends a user to the authorization endpoint (client_credentials
+    // only) has no redirect URI and no response type.
+    let uses_browser = grant_types.iter().any(|g| g == "authorization_code");
+    if uses_browser && draft.redirect_uris.is_empty() {
         return Err(redirect_error("at least one redirect_uri is required"));
     }
     for uri in draft
@@ -93,18 +163,30 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
             metadata_error(format!("token_endpoint_auth_method {m} is not supported"))
         })?,
     };
-    let grant_types = if draft.grant_types.is_empty() {
-        vec!["authorization_code".to_owned()]
-    } else {
-        draft.grant_types
-    };
-    if let Some(g) = grant_types
-        .iter()
-        .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
-    {
-        return Err(metadata_error(format!("grant_type {g} is not supported")));
+    if auth_method == AuthMethod::None && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(metadata_error(
+            "client_credentials is only for confidential clients",
+        ));
     }
-    let response_types = if draft.response_types.is_empty() {
+    // RFC 7591 §2: jwks and jwks_uri "MUST NOT both be present".
+    match (&draft.jwks, &draft.jwks_uri) {
+        (Some(_), Some(_)) => {
+            return Err(metadata_error("give jwks or jwks_uri, not both"));
+        }
+        (None, None) if auth_method == AuthMethod::PrivateKeyJwt => {
+            return Err(metadata_error("private_key_jwt needs jwks or jwks_uri"));
+        }
+        (Some(jwks), None) => check_jwks(jwks)?,
+        (None, Some(uri)) => check_jwks_uri(uri, issuer)?,
+        (None, None) => {}
+    }
+    let require_pkce = draft.require_pkce.unwrap_or(true);
+    if !require_pkce && auth_method == AuthMethod::None {
+        return Err(metadata_error("public clients cannot opt out of PKCE"));
+    }
+    let response_types = if !uses_browser {
+        Vec::new()
+    } else if draft.response_types.is_empty() {
         vec!["code".to_owned()]
     } else {
         draft.response_types
@@ -117,16 +199,24 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
             "response_type {r} is not supported"
         )));
     }
+    // Any well-formed scope: besides the OpenID ones, operators register API scopes
+    // (dynamic registration keeps only the supported ones, see `draft_from_json`).
     let scope = match draft.scope {
         None => None,
-        Some(s) => {
-            let scopes = Scopes::parse(&s).ok_or_else(|| metadata_error("malformed scope"))?;
-            if let Some(bad) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
-                return Err(metadata_error(format!("scope {bad} is not supported")));
-            }
-            Some(scopes.to_string())
-        }
+        Some(s) => Some(
+            Scopes::parse(&s)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| metadata_error("malformed scope"))?
+                .to_string(),
+        ),
     };
+    for resource in &draft.resources {
+        check_resource(resource).map_err(|_| {
+            metadata_error(format!(
+                "resource {resource} must be an absolute URI without a fragment"
+            ))
+        })?;
+    }
     let mut metadata = draft.metadata;
     if let Some(alg) = draft.id_token_signed_response_alg {
         if KeyAlgorithm::parse(&alg).is_none() {
@@ -137,15 +227,25 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
         metadata.insert("id_token_signed_response_alg".into(), json!(alg));
     }
     let client_id = random_token(18);
-    let client_secret = (auth_method != AuthMethod::None).then(|| random_token(32));
+    let client_secret = auth_method.has_secret().then(|| random_token(32));
+    // Only client_secret_jwt needs the secret back (its assertions are HMACs): encrypted
+    // under the KEK. Every other client's secret is kept as a hash alone.
+    let secret_ciphertext = match (&client_secret, auth_method) {
+        (Some(secret), AuthMethod::ClientSecretJwt) => Some(
+            kek.encrypt(secret.as_bytes(), &client_id)
+                .map_err(OAuthError::server)?,
+        ),
+        _ => None,
+    };
     let registration_access_token = random_token(32);
     let client = Client {
         name: draft
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| client_id.clone()),
-        id: client_id,
         secret_hash: client_secret.as_deref().map(token_hash),
+        secret_ciphertext,
+        id: client_id,
         auth_method,
         application_type,
         grant_types,
@@ -156,6 +256,10 @@ pub fn register(draft: ClientDraft, now: UnixTime) -> Result<Registered, OAuthEr
         metadata: Value::Object(metadata),
         registration_token_hash: Some(token_hash(&registration_access_token)),
         created_at: now,
+        jwks: draft.jwks,
+        jwks_uri: draft.jwks_uri,
+        pkce_required: require_pkce,
+        resources: draft.resources,
     };
     Ok(Registered {
         client,
@@ -171,7 +275,7 @@ fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client
 /// information response, with the secrets shown this once.
 pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, OAuthError> {
-    let registered = register(draft, ctx.now)?;
+    let registered = register(draft, &ctx.settings.issuer, ctx.kek, ctx.now)?;
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.
@@ -274,6 +378,23 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
     if !contacts.is_empty() {
         metadata.insert("contacts".into(), json!(contacts));
     }
+    let jwks = match obj.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(metadata_error("jwks must be a JWK Set object")),
+    };
+    let require_pkce = match obj.get("require_pkce") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(metadata_error("require_pkce must be a boolean")),
+    };
+    let scope = match string("scope")? {
+        None => None,
+        Some(s) => Some(
+            supported_scopes(&s)
+                .ok_or_else(|| metadata_error("none of the requested scopes is supported"))?,
+        ),
+    };
     Ok(ClientDraft {
         name: string("client_name")?,
         redirect_uris: list("redirect_uris")?,
@@ -281,9 +402,13 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         auth_method: string("token_endpoint_auth_method")?,
         grant_types: supported_subset(list("grant_types")?, &SUPPORTED_GRANT_TYPES),
         response_types: supported_subset(list("response_types")?, &SUPPORTED_RESPONSE_TYPES),
-        scope: string("scope")?.map(|s| supported_scopes(&s)),
+        scope,
         application_type: string("application_type")?,
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
+        jwks,
+        jwks_uri: string("jwks_uri")?,
+        require_pkce,
+        resources: Vec::new(),
         metadata,
     })
 }
@@ -299,18 +424,14 @@ fn supported_subset(requested: Vec<String>, supported: &[&str]) -> Vec<String> {
     if kept.is_empty() { requested } else { kept }
 }
 
-fn supported_scopes(requested: &str) -> String {
-    let tokens: Vec<&str> = requested.split(' ').filter(|t| !t.is_empty()).collect();
-    let kept: Vec<&str> = tokens
-        .iter()
-        .copied()
+/// The supported scopes of a dynamic registration; `None` when none is. Self-registered
+/// clients get no API scopes: those are granted by operators.
+fn supported_scopes(requested: &str) -> Option<String> {
+    let kept: Vec<&str> = requested
+        .split(' ')
         .filter(|t| SUPPORTED_SCOPES.contains(t))
         .collect();
-    if kept.is_empty() {
-        requested.to_owned()
-    } else {
-        kept.join(" ")
-    }
+    (!kept.is_empty()).then(|| kept.join(" "))
 }
 
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
@@ -338,10 +459,19 @@ pub fn client_information(
     if let Some(scope) = &client.scope {
         out["scope"] = json!(scope);
     }
+    if let Some(jwks) = &client.jwks {
+        out["jwks"] = jwks.clone();
+    }
+    if let Some(uri) = &client.jwks_uri {
+        out["jwks_uri"] = json!(uri);
+    }
+    if !client.pkce_required {
+        out["require_pkce"] = json!(false);
+    }
     if let Some(secret) = secret {
         out["client_secret"] = json!(secret);
     }
-    if !client.is_public() {
+    if client.auth_method.has_secret() {
         out["client_secret_expires_at"] = json!(0);
     }
     if let Some(token) = registration_token {
@@ -359,8 +489,12 @@ pub fn client_information(
 mod tests {
     use super::*;
 
+    fn kek() -> KeyEncryptionKey {
+        KeyEncryptionKey::from_bytes(&[9; 32]).unwrap()
+    }
+
     fn draft(body: Value) -> Result<Registered, OAuthError> {
-        register(draft_from_json(&body)?, 0)
+        register(draft_from_json(&body)?, "https://op.example", &kek(), 0)
     }
 
     #[test]
@@ -397,6 +531,13 @@ mod tests {
             json!({"redirect_uris": ["https://a/cb"], "grant_types": ["implicit"]}),
             json!({"redirect_uris": ["https://a/cb"], "response_types": ["token"]}),
             json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://rp.example/jwks"}),
+            json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+            json!({"redirect_uris": ["https://a/cb"], "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            json!({"redirect_uris": ["https://a/cb"], "jwks_uri": "https://a/jwks", "jwks": {"keys": []}}),
+            json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "none", "require_pkce": false}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            json!({"redirect_uris": ["https://a/cb"], "scope": "api:admin"}),
             json!({"redirect_uris": ["https://a/cb"], "id_token_signed_response_alg": "none"}),
             json!({"redirect_uris": ["https://a/cb"], "logo_uri": "javascript:alert(1)"}),
             json!({"redirect_uris": "https://a/cb"}),
@@ -413,14 +554,58 @@ mod tests {
     fn unsupported_values_next_to_supported_ones_are_left_out() {
         let r = draft(json!({
             "redirect_uris": ["https://a/cb"],
-            "grant_types": ["authorization_code", "refresh_token"],
+            "grant_types": ["authorization_code", "refresh_token", "implicit"],
             "response_types": ["code", "code id_token"],
-            "scope": "openid offline_access email",
+            "scope": "openid offline_access email api:admin",
         }))
         .unwrap();
-        assert_eq!(r.client.grant_types, ["authorization_code"]);
+        assert_eq!(
+            r.client.grant_types,
+            ["authorization_code", "refresh_token"]
+        );
         assert_eq!(r.client.response_types, ["code"]);
-        assert_eq!(r.client.scope.as_deref(), Some("email openid"));
+        assert_eq!(
+            r.client.scope.as_deref(),
+            Some("email offline_access openid")
+        );
+    }
+
+    #[test]
+    fn a_client_credentials_client_needs_no_redirect_uri_or_response_type() {
+        let r = draft(json!({"redirect_uris": [], "grant_types": ["client_credentials"]})).unwrap();
+        assert!(r.client.redirect_uris.is_empty() && r.client.response_types.is_empty());
+        assert!(r.client_secret.is_some());
+        assert_eq!(
+            draft(json!({"redirect_uris": [], "grant_types": ["authorization_code"]}))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRedirectUri
+        );
+    }
+
+    #[test]
+    fn pkce_is_required_unless_a_confidential_client_opts_out() {
+        let default = draft(json!({"redirect_uris": ["https://a/cb"]})).unwrap();
+        assert!(default.client.pkce_required);
+        let opted_out =
+            draft(json!({"redirect_uris": ["https://a/cb"], "require_pkce": false})).unwrap();
+        assert!(!opted_out.client.requires_pkce());
+    }
+
+    #[test]
+    fn only_client_secret_jwt_secrets_are_kept_recoverable_and_only_encrypted() {
+        let jwt = draft(json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "client_secret_jwt"})).unwrap();
+        let secret = jwt.client_secret.clone().unwrap();
+        let sealed = jwt.client.secret_ciphertext.clone().unwrap();
+        assert!(!sealed.contains(&secret));
+        assert_eq!(
+            kek().decrypt(&sealed, &jwt.client.id).unwrap(),
+            secret.as_bytes()
+        );
+        let basic = draft(json!({"redirect_uris": ["https://a/cb"]})).unwrap();
+        assert!(basic.client.secret_ciphertext.is_none());
+        let keyed = draft(json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://a/jwks"})).unwrap();
+        assert!(keyed.client_secret.is_none() && keyed.client.secret_hash.is_none());
     }
 
     #[test]

@@ -1,43 +1,77 @@
-//! ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068).
+//! ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068): built, signed and returned
+//! as values. What goes on the wire is each grant's business (`grants`).
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::grants::TokenResponse;
 use super::{Context, OAuthError};
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{left_half_sha256, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
-use crate::domain::Scopes;
 use crate::store::{Client, Grant};
 
 /// RFC 9068 §2.1: the `typ` of our access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// What tokens are issued for.
-pub struct TokenSubject<'a> {
-    pub grant: &'a Grant,
-    pub client: &'a Client,
-    /// The user's `sub`.
-    pub user_id: &'a str,
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
+/// Whom an access token speaks for: a user (through a grant) or the client itself
+/// (`client_credentials`, RFC 9068 §2.2: `sub` is then the client id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    User { user_id: String, grant_id: String },
+    Client { client_id: String },
 }
 
-/// RFC 9068 §2.2 claims, plus `gid`: the grant the token belongs to, checked at use so
-/// that revoking a grant revokes its tokens.
-#[derive(Debug, Serialize, Deserialize)]
+/// RFC 9068 §2.2 claims, plus `gid`: the grant a user's token belongs to, checked at use
+/// so that revoking the grant revokes the token. A client's own token has no `gid`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    /// A string, or an array for several resources (RFC 8707 §2).
+    pub aud: Value,
     pub client_id: String,
     pub scope: String,
     pub jti: String,
     pub exp: i64,
     pub iat: i64,
-    pub auth_time: i64,
-    pub gid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+}
+
+impl AccessTokenClaims {
+    /// The subject as a type. A token without a grant is a client's own, and then its
+    /// `sub` must be that client.
+    pub fn subject(&self) -> Option<Subject> {
+        match &self.gid {
+            Some(gid) => Some(Subject::User {
+                user_id: self.sub.clone(),
+                grant_id: gid.clone(),
+            }),
+            None if self.sub == self.client_id => Some(Subject::Client {
+                client_id: self.client_id.clone(),
+            }),
+            None => None,
+        }
+    }
+}
+
+/// A signed access token and what it says.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub token: String,
+    pub claims: AccessTokenClaims,
+}
+
+/// What an access token is issued for.
+pub struct AccessTokenRequest<'a> {
+    pub subject: &'a Subject,
+    pub client: &'a Client,
+    pub scope: &'a str,
+    /// RFC 8707 resources; empty means this provider (its userinfo endpoint).
+    pub audience: &'a [String],
+    pub auth_time: Option<i64>,
 }
 
 fn signing_key(
@@ -59,77 +93,117 @@ pub fn id_token_alg(client: &Client) -> KeyAlgorithm {
         .unwrap_or(KeyAlgorithm::Rs256)
 }
 
-pub fn issue(subject: &TokenSubject<'_>, ctx: &Context<'_>) -> Result<TokenResponse, OAuthError> {
+pub fn issue_access_token(
+    request: &AccessTokenRequest<'_>,
+    ctx: &Context<'_>,
+) -> Result<AccessToken, OAuthError> {
     let settings = ctx.settings;
+    let (sub, gid) = match request.subject {
+        Subject::User { user_id, grant_id } => (user_id.clone(), Some(grant_id.clone())),
+        Subject::Client { client_id } => (client_id.clone(), None),
+    };
+    let aud = match request.audience {
+        [] => json!(settings.issuer),
+        [one] => json!(one),
+        many => json!(many),
+    };
     let claims = AccessTokenClaims {
         iss: settings.issuer.clone(),
-        sub: subject.user_id.to_owned(),
-        aud: settings.issuer.clone(),
-        client_id: subject.client.id.clone(),
-        scope: subject.grant.scope.clone(),
+        sub,
+        aud,
+        client_id: request.client.id.clone(),
+        scope: request.scope.to_owned(),
         jti: random_token(16),
         exp: ctx.now + settings.access_token_ttl,
         iat: ctx.now,
-        auth_time: subject.auth_time,
-        gid: subject.grant.id.clone(),
+        auth_time: request.auth_time,
+        gid,
     };
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
-    let access_token = signing_key(ctx.keys, KeyAlgorithm::Rs256, ctx.now)?
+    let token = signing_key(ctx.keys, KeyAlgorithm::Rs256, ctx.now)?
         .sign_jwt(ACCESS_TOKEN_TYP, &payload)
         .map_err(OAuthError::server)?;
-
-    let scopes = Scopes::parse(&subject.grant.scope).unwrap_or_default();
-    let id_token = if scopes.contains("openid") {
-        let key = signing_key(ctx.keys, id_token_alg(subject.client), ctx.now)?;
-        let mut id = json!({
-            "iss": settings.issuer,
-            "sub": subject.user_id,
-            "aud": subject.client.id,
-            "exp": ctx.now + settings.id_token_ttl,
-            "iat": ctx.now,
-            "auth_time": subject.auth_time,
-            // OIDC Core §3.1.3.6: left half of the hash of the access token, for the
-            // 256-bit algorithms we sign with.
-            "at_hash": left_half_sha256(&access_token),
-        });
-        if let Some(nonce) = subject.nonce {
-            id["nonce"] = json!(nonce);
-        }
-        if let Some(sid) = &subject.grant.session_id {
-            id["sid"] = json!(sid);
-        }
-        Some(key.sign_jwt("JWT", &id).map_err(OAuthError::server)?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: settings.access_token_ttl,
-        id_token,
-        scope: subject.grant.scope.clone(),
-    })
+    Ok(AccessToken { token, claims })
 }
 
-/// Verifies an access token we issued and that its grant is still live.
-pub fn verify_access_token(
+/// An ID token for the user of `grant`, issued with `access_token` (OIDC Core §3.1.3.6
+/// `at_hash`). On refresh the grant supplies the original `auth_time` and `sid`
+/// (OIDC Core §12.2).
+pub fn issue_id_token(
+    grant: &Grant,
+    client: &Client,
+    access_token: &str,
+    ctx: &Context<'_>,
+) -> Result<String, OAuthError> {
+    let key = signing_key(ctx.keys, id_token_alg(client), ctx.now)?;
+    let mut id = json!({
+        "iss": ctx.settings.issuer,
+        "sub": grant.user_id,
+        "aud": client.id,
+        "exp": ctx.now + ctx.settings.id_token_ttl,
+        "iat": ctx.now,
+        "auth_time": grant.auth_time,
+        // Left half of SHA-256: every algorithm we sign ID tokens with is a 256-bit one.
+        "at_hash": left_half_sha256(access_token),
+    });
+    if let Some(nonce) = &grant.nonce {
+        id["nonce"] = json!(nonce);
+    }
+    if let Some(sid) = &grant.session_id {
+        id["sid"] = json!(sid);
+    }
+    if let Some(acr) = &grant.acr {
+        id["acr"] = json!(acr);
+    }
+    if let Some(amr) = &grant.amr {
+        id["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+    }
+    key.sign_jwt("JWT", &id).map_err(OAuthError::server)
+}
+
+/// Checks signature, issuer, type and lifetime of a token we issued: no storage involved.
+pub fn decode_access_token(
     token: &str,
     ctx: &Context<'_>,
-) -> Result<AccessTokenClaims, OAuthError> {
+    audience: Option<&str>,
+) -> Option<AccessTokenClaims> {
     let expect = JwtExpectations {
         issuer: &ctx.settings.issuer,
         typ: Some(ACCESS_TOKEN_TYP),
-        check_expiry: true,
+        now: Some(ctx.now),
+        audience,
     };
-    let claims: AccessTokenClaims = ctx
-        .keys
-        .verify(token, &expect)
-        .map_err(|_| OAuthError::invalid_token("the access token is invalid or has expired"))?;
-    let live = ctx
+    ctx.keys.verify(token, &expect).ok()
+}
+
+/// Verifies an access token we issued for `audience` and that it is still live: not
+/// revoked, and its grant (for a user's token) neither revoked nor expired.
+pub fn verify_access_token(
+    token: &str,
+    audience: Option<&str>,
+    ctx: &Context<'_>,
+) -> Result<AccessTokenClaims, OAuthError> {
+    let claims = decode_access_token(token, ctx, audience)
+        .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or has expired"))?;
+    let subject = claims
+        .subject()
+        .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or has expired"))?;
+    let grant_id = match &subject {
+        Subject::User { grant_id, .. } => Some(grant_id.as_str()),
+        Subject::Client { client_id } => {
+            // A client's own token has no grant to revoke: it dies with the client.
+            if ctx.store.find_client(client_id)?.is_none() {
+                return Err(OAuthError::invalid_token(
+                    "the access token has been revoked",
+                ));
+            }
+            None
+        }
+    };
+    if !ctx
         .store
-        .find_grant(&claims.gid)?
-        .is_some_and(|g| g.revoked_at.is_none());
-    if !live {
+        .access_token_live(&claims.jti, grant_id, ctx.now)?
+    {
         return Err(OAuthError::invalid_token(
             "the access token has been revoked",
         ));

@@ -2,13 +2,20 @@
 
 use serde_json::{Map, Value, json};
 
-use super::tokens::verify_access_token;
+use super::tokens::{Subject, verify_access_token};
 use super::{Context, ErrorCode, OAuthError};
 use crate::domain::Scopes;
 use crate::store::User;
 
 pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<Value, OAuthError> {
-    let claims = verify_access_token(access_token, ctx)?;
+    // RFC 9068 §4: userinfo is this provider's resource, so the token must name it.
+    let claims = verify_access_token(access_token, Some(&ctx.settings.issuer), ctx)?;
+    let Some(Subject::User { user_id, .. }) = claims.subject() else {
+        // A client's own token (client_credentials) speaks for no user.
+        return Err(OAuthError::invalid_token(
+            "the access token was not issued for a user",
+        ));
+    };
     let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     if !scopes.contains("openid") {
         return Err(OAuthError::new(
@@ -18,7 +25,7 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<Value, OAuthErr
     }
     let user = ctx
         .store
-        .find_user(&claims.sub)?
+        .find_user(&user_id)?
         .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
     Ok(Value::Object(claims_for(&user, &scopes)))
 }

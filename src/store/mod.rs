@@ -78,21 +78,33 @@ impl User {
     }
 }
 
-/// RFC 7591 §2 `token_endpoint_auth_method`.
+/// RFC 7591 §2 `token_endpoint_auth_method` (OIDC Core §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 assertion MACed with the client secret (HS256).
+    ClientSecretJwt,
+    /// RFC 7523 assertion signed with a key from the client's JWK Set.
+    PrivateKeyJwt,
     None,
 }
 
 impl AuthMethod {
-    pub const SUPPORTED: [&'static str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+    pub const SUPPORTED: [&'static str; 5] = [
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "none",
+    ];
 
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "client_secret_jwt" => Some(Self::ClientSecretJwt),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             "none" => Some(Self::None),
             _ => None,
         }
@@ -102,8 +114,18 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
+    }
+
+    /// Whether the client is issued a secret (shown once at registration).
+    pub fn has_secret(self) -> bool {
+        matches!(
+            self,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt
+        )
     }
 }
 
@@ -124,11 +146,31 @@ pub struct Client {
     pub metadata: serde_json::Value,
     pub registration_token_hash: Option<String>,
     pub created_at: i64,
+    /// The secret itself, encrypted under the key-encryption key: only for
+    /// `client_secret_jwt`, whose assertions are HMACs keyed with it.
+    pub secret_ciphertext: Option<String>,
+    /// `private_key_jwt`: the client's JWK Set, inline ...
+    pub jwks: Option<serde_json::Value>,
+    /// ... or by reference (fetched, cached, and fetched again on an unknown `kid`).
+    pub jwks_uri: Option<String>,
+    /// PKCE for the code flow; only a confidential client registered with an explicit
+    /// opt-out skips it (public clients never may).
+    pub pkce_required: bool,
+    /// RFC 8707 resource indicators (absolute URIs) the client may ask tokens for.
+    pub resources: Vec<String>,
 }
 
 impl Client {
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    pub fn may_use_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    pub fn requires_pkce(&self) -> bool {
+        self.pkce_required || self.is_public()
     }
 }
 
@@ -152,6 +194,9 @@ pub struct AuthorizationCode {
     pub consumed_at: Option<i64>,
 }
 
+/// The stored authorization of a user for a client: what the user granted and how they
+/// authenticated. Every token issued for the user points at it (access tokens by `gid`,
+/// refresh tokens by `grant_id`), so revoking it revokes them all.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = schema::grants)]
 pub struct Grant {
@@ -159,9 +204,39 @@ pub struct Grant {
     pub client_id: String,
     pub user_id: String,
     pub scope: String,
+    /// The SSO session's public `sid`: signing out there ends the grant.
     pub session_id: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When the user entered credentials (OIDC `auth_time`, repeated on refresh).
+    pub auth_time: i64,
+    pub nonce: Option<String>,
+    pub acr: Option<String>,
+    /// Space-separated OIDC `amr` values.
+    pub amr: Option<String>,
+    /// Claims granted beyond the scopes (the OIDC `claims` parameter), as JSON.
+    pub claims: Option<String>,
+    /// The absolute end: no refresh token of the grant outlives it.
+    pub expires_at: i64,
+}
+
+impl Grant {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// One refresh token of a grant, stored as a hash. Rotation consumes it and records the
+/// hash of its successor.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub successor_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -216,11 +291,60 @@ pub trait GrantStore {
     fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
     /// Marks the code consumed and records `grant`, atomically: returns `false` (and
     /// writes nothing) if the code was already consumed, however close the race.
-    fn redeem_code(&self, code_hash: &str, grant: &Grant, now: UnixTime) -> StoreResult<bool>;
+    /// With `refresh`, the grant's first refresh token is recorded in the same transaction.
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Revokes the grant and so every token issued from it (the refresh token family and
+    /// the access tokens that carry its id).
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
-    /// Deletes codes that expired before `before`; returns how many.
-    fn purge_codes(&self, before: UnixTime) -> StoreResult<usize>;
+    /// Revokes every live grant made in the SSO session `sid`; returns how many.
+    fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize>;
+    /// Revokes every live grant of the user (a password reset ends what an attacker got).
+    fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<usize>;
+    /// Deletes codes, refresh tokens and revocation records that expired before
+    /// `before`; returns how many rows went.
+    fn purge_expired(&self, before: UnixTime) -> StoreResult<usize>;
+}
+
+/// Refresh tokens, the access-token denylist and single-use assertion ids.
+pub trait TokenStore {
+    /// A refresh token with its grant.
+    fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
+    /// Rotation, atomically: marks `presented_hash` consumed at `now` with `successor` as
+    /// its successor and inserts `successor`. Returns `false` and writes nothing if the
+    /// presented token was already consumed (a concurrent or repeated use), however close
+    /// the race.
+    fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        successor: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Denylists an access token until it would expire anyway.
+    fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Whether an access token is still good: not denylisted, and its grant (if it has
+    /// one) neither revoked nor expired.
+    fn access_token_live(
+        &self,
+        jti: &str,
+        grant_id: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Records a client assertion's `jti` (hashed with the client id); `false` if it was
+    /// seen before: a replay.
+    fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool>;
+}
+
+/// Facts about the deployment kept in the database (e.g. the KEK's check value).
+pub trait FactStore {
+    /// Stores `value` under `name` unless a value is there; returns the stored value.
+    fn remember_fact(&self, name: &str, value: &str) -> StoreResult<String>;
 }
 
 pub trait ConsentStore {
@@ -245,7 +369,15 @@ pub trait KeyStore {
 
 /// Everything the provider stores.
 pub trait Store:
-    UserStore + ClientStore + GrantStore + ConsentStore + KeyStore + Send + Sync
+    UserStore
+    + ClientStore
+    + GrantStore
+    + TokenStore
+    + ConsentStore
+    + KeyStore
+    + FactStore
+    + Send
+    + Sync
 {
     /// Cheap liveness check for `/readyz`.
     fn ping(&self) -> StoreResult<()>;

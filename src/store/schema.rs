@@ -39,6 +39,11 @@ diesel::table! {
         metadata -> Text,
         registration_token_hash -> Nullable<Text>,
         created_at -> BigInt,
+        secret_ciphertext -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        pkce_required -> Bool,
+        resources -> Nullable<Text>,
     }
 }
 
@@ -60,6 +65,12 @@ diesel::table! {
         session_id -> Nullable<Text>,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        auth_time -> BigInt,
+        nonce -> Nullable<Text>,
+        acr -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        claims -> Nullable<Text>,
+        expires_at -> BigInt,
     }
 }
 
@@ -90,6 +101,28 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        successor_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    instance_facts (name) {
+        name -> Text,
+        value -> Text,
     }
 }
 
@@ -123,4 +156,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     consents,
     signing_keys,
+    revoked_access_tokens,
+    client_assertion_jtis,
+    instance_facts,
 );
+
+diesel::joinable!(refresh_tokens -> grants (grant_id));

@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portcullis::domain::now;
-use portcullis::protocol::registration::{ClientDraft, register};
+use portcullis::protocol::registration::ClientDraft;
 use portcullis::store::sql::SqlStore;
 use portcullis::store::{ClientStore, User, UserStore};
 use url::Url;
@@ -26,6 +26,7 @@ impl Instance {
             .arg("serve")
             .envs(env.iter().cloned())
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+            .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -45,7 +46,7 @@ impl Instance {
     async fn ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(self.url("/readyz")).await
+            if let Ok(r) = crate::helpers::get(self.url("/readyz")).await
                 && r.status() == 200
             {
                 return;
@@ -138,15 +139,11 @@ impl Cluster {
 
     fn client(&self) -> Rp {
         let redirect_uri = "http://127.0.0.1:1/cb".to_owned();
-        let r = register(
-            ClientDraft {
-                name: Some("RP".into()),
-                redirect_uris: vec![redirect_uri.clone()],
-                ..Default::default()
-            },
-            now(),
-        )
-        .unwrap();
+        let r = crate::helpers::register_client(ClientDraft {
+            name: Some("RP".into()),
+            redirect_uris: vec![redirect_uri.clone()],
+            ..Default::default()
+        });
         self.store.create_client(&r.client).unwrap();
         Rp {
             id: r.client.id,
@@ -157,7 +154,7 @@ impl Cluster {
 
     fn browser(&self) -> Browser {
         Browser::new(
-            reqwest::Client::builder()
+            crate::helpers::http_builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -178,7 +175,7 @@ fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> Stri
 }
 
 async fn redeem(instance: &Instance, rp: &Rp, code: &str, pkce: &Pkce) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::helpers::http()
         .post(instance.url("/token"))
         .basic_auth(&rp.id, Some(&rp.secret))
         .form(&[
@@ -204,13 +201,13 @@ async fn two_instances_share_sign_in_codes_tokens_and_one_key_set() {
     let (first, second) = (cluster.client(), cluster.client());
 
     // Both instances, started together on an empty database, publish the same two keys.
-    let jwks_a: serde_json::Value = reqwest::get(cluster.a.url("/jwks"))
+    let jwks_a: serde_json::Value = crate::helpers::get(cluster.a.url("/jwks"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let jwks_b: serde_json::Value = reqwest::get(cluster.b.url("/jwks"))
+    let jwks_b: serde_json::Value = crate::helpers::get(cluster.b.url("/jwks"))
         .await
         .unwrap()
         .json()
@@ -252,7 +249,7 @@ async fn two_instances_share_sign_in_codes_tokens_and_one_key_set() {
 
     // An access token from one instance works at the other's userinfo.
     for instance in [&cluster.a, &cluster.b] {
-        let status = reqwest::Client::new()
+        let status = crate::helpers::http()
             .get(instance.url("/userinfo"))
             .bearer_auth(tokens["access_token"].as_str().unwrap())
             .send()
@@ -352,7 +349,7 @@ async fn json_logs_carry_the_request_id_and_no_query_string() {
         env: Vec::new(),
     };
     instance.ready().await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(instance.url("/logout?id_token_hint=secret-looking-token"))
         .header("x-request-id", "trace-me-42")
         .send()
@@ -392,15 +389,11 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let instance = Instance::spawn(port, &env);
     instance.ready().await;
     let store = SqlStore::connect(&db).unwrap();
-    let r = register(
-        ClientDraft {
-            name: Some("RP".into()),
-            redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
-            ..Default::default()
-        },
-        now(),
-    )
-    .unwrap();
+    let r = crate::helpers::register_client(ClientDraft {
+        name: Some("RP".into()),
+        redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
+        ..Default::default()
+    });
     store.create_client(&r.client).unwrap();
     let rp = Rp {
         id: r.client.id,
@@ -412,7 +405,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let mut submissions = Vec::new();
     for _ in 0..16 {
         let browser = Browser::new(
-            reqwest::Client::builder()
+            crate::helpers::http_builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -5,7 +5,7 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/.well-known/openid-configuration"))
+    let response = crate::helpers::get(app.url("/.well-known/openid-configuration"))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -17,13 +17,38 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
         ("userinfo_endpoint", "/userinfo"),
         ("jwks_uri", "/jwks"),
         ("end_session_endpoint", "/logout"),
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
     ] {
         assert_eq!(doc[key], app.url(path), "{key}");
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
+    );
+    assert!(
+        !doc["introspection_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"none".into()),
+        "introspection needs an authenticated client"
+    );
+    assert!(
+        doc["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"offline_access".into())
     );
     assert_eq!(
         doc["code_challenge_methods_supported"],
@@ -62,10 +87,13 @@ async fn jwks_publishes_public_keys_with_kid_alg_and_use() {
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
     assert_eq!(
-        reqwest::get(app.url("/healthz")).await.unwrap().status(),
+        crate::helpers::get(app.url("/healthz"))
+            .await
+            .unwrap()
+            .status(),
         200
     );
-    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    let ready = crate::helpers::get(app.url("/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["database"], true);
@@ -92,7 +120,7 @@ async fn an_issuer_with_a_path_mounts_every_route_and_page_asset_under_it() {
         .page();
     assert!(html.contains("href=\"/auth/static/style.css\""), "{html}");
     assert_eq!(
-        reqwest::get(app.url("/static/style.css"))
+        crate::helpers::get(app.url("/static/style.css"))
             .await
             .unwrap()
             .status(),
@@ -104,7 +132,7 @@ async fn an_issuer_with_a_path_mounts_every_route_and_page_asset_under_it() {
 async fn browser_clients_may_call_token_and_userinfo_cross_origin() {
     let app = spawn_app().await;
     for path in ["/token", "/userinfo"] {
-        let response = reqwest::Client::new()
+        let response = crate::helpers::http()
             .request(reqwest::Method::OPTIONS, app.url(path))
             .header("origin", "https://spa.example")
             .header("access-control-request-method", "POST")
@@ -119,20 +147,20 @@ async fn browser_clients_may_call_token_and_userinfo_cross_origin() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/jwks")).await.unwrap();
+    let response = crate::helpers::get(app.url("/jwks")).await.unwrap();
     let generated = response.headers()["x-request-id"]
         .to_str()
         .unwrap()
         .to_owned();
     assert!(generated.len() >= 12);
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(app.url("/jwks"))
         .header("x-request-id", "lb-abc-123")
         .send()
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "lb-abc-123");
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(app.url("/jwks"))
         .header("x-request-id", "bad id\twith spaces")
         .send()

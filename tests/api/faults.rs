@@ -212,7 +212,7 @@ impl Drop for PrivatePostgres {
 }
 
 async fn ready(app: &TestApp) -> (StatusCode, serde_json::Value) {
-    let response = reqwest::get(app.url("/readyz")).await.unwrap();
+    let response = crate::helpers::get(app.url("/readyz")).await.unwrap();
     (response.status(), response.json().await.unwrap())
 }
 

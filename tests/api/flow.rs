@@ -11,7 +11,7 @@ use openidconnect::{
 use crate::helpers::{TestApp, TestClient, query, spawn_app};
 
 fn rp_http() -> openidconnect::reqwest::Client {
-    openidconnect::reqwest::Client::builder()
+    crate::helpers::http_builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -119,7 +119,7 @@ async fn public_client_with_pkce_completes_the_code_flow_verified_by_openidconne
 async fn client_registered_dynamically_completes_the_flow() {
     let app = spawn_app_with_open_registration().await;
     app.add_user("carol").await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/register"))
         .json(&serde_json::json!({
             "client_name": "Dynamic App",
@@ -167,7 +167,7 @@ async fn tokens_issued_before_a_restart_still_verify_after_it() {
         jwks_before, jwks_after,
         "keys are persisted, not regenerated"
     );
-    let userinfo = reqwest::Client::new()
+    let userinfo = crate::helpers::http()
         .get(app.url("/userinfo"))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
         .send()

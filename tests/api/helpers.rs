@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use portcullis::config::Settings;
+use portcullis::crypto::kek::KeyEncryptionKey;
 use portcullis::crypto::password::hash_password;
-use portcullis::domain::{Secret, now};
-use portcullis::protocol::registration::{ClientDraft, register};
-use portcullis::startup::{build_state, run};
+use portcullis::domain::{ManualClock, Secret};
+use portcullis::protocol::registration::{ClientDraft, Registered, register};
+use portcullis::startup::{build_state_with_clock, run};
 use portcullis::store::{Store, User};
 use reqwest::StatusCode;
 use tempfile::TempDir;
@@ -19,12 +20,33 @@ use url::Url;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The key-encryption key every test instance runs with (bytes 0 to 31), so that clients
+/// registered by a test and instances sharing a database agree.
+pub const TEST_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub fn test_kek() -> KeyEncryptionKey {
+    KeyEncryptionKey::from_base64(TEST_KEK).unwrap()
+}
+
+/// Registers a client with the CLI's rules (not stored).
+pub fn register_client(draft: ClientDraft) -> Registered {
+    register(
+        draft,
+        "http://127.0.0.1",
+        &test_kek(),
+        portcullis::domain::now(),
+    )
+    .unwrap()
+}
+
 pub struct TestApp {
     /// The issuer URL; every endpoint is below it.
     pub issuer: String,
     pub port: u16,
     pub store: Arc<dyn Store>,
     pub dir: Arc<TempDir>,
+    /// The instance's time: tests move it instead of sleeping.
+    pub clock: Arc<ManualClock>,
     handle: ServerHandle,
 }
 
@@ -38,6 +60,11 @@ pub struct Options {
     pub port: Option<u16>,
     /// A path for the issuer, e.g. "/auth".
     pub issuer_path: &'static str,
+    /// Share a clock with other instances (cluster tests); a new one otherwise.
+    pub clock: Option<Arc<ManualClock>>,
+    /// Another database than a fresh SQLite file (PostgreSQL, or one shared with another
+    /// instance).
+    pub database_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -56,14 +83,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("PORTCULLIS_ISSUER".into(), issuer.clone()),
         (
             "PORTCULLIS_DATABASE_URL".into(),
-            format!("sqlite://{}", db.display()),
+            options
+                .database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", db.display())),
         ),
+        ("PORTCULLIS_KEY_ENCRYPTION_KEY".into(), TEST_KEK.into()),
     ]);
     for (key, value) in options.env {
         env.insert(format!("PORTCULLIS_{key}"), value);
     }
     let settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
-    let state = build_state(settings)
+    let clock = options
+        .clock
+        .unwrap_or_else(|| Arc::new(ManualClock::starting_now()));
+    let state = build_state_with_clock(settings, clock.clone())
         .await
         .unwrap_or_else(|e| panic!("build_state: {e:#}"));
     let store = state.store.clone();
@@ -75,6 +109,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         port,
         store,
         dir,
+        clock,
         handle,
     }
 }
@@ -92,7 +127,7 @@ impl TestApp {
 
     /// GET `path` and parse the body as JSON (whatever the status).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        reqwest::get(self.url(path))
+        self::get(self.url(path))
             .await
             .unwrap()
             .json()
@@ -102,7 +137,7 @@ impl TestApp {
 
     /// GET `path` and return the body as text (whatever the status).
     pub async fn get_text(&self, path: &str) -> String {
-        reqwest::get(self.url(path))
+        self::get(self.url(path))
             .await
             .unwrap()
             .text()
@@ -124,7 +159,7 @@ impl TestApp {
                 portcullis::crypto::tokens::random_uuid(),
                 username.clone(),
                 hash,
-                now(),
+                portcullis::domain::now(),
             );
             user.email = Some(format!("{username}@example.com"));
             user.email_verified = true;
@@ -150,7 +185,7 @@ impl TestApp {
         }
         draft.name.get_or_insert_with(|| "Test App".to_owned());
         let redirect_uri = draft.redirect_uris[0].clone();
-        let registered = register(draft, now()).unwrap();
+        let registered = register_client(draft);
         self.store.create_client(&registered.client).unwrap();
         TestClient {
             id: registered.client.id,
@@ -161,7 +196,7 @@ impl TestApp {
 
     pub fn browser(&self) -> Browser {
         Browser {
-            http: reqwest::Client::builder()
+            http: self::http_builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -200,7 +235,7 @@ impl TestApp {
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
     ) -> reqwest::Response {
-        let mut request = reqwest::Client::new().post(self.url("/token")).form(form);
+        let mut request = self::http().post(self.url("/token")).form(form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
         }
@@ -235,7 +270,7 @@ impl TestApp {
         if let Some(v) = verifier {
             form.push(("code_verifier", v.to_owned()));
         }
-        let mut request = reqwest::Client::new().post(self.url("/token"));
+        let mut request = self::http().post(self.url("/token"));
         match &client.secret {
             Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
             None => form.push(("client_id", client.id.clone())),
@@ -480,4 +515,20 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// An HTTP client builder for tests. rustls is built without a default crypto provider
+/// (the provider's own fetches bring aws-lc-rs), so the process-wide one is installed
+/// first.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    portcullis::client_keys::install_tls_provider();
+    reqwest::Client::builder()
+}
+
+pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
+}
+
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

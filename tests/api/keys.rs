@@ -43,7 +43,6 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_working(
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let activation = Instant::now() + Duration::from_secs(4);
 
     // Published within a refresh interval, while the old key still signs.
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -57,17 +56,13 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_working(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let during = app.tokens_for(&client, "alice").await;
-    assert!(
-        Instant::now() < activation,
-        "test too slow to observe the publication window"
-    );
     assert_eq!(
         jwt_part(during["access_token"].as_str().unwrap(), 0)["kid"],
         old_kid.as_str()
     );
 
-    // After activation (and a refresh) the new key signs; the old one is still published.
-    tokio::time::sleep(activation - Instant::now() + Duration::from_millis(1500)).await;
+    // After activation the new key signs; the old one is still published.
+    app.clock.set(portcullis::domain::now() + 10);
     let after = app.tokens_for(&client, "alice").await;
     assert_eq!(
         jwt_part(after["access_token"].as_str().unwrap(), 0)["kid"],
@@ -79,7 +74,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_working(
     );
     let jwks: serde_json::Value = app.get_json("/jwks").await;
     assert!(rs256_kids(&jwks).contains(&old_kid));
-    let status = reqwest::Client::new()
+    let status = crate::helpers::http()
         .get(app.url("/userinfo"))
         .bearer_auth(before["access_token"].as_str().unwrap())
         .send()

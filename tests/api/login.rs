@@ -149,7 +149,9 @@ async fn pages_are_not_cacheable_not_framable_and_styled() {
     let response = browser.http.get(login_url).send().await.unwrap();
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["x-frame-options"], "DENY");
-    let css = reqwest::get(app.url("/static/style.css")).await.unwrap();
+    let css = crate::helpers::get(app.url("/static/style.css"))
+        .await
+        .unwrap();
     assert_eq!(css.status(), 200);
     assert!(
         css.headers()["content-type"]
@@ -174,7 +176,7 @@ async fn an_expired_or_unknown_interaction_shows_an_error_page() {
 #[tokio::test]
 async fn a_malformed_login_post_gets_the_error_page() {
     let app = spawn_app().await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/login"))
         .form(&[("username", "x")])
         .send()
@@ -199,7 +201,7 @@ async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
     .await;
     let client = app.add_client(false);
     let (url, _) = app.authorize_url(&client, &[]);
-    let response = reqwest::Client::builder()
+    let response = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

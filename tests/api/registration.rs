@@ -18,7 +18,7 @@ async fn app_with(mode: &str) -> TestApp {
 }
 
 async fn post(app: &TestApp, body: serde_json::Value, token: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
+    let mut request = crate::helpers::http()
         .post(app.url("/register"))
         .json(&body);
     if let Some(t) = token {
@@ -51,7 +51,7 @@ async fn registration_returns_credentials_and_a_readable_client_uri() {
     assert_eq!(body["token_endpoint_auth_method"], "client_secret_basic");
 
     let uri = body["registration_client_uri"].as_str().unwrap();
-    let read = reqwest::Client::new()
+    let read = crate::helpers::http()
         .get(uri)
         .bearer_auth(body["registration_access_token"].as_str().unwrap())
         .send()
@@ -66,7 +66,7 @@ async fn registration_returns_credentials_and_a_readable_client_uri() {
         "the secret is shown only once"
     );
 
-    let wrong = reqwest::Client::new()
+    let wrong = crate::helpers::http()
         .get(uri)
         .bearer_auth("wrong")
         .send()

@@ -78,7 +78,7 @@ async fn max_age_forces_a_new_login_and_the_id_token_carries_the_new_auth_time()
     let first = app.exchange(&client, &callback, &pkce).await;
     let first_auth_time = id_claims(&first)["auth_time"].as_i64().unwrap();
 
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(2);
     let (url, pkce) = app.authorize_url(&client, &[("max_age", "1")]);
     let outcome = browser.open(&url).await;
     assert!(outcome.is_page("/login"), "session older than max_age");

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use portcullis::domain::now;
-use portcullis::protocol::registration::{ClientDraft, register};
+use portcullis::protocol::registration::ClientDraft;
 use portcullis::store::sql::SqlStore;
-use portcullis::store::{AuthorizationCode, Consent, Grant, Store, StoreError, StoredKey, User};
+use portcullis::store::{
+    AuthorizationCode, Consent, Grant, RefreshToken, Store, StoreError, StoredKey, User,
+};
 
 use crate::backends::TempDatabase;
 
@@ -44,9 +46,15 @@ fn grant(id: &str, client: &str, user: &str) -> Grant {
         client_id: client.into(),
         user_id: user.into(),
         scope: "openid".into(),
-        session_id: None,
+        session_id: Some("sid-1".into()),
         created_at: 1,
         revoked_at: None,
+        auth_time: 1,
+        nonce: Some("n".into()),
+        acr: None,
+        amr: Some("pwd".into()),
+        claims: None,
+        expires_at: now() + 3600,
     }
 }
 
@@ -77,16 +85,12 @@ fn contract(store: Arc<dyn Store>) {
     assert!(!store.set_password_hash("nobody", "h", 5).unwrap());
 
     // Clients keep their redirect URIs in order.
-    let registered = register(
-        ClientDraft {
-            name: Some("RP".into()),
-            redirect_uris: vec!["https://rp.example/b".into(), "https://rp.example/a".into()],
-            post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
-            ..Default::default()
-        },
-        now(),
-    )
-    .unwrap();
+    let registered = crate::helpers::register_client(ClientDraft {
+        name: Some("RP".into()),
+        redirect_uris: vec!["https://rp.example/b".into(), "https://rp.example/a".into()],
+        post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+        ..Default::default()
+    });
     let client = registered.client;
     store.create_client(&client).unwrap();
     let found = store.find_client(&client.id).unwrap().unwrap();
@@ -111,7 +115,7 @@ fn contract(store: Arc<dyn Store>) {
             .map(|_| {
                 let store = store.clone();
                 let g = grant("g1", &client.id, &alice.id);
-                s.spawn(move || store.redeem_code("h1", &g, now()).unwrap() as usize)
+                s.spawn(move || store.redeem_code("h1", &g, None, now()).unwrap() as usize)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
@@ -137,8 +141,9 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(store.find_grant("g1").unwrap().unwrap().revoked_at, Some(9));
 
     // Long-expired codes are purged, others kept.
-    assert_eq!(store.purge_codes(now() - 3600).unwrap(), 0);
-    assert_eq!(store.purge_codes(now() + 3600).unwrap(), 1);
+    assert_eq!(store.purge_expired(now() - 3600).unwrap(), 0);
+    // The code and the grant g1 (whose absolute end is an hour away) go.
+    assert_eq!(store.purge_expired(now() + 3601).unwrap(), 2);
     assert!(store.find_code("h1").unwrap().is_none());
 
     // Consents are replaced, not duplicated.
@@ -197,6 +202,8 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(kids(100), ["k3"]);
     assert_eq!(store.max_key_generation("ES256").unwrap(), 2);
 
+    token_contract(&store, &client.id, &alice.id);
+
     // Removing a user removes what hangs off it; removing a client forgets it at once.
     assert!(store.delete_user("alice").unwrap());
     assert!(store.find_consent(&alice.id, &client.id).unwrap().is_none());
@@ -204,6 +211,110 @@ fn contract(store: Arc<dyn Store>) {
     assert!(store.delete_client(&client.id).unwrap());
     assert!(store.find_client(&client.id).unwrap().is_none());
     assert!(!store.delete_client(&client.id).unwrap());
+}
+
+fn refresh(hash: &str, grant: &str, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        token_hash: hash.into(),
+        grant_id: grant.into(),
+        created_at: 1,
+        expires_at,
+        consumed_at: None,
+        successor_hash: None,
+    }
+}
+
+/// Refresh rotation, family revocation, the access-token denylist and assertion ids.
+fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
+    // A code redeemed with a first refresh token records both in one step.
+    store
+        .insert_code(&code("h2", client_id, user_id, "g2"))
+        .unwrap();
+    let first = refresh("r1", "g2", now() + 600);
+    assert!(
+        store
+            .redeem_code("h2", &grant("g2", client_id, user_id), Some(&first), now())
+            .unwrap()
+    );
+    let (found, grant_of) = store.find_refresh_token("r1").unwrap().unwrap();
+    assert_eq!(found, first);
+    assert_eq!(grant_of.id, "g2");
+    assert_eq!(grant_of.nonce.as_deref(), Some("n"));
+    assert_eq!(grant_of.auth_time, 1);
+    assert!(store.find_refresh_token("nope").unwrap().is_none());
+
+    // Of concurrent rotations exactly one wins; it records its successor.
+    let winners: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                s.spawn(move || {
+                    let successor = refresh(&format!("r2-{i}"), "g2", now() + 600);
+                    store.rotate_refresh_token("r1", &successor, 50).unwrap() as usize
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 1);
+    let (used, _) = store.find_refresh_token("r1").unwrap().unwrap();
+    assert_eq!(used.consumed_at, Some(50));
+    let successor = used.successor_hash.unwrap();
+    assert!(store.find_refresh_token(&successor).unwrap().is_some());
+    let others = (0..8)
+        .map(|i| format!("r2-{i}"))
+        .filter(|h| *h != successor)
+        .filter(|h| store.find_refresh_token(h).unwrap().is_some())
+        .count();
+    assert_eq!(others, 0, "losers write nothing");
+
+    // Access tokens: live while their grant is; denylisted ones never again.
+    assert!(store.access_token_live("jti-1", Some("g2"), now()).unwrap());
+    assert!(store.access_token_live("jti-1", None, now()).unwrap());
+    store.revoke_access_token("jti-1", now() + 60).unwrap();
+    store.revoke_access_token("jti-1", now() + 60).unwrap();
+    assert!(!store.access_token_live("jti-1", None, now()).unwrap());
+    assert!(
+        !store
+            .access_token_live("jti-2", Some("no-such-grant"), now())
+            .unwrap()
+    );
+    assert!(
+        !store
+            .access_token_live("jti-2", Some("g2"), now() + 3600)
+            .unwrap(),
+        "a grant past its absolute end backs nothing"
+    );
+
+    // Ending the session's grants ends the family.
+    assert_eq!(store.revoke_session_grants("sid-1", 70).unwrap(), 1);
+    assert_eq!(store.revoke_session_grants("sid-1", 71).unwrap(), 0);
+    let (_, revoked) = store.find_refresh_token(&successor).unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(70));
+    assert!(!store.access_token_live("jti-3", Some("g2"), now()).unwrap());
+    store
+        .insert_code(&code("h3", client_id, user_id, "g3"))
+        .unwrap();
+    assert!(
+        store
+            .redeem_code("h3", &grant("g3", client_id, user_id), None, now())
+            .unwrap()
+    );
+    assert_eq!(store.revoke_user_grants(user_id, 80).unwrap(), 1);
+
+    // Assertion ids are single use.
+    assert!(store.use_assertion_id("a1", now() + 60).unwrap());
+    assert!(!store.use_assertion_id("a1", now() + 60).unwrap());
+    assert!(store.use_assertion_id("a2", now() + 60).unwrap());
+
+    // Facts keep their first value.
+    assert_eq!(store.remember_fact("f", "one").unwrap(), "one");
+    assert_eq!(store.remember_fact("f", "two").unwrap(), "one");
+
+    // Expired denylist entries, assertion ids and refresh tokens are purged.
+    assert!(store.purge_expired(now() + 4000).unwrap() >= 4);
+    assert!(store.use_assertion_id("a1", now() + 60).unwrap());
+    assert!(store.access_token_live("jti-1", None, now()).unwrap());
 }
 
 #[test]

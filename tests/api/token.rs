@@ -80,7 +80,7 @@ async fn client_secret_post_works_when_registered_for_it() {
         ..Default::default()
     });
     let (code, verifier) = code_for(&app, &client).await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/token"))
         .form(&[
             ("grant_type", "authorization_code"),
@@ -112,7 +112,7 @@ async fn reused_code_is_invalid_grant_and_revokes_the_first_access_token() {
     let userinfo = |token: String| {
         let url = app.url("/userinfo");
         async move {
-            reqwest::Client::new()
+            crate::helpers::http()
                 .get(url)
                 .bearer_auth(token)
                 .send()
@@ -196,7 +196,7 @@ async fn expired_code_is_invalid_grant() {
     app.add_user("alice").await;
     let client = app.add_client(false);
     let (code, verifier) = code_for(&app, &client).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.clock.advance(2);
     let response = app.redeem(&client, &code, Some(&verifier)).await;
     assert_eq!(
         error_of(response).await,
@@ -226,7 +226,7 @@ async fn unknown_grant_type_is_unsupported_grant_type_and_missing_is_invalid_req
     let app = spawn_app().await;
     let client = app.add_client(false);
     let post = |form: Vec<(&'static str, &'static str)>| {
-        reqwest::Client::new()
+        crate::helpers::http()
             .post(app.url("/token"))
             .basic_auth(&client.id, client.secret.as_deref())
             .form(&form)
@@ -259,7 +259,7 @@ async fn unknown_grant_type_is_unsupported_grant_type_and_missing_is_invalid_req
 #[tokio::test]
 async fn token_request_that_is_not_a_form_is_invalid_request() {
     let app = spawn_app().await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/token"))
         .json(&serde_json::json!({"grant_type": "authorization_code"}))
         .send()
@@ -315,7 +315,7 @@ async fn a_basic_client_may_send_its_secret_in_the_body_but_a_public_client_may_
 async fn both_basic_and_post_credentials_at_once_are_invalid_request() {
     let app = spawn_app().await;
     let client = app.add_client(false);
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(app.url("/token"))
         .basic_auth(&client.id, client.secret.as_deref())
         .form(&[

@@ -13,7 +13,7 @@ async fn tokens(app: &TestApp) -> serde_json::Value {
 }
 
 async fn call(app: &TestApp, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::helpers::http()
         .get(app.url("/userinfo"))
         .bearer_auth(token)
         .send()
@@ -43,14 +43,14 @@ async fn userinfo_returns_claims_for_the_granted_scopes_by_get_and_post() {
     let id = crate::helpers::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["sub"], id["sub"], "sub is the ID token's");
 
-    let post = reqwest::Client::new()
+    let post = crate::helpers::http()
         .post(app.url("/userinfo"))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
     assert_eq!(post.status(), 200);
-    let form = reqwest::Client::new()
+    let form = crate::helpers::http()
         .post(app.url("/userinfo"))
         .form(&[("access_token", token)])
         .send()
@@ -102,7 +102,7 @@ async fn id_token_is_not_accepted_as_an_access_token() {
 #[tokio::test]
 async fn missing_token_gets_a_bare_bearer_challenge() {
     let app = spawn_app().await;
-    let response = reqwest::get(app.url("/userinfo")).await.unwrap();
+    let response = crate::helpers::get(app.url("/userinfo")).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap();
     assert!(
@@ -121,7 +121,7 @@ async fn garbage_token_is_rejected() {
 #[tokio::test]
 async fn another_authorization_scheme_gets_a_bare_bearer_challenge() {
     let app = spawn_app().await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .get(app.url("/userinfo"))
         .basic_auth("a", Some("b"))
         .send()

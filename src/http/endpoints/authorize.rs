@@ -9,12 +9,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
-use crate::domain::now;
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, browser_id, request_params, session_id};
 use crate::protocol::authorize::{
-    Authentication, AuthorizationRequest, AuthorizeError, Next, error_redirect, issue_code,
-    next_step, resolve_redirect_uri, validate,
+    Authentication, AuthorizationRequest, AuthorizeError, Next, drop_unconsented_offline_access,
+    error_redirect, issue_code, next_step, resolve_redirect_uri, validate,
 };
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
@@ -158,11 +157,11 @@ async fn resume_page(
 pub async fn proceed(
     req: &HttpRequest,
     state: &State,
-    pending: Pending,
+    mut pending: Pending,
     handle: Option<String>,
     fresh_session: Option<SsoSession>,
 ) -> Result<HttpResponse, PageError> {
-    let now = now();
+    let now = state.now();
     let session = match fresh_session {
         Some(s) => Some(s),
         None => match session_id(req, &state.settings) {
@@ -196,6 +195,7 @@ pub async fn proceed(
         }
         None => (None, None),
     };
+    drop_unconsented_offline_access(&mut pending.request, consent.as_ref());
     let auth = session.as_ref().map(|s| Authentication {
         session: s,
         fresh: pending.logged_in_session.as_deref() == Some(s.id.as_str()),

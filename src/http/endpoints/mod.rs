@@ -3,7 +3,9 @@
 pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod introspection;
 pub mod registration;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
@@ -24,6 +26,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/userinfo", web::method(Method::OPTIONS).to(cors_preflight))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
+    .route("/revoke", web::post().to(revocation::revoke_token))
+    .route("/revoke", web::method(Method::OPTIONS).to(cors_preflight))
+    .route(
+        "/introspect",
+        web::post().to(introspection::introspect_token),
+    )
     .route("/register", web::post().to(registration::register))
     .route("/register/{client_id}", web::get().to(registration::read))
     .route("/healthz", web::get().to(health::healthz))

@@ -8,20 +8,30 @@ use base64::engine::general_purpose::STANDARD;
 use crate::domain::Secret;
 use crate::http::error::ApiError;
 use crate::http::{State, blocking, form_params};
-use crate::protocol::OAuthError;
-use crate::protocol::client_auth::{PresentedCredentials, authenticate};
+use crate::protocol::client_auth::PresentedCredentials;
 use crate::protocol::grants::{TokenRequest, exchange};
+use crate::protocol::{OAuthError, Params};
+
+/// The form body and the client credentials of a client-authenticated back-channel
+/// request (token, revocation, introspection).
+pub fn client_request(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Params, PresentedCredentials), OAuthError> {
+    let params = form_params(req, body)?;
+    let creds = PresentedCredentials::from_request(basic_credentials(req)?, &params)?;
+    Ok((params, creds))
+}
 
 pub async fn token(
     req: HttpRequest,
     body: web::Bytes,
     state: State,
 ) -> Result<HttpResponse, ApiError> {
-    let params = form_params(&req, &body)?;
-    let basic = basic_credentials(&req)?;
+    let (params, creds) = client_request(&req, &body)?;
+    let endpoint = state.settings.endpoint("/token");
     let (grant_type, response) = blocking(&state, move |ctx| {
-        let creds = PresentedCredentials::from_body(basic, &params)?;
-        let client = authenticate(&creds, ctx)?;
+        let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?;
         Ok((request.grant_type(), exchange(request, &client, ctx)?))
     })

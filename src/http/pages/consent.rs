@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::login::PageQuery;
 use super::render;
-use crate::domain::{Scopes, now};
+use crate::domain::Scopes;
 use crate::http::endpoints::authorize::{finish_with_error, load_pending, proceed};
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, session_id};
@@ -22,7 +22,7 @@ struct ConsentPage<'a> {
     csrf: &'a str,
     client_name: &'a str,
     username: &'a str,
-    scopes: Vec<(&'static str, &'static str)>,
+    scopes: Vec<(String, &'static str)>,
 }
 
 fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
@@ -34,6 +34,10 @@ fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
         )),
         "email" => Some(("See your email address", "and whether it is verified")),
         "phone" => Some(("See your phone number", "and whether it is verified")),
+        "offline_access" => Some((
+            "Stay connected",
+            "and keep this access while you are not using the application",
+        )),
         _ => None,
     }
 }
@@ -55,7 +59,7 @@ async fn show_page(
     };
     let Some(session) = state
         .sessions
-        .load_sso(&sid, now())
+        .load_sso(&sid, state.now())
         .await
         .map_err(OAuthError::from)?
     else {
@@ -76,11 +80,19 @@ async fn show_page(
             csrf: &pending.csrf,
             client_name: &pending.client_name,
             username: &username,
-            // In a fixed, meaningful order (sign-in first), not the request's.
+            // In a fixed, meaningful order (sign-in first), not the request's; then the
+            // API scopes the client was registered with, by name.
             scopes: SUPPORTED_SCOPES
                 .iter()
                 .filter(|s| scopes.contains(s))
                 .filter_map(|s| describe(s))
+                .map(|(name, detail)| (name.to_owned(), detail))
+                .chain(
+                    scopes
+                        .iter()
+                        .filter(|s| !SUPPORTED_SCOPES.contains(s))
+                        .map(|s| (format!("Use \"{s}\"",), "on your behalf")),
+                )
                 .collect(),
         },
     ))
@@ -116,7 +128,7 @@ async fn submit_page(
     let session = match session_id(&req, &state.settings) {
         Some(sid) => state
             .sessions
-            .load_sso(&sid, now())
+            .load_sso(&sid, state.now())
             .await
             .map_err(OAuthError::from)?,
         None => None,

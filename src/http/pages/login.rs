@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::render;
 use crate::crypto::password::verify_password;
 use crate::crypto::tokens::random_token;
-use crate::domain::{Secret, now};
+use crate::domain::Secret;
 use crate::http::endpoints::authorize::{Pending, load_pending, proceed, with_cookie};
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, session_cookie, session_id};
@@ -206,7 +206,7 @@ async fn submit_page(
             .await
             .map_err(OAuthError::from)?;
     }
-    let now = now();
+    let now = state.now();
     let session = SsoSession {
         id: random_token(32),
         sid: random_token(16),

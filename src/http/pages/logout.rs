@@ -49,7 +49,8 @@ fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<Str
         let expect = JwtExpectations {
             issuer: &state.settings.issuer,
             typ: Some("JWT"),
-            check_expiry: false,
+            now: None,
+            audience: None,
         };
         let claims: serde_json::Value =
             state.keys.current().verify(hint, &expect).map_err(|_| {
@@ -165,10 +166,24 @@ async fn confirm_page(
             },
         ));
     }
-    if let Some(sid) = session_id(&req, &state.settings) {
+    if let Some(id) = session_id(&req, &state.settings) {
+        // Signing out ends what the session granted: refresh tokens (offline ones too)
+        // and the access tokens issued with them.
+        let session = state
+            .sessions
+            .load_sso(&id, state.now())
+            .await
+            .map_err(OAuthError::from)?;
+        if let Some(session) = session {
+            let sid = session.sid;
+            blocking(&state, move |ctx| {
+                Ok(ctx.store.revoke_session_grants(&sid, ctx.now)?)
+            })
+            .await?;
+        }
         state
             .sessions
-            .delete_sso(&sid)
+            .delete_sso(&id)
             .await
             .map_err(OAuthError::from)?;
     }

@@ -3,7 +3,7 @@
 
 use super::AuthorizationRequest;
 use crate::domain::{Scopes, UnixTime};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, OFFLINE_ACCESS};
 use crate::sessions::SsoSession;
 use crate::store::Consent;
 
@@ -20,6 +20,26 @@ pub enum Next {
     Consent,
     IssueCode,
     Fail(ErrorCode),
+}
+
+/// OIDC Core §11: offline_access is ignored unless the user is asked for consent
+/// (`prompt=consent`) or has already consented to it for this client. It is then dropped
+/// from the request (no refresh token) rather than refused.
+pub fn drop_unconsented_offline_access(
+    request: &mut AuthorizationRequest,
+    consent: Option<&Consent>,
+) {
+    let mut scopes = request.scopes();
+    if !scopes.contains(OFFLINE_ACCESS) || request.prompts("consent") {
+        return;
+    }
+    let consented = consent
+        .and_then(|c| Scopes::parse(&c.scope))
+        .is_some_and(|granted| granted.contains(OFFLINE_ACCESS));
+    if !consented {
+        scopes.retain(|s| s != OFFLINE_ACCESS);
+        request.scope = scopes.to_string();
+    }
 }
 
 /// What happens next for `request`, given the browser's session and the stored consent.
@@ -183,6 +203,22 @@ mod tests {
             next_step(&request(&["consent"], None), Some(&a), Some(&wide), 100),
             Next::Consent
         );
+    }
+
+    #[test]
+    fn offline_access_stays_only_with_prompt_consent_or_a_consent_given_for_it() {
+        let mut plain = request(&[], None);
+        plain.scope = "offline_access openid".into();
+        let mut asked = plain.clone();
+        asked.prompt = vec!["consent".into()];
+        let mut remembered = plain.clone();
+
+        drop_unconsented_offline_access(&mut plain, Some(&consent("openid profile")));
+        assert_eq!(plain.scope, "openid");
+        drop_unconsented_offline_access(&mut asked, None);
+        assert_eq!(asked.scope, "offline_access openid");
+        drop_unconsented_offline_access(&mut remembered, Some(&consent("offline_access openid")));
+        assert_eq!(remembered.scope, "offline_access openid");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod decision;
 mod response;
 
-pub use decision::{Authentication, Next, next_step};
+pub use decision::{Authentication, Next, drop_unconsented_offline_access, next_step};
 pub use response::{error_redirect, issue_code};
 
 use serde::{Deserialize, Serialize};
@@ -192,9 +192,16 @@ fn check(
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
     let allowed = client.scope.as_deref().and_then(Scopes::parse);
     let mut scopes = requested;
-    scopes.retain(|s| {
-        SUPPORTED_SCOPES.contains(&s) && allowed.as_ref().is_none_or(|a| a.contains(s))
+    // The OpenID scopes the client may use, and API scopes it was registered with.
+    scopes.retain(|s| match &allowed {
+        None => SUPPORTED_SCOPES.contains(&s),
+        Some(a) => a.contains(s),
     });
+    // OIDC Core §11: offline_access means a refresh token, which only a client that may
+    // refresh can use; for any other it is ignored.
+    if !client.may_use_grant("refresh_token") {
+        scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
+    }
     if scopes.is_empty() {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
@@ -232,13 +239,14 @@ fn check(
 }
 
 /// RFC 7636 §4.3/§4.4.1: S256 only (plain offers no protection against a leaked request),
-/// required for public clients (RFC 9700 §2.1.1).
+/// required for every client (RFC 9700 §2.1.1) but a confidential one registered with an
+/// explicit opt-out.
 fn pkce(params: &Params, client: &Client) -> Result<(Option<String>, Option<String>), OAuthError> {
     let challenge = params.single("code_challenge")?;
     let method = params.single("code_challenge_method")?;
     match (challenge, method) {
-        (None, None) if client.is_public() => Err(OAuthError::invalid_request(
-            "PKCE (code_challenge with S256) is required for public clients",
+        (None, None) if client.requires_pkce() => Err(OAuthError::invalid_request(
+            "PKCE (code_challenge with S256) is required",
         )),
         (None, None) => Ok((None, None)),
         (None, Some(_)) => Err(OAuthError::invalid_request(
@@ -303,7 +311,8 @@ fn verify_id_token_hint(
     let expect = JwtExpectations {
         issuer: &ctx.settings.issuer,
         typ: Some("JWT"),
-        check_expiry: false,
+        now: None,
+        audience: None,
     };
     let invalid = || {
         OAuthError::invalid_request(

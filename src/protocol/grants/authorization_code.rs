@@ -1,8 +1,10 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
 use super::TokenResponse;
+use super::refresh_token::first_refresh_token;
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
-use crate::protocol::tokens::{self, TokenSubject};
+use crate::domain::Scopes;
+use crate::protocol::tokens::{AccessTokenRequest, Subject, issue_access_token, issue_id_token};
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::{Client, Grant};
 
@@ -34,6 +36,13 @@ pub fn exchange(
         .find_code(&code_hash)?
         .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
 
+    // Another client presenting the code proves nothing about its owner's tokens: refuse
+    // it without revoking anything (or one client could revoke another's grants).
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "authorization code was issued to another client",
+        ));
+    }
     // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
     // server MUST deny the request and SHOULD revoke ... all tokens previously issued based
     // on that authorization code."
@@ -41,11 +50,6 @@ pub fn exchange(
         ctx.store.revoke_grant(&code.grant_id, ctx.now)?;
         return Err(OAuthError::invalid_grant(
             "authorization code was already used",
-        ));
-    }
-    if code.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "authorization code was issued to another client",
         ));
     }
     if code.expires_at <= ctx.now {
@@ -99,22 +103,54 @@ pub fn exchange(
         session_id: code.session_id.clone(),
         created_at: ctx.now,
         revoked_at: None,
+        auth_time: code.auth_time,
+        nonce: code.nonce.clone(),
+        acr: None,
+        amr: Some("pwd".to_owned()),
+        claims: None,
+        expires_at: ctx.now + ctx.settings.refresh_token_absolute_ttl,
     };
-    if !ctx.store.redeem_code(&code_hash, &grant, ctx.now)? {
+    let scopes = Scopes::parse(&grant.scope).unwrap_or_default();
+    // OIDC Core §11: a refresh token only for offline_access (which the authorization
+    // endpoint keeps only when consented to and the client may refresh).
+    let refresh = (scopes.contains(crate::protocol::OFFLINE_ACCESS)
+        && client.may_use_grant("refresh_token"))
+    .then(|| first_refresh_token(&grant, ctx));
+    if !ctx.store.redeem_code(
+        &code_hash,
+        &grant,
+        refresh.as_ref().map(|(_, r)| r),
+        ctx.now,
+    )? {
         // Lost a race with a concurrent redemption of the same code: same rule as reuse.
         ctx.store.revoke_grant(&code.grant_id, ctx.now)?;
         return Err(OAuthError::invalid_grant(
             "authorization code was already used",
         ));
     }
-    tokens::issue(
-        &TokenSubject {
-            grant: &grant,
+    let access = issue_access_token(
+        &AccessTokenRequest {
+            subject: &Subject::User {
+                user_id: grant.user_id.clone(),
+                grant_id: grant.id.clone(),
+            },
             client,
-            user_id: &code.user_id,
-            nonce: code.nonce.as_deref(),
-            auth_time: code.auth_time,
+            scope: &grant.scope,
+            audience: &[],
+            auth_time: Some(grant.auth_time),
         },
         ctx,
-    )
+    )?;
+    let id_token = scopes
+        .contains("openid")
+        .then(|| issue_id_token(&grant, client, &access.token, ctx))
+        .transpose()?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ctx.settings.access_token_ttl,
+        id_token,
+        refresh_token: refresh.map(|(plain, _)| plain),
+        scope: grant.scope,
+    })
 }

@@ -1,16 +1,27 @@
 //! The token endpoint's grants (RFC 6749 §4, §5): one module per grant behind one enum.
+//! Each grant decides what it issues and shapes its response; `tokens` only builds and
+//! signs.
 
 pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
 
 use serde::Serialize;
 
 use super::{Context, ErrorCode, OAuthError, Params};
+use crate::domain::Scopes;
 use crate::store::Client;
 
 #[derive(Debug)]
 pub enum TokenRequest {
     AuthorizationCode(authorization_code::CodeRequest),
+    RefreshToken(refresh_token::RefreshRequest),
+    ClientCredentials(client_credentials::ClientCredentialsRequest),
 }
+
+/// Grant types this provider implements (RFC 7591 §2 `grant_types` values).
+pub const SUPPORTED_GRANT_TYPES: [&str; 3] =
+    ["authorization_code", "refresh_token", "client_credentials"];
 
 impl TokenRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
@@ -18,6 +29,9 @@ impl TokenRequest {
             "authorization_code" => {
                 authorization_code::CodeRequest::parse(params).map(Self::AuthorizationCode)
             }
+            "refresh_token" => refresh_token::RefreshRequest::parse(params).map(Self::RefreshToken),
+            "client_credentials" => client_credentials::ClientCredentialsRequest::parse(params)
+                .map(Self::ClientCredentials),
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "unsupported grant_type",
@@ -28,6 +42,8 @@ impl TokenRequest {
     pub fn grant_type(&self) -> &'static str {
         match self {
             Self::AuthorizationCode(_) => "authorization_code",
+            Self::RefreshToken(_) => "refresh_token",
+            Self::ClientCredentials(_) => "client_credentials",
         }
     }
 }
@@ -40,6 +56,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
 }
 
@@ -48,7 +66,7 @@ pub fn exchange(
     client: &Client,
     ctx: &Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.grant_types.iter().any(|g| g == request.grant_type()) {
+    if !client.may_use_grant(request.grant_type()) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client may not use this grant_type",
@@ -56,5 +74,19 @@ pub fn exchange(
     }
     match request {
         TokenRequest::AuthorizationCode(r) => authorization_code::exchange(r, client, ctx),
+        TokenRequest::RefreshToken(r) => refresh_token::exchange(r, client, ctx),
+        TokenRequest::ClientCredentials(r) => client_credentials::exchange(r, client, ctx),
     }
+}
+
+/// The optional `scope` of a token request (RFC 6749 §3.3): malformed is `invalid_scope`.
+fn requested_scope(params: &Params) -> Result<Option<Scopes>, OAuthError> {
+    params
+        .single("scope")?
+        .map(|s| {
+            Scopes::parse(s)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))
+        })
+        .transpose()
 }

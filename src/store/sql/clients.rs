@@ -22,6 +22,11 @@ struct ClientRow {
     metadata: String,
     registration_token_hash: Option<String>,
     created_at: i64,
+    secret_ciphertext: Option<String>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    pkce_required: bool,
+    resources: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -107,6 +112,14 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
         registration_token_hash: row.registration_token_hash,
         created_at: row.created_at,
+        secret_ciphertext: row.secret_ciphertext,
+        jwks: row
+            .jwks
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok()),
+        jwks_uri: row.jwks_uri,
+        pkce_required: row.pkce_required,
+        resources: row.resources.as_deref().map(split).unwrap_or_default(),
     })
 }
 
@@ -135,6 +148,11 @@ impl ClientStore for SqlStore {
             metadata: client.metadata.to_string(),
             registration_token_hash: client.registration_token_hash.clone(),
             created_at: client.created_at,
+            secret_ciphertext: client.secret_ciphertext.clone(),
+            jwks: client.jwks.as_ref().map(|j| j.to_string()),
+            jwks_uri: client.jwks_uri.clone(),
+            pkce_required: client.pkce_required,
+            resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
         };
         let uris: Vec<RedirectUriRow> = [
             (LOGIN, &client.redirect_uris),

@@ -2,8 +2,10 @@ use diesel::prelude::*;
 
 use super::SqlStore;
 use crate::domain::UnixTime;
-use crate::store::schema::{authorization_codes, grants};
-use crate::store::{AuthorizationCode, Grant, GrantStore, StoreError, StoreResult};
+use crate::store::schema::{
+    authorization_codes, client_assertion_jtis, grants, refresh_tokens, revoked_access_tokens,
+};
+use crate::store::{AuthorizationCode, Grant, GrantStore, RefreshToken, StoreError, StoreResult};
 
 impl GrantStore for SqlStore {
     fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
@@ -21,7 +23,13 @@ impl GrantStore for SqlStore {
             .optional()?)
     }
 
-    fn redeem_code(&self, code_hash: &str, grant: &Grant, now: UnixTime) -> StoreResult<bool> {
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             // The conditional UPDATE is the single point of truth: under concurrent
             // redemption exactly one transaction sees one affected row (PostgreSQL row
@@ -39,6 +47,11 @@ impl GrantStore for SqlStore {
             diesel::insert_into(grants::table)
                 .values(grant)
                 .execute(conn)?;
+            if let Some(token) = refresh {
+                diesel::insert_into(refresh_tokens::table)
+                    .values(token)
+                    .execute(conn)?;
+            }
             Ok(true)
         })
     }
@@ -58,10 +71,46 @@ impl GrantStore for SqlStore {
         Ok(())
     }
 
-    fn purge_codes(&self, before: UnixTime) -> StoreResult<usize> {
-        Ok(diesel::delete(
+    fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize> {
+        Ok(diesel::update(
+            grants::table
+                .filter(grants::session_id.eq(sid))
+                .filter(grants::revoked_at.is_null()),
+        )
+        .set(grants::revoked_at.eq(now))
+        .execute(&mut self.conn()?)?)
+    }
+
+    fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<usize> {
+        Ok(diesel::update(
+            grants::table
+                .filter(grants::user_id.eq(user_id))
+                .filter(grants::revoked_at.is_null()),
+        )
+        .set(grants::revoked_at.eq(now))
+        .execute(&mut self.conn()?)?)
+    }
+
+    fn purge_expired(&self, before: UnixTime) -> StoreResult<usize> {
+        let mut conn = self.conn()?;
+        let mut purged = diesel::delete(
             authorization_codes::table.filter(authorization_codes::expires_at.lt(before)),
         )
-        .execute(&mut self.conn()?)?)
+        .execute(&mut conn)?;
+        purged +=
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
+                .execute(&mut conn)?;
+        purged += diesel::delete(
+            revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(before)),
+        )
+        .execute(&mut conn)?;
+        purged += diesel::delete(
+            client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(before)),
+        )
+        .execute(&mut conn)?;
+        // A grant past its absolute end can issue nothing more; its tokens cascade.
+        purged += diesel::delete(grants::table.filter(grants::expires_at.lt(before)))
+            .execute(&mut conn)?;
+        Ok(purged)
     }
 }

@@ -4,6 +4,7 @@
 mod clients;
 mod grants;
 mod keys;
+mod tokens;
 mod users;
 
 use std::path::Path;

@@ -1,0 +1,16 @@
+DROP TABLE instance_facts;
+DROP TABLE client_assertion_jtis;
+DROP TABLE revoked_access_tokens;
+ALTER TABLE clients DROP COLUMN resources;
+ALTER TABLE clients DROP COLUMN pkce_required;
+ALTER TABLE clients DROP COLUMN jwks_uri;
+ALTER TABLE clients DROP COLUMN jwks;
+ALTER TABLE clients DROP COLUMN secret_ciphertext;
+ALTER TABLE refresh_tokens DROP COLUMN successor_hash;
+DROP INDEX grants_session_id;
+ALTER TABLE grants DROP COLUMN expires_at;
+ALTER TABLE grants DROP COLUMN claims;
+ALTER TABLE grants DROP COLUMN amr;
+ALTER TABLE grants DROP COLUMN acr;
+ALTER TABLE grants DROP COLUMN nonce;
+ALTER TABLE grants DROP COLUMN auth_time;

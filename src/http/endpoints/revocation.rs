@@ -1,0 +1,32 @@
+//! The revocation endpoint (RFC 7009 §2).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::token::client_request;
+use crate::http::error::ApiError;
+use crate::http::{State, blocking};
+use crate::protocol::client_auth::authenticate;
+use crate::protocol::revocation::{TokenTypeHint, revoke};
+
+pub async fn revoke_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, ApiError> {
+    let (params, creds) = client_request(&req, &body)?;
+    let endpoint = state.settings.endpoint("/revoke");
+    blocking(&state, move |ctx| {
+        // §2.1: the client authenticates first; a bad hint is reported after that.
+        let client = authenticate(&creds, &endpoint, ctx)?;
+        let token = params.required("token")?;
+        let hint = TokenTypeHint::parse(&params)?;
+        revoke(token, hint, &client, ctx)
+    })
+    .await?;
+    // §2.2: 200 whether or not there was anything to revoke; the body is ignored.
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .finish())
+}

@@ -1,0 +1,164 @@
+//! The refresh token grant (RFC 6749 §6, OIDC Core §12) with rotation (RFC 9700 §4.14.2).
+//!
+//! # Rotation with a grace window
+//!
+//! Every refresh token `T` is single use; using it yields a successor `S`. Replaying a
+//! used `T` is evidence that it leaked, and revokes the whole family (the grant, every
+//! refresh token of it and every access token issued from it). But two tabs, a phone
+//! waking up or a retried request also use `T` twice, within moments, and must not lose
+//! the user's session. So:
+//!
+//! 1. `T` is looked up by its hash, with its grant. Unknown, expired, or belonging to a
+//!    revoked or ended grant: `invalid_grant`. A `T` of another client is refused and
+//!    revokes nothing: only the owner's replay is evidence of theft.
+//! 2. The successor is *derived*, not drawn: `S = HMAC(KEK, "refresh-successor", T)`.
+//!    Every use of `T` computes the same `S`; nobody without the key-encryption key can.
+//! 3. If `T` is unconsumed, one atomic step marks it consumed (recording `hash(S)`) and
+//!    inserts `S`. Of concurrent uses exactly one wins that step.
+//! 4. Every other use finds `T` consumed. Within `refresh_token_grace_period` seconds of
+//!    the consumption it is a retry, not theft: it is answered with the same `S` (the
+//!    family keeps a single live head) and a fresh access token. Later it is a replay:
+//!    the grant is revoked and the request refused with `invalid_grant`.
+//!
+//! A successor lives `refresh_token_ttl` from its issue (so an unused token dies), and
+//! never beyond the grant's absolute end (`refresh_token_absolute_ttl` from sign-in).
+//! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time`, `sid` and `nonce` of
+//! the grant (OIDC Core §12.2).
+
+use super::{TokenResponse, requested_scope};
+use crate::crypto::tokens::{random_token, token_hash};
+use crate::domain::Scopes;
+use crate::protocol::tokens::{AccessTokenRequest, Subject, issue_access_token, issue_id_token};
+use crate::protocol::{Context, ErrorCode, OAuthError, Params};
+use crate::store::{Client, Grant, RefreshToken};
+
+#[derive(Debug)]
+pub struct RefreshRequest {
+    refresh_token: String,
+    scope: Option<Scopes>,
+}
+
+impl RefreshRequest {
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        Ok(Self {
+            refresh_token: params.required("refresh_token")?.to_owned(),
+            scope: requested_scope(params)?,
+        })
+    }
+}
+
+const SUCCESSOR: &str = "refresh-successor";
+
+fn record(token: &str, grant: &Grant, ctx: &Context<'_>) -> RefreshToken {
+    RefreshToken {
+        token_hash: token_hash(token),
+        grant_id: grant.id.clone(),
+        created_at: ctx.now,
+        expires_at: (ctx.now + ctx.settings.refresh_token_ttl).min(grant.expires_at),
+        consumed_at: None,
+        successor_hash: None,
+    }
+}
+
+/// The first refresh token of a new grant: the token and its stored record.
+pub fn first_refresh_token(grant: &Grant, ctx: &Context<'_>) -> (String, RefreshToken) {
+    let token = random_token(32);
+    let stored = record(&token, grant, ctx);
+    (token, stored)
+}
+
+fn refused() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+pub fn exchange(
+    request: RefreshRequest,
+    client: &Client,
+    ctx: &Context<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let presented_hash = token_hash(&request.refresh_token);
+    let (token, grant) = ctx
+        .store
+        .find_refresh_token(&presented_hash)?
+        .ok_or_else(refused)?;
+    if grant.client_id != client.id {
+        return Err(refused());
+    }
+    if !grant.is_live(ctx.now) || token.expires_at <= ctx.now {
+        return Err(refused());
+    }
+    // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
+    let granted = Scopes::parse(&grant.scope).unwrap_or_default();
+    let scope = match &request.scope {
+        Some(s) if !s.is_subset(&granted) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the requested scope exceeds the scope originally granted",
+            ));
+        }
+        Some(s) => s.clone(),
+        None => granted,
+    };
+
+    let successor = ctx.kek.derive(SUCCESSOR, &request.refresh_token);
+    let successor_record = record(&successor, &grant, ctx);
+    // The token as it was when found consumed: before this request, or by a concurrent
+    // one that won the rotation.
+    let used = match token.consumed_at {
+        None if ctx
+            .store
+            .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)? =>
+        {
+            None
+        }
+        None => Some(
+            ctx.store
+                .find_refresh_token(&presented_hash)?
+                .map(|(t, _)| t)
+                .ok_or_else(refused)?,
+        ),
+        Some(_) => Some(token),
+    };
+    if let Some(used) = used {
+        let within_grace = used
+            .consumed_at
+            .is_some_and(|at| ctx.now - at <= ctx.settings.refresh_token_grace_period);
+        let same_successor = used.successor_hash.as_deref() == Some(&successor_record.token_hash);
+        if !(within_grace && same_successor) {
+            // RFC 9700 §4.14.2: a rotated token used again ends the whole family.
+            ctx.store.revoke_grant(&grant.id, ctx.now)?;
+            tracing::warn!(
+                client_id = %client.id,
+                "refresh token reused after rotation: grant revoked"
+            );
+            return Err(refused());
+        }
+    }
+
+    let scope_text = scope.to_string();
+    let access = issue_access_token(
+        &AccessTokenRequest {
+            subject: &Subject::User {
+                user_id: grant.user_id.clone(),
+                grant_id: grant.id.clone(),
+            },
+            client,
+            scope: &scope_text,
+            audience: &[],
+            auth_time: Some(grant.auth_time),
+        },
+        ctx,
+    )?;
+    let id_token = scope
+        .contains("openid")
+        .then(|| issue_id_token(&grant, client, &access.token, ctx))
+        .transpose()?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ctx.settings.access_token_ttl,
+        id_token,
+        refresh_token: Some(successor),
+        scope: scope_text,
+    })
+}

@@ -1,0 +1,132 @@
+//! Token introspection (RFC 7662), with the JWT response of RFC 9701.
+
+use serde_json::{Value, json};
+
+use super::revocation::TokenTypeHint;
+use super::tokens::{Subject, verify_access_token};
+use super::{Context, OAuthError};
+use crate::crypto::KeyAlgorithm;
+use crate::crypto::tokens::token_hash;
+use crate::store::Client;
+
+/// RFC 9701 §5: the media type a client asks for (Accept) and gets.
+pub const JWT_RESPONSE_TYPE: &str = "application/token-introspection+jwt";
+
+/// §2.2: an inactive token gets `{"active": false}` and nothing else, whatever the reason
+/// (expired, revoked, malformed, not ours), so the answer reveals nothing.
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+/// What `caller` may learn about `token`. Any authenticated confidential client may
+/// introspect access tokens (resource servers are clients too); refresh tokens only by the
+/// client they were issued to, since nobody else has any business with them.
+pub fn introspect(
+    token: &str,
+    hint: Option<TokenTypeHint>,
+    caller: &Client,
+    ctx: &Context<'_>,
+) -> Result<Value, OAuthError> {
+    let order = match hint {
+        Some(TokenTypeHint::RefreshToken) => [refresh_token_info, access_token_info],
+        _ => [access_token_info, refresh_token_info],
+    };
+    for lookup in order {
+        if let Some(info) = lookup(token, caller, ctx)? {
+            return Ok(info);
+        }
+    }
+    Ok(inactive())
+}
+
+type Lookup = fn(&str, &Client, &Context<'_>) -> Result<Option<Value>, OAuthError>;
+
+fn access_token_info(
+    token: &str,
+    _caller: &Client,
+    ctx: &Context<'_>,
+) -> Result<Option<Value>, OAuthError> {
+    // Not a JWT of ours, expired or revoked: nothing to say (and no further lookup for a
+    // token that is plainly not a refresh token).
+    if token.matches('.').count() != 2 {
+        return Ok(None);
+    }
+    let claims = match verify_access_token(token, None, ctx) {
+        Ok(claims) => claims,
+        Err(e) if e.code == super::ErrorCode::InvalidToken => return Ok(Some(inactive())),
+        Err(e) => return Err(e),
+    };
+    let mut info = json!({
+        "active": true,
+        "iss": claims.iss,
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "scope": claims.scope,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "jti": claims.jti,
+        "token_type": "Bearer",
+    });
+    if let Some(auth_time) = claims.auth_time {
+        info["auth_time"] = json!(auth_time);
+    }
+    if let Some(Subject::Client { .. }) = claims.subject() {
+        info["sub_type"] = json!("client");
+    }
+    Ok(Some(info))
+}
+
+fn refresh_token_info(
+    token: &str,
+    caller: &Client,
+    ctx: &Context<'_>,
+) -> Result<Option<Value>, OAuthError> {
+    let Some((record, grant)) = ctx.store.find_refresh_token(&token_hash(token))? else {
+        return Ok(None);
+    };
+    let active = grant.client_id == caller.id
+        && grant.is_live(ctx.now)
+        && record.expires_at > ctx.now
+        && record.consumed_at.is_none();
+    if !active {
+        return Ok(Some(inactive()));
+    }
+    Ok(Some(json!({
+        "active": true,
+        "iss": ctx.settings.issuer,
+        "client_id": grant.client_id,
+        "sub": grant.user_id,
+        "aud": grant.client_id,
+        "scope": grant.scope,
+        "exp": record.expires_at,
+        "iat": record.created_at,
+        "auth_time": grant.auth_time,
+        "token_type": "refresh_token",
+    })))
+}
+
+const _: [Lookup; 2] = [access_token_info, refresh_token_info];
+
+/// RFC 9701 §5: the response as a signed JWT for `caller`, `typ`
+/// `token-introspection+jwt`, the RFC 7662 response under `token_introspection`.
+pub fn jwt_response(info: Value, caller: &Client, ctx: &Context<'_>) -> Result<String, OAuthError> {
+    let alg = caller
+        .metadata
+        .get("introspection_signed_response_alg")
+        .and_then(|v| v.as_str())
+        .and_then(KeyAlgorithm::parse)
+        .unwrap_or(KeyAlgorithm::Rs256);
+    let key = ctx
+        .keys
+        .signing_key(alg, ctx.now)
+        .ok_or_else(|| OAuthError::server(format!("no {} signing key", alg.as_str())))?;
+    let claims = json!({
+        "iss": ctx.settings.issuer,
+        "aud": caller.id,
+        "iat": ctx.now,
+        "token_introspection": info,
+    });
+    key.sign_jwt("token-introspection+jwt", &claims)
+        .map_err(OAuthError::server)
+}

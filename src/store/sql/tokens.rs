@@ -1,0 +1,122 @@
+use diesel::prelude::*;
+
+use super::SqlStore;
+use crate::domain::UnixTime;
+use crate::store::schema::{
+    client_assertion_jtis, grants, instance_facts, refresh_tokens, revoked_access_tokens,
+};
+use crate::store::{FactStore, Grant, RefreshToken, StoreError, StoreResult, TokenStore};
+
+impl TokenStore for SqlStore {
+    fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
+        Ok(refresh_tokens::table
+            .inner_join(grants::table)
+            .filter(refresh_tokens::token_hash.eq(token_hash))
+            .select((RefreshToken::as_select(), Grant::as_select()))
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        successor: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            // As for codes: the conditional UPDATE decides which of concurrent uses
+            // rotates; the others see the row consumed and take the grace-window path.
+            let claimed = diesel::update(
+                refresh_tokens::table
+                    .find(presented_hash)
+                    .filter(refresh_tokens::consumed_at.is_null()),
+            )
+            .set((
+                refresh_tokens::consumed_at.eq(now),
+                refresh_tokens::successor_hash.eq(&successor.token_hash),
+            ))
+            .execute(conn)?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            diesel::insert_into(refresh_tokens::table)
+                .values(successor)
+                .execute(conn)?;
+            Ok(true)
+        })
+    }
+
+    fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
+        let inserted = diesel::insert_into(revoked_access_tokens::table)
+            .values((
+                revoked_access_tokens::jti.eq(jti),
+                revoked_access_tokens::expires_at.eq(expires_at),
+            ))
+            .execute(&mut self.conn()?);
+        match inserted.map_err(StoreError::from) {
+            // Revoking twice is revoking once (RFC 7009 §2.2).
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn access_token_live(
+        &self,
+        jti: &str,
+        grant_id: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut conn = self.conn()?;
+        if let Some(id) = grant_id {
+            let live = grants::table
+                .find(id)
+                .filter(grants::revoked_at.is_null())
+                .filter(grants::expires_at.gt(now))
+                .count()
+                .get_result::<i64>(&mut conn)?
+                == 1;
+            if !live {
+                return Ok(false);
+            }
+        }
+        let revoked = revoked_access_tokens::table
+            .find(jti)
+            .count()
+            .get_result::<i64>(&mut conn)?;
+        Ok(revoked == 0)
+    }
+
+    fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let inserted = diesel::insert_into(client_assertion_jtis::table)
+            .values((
+                client_assertion_jtis::jti_hash.eq(jti_hash),
+                client_assertion_jtis::expires_at.eq(expires_at),
+            ))
+            .execute(&mut self.conn()?);
+        match inserted.map_err(StoreError::from) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl FactStore for SqlStore {
+    fn remember_fact(&self, name: &str, value: &str) -> StoreResult<String> {
+        let mut conn = self.conn()?;
+        let inserted = diesel::insert_into(instance_facts::table)
+            .values((
+                instance_facts::name.eq(name),
+                instance_facts::value.eq(value),
+            ))
+            .execute(&mut conn);
+        match inserted.map_err(StoreError::from) {
+            Ok(_) | Err(StoreError::Conflict) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(instance_facts::table
+            .find(name)
+            .select(instance_facts::value)
+            .first(&mut conn)?)
+    }
+}
