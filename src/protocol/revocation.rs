@@ -2,6 +2,7 @@
 //! issued from it); access tokens are denylisted by `jti` until they would expire.
 
 use super::tokens::decode_access_token;
+use crate::crypto::keys::JwtExpectations;
 use super::{Context, ErrorCode, OAuthError, Params};
 use crate::crypto::tokens::token_hash;
 use crate::store::Client;
@@ -14,24 +15,23 @@ pub enum TokenTypeHint {
 }
 
 impl TokenTypeHint {
-    /// A hint naming a type we do not have is `unsupported_token_type` (RFC 7009 §2.2.1).
+    /// §2.1: the hint only says where to look first, and the server "MUST extend its
+    /// search across all of its supported token types": an unknown value is no error.
     pub fn parse(params: &Params) -> Result<Option<Self>, OAuthError> {
-        match params.single("token_type_hint")? {
-            None => Ok(None),
-            Some("access_token") => Ok(Some(Self::AccessToken)),
-            Some("refresh_token") => Ok(Some(Self::RefreshToken)),
-            Some(_) => Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "token_type_hint must be access_token or refresh_token",
-            )),
-        }
+        Ok(match params.single("token_type_hint")? {
+            Some("access_token") => Some(Self::AccessToken),
+            Some("refresh_token") => Some(Self::RefreshToken),
+            _ => None,
+        })
     }
 }
 
-/// Revokes `token` if it is one of ours and was issued to `client`. Anything else
-/// (unknown, expired, another client's) changes nothing and still succeeds: RFC 7009
-/// §2.2 answers 200 "if the client submitted an invalid token", and telling a client
-/// whether another client's token exists would leak it.
+/// Revokes `token` if it is one of ours and was issued to `client`. An unknown or expired
+/// token changes nothing and still succeeds (§2.2: "invalid tokens do not cause an error
+/// response"). A token of another client is refused (§2.1: "If this validation fails,
+/// the request is refused and the client is informed"), except towards a public client,
+/// whose client_id proves nothing: it learns nothing either. An ID token is ours but not
+/// revocable: `unsupported_token_type` (§2.2.1).
 pub fn revoke(
     token: &str,
     hint: Option<TokenTypeHint>,
@@ -64,8 +64,18 @@ fn revoke_refresh_token(
             ctx.store.revoke_grant(&grant.id, ctx.now)?;
             Ok(true)
         }
-        Some(_) => Ok(true),
+        Some(_) => refuse_foreign(client),
         None => Ok(false),
+    }
+}
+
+fn refuse_foreign(client: &Client) -> Result<bool, OAuthError> {
+    if client.is_public() {
+        Ok(true)
+    } else {
+        Err(OAuthError::invalid_request(
+            "the token was not issued to this client",
+        ))
     }
 }
 
@@ -77,10 +87,27 @@ fn revoke_access_token(
     // Our access tokens are JWTs: no lookup unless the signature is ours. An expired one
     // needs no revoking.
     let Some(claims) = decode_access_token(token, ctx, None) else {
+        if is_our_id_token(token, ctx) {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "ID tokens cannot be revoked",
+            ));
+        }
         return Ok(false);
     };
-    if claims.client_id == client.id {
-        ctx.store.revoke_access_token(&claims.jti, claims.exp)?;
+    if claims.client_id != client.id {
+        return refuse_foreign(client);
     }
+    ctx.store.revoke_access_token(&claims.jti, claims.exp)?;
     Ok(true)
+}
+
+fn is_our_id_token(token: &str, ctx: &Context<'_>) -> bool {
+    let expect = JwtExpectations {
+        issuer: &ctx.settings.issuer,
+        typ: Some("JWT"),
+        now: None,
+        audience: None,
+    };
+    ctx.keys.verify::<serde_json::Value>(token, &expect).is_ok()
 }

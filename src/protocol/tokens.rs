@@ -126,13 +126,21 @@ pub fn issue_access_token(
     Ok(AccessToken { token, claims })
 }
 
+/// Why an ID token is issued: OIDC Core §12.2 treats the refreshed one differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdTokenOccasion {
+    Authentication,
+    Refresh,
+}
+
 /// An ID token for the user of `grant`, issued with `access_token` (OIDC Core §3.1.3.6
-/// `at_hash`). On refresh the grant supplies the original `auth_time` and `sid`
-/// (OIDC Core §12.2).
+/// `at_hash`). On refresh the grant supplies the original `auth_time` and `sid`, and the
+/// nonce is left out (§12.2: it "SHOULD NOT have a nonce Claim").
 pub fn issue_id_token(
     grant: &Grant,
     client: &Client,
     access_token: &str,
+    occasion: IdTokenOccasion,
     ctx: &Context<'_>,
 ) -> Result<String, OAuthError> {
     let key = signing_key(ctx.keys, id_token_alg(client), ctx.now)?;
@@ -146,7 +154,7 @@ pub fn issue_id_token(
         // Left half of SHA-256: every algorithm we sign ID tokens with is a 256-bit one.
         "at_hash": left_half_sha256(access_token),
     });
-    if let Some(nonce) = &grant.nonce {
+    if let (Some(nonce), IdTokenOccasion::Authentication) = (&grant.nonce, occasion) {
         id["nonce"] = json!(nonce);
     }
     if let Some(sid) = &grant.session_id {

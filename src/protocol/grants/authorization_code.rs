@@ -4,7 +4,9 @@ use super::TokenResponse;
 use super::refresh_token::first_refresh_token;
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::Scopes;
-use crate::protocol::tokens::{AccessTokenRequest, Subject, issue_access_token, issue_id_token};
+use crate::protocol::tokens::{
+    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+};
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::{Client, Grant};
 
@@ -143,7 +145,7 @@ pub fn exchange(
     )?;
     let id_token = scopes
         .contains("openid")
-        .then(|| issue_id_token(&grant, client, &access.token, ctx))
+        .then(|| issue_id_token(&grant, client, &access.token, IdTokenOccasion::Authentication, ctx))
         .transpose()?;
     Ok(TokenResponse {
         access_token: access.token,

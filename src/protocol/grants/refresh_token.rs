@@ -22,13 +22,15 @@
 //!
 //! A successor lives `refresh_token_ttl` from its issue (so an unused token dies), and
 //! never beyond the grant's absolute end (`refresh_token_absolute_ttl` from sign-in).
-//! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time`, `sid` and `nonce` of
-//! the grant (OIDC Core §12.2).
+//! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time` and `sid` of the grant
+//! and leaves out `nonce` (OIDC Core §12.2).
 
 use super::{TokenResponse, requested_scope};
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
-use crate::protocol::tokens::{AccessTokenRequest, Subject, issue_access_token, issue_id_token};
+use crate::protocol::tokens::{
+    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+};
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::{Client, Grant, RefreshToken};
 
@@ -151,7 +153,7 @@ pub fn exchange(
     )?;
     let id_token = scope
         .contains("openid")
-        .then(|| issue_id_token(&grant, client, &access.token, ctx))
+        .then(|| issue_id_token(&grant, client, &access.token, IdTokenOccasion::Refresh, ctx))
         .transpose()?;
     Ok(TokenResponse {
         access_token: access.token,
