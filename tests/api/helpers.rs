@@ -286,6 +286,92 @@ impl TestApp {
         browser
     }
 
+    /// A confidential client that may refresh (authorization_code + refresh_token).
+    pub fn add_refreshing_client(&self) -> TestClient {
+        self.add_client_with(ClientDraft {
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            ..ClientDraft::default()
+        })
+    }
+
+    /// A confidential client registered for client_credentials only, with API scopes
+    /// and one resource it may ask tokens for.
+    pub fn add_service_client(&self, scope: &str, resources: &[&str]) -> TestClient {
+        self.add_client_with(ClientDraft {
+            grant_types: vec!["client_credentials".into()],
+            redirect_uris: vec![],
+            scope: Some(scope.into()),
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+            ..ClientDraft::default()
+        })
+    }
+
+    /// Sign-in with `offline_access` and `prompt=consent` in a fresh browser; returns the
+    /// token response (with a refresh token) and the browser (still signed in).
+    pub async fn offline_tokens(
+        &self,
+        client: &TestClient,
+        username: &str,
+    ) -> (serde_json::Value, Browser) {
+        let (url, pkce) = self.authorize_url(
+            client,
+            &[
+                ("scope", "openid profile offline_access"),
+                ("prompt", "consent"),
+            ],
+        );
+        let browser = self.browser();
+        let callback = browser.sign_in(&url, username).await;
+        let tokens = self.exchange(client, &callback, &pkce).await;
+        assert!(tokens["refresh_token"].is_string(), "{tokens}");
+        (tokens, browser)
+    }
+
+    /// A refresh request for `client` (client_secret_basic), with extra form fields.
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        refresh_token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        form.extend_from_slice(extra);
+        let secret = client.secret.as_deref().expect("a confidential client");
+        self.token_request(&form, Some((&client.id, secret))).await
+    }
+
+    /// POST `form` to `path` (revoke, introspect) with client_secret_basic.
+    pub async fn post_as(
+        &self,
+        client: &TestClient,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let secret = client.secret.as_deref().expect("a confidential client");
+        self::http()
+            .post(self.url(path))
+            .basic_auth(&client.id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET userinfo with `access_token`; returns the status.
+    pub async fn userinfo_status(&self, access_token: &str) -> u16 {
+        self::http()
+            .get(self.url("/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// Runs a whole browser sign-in and code redemption; returns the token response JSON.
     pub async fn tokens_for(&self, client: &TestClient, username: &str) -> serde_json::Value {
         let (url, pkce) = self.authorize_url(client, &[]);

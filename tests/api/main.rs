@@ -10,6 +10,7 @@ mod helpers;
 mod keys;
 mod login;
 mod logout;
+mod refresh;
 mod registration;
 mod session_contract;
 mod sso;
