@@ -231,3 +231,30 @@ async fn error_descriptions_never_echo_characters_outside_rfc_6749() {
         "{description}"
     );
 }
+
+#[tokio::test]
+async fn confidential_clients_need_pkce_too_unless_registered_with_the_opt_out() {
+    expect_error_redirect(
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+        false,
+        "invalid_request",
+    )
+    .await;
+
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let legacy = app.add_client_with(portcullis::protocol::registration::ClientDraft {
+        require_pkce: Some(false),
+        ..Default::default()
+    });
+    let (url, _) = app.authorize_url(
+        &legacy,
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+    );
+    let callback = app.browser().sign_in(&url, "alice").await;
+    let code = query(&callback, "code").expect("the opted-out client gets a code");
+    assert_eq!(
+        app.redeem(&legacy, &code, None).await.status(),
+        StatusCode::OK
+    );
+}

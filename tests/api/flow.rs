@@ -218,3 +218,78 @@ async fn the_whole_flow_works_on_postgres_and_redis() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn openidconnect_refreshes_a_token_and_verifies_the_refreshed_id_token() {
+    let app = spawn_app().await;
+    let sub = app.add_user("frank").await;
+    let client = app.add_refreshing_client();
+    let http = rp_http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client.id.clone()),
+        client.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".into()))
+        .add_prompt(openidconnect::core::CoreAuthPrompt::Consent)
+        .set_pkce_challenge(challenge)
+        .url();
+    let callback = app.browser().sign_in(auth_url.as_str(), "frank").await;
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(query(&callback, "code").unwrap()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let original = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &nonce)
+        .unwrap()
+        .clone();
+    let refresh_token = tokens.refresh_token().expect("a refresh token");
+
+    let refreshed = rp
+        .exchange_refresh_token(refresh_token)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("the refresh succeeds");
+    assert_ne!(
+        refreshed.refresh_token().unwrap().secret(),
+        refresh_token.secret(),
+        "rotated"
+    );
+    // OIDC Core §12.2: same subject and audience, the original auth_time, no nonce.
+    let claims = refreshed
+        .id_token()
+        .expect("a refreshed ID token")
+        .claims(&rp.id_token_verifier(), |n: Option<&Nonce>| match n {
+            None => Ok(()),
+            Some(_) => Err("a refreshed ID token should carry no nonce".to_owned()),
+        })
+        .expect("the refreshed ID token verifies");
+    assert_eq!(claims.subject().as_str(), sub);
+    assert_eq!(claims.audiences(), original.audiences());
+    assert_eq!(claims.auth_time(), original.auth_time());
+    let userinfo: CoreUserInfoClaims = rp
+        .user_info(refreshed.access_token().to_owned(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("the refreshed access token works at userinfo");
+    assert_eq!(userinfo.subject().as_str(), sub);
+}
