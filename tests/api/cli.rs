@@ -149,3 +149,150 @@ fn a_bad_configuration_value_stops_with_a_message_naming_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("session_ttl"));
 }
+
+#[test]
+fn clients_add_registers_services_jwt_clients_and_pkce_opt_outs() {
+    let dir = TempDir::new().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = portcullis(&dir, args, None);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    // A service: client_credentials only, no redirect URI, API scopes and a resource.
+    let service = json(&[
+        "clients",
+        "add",
+        "--name",
+        "Batch",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api:read",
+        "--resource",
+        "https://api.example/",
+    ]);
+    assert!(service["client_secret"].is_string());
+    let jwt = json(&[
+        "clients",
+        "add",
+        "--name",
+        "HMAC",
+        "--auth-method",
+        "client_secret_jwt",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+    ]);
+    assert!(jwt["client_secret"].is_string());
+    let keyed = json(&[
+        "clients",
+        "add",
+        "--name",
+        "Keys",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        "https://rp.example/jwks",
+        "--redirect-uri",
+        "https://rp.example/cb",
+        "--pkce-optional",
+    ]);
+    assert!(
+        keyed.get("client_secret").is_none(),
+        "private_key_jwt has no secret"
+    );
+    let listed = stdout(&portcullis(&dir, &["clients", "list"], None));
+    assert!(listed.contains("private_key_jwt") && listed.contains("client_secret_jwt"));
+
+    // The client_secret_jwt secret is stored encrypted under the key file beside the
+    // database, never in the database in the clear.
+    assert!(dir.path().join("portcullis.kek").exists());
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("cli.db") {
+            db.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!db.windows(secret.len()).any(|w| w == secret));
+
+    for bad in [
+        &["clients", "add", "--name", "X"][..],
+        &[
+            "clients",
+            "add",
+            "--name",
+            "X",
+            "--auth-method",
+            "private_key_jwt",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+        &[
+            "clients",
+            "add",
+            "--name",
+            "X",
+            "--public",
+            "--grant-type",
+            "client_credentials",
+        ],
+        &[
+            "clients",
+            "add",
+            "--name",
+            "X",
+            "--public",
+            "--pkce-optional",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+    ] {
+        let out = portcullis(&dir, bad, None);
+        assert!(!out.status.success(), "{bad:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+            1,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn an_instance_with_another_key_encryption_key_refuses_the_database() {
+    let dir = TempDir::new().unwrap();
+    let first = portcullis(
+        &dir,
+        &[
+            "clients",
+            "add",
+            "--name",
+            "A",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ],
+        None,
+    );
+    assert!(first.status.success(), "{first:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "clients",
+            "add",
+            "--name",
+            "B",
+            "--redirect-uri",
+            "https://rp.example/cb",
+        ])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            format!("sqlite://{}/cli.db", dir.path().display()),
+        )
+        .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key_encryption_key"));
+}
