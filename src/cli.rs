@@ -120,6 +120,9 @@ pub enum ClientsCommand {
         /// Let this confidential client skip PKCE (only for old apps that cannot send it).
         #[arg(long)]
         pkce_optional: bool,
+        /// Algorithm of the client's access tokens (default RS256).
+        #[arg(long, value_parser = ["RS256", "ES256"])]
+        access_token_alg: Option<String>,
         /// RFC 8707 resource (absolute URI) the client may ask tokens for.
         #[arg(long = "resource")]
         resources: Vec<String>,
@@ -298,6 +301,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             jwks_uri,
             jwks,
             pkce_optional,
+            access_token_alg,
             resources,
         } => {
             if public && auth_method.is_some() {
@@ -322,6 +326,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 jwks,
                 jwks_uri,
                 require_pkce: pkce_optional.then_some(false),
+                access_token_signed_response_alg: access_token_alg,
                 resources,
                 ..ClientDraft::default()
             };

@@ -26,6 +26,7 @@ pub struct ClientDraft {
     pub scope: Option<String>,
     pub application_type: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
     /// `private_key_jwt`: the client's JWK Set, inline, or its URL.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -218,13 +219,16 @@ pub fn register(
         })?;
     }
     let mut metadata = draft.metadata;
-    if let Some(alg) = draft.id_token_signed_response_alg {
-        if KeyAlgorithm::parse(&alg).is_none() {
-            return Err(metadata_error(format!(
-                "id_token_signed_response_alg {alg} is not supported"
-            )));
+    for (name, alg) in [
+        ("id_token_signed_response_alg", draft.id_token_signed_response_alg),
+        ("access_token_signed_response_alg", draft.access_token_signed_response_alg),
+    ] {
+        if let Some(alg) = alg {
+            if KeyAlgorithm::parse(&alg).is_none() {
+                return Err(metadata_error(format!("{name} {alg} is not supported")));
+            }
+            metadata.insert(name.into(), json!(alg));
         }
-        metadata.insert("id_token_signed_response_alg".into(), json!(alg));
     }
     let client_id = random_token(18);
     let client_secret = auth_method.has_secret().then(|| random_token(32));
@@ -405,6 +409,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         scope,
         application_type: string("application_type")?,
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
+        access_token_signed_response_alg: string("access_token_signed_response_alg")?,
         jwks,
         jwks_uri: string("jwks_uri")?,
         require_pkce,

@@ -93,6 +93,17 @@ pub fn id_token_alg(client: &Client) -> KeyAlgorithm {
         .unwrap_or(KeyAlgorithm::Rs256)
 }
 
+/// The algorithm of a client's access tokens (`access_token_signed_response_alg`
+/// metadata, as with ID tokens), RS256 otherwise: ES256 signs ten times faster.
+pub fn access_token_alg(client: &Client) -> KeyAlgorithm {
+    client
+        .metadata
+        .get("access_token_signed_response_alg")
+        .and_then(|v| v.as_str())
+        .and_then(KeyAlgorithm::parse)
+        .unwrap_or(KeyAlgorithm::Rs256)
+}
+
 pub fn issue_access_token(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,
@@ -120,7 +131,7 @@ pub fn issue_access_token(
         gid,
     };
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
-    let token = signing_key(ctx.keys, KeyAlgorithm::Rs256, ctx.now)?
+    let token = signing_key(ctx.keys, access_token_alg(request.client), ctx.now)?
         .sign_jwt(ACCESS_TOKEN_TYP, &payload)
         .map_err(OAuthError::server)?;
     Ok(AccessToken { token, claims })

@@ -217,6 +217,7 @@ fn clients_add_registers_services_jwt_clients_and_pkce_opt_outs() {
             db.extend(std::fs::read(path).unwrap());
         }
     }
+    let secret = jwt["client_secret"].as_str().unwrap().as_bytes();
     assert!(!db.windows(secret.len()).any(|w| w == secret));
 
     for bad in [
