@@ -106,10 +106,19 @@ async fn main() {
     store
         .create_user(&User::new(random_uuid(), "bench".into(), hash, now()))
         .unwrap();
+    let add_client = |draft: ClientDraft| {
+        let registered = register(draft, &issuer, &kek, now()).unwrap();
+        store.create_client(&registered.client).unwrap();
+        (
+            registered.client.id.clone(),
+            registered.client_secret.clone().unwrap(),
+        )
+    };
     let registered = register(
         ClientDraft {
             name: Some("bench".into()),
             redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             ..Default::default()
         },
         &issuer,
@@ -118,6 +127,19 @@ async fn main() {
     )
     .unwrap();
     store.create_client(&registered.client).unwrap();
+    let services: Vec<(&str, (String, String))> = ["RS256", "ES256"]
+        .into_iter()
+        .map(|alg| {
+            let client = add_client(ClientDraft {
+                name: Some(format!("service {alg}")),
+                grant_types: vec!["client_credentials".into()],
+                scope: Some("api:read".into()),
+                access_token_signed_response_alg: Some(alg.into()),
+                ..Default::default()
+            });
+            (alg, client)
+        })
+        .collect();
     let client_id = registered.client.id.clone();
     let secret = registered.client_secret.clone().unwrap();
 
@@ -200,12 +222,113 @@ async fn main() {
         .await;
     }
     let tokens = Arc::new(tokens.lock().unwrap().clone());
-    let url = format!("{issuer}/userinfo");
-    load("GET /userinfo", 20_000, move |i| {
-        let (http, url, token) = (http.clone(), url.clone(), tokens[i % tokens.len()].clone());
+    {
+        let (http, url, tokens) = (http.clone(), format!("{issuer}/userinfo"), tokens.clone());
+        load("GET /userinfo", 20_000, move |i| {
+            let (http, url, token) = (http.clone(), url.clone(), tokens[i % tokens.len()].clone());
+            async move {
+                http.get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+    }
+
+    for (alg, (id, secret)) in &services {
+        let form = |_| vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+        post_load(
+            &format!("POST /token (cc {alg})"),
+            10_000,
+            &http,
+            format!("{issuer}/token"),
+            (id.clone(), secret.clone()),
+            form,
+        )
+        .await;
+    }
+
+    let (rs_id, rs_secret) = services[0].1.clone();
+    post_load(
+        "POST /introspect",
+        20_000,
+        &http,
+        format!("{issuer}/introspect"),
+        (rs_id, rs_secret),
+        move |i| vec![("token".to_owned(), tokens[i % tokens.len()].clone())],
+    )
+    .await;
+
+    // Refresh tokens from offline_access sign-ins (consented once, then prompt=none).
+    let offline = format!("{authorize}&scope=openid%20offline_access");
+    let offline = offline.replacen("&scope=openid%20profile", "", 1);
+    sign_in(&browser, &issuer, &format!("{offline}&prompt=consent")).await;
+    let codes = collect_codes(&browser, &format!("{offline}&prompt=none"), 3000).await;
+    let mut refresh_tokens = Vec::with_capacity(codes.len());
+    for code in codes {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://127.0.0.1:1/cb"),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let body: serde_json::Value = http
+            .post(format!("{issuer}/token"))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        refresh_tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let refresh_tokens = Arc::new(refresh_tokens);
+    let count = refresh_tokens.len();
+    post_load(
+        "POST /token (refresh)",
+        count,
+        &http,
+        format!("{issuer}/token"),
+        (client_id.clone(), secret.clone()),
+        move |i| {
+            vec![
+                ("grant_type".to_owned(), "refresh_token".to_owned()),
+                ("refresh_token".to_owned(), refresh_tokens[i].clone()),
+            ]
+        },
+    )
+    .await;
+}
+
+/// `load` over form POSTs authenticated with client_secret_basic.
+async fn post_load<F>(
+    name: &str,
+    count: usize,
+    http: &reqwest::Client,
+    url: String,
+    (id, secret): (String, String),
+    form: F,
+) where
+    F: Fn(usize) -> Vec<(String, String)> + Send + Sync + 'static,
+{
+    let http = http.clone();
+    let form = Arc::new(form);
+    load(name, count, move |i| {
+        let (http, url, id, secret, form) = (
+            http.clone(),
+            url.clone(),
+            id.clone(),
+            secret.clone(),
+            form.clone(),
+        );
         async move {
-            http.get(url)
-                .bearer_auth(token)
+            http.post(url)
+                .basic_auth(id, Some(secret))
+                .form(&form(i))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
