@@ -13,8 +13,11 @@ const MIN_REFETCH: Duration = Duration::from_secs(10);
 const MAX_BYTES: usize = 64 * 1024;
 const MAX_ENTRIES: usize = 10_000;
 
+/// The last fetch of a URI: its key set, or `None` if it failed. A failure is
+/// remembered too, so that a client whose server is down cannot make every request wait
+/// on another fetch.
 struct Cached {
-    set: serde_json::Value,
+    set: Option<serde_json::Value>,
     fetched: Instant,
 }
 
@@ -105,20 +108,24 @@ impl ClientKeySource for JwksFetcher {
             cache.get(uri).map(|c| (c.set.clone(), c.fetched.elapsed()))
         };
         if let Some((set, age)) = &cached {
-            let fresh_enough = if refetch {
+            let fresh_enough = if refetch || set.is_none() {
                 *age < MIN_REFETCH
             } else {
                 *age < CACHE_TTL
             };
             if fresh_enough {
-                return Ok(set.clone());
+                return set
+                    .clone()
+                    .ok_or_else(|| unusable(uri, "the last fetch failed"));
             }
         }
         let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
-        let set = match handle.block_on(self.fetch(uri)) {
-            Ok(set) => set,
-            // The client's server is down: keys we had still verify.
-            Err(e) => return cached.map(|(set, _)| set).ok_or(e),
+        let fetched = handle.block_on(self.fetch(uri));
+        // The client's server is down: keys we had still verify.
+        let previous = cached.and_then(|(set, _)| set);
+        let kept = match &fetched {
+            Ok(set) => Some(set.clone()),
+            Err(_) => previous.clone(),
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_ENTRIES {
@@ -127,10 +134,13 @@ impl ClientKeySource for JwksFetcher {
         cache.insert(
             uri.to_owned(),
             Cached {
-                set: set.clone(),
+                set: kept,
                 fetched: Instant::now(),
             },
         );
-        Ok(set)
+        match (fetched, previous) {
+            (Ok(set), _) | (Err(_), Some(set)) => Ok(set),
+            (Err(e), None) => Err(e),
+        }
     }
 }

@@ -220,8 +220,14 @@ pub fn register(
     }
     let mut metadata = draft.metadata;
     for (name, alg) in [
-        ("id_token_signed_response_alg", draft.id_token_signed_response_alg),
-        ("access_token_signed_response_alg", draft.access_token_signed_response_alg),
+        (
+            "id_token_signed_response_alg",
+            draft.id_token_signed_response_alg,
+        ),
+        (
+            "access_token_signed_response_alg",
+            draft.access_token_signed_response_alg,
+        ),
     ] {
         if let Some(alg) = alg {
             if KeyAlgorithm::parse(&alg).is_none() {

@@ -2,8 +2,8 @@
 //! issued from it); access tokens are denylisted by `jti` until they would expire.
 
 use super::tokens::decode_access_token;
-use crate::crypto::keys::JwtExpectations;
 use super::{Context, ErrorCode, OAuthError, Params};
+use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::token_hash;
 use crate::store::Client;
 

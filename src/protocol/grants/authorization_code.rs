@@ -145,7 +145,15 @@ pub fn exchange(
     )?;
     let id_token = scopes
         .contains("openid")
-        .then(|| issue_id_token(&grant, client, &access.token, IdTokenOccasion::Authentication, ctx))
+        .then(|| {
+            issue_id_token(
+                &grant,
+                client,
+                &access.token,
+                IdTokenOccasion::Authentication,
+                ctx,
+            )
+        })
         .transpose()?;
     Ok(TokenResponse {
         access_token: access.token,
