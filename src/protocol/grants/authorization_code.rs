@@ -1,12 +1,10 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
-use super::TokenResponse;
 use super::refresh_token::first_refresh_token;
+use super::{TokenResponse, user_token_response};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::Scopes;
-use crate::protocol::tokens::{
-    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
-};
+use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::{Client, Grant};
 
@@ -130,37 +128,12 @@ pub fn exchange(
             "authorization code was already used",
         ));
     }
-    let access = issue_access_token(
-        &AccessTokenRequest {
-            subject: &Subject::User {
-                user_id: grant.user_id.clone(),
-                grant_id: grant.id.clone(),
-            },
-            client,
-            scope: &grant.scope,
-            audience: &[],
-            auth_time: Some(grant.auth_time),
-        },
+    user_token_response(
+        &grant,
+        client,
+        &scopes,
+        IdTokenOccasion::Authentication,
+        refresh.map(|(plain, _)| plain),
         ctx,
-    )?;
-    let id_token = scopes
-        .contains("openid")
-        .then(|| {
-            issue_id_token(
-                &grant,
-                client,
-                &access.token,
-                IdTokenOccasion::Authentication,
-                ctx,
-            )
-        })
-        .transpose()?;
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: ctx.settings.access_token_ttl,
-        id_token,
-        refresh_token: refresh.map(|(plain, _)| plain),
-        scope: grant.scope,
-    })
+    )
 }

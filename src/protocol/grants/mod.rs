@@ -8,9 +8,12 @@ pub mod refresh_token;
 
 use serde::Serialize;
 
+use super::tokens::{
+    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+};
 use super::{Context, ErrorCode, OAuthError, Params};
 use crate::domain::Scopes;
-use crate::store::Client;
+use crate::store::{Client, Grant};
 
 #[derive(Debug)]
 pub enum TokenRequest {
@@ -89,4 +92,43 @@ fn requested_scope(params: &Params) -> Result<Option<Scopes>, OAuthError> {
                 .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))
         })
         .transpose()
+}
+
+/// The response of a grant that speaks for a user (code, refresh): an access token for
+/// `scope` (the grant's or a narrower one), an ID token when `openid` is among it, and
+/// the refresh token the grant decided on.
+fn user_token_response(
+    grant: &Grant,
+    client: &Client,
+    scope: &Scopes,
+    occasion: IdTokenOccasion,
+    refresh_token: Option<String>,
+    ctx: &Context<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let scope_text = scope.to_string();
+    let access = issue_access_token(
+        &AccessTokenRequest {
+            subject: &Subject::User {
+                user_id: grant.user_id.clone(),
+                grant_id: grant.id.clone(),
+            },
+            client,
+            scope: &scope_text,
+            audience: &[],
+            auth_time: Some(grant.auth_time),
+        },
+        ctx,
+    )?;
+    let id_token = scope
+        .contains("openid")
+        .then(|| issue_id_token(grant, client, &access.token, occasion, ctx))
+        .transpose()?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ctx.settings.access_token_ttl,
+        id_token,
+        refresh_token,
+        scope: scope_text,
+    })
 }

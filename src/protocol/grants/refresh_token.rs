@@ -25,12 +25,10 @@
 //! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time` and `sid` of the grant
 //! and leaves out `nonce` (OIDC Core §12.2).
 
-use super::{TokenResponse, requested_scope};
+use super::{TokenResponse, requested_scope, user_token_response};
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
-use crate::protocol::tokens::{
-    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
-};
+use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::{Client, Grant, RefreshToken};
 
@@ -137,30 +135,12 @@ pub fn exchange(
         }
     }
 
-    let scope_text = scope.to_string();
-    let access = issue_access_token(
-        &AccessTokenRequest {
-            subject: &Subject::User {
-                user_id: grant.user_id.clone(),
-                grant_id: grant.id.clone(),
-            },
-            client,
-            scope: &scope_text,
-            audience: &[],
-            auth_time: Some(grant.auth_time),
-        },
+    user_token_response(
+        &grant,
+        client,
+        &scope,
+        IdTokenOccasion::Refresh,
+        Some(successor),
         ctx,
-    )?;
-    let id_token = scope
-        .contains("openid")
-        .then(|| issue_id_token(&grant, client, &access.token, IdTokenOccasion::Refresh, ctx))
-        .transpose()?;
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer",
-        expires_in: ctx.settings.access_token_ttl,
-        id_token,
-        refresh_token: Some(successor),
-        scope: scope_text,
-    })
+    )
 }
