@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::is_public_address;
 use crate::protocol::{ClientKeySource, OAuthError};
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -19,6 +20,38 @@ const MAX_ENTRIES: usize = 10_000;
 struct Cached {
     set: Option<serde_json::Value>,
     fetched: Instant,
+    /// When `set` was last fetched successfully: a set is trusted while its server is
+    /// down, but not for ever (a key the client removed must stop working).
+    fetched_ok: Option<Instant>,
+}
+
+/// How long a key set may stand in for a server that keeps failing.
+const MAX_STALE: Duration = Duration::from_secs(3600);
+
+fn allowed_address(ip: std::net::IpAddr, allow_loopback: bool) -> bool {
+    is_public_address(ip) || (allow_loopback && ip.is_loopback())
+}
+
+/// Resolves names to public addresses only (loopback too on a local development issuer),
+/// so that a name that resolves, or later re-resolves, to an internal address is refused.
+struct PublicResolver {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (host, allow_loopback) = (name.as_str().to_owned(), self.allow_loopback);
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allowed_address(a.ip(), allow_loopback))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} has no public address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Makes aws-lc-rs the process's rustls provider (rustls is built without one, so that
@@ -30,6 +63,7 @@ pub fn install_tls_provider() {
 pub struct JwksFetcher {
     http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
+    allow_loopback: bool,
 }
 
 fn unusable(uri: &str, why: impl std::fmt::Display) -> OAuthError {
@@ -38,7 +72,9 @@ fn unusable(uri: &str, why: impl std::fmt::Display) -> OAuthError {
 }
 
 impl JwksFetcher {
-    pub fn new() -> anyhow::Result<Self> {
+    /// `allow_loopback`: the issuer is a local development one, whose clients may serve
+    /// their keys on this machine.
+    pub fn new(allow_loopback: bool) -> anyhow::Result<Self> {
         install_tls_provider();
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_native_certs::load_native_certs().certs {
@@ -60,14 +96,25 @@ impl JwksFetcher {
             // Fetches are rare and come from many runtimes (one per worker): no pool.
             .pool_max_idle_per_host(0)
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(PublicResolver { allow_loopback }))
             .build()?;
         Ok(Self {
             http,
             cache: Mutex::new(HashMap::new()),
+            allow_loopback,
         })
     }
 
     async fn fetch(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
+        // An address literal is not resolved, so the resolver cannot check it.
+        let literal = url::Url::parse(uri).ok().and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        });
+        if literal.is_some_and(|ip| !allowed_address(ip, self.allow_loopback)) {
+            return Err(unusable(uri, "not a public address"));
+        }
         let mut response = self
             .http
             .get(uri)
@@ -105,9 +152,11 @@ impl ClientKeySource for JwksFetcher {
     fn jwk_set(&self, uri: &str, refetch: bool) -> Result<serde_json::Value, OAuthError> {
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(uri).map(|c| (c.set.clone(), c.fetched.elapsed()))
+            cache
+                .get(uri)
+                .map(|c| (c.set.clone(), c.fetched.elapsed(), c.fetched_ok))
         };
-        if let Some((set, age)) = &cached {
+        if let Some((set, age, _)) = &cached {
             let fresh_enough = if refetch || set.is_none() {
                 *age < MIN_REFETCH
             } else {
@@ -121,11 +170,14 @@ impl ClientKeySource for JwksFetcher {
         }
         let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
         let fetched = handle.block_on(self.fetch(uri));
-        // The client's server is down: keys we had still verify.
-        let previous = cached.and_then(|(set, _)| set);
-        let kept = match &fetched {
-            Ok(set) => Some(set.clone()),
-            Err(_) => previous.clone(),
+        // The client's server is down: keys we had still verify, for a while.
+        let (previous, fetched_ok) = match cached {
+            Some((set, _, ok)) if ok.is_some_and(|at| at.elapsed() < MAX_STALE) => (set, ok),
+            _ => (None, None),
+        };
+        let (kept, fetched_ok) = match &fetched {
+            Ok(set) => (Some(set.clone()), Some(Instant::now())),
+            Err(_) => (previous.clone(), fetched_ok),
         };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_ENTRIES {
@@ -136,11 +188,45 @@ impl ClientKeySource for JwksFetcher {
             Cached {
                 set: kept,
                 fetched: Instant::now(),
+                fetched_ok,
             },
         );
         match (fetched, previous) {
             (Ok(set), _) | (Err(_), Some(set)) => Ok(set),
             (Err(e), None) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_may_serve_client_keys() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
+            "224.0.0.1",
+        ] {
+            assert!(!is_public_address(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(is_public_address(public.parse().unwrap()), "{public}");
+        }
+        assert!(allowed_address("127.0.0.1".parse().unwrap(), true));
+        assert!(!allowed_address("10.0.0.1".parse().unwrap(), true));
     }
 }

@@ -67,6 +67,7 @@ pub async fn build_state_with_clock(
         None => Arc::new(MemorySessionStore::new()),
     };
     let discovery_json = provider_metadata(&settings, &keys).to_string();
+    let local_development = crate::protocol::registration::local_development(&settings.issuer);
     let store: Arc<dyn Store> = Arc::new(store);
     let keys = Arc::new(KeyRing::new(keys));
     keyring::spawn_refresh(
@@ -88,7 +89,7 @@ pub async fn build_state_with_clock(
         )),
         clock,
         kek: Arc::new(kek),
-        client_keys: Arc::new(JwksFetcher::new()?),
+        client_keys: Arc::new(JwksFetcher::new(local_development)?),
     })
 }
 

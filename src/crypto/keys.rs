@@ -220,10 +220,9 @@ pub struct JwtExpectations<'a> {
 pub fn typ_matches(typ: &str, expected: &str) -> bool {
     let bare = |t: &str| {
         let t = t.trim();
-        if t.len() > 12 && t[..12].eq_ignore_ascii_case("application/") {
-            t[12..].to_owned()
-        } else {
-            t.to_owned()
+        match t.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => t[12..].to_owned(),
+            _ => t.to_owned(),
         }
     };
     bare(typ).eq_ignore_ascii_case(&bare(expected))
@@ -463,6 +462,11 @@ mod tests {
         assert!(typ_matches("application/at+jwt", "at+jwt"));
         assert!(typ_matches("AT+JWT", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
+        assert!(
+            !typ_matches("aaaaaaaaaaaé", "at+jwt"),
+            "no panic inside a character"
+        );
+        assert!(!typ_matches("", "at+jwt"));
         assert!(audience_contains(&json!(["a", "b"]), "b"));
         assert!(audience_contains(&json!("a"), "a"));
         assert!(!audience_contains(&json!(["a"]), "b"));

@@ -157,6 +157,7 @@ fn verify_secret(client: &Client, secret: &Secret<String>) -> Result<(), OAuthEr
 #[derive(Deserialize)]
 struct AssertionClaims {
     iss: String,
+    aud: serde_json::Value,
     exp: i64,
     jti: String,
     #[serde(default)]
@@ -175,7 +176,9 @@ fn unverified_issuer(assertion: &str) -> Option<String> {
     value["iss"].as_str().map(str::to_owned)
 }
 
-const HMAC_ALGS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+/// HS256 only: RFC 7518 §3.2 requires a key at least as long as the hash, and client
+/// secrets are 256-bit values.
+const HMAC_ALGS: [Algorithm; 1] = [Algorithm::HS256];
 const SIGNATURE_ALGS: [Algorithm; 8] = [
     Algorithm::RS256,
     Algorithm::RS384,
@@ -227,6 +230,19 @@ fn verify_assertion(
         .map_err(|_| failed())?
         .claims;
     debug_assert_eq!(claims.iss, client.id);
+    // One audience, and it is us: the issuer (draft-ietf-oauth-rfc7523bis), the token
+    // endpoint (OIDC Core §9) or the endpoint called (what authlib sends). An array naming
+    // other servers too is the audience-injection attack that draft describes.
+    let token_endpoint = ctx.settings.endpoint("/token");
+    let ours = |a: &str| a == ctx.settings.issuer || a == token_endpoint || a == endpoint;
+    let single_audience = match &claims.aud {
+        serde_json::Value::String(a) => Some(a.as_str()),
+        serde_json::Value::Array(items) if items.len() == 1 => items[0].as_str(),
+        _ => None,
+    };
+    if !single_audience.is_some_and(ours) {
+        return Err(failed());
+    }
     let lifetime = claims.exp - ctx.now;
     if lifetime <= 0 || lifetime > MAX_ASSERTION_LIFETIME || claims.nbf.is_some_and(|n| n > ctx.now)
     {

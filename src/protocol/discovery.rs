@@ -36,9 +36,8 @@ pub const CLAIMS_SUPPORTED: [&str; 22] = [
 
 /// Algorithms of client assertions (RFC 7523): HMAC for client_secret_jwt, signatures for
 /// private_key_jwt.
-pub const ASSERTION_ALGS: [&str; 11] = [
-    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-    "ES384",
+pub const ASSERTION_ALGS: [&str; 9] = [
+    "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
 ];
 
 pub fn registration_enabled(settings: &Settings) -> bool {

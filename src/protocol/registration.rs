@@ -62,29 +62,88 @@ fn is_loopback(url: &url::Url) -> bool {
 /// absolute, no fragment; web clients use https (http only on loopback); native clients
 /// may also use private-use schemes (RFC 8252 §7.1).
 pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuthError> {
+    // Checked on the raw text: the URL parser would quietly repair some of these (it reads
+    // `https:///cb` as host `cb`, and drops tabs and newlines).
+    if uri.len() > MAX_URI || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(redirect_error(
+            "a redirect URI must be at most 2000 characters, without spaces or control characters",
+        ));
+    }
     let url = url::Url::parse(uri)
-        .map_err(|_| redirect_error(format!("{uri} is not an absolute URL")))?;
+        .map_err(|_| redirect_error("a redirect URI is not an absolute URL"))?;
     if url.fragment().is_some() || uri.contains('#') {
-        return Err(redirect_error(format!("{uri} must not contain a fragment")));
+        return Err(redirect_error("a redirect URI must not contain a fragment"));
+    }
+    // RFC 3986 §3.2.1: user:password@ in a URI the user is sent to is a phishing device.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(redirect_error(
+            "a redirect URI must not carry user information",
+        ));
+    }
+    let hierarchical = matches!(url.scheme(), "http" | "https");
+    let empty_authority = uri
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with('/') || rest.starts_with('@'));
+    if hierarchical && (empty_authority || url.host_str().is_none_or(str::is_empty)) {
+        return Err(redirect_error("a redirect URI has no host"));
     }
     match (url.scheme(), application_type) {
-        ("https", _) if url.host_str().is_some() => Ok(()),
+        ("https", _) => Ok(()),
         ("http", _) if is_loopback(&url) => Ok(()),
-        ("http", "web") => Err(redirect_error(format!(
-            "{uri}: web clients must use https (http only for localhost)"
-        ))),
-        ("http" | "https", _) => Err(redirect_error(format!("{uri} has no host"))),
-        ("javascript" | "data" | "file" | "vbscript", _) => {
-            Err(redirect_error(format!("{uri}: scheme not allowed")))
-        }
-        (_, "native") => Ok(()),
-        (_, _) => Err(redirect_error(format!("{uri}: web clients must use https"))),
+        ("http", "web") => Err(redirect_error(
+            "web clients must use https redirect URIs (http only for localhost)",
+        )),
+        ("http", _) => Err(redirect_error("native clients use http only for loopback")),
+        // Schemes a browser runs or shows itself rather than hand to an app.
+        (
+            "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "filesystem" | "ws"
+            | "wss",
+            _,
+        ) => Err(redirect_error("this redirect URI scheme is not allowed")),
+        // RFC 8252 §7.1: private-use schemes are reverse domain names, so they contain a dot.
+        (scheme, "native") if scheme.contains('.') => Ok(()),
+        (_, "native") => Err(redirect_error(
+            "a native client's private-use scheme must be a reverse domain name (com.example.app)",
+        )),
+        (_, _) => Err(redirect_error("web clients must use https redirect URIs")),
     }
+}
+
+/// Upper bounds on registered values: generous for real clients, small enough that a
+/// registration cannot bloat every page and cache entry.
+const MAX_URI: usize = 2000;
+const MAX_URIS: usize = 20;
+const MAX_NAME: usize = 100;
+
+/// A client name is shown to users on the consent page: bounded, printable, and without
+/// the bidirectional controls that make a name read as something else.
+fn check_client_name(name: &str) -> Result<(), OAuthError> {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    if name.chars().count() > MAX_NAME || name.chars().any(|c| c.is_control() || bidi(c)) {
+        return Err(metadata_error(
+            "client_name must be at most 100 characters, without control or bidirectional formatting characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Each list holds distinct URIs, and not too many.
+fn check_distinct(uris: &[String], what: &str) -> Result<(), OAuthError> {
+    if uris.len() > MAX_URIS {
+        return Err(redirect_error(format!(
+            "at most {MAX_URIS} {what} are allowed"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if uris.iter().any(|u| !seen.insert(u.as_str())) {
+        return Err(redirect_error(format!("{what} must not repeat a URI")));
+    }
+    Ok(())
 }
 
 /// Whether the issuer is a development one on this machine: then `jwks_uri` may be a
 /// plain-http loopback URL, as redirect URIs may.
-fn local_development(issuer: &str) -> bool {
+pub fn local_development(issuer: &str) -> bool {
     url::Url::parse(issuer).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u))
 }
 
@@ -93,8 +152,14 @@ fn local_development(issuer: &str) -> bool {
 fn check_jwks_uri(uri: &str, issuer: &str) -> Result<(), OAuthError> {
     let url =
         url::Url::parse(uri).map_err(|_| metadata_error("jwks_uri must be an absolute URL"))?;
+    // An internal address literal is refused here; names are checked when resolved.
+    let internal_literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => !crate::domain::is_public_address(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::domain::is_public_address(ip.into()),
+        _ => false,
+    };
     let scheme_ok = match url.scheme() {
-        "https" => url.host_str().is_some(),
+        "https" => url.host_str().is_some() && (!internal_literal || local_development(issuer)),
         "http" => is_loopback(&url) && local_development(issuer),
         _ => false,
     };
@@ -151,12 +216,20 @@ pub fn register(
     if uses_browser && draft.redirect_uris.is_empty() {
         return Err(redirect_error("at least one redirect_uri is required"));
     }
+    check_distinct(&draft.redirect_uris, "redirect_uris")?;
+    check_distinct(
+        &draft.post_logout_redirect_uris,
+        "post_logout_redirect_uris",
+    )?;
     for uri in draft
         .redirect_uris
         .iter()
         .chain(&draft.post_logout_redirect_uris)
     {
         check_redirect_uri(uri, &application_type)?;
+    }
+    if let Some(name) = &draft.name {
+        check_client_name(name)?;
     }
     let auth_method = match draft.auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,
@@ -591,6 +664,34 @@ mod tests {
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidRedirectUri
+        );
+    }
+
+    #[test]
+    fn a_jwks_uri_may_not_name_an_internal_address() {
+        for uri in [
+            "https://10.0.0.5/jwks",
+            "https://169.254.169.254/latest",
+            "https://[::1]:8443/jwks",
+            "https://127.0.0.1/jwks",
+            "http://127.0.0.1:9/jwks",
+        ] {
+            let body = json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri});
+            assert_eq!(
+                draft(body).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{uri}"
+            );
+        }
+        let local = register(
+            draft_from_json(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://127.0.0.1:9/jwks"})).unwrap(),
+            "http://127.0.0.1:8080",
+            &kek(),
+            0,
+        );
+        assert!(
+            local.is_ok(),
+            "a local development issuer may use loopback keys"
         );
     }
 

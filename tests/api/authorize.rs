@@ -215,6 +215,11 @@ async fn an_oversized_state_is_invalid_request() {
         query(&callback, "error").as_deref(),
         Some("invalid_request")
     );
+    assert_eq!(
+        query(&callback, "state"),
+        None,
+        "an oversized state is not echoed"
+    );
 }
 
 #[tokio::test]

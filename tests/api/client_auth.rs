@@ -184,15 +184,42 @@ async fn a_client_secret_jwt_assertion_for_the_token_endpoint_gets_a_token() {
 }
 
 #[tokio::test]
-async fn an_assertion_may_name_the_issuer_or_list_the_token_endpoint_as_audience() {
+async fn an_assertion_names_the_issuer_or_the_token_endpoint_as_its_only_audience() {
     let app = spawn_app().await;
     let (client, secret) = secret_client(&app);
     let mut to_issuer = claims(&app, &client.id);
     to_issuer["aud"] = json!(app.issuer);
     expect_token(&app, &hs256(&secret, &to_issuer), &[]).await;
+    let mut listed_alone = claims(&app, &client.id);
+    listed_alone["aud"] = json!([app.url("/token")]);
+    expect_token(&app, &hs256(&secret, &listed_alone), &[]).await;
+    // Audience injection (draft-ietf-oauth-rfc7523bis): an assertion also valid
+    // elsewhere is refused.
     let mut listed = claims(&app, &client.id);
     listed["aud"] = json!(["https://elsewhere.example", app.url("/token")]);
-    expect_token(&app, &hs256(&secret, &listed), &[]).await;
+    expect_invalid_client(&app, &hs256(&secret, &listed), &[]).await;
+}
+
+#[tokio::test]
+async fn an_assertion_sent_to_the_revocation_endpoint_may_name_it_as_audience() {
+    let app = spawn_app().await;
+    let (client, secret) = secret_client(&app);
+    let mut c = claims(&app, &client.id);
+    c["aud"] = json!(app.url("/revoke"));
+    let response = crate::helpers::http()
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", "anything"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &hs256(&secret, &c)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
 }
 
 #[tokio::test]

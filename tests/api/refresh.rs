@@ -422,3 +422,75 @@ async fn a_public_client_refreshes_with_its_client_id_and_pkce_bound_grant() {
     let refreshed = ok_json(response).await;
     assert!(refreshed["refresh_token"].is_string());
 }
+
+#[tokio::test]
+async fn with_no_grace_window_even_a_retry_in_the_same_second_ends_the_family() {
+    let app = spawn_app_with(Options {
+        env: vec![("REFRESH_TOKEN_GRACE_PERIOD", "0".into())],
+        ..Default::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    let client = app.add_refreshing_client();
+    let (tokens, _) = app.offline_tokens(&client, "alice").await;
+    let next = ok_json(app.refresh(&client, &rt(&tokens), &[]).await).await;
+    let replay = app.refresh(&client, &rt(&tokens), &[]).await;
+    assert_eq!(error_of(replay).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(app.refresh(&client, &rt(&next), &[]).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_the_successor_was_used_gets_nothing_and_revokes_nothing() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_refreshing_client();
+    let (tokens, _) = app.offline_tokens(&client, "alice").await;
+    let second = ok_json(app.refresh(&client, &rt(&tokens), &[]).await).await;
+    let third = ok_json(app.refresh(&client, &rt(&second), &[]).await).await;
+
+    let late = app.refresh(&client, &rt(&tokens), &[]).await;
+    assert_eq!(
+        error_of(late).await.1,
+        "invalid_grant",
+        "no live token for the old one"
+    );
+    assert_eq!(
+        app.userinfo_status(&at(&third)).await,
+        200,
+        "the family lives on"
+    );
+    ok_json(app.refresh(&client, &rt(&third), &[]).await).await;
+}
+
+#[tokio::test]
+async fn a_replay_with_a_widened_scope_still_ends_the_family() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_refreshing_client();
+    let (tokens, _) = app.offline_tokens(&client, "alice").await;
+    let next = ok_json(app.refresh(&client, &rt(&tokens), &[]).await).await;
+    app.clock.advance(60);
+    let replay = app
+        .refresh(&client, &rt(&tokens), &[("scope", "openid email")])
+        .await;
+    assert_eq!(error_of(replay).await.1, "invalid_grant");
+    assert_eq!(
+        error_of(app.refresh(&client, &rt(&next), &[]).await)
+            .await
+            .1,
+        "invalid_grant"
+    );
+
+    // A widened scope on a fresh token is refused before anything is used up.
+    let (fresh, _) = app.offline_tokens(&client, "alice").await;
+    let wider = app
+        .refresh(&client, &rt(&fresh), &[("scope", "openid email")])
+        .await;
+    assert_eq!(error_of(wider).await.1, "invalid_scope");
+    ok_json(app.refresh(&client, &rt(&fresh), &[]).await).await;
+}

@@ -146,3 +146,56 @@ async fn registration_off_is_absent_from_discovery_and_the_endpoint_is_gone() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn malformed_registrations_get_the_rfc_7591_errors_and_never_a_500() {
+    let app = app_with("open").await;
+    let cases = [
+        (
+            json!({"redirect_uris": ["https://rp.example/cb", "https://rp.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "post_logout_redirect_uris": ["https://rp.example/bye", "https://rp.example/bye"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https:///cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://user:pass@rp.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/c\u{0000}b"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/c\tb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"application_type": "native", "redirect_uris": ["about:blank"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"application_type": "native", "redirect_uris": ["blob:https://rp.example/x"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "client_name": "x".repeat(60_000)}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://rp.example/cb"], "client_name": "Bank\u{202E}lapyap"}),
+            "invalid_client_metadata",
+        ),
+    ];
+    for (body, error) in cases {
+        let response = post(&app, body.clone(), None).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["error"], error, "{body}");
+    }
+}

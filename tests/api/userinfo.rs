@@ -134,3 +134,49 @@ async fn another_authorization_scheme_gets_a_bare_bearer_challenge() {
         "{challenge}"
     );
 }
+
+#[tokio::test]
+async fn a_typ_header_with_multibyte_characters_is_refused_not_a_crash() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let mut header = crate::helpers::jwt_part(token, 0);
+    header["typ"] = "aaaaaaaaaaaé".into();
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        parts[1],
+        parts[2]
+    );
+    assert_invalid_token(&call(&app, &forged).await);
+    let logout = app.url(&format!("/logout?id_token_hint={forged}"));
+    let (_, status, _) = app.browser().open(&logout).await.page();
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn tokens_of_other_kinds_are_not_access_tokens() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let rs = app.add_service_client("api:read", &[]);
+    // An RFC 9701 introspection response is signed by us too, with another typ.
+    let response = crate::helpers::http()
+        .post(app.url("/introspect"))
+        .basic_auth(&rs.id, rs.secret.as_deref())
+        .header("accept", "application/token-introspection+jwt")
+        .form(&[("token", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let introspection_jwt = response.text().await.unwrap();
+    assert_invalid_token(&call(&app, &introspection_jwt).await);
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let inactive = app
+        .post_as(&rs, "/introspect", &[("token", id_token)])
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(inactive, serde_json::json!({"active": false}));
+}

@@ -25,8 +25,7 @@ ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
 ALTER TABLE clients ADD COLUMN pkce_required BOOLEAN NOT NULL DEFAULT TRUE;
 -- RFC 8707 resource indicators the client may ask tokens for, space-separated.
 ALTER TABLE clients ADD COLUMN resources TEXT;
--- Clients registered before PKCE became the default keep working as they did.
-UPDATE clients SET pkce_required = FALSE WHERE token_endpoint_auth_method <> 'none';
+-- Existing clients too: an opt-out is only ever explicit (RFC 9700 §2.1.1).
 
 -- Revoked JWT access tokens (RFC 7009), kept until the token would have expired.
 CREATE TABLE revoked_access_tokens (

@@ -111,6 +111,15 @@ pub fn validate(
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     // A repeated `state` cannot be echoed; report the repetition without one.
     let state = match params.single("state") {
+        // Too long to echo: a redirect would carry it back in full (and it may be an
+        // attempt to make our Location header overflow a proxy's limit).
+        Ok(Some(s)) if s.len() > MAX_STATE => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri: redirect.uri,
+                state: None,
+                error: OAuthError::invalid_request("state is too long"),
+            });
+        }
         Ok(s) => s.map(str::to_owned),
         Err(error) => {
             return Err(AuthorizeError::Redirect {
@@ -147,9 +156,6 @@ fn check(
     state: Option<String>,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, OAuthError> {
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
-        return Err(OAuthError::invalid_request("state is too long"));
-    }
     // OIDC Core §6.1 / §6.2: we support neither request objects nor request_uri.
     if params.single("request")?.is_some() {
         return Err(OAuthError::new(

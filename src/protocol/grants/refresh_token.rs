@@ -16,9 +16,11 @@
 //! 3. If `T` is unconsumed, one atomic step marks it consumed (recording `hash(S)`) and
 //!    inserts `S`. Of concurrent uses exactly one wins that step.
 //! 4. Every other use finds `T` consumed. Within `refresh_token_grace_period` seconds of
-//!    the consumption it is a retry, not theft: it is answered with the same `S` (the
-//!    family keeps a single live head) and a fresh access token. Later it is a replay:
-//!    the grant is revoked and the request refused with `invalid_grant`.
+//!    the consumption (0 turns the window off) it is a retry, not theft: it is answered
+//!    with the same `S` (the family keeps a single live head) and a fresh access token,
+//!    as long as `S` is unused; once `S` was used too, the retry is refused and nothing is
+//!    revoked. Later it is a replay: the grant is revoked and the request refused with
+//!    `invalid_grant`, whatever else the request says (a bad `scope` does not dodge it).
 //!
 //! A successor lives `refresh_token_ttl` from its issue (so an unused token dies), and
 //! never beyond the grant's absolute end (`refresh_token_absolute_ttl` from sign-in).
@@ -88,16 +90,19 @@ pub fn exchange(
         return Err(refused());
     }
     // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
+    // Decided now, enforced below: before a rotation (so a refused request uses nothing
+    // up), but after the reuse check (so a replay cannot dodge it with a bad scope).
     let granted = Scopes::parse(&grant.scope).unwrap_or_default();
     let scope = match &request.scope {
-        Some(s) if !s.is_subset(&granted) => {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "the requested scope exceeds the scope originally granted",
-            ));
-        }
-        Some(s) => s.clone(),
-        None => granted,
+        Some(s) if !s.is_subset(&granted) => None,
+        Some(s) => Some(s.clone()),
+        None => Some(granted),
+    };
+    let widened = || {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope originally granted",
+        )
     };
 
     let successor = ctx.kek.derive(SUCCESSOR, &request.refresh_token);
@@ -105,24 +110,29 @@ pub fn exchange(
     // The token as it was when found consumed: before this request, or by a concurrent
     // one that won the rotation.
     let used = match token.consumed_at {
-        None if ctx
-            .store
-            .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)? =>
-        {
-            None
+        None => {
+            if scope.is_none() {
+                return Err(widened());
+            }
+            if ctx
+                .store
+                .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)?
+            {
+                None
+            } else {
+                Some(
+                    ctx.store
+                        .find_refresh_token(&presented_hash)?
+                        .map(|(t, _)| t)
+                        .ok_or_else(refused)?,
+                )
+            }
         }
-        None => Some(
-            ctx.store
-                .find_refresh_token(&presented_hash)?
-                .map(|(t, _)| t)
-                .ok_or_else(refused)?,
-        ),
         Some(_) => Some(token),
     };
     if let Some(used) = used {
-        let within_grace = used
-            .consumed_at
-            .is_some_and(|at| ctx.now - at <= ctx.settings.refresh_token_grace_period);
+        let grace = ctx.settings.refresh_token_grace_period;
+        let within_grace = grace > 0 && used.consumed_at.is_some_and(|at| ctx.now - at <= grace);
         let same_successor = used.successor_hash.as_deref() == Some(&successor_record.token_hash);
         if !(within_grace && same_successor) {
             // RFC 9700 §4.14.2: a rotated token used again ends the whole family.
@@ -133,7 +143,16 @@ pub fn exchange(
             );
             return Err(refused());
         }
+        // A retry gets the successor only while that is still the family's live head:
+        // once the successor itself was used, handing it out would let whoever holds the
+        // old token follow the user one step behind. Refused, but nothing is revoked: a
+        // slow tab of the user's own is the likelier sender.
+        let head = ctx.store.find_refresh_token(&successor_record.token_hash)?;
+        if !head.is_some_and(|(t, _)| t.consumed_at.is_none() && t.expires_at > ctx.now) {
+            return Err(refused());
+        }
     }
+    let scope = scope.ok_or_else(widened)?;
 
     user_token_response(
         &grant,
