@@ -2,7 +2,6 @@
 
 use serde_json::{Value, json};
 
-use super::revocation::TokenTypeHint;
 use super::tokens::{Subject, verify_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::KeyAlgorithm;
@@ -21,25 +20,14 @@ fn inactive() -> Value {
 /// What `caller` may learn about `token`. Any authenticated confidential client may
 /// introspect access tokens (resource servers are clients too); refresh tokens only by the
 /// client they were issued to, since nobody else has any business with them.
-pub fn introspect(
-    token: &str,
-    hint: Option<TokenTypeHint>,
-    caller: &Client,
-    ctx: &Context<'_>,
-) -> Result<Value, OAuthError> {
-    let order = match hint {
-        Some(TokenTypeHint::RefreshToken) => [refresh_token_info, access_token_info],
-        _ => [access_token_info, refresh_token_info],
-    };
-    for lookup in order {
-        if let Some(info) = lookup(token, caller, ctx)? {
-            return Ok(info);
-        }
+pub fn introspect(token: &str, caller: &Client, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+    // No `token_type_hint` needed (RFC 7662 §2.1 lets us ignore it): an access token is
+    // recognised without any lookup, so it is tried first.
+    if let Some(info) = access_token_info(token, caller, ctx)? {
+        return Ok(info);
     }
-    Ok(inactive())
+    Ok(refresh_token_info(token, caller, ctx)?.unwrap_or_else(inactive))
 }
-
-type Lookup = fn(&str, &Client, &Context<'_>) -> Result<Option<Value>, OAuthError>;
 
 fn access_token_info(
     token: &str,
@@ -105,8 +93,6 @@ fn refresh_token_info(
         "token_type": "refresh_token",
     })))
 }
-
-const _: [Lookup; 2] = [access_token_info, refresh_token_info];
 
 /// RFC 9701 §5: the response as a signed JWT for `caller`, `typ`
 /// `token-introspection+jwt`, the RFC 7662 response under `token_introspection`.

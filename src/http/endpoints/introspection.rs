@@ -8,7 +8,6 @@ use crate::http::error::ApiError;
 use crate::http::{State, blocking};
 use crate::protocol::client_auth::authenticate;
 use crate::protocol::introspection::{JWT_RESPONSE_TYPE, introspect, jwt_response};
-use crate::protocol::revocation::TokenTypeHint;
 use crate::protocol::{OAuthError, Params};
 
 /// What the response is: RFC 7662 JSON, or the RFC 9701 JWT when the client asks for it.
@@ -64,7 +63,5 @@ fn lookup(
     client: &crate::store::Client,
     ctx: &crate::protocol::Context<'_>,
 ) -> Result<serde_json::Value, OAuthError> {
-    let token = params.required("token")?;
-    let hint = TokenTypeHint::parse(params).unwrap_or(None);
-    introspect(token, hint, client, ctx)
+    introspect(params.required("token")?, client, ctx)
 }
