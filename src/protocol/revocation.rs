@@ -2,29 +2,10 @@
 //! issued from it); access tokens are denylisted by `jti` until they would expire.
 
 use super::tokens::decode_access_token;
-use super::{Context, ErrorCode, OAuthError, Params};
+use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::token_hash;
 use crate::store::Client;
-
-/// RFC 7009 §2.1 `token_type_hint`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenTypeHint {
-    AccessToken,
-    RefreshToken,
-}
-
-impl TokenTypeHint {
-    /// §2.1: the hint only says where to look first, and the server "MUST extend its
-    /// search across all of its supported token types": an unknown value is no error.
-    pub fn parse(params: &Params) -> Result<Option<Self>, OAuthError> {
-        Ok(match params.single("token_type_hint")? {
-            Some("access_token") => Some(Self::AccessToken),
-            Some("refresh_token") => Some(Self::RefreshToken),
-            _ => None,
-        })
-    }
-}
 
 /// Revokes `token` if it is one of ours and was issued to `client`. An unknown or expired
 /// token changes nothing and still succeeds (§2.2: "invalid tokens do not cause an error
@@ -32,21 +13,11 @@ impl TokenTypeHint {
 /// the request is refused and the client is informed"), except towards a public client,
 /// whose client_id proves nothing: it learns nothing either. An ID token is ours but not
 /// revocable: `unsupported_token_type` (§2.2.1).
-pub fn revoke(
-    token: &str,
-    hint: Option<TokenTypeHint>,
-    client: &Client,
-    ctx: &Context<'_>,
-) -> Result<(), OAuthError> {
-    // §2.1: the hint only says where to look first.
-    let refresh_first = hint != Some(TokenTypeHint::AccessToken);
-    if refresh_first && revoke_refresh_token(token, client, ctx)? {
-        return Ok(());
-    }
-    if revoke_access_token(token, client, ctx)? {
-        return Ok(());
-    }
-    if !refresh_first {
+///
+/// `token_type_hint` is not needed (§2.1: the server "MAY ignore this parameter"): an
+/// access token of ours is recognised without any lookup, so it is tried first.
+pub fn revoke(token: &str, client: &Client, ctx: &Context<'_>) -> Result<(), OAuthError> {
+    if !revoke_access_token(token, client, ctx)? {
         revoke_refresh_token(token, client, ctx)?;
     }
     Ok(())

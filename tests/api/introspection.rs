@@ -121,15 +121,18 @@ async fn a_refresh_token_is_active_only_for_the_client_it_was_issued_to() {
 async fn expired_tokens_are_only_inactive() {
     let app = spawn_app().await;
     let (client, tokens, _) = offline(&app).await;
-    app.clock.advance(3601);
+    // Exactly at `exp` a token is expired (RFC 7519 §4.1.4: "on or after").
+    app.clock.advance(3600);
     assert_only_inactive(&introspect(&app, &client, str_of(&tokens, "access_token")).await);
+    let refresh = str_of(&tokens, "refresh_token");
+    app.clock.advance(2_592_000 - 3600 - 1);
     assert_eq!(
-        introspect(&app, &client, str_of(&tokens, "refresh_token")).await["active"],
+        introspect(&app, &client, refresh).await["active"],
         true,
-        "the refresh token lives longer"
+        "the refresh token lives 30 days"
     );
-    app.clock.advance(2_592_000);
-    assert_only_inactive(&introspect(&app, &client, str_of(&tokens, "refresh_token")).await);
+    app.clock.advance(1);
+    assert_only_inactive(&introspect(&app, &client, refresh).await);
 }
 
 #[tokio::test]

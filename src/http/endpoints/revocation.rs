@@ -7,7 +7,7 @@ use super::token::client_request;
 use crate::http::error::ApiError;
 use crate::http::{State, blocking};
 use crate::protocol::client_auth::authenticate;
-use crate::protocol::revocation::{TokenTypeHint, revoke};
+use crate::protocol::revocation::revoke;
 
 pub async fn revoke_token(
     req: HttpRequest,
@@ -17,11 +17,9 @@ pub async fn revoke_token(
     let (params, creds) = client_request(&req, &body)?;
     let endpoint = state.settings.endpoint("/revoke");
     blocking(&state, move |ctx| {
-        // §2.1: the client authenticates first; a bad hint is reported after that.
+        // §2.1: the client authenticates first.
         let client = authenticate(&creds, &endpoint, ctx)?;
-        let token = params.required("token")?;
-        let hint = TokenTypeHint::parse(&params)?;
-        revoke(token, hint, &client, ctx)
+        revoke(params.required("token")?, &client, ctx)
     })
     .await?;
     // §2.2: 200 whether or not there was anything to revoke; the body is ignored.
