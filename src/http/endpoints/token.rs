@@ -51,8 +51,18 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, Secret<String>
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || OAuthError::invalid_client("malformed Basic credentials");
-    let value = value.to_str().map_err(|_| malformed())?;
+    let value = value.to_str().map_err(|_| malformed_basic())?;
+    parse_basic(value).map(Some)
+}
+
+fn malformed_basic() -> OAuthError {
+    OAuthError::invalid_client("malformed Basic credentials")
+}
+
+/// An `Authorization` header value as `Basic` client credentials (RFC 6749 §2.3.1);
+/// anything else is `invalid_client`.
+pub fn parse_basic(value: &str) -> Result<(String, Secret<String>), OAuthError> {
+    let malformed = malformed_basic;
     let Some((scheme, encoded)) = value.split_once(' ') else {
         return Err(malformed());
     };
@@ -68,5 +78,5 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, Secret<String>
             .map(|(_, v)| v.into_owned())
             .ok_or_else(malformed)
     };
-    Ok(Some((unescape(id)?, Secret::new(unescape(secret)?))))
+    Ok((unescape(id)?, Secret::new(unescape(secret)?)))
 }
