@@ -160,22 +160,53 @@ pub fn expired_session_cookie(settings: &Settings) -> Cookie<'static> {
     )
 }
 
-/// The browser id that binds interaction forms (login, consent, logout) to this browser:
-/// the existing cookie, or a new one to set.
-pub fn browser_id(req: &HttpRequest, settings: &Settings) -> (String, Option<Cookie<'static>>) {
-    match req.cookie(CookieNames::browser(settings)) {
-        Some(c) if c.value().len() >= 32 => (c.value().to_owned(), None),
-        _ => {
-            let id = random_token(32);
+const BROWSER_ID: &str = "browser-id";
+
+/// A new browser id: random, with our MAC, so that a value the client made up (or one a
+/// sibling site planted) is never taken for one we issued.
+fn new_browser_id(state: &AppState) -> String {
+    let nonce = random_token(24);
+    format!("{nonce}.{}", state.kek.derive(BROWSER_ID, &nonce))
+}
+
+fn issued_by_us(state: &AppState, value: &str) -> bool {
+    value.split_once('.').is_some_and(|(nonce, mac)| {
+        crate::crypto::tokens::constant_time_eq(
+            state.kek.derive(BROWSER_ID, nonce).as_bytes(),
+            mac.as_bytes(),
+        )
+    })
+}
+
+/// The id of this browser, if it carries one we issued.
+pub fn known_browser(req: &HttpRequest, state: &AppState) -> Option<String> {
+    req.cookie(CookieNames::browser(&state.settings))
+        .map(|c| c.value().to_owned())
+        .filter(|v| issued_by_us(state, v))
+}
+
+/// The browser id that binds interactions (authorization requests, their forms, logout)
+/// to this browser: the one it carries, or a new one to set.
+pub fn browser_id(req: &HttpRequest, state: &AppState) -> (String, Option<Cookie<'static>>) {
+    match known_browser(req, state) {
+        Some(id) => (id, None),
+        None => {
+            let id = new_browser_id(state);
             let c = cookie(
-                settings,
-                CookieNames::browser(settings),
+                &state.settings,
+                CookieNames::browser(&state.settings),
                 id.clone(),
                 Some(400 * 86_400),
             );
             (id, Some(c))
         }
     }
+}
+
+/// The CSRF token of a form of the interaction `handle` in `browser`: derived, never
+/// stored, and worthless in any other browser.
+pub fn form_token(state: &AppState, purpose: &str, handle: &str, browser: &str) -> String {
+    state.kek.derive(purpose, &format!("{handle}\n{browser}"))
 }
 
 pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {

@@ -124,6 +124,18 @@ impl SessionStore for MemorySessionStore {
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn values(&self) -> BoxFuture<'_, SessionResult<Vec<String>>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| {
+                e.map
+                    .values()
+                    .filter(|(_, expires)| *expires > now)
+                    .map(|(v, _)| v.clone())
+                    .collect()
+            }))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -46,12 +46,17 @@ pub trait SessionStore: Send + Sync {
     fn increment<'a>(&'a self, key: &'a str, window: Duration)
     -> BoxFuture<'a, SessionResult<u64>>;
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
+    /// Every value held: for audits of what the store contains (and the tests that check
+    /// it holds no credential). Walks the whole store: not for request paths.
+    fn values(&self) -> BoxFuture<'_, SessionResult<Vec<String>>>;
 }
 
 /// The browser's single sign-on session (`sid` in ID tokens).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SsoSession {
-    /// The cookie value: a bearer credential, never shown to clients.
+    /// The cookie value: a bearer credential, never shown to clients and never stored
+    /// (the record lives under its hash; this field is filled in when it is loaded).
+    #[serde(skip)]
     pub id: String,
     /// The public session identifier (`sid` in ID tokens, OIDC Front-Channel Logout §2):
     /// unrelated to `id`, so a client that sees it cannot take over the session.
@@ -118,7 +123,15 @@ impl Sessions {
 
     pub async fn load_sso(&self, id: &str, now: UnixTime) -> SessionResult<Option<SsoSession>> {
         let session: Option<SsoSession> = self.get(SSO, id).await?;
-        Ok(session.filter(|s| s.expires_at > now))
+        Ok(session.filter(|s| s.expires_at > now).map(|s| SsoSession {
+            id: id.to_owned(),
+            ..s
+        }))
+    }
+
+    /// Every value in the store (see `SessionStore::values`).
+    pub async fn values(&self) -> SessionResult<Vec<String>> {
+        self.store.values().await
     }
 
     pub async fn delete_sso(&self, id: &str) -> SessionResult<()> {

@@ -119,6 +119,46 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
+    fn values(&self) -> BoxFuture<'_, SessionResult<Vec<String>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            // The prefix is matched literally: glob characters in it are escaped.
+            let mut pattern = String::new();
+            for c in self.prefix.chars() {
+                if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('*');
+            let mut cursor: u64 = 0;
+            let mut values = Vec::new();
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if !keys.is_empty() {
+                    let found: Vec<Option<String>> = redis::cmd("MGET")
+                        .arg(&keys)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(unavailable)?;
+                    values.extend(found.into_iter().flatten());
+                }
+                if next == 0 {
+                    return Ok(values);
+                }
+                cursor = next;
+            }
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
         Box::pin(async move {
             redis::cmd("PING")

@@ -47,6 +47,8 @@ pub struct TestApp {
     pub dir: Arc<TempDir>,
     /// The instance's time: tests move it instead of sleeping.
     pub clock: Arc<ManualClock>,
+    /// The instance's session store (to check what it holds).
+    pub sessions: portcullis::sessions::Sessions,
     handle: ServerHandle,
 }
 
@@ -101,6 +103,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("build_state: {e:#}"));
     let store = state.store.clone();
+    let sessions = state.sessions.clone();
     let server = run(listener, state, Some(1)).unwrap();
     let handle = server.handle();
     tokio::spawn(server);
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         store,
         dir,
         clock,
+        sessions,
         handle,
     }
 }

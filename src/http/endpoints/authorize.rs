@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::http::error::{PageError, page_response};
-use crate::http::{State, blocking, browser_id, request_params, session_id};
+use crate::http::{
+    State, blocking, browser_id, form_token, known_browser, request_params, session_id,
+};
 use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizeError, Next, drop_unconsented_offline_access,
     error_redirect, issue_code, next_step, resolve_redirect_uri, validate,
@@ -21,26 +23,73 @@ use crate::sessions::SsoSession;
 /// How long a user has to finish logging in and consenting.
 const INTERACTION_TTL: Duration = Duration::from_secs(900);
 
-/// An authorization request waiting for the user, bound to one browser.
+/// An authorization request waiting for the user, bound to the browser that first
+/// opened it. It holds nothing from which a cookie or a form token could be rebuilt:
+/// only hashes of them (whoever reads the session store must not get a credential).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Pending {
     pub request: AuthorizationRequest,
     pub client_name: String,
-    /// Hash of the browser cookie: forms posted from another browser are refused.
+    /// Hash of the browser id: pages and forms from any other browser are refused.
     pub browser: String,
-    /// CSRF token embedded in this interaction's forms.
-    pub csrf: String,
-    /// The session created by a login during this interaction (a fresh authentication).
+    /// A POSTed request: hash of the one-time cookie set on the browser that posted it,
+    /// so only that browser can continue it.
+    #[serde(default)]
+    pub continue_hash: Option<String>,
+    /// Hash of the session created by a login during this interaction (a fresh
+    /// authentication).
     pub logged_in_session: Option<String>,
 }
 
+/// What a form token is for: a token of one form is no good in another.
+pub const LOGIN_FORM: &str = "login-form";
+pub const CONSENT_FORM: &str = "consent-form";
+
 impl Pending {
-    /// Both CSRF defences: the form's token and the browser cookie must match.
-    pub fn accepts(&self, req: &HttpRequest, state: &State, csrf: &str) -> bool {
-        let (browser, _) = browser_id(req, &state.settings);
-        constant_time_eq(token_hash(&browser).as_bytes(), self.browser.as_bytes())
-            && constant_time_eq(csrf.as_bytes(), self.csrf.as_bytes())
+    /// The browser id of `req` if it is the browser this interaction is bound to.
+    pub fn bound_browser(&self, req: &HttpRequest, state: &State) -> Option<String> {
+        known_browser(req, state).filter(|b| {
+            !self.browser.is_empty()
+                && constant_time_eq(token_hash(b).as_bytes(), self.browser.as_bytes())
+        })
     }
+
+    /// Both CSRF defences: the request comes from the bound browser, and the form's token
+    /// is the one derived for this interaction, form and browser.
+    pub fn accepts(
+        &self,
+        req: &HttpRequest,
+        state: &State,
+        purpose: &str,
+        handle: &str,
+        csrf: &str,
+    ) -> bool {
+        self.bound_browser(req, state).is_some_and(|browser| {
+            constant_time_eq(
+                form_token(state, purpose, handle, &browser).as_bytes(),
+                csrf.as_bytes(),
+            )
+        })
+    }
+
+    pub fn fresh_login_of(&self, session: &SsoSession) -> bool {
+        self.logged_in_session
+            .as_deref()
+            .is_some_and(|h| constant_time_eq(h.as_bytes(), token_hash(&session.id).as_bytes()))
+    }
+}
+
+/// The page shown when a sign-in link is opened in another browser than the one that
+/// started it.
+pub fn other_browser() -> OAuthError {
+    OAuthError::invalid_request(
+        "this sign-in was started in another browser; return to the application and start again",
+    )
+}
+
+/// The cookie that lets the browser which POSTed an authorization request continue it.
+fn continue_cookie_name(handle: &str) -> String {
+    format!("portcullis_continue_{}", &handle[..handle.len().min(12)])
 }
 
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
@@ -86,14 +135,18 @@ async fn authorize_page(
         request,
         client_name: client.name,
         browser: String::new(),
-        csrf: random_token(24),
+        continue_hash: None,
         logged_in_session: None,
     };
     if req.method() == Method::POST {
         // A cross-site POST carries no SameSite=Lax cookies, so the session and browser
-        // cookies are invisible here. Park the request and continue with a same-site GET
-        // (a top-level navigation, which does carry them).
+        // cookies are invisible here. Park the request and continue with a GET (a
+        // top-level navigation, which does carry them). The response sets a one-time
+        // cookie: a browser accepts cookies from it, and only the browser that posted can
+        // then continue (a continue link passed to someone else is worthless).
         let handle = random_token(24);
+        let nonce = random_token(24);
+        pending.continue_hash = Some(token_hash(&nonce));
         state
             .sessions
             .save_pending(&handle, &pending, INTERACTION_TTL)
@@ -103,9 +156,21 @@ async fn authorize_page(
             "{}/authorize/continue?id={handle}",
             state.settings.issuer_path
         );
-        return Ok(redirect(StatusCode::SEE_OTHER, &location));
+        let cookie = Cookie::build(continue_cookie_name(&handle), nonce)
+            .path(format!("{}/authorize/continue", state.settings.issuer_path))
+            .http_only(true)
+            .secure(state.settings.cookie_secure)
+            .same_site(actix_web::cookie::SameSite::Lax)
+            .max_age(actix_web::cookie::time::Duration::seconds(
+                INTERACTION_TTL.as_secs() as i64,
+            ))
+            .finish();
+        return Ok(with_cookie(
+            redirect(StatusCode::SEE_OTHER, &location),
+            &cookie,
+        ));
     }
-    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    let (browser, new_cookie) = browser_id(&req, &state);
     pending.browser = token_hash(&browser);
     let response = proceed(&req, &state, pending, None, None).await?;
     Ok(match new_cookie {
@@ -140,9 +205,25 @@ async fn resume_page(
         // Already bound to a browser: this link was used before.
         return Err(expired().into());
     }
-    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    let name = continue_cookie_name(&query.id);
+    let posted_here = req.cookie(&name).is_some_and(|c| {
+        pending
+            .continue_hash
+            .as_deref()
+            .is_some_and(|h| constant_time_eq(token_hash(c.value()).as_bytes(), h.as_bytes()))
+    });
+    if !posted_here {
+        return Err(other_browser().into());
+    }
+    let (browser, new_cookie) = browser_id(&req, &state);
     pending.browser = token_hash(&browser);
-    let response = proceed(&req, &state, pending, Some(query.into_inner().id), None).await?;
+    pending.continue_hash = None;
+    let mut response = proceed(&req, &state, pending, Some(query.into_inner().id), None).await?;
+    let mut used = Cookie::build(name, "")
+        .path(format!("{}/authorize/continue", state.settings.issuer_path))
+        .finish();
+    used.make_removal();
+    response = with_cookie(response, &used);
     Ok(match new_cookie {
         Some(cookie) => with_cookie(response, &cookie),
         None => response,
@@ -198,7 +279,7 @@ pub async fn proceed(
     drop_unconsented_offline_access(&mut pending.request, consent.as_ref());
     let auth = session.as_ref().map(|s| Authentication {
         session: s,
-        fresh: pending.logged_in_session.as_deref() == Some(s.id.as_str()),
+        fresh: pending.fresh_login_of(s),
     });
     let step = next_step(&pending.request, auth.as_ref(), consent.as_ref(), now);
     let page = match step {

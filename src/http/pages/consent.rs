@@ -8,9 +8,11 @@ use serde::Deserialize;
 use super::login::PageQuery;
 use super::render;
 use crate::domain::Scopes;
-use crate::http::endpoints::authorize::{finish_with_error, load_pending, proceed};
+use crate::http::endpoints::authorize::{
+    CONSENT_FORM, finish_with_error, load_pending, other_browser, proceed,
+};
 use crate::http::error::{PageError, page_response};
-use crate::http::{State, blocking, session_id};
+use crate::http::{State, blocking, form_token, session_id};
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::store::Consent;
 
@@ -53,6 +55,10 @@ async fn show_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let pending = load_pending(&state, &query.id).await?;
+    let browser = pending
+        .bound_browser(&req, &state)
+        .ok_or_else(other_browser)?;
+    let csrf = form_token(&state, CONSENT_FORM, &query.id, &browser);
     let Some(sid) = session_id(&req, &state.settings) else {
         // Session gone (expired, or logged out elsewhere): start over through login.
         return proceed(&req, &state, pending, Some(query.id.clone()), None).await;
@@ -77,7 +83,7 @@ async fn show_page(
         &ConsentPage {
             base,
             id: &query.id,
-            csrf: &pending.csrf,
+            csrf: &csrf,
             client_name: &pending.client_name,
             username: &username,
             // In a fixed, meaningful order (sign-in first), not the request's; then the
@@ -119,7 +125,7 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load_pending(&state, &form.id).await?;
-    if !pending.accepts(&req, &state, &form.csrf) {
+    if !pending.accepts(&req, &state, CONSENT_FORM, &form.id, &form.csrf) {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
         )

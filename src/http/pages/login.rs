@@ -9,11 +9,13 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::password::verify_password;
-use crate::crypto::tokens::random_token;
+use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Secret;
-use crate::http::endpoints::authorize::{Pending, load_pending, proceed, with_cookie};
+use crate::http::endpoints::authorize::{
+    LOGIN_FORM, Pending, expired, load_pending, other_browser, proceed, with_cookie,
+};
 use crate::http::error::{PageError, page_response};
-use crate::http::{State, blocking, session_cookie, session_id};
+use crate::http::{State, blocking, form_token, session_cookie, session_id};
 use crate::protocol::OAuthError;
 use crate::sessions::SsoSession;
 
@@ -33,17 +35,27 @@ pub struct PageQuery {
     pub id: String,
 }
 
-pub async fn show(query: web::Query<PageQuery>, state: State) -> HttpResponse {
+pub async fn show(req: HttpRequest, query: web::Query<PageQuery>, state: State) -> HttpResponse {
     let settings = state.settings.clone();
-    page_response(&settings, show_page(query, state).await)
+    page_response(&settings, show_page(req, query, state).await)
 }
 
-async fn show_page(query: web::Query<PageQuery>, state: State) -> Result<HttpResponse, PageError> {
+async fn show_page(
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+    state: State,
+) -> Result<HttpResponse, PageError> {
     let pending = load_pending(&state, &query.id).await?;
+    // Only the browser that started the request sees its form (and so a token).
+    let browser = pending
+        .bound_browser(&req, &state)
+        .ok_or_else(other_browser)?;
+    let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);
     let base = &state.settings.issuer_path;
     Ok(page(
         base,
         &query.id,
+        &csrf,
         &pending,
         pending.request.login_hint.as_deref().unwrap_or(""),
         None,
@@ -57,6 +69,7 @@ const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(900);
 fn page(
     base: &str,
     id: &str,
+    csrf: &str,
     pending: &Pending,
     username: &str,
     error: Option<&str>,
@@ -66,13 +79,14 @@ fn page(
             StatusCode::UNAUTHORIZED,
             base,
             id,
+            csrf,
             pending,
             username,
             message,
         ),
         None => render(
             StatusCode::OK,
-            &login_page(base, id, pending, username, None),
+            &login_page(base, id, csrf, pending, username, None),
         ),
     }
 }
@@ -81,19 +95,21 @@ fn page_with_status(
     status: StatusCode,
     base: &str,
     id: &str,
+    csrf: &str,
     pending: &Pending,
     username: &str,
     error: &str,
 ) -> HttpResponse {
     render(
         status,
-        &login_page(base, id, pending, username, Some(error)),
+        &login_page(base, id, csrf, pending, username, Some(error)),
     )
 }
 
 fn login_page<'a>(
     base: &'a str,
     id: &'a str,
+    csrf: &'a str,
     pending: &'a Pending,
     username: &'a str,
     error: Option<&'a str>,
@@ -101,7 +117,7 @@ fn login_page<'a>(
     LoginPage {
         base,
         id,
-        csrf: &pending.csrf,
+        csrf,
         client_name: &pending.client_name,
         username,
         error,
@@ -131,7 +147,7 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load_pending(&state, &form.id).await?;
-    if !pending.accepts(&req, &state, &form.csrf) {
+    if !pending.accepts(&req, &state, LOGIN_FORM, &form.id, &form.csrf) {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
         )
@@ -154,6 +170,7 @@ async fn submit_page(
             StatusCode::TOO_MANY_REQUESTS,
             base,
             &form.id,
+            &form.csrf,
             &pending,
             &username,
             message,
@@ -186,6 +203,7 @@ async fn submit_page(
         return Ok(page(
             base,
             &form.id,
+            &form.csrf,
             &pending,
             &username,
             Some("Incorrect username or password."),
@@ -198,6 +216,17 @@ async fn submit_page(
         .await
         .map_err(OAuthError::from)?;
 
+    // Claim the interaction before creating anything: of two submissions of this form
+    // (a double click, two instances) one wins, and the other leaves nothing behind.
+    if state
+        .sessions
+        .take_pending::<Pending>(&form.id)
+        .await
+        .map_err(OAuthError::from)?
+        .is_none()
+    {
+        return Err(expired().into());
+    }
     // A new session id at every login (no session fixation); the old session ends.
     if let Some(old) = session_id(&req, &state.settings) {
         state
@@ -219,8 +248,9 @@ async fn submit_page(
         .save_sso(&session, now)
         .await
         .map_err(OAuthError::from)?;
-    pending.logged_in_session = Some(session.id.clone());
+    pending.logged_in_session = Some(token_hash(&session.id));
     let cookie = session_cookie(&state.settings, session.id.clone());
-    let response = proceed(&req, &state, pending, Some(form.id), Some(session)).await?;
+    // The claimed interaction goes on under a new handle (if a consent page follows).
+    let response = proceed(&req, &state, pending, None, Some(session)).await?;
     Ok(with_cookie(response, &cookie))
 }

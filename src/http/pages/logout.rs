@@ -8,11 +8,12 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::keys::JwtExpectations;
-use crate::crypto::tokens::{constant_time_eq, token_hash};
+use crate::crypto::tokens::constant_time_eq;
 use crate::http::endpoints::authorize::{redirect, with_cookie};
 use crate::http::error::{PageError, page_response};
 use crate::http::{
-    State, blocking, browser_id, expired_session_cookie, request_params, session_id,
+    State, blocking, browser_id, expired_session_cookie, form_token, known_browser, request_params,
+    session_id,
 };
 use crate::protocol::{OAuthError, Params};
 use crate::store::Client;
@@ -35,10 +36,10 @@ struct LoggedOutPage<'a> {
     signed_out: bool,
 }
 
-/// The logout form's CSRF token: derived from the browser cookie, which a cross-site
-/// page can neither read nor send along with a cross-site POST (SameSite=Lax).
-fn logout_csrf(browser: &str) -> String {
-    token_hash(&format!("logout:{browser}"))
+/// The logout form's CSRF token: derived from the browser id (which we issued), which a
+/// cross-site page can neither read nor send along with a cross-site POST (SameSite=Lax).
+fn logout_csrf(state: &State, browser: &str) -> String {
+    form_token(state, "logout-form", "", browser)
 }
 
 /// The client named by `client_id` or by the hint's `aud`, and the redirect URI if it is
@@ -111,13 +112,13 @@ async fn start_page(
         return Err(OAuthError::invalid_request("unknown client_id").into());
     }
     check_registered(client.as_ref(), uri.as_deref())?;
-    let (browser, new_cookie) = browser_id(&req, &state.settings);
+    let (browser, new_cookie) = browser_id(&req, &state);
     let base = &state.settings.issuer_path;
     let response = render(
         StatusCode::OK,
         &LogoutPage {
             base,
-            csrf: &logout_csrf(&browser),
+            csrf: &logout_csrf(&state, &browser),
             client_name: client.as_ref().map(|c| c.name.as_str()),
             client_id: client_id.as_deref(),
             post_logout_redirect_uri: uri.as_deref(),
@@ -152,8 +153,8 @@ async fn confirm_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let (browser, _) = browser_id(&req, &state.settings);
-    if !constant_time_eq(form.csrf.as_bytes(), logout_csrf(&browser).as_bytes()) {
+    let expected = known_browser(&req, &state).map(|b| logout_csrf(&state, &b));
+    if !expected.is_some_and(|e| constant_time_eq(form.csrf.as_bytes(), e.as_bytes())) {
         return Err(OAuthError::invalid_request("the form could not be verified").into());
     }
     let base = &state.settings.issuer_path;

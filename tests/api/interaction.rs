@@ -1,0 +1,212 @@
+//! The interaction between /authorize and the pages: bound to the browser that started
+//! it, CSRF tokens that work in that browser only, and a session store that holds no
+//! credential.
+
+use reqwest::StatusCode;
+
+use crate::backends::TempRedis;
+use crate::helpers::{
+    Browser, Options, PASSWORD, TestApp, hidden_inputs, set_cookie, spawn_app, spawn_app_with,
+};
+
+fn cookie_value(set_cookie_header: &str) -> String {
+    let pair = set_cookie_header.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn another_browser_cannot_open_a_pending_requests_pages_or_post_its_forms() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let victim = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (login_url, status, html) = victim.open(&url).await.page();
+    assert_eq!(status, StatusCode::OK);
+    let victims_form = hidden_inputs(&html);
+
+    // Someone who learnt the request's id, without the victim's cookies.
+    let attacker = app.browser();
+    let (_, status, page) = attacker.open(login_url.as_str()).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("another browser"), "{page}");
+    assert!(hidden_inputs(&page).iter().all(|(name, _)| name != "csrf"));
+
+    // The victim's own form token is worthless in another browser.
+    let mut form = victims_form.clone();
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let response = attacker
+        .http
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // And the victim is not disturbed.
+    let callback = victim
+        .consent_if_asked(
+            victim
+                .login(victim.open(login_url.as_str()).await, "alice")
+                .await,
+        )
+        .await
+        .left();
+    assert!(crate::helpers::query(&callback, "code").is_some());
+}
+
+#[tokio::test]
+async fn a_browser_id_the_client_made_up_is_replaced_not_trusted() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let planted = "a".repeat(43);
+    let response = crate::helpers::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&url)
+        .header("cookie", format!("portcullis_browser={planted}"))
+        .send()
+        .await
+        .unwrap();
+    let issued = set_cookie(&response, "portcullis_browser").expect("a browser id is issued");
+    assert_ne!(cookie_value(&issued), planted);
+}
+
+#[tokio::test]
+async fn a_continue_link_works_only_in_the_browser_that_posted_the_request() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (endpoint, query) = url.split_once('?').unwrap();
+    let poster = app.browser();
+    let posted = poster
+        .http
+        .post(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let location = posted.headers()["location"].to_str().unwrap().to_owned();
+    let continue_url = format!("http://127.0.0.1:{}{location}", app.port);
+
+    let (_, status, page) = app.browser().open(&continue_url).await.page();
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a link passed to someone else"
+    );
+    assert!(page.contains("another browser"));
+    assert!(poster.open(&continue_url).await.is_page("/login"));
+}
+
+/// Every value the store holds, as one string to search.
+async fn store_contents(app: &TestApp) -> String {
+    app.sessions.values().await.unwrap().join("\n")
+}
+
+async fn nothing_in_the_store_rebuilds_a_credential(app: &TestApp) {
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser: Browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let login = browser.open(&url).await;
+    let (login_url, _, html) = login.page();
+    let login_csrf = hidden_inputs(&html)
+        .into_iter()
+        .find(|(n, _)| n == "csrf")
+        .unwrap()
+        .1;
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let response = browser
+        .http
+        .post(login_url.join("login").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_value(&set_cookie(&response, "portcullis_session").unwrap());
+    // The consent page is pending now, with its own form token.
+    let (_, _, consent) = browser.follow(response).await.page();
+    let consent_csrf = hidden_inputs(&consent)
+        .into_iter()
+        .find(|(n, _)| n == "csrf")
+        .unwrap()
+        .1;
+    let contents = store_contents(app).await;
+    assert!(!contents.is_empty());
+    for (what, secret) in [
+        ("the session cookie", session.as_str()),
+        ("the login form token", login_csrf.as_str()),
+        ("the consent form token", consent_csrf.as_str()),
+    ] {
+        assert!(
+            !contents.contains(secret),
+            "the store holds {what}: {contents}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_in_process_store_holds_nothing_that_rebuilds_a_cookie_or_form_token() {
+    nothing_in_the_store_rebuilds_a_credential(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn redis_holds_nothing_that_rebuilds_a_cookie_or_form_token() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_PREFIX", redis.prefix.clone()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    nothing_in_the_store_rebuilds_a_credential(&app).await;
+    assert!(!redis.keys().is_empty(), "the records are in Redis");
+}
+
+#[tokio::test]
+async fn two_simultaneous_submissions_of_one_login_form_leave_one_session() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (login_url, _, html) = browser.open(&url).await.page();
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let post = || {
+        browser
+            .http
+            .post(login_url.join("login").unwrap())
+            .form(&form)
+            .send()
+    };
+    let (a, b) = futures::join!(post(), post());
+    let statuses = [a.unwrap().status(), b.unwrap().status()];
+    assert!(
+        statuses.contains(&StatusCode::SEE_OTHER) && statuses.contains(&StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    let sessions = app
+        .sessions
+        .values()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.contains("\"sid\""))
+        .count();
+    assert_eq!(sessions, 1, "the losing submission left nothing behind");
+}
