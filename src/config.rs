@@ -49,6 +49,8 @@ pub struct Settings {
     /// Where the key-encryption key is read from (created on first start if missing).
     pub key_encryption_key_file: std::path::PathBuf,
     pub session_ttl: i64,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Request-Id` are believed.
+    pub trusted_proxies: Vec<crate::domain::IpRange>,
     /// How often each instance reloads the signing keys (to pick up rotations).
     pub key_refresh_interval: i64,
 }
@@ -86,6 +88,7 @@ const KEYS: &[&str] = &[
     "key_encryption_key",
     "key_encryption_key_file",
     "session_ttl",
+    "trusted_proxies",
     "key_refresh_interval",
 ];
 
@@ -234,6 +237,19 @@ impl Settings {
                     )
                 })?,
         };
+        let trusted_proxies = get("trusted_proxies")
+            .unwrap_or("")
+            .split([',', ' '])
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                crate::domain::IpRange::parse(p).ok_or_else(|| {
+                    bad(
+                        "trusted_proxies",
+                        format!("{p:?} is not an address or CIDR range"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let issuer_path = url::Url::parse(&issuer)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
@@ -257,6 +273,7 @@ impl Settings {
             key_encryption_key,
             key_encryption_key_file,
             session_ttl: ttl(raw, "session_ttl", 86_400)?,
+            trusted_proxies,
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.

@@ -57,3 +57,68 @@ pub fn is_public_address(ip: std::net::IpAddr) -> bool {
         }
     }
 }
+
+/// An address range in CIDR notation (`10.0.0.0/8`, `::1/128`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpRange {
+    base: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let base: std::net::IpAddr = addr.parse().ok()?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { base, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let (base, ip, bits) = match (self.base, ip) {
+            (IpAddr::V4(b), IpAddr::V4(i)) => (u32::from(b) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(b), IpAddr::V6(i)) => (u128::from(b), u128::from(i), 128),
+            (IpAddr::V6(b), IpAddr::V4(i)) => match b.to_ipv4_mapped() {
+                Some(b) => (u32::from(b) as u128, u32::from(i) as u128, 32),
+                None => return false,
+            },
+            (IpAddr::V4(_), IpAddr::V6(i)) => match i.to_ipv4_mapped() {
+                Some(i) => return self.contains(IpAddr::V4(i)),
+                None => return false,
+            },
+        };
+        let prefix = u32::from(self.prefix.min(bits as u8));
+        let shift = bits - prefix;
+        shift >= bits || (base >> shift) == (ip >> shift)
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::IpRange;
+
+    #[test]
+    fn ranges_contain_what_their_prefix_covers() {
+        let net = IpRange::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        let one = IpRange::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        let v6 = IpRange::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!(IpRange::parse("10.0.0.0/33").is_none());
+        assert!(IpRange::parse("nonsense").is_none());
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+    }
+}

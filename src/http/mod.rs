@@ -71,6 +71,47 @@ where
         .map_err(OAuthError::server)?
 }
 
+/// The client's address: the peer's, unless the peer is a trusted proxy; then the
+/// nearest address in `X-Forwarded-For` that is not one (entries further left were
+/// written by whoever sent the request, and prove nothing).
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[crate::domain::IpRange],
+) -> Option<std::net::IpAddr> {
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|r| r.contains(ip));
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut nearest = peer;
+    for hop in forwarded_for.unwrap_or("").rsplit(',') {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        nearest = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    Some(nearest)
+}
+
+/// `client_address` of an actix request, as text for logs and throttling keys.
+pub fn client_address_of(req: &HttpRequest, settings: &Settings) -> String {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    client_address(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        &settings.trusted_proxies,
+    )
+    .map(|ip| ip.to_string())
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Query string and (for POST forms) body parameters, in that order.
 pub fn request_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
     let mut params = Params::from_urlencoded(req.query_string())?;
@@ -222,4 +263,41 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .configure(observability::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use crate::domain::IpRange;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = [IpRange::parse("10.0.0.0/8").unwrap()];
+        let ip = |s: &str| Some(s.parse().unwrap());
+        // A direct client cannot claim another address.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), Some("1.2.3.4"), &proxies),
+            ip("203.0.113.9")
+        );
+        // Behind our proxy: the address the proxy saw.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("1.2.3.4, 198.51.100.7"), &proxies),
+            ip("198.51.100.7")
+        );
+        // Through two of our proxies: still the first untrusted hop from the right.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                Some("1.2.3.4, 198.51.100.7, 10.0.0.3"),
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
+        // Garbage stops the walk at the last good hop.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("junk"), &proxies),
+            ip("10.0.0.2")
+        );
+        assert_eq!(client_address(ip("10.0.0.2"), None, &[]), ip("10.0.0.2"));
+    }
 }

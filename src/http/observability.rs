@@ -147,10 +147,12 @@ impl Metrics {
     }
 }
 
-/// A caller's request id is kept if it is short and plain; otherwise we make one.
-fn request_id(req: &ServiceRequest) -> String {
+/// A request id set by a trusted proxy is kept if it is short and plain; any other
+/// caller's is replaced (a client must not forge or collide log correlation ids).
+fn request_id(req: &ServiceRequest, from_trusted_proxy: bool) -> String {
     req.headers()
         .get(&REQUEST_ID)
+        .filter(|_| from_trusted_proxy)
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty()
@@ -167,7 +169,21 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = request_id(&req);
+    let state = req.app_data::<State>().cloned();
+    let trusted: &[crate::domain::IpRange] = state
+        .as_ref()
+        .map(|s| s.settings.trusted_proxies.as_slice())
+        .unwrap_or(&[]);
+    let peer = req.peer_addr().map(|a| a.ip());
+    let from_trusted_proxy = peer.is_some_and(|ip| trusted.iter().any(|r| r.contains(ip)));
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = super::client_address(peer, forwarded, trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let id = request_id(&req, from_trusted_proxy);
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     // Only the methods we route are label values; anything else is "other", so that
@@ -178,7 +194,6 @@ pub async fn observe(
     };
     // The path only: query strings may carry tokens (id_token_hint) and never reach logs.
     let path = req.path().to_owned();
-    let state = req.app_data::<State>().cloned();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -209,7 +224,7 @@ pub async fn observe(
     }
     if path != "/healthz" {
         span.in_scope(|| {
-            tracing::info!(method = %method, path = %path, status, ms = elapsed.as_secs_f64() * 1e3, "request");
+            tracing::info!(method = %method, path = %path, status, client = %client, ms = elapsed.as_secs_f64() * 1e3, "request");
         });
     }
     Ok(response)

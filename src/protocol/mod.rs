@@ -10,6 +10,7 @@ pub mod introspection;
 pub mod params;
 pub mod registration;
 pub mod revocation;
+pub mod throttle;
 pub mod tokens;
 pub mod userinfo;
 

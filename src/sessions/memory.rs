@@ -10,6 +10,9 @@ use super::{BoxFuture, SessionError, SessionResult, SessionStore};
 /// anonymous authorization requests exhaust memory.
 const MAX_ENTRIES: usize = 200_000;
 
+/// The origin of the slot times of `reserve_slot` (an `Instant` has no number of its own).
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 #[derive(Default)]
 pub struct MemorySessionStore {
     entries: Mutex<Entries>,
@@ -99,24 +102,48 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
-    fn increment<'a>(
+    fn add<'a>(
         &'a self,
         key: &'a str,
+        delta: i64,
         window: Duration,
-    ) -> BoxFuture<'a, SessionResult<u64>> {
+    ) -> BoxFuture<'a, SessionResult<i64>> {
         Box::pin(async move {
             Ok(self.with(|e, now| {
-                let count = e
-                    .live(key, now)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    + 1;
-                let expires = match e.map.get(key) {
-                    Some((_, expires)) if count > 1 => *expires,
+                let current = e.live(key, now).and_then(|v| v.parse::<i64>().ok());
+                let count = current.unwrap_or(0) + delta;
+                let expires = match (current, e.map.get(key)) {
+                    (Some(_), Some((_, expires))) => *expires,
                     _ => now + window,
                 };
                 e.map.insert(key.to_owned(), (count.to_string(), expires));
                 count
+            }))
+        })
+    }
+
+    fn reserve_slot<'a>(
+        &'a self,
+        key: &'a str,
+        spacing: Duration,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<Duration>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| {
+                // The value is the next free slot, as an offset from the map's epoch.
+                let epoch = *EPOCH.get_or_init(Instant::now);
+                let now_ms = now.duration_since(epoch).as_millis() as u64;
+                let next = e
+                    .live(key, now)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let slot = next.max(now_ms);
+                let following = slot + spacing.as_millis() as u64;
+                e.map.insert(
+                    key.to_owned(),
+                    (following.to_string(), now + window + (spacing * 2)),
+                );
+                Duration::from_millis(slot - now_ms)
             }))
         })
     }

@@ -41,10 +41,23 @@ pub trait SessionStore: Send + Sync {
     /// Reads and deletes in one step, so a one-time record is used at most once.
     fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<()>>;
-    /// Adds one to a counter and returns the new count, atomically. A new counter lives
-    /// for `window`; later increments do not extend it.
-    fn increment<'a>(&'a self, key: &'a str, window: Duration)
-    -> BoxFuture<'a, SessionResult<u64>>;
+    /// Adds `delta` to a counter and returns the new count, atomically. A new counter
+    /// lives for `window`; later additions do not extend it.
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        delta: i64,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<i64>>;
+    /// Reserves the next slot of a queue whose slots are `spacing` apart, atomically, and
+    /// returns how long the caller waits for its slot (zero if the queue is idle). The
+    /// queue is forgotten `window` after its last reservation.
+    fn reserve_slot<'a>(
+        &'a self,
+        key: &'a str,
+        spacing: Duration,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<Duration>>;
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
     /// Every value held: for audits of what the store contains (and the tests that check
     /// it holds no credential). Walks the whole store: not for request paths.
@@ -76,6 +89,23 @@ pub struct Sessions {
 const SSO: &str = "sso:";
 const PENDING: &str = "authz:";
 const FAILED_LOGINS: &str = "failed:";
+const FAILED_FROM: &str = "failed-from:";
+const LOGIN_QUEUE: &str = "login-queue:";
+
+/// Login attempts (reserved, less the successful ones) in the current window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginAttempts {
+    pub for_account: i64,
+    pub from_address: i64,
+}
+
+fn login_keys(username: &str, address: &str) -> (String, String) {
+    let name = username.to_lowercase();
+    (
+        key(FAILED_LOGINS, &name),
+        key(FAILED_FROM, &format!("{name}\n{address}")),
+    )
+}
 
 /// Records are stored under a hash of their id: the ids are bearer credentials (the
 /// session cookie, the interaction handle), and whoever can read the store's keys
@@ -93,26 +123,44 @@ impl Sessions {
         self.store.ping().await
     }
 
-    /// Counts a failed login for `username`; returns the failures in the current window.
-    pub async fn count_failed_login(&self, username: &str, window: Duration) -> SessionResult<u64> {
-        self.store
-            .increment(&key(FAILED_LOGINS, &username.to_lowercase()), window)
-            .await
+    /// Counts a login attempt before its password is checked, so that attempts sent at
+    /// once (to any instance) are all counted before any is verified.
+    pub async fn reserve_login(
+        &self,
+        username: &str,
+        address: &str,
+        window: Duration,
+    ) -> SessionResult<LoginAttempts> {
+        let (account, pair) = login_keys(username, address);
+        Ok(LoginAttempts {
+            for_account: self.store.add(&account, 1, window).await?,
+            from_address: self.store.add(&pair, 1, window).await?,
+        })
     }
 
-    /// Failed logins for `username` in the current window.
-    pub async fn failed_logins(&self, username: &str) -> SessionResult<u64> {
-        let count = self
-            .store
-            .get(&key(FAILED_LOGINS, &username.to_lowercase()))
-            .await?;
-        Ok(count.and_then(|c| c.parse().ok()).unwrap_or(0))
+    /// A successful attempt is not held against anyone: its reservation is returned.
+    pub async fn login_succeeded(
+        &self,
+        username: &str,
+        address: &str,
+        window: Duration,
+    ) -> SessionResult<()> {
+        let (account, pair) = login_keys(username, address);
+        self.store.add(&account, -1, window).await?;
+        self.store.add(&pair, -1, window).await?;
+        Ok(())
     }
 
-    pub async fn clear_failed_logins(&self, username: &str) -> SessionResult<()> {
-        self.store
-            .delete(&key(FAILED_LOGINS, &username.to_lowercase()))
-            .await
+    /// Queues an attempt on `username` behind the previous one, `spacing` apart; returns
+    /// the wait.
+    pub async fn queue_login(
+        &self,
+        username: &str,
+        spacing: Duration,
+        window: Duration,
+    ) -> SessionResult<Duration> {
+        let key = key(LOGIN_QUEUE, &username.to_lowercase());
+        self.store.reserve_slot(&key, spacing, window).await
     }
 
     pub async fn save_sso(&self, session: &SsoSession, now: UnixTime) -> SessionResult<()> {

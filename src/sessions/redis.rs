@@ -94,19 +94,21 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
-    fn increment<'a>(
+    fn add<'a>(
         &'a self,
         key: &'a str,
+        delta: i64,
         window: Duration,
-    ) -> BoxFuture<'a, SessionResult<u64>> {
+    ) -> BoxFuture<'a, SessionResult<i64>> {
         Box::pin(async move {
-            // INCR and PEXPIRE NX (Redis 7) in one transaction: every key gets a TTL, and
-            // the window starts at the first increment instead of sliding.
+            // INCRBY and PEXPIRE NX (Redis 7) in one transaction: every key gets a TTL, and
+            // the window starts at the first addition instead of sliding.
             let key = self.key(key);
-            let (count,): (u64,) = redis::pipe()
+            let (count,): (i64,) = redis::pipe()
                 .atomic()
-                .cmd("INCR")
+                .cmd("INCRBY")
                 .arg(&key)
+                .arg(delta)
                 .cmd("PEXPIRE")
                 .arg(&key)
                 .arg(window.as_millis().max(1) as u64)
@@ -116,6 +118,37 @@ impl SessionStore for RedisSessionStore {
                 .await
                 .map_err(unavailable)?;
             Ok(count)
+        })
+    }
+
+    fn reserve_slot<'a>(
+        &'a self,
+        key: &'a str,
+        spacing: Duration,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<Duration>> {
+        Box::pin(async move {
+            // One script, so the read and the write are one atomic step; the time is the
+            // Redis server's, the same for every instance.
+            const SCRIPT: &str = r#"
+                local t = redis.call('TIME')
+                local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+                local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+                redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', tonumber(ARGV[2]))
+                return slot - now
+            "#;
+            let spacing_ms = spacing.as_millis() as u64;
+            let ttl_ms = (window + spacing * 2).as_millis().max(1) as u64;
+            let wait: i64 = redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(self.key(key))
+                .arg(spacing_ms)
+                .arg(ttl_ms)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(Duration::from_millis(wait.max(0) as u64))
         })
     }
 

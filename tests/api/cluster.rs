@@ -326,7 +326,7 @@ async fn restarting_an_instance_keeps_users_signed_in_and_sigterm_exits_cleanly(
 }
 
 #[tokio::test]
-async fn json_logs_carry_the_request_id_and_no_query_string() {
+async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string() {
     let dir = tempfile::TempDir::new().unwrap();
     let log = dir.path().join("stderr.log");
     let port = free_port();
@@ -338,6 +338,7 @@ async fn json_logs_carry_the_request_id_and_no_query_string() {
             format!("sqlite://{}/db.sqlite", dir.path().display()),
         )
         .env("PORTCULLIS_LOG_FORMAT", "json")
+        .env("PORTCULLIS_TRUSTED_PROXIES", "127.0.0.1")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -352,6 +353,7 @@ async fn json_logs_carry_the_request_id_and_no_query_string() {
     let response = crate::helpers::http()
         .get(instance.url("/logout?id_token_hint=secret-looking-token"))
         .header("x-request-id", "trace-me-42")
+        .header("x-forwarded-for", "203.0.113.66, 198.51.100.7")
         .send()
         .await
         .unwrap();
@@ -368,6 +370,10 @@ async fn json_logs_carry_the_request_id_and_no_query_string() {
         .find(|l| l["span"]["request_id"] == "trace-me-42")
         .unwrap_or_else(|| panic!("no line with the request id in:\n{text}"));
     assert_eq!(line["fields"]["path"], "/logout");
+    assert_eq!(
+        line["fields"]["client"], "198.51.100.7",
+        "the address our proxy saw, not what the client wrote"
+    );
     assert!(
         !text.contains("secret-looking-token"),
         "query strings never reach the log"

@@ -145,8 +145,20 @@ async fn browser_clients_may_call_token_and_userinfo_cross_origin() {
 }
 
 #[tokio::test]
-async fn every_response_carries_a_request_id_and_a_sane_incoming_one_is_kept() {
-    let app = spawn_app().await;
+async fn every_response_carries_a_request_id_and_only_a_trusted_proxys_is_kept() {
+    let direct = spawn_app().await;
+    let response = crate::helpers::http()
+        .get(direct.url("/jwks"))
+        .header("x-request-id", "forged-by-client")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "forged-by-client");
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("TRUSTED_PROXIES", "127.0.0.1/32".into())],
+        ..Default::default()
+    })
+    .await;
     let response = crate::helpers::get(app.url("/jwks")).await.unwrap();
     let generated = response.headers()["x-request-id"]
         .to_str()

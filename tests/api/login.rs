@@ -226,44 +226,118 @@ async fn cookies_are_secure_with_the_host_prefix_behind_tls() {
 }
 
 #[tokio::test]
-async fn repeated_failures_lock_the_account_name_for_a_while_and_only_that_name() {
-    let app = spawn_app().await;
+async fn repeated_failures_stop_that_address_for_that_name_but_not_the_owner_elsewhere() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("TRUSTED_PROXIES", "127.0.0.1".into())],
+        ..Default::default()
+    })
+    .await;
     app.add_user("alice").await;
     app.add_user("bob").await;
     let client = app.add_client(false);
     let (url, _) = app.authorize_url(&client, &[]);
-    let browser = app.browser();
-    let attempt = |user: &'static str, password: &'static str| {
-        let (browser, url) = (&browser, url.clone());
+    let attempt = |user: &'static str, password: &'static str, from: &'static str| {
+        let (browser, url) = (app.browser(), url.clone());
         async move {
             let (login_url, _, html) = browser.open(&url).await.page();
-            browser
-                .submit(
-                    &login_url,
-                    &html,
-                    &[("username", user), ("password", password)],
-                )
+            let mut form = crate::helpers::hidden_inputs(&html);
+            form.push(("username".into(), user.into()));
+            form.push(("password".into(), password.into()));
+            let response = browser
+                .http
+                .post(login_url.join("login").unwrap())
+                .header("x-forwarded-for", from)
+                .form(&form)
+                .send()
                 .await
+                .unwrap();
+            let status = response.status();
+            (status, response.text().await.unwrap())
         }
     };
-    for _ in 0..10 {
-        assert_eq!(
-            attempt("alice", "wrong").await.page().1,
-            StatusCode::UNAUTHORIZED
-        );
+    for _ in 0..5 {
+        let (status, _) = attempt("alice", "wrong", "198.51.100.1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (_, status, html) = attempt("alice", PASSWORD).await.page();
+    let (status, html) = attempt("alice", PASSWORD, "198.51.100.1").await;
     assert_eq!(
         status,
         StatusCode::TOO_MANY_REQUESTS,
         "even the right password waits"
     );
-    assert!(html.contains("Too many failed sign-in attempts"));
+    assert!(html.contains("Too many sign-in attempts"));
     // Names are compared without case, and other accounts are unaffected.
+    let (status, _) = attempt("ALICE", PASSWORD, "198.51.100.1").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _) = attempt("bob", PASSWORD, "198.51.100.1").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "bob signs in");
+    // The owner, elsewhere, is not locked out by a stranger's guesses.
+    let (status, _) = attempt("alice", PASSWORD, "203.0.113.5").await;
     assert_eq!(
-        attempt("ALICE", PASSWORD).await.page().1,
-        StatusCode::TOO_MANY_REQUESTS
+        status,
+        StatusCode::SEE_OTHER,
+        "alice signs in from her own address"
     );
-    let outcome = attempt("bob", PASSWORD).await;
-    assert!(!outcome.is_page("/login"), "bob signs in");
+}
+
+/// Thirty wrong passwords sent at once, spread over two instances sharing Redis: each
+/// attempt is reserved before its password is checked, so exactly five are checked.
+async fn a_burst_of_guesses_checks_only_five(redis: &crate::backends::TempRedis) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let options = crate::helpers::Options {
+        env: vec![
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_PREFIX", redis.prefix.clone()),
+        ],
+        database_url: Some(format!("sqlite://{}/shared.db", dir.path().display())),
+        ..Default::default()
+    };
+    let a = crate::helpers::spawn_app_with(options.clone()).await;
+    let b = crate::helpers::spawn_app_with(options).await;
+    a.add_user("alice").await;
+    let client = a.add_client(false);
+    let mut forms = Vec::new();
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let browser = app.browser();
+        let (url, _) = app.authorize_url(&client, &[]);
+        let (login_url, _, html) = browser.open(&url).await.page();
+        let mut form = crate::helpers::hidden_inputs(&html);
+        form.push(("username".into(), "alice".into()));
+        form.push(("password".into(), "wrong".into()));
+        forms.push((browser, login_url.join("login").unwrap(), form));
+    }
+    let statuses = futures::future::join_all(forms.iter().map(|(browser, url, form)| async move {
+        browser
+            .http
+            .post(url.clone())
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }))
+    .await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    // The right password from the same address is refused too, on either instance.
+    let browser = b.browser();
+    let (url, _) = b.authorize_url(&client, &[]);
+    let outcome = browser.login(browser.open(&url).await, "alice").await;
+    assert_eq!(outcome.page().1, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn thirty_simultaneous_wrong_passwords_across_two_instances_check_only_five() {
+    let Some(redis) = crate::backends::TempRedis::create() else {
+        return;
+    };
+    a_burst_of_guesses_checks_only_five(&redis).await;
 }

@@ -51,21 +51,22 @@ async fn contract(store: Arc<dyn SessionStore>) {
     assert_eq!(store.get("a").await.unwrap(), None);
     store.delete("a").await.unwrap();
 
-    // Counters count atomically within a window that later increments do not extend.
+    // Counters count atomically within a window that later additions do not extend.
     let counts =
-        futures::future::join_all((0..5).map(|_| store.increment("n", Duration::from_millis(600))))
+        futures::future::join_all((0..5).map(|_| store.add("n", 1, Duration::from_millis(600))))
             .await;
-    let mut counts: Vec<u64> = counts.into_iter().map(Result::unwrap).collect();
+    let mut counts: Vec<i64> = counts.into_iter().map(Result::unwrap).collect();
     counts.sort();
     assert_eq!(counts, [1, 2, 3, 4, 5]);
     assert_eq!(store.get("n").await.unwrap().as_deref(), Some("5"));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        store
-            .increment("n", Duration::from_millis(600))
-            .await
-            .unwrap(),
+        store.add("n", 1, Duration::from_millis(600)).await.unwrap(),
         6
+    );
+    assert_eq!(
+        store.add("n", -2, Duration::from_secs(60)).await.unwrap(),
+        4
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
@@ -73,11 +74,31 @@ async fn contract(store: Arc<dyn SessionStore>) {
         None,
         "the window ran from the first increment"
     );
-    assert_eq!(
-        store.increment("n", Duration::from_secs(60)).await.unwrap(),
-        1
-    );
+    assert_eq!(store.add("n", 1, Duration::from_secs(60)).await.unwrap(), 1);
     store.delete("n").await.unwrap();
+
+    // Slots queue `spacing` apart, whoever reserves them, however many at once.
+    let spacing = Duration::from_secs(5);
+    let waits = futures::future::join_all(
+        (0..4).map(|_| store.reserve_slot("q", spacing, Duration::from_secs(60))),
+    )
+    .await;
+    let mut waits: Vec<u64> = waits
+        .into_iter()
+        .map(|w| (w.unwrap().as_millis() as u64 + 500) / 1000)
+        .collect();
+    waits.sort();
+    assert_eq!(waits, [0, 5, 10, 15]);
+    store.delete("q").await.unwrap();
+    assert_eq!(
+        store
+            .reserve_slot("q", spacing, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Duration::ZERO,
+        "an idle queue does not wait"
+    );
+    store.delete("q").await.unwrap();
 }
 
 #[tokio::test]
@@ -109,7 +130,7 @@ async fn redis_session_store_meets_the_session_contract_with_prefixed_expiring_k
         .unwrap();
     assert!(ttl > 0 && ttl <= 30_000, "every key has a TTL: {ttl}");
     store
-        .increment("failed:y", Duration::from_secs(30))
+        .add("failed:y", 1, Duration::from_secs(30))
         .await
         .unwrap();
     let ttl: i64 = redis::cmd("PTTL")

@@ -1,7 +1,5 @@
 //! The login page: username and password, CSRF-protected, one message for every failure.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -15,8 +13,9 @@ use crate::http::endpoints::authorize::{
     LOGIN_FORM, Pending, expired, load_pending, other_browser, proceed, with_cookie,
 };
 use crate::http::error::{PageError, page_response};
-use crate::http::{State, blocking, form_token, session_cookie, session_id};
+use crate::http::{State, blocking, client_address_of, form_token, session_cookie, session_id};
 use crate::protocol::OAuthError;
+use crate::protocol::throttle::{self, Throttle};
 use crate::sessions::SsoSession;
 
 #[derive(Template)]
@@ -61,10 +60,6 @@ async fn show_page(
         None,
     ))
 }
-
-/// Failed logins allowed per account name within `FAILED_LOGIN_WINDOW`.
-const MAX_FAILED_LOGINS: u64 = 10;
-const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(900);
 
 fn page(
     base: &str,
@@ -155,17 +150,35 @@ async fn submit_page(
     }
     let username = form.username.trim().to_owned();
     let base = &state.settings.issuer_path;
-    // Online guessing is capped per account name (known or not, so the cap reveals
-    // nothing): past the cap, no password is checked until the window ends.
-    let failures = state
+    // Online guessing (see `protocol::throttle`): the attempt is counted before its
+    // password is checked, per account name (known or not, so the limit reveals nothing)
+    // and per (name, address).
+    let address = client_address_of(&req, &state.settings);
+    let attempts = state
         .sessions
-        .failed_logins(&username)
+        .reserve_login(&username, &address, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
-    if failures >= MAX_FAILED_LOGINS {
+    let admitted = match throttle::decide(attempts) {
+        Throttle::Allow => true,
+        Throttle::Refuse => false,
+        Throttle::Space(spacing) => {
+            let wait = state
+                .sessions
+                .queue_login(&username, spacing, throttle::WINDOW)
+                .await
+                .map_err(OAuthError::from)?;
+            let admitted = throttle::admit_after(wait);
+            if admitted {
+                tokio::time::sleep(wait).await;
+            }
+            admitted
+        }
+    };
+    if !admitted {
         state.metrics.login(false);
-        tracing::info!("login refused: too many failed attempts");
-        let message = "Too many failed sign-in attempts. Try again in a few minutes.";
+        tracing::info!(client = %address, "login refused: too many attempts");
+        let message = "Too many sign-in attempts. Try again in a few minutes.";
         return Ok(page_with_status(
             StatusCode::TOO_MANY_REQUESTS,
             base,
@@ -194,12 +207,7 @@ async fn submit_page(
     .await?;
     state.metrics.login(user.is_some());
     let Some(user) = user else {
-        tracing::info!("login failed");
-        state
-            .sessions
-            .count_failed_login(&username, FAILED_LOGIN_WINDOW)
-            .await
-            .map_err(OAuthError::from)?;
+        tracing::info!(client = %address, "login failed");
         return Ok(page(
             base,
             &form.id,
@@ -209,10 +217,10 @@ async fn submit_page(
             Some("Incorrect username or password."),
         ));
     };
-    tracing::info!(sub = %user.id, "login succeeded");
+    tracing::info!(sub = %user.id, client = %address, "login succeeded");
     state
         .sessions
-        .clear_failed_logins(&username)
+        .login_succeeded(&username, &address, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
 
