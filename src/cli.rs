@@ -16,7 +16,7 @@ use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
 use crate::keyring;
 use crate::protocol::registration::{ClientDraft, register};
-use crate::startup::{build_state, check_kek, load_kek, run};
+use crate::startup::{build_state, check_kek, load_kek, run, run_metrics};
 use crate::store::sql::SqlStore;
 use crate::store::{ClientStore, GrantStore, KeyStore, StoreError, User, UserStore};
 
@@ -174,10 +174,35 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
     actix_web::rt::System::new().block_on(async move {
         let listener = TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let metrics_listener = match &settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("metrics_bind: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
         let issuer = settings.issuer.clone();
         let state = build_state(settings).await?;
         tracing::info!(issuer = %issuer, address = %listener.local_addr()?, "portcullis is serving");
-        run(listener, state, None)?.await?;
+        let metrics = match metrics_listener {
+            Some(l) => {
+                tracing::info!(address = %l.local_addr()?, "metrics are served");
+                Some(run_metrics(l, state.metrics.clone())?)
+            }
+            None => None,
+        };
+        let main = run(listener, state, None)?;
+        match metrics {
+            // Both stop on SIGTERM; the main server's graceful drain decides the exit.
+            Some(m) => {
+                let handle = m.handle();
+                actix_web::rt::spawn(m);
+                let result = main.await;
+                handle.stop(true).await;
+                result?;
+            }
+            None => main.await?,
+        }
         Ok(())
     })
 }

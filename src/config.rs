@@ -49,6 +49,11 @@ pub struct Settings {
     /// Where the key-encryption key is read from (created on first start if missing).
     pub key_encryption_key_file: std::path::PathBuf,
     pub session_ttl: i64,
+    /// Where `/metrics` is served: its own listener, loopback by default; `off` serves it
+    /// nowhere.
+    pub metrics_bind: Option<String>,
+    /// Seconds after which a signing key is replaced by a new one automatically (0: never).
+    pub key_rotation_interval: i64,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Request-Id` are believed.
     pub trusted_proxies: Vec<crate::domain::IpRange>,
     /// How often each instance reloads the signing keys (to pick up rotations).
@@ -89,6 +94,8 @@ const KEYS: &[&str] = &[
     "key_encryption_key_file",
     "session_ttl",
     "trusted_proxies",
+    "metrics_bind",
+    "key_rotation_interval",
     "key_refresh_interval",
 ];
 
@@ -139,8 +146,17 @@ impl Settings {
     fn from_raw(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let get = |key: &str| -> Option<&str> { raw.get(key).map(String::as_str) };
         let issuer = parse_issuer(get("issuer").unwrap_or("http://localhost:8080"))?;
-        let local =
-            issuer.starts_with("http://localhost") || issuer.starts_with("http://127.0.0.1");
+        // Insecure cookies only for a plain-http issuer on this machine, judged on the
+        // parsed host (`http://localhost.evil.example` is not local).
+        let local = url::Url::parse(&issuer).is_ok_and(|u| {
+            u.scheme() == "http"
+                && match u.host() {
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                }
+        });
         let registration = match get("registration").unwrap_or("token") {
             "open" => RegistrationMode::Open,
             "token" => RegistrationMode::Token,
@@ -250,6 +266,31 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let metrics_bind = match get("metrics_bind").unwrap_or("127.0.0.1:9464") {
+            "off" | "" => None,
+            addr if addr.parse::<std::net::SocketAddr>().is_ok() || addr.contains(':') => {
+                Some(addr.to_owned())
+            }
+            other => {
+                return Err(bad(
+                    "metrics_bind",
+                    format!("expected HOST:PORT or off, got {other:?}"),
+                ));
+            }
+        };
+        let key_rotation_interval = match get("key_rotation_interval") {
+            None => 7_776_000,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v == 0 || *v >= 86_400)
+                .ok_or_else(|| {
+                    bad(
+                        "key_rotation_interval",
+                        format!("expected 0 (never) or at least 86400 seconds, got {text:?}"),
+                    )
+                })?,
+        };
         let issuer_path = url::Url::parse(&issuer)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
@@ -274,6 +315,8 @@ impl Settings {
             key_encryption_key_file,
             session_ttl: ttl(raw, "session_ttl", 86_400)?,
             trusted_proxies,
+            metrics_bind,
+            key_rotation_interval,
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.
@@ -367,6 +410,34 @@ mod tests {
             Settings::from_sources(Some("refresh_token_grace_period = 301"), no_env).unwrap_err();
         assert_eq!(err.key, "refresh_token_grace_period");
         assert!(Settings::from_sources(Some("refresh_token_grace_period = 0"), no_env).is_ok());
+    }
+
+    #[test]
+    fn only_a_loopback_issuer_gets_insecure_cookies_by_default() {
+        let secure = |issuer: &str| {
+            Settings::from_sources(None, |k| {
+                (k == "PORTCULLIS_ISSUER").then(|| issuer.to_owned())
+            })
+            .unwrap()
+            .cookie_secure
+        };
+        assert!(!secure("http://localhost:8080"));
+        assert!(!secure("http://127.0.0.1:9000"));
+        assert!(!secure("http://[::1]:9000"));
+        assert!(secure("http://localhost.evil.example"));
+        assert!(secure("http://127.0.0.1.nip.io"));
+        assert!(secure("https://localhost"));
+    }
+
+    #[test]
+    fn metrics_get_their_own_loopback_listener_unless_turned_off() {
+        let s = Settings::from_sources(None, no_env).unwrap();
+        assert_eq!(s.metrics_bind.as_deref(), Some("127.0.0.1:9464"));
+        let off = Settings::from_sources(Some("metrics_bind = \"off\""), no_env).unwrap();
+        assert_eq!(off.metrics_bind, None);
+        assert_eq!(s.key_rotation_interval, 7_776_000);
+        let err = Settings::from_sources(Some("key_rotation_interval = 5"), no_env).unwrap_err();
+        assert_eq!(err.key, "key_rotation_interval");
     }
 
     #[test]

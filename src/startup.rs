@@ -119,6 +119,26 @@ fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
     });
 }
 
+/// Serves Prometheus metrics on their own listener (`metrics_bind`, loopback by default),
+/// so that they never reach the public one.
+pub fn run_metrics(
+    listener: TcpListener,
+    metrics: Arc<http::observability::Metrics>,
+) -> anyhow::Result<Server> {
+    let metrics = web::Data::new(metrics);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(http::observability::metrics))
+    })
+    .workers(1)
+    // Signals are the main server's: on SIGTERM actix would also stop the whole system
+    // once this server is done, cutting the main server's graceful drain short.
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
 /// Serves `state` on `listener`; the returned server runs until stopped (SIGTERM/SIGINT
 /// stop it gracefully: in-flight requests finish first).
 pub fn run(

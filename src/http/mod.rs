@@ -260,7 +260,6 @@ pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let scope = web::scope(&settings.issuer_path)
         .configure(endpoints::configure)
-        .configure(observability::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);
 }

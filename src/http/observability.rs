@@ -230,12 +230,8 @@ pub async fn observe(
     Ok(response)
 }
 
-pub async fn metrics(state: State) -> HttpResponse {
+pub async fn metrics(metrics: web::Data<std::sync::Arc<Metrics>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(state.metrics.render())
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
+        .body(metrics.render())
 }

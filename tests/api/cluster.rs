@@ -27,6 +27,7 @@ impl Instance {
             .envs(env.iter().cloned())
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
+            .env("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -339,6 +340,7 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
         )
         .env("PORTCULLIS_LOG_FORMAT", "json")
         .env("PORTCULLIS_TRUSTED_PROXIES", "127.0.0.1")
+        .env("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -409,7 +411,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
 
     // Login attempts are slow on purpose (argon2, a few at a time): a good in-flight load.
     let mut submissions = Vec::new();
-    for _ in 0..16 {
+    for i in 0..16 {
         let browser = Browser::new(
             crate::helpers::http_builder()
                 .cookie_store(true)
@@ -423,7 +425,8 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             .await
             .page();
         let mut form = crate::helpers::hidden_inputs(&html);
-        form.push(("username".into(), "nobody".into()));
+        // A name each: the throttle would stop a sixth guess at one name.
+        form.push(("username".into(), format!("nobody-{i}")));
         form.push(("password".into(), "wrong".into()));
         submissions.push(async move {
             browser

@@ -197,7 +197,7 @@ async fn metrics_count_requests_per_route_tokens_per_grant_and_logins() {
             &[("username", "alice"), ("password", "wrong")],
         )
         .await;
-    let text = app.get_text("/metrics").await;
+    let text = app.metrics_text().await;
     for needle in [
         "portcullis_http_requests_total{route=\"/token\",method=\"POST\",status=\"200\"} 1",
         "portcullis_tokens_issued_total{grant_type=\"authorization_code\"} 1",
@@ -207,4 +207,10 @@ async fn metrics_count_requests_per_route_tokens_per_grant_and_logins() {
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
+    let public = crate::helpers::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(
+        public.status(),
+        404,
+        "metrics are not on the public listener"
+    );
 }

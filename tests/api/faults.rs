@@ -228,7 +228,7 @@ async fn wait_until_ready(app: &TestApp) {
 }
 
 async fn metric(app: &TestApp, needle: &str) -> bool {
-    let text = app.get_text("/metrics").await;
+    let text = app.metrics_text().await;
     text.lines()
         .any(|l| l.contains(needle) && !l.ends_with(" 0"))
 }

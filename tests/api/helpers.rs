@@ -49,6 +49,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The instance's session store (to check what it holds).
     pub sessions: portcullis::sessions::Sessions,
+    /// The port of the metrics listener (loopback, apart from the main one).
+    pub metrics_port: u16,
     handle: ServerHandle,
 }
 
@@ -104,6 +106,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap_or_else(|e| panic!("build_state: {e:#}"));
     let store = state.store.clone();
     let sessions = state.sessions.clone();
+    let metrics_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_port = metrics_listener.local_addr().unwrap().port();
+    tokio::spawn(
+        portcullis::startup::run_metrics(metrics_listener, state.metrics.clone()).unwrap(),
+    );
     let server = run(listener, state, Some(1)).unwrap();
     let handle = server.handle();
     tokio::spawn(server);
@@ -114,6 +121,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         dir,
         clock,
         sessions,
+        metrics_port,
         handle,
     }
 }
@@ -142,6 +150,16 @@ impl TestApp {
     /// GET `path` and return the body as text (whatever the status).
     pub async fn get_text(&self, path: &str) -> String {
         self::get(self.url(path))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The Prometheus metrics, from the metrics listener.
+    pub async fn metrics_text(&self) -> String {
+        self::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await
             .unwrap()
             .text()
