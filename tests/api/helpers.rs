@@ -147,16 +147,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// GET `path` and return the body as text (whatever the status).
-    pub async fn get_text(&self, path: &str) -> String {
-        self::get(self.url(path))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
     /// The Prometheus metrics, from the metrics listener.
     pub async fn metrics_text(&self) -> String {
         self::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
