@@ -132,7 +132,11 @@ pub enum ClientsCommand {
     /// List clients.
     List,
     /// Remove a client.
-    Remove { client_id: String },
+    Remove {
+        /// Client ids may begin with '-'.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,7 +160,7 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => {
-            let store = SqlStore::open(&settings.database_url)?;
+            let store = SqlStore::open_for_command(&settings.database_url)?;
             let applied = store.migrate()?;
             println!(
                 "database is up to date ({} migrations applied now)",
@@ -164,9 +168,17 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users(cmd) => users(cmd, &SqlStore::open(&settings.database_url)?),
-        Command::Clients(cmd) => clients(cmd, &settings, &SqlStore::open(&settings.database_url)?),
-        Command::Keys(cmd) => keys(cmd, &settings, &SqlStore::open(&settings.database_url)?),
+        Command::Users(cmd) => users(cmd, &SqlStore::open_for_command(&settings.database_url)?),
+        Command::Clients(cmd) => clients(
+            cmd,
+            &settings,
+            &SqlStore::open_for_command(&settings.database_url)?,
+        ),
+        Command::Keys(cmd) => keys(
+            cmd,
+            &settings,
+            &SqlStore::open_for_command(&settings.database_url)?,
+        ),
     }
 }
 
@@ -227,8 +239,11 @@ fn keys(cmd: KeysCommand, settings: &Settings, store: &SqlStore) -> anyhow::Resu
                 Some(alg) => vec![alg],
                 None => keyring::ALGORITHMS.to_vec(),
             };
+            let kek = load_kek(settings)?;
+            check_kek(store, &kek)?;
             for alg in algorithms {
-                let key = keyring::rotate(store, alg, activate_in, settings, now)?;
+                let key = keyring::rotate(store, &kek, alg, activate_in, settings, now)?;
+                crate::audit::key_rotated(&key.kid, &key.alg, false);
                 println!("{}\t{}\tsigns from {}", key.kid, key.alg, key.activates_at);
             }
         }
@@ -309,6 +324,7 @@ fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
             if let Some(user) = store.find_user_by_username(&username)? {
                 store.revoke_user_grants(&user.id, now())?;
             }
+            crate::audit::password_changed(&username);
         }
     }
     Ok(())
@@ -362,6 +378,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             let registered = register(draft, &settings.issuer, &kek, now())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             store.create_client(&registered.client)?;
+            crate::audit::client_registered(&registered.client.id, "cli");
             let mut out =
                 json!({ "client_id": registered.client.id, "client_name": registered.client.name });
             if let Some(secret) = registered.client_secret {
@@ -384,6 +401,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             if !store.delete_client(&client_id)? {
                 anyhow::bail!("no client {client_id}");
             }
+            crate::audit::client_removed(&client_id);
         }
     }
     Ok(())

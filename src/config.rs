@@ -30,6 +30,9 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// PEM file of the CA(s) that signed a `rediss://` server's certificate, trusted
+    /// instead of the system's roots; `None`: the system's roots.
+    pub redis_ca_file: Option<std::path::PathBuf>,
     pub registration: RegistrationMode,
     pub registration_token: Option<Secret<String>>,
     pub cookie_secure: bool,
@@ -80,6 +83,7 @@ const KEYS: &[&str] = &[
     "database_url",
     "redis_url",
     "redis_prefix",
+    "redis_ca_file",
     "registration",
     "registration_token",
     "cookie_secure",
@@ -207,13 +211,32 @@ impl Settings {
         let redis_url = get("redis_url")
             .filter(|u| !u.is_empty())
             .map(str::to_owned);
-        if let Some(url) = &redis_url
-            && !url.starts_with("redis://")
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(bad(
+                    "redis_url",
+                    "expected redis://HOST[:PORT][/DB] or, over TLS, rediss://HOST[:PORT][/DB]",
+                ));
+            }
+            // `#insecure` (no certificate verification) is not built in; refuse any fragment
+            // here rather than at the first connection.
+            if url.contains('#') {
+                return Err(bad(
+                    "redis_url",
+                    "no #fragment allowed (certificates are always verified; for a private CA \
+                     set redis_ca_file)",
+                ));
+            }
+        }
+        let redis_ca_file = get("redis_ca_file")
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from);
+        if redis_ca_file.is_some()
+            && !redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
         {
-            return Err(bad(
-                "redis_url",
-                "expected redis://HOST[:PORT][/DB] (TLS to Redis is not supported yet)",
-            ));
+            return Err(bad("redis_ca_file", "needs a rediss:// redis_url"));
         }
         let bind = get("bind").unwrap_or("127.0.0.1:8080").to_owned();
         if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
@@ -301,6 +324,7 @@ impl Settings {
             database_url,
             redis_url,
             redis_prefix: get("redis_prefix").unwrap_or("portcullis:").to_owned(),
+            redis_ca_file,
             registration,
             registration_token,
             cookie_secure,
@@ -460,6 +484,38 @@ mod tests {
         assert_eq!(err.key, "issuer");
         let err = Settings::from_sources(Some("isuer = \"https://x\""), no_env).unwrap_err();
         assert_eq!(err.key, "isuer");
+    }
+
+    #[test]
+    fn redis_may_be_reached_over_tls_with_verified_certificates() {
+        let s = Settings::from_sources(
+            Some("redis_url = \"rediss://cache.example:6380/0\"\nredis_ca_file = \"/etc/ca.pem\""),
+            no_env,
+        )
+        .unwrap();
+        assert_eq!(
+            s.redis_url.as_deref(),
+            Some("rediss://cache.example:6380/0")
+        );
+        assert_eq!(
+            s.redis_ca_file,
+            Some(std::path::PathBuf::from("/etc/ca.pem"))
+        );
+        let s = Settings::from_sources(Some("redis_url = \"redis://127.0.0.1\""), no_env).unwrap();
+        assert_eq!(s.redis_ca_file, None);
+        for bad_url in ["rediss://cache.example/#insecure", "http://cache.example"] {
+            let err = Settings::from_sources(None, |k| {
+                (k == "PORTCULLIS_REDIS_URL").then(|| bad_url.to_owned())
+            })
+            .unwrap_err();
+            assert_eq!(err.key, "redis_url", "{bad_url}");
+        }
+        let err = Settings::from_sources(
+            Some("redis_url = \"redis://127.0.0.1\"\nredis_ca_file = \"/etc/ca.pem\""),
+            no_env,
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "redis_ca_file");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use crate::config::Settings;
+use crate::crypto::kek::KeyEncryptionKey;
+use crate::crypto::keys::{is_sealed, open_private_key, seal_private_key};
 use crate::crypto::{KeyAlgorithm, KeySet, SigningKey};
 use crate::domain::UnixTime;
 use crate::store::{KeyStore, Store, StoreError, StoredKey};
@@ -43,24 +45,26 @@ impl KeyRing {
 
 fn stored(
     key: &SigningKey,
-    der: Vec<u8>,
+    der: &[u8],
+    kek: &KeyEncryptionKey,
     generation: i32,
     now: UnixTime,
     activates_at: UnixTime,
-) -> StoredKey {
-    StoredKey {
+) -> anyhow::Result<StoredKey> {
+    Ok(StoredKey {
         kid: key.kid().to_owned(),
         alg: key.alg().as_str().to_owned(),
         generation,
-        private_key: der,
+        private_key: seal_private_key(kek, key.kid(), der)?,
         created_at: now,
         activates_at,
         retired_at: None,
-    }
+    })
 }
 
-/// The published keys at `now`.
-pub fn load(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
+/// The published keys at `now`. A key still stored in the clear (from before keys were
+/// sealed) is sealed on the way.
+pub fn load(store: &dyn KeyStore, kek: &KeyEncryptionKey, now: UnixTime) -> anyhow::Result<KeySet> {
     let keys = store
         .list_keys(now)?
         .iter()
@@ -68,7 +72,14 @@ pub fn load(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
             let alg = KeyAlgorithm::parse(&k.alg).ok_or_else(|| {
                 anyhow::anyhow!("signing key {} has unknown alg {}", k.kid, k.alg)
             })?;
-            Ok(SigningKey::from_pkcs8(alg, &k.private_key)?.activating_at(k.activates_at))
+            let der = open_private_key(kek, &k.kid, &k.private_key).map_err(|e| {
+                anyhow::anyhow!("signing key {}: {e} (is key_encryption_key right?)", k.kid)
+            })?;
+            if !is_sealed(&k.private_key) {
+                store.replace_key_material(&k.kid, &seal_private_key(kek, &k.kid, &der)?)?;
+                tracing::info!(kid = %k.kid, "sealed a signing key stored in the clear");
+            }
+            Ok(SigningKey::from_pkcs8(alg, &der)?.activating_at(k.activates_at))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet::new(keys))
@@ -77,7 +88,11 @@ pub fn load(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
 /// Loads the keys, first creating a key for every algorithm that has no published one.
 /// Instances starting together agree on one key per algorithm: the first insert of the
 /// next generation wins and the others use it.
-pub fn bootstrap(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> {
+pub fn bootstrap(
+    store: &dyn KeyStore,
+    kek: &KeyEncryptionKey,
+    now: UnixTime,
+) -> anyhow::Result<KeySet> {
     for alg in ALGORITHMS {
         // The generation is read before the published keys: an instance that sees no key
         // then claims the generation every racing instance also claims, and only one
@@ -88,13 +103,13 @@ pub fn bootstrap(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> 
             continue;
         }
         let (key, der) = SigningKey::generate(alg)?;
-        match store.insert_key(&stored(&key, der, generation, now, now)) {
+        match store.insert_key(&stored(&key, &der, kek, generation, now, now)?) {
             Ok(()) => tracing::info!(kid = %key.kid(), alg = alg.as_str(), "generated signing key"),
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    let keys = load(store, now)?;
+    let keys = load(store, kek, now)?;
     if let Some(missing) = ALGORITHMS
         .iter()
         .find(|alg| keys.signing_key(**alg, now).is_none())
@@ -112,6 +127,7 @@ pub fn bootstrap(store: &dyn KeyStore, now: UnixTime) -> anyhow::Result<KeySet> 
 /// has expired.
 pub fn rotate(
     store: &dyn KeyStore,
+    kek: &KeyEncryptionKey,
     alg: KeyAlgorithm,
     activate_in: i64,
     settings: &Settings,
@@ -121,7 +137,7 @@ pub fn rotate(
     let activates_at = now + activate_in.max(0);
     let longest_token = settings.access_token_ttl.max(settings.id_token_ttl);
     let generation = store.max_key_generation(alg.as_str())? + 1;
-    let record = stored(&key, der, generation, now, activates_at);
+    let record = stored(&key, &der, kek, generation, now, activates_at)?;
     match store.rotate_key(&record, activates_at + longest_token) {
         Ok(()) => Ok(record),
         Err(StoreError::Conflict) => anyhow::bail!(
@@ -132,21 +148,65 @@ pub fn rotate(
     }
 }
 
-/// Reloads the keys every `every` until the ring is dropped, so that rotations made by
-/// the CLI or another instance are published (and later used) here too.
+/// Whether `alg` is due for its scheduled rotation: its newest key was created
+/// `interval` seconds ago or more (0 turns the schedule off).
+pub fn rotation_due(keys: &[StoredKey], alg: KeyAlgorithm, interval: i64, now: UnixTime) -> bool {
+    interval > 0
+        && keys
+            .iter()
+            .filter(|k| k.alg == alg.as_str())
+            .max_by_key(|k| k.generation)
+            .is_some_and(|newest| now - newest.created_at >= interval)
+}
+
+/// One pass of the schedule: rotates every algorithm that is due (published at once,
+/// signing after `DEFAULT_ACTIVATION_DELAY`, the old key retired once its tokens expired).
+/// Instances racing to do it agree: one rotation wins, the others find it done.
+pub fn rotate_when_due(
+    store: &dyn KeyStore,
+    kek: &KeyEncryptionKey,
+    settings: &Settings,
+    now: UnixTime,
+) -> anyhow::Result<()> {
+    let keys = store.list_keys(now)?;
+    for alg in ALGORITHMS {
+        if !rotation_due(&keys, alg, settings.key_rotation_interval, now) {
+            continue;
+        }
+        match rotate(store, kek, alg, DEFAULT_ACTIVATION_DELAY, settings, now) {
+            Ok(key) => crate::audit::key_rotated(&key.kid, alg.as_str(), true),
+            // Another instance rotated first.
+            Err(e) if e.to_string().contains("at the same time") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Every `key_refresh_interval` until the ring is dropped: rotates keys that are due and
+/// reloads the key set, so that rotations made by the CLI, the schedule or another
+/// instance are published (and later used) here too.
 pub fn spawn_refresh(
     ring: Weak<KeyRing>,
     store: Arc<dyn Store>,
-    every: Duration,
+    kek: Arc<KeyEncryptionKey>,
+    settings: Arc<Settings>,
     clock: Arc<dyn crate::domain::Clock>,
 ) {
+    let every = Duration::from_secs(settings.key_refresh_interval as u64);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             let Some(ring) = ring.upgrade() else { return };
-            let store = store.clone();
+            let (store, kek, settings) = (store.clone(), kek.clone(), settings.clone());
             let now = clock.now();
-            let loaded = tokio::task::spawn_blocking(move || load(&*store, now)).await;
+            let loaded = tokio::task::spawn_blocking(move || {
+                if let Err(e) = rotate_when_due(&*store, &kek, &settings, now) {
+                    tracing::warn!(error = %e, "scheduled key rotation failed");
+                }
+                load(&*store, &kek, now)
+            })
+            .await;
             match loaded {
                 Ok(Ok(keys)) => ring.replace(keys),
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not reload signing keys"),
@@ -154,4 +214,34 @@ pub fn spawn_refresh(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(alg: &str, generation: i32, created_at: i64) -> StoredKey {
+        StoredKey {
+            kid: format!("{alg}-{generation}"),
+            alg: alg.into(),
+            generation,
+            private_key: vec![],
+            created_at,
+            activates_at: created_at,
+            retired_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_is_due_for_rotation_when_its_newest_key_is_as_old_as_the_interval() {
+        let keys = [key("RS256", 1, 0), key("RS256", 2, 500), key("ES256", 1, 0)];
+        assert!(!rotation_due(&keys, KeyAlgorithm::Rs256, 1000, 1499));
+        assert!(rotation_due(&keys, KeyAlgorithm::Rs256, 1000, 1500));
+        assert!(rotation_due(&keys, KeyAlgorithm::Es256, 1000, 1000));
+        assert!(
+            !rotation_due(&keys, KeyAlgorithm::Es256, 0, 1_000_000),
+            "0 is never"
+        );
+        assert!(!rotation_due(&[], KeyAlgorithm::Es256, 1000, 5000));
+    }
 }

@@ -54,15 +54,19 @@ pub async fn build_state_with_clock(
     let (store, keys, kek) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = SqlStore::open(&url)?;
         check_kek(&store, &kek)?;
-        let keys = keyring::bootstrap(&store, now)?;
+        let keys = keyring::bootstrap(&store, &kek, now)?;
         Ok((store, keys, kek))
     })
     .await??;
     let session_store: Arc<dyn SessionStore> = match &settings.redis_url {
         Some(url) => Arc::new(
-            RedisSessionStore::connect(url, &settings.redis_prefix)
-                .await
-                .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?,
+            RedisSessionStore::connect_with_ca(
+                url,
+                &settings.redis_prefix,
+                settings.redis_ca_file.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?,
         ),
         None => Arc::new(MemorySessionStore::new()),
     };
@@ -70,15 +74,18 @@ pub async fn build_state_with_clock(
     let local_development = crate::protocol::registration::local_development(&settings.issuer);
     let store: Arc<dyn Store> = Arc::new(store);
     let keys = Arc::new(KeyRing::new(keys));
+    let settings = Arc::new(settings);
+    let kek = Arc::new(kek);
     keyring::spawn_refresh(
         Arc::downgrade(&keys),
         store.clone(),
-        std::time::Duration::from_secs(settings.key_refresh_interval as u64),
+        kek.clone(),
+        settings.clone(),
         clock.clone(),
     );
     spawn_purge(Arc::downgrade(&store), clock.clone());
     Ok(AppState {
-        settings: Arc::new(settings),
+        settings,
         store,
         sessions: Sessions::new(session_store),
         keys,
@@ -88,7 +95,7 @@ pub async fn build_state_with_clock(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         )),
         clock,
-        kek: Arc::new(kek),
+        kek,
         client_keys: Arc::new(JwksFetcher::new(local_development)?),
     })
 }
@@ -149,16 +156,27 @@ pub fn run(
     let settings = state.settings.clone();
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
+        let hsts = actix_web::middleware::DefaultHeaders::new().add((
+            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+            http::HSTS,
+        ));
         App::new()
             .app_data(state.clone())
             .app_data(
                 web::FormConfig::default()
-                    .limit(64 * 1024)
+                    .limit(http::BODY_LIMIT)
                     .error_handler(http::error::bad_page_input),
             )
             .app_data(web::QueryConfig::default().error_handler(http::error::bad_page_input))
-            .app_data(web::PayloadConfig::default().limit(64 * 1024))
+            .app_data(web::PayloadConfig::default().limit(http::BODY_LIMIT))
+            // Inside `observe`, so that its refusals (413, 408) are logged and counted.
+            .wrap(actix_web::middleware::from_fn(http::read_body))
             .wrap(actix_web::middleware::from_fn(http::observability::observe))
+            // Outermost: every response, refusals included.
+            .wrap(actix_web::middleware::Condition::new(
+                http::sends_hsts(&settings),
+                hsts,
+            ))
             .configure(|cfg| http::routes(cfg, &settings))
     })
     .listen(listener)?;

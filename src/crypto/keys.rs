@@ -202,6 +202,35 @@ impl SigningKey {
     }
 }
 
+/// The stored form of a private key: its PKCS#8 DER sealed under the key-encryption key
+/// (bound to its `kid`), so a database dump alone signs nothing.
+pub fn seal_private_key(
+    kek: &super::kek::KeyEncryptionKey,
+    kid: &str,
+    der: &[u8],
+) -> Result<Vec<u8>, super::kek::KekError> {
+    Ok(kek.encrypt(der, kid)?.into_bytes())
+}
+
+/// Whether a stored key is still in the clear (written before keys were sealed).
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(b"v1.")
+}
+
+/// The PKCS#8 DER of a stored key: opened with the key-encryption key, or as it is for a
+/// key stored before sealing (which the key ring then seals).
+pub fn open_private_key(
+    kek: &super::kek::KeyEncryptionKey,
+    kid: &str,
+    stored: &[u8],
+) -> Result<Vec<u8>, super::kek::KekError> {
+    if !is_sealed(stored) {
+        return Ok(stored.to_vec());
+    }
+    let text = std::str::from_utf8(stored).map_err(|_| super::kek::KekError::Decrypt)?;
+    kek.decrypt(text, kid)
+}
+
 /// What a JWT we issued must satisfy to be accepted back.
 pub struct JwtExpectations<'a> {
     pub issuer: &'a str,

@@ -1,10 +1,14 @@
 use std::fmt;
 
-/// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
+use zeroize::Zeroize;
 
-impl<T> Secret<T> {
+/// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
+/// It has no `==` (compare secrets with `crypto::tokens::constant_time_eq`, on hashes),
+/// and its memory is zeroed when it is dropped.
+#[derive(Clone)]
+pub struct Secret<T: Zeroize>(T);
+
+impl<T: Zeroize> Secret<T> {
     pub fn new(value: T) -> Self {
         Self(value)
     }
@@ -15,13 +19,19 @@ impl<T> Secret<T> {
     }
 }
 
-impl<T> fmt::Debug for Secret<T> {
+impl<T: Zeroize> Drop for Secret<T> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<T: Zeroize> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
     }
 }
 
-impl<T> From<T> for Secret<T> {
+impl<T: Zeroize> From<T> for Secret<T> {
     fn from(value: T) -> Self {
         Self(value)
     }

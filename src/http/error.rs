@@ -17,6 +17,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -65,18 +66,23 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        log(&self.0);
-        let mut response = HttpResponse::build(self.status_code());
-        response
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
-        if self.0.code == ErrorCode::InvalidClient {
-            // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
-            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
-        }
-        mark(response.json(body(&self.0)), &self.0)
+        api_response(&self.0, self.status_code())
     }
+}
+
+/// The JSON error of a back-channel endpoint, sent with `status`.
+fn api_response(error: &OAuthError, status: StatusCode) -> HttpResponse {
+    log(error);
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    if error.code == ErrorCode::InvalidClient {
+        // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
+        response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
+    }
+    mark(response.json(body(error)), error)
 }
 
 /// Errors of Bearer-protected resources (userinfo, registration read).
@@ -182,4 +188,22 @@ pub fn bad_page_input<E: std::fmt::Debug + std::fmt::Display + 'static>(
         .unwrap_or_default();
     let page = PageError(OAuthError::invalid_request("the request is malformed")).render(&base);
     actix_web::error::InternalError::from_response(cause, page).into()
+}
+
+/// A refusal at the HTTP level, before any handler parsed the request (a body too large
+/// or too slow, a method the path does not serve): `invalid_request` with `status`, as
+/// JSON for the back-channel endpoints (`json`), as the error page for the browser's
+/// pages, so that no answer falls back to actix's plain text.
+pub fn refusal(
+    json: bool,
+    base: &str,
+    status: StatusCode,
+    description: &'static str,
+) -> HttpResponse {
+    let error = OAuthError::invalid_request(description);
+    if json {
+        api_response(&error, status)
+    } else {
+        mark(pages::error_page(base, status, &error), &error)
+    }
 }

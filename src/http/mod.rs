@@ -264,6 +264,120 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.service(scope);
 }
 
+/// The largest request body read, on every route (forms and registration documents are
+/// far smaller).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How long a request body may take to arrive once its head has been read. actix times
+/// out only the head (`client_request_timeout`) and idle connections (keep-alive): a
+/// request that announces a body and never sends it would hold its connection for good.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether the request's path answers errors as JSON (a back-channel endpoint) rather
+/// than with the error page (a browser's page).
+fn answers_json(req: &actix_web::dev::ServiceRequest) -> bool {
+    let base = req
+        .app_data::<State>()
+        .map(|s| s.settings.issuer_path.clone())
+        .unwrap_or_default();
+    let path = req.path();
+    endpoints::answers_json(path.strip_prefix(base.as_str()).unwrap_or(path))
+}
+
+/// Reads each request's body before routing, so that every route shares one limit, one
+/// deadline and one way to answer them: a body over `BODY_LIMIT` gets 413 (left unread
+/// when its `Content-Length` says so), one that has not arrived within `BODY_TIMEOUT`
+/// gets 408, both as `invalid_request` in the path's format (`error::refusal`). actix
+/// closes a connection whose request body was left unread once it has answered. The
+/// handlers then extract the buffered body as before.
+pub async fn read_body(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse, actix_web::Error> {
+    use actix_web::http::{StatusCode, header};
+    let announced = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if announced {
+        let read = tokio::time::timeout(BODY_TIMEOUT, req.extract::<web::Bytes>()).await;
+        let refused = match read {
+            Ok(Ok(body)) => {
+                req.set_payload(body.into());
+                None
+            }
+            Ok(Err(e)) => Some(match e.as_error::<actix_web::error::PayloadError>() {
+                Some(actix_web::error::PayloadError::Overflow) => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                ),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                ),
+            }),
+            Err(_) => Some((
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            )),
+        };
+        if let Some((status, description)) = refused {
+            let base = req
+                .app_data::<State>()
+                .map(|s| s.settings.issuer_path.clone())
+                .unwrap_or_default();
+            let response = error::refusal(answers_json(&req), &base, status, description);
+            return Ok(req.into_response(response));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Whether responses carry HSTS (`Strict-Transport-Security`). The issuer is the public
+/// URL, so an https issuer always gets it. So does `cookie_secure` (the default for any
+/// issuer but a plain-http loopback one): browsers keep Secure cookies only from https
+/// pages, so such a deployment signs nobody in unless it is reached over TLS (typically
+/// through a proxy that terminates it), and insisting on TLS costs it nothing. Over plain
+/// http browsers ignore the header (RFC 6797 §8.1). Keying on `cookie_secure` also lets
+/// the tests, whose issuers are always `http://127.0.0.1`, see it (`COOKIE_SECURE=true`).
+pub fn sends_hsts(settings: &Settings) -> bool {
+    settings.cookie_secure || url::Url::parse(&settings.issuer).is_ok_and(|u| u.scheme() == "https")
+}
+
+/// `Strict-Transport-Security` for `sends_hsts` deployments: two years, subdomains too.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// Widens a page's `form-action 'self'` to where its form's submission ends up (the
+/// client's `redirect_uri`, a `post_logout_redirect_uri`): Chrome and Safari check the
+/// directive against the redirect that follows a submission too, so without it a consent
+/// or sign-out page could never send the browser on to the client. An http(s) target
+/// adds its origin, a native app's private-use scheme (RFC 8252 §7.1) the scheme.
+pub fn allow_form_redirect(response: &mut actix_web::HttpResponse, target: &str) {
+    use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
+    let Ok(url) = url::Url::parse(target) else {
+        return;
+    };
+    let source = match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    };
+    let Some(policy) = response
+        .headers()
+        .get(CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let widened = policy.replacen(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+        1,
+    );
+    if let Ok(value) = HeaderValue::from_str(&widened) {
+        response
+            .headers_mut()
+            .insert(CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::client_address;

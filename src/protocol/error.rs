@@ -29,6 +29,9 @@ pub enum ErrorCode {
     InvalidTarget,
     /// RFC 7009 §2.2.1.
     UnsupportedTokenType,
+    /// Too many requests from one source: `temporarily_unavailable` on the wire (the
+    /// closest registered code), with status 429.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -55,6 +58,7 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::RateLimited => "temporarily_unavailable",
         }
     }
 }

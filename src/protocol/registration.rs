@@ -43,7 +43,6 @@ pub struct ClientDraft {
 pub struct Registered {
     pub client: Client,
     pub client_secret: Option<String>,
-    pub registration_access_token: String,
 }
 
 fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
@@ -309,7 +308,10 @@ pub fn register(
             metadata.insert(name.into(), json!(alg));
         }
     }
-    let client_id = random_token(18);
+    // An id that begins with '-' would read as an option on a command line.
+    let client_id = std::iter::repeat_with(|| random_token(18))
+        .find(|id| id.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        .unwrap_or_default();
     let client_secret = auth_method.has_secret().then(|| random_token(32));
     // Only client_secret_jwt needs the secret back (its assertions are HMACs): encrypted
     // under the KEK. Every other client's secret is kept as a hash alone.
@@ -320,7 +322,6 @@ pub fn register(
         ),
         _ => None,
     };
-    let registration_access_token = random_token(32);
     let client = Client {
         name: draft
             .name
@@ -337,7 +338,8 @@ pub fn register(
         redirect_uris: draft.redirect_uris,
         post_logout_redirect_uris: draft.post_logout_redirect_uris,
         metadata: Value::Object(metadata),
-        registration_token_hash: Some(token_hash(&registration_access_token)),
+        // Set only by dynamic registration, which hands out a registration access token.
+        registration_token_hash: None,
         created_at: now,
         jwks: draft.jwks,
         jwks_uri: draft.jwks_uri,
@@ -347,7 +349,6 @@ pub fn register(
     Ok(Registered {
         client,
         client_secret,
-        registration_access_token,
     })
 }
 
@@ -358,7 +359,11 @@ fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client
 /// information response, with the secrets shown this once.
 pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, OAuthError> {
-    let registered = register(draft, &ctx.settings.issuer, ctx.kek, ctx.now)?;
+    let mut registered = register(draft, &ctx.settings.issuer, ctx.kek, ctx.now)?;
+    // RFC 7592 §3: the registration access token reads the client back. Its presence also
+    // marks the client as self-registered (shown as unverified on the consent page).
+    let registration_access_token = random_token(32);
+    registered.client.registration_token_hash = Some(token_hash(&registration_access_token));
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.
@@ -368,7 +373,7 @@ pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, 
     Ok(client_information(
         &registered.client,
         registered.client_secret.as_deref(),
-        Some(&registered.registration_access_token),
+        Some(&registration_access_token),
         &registration_uri(ctx, &registered.client.id),
     ))
 }
@@ -450,6 +455,9 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
     let mut metadata = Map::new();
     for field in URL_FIELDS {
         if let Some(value) = string(field)? {
+            if value.len() > MAX_URI {
+                return Err(metadata_error(format!("{field} is too long")));
+            }
             let ok = url::Url::parse(&value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
             if !ok {
                 return Err(metadata_error(format!("{field} must be an http(s) URL")));
@@ -458,11 +466,19 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         }
     }
     let contacts = list("contacts")?;
+    if contacts.len() > 10 || contacts.iter().any(|c| c.len() > 254) {
+        return Err(metadata_error(
+            "at most 10 contacts of at most 254 characters",
+        ));
+    }
     if !contacts.is_empty() {
         metadata.insert("contacts".into(), json!(contacts));
     }
     let jwks = match obj.get("jwks") {
         None | Some(Value::Null) => None,
+        Some(v) if v.to_string().len() > 16 * 1024 => {
+            return Err(metadata_error("jwks is larger than 16 KiB"));
+        }
         Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(_) => return Err(metadata_error("jwks must be a JWK Set object")),
     };
@@ -472,6 +488,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         Some(_) => return Err(metadata_error("require_pkce must be a boolean")),
     };
     let scope = match string("scope")? {
+        Some(s) if s.len() > 1000 => return Err(metadata_error("scope is too long")),
         None => None,
         Some(s) => Some(
             supported_scopes(&s)

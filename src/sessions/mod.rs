@@ -151,6 +151,19 @@ impl Sessions {
         Ok(())
     }
 
+    /// Counts one more event of `kind` from `source` in the current window (rate limits:
+    /// registrations, pending authorization requests); returns the count.
+    pub async fn count_event(
+        &self,
+        kind: &str,
+        source: &str,
+        window: Duration,
+    ) -> SessionResult<i64> {
+        self.store
+            .add(&key(&format!("rate:{kind}:"), source), 1, window)
+            .await
+    }
+
     /// Queues an attempt on `username` behind the previous one, `spacing` apart; returns
     /// the wait.
     pub async fn queue_login(

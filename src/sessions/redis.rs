@@ -1,6 +1,7 @@
 //! Redis session store: shared by every instance, so one sign-in works everywhere and
 //! survives restarts. Every key carries the configured prefix and a TTL.
 
+use std::path::Path;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -16,11 +17,55 @@ fn unavailable(e: redis::RedisError) -> SessionError {
     SessionError::Unavailable(e.to_string())
 }
 
+/// The PEM CA file's bytes, refused unless it holds at least one certificate (an empty
+/// trust store would fail every handshake with a less helpful error).
+fn read_ca_file(path: &Path) -> SessionResult<Vec<u8>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad =
+        |why: String| SessionError::Unavailable(format!("redis_ca_file {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(pem)
+}
+
 impl RedisSessionStore {
     /// Connects (failing fast if Redis cannot be reached now); afterwards the connection
-    /// is re-established by itself whenever Redis comes back.
+    /// is re-established by itself whenever Redis comes back. A `rediss://` URL is TLS,
+    /// verified against the system's CA roots.
     pub async fn connect(url: &str, prefix: &str) -> SessionResult<Self> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        Self::connect_with_ca(url, prefix, None).await
+    }
+
+    /// As [`Self::connect`]; with `ca_file` (PEM, `redis_ca_file`), a `rediss://` server's
+    /// certificate is verified against the CAs in that file instead of the system's roots.
+    pub async fn connect_with_ca(
+        url: &str,
+        prefix: &str,
+        ca_file: Option<&Path>,
+    ) -> SessionResult<Self> {
+        // rediss:// is rustls over the process-wide crypto provider (the redis crate asks
+        // rustls for its default), so aws-lc-rs is installed before the first handshake.
+        crate::client_keys::install_tls_provider();
+        let client = match ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                let root_cert = read_ca_file(path)?;
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+        }
+        .map_err(unavailable)?;
         // Short timeouts: while Redis is away a request should fail with 503 quickly,
         // not hang.
         let config = ConnectionManagerConfig::new()

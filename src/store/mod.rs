@@ -47,9 +47,18 @@ pub struct User {
     pub phone_number_verified: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the password last changed: sessions signed in before then are over.
+    pub credentials_changed_at: i64,
 }
 
 impl User {
+    /// Whether a browser session signed in at `auth_time` still speaks for this user:
+    /// only one that began after the last password change (strictly: a sign-in in the
+    /// same second as the change may have been the intruder's).
+    pub fn accepts_session_from(&self, auth_time: UnixTime) -> bool {
+        auth_time > self.credentials_changed_at
+    }
+
     /// A user with only the required fields set; profile claims are filled in by the caller.
     pub fn new(id: String, username: String, password_hash: String, now: UnixTime) -> Self {
         Self {
@@ -74,6 +83,7 @@ impl User {
             phone_number_verified: false,
             created_at: now,
             updated_at: now,
+            credentials_changed_at: 0,
         }
     }
 }
@@ -171,6 +181,12 @@ impl Client {
 
     pub fn requires_pkce(&self) -> bool {
         self.pkce_required || self.is_public()
+    }
+
+    /// Registered by anyone through dynamic registration, not by an operator: nobody
+    /// vouches for its name.
+    pub fn registered_dynamically(&self) -> bool {
+        self.registration_token_hash.is_some()
     }
 }
 
@@ -276,6 +292,7 @@ pub trait UserStore {
     fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns whether a user was removed.
     fn delete_user(&self, username: &str) -> StoreResult<bool>;
+    /// Sets the password and ends the user's browser sessions (`credentials_changed_at`).
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool>;
 }
 
@@ -365,6 +382,8 @@ pub trait KeyStore {
     /// `Conflict` if a key of the same algorithm and generation exists (another instance
     /// won the race to create it).
     fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Replaces the stored private key material of `kid` (sealing a legacy plain key).
+    fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
 }
 
 /// Everything the provider stores.

@@ -23,6 +23,7 @@ diesel::table! {
         phone_number_verified -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        credentials_changed_at -> BigInt,
     }
 }
 

@@ -297,3 +297,108 @@ fn an_instance_with_another_key_encryption_key_refuses_the_database() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("key_encryption_key"));
 }
+
+#[tokio::test]
+async fn set_password_ends_the_users_sessions_and_tokens() {
+    let app = crate::helpers::spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_refreshing_client();
+    let (tokens, browser) = app.offline_tokens(&client, "alice").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["users", "set-password", "alice", "--password-stdin"])
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            format!("sqlite://{}/portcullis.db", app.dir.path().display()),
+        )
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new passphrase\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    let callback = browser.open(&url).await.left();
+    assert_eq!(
+        crate::helpers::query(&callback, "error").as_deref(),
+        Some("login_required"),
+        "the browser session is over"
+    );
+    assert_eq!(
+        app.userinfo_status(tokens["access_token"].as_str().unwrap())
+            .await,
+        401
+    );
+    let refresh = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap(), &[])
+        .await;
+    assert_eq!(refresh.status(), 400);
+}
+
+/// Commands exit cleanly every time, on PostgreSQL too: a pool opening a connection in the
+/// background while the process exits used to crash it (SIGSEGV in libpq at exit).
+#[test]
+fn every_command_exits_cleanly_again_and_again_on_postgres() {
+    let Some(db) = crate::backends::TempDatabase::create() else {
+        return;
+    };
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .env("PORTCULLIS_DATABASE_URL", &db.url)
+            .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["migrate"], None);
+    for i in 0..8 {
+        let name = format!("user{i}");
+        run(
+            &["users", "add", "--username", &name, "--password-stdin"],
+            Some("pw\n"),
+        );
+        run(
+            &["users", "set-password", &name, "--password-stdin"],
+            Some("pw2\n"),
+        );
+        run(&["users", "list"], None);
+        run(&["users", "remove", &name], None);
+        let added = run(
+            &[
+                "clients",
+                "add",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://rp.example/cb",
+            ],
+            None,
+        );
+        let id = serde_json::from_str::<serde_json::Value>(&added).unwrap()["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        run(&["clients", "list"], None);
+        run(&["clients", "remove", &id], None);
+        run(&["keys", "list"], None);
+    }
+}

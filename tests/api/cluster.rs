@@ -360,6 +360,38 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+
+    // A failed sign-in leaves an audit line, without the password.
+    let store = SqlStore::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).unwrap();
+    let r = crate::helpers::register_client(ClientDraft {
+        redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
+        ..Default::default()
+    });
+    store.create_client(&r.client).unwrap();
+    let rp = Rp {
+        id: r.client.id,
+        secret: String::new(),
+        redirect_uri: "http://127.0.0.1:1/cb".into(),
+    };
+    let browser = Browser::new(
+        crate::helpers::http_builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        "http://127.0.0.1",
+    );
+    let (login_url, _, html) = browser
+        .open(&authorize_url(&instance, &rp, &Pkce::new(), ""))
+        .await
+        .page();
+    browser
+        .submit(
+            &login_url,
+            &html,
+            &[("username", "mallory"), ("password", "hunter2-not-logged")],
+        )
+        .await;
     assert!(instance.terminate().success());
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -379,6 +411,19 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
     assert!(
         !text.contains("secret-looking-token"),
         "query strings never reach the log"
+    );
+    let audit = lines
+        .iter()
+        .find(|l| l["target"] == "audit" && l["fields"]["event"] == "login.failed")
+        .unwrap_or_else(|| panic!("no audit line for the failed sign-in in:\n{text}"));
+    assert!(audit["fields"]["account"].is_string() && audit["fields"]["client"].is_string());
+    assert!(
+        !text.contains("hunter2-not-logged"),
+        "no password in the log"
+    );
+    assert!(
+        !text.contains("mallory"),
+        "a failed username is logged as a hash"
     );
 }
 

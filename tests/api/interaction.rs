@@ -210,3 +210,22 @@ async fn two_simultaneous_submissions_of_one_login_form_leave_one_session() {
         .count();
     assert_eq!(sessions, 1, "the losing submission left nothing behind");
 }
+
+#[tokio::test]
+async fn one_address_cannot_flood_the_store_with_pending_requests() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let http = crate::helpers::http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..121 {
+        statuses.push(http.get(&url).send().await.unwrap().status());
+    }
+    assert!(statuses[..120].iter().all(|s| *s == StatusCode::SEE_OTHER));
+    assert_eq!(statuses[120], StatusCode::TOO_MANY_REQUESTS);
+    let stored = app.sessions.values().await.unwrap().len();
+    assert!(stored <= 121, "{stored} records");
+}

@@ -199,3 +199,74 @@ async fn malformed_registrations_get_the_rfc_7591_errors_and_never_a_500() {
         assert_eq!(answer["error"], error, "{body}");
     }
 }
+
+#[tokio::test]
+async fn open_registration_is_rate_limited_per_address_and_size_capped() {
+    let app = app_with("open").await;
+    let oversized = json!({
+        "redirect_uris": ["https://rp.example/cb"],
+        "contacts": (0..11).map(|i| format!("c{i}@rp.example")).collect::<Vec<_>>(),
+    });
+    assert_eq!(
+        post(&app, oversized, None).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        let body = json!({"redirect_uris": ["https://rp.example/cb"]});
+        statuses.push(post(&app, body, None).await.status());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        19,
+        "twenty registrations an hour per address (the refused one counted too)"
+    );
+    let limited = post(
+        &app,
+        json!({"redirect_uris": ["https://rp.example/cb"]}),
+        None,
+    )
+    .await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn the_consent_page_shows_where_the_user_goes_and_marks_self_registered_clients() {
+    let app = app_with("open").await;
+    app.add_user("alice").await;
+    let response = post(
+        &app,
+        json!({"redirect_uris": ["http://127.0.0.1:1/callback"], "client_name": "Totally Your Bank"}),
+        None,
+    )
+    .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    let dynamic = crate::helpers::TestClient {
+        id: body["client_id"].as_str().unwrap().into(),
+        secret: body["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "http://127.0.0.1:1/callback".into(),
+    };
+    let operated = app.add_client(false);
+    for (client, unverified) in [(&dynamic, true), (&operated, false)] {
+        let browser = app.browser();
+        let (url, _) = app.authorize_url(client, &[]);
+        let (consent_url, _, consent) = browser
+            .login(browser.open(&url).await, "alice")
+            .await
+            .page();
+        // Chrome checks form-action against the redirect after the form, too.
+        let page = browser.http.get(consent_url).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' http://127.0.0.1:1"),
+            "{csp}"
+        );
+        assert!(consent.contains("127.0.0.1"), "the redirect host is shown");
+        assert_eq!(consent.contains("registered itself"), unverified);
+    }
+}

@@ -366,3 +366,56 @@ async fn redirect_uri_must_be_repeated_at_the_token_endpoint_only_if_it_was_sent
         "no ID token without the openid scope"
     );
 }
+
+#[tokio::test]
+async fn another_client_presenting_a_used_code_revokes_nothing_of_the_owner() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let owner = app.add_client(false);
+    let other = app.add_client(false);
+    let (code, verifier) = code_for(&app, &owner).await;
+    let tokens: serde_json::Value = app
+        .redeem(&owner, &code, Some(&verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replay = app.redeem(&other, &code, Some(&verifier)).await;
+    assert_eq!(error_of(replay).await.1, "invalid_grant");
+    assert_eq!(
+        app.userinfo_status(tokens["access_token"].as_str().unwrap())
+            .await,
+        200,
+        "only the owner's replay is evidence against the owner's tokens"
+    );
+}
+
+#[tokio::test]
+async fn every_client_authentication_failure_reads_the_same() {
+    let app = spawn_app().await;
+    let confidential = app.add_client(false);
+    let public = app.add_client(true);
+    type Attempt<'a> = (Vec<(&'a str, &'a str)>, Option<(&'a str, &'a str)>);
+    let attempts: Vec<Attempt> = vec![
+        (vec![], Some(("no-such-client", "x"))),
+        (vec![], Some((&confidential.id, "wrong"))),
+        (vec![("client_id", &confidential.id)], None),
+        (
+            vec![("client_id", &public.id), ("client_secret", "x")],
+            None,
+        ),
+        (vec![("client_id", "no-such-client")], None),
+    ];
+    for (extra, basic) in attempts {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(extra);
+        let response = app.token_request(&form, basic).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "no hint about which ids exist or how they authenticate"
+        );
+    }
+}

@@ -4,6 +4,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 
+use portcullis::domain::Clock;
+
 use crate::helpers::{TestApp, spawn_app};
 
 async fn tokens(app: &TestApp) -> serde_json::Value {
@@ -179,4 +181,76 @@ async fn tokens_of_other_kinds_are_not_access_tokens() {
         .await
         .unwrap();
     assert_eq!(inactive, serde_json::json!({"active": false}));
+}
+
+/// An access token signed with the provider's own key, with the given claim changes and
+/// `typ` header: what only a bug (or a stolen key) could produce, to test the checks that
+/// come after the signature.
+fn minted(
+    app: &TestApp,
+    tokens: &serde_json::Value,
+    typ: &str,
+    changes: serde_json::Value,
+) -> String {
+    let access = tokens["access_token"].as_str().unwrap();
+    let kid = crate::helpers::jwt_part(access, 0)["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stored = app
+        .store
+        .list_keys(app.clock.now())
+        .unwrap()
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .unwrap();
+    let key = portcullis::crypto::SigningKey::from_pkcs8(
+        portcullis::crypto::KeyAlgorithm::Rs256,
+        &portcullis::crypto::keys::open_private_key(
+            &crate::helpers::test_kek(),
+            &stored.kid,
+            &stored.private_key,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut claims = crate::helpers::jwt_part(access, 1);
+    for (k, v) in changes.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    key.sign_jwt(typ, &claims).unwrap()
+}
+
+#[tokio::test]
+async fn the_audience_and_not_before_of_an_access_token_are_checked() {
+    let app = spawn_app().await;
+    let tokens = tokens(&app).await;
+    let now = app.clock.now();
+    let other_audience = minted(
+        &app,
+        &tokens,
+        "at+jwt",
+        serde_json::json!({"aud": "https://api.example/"}),
+    );
+    assert_invalid_token(&call(&app, &other_audience).await);
+    let not_yet = minted(
+        &app,
+        &tokens,
+        "at+jwt",
+        serde_json::json!({"nbf": now + 60}),
+    );
+    assert_invalid_token(&call(&app, &not_yet).await);
+    let prefixed = minted(&app, &tokens, "application/at+jwt", serde_json::json!({}));
+    assert_eq!(
+        call(&app, &prefixed).await.status(),
+        StatusCode::OK,
+        "RFC 9068 §2.1 allows both"
+    );
+    let listed = minted(
+        &app,
+        &tokens,
+        "at+jwt",
+        serde_json::json!({"aud": [app.issuer, "https://api.example/"]}),
+    );
+    assert_eq!(call(&app, &listed).await.status(), StatusCode::OK);
 }

@@ -1,4 +1,5 @@
 DROP TABLE instance_facts;
+ALTER TABLE users DROP COLUMN credentials_changed_at;
 DROP TABLE client_assertion_jtis;
 DROP TABLE revoked_access_tokens;
 ALTER TABLE clients DROP COLUMN resources;

@@ -41,6 +41,9 @@ CREATE TABLE client_assertion_jtis (
 );
 CREATE INDEX client_assertion_jtis_expires_at ON client_assertion_jtis (expires_at);
 
+-- When the user's password last changed: browser sessions from before it are over.
+ALTER TABLE users ADD COLUMN credentials_changed_at BIGINT NOT NULL DEFAULT 0;
+
 -- Facts about the deployment itself, e.g. the check value of the key-encryption key.
 CREATE TABLE instance_facts (
     name TEXT PRIMARY KEY NOT NULL,

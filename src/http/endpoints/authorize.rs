@@ -21,7 +21,30 @@ use crate::protocol::{ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
 
 /// How long a user has to finish logging in and consenting.
-const INTERACTION_TTL: Duration = Duration::from_secs(900);
+const INTERACTION_TTL: Duration = Duration::from_secs(600);
+
+/// Pending requests one client address may open per window: far above what a person
+/// does, far below what would fill the session store.
+const MAX_PENDING_PER_ADDRESS: i64 = 120;
+const PENDING_WINDOW: Duration = Duration::from_secs(60);
+
+/// Every pending request is counted against its client address before it is stored.
+async fn admit_pending(req: &HttpRequest, state: &State) -> Result<(), PageError> {
+    let address = crate::http::client_address_of(req, &state.settings);
+    let count = state
+        .sessions
+        .count_event("pending", &address, PENDING_WINDOW)
+        .await
+        .map_err(OAuthError::from)?;
+    if count > MAX_PENDING_PER_ADDRESS {
+        return Err(OAuthError::new(
+            ErrorCode::RateLimited,
+            "too many sign-in requests from this address; wait a minute and try again",
+        )
+        .into());
+    }
+    Ok(())
+}
 
 /// An authorization request waiting for the user, bound to the browser that first
 /// opened it. It holds nothing from which a cookie or a form token could be rebuilt:
@@ -30,6 +53,9 @@ const INTERACTION_TTL: Duration = Duration::from_secs(900);
 pub struct Pending {
     pub request: AuthorizationRequest,
     pub client_name: String,
+    /// The client registered itself (dynamic registration): the consent page says so.
+    #[serde(default)]
+    pub client_unverified: bool,
     /// Hash of the browser id: pages and forms from any other browser are refused.
     pub browser: String,
     /// A POSTed request: hash of the one-time cookie set on the browser that posted it,
@@ -133,12 +159,14 @@ async fn authorize_page(
     };
     let mut pending = Pending {
         request,
+        client_unverified: client.registered_dynamically(),
         client_name: client.name,
         browser: String::new(),
         continue_hash: None,
         logged_in_session: None,
     };
     if req.method() == Method::POST {
+        admit_pending(&req, &state).await?;
         // A cross-site POST carries no SameSite=Lax cookies, so the session and browser
         // cookies are invisible here. Park the request and continue with a GET (a
         // top-level navigation, which does carry them). The response sets a one-time
@@ -257,15 +285,21 @@ pub async fn proceed(
     let (session, consent) = match session {
         Some(s) => {
             let (user_id, client_id) = (s.user_id.clone(), pending.request.client_id.clone());
+            let auth_time = s.auth_time;
             let (user_exists, consent) = blocking(state, move |ctx| {
-                let exists = ctx.store.find_user(&user_id)?.is_some();
+                // The user must exist still, and not have changed the password since.
+                let exists = ctx
+                    .store
+                    .find_user(&user_id)?
+                    .is_some_and(|u| u.accepts_session_from(auth_time));
                 Ok((exists, ctx.store.find_consent(&user_id, &client_id)?))
             })
             .await?;
             if user_exists {
                 (Some(s), consent)
             } else {
-                // The user was removed since signing in: the session is worthless.
+                // The user was removed, or changed the password, since signing in: the
+                // session is worthless.
                 state
                     .sessions
                     .delete_sso(&s.id)
@@ -335,7 +369,14 @@ pub async fn proceed(
             };
         }
     };
-    let handle = handle.unwrap_or_else(|| random_token(24));
+    let handle = match handle {
+        Some(h) => h,
+        None => {
+            // Only requests that are stored count (an SSO sign-in stores nothing).
+            admit_pending(req, state).await?;
+            random_token(24)
+        }
+    };
     state
         .sessions
         .save_pending(&handle, &pending, INTERACTION_TTL)

@@ -9,33 +9,146 @@ pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::http::{Method, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, guard, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/.well-known/openid-configuration",
-        web::get().to(discovery::openid_configuration),
+    cfg.service(
+        at("/.well-known/openid-configuration")
+            .get(discovery::openid_configuration)
+            .done(),
     )
-    .route("/jwks", web::get().to(discovery::jwks))
-    .route("/authorize", web::get().to(authorize::authorize))
-    .route("/authorize", web::post().to(authorize::authorize))
-    .route("/authorize/continue", web::get().to(authorize::resume))
-    .route("/token", web::post().to(token::token))
-    .route("/token", web::method(Method::OPTIONS).to(cors_preflight))
-    .route("/userinfo", web::method(Method::OPTIONS).to(cors_preflight))
-    .route("/userinfo", web::get().to(userinfo::userinfo))
-    .route("/userinfo", web::post().to(userinfo::userinfo))
-    .route("/revoke", web::post().to(revocation::revoke_token))
-    .route("/revoke", web::method(Method::OPTIONS).to(cors_preflight))
-    .route(
+    .service(at("/jwks").get(discovery::jwks).done())
+    .service(
+        at("/authorize")
+            .get(authorize::authorize)
+            .post(authorize::authorize)
+            .done(),
+    )
+    .service(at("/authorize/continue").get(authorize::resume).done())
+    .service(at("/token").post(token::token).preflight().done())
+    .service(
+        at("/userinfo")
+            .get(userinfo::userinfo)
+            .post(userinfo::userinfo)
+            .preflight()
+            .done(),
+    )
+    .service(
+        at("/revoke")
+            .post(revocation::revoke_token)
+            .preflight()
+            .done(),
+    )
+    .service(
+        at("/introspect")
+            .post(introspection::introspect_token)
+            .done(),
+    )
+    .service(at("/register").post(registration::register).done())
+    .service(at("/register/{client_id}").get(registration::read).done())
+    .service(at("/healthz").get(health::healthz).done())
+    .service(at("/readyz").get(health::readyz).done());
+}
+
+/// Whether errors at `path` (below the issuer's) are JSON, as back-channel clients read
+/// them, rather than the error page a person reads: the endpoints called by programs.
+/// Everything else (authorize, the pages, unknown paths) is a browser's.
+pub fn answers_json(path: &str) -> bool {
+    const JSON: [&str; 8] = [
+        "/token",
+        "/revoke",
         "/introspect",
-        web::post().to(introspection::introspect_token),
-    )
-    .route("/register", web::post().to(registration::register))
-    .route("/register/{client_id}", web::get().to(registration::read))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz));
+        "/register",
+        "/userinfo",
+        "/jwks",
+        "/healthz",
+        "/readyz",
+    ];
+    JSON.contains(&path) || path.starts_with("/register/") || path.starts_with("/.well-known/")
+}
+
+/// The routes of one path. Every GET route answers HEAD too (actix sends no body for
+/// it), and any other method gets 405 Method Not Allowed with `Allow`, in the path's
+/// error format; unknown paths stay 404.
+pub struct Routes {
+    path: &'static str,
+    resource: Resource,
+    allow: Vec<&'static str>,
+}
+
+/// The routes of `path`; `done` builds them.
+pub fn at(path: &'static str) -> Routes {
+    Routes {
+        path,
+        resource: web::resource(path),
+        allow: Vec::new(),
+    }
+}
+
+impl Routes {
+    /// GET and HEAD.
+    pub fn get<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let get_or_head = guard::Any(guard::Get()).or(guard::Head());
+        self.resource = self
+            .resource
+            .route(web::route().guard(get_or_head).to(handler));
+        self.allow.extend(["GET", "HEAD"]);
+        self
+    }
+
+    pub fn post<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::post().to(handler));
+        self.allow.push("POST");
+        self
+    }
+
+    /// OPTIONS: the CORS preflight.
+    pub fn preflight(mut self) -> Self {
+        self.resource = self
+            .resource
+            .route(web::method(Method::OPTIONS).to(cors_preflight));
+        self.allow.push("OPTIONS");
+        self
+    }
+
+    pub fn done(self) -> impl HttpServiceFactory {
+        let allow = self.allow.join(", ");
+        let json = answers_json(self.path);
+        self.resource
+            .default_service(web::to(move |req: HttpRequest| {
+                let allow = allow.clone();
+                async move { method_not_allowed(&req, &allow, json) }
+            }))
+    }
+}
+
+fn method_not_allowed(req: &HttpRequest, allow: &str, json: bool) -> HttpResponse {
+    let base = req
+        .app_data::<crate::http::State>()
+        .map(|s| s.settings.issuer_path.clone())
+        .unwrap_or_default();
+    let mut response = crate::http::error::refusal(
+        json,
+        &base,
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this method is not allowed here",
+    );
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// CORS preflight for the endpoints browser-based clients call directly (token, userinfo).

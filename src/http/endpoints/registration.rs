@@ -5,9 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::userinfo::bearer_token;
 use crate::config::RegistrationMode;
-use crate::crypto::tokens::constant_time_eq;
+use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::error::{ApiError, BearerError};
-use crate::http::{State, blocking};
+use crate::http::{State, blocking, client_address_of};
+
+/// Registrations allowed per client address per window.
+const MAX_REGISTRATIONS: i64 = 20;
+const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 use crate::protocol::discovery::registration_enabled;
 use crate::protocol::registration::{draft_from_json, read_registration, register_dynamic};
 use crate::protocol::{ErrorCode, OAuthError};
@@ -26,14 +30,30 @@ pub async fn register(
             .settings
             .registration_token
             .as_ref()
-            .map(|t| t.expose().as_bytes())
-            .unwrap_or(b"");
-        if !constant_time_eq(presented.as_bytes(), expected) {
+            .map(|t| token_hash(t.expose()))
+            .unwrap_or_default();
+        // Compared by hash: equal lengths, so the comparison is constant-time whatever
+        // was presented.
+        if !constant_time_eq(token_hash(&presented).as_bytes(), expected.as_bytes()) {
             return Err(BearerError::from(OAuthError::invalid_token(
                 "invalid initial access token",
             ))
             .into());
         }
+    }
+    // Open registration is rate-limited per client address.
+    let address = client_address_of(&req, &state.settings);
+    let recent = state
+        .sessions
+        .count_event("register", &address, REGISTRATION_WINDOW)
+        .await
+        .map_err(|e| ApiError(e.into()))?;
+    if recent > MAX_REGISTRATIONS {
+        return Err(ApiError(OAuthError::new(
+            ErrorCode::RateLimited,
+            "too many registrations from this address; try again later",
+        ))
+        .into());
     }
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError(OAuthError::new(
@@ -45,6 +65,9 @@ pub async fn register(
     let body = blocking(&state, move |ctx| register_dynamic(draft, ctx))
         .await
         .map_err(ApiError)?;
+    if let Some(id) = body["client_id"].as_str() {
+        crate::audit::client_registered(id, "dynamic");
+    }
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

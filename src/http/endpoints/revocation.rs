@@ -16,12 +16,14 @@ pub async fn revoke_token(
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
     let endpoint = state.settings.endpoint("/revoke");
-    blocking(&state, move |ctx| {
+    let client_id = blocking(&state, move |ctx| {
         // §2.1: the client authenticates first.
         let client = authenticate(&creds, &endpoint, ctx)?;
-        revoke(params.required("token")?, &client, ctx)
+        revoke(params.required("token")?, &client, ctx)?;
+        Ok(client.id)
     })
     .await?;
+    crate::audit::token_revoked(&client_id);
     // §2.2: 200 whether or not there was anything to revoke; the body is ignored.
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

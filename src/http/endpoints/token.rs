@@ -30,13 +30,19 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
     let endpoint = state.settings.endpoint("/token");
-    let (grant_type, response) = blocking(&state, move |ctx| {
+    let (grant_type, client_id, response) = blocking(&state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?;
-        Ok((request.grant_type(), exchange(request, &client, ctx)?))
+        let grant_type = request.grant_type();
+        Ok((
+            grant_type,
+            client.id.clone(),
+            exchange(request, &client, ctx)?,
+        ))
     })
     .await?;
     state.metrics.token_issued(grant_type);
+    crate::audit::tokens_issued(grant_type, &client_id);
     // RFC 6749 §5.1: responses carrying tokens must not be cached.
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

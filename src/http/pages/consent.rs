@@ -24,6 +24,9 @@ struct ConsentPage<'a> {
     csrf: &'a str,
     client_name: &'a str,
     username: &'a str,
+    /// Where the browser goes next (RFC 9700 §4.1: the user should see who gets the code).
+    redirect_host: String,
+    unverified: bool,
     scopes: Vec<(String, &'static str)>,
 }
 
@@ -78,7 +81,7 @@ async fn show_page(
     let username = user.map(|u| u.username).unwrap_or_default();
     let scopes = pending.request.scopes();
     let base = &state.settings.issuer_path;
-    Ok(render(
+    let mut response = render(
         StatusCode::OK,
         &ConsentPage {
             base,
@@ -86,6 +89,15 @@ async fn show_page(
             csrf: &csrf,
             client_name: &pending.client_name,
             username: &username,
+            redirect_host: url::Url::parse(&pending.request.redirect_uri)
+                .ok()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(str::to_owned)
+                        .or_else(|| Some(u.scheme().to_owned()))
+                })
+                .unwrap_or_default(),
+            unverified: pending.client_unverified,
             // In a fixed, meaningful order (sign-in first), not the request's; then the
             // API scopes the client was registered with, by name.
             scopes: SUPPORTED_SCOPES
@@ -101,7 +113,10 @@ async fn show_page(
                 )
                 .collect(),
         },
-    ))
+    );
+    // Allow and deny both end at the client: the CSP must let the browser follow.
+    crate::http::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -145,6 +160,7 @@ async fn submit_page(
     match form.decision.as_str() {
         "allow" => {}
         "deny" => {
+            crate::audit::consent_denied(&session.user_id, &pending.request.client_id);
             return finish_with_error(&state, &form.id, &pending, ErrorCode::AccessDenied).await;
         }
         _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
@@ -162,6 +178,7 @@ async fn submit_page(
             .and_then(|c| Scopes::parse(&c.scope))
             .map(|p| p.union(&requested))
             .unwrap_or(requested);
+        crate::audit::consent_given(&user_id, &client_id, &granted.to_string());
         ctx.store.save_consent(&Consent {
             user_id,
             client_id,

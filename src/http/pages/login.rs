@@ -79,11 +79,21 @@ fn page(
             username,
             message,
         ),
-        None => render(
-            StatusCode::OK,
-            &login_page(base, id, csrf, pending, username, None),
+        None => with_form_target(
+            render(
+                StatusCode::OK,
+                &login_page(base, id, csrf, pending, username, None),
+            ),
+            pending,
         ),
     }
+}
+
+/// The login form's submission may end at the client (when consent is already given):
+/// the CSP must let the browser follow that redirect.
+fn with_form_target(mut response: HttpResponse, pending: &Pending) -> HttpResponse {
+    crate::http::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    response
 }
 
 fn page_with_status(
@@ -95,9 +105,12 @@ fn page_with_status(
     username: &str,
     error: &str,
 ) -> HttpResponse {
-    render(
-        status,
-        &login_page(base, id, csrf, pending, username, Some(error)),
+    with_form_target(
+        render(
+            status,
+            &login_page(base, id, csrf, pending, username, Some(error)),
+        ),
+        pending,
     )
 }
 
@@ -177,7 +190,7 @@ async fn submit_page(
     };
     if !admitted {
         state.metrics.login(false);
-        tracing::info!(client = %address, "login refused: too many attempts");
+        crate::audit::login_throttled(&username, &address);
         let message = "Too many sign-in attempts. Try again in a few minutes.";
         return Ok(page_with_status(
             StatusCode::TOO_MANY_REQUESTS,
@@ -207,7 +220,7 @@ async fn submit_page(
     .await?;
     state.metrics.login(user.is_some());
     let Some(user) = user else {
-        tracing::info!(client = %address, "login failed");
+        crate::audit::login_failed(&username, &address);
         return Ok(page(
             base,
             &form.id,
@@ -217,7 +230,7 @@ async fn submit_page(
             Some("Incorrect username or password."),
         ));
     };
-    tracing::info!(sub = %user.id, client = %address, "login succeeded");
+    crate::audit::login_succeeded(&user.id, &address);
     state
         .sessions
         .login_succeeded(&username, &address, throttle::WINDOW)

@@ -114,7 +114,7 @@ async fn start_page(
     check_registered(client.as_ref(), uri.as_deref())?;
     let (browser, new_cookie) = browser_id(&req, &state);
     let base = &state.settings.issuer_path;
-    let response = render(
+    let mut response = render(
         StatusCode::OK,
         &LogoutPage {
             base,
@@ -125,6 +125,10 @@ async fn start_page(
             state: params.single("state")?,
         },
     );
+    if let Some(target) = &uri {
+        // Confirming ends at the registered URI: the CSP must let the browser follow.
+        crate::http::allow_form_redirect(&mut response, target);
+    }
     Ok(match new_cookie {
         Some(c) => with_cookie(response, &c),
         None => response,

@@ -14,14 +14,17 @@ use crate::protocol::OAuthError;
 const STYLESHEET: &str = include_str!("../../../static/style.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
-    cfg.route("/login", web::get().to(login::show))
-        .route("/login", web::post().to(login::submit))
-        .route("/consent", web::get().to(consent::show))
-        .route("/consent", web::post().to(consent::submit))
-        .route("/logout", web::get().to(logout::start))
-        .route("/logout", web::post().to(logout::start))
-        .route("/logout/confirm", web::post().to(logout::confirm))
-        .route("/static/style.css", web::get().to(stylesheet));
+    use super::endpoints::at;
+    cfg.service(at("/login").get(login::show).post(login::submit).done())
+        .service(
+            at("/consent")
+                .get(consent::show)
+                .post(consent::submit)
+                .done(),
+        )
+        .service(at("/logout").get(logout::start).post(logout::start).done())
+        .service(at("/logout/confirm").post(logout::confirm).done())
+        .service(at("/static/style.css").get(stylesheet).done());
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -41,8 +44,9 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .insert_header((
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
             .body(html),
         Err(e) => {
             tracing::error!(cause = %e, "template rendering failed");

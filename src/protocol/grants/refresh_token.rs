@@ -137,10 +137,7 @@ pub fn exchange(
         if !(within_grace && same_successor) {
             // RFC 9700 §4.14.2: a rotated token used again ends the whole family.
             ctx.store.revoke_grant(&grant.id, ctx.now)?;
-            tracing::warn!(
-                client_id = %client.id,
-                "refresh token reused after rotation: grant revoked"
-            );
+            crate::audit::refresh_token_reused(&client.id, &grant.id);
             return Err(refused());
         }
         // A retry gets the successor only while that is still the family's live head:

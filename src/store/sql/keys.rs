@@ -29,6 +29,13 @@ impl KeyStore for SqlStore {
         Ok(())
     }
 
+    fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()> {
+        diesel::update(signing_keys::table.find(kid))
+            .set(signing_keys::private_key.eq(private_key))
+            .execute(&mut self.conn()?)?;
+        Ok(())
+    }
+
     fn rotate_key(&self, key: &StoredKey, retire_others_at: UnixTime) -> StoreResult<()> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             diesel::update(

@@ -117,8 +117,22 @@ impl SqlStore {
         Ok(store)
     }
 
+    /// For a command that runs and exits (the CLI): no connection is ever opened in the
+    /// background. A pool that keeps one idle connection replaces the one a command took
+    /// on a worker thread, and a worker inside libpq while the process exits (and its
+    /// atexit handlers tear libpq's TLS state down) crashes it.
+    pub fn open_for_command(url: &str) -> anyhow::Result<Self> {
+        let store = Self::connect_with(url, 0)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
     /// Opens the database without touching its schema.
     pub fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, 1)
+    }
+
+    fn connect_with(url: &str, min_idle: u32) -> anyhow::Result<Self> {
         let memory = url == "sqlite://:memory:";
         if !is_postgres(url) && !memory {
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
@@ -136,7 +150,7 @@ impl SqlStore {
         let pool = Pool::builder()
             // An in-memory SQLite database exists per connection: keep exactly one.
             .max_size(if memory { 1 } else { 16 })
-            .min_idle(Some(1))
+            .min_idle(Some(min_idle))
             // A request waits this long for a connection before failing with 503
             // (r2d2's default is 30 s of silent retries).
             .connection_timeout(Duration::from_secs(3))

@@ -44,7 +44,11 @@ impl UserStore for SqlStore {
 
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
         let n = diesel::update(users::table.filter(users::username.eq(username)))
-            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .set((
+                users::password_hash.eq(hash),
+                users::updated_at.eq(now),
+                users::credentials_changed_at.eq(now),
+            ))
             .execute(&mut self.conn()?)?;
         Ok(n > 0)
     }
