@@ -5,6 +5,12 @@ use zeroize::Zeroize;
 /// A value that must never reach a log line: `Debug` and `Display` print a placeholder.
 /// It has no `==` (compare secrets with `crypto::tokens::constant_time_eq`, on hashes),
 /// and its memory is zeroed when it is dropped.
+///
+/// ```compile_fail
+/// use portcullis::domain::Secret;
+/// let (a, b) = (Secret::new(String::from("x")), Secret::new(String::from("x")));
+/// let _ = a == b; // no `==` on secrets: it would not be constant-time
+/// ```
 #[derive(Clone)]
 pub struct Secret<T: Zeroize>(T);
 

@@ -713,6 +713,26 @@ mod tests {
     }
 
     #[test]
+    fn resources_must_be_absolute_uris_without_a_fragment() {
+        let with = |resource: &str| {
+            register(
+                ClientDraft {
+                    grant_types: vec!["client_credentials".into()],
+                    resources: vec![resource.into()],
+                    ..ClientDraft::default()
+                },
+                "https://op.example",
+                &kek(),
+                0,
+            )
+        };
+        assert!(with("https://api.example/v1").is_ok());
+        for bad in ["https://api.example/#x", "relative/path", "https://api.example/#"] {
+            assert_eq!(with(bad).unwrap_err().code, ErrorCode::InvalidClientMetadata, "{bad}");
+        }
+    }
+
+    #[test]
     fn pkce_is_required_unless_a_confidential_client_opts_out() {
         let default = draft(json!({"redirect_uris": ["https://a/cb"]})).unwrap();
         assert!(default.client.pkce_required);

@@ -370,7 +370,7 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
     store.create_client(&r.client).unwrap();
     let rp = Rp {
         id: r.client.id,
-        secret: String::new(),
+        secret: r.client_secret.unwrap(),
         redirect_uri: "http://127.0.0.1:1/cb".into(),
     };
     let browser = Browser::new(
@@ -392,6 +392,43 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
             &[("username", "mallory"), ("password", "hunter2-not-logged")],
         )
         .await;
+    // And a whole sign-in, token and revocation leave theirs.
+    let hash = portcullis::crypto::password::hash_password(&portcullis::domain::Secret::new(
+        PASSWORD.into(),
+    ))
+    .unwrap();
+    let sub = portcullis::crypto::tokens::random_uuid();
+    store
+        .create_user(&User::new(sub.clone(), "alice".into(), hash, now()))
+        .unwrap();
+    let pkce = Pkce::new();
+    let callback = browser
+        .sign_in(&authorize_url(&instance, &rp, &pkce, ""), "alice")
+        .await;
+    let tokens: serde_json::Value = crate::helpers::http()
+        .post(instance.url("/token"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&callback, "code").unwrap()),
+            ("redirect_uri", &rp.redirect_uri),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let revoked = crate::helpers::http()
+        .post(instance.url("/revoke"))
+        .basic_auth(&rp.id, Some(&rp.secret))
+        .form(&[("token", access_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
     assert!(instance.terminate().success());
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -425,6 +462,31 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
         !text.contains("mallory"),
         "a failed username is logged as a hash"
     );
+    let audit_event = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["target"] == "audit" && l["fields"]["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} audit line in:\n{text}"))
+            .clone()
+    };
+    assert_eq!(
+        audit_event("login.succeeded")["fields"]["sub"],
+        sub.as_str()
+    );
+    assert_eq!(
+        audit_event("consent.given")["fields"]["client_id"],
+        rp.id.as_str()
+    );
+    assert_eq!(
+        audit_event("tokens.issued")["fields"]["grant_type"],
+        "authorization_code"
+    );
+    assert_eq!(
+        audit_event("token.revoked")["fields"]["client_id"],
+        rp.id.as_str()
+    );
+    assert!(!text.contains(&access_token), "no token in the log");
+    assert!(!text.contains(&rp.secret), "no client secret in the log");
 }
 
 #[tokio::test]

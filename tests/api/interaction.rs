@@ -176,31 +176,29 @@ async fn redis_holds_nothing_that_rebuilds_a_cookie_or_form_token() {
     assert!(!redis.keys().is_empty(), "the records are in Redis");
 }
 
-#[tokio::test]
-async fn two_simultaneous_submissions_of_one_login_form_leave_one_session() {
-    let app = spawn_app().await;
-    app.add_user("alice").await;
-    let client = app.add_client(false);
-    let browser = app.browser();
-    let (url, _) = app.authorize_url(&client, &[]);
+/// The same login form posted twice at once, to `a` and to `b`: one wins, and the loser
+/// leaves no session behind.
+async fn one_session_from_two_simultaneous_submissions(a: &TestApp, b: &TestApp) {
+    a.add_user("alice").await;
+    let client = a.add_client(false);
+    let browser = a.browser();
+    let (url, _) = a.authorize_url(&client, &[]);
     let (login_url, _, html) = browser.open(&url).await.page();
     let mut form = hidden_inputs(&html);
     form.push(("username".into(), "alice".into()));
     form.push(("password".into(), PASSWORD.into()));
-    let post = || {
-        browser
-            .http
-            .post(login_url.join("login").unwrap())
-            .form(&form)
-            .send()
+    let post = |app: &TestApp| {
+        let mut target = login_url.join("login").unwrap();
+        target.set_port(Some(app.port)).unwrap();
+        browser.http.post(target).form(&form).send()
     };
-    let (a, b) = futures::join!(post(), post());
-    let statuses = [a.unwrap().status(), b.unwrap().status()];
+    let (x, y) = futures::join!(post(a), post(b));
+    let statuses = [x.unwrap().status(), y.unwrap().status()];
     assert!(
         statuses.contains(&StatusCode::SEE_OTHER) && statuses.contains(&StatusCode::BAD_REQUEST),
         "{statuses:?}"
     );
-    let sessions = app
+    let sessions = a
         .sessions
         .values()
         .await
@@ -209,6 +207,31 @@ async fn two_simultaneous_submissions_of_one_login_form_leave_one_session() {
         .filter(|v| v.contains("\"sid\""))
         .count();
     assert_eq!(sessions, 1, "the losing submission left nothing behind");
+}
+
+#[tokio::test]
+async fn two_simultaneous_submissions_of_one_login_form_leave_one_session() {
+    let app = spawn_app().await;
+    one_session_from_two_simultaneous_submissions(&app, &app).await;
+}
+
+#[tokio::test]
+async fn two_instances_given_one_login_form_at_once_leave_one_session() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let options = Options {
+        env: vec![
+            ("REDIS_URL", redis.url.clone()),
+            ("REDIS_PREFIX", redis.prefix.clone()),
+        ],
+        database_url: Some(format!("sqlite://{}/shared.db", dir.path().display())),
+        ..Default::default()
+    };
+    let a = spawn_app_with(options.clone()).await;
+    let b = spawn_app_with(options).await;
+    one_session_from_two_simultaneous_submissions(&a, &b).await;
 }
 
 #[tokio::test]
