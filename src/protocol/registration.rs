@@ -727,8 +727,16 @@ mod tests {
             )
         };
         assert!(with("https://api.example/v1").is_ok());
-        for bad in ["https://api.example/#x", "relative/path", "https://api.example/#"] {
-            assert_eq!(with(bad).unwrap_err().code, ErrorCode::InvalidClientMetadata, "{bad}");
+        for bad in [
+            "https://api.example/#x",
+            "relative/path",
+            "https://api.example/#",
+        ] {
+            assert_eq!(
+                with(bad).unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{bad}"
+            );
         }
     }
 

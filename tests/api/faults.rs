@@ -16,7 +16,8 @@ fn required() -> bool {
     std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
 }
 
-fn skip(why: &str) {
+/// A test that cannot run here says so, and fails instead where backends are required.
+pub(crate) fn skip(why: &str) {
     assert!(!required(), "cannot run: {why}");
     eprintln!("SKIPPED: {why}");
 }
@@ -85,10 +86,10 @@ impl Drop for PrivateRedis {
 }
 
 /// A throwaway PostgreSQL cluster made with initdb and run with pg_ctl.
-struct PrivatePostgres {
+pub(crate) struct PrivatePostgres {
     bin: PathBuf,
-    dir: TempDir,
-    port: u16,
+    pub(crate) dir: TempDir,
+    pub(crate) port: u16,
 }
 
 fn pg_bin_dir() -> Option<PathBuf> {
@@ -101,7 +102,7 @@ fn pg_bin_dir() -> Option<PathBuf> {
     dirs.pop()
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -122,29 +123,23 @@ impl PrivatePostgres {
         command.args(args).stdin(Stdio::null()).output().unwrap()
     }
 
-    fn data(&self) -> String {
+    pub(crate) fn data(&self) -> String {
         self.dir.path().join("data").display().to_string()
     }
 
-    fn start() -> Option<Self> {
+    /// A new cluster, initialised but not running (callers may configure it first).
+    pub(crate) fn init() -> Option<Self> {
         let Some(bin) = pg_bin_dir() else {
             skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed");
             return None;
         };
         let dir = TempDir::new().unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
         let pg = Self {
             bin,
             dir,
             port: free_port(),
         };
+        pg.give_to_postgres(pg.dir.path());
         let data = pg.data();
         let out = pg.tool(
             "initdb",
@@ -155,8 +150,25 @@ impl PrivatePostgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        Some(pg)
+    }
+
+    fn start() -> Option<Self> {
+        let pg = Self::init()?;
         pg.resume();
         Some(pg)
+    }
+
+    /// Files the server must read (certificates, keys) belong to it when we are root.
+    pub(crate) fn give_to_postgres(&self, path: &Path) {
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
     }
 
     fn url(&self) -> String {
@@ -164,8 +176,13 @@ impl PrivatePostgres {
     }
 
     fn resume(&self) {
+        self.start_with("");
+    }
+
+    /// Starts the server with `options` added to ours (`-c name=value ...`).
+    pub(crate) fn start_with(&self, options: &str) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {options}",
             self.port,
             self.dir.path().display()
         );
@@ -185,8 +202,9 @@ impl PrivatePostgres {
         );
         assert!(
             out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
 

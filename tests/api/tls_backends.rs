@@ -18,21 +18,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{Options, TEST_KEK, free_port, query, spawn_app_with};
 
-fn required() -> bool {
-    std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!required(), "cannot run: {why}");
-    eprintln!("SKIPPED: {why}");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
+use crate::faults::skip;
 
 /// A CA, a server certificate it signed (for `localhost` and 127.0.0.1), and an unrelated
 /// CA, as PEM files in `dir`.
@@ -334,119 +320,38 @@ async fn a_provider_runs_on_redis_over_tls_with_redis_ca_file() {
     assert!(error.contains("redis_url"), "{error}");
 }
 
-/// A PostgreSQL cluster of its own with TLS on (the test CA's certificate) whose
-/// pg_hba.conf refuses unencrypted TCP connections.
+/// A private PostgreSQL cluster that only speaks TLS (certificate from `Pki`).
 struct TlsPostgres {
-    bin: PathBuf,
-    dir: TempDir,
-    port: u16,
-}
-
-fn pg_bin_dir() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|d| d.join("initdb").exists())
-        .collect();
-    dirs.sort();
-    dirs.pop()
+    pg: crate::faults::PrivatePostgres,
 }
 
 impl TlsPostgres {
-    /// Runs a PostgreSQL tool, as the `postgres` user when we are root (initdb refuses root).
-    fn tool(&self, name: &str, args: &[&str]) -> std::process::Output {
-        let program = self.bin.join(name);
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        command.args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn data(&self) -> String {
-        self.dir.path().join("data").display().to_string()
-    }
-
     fn start() -> Option<(Self, Pki)> {
-        let Some(bin) = pg_bin_dir() else {
-            skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed");
-            return None;
-        };
-        let dir = TempDir::new().unwrap();
-        let pki_dir = dir.path().join("pki");
+        let pg = crate::faults::PrivatePostgres::init()?;
+        let pki_dir = pg.dir.path().join("pki");
         std::fs::create_dir(&pki_dir).unwrap();
         let pki = Pki::create(&pki_dir)?;
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        let pg = Self {
-            bin,
-            dir,
-            port: free_port(),
-        };
-        let data = pg.data();
-        let out = pg.tool(
-            "initdb",
-            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        pg.give_to_postgres(&pki_dir);
         std::fs::write(
-            Path::new(&data).join("pg_hba.conf"),
+            Path::new(&pg.data()).join("pg_hba.conf"),
             "local all all trust\n\
              hostssl all all 127.0.0.1/32 trust\n\
              hostnossl all all 127.0.0.1/32 reject\n",
         )
         .unwrap();
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on \
-             -c ssl_cert_file={} -c ssl_key_file={}",
-            pg.port,
-            pg.dir.path().display(),
+        pg.start_with(&format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
             pki.path("server.pem"),
             pki.path("server.key"),
-        );
-        let log = pg.dir.path().join("log").display().to_string();
-        let out = pg.tool(
-            "pg_ctl",
-            &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {} {}",
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        Some((pg, pki))
+        ));
+        Some((Self { pg }, pki))
     }
 
     fn url(&self, params: &str) -> String {
         format!(
             "postgres://postgres@127.0.0.1:{}/postgres?{params}",
-            self.port
+            self.pg.port
         )
-    }
-}
-
-impl Drop for TlsPostgres {
-    fn drop(&mut self) {
-        if Path::new(&self.data()).join("postmaster.pid").exists() {
-            let _ = self.tool(
-                "pg_ctl",
-                &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
-            );
-        }
     }
 }
 
