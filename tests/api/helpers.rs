@@ -318,6 +318,26 @@ impl TestApp {
         })
     }
 
+    /// A client_credentials access token of a new service client with `api:read` on
+    /// `https://api.example/`; returns the client and the token.
+    pub async fn service_token(&self) -> (TestClient, String) {
+        let service = self.add_service_client("api:read", &["https://api.example/"]);
+        let secret = service.secret.clone().unwrap();
+        let response = self
+            .token_request(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", "https://api.example/"),
+                ],
+                Some((&service.id, &secret)),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let tokens: serde_json::Value = response.json().await.unwrap();
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        (service, access)
+    }
+
     /// Sign-in with `offline_access` and `prompt=consent` in a fresh browser; returns the
     /// token response (with a refresh token) and the browser (still signed in).
     pub async fn offline_tokens(

@@ -48,25 +48,6 @@ async fn offline(app: &TestApp) -> (TestClient, Value, String) {
     (client, tokens, sub)
 }
 
-/// A client_credentials access token for a service client with `api:read` on one API.
-async fn service_token(app: &TestApp) -> (TestClient, String) {
-    let service = app.add_service_client("api:read", &["https://api.example/"]);
-    let secret = service.secret.as_deref().unwrap();
-    let response = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", "https://api.example/"),
-            ],
-            Some((&service.id, secret)),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let tokens: Value = response.json().await.unwrap();
-    let access = str_of(&tokens, "access_token").to_owned();
-    (service, access)
-}
-
 fn assert_describes_alices_access_token(info: &Value, app: &TestApp, client: &str, sub: &str) {
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["client_id"], client);
@@ -254,7 +235,7 @@ async fn introspection_without_a_token_is_400_invalid_request() {
 #[tokio::test]
 async fn a_client_credentials_token_is_described_as_the_clients_own() {
     let app = spawn_app().await;
-    let (service, access) = service_token(&app).await;
+    let (service, access) = app.service_token().await;
     let info = introspect(&app, &service, &access).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["sub"], service.id.as_str(), "sub is the client itself");

@@ -278,22 +278,9 @@ async fn revocation_without_a_token_is_400_invalid_request() {
 #[tokio::test]
 async fn a_client_credentials_access_token_can_be_revoked_by_its_client() {
     let app = spawn_app().await;
-    let service = app.add_service_client("api:read", &["https://api.example/"]);
-    let secret = service.secret.as_deref().unwrap();
-    let response = app
-        .token_request(
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", "https://api.example/"),
-            ],
-            Some((&service.id, secret)),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let tokens: Value = response.json().await.unwrap();
-    let access = str_of(&tokens, "access_token");
-    assert!(active(&app, &service, access).await);
+    let (service, access) = app.service_token().await;
+    assert!(active(&app, &service, &access).await);
 
-    revoke_ok(&app, &service, access, None).await;
-    assert!(!active(&app, &service, access).await, "revoked");
+    revoke_ok(&app, &service, &access, None).await;
+    assert!(!active(&app, &service, &access).await, "revoked");
 }
