@@ -1,25 +1,26 @@
 //! Security events, one structured log line each (target `audit`, so they can be routed
 //! apart from the access log), in one vocabulary. They name accounts, clients and
 //! addresses, never a password, secret, code or token; a username that failed to sign in
-//! is logged as a short hash (people type passwords into the username field).
+//! is logged as a short keyed hash (people type passwords into the username field, and an
+//! unkeyed hash would give them away to a dictionary).
 
-use crate::crypto::tokens::token_hash;
+use crate::crypto::kek::KeyEncryptionKey;
 
-fn account_ref(username: &str) -> String {
-    token_hash(&username.to_lowercase())[..12].to_owned()
+/// The reference to an account name in audit lines: the same for every line of one name,
+/// and reversible by nobody without the key-encryption key.
+pub fn account_ref(kek: &KeyEncryptionKey, username: &str) -> String {
+    kek.derive("audit-account", &username.to_lowercase())[..12].to_owned()
 }
 
 pub fn login_succeeded(sub: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "login.succeeded", sub, client = client_address);
 }
 
-pub fn login_failed(username: &str, client_address: &str) {
-    let account = account_ref(username);
+pub fn login_failed(account: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "login.failed", account = %account, client = client_address);
 }
 
-pub fn login_throttled(username: &str, client_address: &str) {
-    let account = account_ref(username);
+pub fn login_throttled(account: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "login.throttled", account = %account, client = client_address);
 }
 
@@ -44,6 +45,11 @@ pub fn refresh_token_reused(client_id: &str, grant_id: &str) {
     tracing::warn!(target: "audit", event = "grant.revoked_on_reuse", client_id, grant_id);
 }
 
+/// An authorization code was presented again by its client: what it issued was revoked.
+pub fn code_reused(client_id: &str, grant_id: &str) {
+    tracing::warn!(target: "audit", event = "grant.revoked_on_reuse", client_id, grant_id, via = "code");
+}
+
 pub fn client_registered(client_id: &str, how: &str) {
     tracing::info!(target: "audit", event = "client.registered", client_id, how);
 }
@@ -56,7 +62,6 @@ pub fn key_rotated(kid: &str, alg: &str, scheduled: bool) {
     tracing::info!(target: "audit", event = "key.rotated", kid, alg, scheduled);
 }
 
-pub fn password_changed(username: &str) {
-    let account = account_ref(username);
-    tracing::info!(target: "audit", event = "password.changed", account = %account);
+pub fn password_changed(sub: &str) {
+    tracing::info!(target: "audit", event = "password.changed", sub);
 }

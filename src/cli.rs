@@ -75,8 +75,9 @@ pub enum UsersCommand {
     List,
     /// Remove a user.
     Remove { username: String },
-    /// Set a user's password from standard input. Every grant the user gave (refresh and
-    /// access tokens) ends, so a reset after a compromise locks the intruder out.
+    /// Set a user's password from standard input. The user's browser sessions and every
+    /// grant the user gave (refresh and access tokens) end, so a reset after a compromise
+    /// locks the intruder out.
     SetPassword {
         username: String,
         #[arg(long, required = true)]
@@ -323,8 +324,8 @@ fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
             }
             if let Some(user) = store.find_user_by_username(&username)? {
                 store.revoke_user_grants(&user.id, now())?;
+                crate::audit::password_changed(&user.id);
             }
-            crate::audit::password_changed(&username);
         }
     }
     Ok(())

@@ -86,7 +86,7 @@ pub fn client_address(
     }
     let mut nearest = peer;
     for hop in forwarded_for.unwrap_or("").rsplit(',') {
-        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+        let Some(ip) = parse_hop(hop) else {
             break;
         };
         nearest = ip;
@@ -97,19 +97,69 @@ pub fn client_address(
     Some(nearest)
 }
 
-/// `client_address` of an actix request, as text for logs and throttling keys.
+/// One `X-Forwarded-For` entry: an address, perhaps with a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:4711`, as some proxies write them).
+fn parse_hop(hop: &str) -> Option<std::net::IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Ok(addr) = hop.parse::<std::net::SocketAddr>() {
+        return Some(addr.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse().ok())
+}
+
+/// Every `X-Forwarded-For` header line, in order, as one list: a proxy may append its
+/// own line after one the client sent, and only the right-most entries are its.
+pub fn forwarded_for(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
+/// Whether a form POST comes from one of our own pages. Cookies ignore ports, so a sibling
+/// site (another port or subdomain) can plant or use our cookies; `Origin` (and
+/// `Sec-Fetch-Site`, which browsers send with it) cannot be forged by a page. A request
+/// with neither (an old browser, a script) is left to the CSRF token alone.
+pub fn from_our_pages(req: &HttpRequest, settings: &Settings) -> bool {
+    let ours = url::Url::parse(&settings.issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if let Some(origin) = req.headers().get("origin") {
+        return origin.to_str().is_ok_and(|o| o == ours);
+    }
+    match req.headers().get("sec-fetch-site") {
+        Some(site) => site.to_str().is_ok_and(|s| s == "same-origin"),
+        None => true,
+    }
+}
+
+/// `client_address` of an actix request, as text for logs.
 pub fn client_address_of(req: &HttpRequest, settings: &Settings) -> String {
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
     client_address(
         req.peer_addr().map(|a| a.ip()),
-        forwarded,
+        forwarded_for(req.headers()).as_deref(),
         &settings.trusted_proxies,
     )
     .map(|ip| ip.to_string())
     .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The client address as a rate-limit key: IPv6 addresses count per /64 (one
+/// subscriber's allocation), so a single client cannot pose as endless sources.
+pub fn limit_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => address.to_owned(),
+    }
 }
 
 /// Query string and (for POST forms) body parameters, in that order.
@@ -342,8 +392,9 @@ pub fn sends_hsts(settings: &Settings) -> bool {
     settings.cookie_secure || url::Url::parse(&settings.issuer).is_ok_and(|u| u.scheme() == "https")
 }
 
-/// `Strict-Transport-Security` for `sends_hsts` deployments: two years, subdomains too.
-pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+/// `Strict-Transport-Security` for `sends_hsts` deployments: two years, this host only
+/// (`includeSubDomains` would bind sibling hosts the operator may not serve over TLS).
+pub const HSTS: &str = "max-age=63072000";
 
 /// Widens a page's `form-action 'self'` to where its form's submission ends up (the
 /// client's `redirect_uri`, a `post_logout_redirect_uri`): Chrome and Safari check the
@@ -406,11 +457,52 @@ mod tests {
             ),
             ip("198.51.100.7")
         );
+        // Ports and brackets, as some proxies write them.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("198.51.100.7:4711"), &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("[2001:db8::7]:4711"), &proxies),
+            ip("2001:db8::7")
+        );
         // Garbage stops the walk at the last good hop.
         assert_eq!(
             client_address(ip("10.0.0.2"), Some("junk"), &proxies),
             ip("10.0.0.2")
         );
         assert_eq!(client_address(ip("10.0.0.2"), None, &[]), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn several_forwarded_for_lines_are_read_as_one_list_in_order() {
+        let mut headers = actix_web::http::header::HeaderMap::new();
+        let name = actix_web::http::header::HeaderName::from_static("x-forwarded-for");
+        headers.append(name.clone(), "6.6.6.6".parse().unwrap());
+        headers.append(name, "198.51.100.7".parse().unwrap());
+        let proxies = [IpRange::parse("10.0.0.0/8").unwrap()];
+        let joined = super::forwarded_for(&headers);
+        assert_eq!(
+            client_address(
+                Some("10.0.0.2".parse().unwrap()),
+                joined.as_deref(),
+                &proxies
+            ),
+            Some("198.51.100.7".parse().unwrap()),
+            "the proxy's own line is the last one"
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_are_limited_per_slash_64() {
+        assert_eq!(
+            super::limit_key("2001:db8:1:2:aaaa::1"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            super::limit_key("2001:db8:1:2:bbbb::9"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(super::limit_key("192.0.2.4"), "192.0.2.4");
     }
 }

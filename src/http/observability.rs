@@ -176,11 +176,8 @@ pub async fn observe(
         .unwrap_or(&[]);
     let peer = req.peer_addr().map(|a| a.ip());
     let from_trusted_proxy = peer.is_some_and(|ip| trusted.iter().any(|r| r.contains(ip)));
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let client = super::client_address(peer, forwarded, trusted)
+    let forwarded = super::forwarded_for(req.headers());
+    let client = super::client_address(peer, forwarded.as_deref(), trusted)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".to_owned());
     let id = request_id(&req, from_trusted_proxy);

@@ -126,8 +126,9 @@ impl SessionStore for MemorySessionStore {
         &'a self,
         key: &'a str,
         spacing: Duration,
+        max_wait: Duration,
         window: Duration,
-    ) -> BoxFuture<'a, SessionResult<Duration>> {
+    ) -> BoxFuture<'a, SessionResult<Option<Duration>>> {
         Box::pin(async move {
             Ok(self.with(|e, now| {
                 // The value is the next free slot, as an offset from the map's epoch.
@@ -138,12 +139,15 @@ impl SessionStore for MemorySessionStore {
                     .and_then(|v| v.parse::<u64>().ok())
                     .unwrap_or(0);
                 let slot = next.max(now_ms);
+                if slot - now_ms > max_wait.as_millis() as u64 {
+                    return None;
+                }
                 let following = slot + spacing.as_millis() as u64;
                 e.map.insert(
                     key.to_owned(),
                     (following.to_string(), now + window + (spacing * 2)),
                 );
-                Duration::from_millis(slot - now_ms)
+                Some(Duration::from_millis(slot - now_ms))
             }))
         })
     }

@@ -50,14 +50,16 @@ pub trait SessionStore: Send + Sync {
         window: Duration,
     ) -> BoxFuture<'a, SessionResult<i64>>;
     /// Reserves the next slot of a queue whose slots are `spacing` apart, atomically, and
-    /// returns how long the caller waits for its slot (zero if the queue is idle). The
-    /// queue is forgotten `window` after its last reservation.
+    /// returns how long the caller waits for its slot (zero if the queue is idle). A slot
+    /// further off than `max_wait` is not reserved (`None`): refused callers do not push
+    /// the queue further back. The queue is forgotten `window` after its last reservation.
     fn reserve_slot<'a>(
         &'a self,
         key: &'a str,
         spacing: Duration,
+        max_wait: Duration,
         window: Duration,
-    ) -> BoxFuture<'a, SessionResult<Duration>>;
+    ) -> BoxFuture<'a, SessionResult<Option<Duration>>>;
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
     /// Every value held: for audits of what the store contains (and the tests that check
     /// it holds no credential). Walks the whole store: not for request paths.
@@ -91,20 +93,26 @@ const PENDING: &str = "authz:";
 const FAILED_LOGINS: &str = "failed:";
 const FAILED_FROM: &str = "failed-from:";
 const LOGIN_QUEUE: &str = "login-queue:";
+const FAILED_SOURCE: &str = "failed-source:";
+const KNOWN_BROWSER: &str = "known-browser:";
 
 /// Login attempts (reserved, less the successful ones) in the current window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoginAttempts {
     pub for_account: i64,
+    /// For this account from this address.
     pub from_address: i64,
+    /// From this address, for any account.
+    pub from_source: i64,
 }
 
-fn login_keys(username: &str, address: &str) -> (String, String) {
+fn login_keys(username: &str, address: &str) -> [String; 3] {
     let name = username.to_lowercase();
-    (
+    [
         key(FAILED_LOGINS, &name),
         key(FAILED_FROM, &format!("{name}\n{address}")),
-    )
+        key(FAILED_SOURCE, address),
+    ]
 }
 
 /// Records are stored under a hash of their id: the ids are bearer credentials (the
@@ -131,10 +139,11 @@ impl Sessions {
         address: &str,
         window: Duration,
     ) -> SessionResult<LoginAttempts> {
-        let (account, pair) = login_keys(username, address);
+        let [account, pair, source] = login_keys(username, address);
         Ok(LoginAttempts {
             for_account: self.store.add(&account, 1, window).await?,
             from_address: self.store.add(&pair, 1, window).await?,
+            from_source: self.store.add(&source, 1, window).await?,
         })
     }
 
@@ -145,9 +154,9 @@ impl Sessions {
         address: &str,
         window: Duration,
     ) -> SessionResult<()> {
-        let (account, pair) = login_keys(username, address);
-        self.store.add(&account, -1, window).await?;
-        self.store.add(&pair, -1, window).await?;
+        for key in login_keys(username, address) {
+            self.store.add(&key, -1, window).await?;
+        }
         Ok(())
     }
 
@@ -170,10 +179,32 @@ impl Sessions {
         &self,
         username: &str,
         spacing: Duration,
+        max_wait: Duration,
         window: Duration,
-    ) -> SessionResult<Duration> {
+    ) -> SessionResult<Option<Duration>> {
         let key = key(LOGIN_QUEUE, &username.to_lowercase());
-        self.store.reserve_slot(&key, spacing, window).await
+        self.store
+            .reserve_slot(&key, spacing, max_wait, window)
+            .await
+    }
+
+    /// Remembers that `browser` signed in as `username`: it skips the account-wide queue
+    /// later, so guesses from elsewhere never keep the owner's own browser out.
+    pub async fn remember_browser(
+        &self,
+        username: &str,
+        browser: &str,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        let id = format!("{}\n{browser}", username.to_lowercase());
+        self.store
+            .put(&key(KNOWN_BROWSER, &id), "1".into(), ttl)
+            .await
+    }
+
+    pub async fn is_known_browser(&self, username: &str, browser: &str) -> SessionResult<bool> {
+        let id = format!("{}\n{browser}", username.to_lowercase());
+        Ok(self.store.get(&key(KNOWN_BROWSER, &id)).await?.is_some())
     }
 
     pub async fn save_sso(&self, session: &SsoSession, now: UnixTime) -> SessionResult<()> {

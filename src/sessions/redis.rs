@@ -170,8 +170,9 @@ impl SessionStore for RedisSessionStore {
         &'a self,
         key: &'a str,
         spacing: Duration,
+        max_wait: Duration,
         window: Duration,
-    ) -> BoxFuture<'a, SessionResult<Duration>> {
+    ) -> BoxFuture<'a, SessionResult<Option<Duration>>> {
         Box::pin(async move {
             // One script, so the read and the write are one atomic step; the time is the
             // Redis server's, the same for every instance.
@@ -179,6 +180,9 @@ impl SessionStore for RedisSessionStore {
                 local t = redis.call('TIME')
                 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
                 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+                if slot - now > tonumber(ARGV[3]) then
+                    return -1
+                end
                 redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', tonumber(ARGV[2]))
                 return slot - now
             "#;
@@ -190,10 +194,11 @@ impl SessionStore for RedisSessionStore {
                 .arg(self.key(key))
                 .arg(spacing_ms)
                 .arg(ttl_ms)
+                .arg(max_wait.as_millis() as u64)
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
-            Ok(Duration::from_millis(wait.max(0) as u64))
+            Ok((wait >= 0).then(|| Duration::from_millis(wait as u64)))
         })
     }
 

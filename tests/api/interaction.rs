@@ -252,3 +252,35 @@ async fn one_address_cannot_flood_the_store_with_pending_requests() {
     let stored = app.sessions.values().await.unwrap().len();
     assert!(stored <= 121, "{stored} records");
 }
+
+#[tokio::test]
+async fn a_form_posted_from_a_sibling_origin_is_refused_even_with_our_cookies_and_token() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (login_url, _, html) = browser.open(&url).await.page();
+    let mut form = hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let post = |origin: String| {
+        browser
+            .http
+            .post(login_url.join("login").unwrap())
+            .header("origin", origin)
+            .form(&form)
+            .send()
+    };
+    // Cookies do not tell ports apart; Origin does.
+    let sibling = post("http://127.0.0.1:1".into()).await.unwrap();
+    assert_eq!(sibling.status(), StatusCode::BAD_REQUEST);
+    let ours = post(format!("http://127.0.0.1:{}", app.port))
+        .await
+        .unwrap();
+    assert_eq!(
+        ours.status(),
+        StatusCode::SEE_OTHER,
+        "our own page's form works"
+    );
+}

@@ -77,25 +77,37 @@ async fn contract(store: Arc<dyn SessionStore>) {
     assert_eq!(store.add("n", 1, Duration::from_secs(60)).await.unwrap(), 1);
     store.delete("n").await.unwrap();
 
-    // Slots queue `spacing` apart, whoever reserves them, however many at once.
+    // Slots queue `spacing` apart, whoever reserves them, however many at once; one
+    // further off than the longest wait is refused and takes no place.
     let spacing = Duration::from_secs(5);
+    let max_wait = Duration::from_secs(12);
+    let window = Duration::from_secs(60);
     let waits = futures::future::join_all(
-        (0..4).map(|_| store.reserve_slot("q", spacing, Duration::from_secs(60))),
+        (0..5).map(|_| store.reserve_slot("q", spacing, max_wait, window)),
     )
     .await;
-    let mut waits: Vec<u64> = waits
+    let mut waits: Vec<Option<u64>> = waits
         .into_iter()
-        .map(|w| (w.unwrap().as_millis() as u64 + 500) / 1000)
+        .map(|w| w.unwrap().map(|w| (w.as_millis() as u64 + 500) / 1000))
         .collect();
     waits.sort();
-    assert_eq!(waits, [0, 5, 10, 15]);
+    assert_eq!(waits, [None, None, Some(0), Some(5), Some(10)]);
+    assert_eq!(
+        store
+            .reserve_slot("q", spacing, Duration::from_secs(15), window)
+            .await
+            .unwrap()
+            .map(|w| (w.as_millis() as u64 + 500) / 1000),
+        Some(15),
+        "the refused ones did not push the queue back"
+    );
     store.delete("q").await.unwrap();
     assert_eq!(
         store
-            .reserve_slot("q", spacing, Duration::from_secs(60))
+            .reserve_slot("q", spacing, max_wait, window)
             .await
             .unwrap(),
-        Duration::ZERO,
+        Some(Duration::ZERO),
         "an idle queue does not wait"
     );
     store.delete("q").await.unwrap();

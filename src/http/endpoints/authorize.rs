@@ -33,7 +33,7 @@ async fn admit_pending(req: &HttpRequest, state: &State) -> Result<(), PageError
     let address = crate::http::client_address_of(req, &state.settings);
     let count = state
         .sessions
-        .count_event("pending", &address, PENDING_WINDOW)
+        .count_event("pending", &crate::http::limit_key(&address), PENDING_WINDOW)
         .await
         .map_err(OAuthError::from)?;
     if count > MAX_PENDING_PER_ADDRESS {

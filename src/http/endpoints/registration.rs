@@ -45,7 +45,11 @@ pub async fn register(
     let address = client_address_of(&req, &state.settings);
     let recent = state
         .sessions
-        .count_event("register", &address, REGISTRATION_WINDOW)
+        .count_event(
+            "register",
+            &crate::http::limit_key(&address),
+            REGISTRATION_WINDOW,
+        )
         .await
         .map_err(|e| ApiError(e.into()))?;
     if recent > MAX_REGISTRATIONS {

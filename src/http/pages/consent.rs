@@ -140,7 +140,9 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load_pending(&state, &form.id).await?;
-    if !pending.accepts(&req, &state, CONSENT_FORM, &form.id, &form.csrf) {
+    if !crate::http::from_our_pages(&req, &state.settings)
+        || !pending.accepts(&req, &state, CONSENT_FORM, &form.id, &form.csrf)
+    {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
         )
@@ -165,12 +167,21 @@ async fn submit_page(
         }
         _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
     }
-    let (user_id, client_id, requested) = (
+    let (user_id, client_id, requested, auth_time) = (
         session.user_id.clone(),
         pending.request.client_id.clone(),
         pending.request.scopes(),
+        session.auth_time,
     );
-    blocking(&state, move |ctx| {
+    let saved = blocking(&state, move |ctx| {
+        // A session from before a password change consents to nothing.
+        let current = ctx
+            .store
+            .find_user(&user_id)?
+            .is_some_and(|u| u.accepts_session_from(auth_time));
+        if !current {
+            return Ok(false);
+        }
         // Remember the union, so a later request for the same or fewer scopes needs no
         // new consent.
         let previous = ctx.store.find_consent(&user_id, &client_id)?;
@@ -185,9 +196,13 @@ async fn submit_page(
             scope: granted.to_string(),
             granted_at: ctx.now,
         })?;
-        Ok(())
+        Ok(true)
     })
     .await?;
+    if !saved {
+        // `proceed` ends the stale session and asks for a sign-in.
+        return proceed(&req, &state, pending, Some(form.id), None).await;
+    }
     // prompt=consent is satisfied by this decision.
     pending.request.prompt.retain(|p| p != "consent");
     proceed(&req, &state, pending, Some(form.id), None).await

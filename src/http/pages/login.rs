@@ -13,7 +13,12 @@ use crate::http::endpoints::authorize::{
     LOGIN_FORM, Pending, expired, load_pending, other_browser, proceed, with_cookie,
 };
 use crate::http::error::{PageError, page_response};
-use crate::http::{State, blocking, client_address_of, form_token, session_cookie, session_id};
+use crate::http::{
+    State, blocking, client_address_of, form_token, limit_key, session_cookie, session_id,
+};
+
+/// How long a browser that signed in to an account skips the account-wide login queue.
+const KNOWN_BROWSER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 use crate::protocol::OAuthError;
 use crate::protocol::throttle::{self, Throttle};
 use crate::sessions::SsoSession;
@@ -155,7 +160,9 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load_pending(&state, &form.id).await?;
-    if !pending.accepts(&req, &state, LOGIN_FORM, &form.id, &form.csrf) {
+    if !crate::http::from_our_pages(&req, &state.settings)
+        || !pending.accepts(&req, &state, LOGIN_FORM, &form.id, &form.csrf)
+    {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
         )
@@ -167,30 +174,39 @@ async fn submit_page(
     // password is checked, per account name (known or not, so the limit reveals nothing)
     // and per (name, address).
     let address = client_address_of(&req, &state.settings);
+    let source = limit_key(&address);
     let attempts = state
         .sessions
-        .reserve_login(&username, &address, throttle::WINDOW)
+        .reserve_login(&username, &source, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
-    let admitted = match throttle::decide(attempts) {
+    let browser = pending.bound_browser(&req, &state);
+    let known_browser = match &browser {
+        Some(b) => state
+            .sessions
+            .is_known_browser(&username, b)
+            .await
+            .map_err(OAuthError::from)?,
+        None => false,
+    };
+    let admitted = match throttle::decide(attempts, known_browser) {
         Throttle::Allow => true,
         Throttle::Refuse => false,
         Throttle::Space(spacing) => {
             let wait = state
                 .sessions
-                .queue_login(&username, spacing, throttle::WINDOW)
+                .queue_login(&username, spacing, throttle::MAX_WAIT, throttle::WINDOW)
                 .await
                 .map_err(OAuthError::from)?;
-            let admitted = throttle::admit_after(wait);
-            if admitted {
+            if let Some(wait) = wait {
                 tokio::time::sleep(wait).await;
             }
-            admitted
+            wait.is_some()
         }
     };
     if !admitted {
         state.metrics.login(false);
-        crate::audit::login_throttled(&username, &address);
+        crate::audit::login_throttled(&crate::audit::account_ref(&state.kek, &username), &address);
         let message = "Too many sign-in attempts. Try again in a few minutes.";
         return Ok(page_with_status(
             StatusCode::TOO_MANY_REQUESTS,
@@ -220,7 +236,7 @@ async fn submit_page(
     .await?;
     state.metrics.login(user.is_some());
     let Some(user) = user else {
-        crate::audit::login_failed(&username, &address);
+        crate::audit::login_failed(&crate::audit::account_ref(&state.kek, &username), &address);
         return Ok(page(
             base,
             &form.id,
@@ -233,9 +249,16 @@ async fn submit_page(
     crate::audit::login_succeeded(&user.id, &address);
     state
         .sessions
-        .login_succeeded(&username, &address, throttle::WINDOW)
+        .login_succeeded(&username, &source, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
+    if let Some(b) = &browser {
+        state
+            .sessions
+            .remember_browser(&username, b, KNOWN_BROWSER_TTL)
+            .await
+            .map_err(OAuthError::from)?;
+    }
 
     // Claim the interaction before creating anything: of two submissions of this form
     // (a double click, two instances) one wins, and the other leaves nothing behind.

@@ -158,7 +158,9 @@ async fn confirm_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let expected = known_browser(&req, &state).map(|b| logout_csrf(&state, &b));
-    if !expected.is_some_and(|e| constant_time_eq(form.csrf.as_bytes(), e.as_bytes())) {
+    if !crate::http::from_our_pages(&req, &state.settings)
+        || !expected.is_some_and(|e| constant_time_eq(form.csrf.as_bytes(), e.as_bytes()))
+    {
         return Err(OAuthError::invalid_request("the form could not be verified").into());
     }
     let base = &state.settings.issuer_path;

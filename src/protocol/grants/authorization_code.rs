@@ -48,6 +48,7 @@ pub fn exchange(
     // on that authorization code."
     if code.consumed_at.is_some() {
         ctx.store.revoke_grant(&code.grant_id, ctx.now)?;
+        crate::audit::code_reused(&client.id, &code.grant_id);
         return Err(OAuthError::invalid_grant(
             "authorization code was already used",
         ));
