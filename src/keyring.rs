@@ -62,8 +62,8 @@ fn stored(
     })
 }
 
-/// The published keys at `now`. A key still stored in the clear (from before keys were
-/// sealed) is sealed on the way.
+/// The published keys at `now` (a key stored in the clear, from before keys were sealed,
+/// is still read; `bootstrap` seals it).
 pub fn load(store: &dyn KeyStore, kek: &KeyEncryptionKey, now: UnixTime) -> anyhow::Result<KeySet> {
     let keys = store
         .list_keys(now)?
@@ -75,14 +75,23 @@ pub fn load(store: &dyn KeyStore, kek: &KeyEncryptionKey, now: UnixTime) -> anyh
             let der = open_private_key(kek, &k.kid, &k.private_key).map_err(|e| {
                 anyhow::anyhow!("signing key {}: {e} (is key_encryption_key right?)", k.kid)
             })?;
-            if !is_sealed(&k.private_key) {
-                store.replace_key_material(&k.kid, &seal_private_key(kek, &k.kid, &der)?)?;
-                tracing::info!(kid = %k.kid, "sealed a signing key stored in the clear");
-            }
             Ok(SigningKey::from_pkcs8(alg, &der)?.activating_at(k.activates_at))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet::new(keys))
+}
+
+/// Seals every key still stored in the clear (written before keys were sealed), retired
+/// ones too: a database dump must sign nothing, not even with an old key.
+fn seal_legacy_keys(store: &dyn KeyStore, kek: &KeyEncryptionKey) -> anyhow::Result<()> {
+    for key in store.all_keys()? {
+        if !is_sealed(&key.private_key) {
+            let sealed = seal_private_key(kek, &key.kid, &key.private_key)?;
+            store.replace_key_material(&key.kid, &sealed)?;
+            tracing::info!(kid = %key.kid, "sealed a signing key stored in the clear");
+        }
+    }
+    Ok(())
 }
 
 /// Loads the keys, first creating a key for every algorithm that has no published one.
@@ -93,6 +102,7 @@ pub fn bootstrap(
     kek: &KeyEncryptionKey,
     now: UnixTime,
 ) -> anyhow::Result<KeySet> {
+    seal_legacy_keys(store, kek)?;
     for alg in ALGORITHMS {
         // The generation is read before the published keys: an instance that sees no key
         // then claims the generation every racing instance also claims, and only one

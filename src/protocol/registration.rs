@@ -345,6 +345,7 @@ pub fn register(
         jwks_uri: draft.jwks_uri,
         pkce_required: require_pkce,
         resources: draft.resources,
+        registered_dynamically: false,
     };
     Ok(Registered {
         client,
@@ -364,6 +365,7 @@ pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, 
     // marks the client as self-registered (shown as unverified on the consent page).
     let registration_access_token = random_token(32);
     registered.client.registration_token_hash = Some(token_hash(&registration_access_token));
+    registered.client.registered_dynamically = true;
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.

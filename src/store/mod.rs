@@ -168,6 +168,9 @@ pub struct Client {
     pub pkce_required: bool,
     /// RFC 8707 resource indicators (absolute URIs) the client may ask tokens for.
     pub resources: Vec<String>,
+    /// Registered by anyone through dynamic registration, not by an operator: nobody
+    /// vouches for its name.
+    pub registered_dynamically: bool,
 }
 
 impl Client {
@@ -181,12 +184,6 @@ impl Client {
 
     pub fn requires_pkce(&self) -> bool {
         self.pkce_required || self.is_public()
-    }
-
-    /// Registered by anyone through dynamic registration, not by an operator: nobody
-    /// vouches for its name.
-    pub fn registered_dynamically(&self) -> bool {
-        self.registration_token_hash.is_some()
     }
 }
 
@@ -382,6 +379,8 @@ pub trait KeyStore {
     /// `Conflict` if a key of the same algorithm and generation exists (another instance
     /// won the race to create it).
     fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Every key ever stored, retired ones included (to seal legacy plain keys).
+    fn all_keys(&self) -> StoreResult<Vec<StoredKey>>;
     /// Replaces the stored private key material of `kid` (sealing a legacy plain key).
     fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
 }

@@ -45,6 +45,7 @@ diesel::table! {
         jwks_uri -> Nullable<Text>,
         pkce_required -> Bool,
         resources -> Nullable<Text>,
+        registered_dynamically -> Bool,
     }
 }
 

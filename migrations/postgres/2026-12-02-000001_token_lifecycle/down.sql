@@ -2,6 +2,7 @@ DROP TABLE instance_facts;
 ALTER TABLE users DROP COLUMN credentials_changed_at;
 DROP TABLE client_assertion_jtis;
 DROP TABLE revoked_access_tokens;
+ALTER TABLE clients DROP COLUMN registered_dynamically;
 ALTER TABLE clients DROP COLUMN resources;
 ALTER TABLE clients DROP COLUMN pkce_required;
 ALTER TABLE clients DROP COLUMN jwks_uri;

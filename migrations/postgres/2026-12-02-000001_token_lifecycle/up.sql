@@ -25,6 +25,9 @@ ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
 ALTER TABLE clients ADD COLUMN pkce_required BOOLEAN NOT NULL DEFAULT TRUE;
 -- RFC 8707 resource indicators the client may ask tokens for, space-separated.
 ALTER TABLE clients ADD COLUMN resources TEXT;
+-- Registered by anyone through dynamic registration (shown as unverified on the consent
+-- page). Clients from before cannot be told apart and count as operator-registered.
+ALTER TABLE clients ADD COLUMN registered_dynamically BOOLEAN NOT NULL DEFAULT FALSE;
 -- Existing clients too: an opt-out is only ever explicit (RFC 9700 §2.1.1).
 
 -- Revoked JWT access tokens (RFC 7009), kept until the token would have expired.

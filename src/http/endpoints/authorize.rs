@@ -159,7 +159,7 @@ async fn authorize_page(
     };
     let mut pending = Pending {
         request,
-        client_unverified: client.registered_dynamically(),
+        client_unverified: client.registered_dynamically,
         client_name: client.name,
         browser: String::new(),
         continue_hash: None,

@@ -27,6 +27,7 @@ struct ClientRow {
     jwks_uri: Option<String>,
     pkce_required: bool,
     resources: Option<String>,
+    registered_dynamically: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -120,6 +121,7 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         jwks_uri: row.jwks_uri,
         pkce_required: row.pkce_required,
         resources: row.resources.as_deref().map(split).unwrap_or_default(),
+        registered_dynamically: row.registered_dynamically,
     })
 }
 
@@ -153,6 +155,7 @@ impl ClientStore for SqlStore {
             jwks_uri: client.jwks_uri.clone(),
             pkce_required: client.pkce_required,
             resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
+            registered_dynamically: client.registered_dynamically,
         };
         let uris: Vec<RedirectUriRow> = [
             (LOGIN, &client.redirect_uris),

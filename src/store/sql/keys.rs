@@ -29,6 +29,13 @@ impl KeyStore for SqlStore {
         Ok(())
     }
 
+    fn all_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        Ok(signing_keys::table
+            .order((signing_keys::generation, signing_keys::kid))
+            .select(StoredKey::as_select())
+            .load(&mut self.conn()?)?)
+    }
+
     fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()> {
         diesel::update(signing_keys::table.find(kid))
             .set(signing_keys::private_key.eq(private_key))
