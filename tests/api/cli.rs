@@ -6,12 +6,16 @@ use std::process::{Command, Output, Stdio};
 use tempfile::TempDir;
 
 fn portcullis(dir: &TempDir, args: &[&str], stdin: Option<&str>) -> Output {
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    portcullis_on(&db, &[], args, stdin)
+}
+
+/// Runs the binary on the database `db` with extra environment `env`.
+fn portcullis_on(db: &str, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
-        .env(
-            "PORTCULLIS_DATABASE_URL",
-            format!("sqlite://{}/cli.db", dir.path().display()),
-        )
+        .env("PORTCULLIS_DATABASE_URL", db)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -347,27 +351,10 @@ fn every_command_exits_cleanly_again_and_again_on_postgres() {
         return;
     };
     let run = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(args)
-            .env("PORTCULLIS_DATABASE_URL", &db.url)
-            .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
+        let env = [("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)];
+        let out = portcullis_on(&db.url, &env, args, stdin);
         assert!(out.status.success(), "{args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&out)
     };
     run(&["migrate"], None);
     for i in 0..8 {
