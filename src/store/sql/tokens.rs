@@ -66,24 +66,23 @@ impl TokenStore for SqlStore {
         grant_id: Option<&str>,
         now: UnixTime,
     ) -> StoreResult<bool> {
+        use diesel::dsl::{exists, not};
+        // One round trip on the userinfo path: the denylist and the grant in one query.
+        let unrevoked = not(exists(revoked_access_tokens::table.find(jti)));
         let mut conn = self.conn()?;
-        if let Some(id) = grant_id {
-            let live = grants::table
-                .find(id)
-                .filter(grants::revoked_at.is_null())
-                .filter(grants::expires_at.gt(now))
-                .count()
-                .get_result::<i64>(&mut conn)?
-                == 1;
-            if !live {
-                return Ok(false);
-            }
-        }
-        let revoked = revoked_access_tokens::table
-            .find(jti)
-            .count()
-            .get_result::<i64>(&mut conn)?;
-        Ok(revoked == 0)
+        let live = match grant_id {
+            Some(id) => diesel::select(
+                unrevoked.and(exists(
+                    grants::table
+                        .find(id)
+                        .filter(grants::revoked_at.is_null())
+                        .filter(grants::expires_at.gt(now)),
+                )),
+            )
+            .get_result::<bool>(&mut conn)?,
+            None => diesel::select(unrevoked).get_result::<bool>(&mut conn)?,
+        };
+        Ok(live)
     }
 
     fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool> {
