@@ -154,15 +154,20 @@ impl Cluster {
     }
 
     fn browser(&self) -> Browser {
-        Browser::new(
-            crate::helpers::http_builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            "http://127.0.0.1",
-        )
+        loopback_browser()
     }
+}
+
+/// A cookie-keeping browser for instances on this machine (any port).
+fn loopback_browser() -> Browser {
+    Browser::new(
+        crate::helpers::http_builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        "http://127.0.0.1",
+    )
 }
 
 fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> String {
@@ -373,14 +378,7 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
         secret: r.client_secret.unwrap(),
         redirect_uri: "http://127.0.0.1:1/cb".into(),
     };
-    let browser = Browser::new(
-        crate::helpers::http_builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        "http://127.0.0.1",
-    );
+    let browser = loopback_browser();
     let (login_url, _, html) = browser
         .open(&authorize_url(&instance, &rp, &Pkce::new(), ""))
         .await
@@ -519,14 +517,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     // Login attempts are slow on purpose (argon2, a few at a time): a good in-flight load.
     let mut submissions = Vec::new();
     for i in 0..16 {
-        let browser = Browser::new(
-            crate::helpers::http_builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            "http://127.0.0.1",
-        );
+        let browser = loopback_browser();
         let (url, _, html) = browser
             .open(&authorize_url(&instance, &rp, &Pkce::new(), ""))
             .await
