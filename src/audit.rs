@@ -65,3 +65,13 @@ pub fn key_rotated(kid: &str, alg: &str, scheduled: bool) {
 pub fn password_changed(sub: &str) {
     tracing::info!(target: "audit", event = "password.changed", sub);
 }
+
+/// Sessions ended, and why (`signed_out`, `ended_by_user`, `ended_by_operator`,
+/// `signed_out_everywhere`, `user_removed`, `password_changed`).
+pub fn sessions_ended(sub: &str, sessions: usize, reason: &str) {
+    tracing::info!(target: "audit", event = "sessions.ended", sub, sessions, reason);
+}
+
+pub fn consent_withdrawn(sub: &str, client_id: &str) {
+    tracing::info!(target: "audit", event = "consent.withdrawn", sub, client_id);
+}

@@ -16,9 +16,12 @@ use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
 use crate::keyring;
 use crate::protocol::registration::{ClientDraft, register};
+use crate::sessions::{RedisSessionStore, Sessions};
 use crate::startup::{build_state, check_kek, load_kek, run, run_metrics};
 use crate::store::sql::SqlStore;
-use crate::store::{ClientStore, GrantStore, KeyStore, StoreError, User, UserStore};
+use crate::store::{
+    ClientStore, EndedSessions, KeyStore, SessionRecordStore, StoreError, User, UserStore,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -49,6 +52,25 @@ pub enum Command {
     /// Inspect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// See and end users' browser sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// List a user's live sessions: sid, signed in, expires, address, browser.
+    List {
+        /// The user's username.
+        #[arg(long)]
+        user: String,
+    },
+    /// End a session (by its sid): its tokens are revoked and every app that got tokens
+    /// in it is told by back-channel logout.
+    End {
+        #[arg(allow_hyphen_values = true)]
+        sid: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,8 +95,11 @@ pub enum UsersCommand {
     },
     /// List users.
     List,
-    /// Remove a user.
+    /// Remove a user (the user's sessions end first, and their apps are told).
     Remove { username: String },
+    /// End every session of the user and revoke every grant the user gave (offline
+    /// access included); apps are told by back-channel logout.
+    SignOutEverywhere { username: String },
     /// Set a user's password from standard input. The user's browser sessions and every
     /// grant the user gave (refresh and access tokens) end, so a reset after a compromise
     /// locks the intruder out.
@@ -129,6 +154,18 @@ pub enum ClientsCommand {
         /// RFC 8707 resource (absolute URI) the client may ask tokens for.
         #[arg(long = "resource")]
         resources: Vec<String>,
+        /// OIDC Back-Channel Logout: where logout tokens are POSTed.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The client needs `sid` in logout tokens (we always send it).
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
+        /// OIDC Front-Channel Logout: the page loaded in an iframe on sign-out.
+        #[arg(long)]
+        frontchannel_logout_uri: Option<String>,
+        /// The client needs `iss` and `sid` on its front-channel URI (we always send them).
+        #[arg(long)]
+        frontchannel_logout_session_required: bool,
     },
     /// List clients.
     List,
@@ -169,7 +206,16 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users(cmd) => users(cmd, &SqlStore::open_for_command(&settings.database_url)?),
+        Command::Users(cmd) => users(
+            cmd,
+            &settings,
+            &SqlStore::open_for_command(&settings.database_url)?,
+        ),
+        Command::Sessions(cmd) => sessions(
+            cmd,
+            &settings,
+            &SqlStore::open_for_command(&settings.database_url)?,
+        ),
         Command::Clients(cmd) => clients(
             cmd,
             &settings,
@@ -265,7 +311,92 @@ fn read_password() -> anyhow::Result<Secret<String>> {
     Ok(Secret::new(password))
 }
 
-fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
+/// The session-store side of ending sessions from the command line: with Redis, the
+/// records go at once (every instance sees it); the in-process store belongs to the one
+/// server, which honours the database's `ended_at` instead.
+fn forget_sessions(settings: &Settings, ended: &EndedSessions) -> anyhow::Result<()> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(());
+    };
+    if ended.sessions.is_empty() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        crate::client_keys::install_tls_provider();
+        let store = RedisSessionStore::connect_with_ca(
+            url,
+            &settings.redis_prefix,
+            settings.redis_ca_file.as_deref(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
+        let sessions = Sessions::new(std::sync::Arc::new(store));
+        for session in &ended.sessions {
+            sessions
+                .delete_sso_record(&session.store_key)
+                .await
+                .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
+        }
+        Ok(())
+    })
+}
+
+/// Ends every session of `user` (and revokes all the user's grants); returns how many.
+fn end_everything(
+    settings: &Settings,
+    store: &SqlStore,
+    user: &User,
+    reason: &str,
+) -> anyhow::Result<usize> {
+    let ended = store.end_user_sessions(&user.id, now())?;
+    forget_sessions(settings, &ended)?;
+    crate::audit::sessions_ended(&user.id, ended.sessions.len(), reason);
+    Ok(ended.sessions.len())
+}
+
+fn find_user(store: &SqlStore, username: &str) -> anyhow::Result<User> {
+    store
+        .find_user_by_username(username)?
+        .ok_or_else(|| anyhow::anyhow!("no user {username}"))
+}
+
+fn sessions(cmd: SessionsCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
+    match cmd {
+        SessionsCommand::List { user } => {
+            let user = find_user(store, &user)?;
+            for s in store.list_user_sessions(&user.id, now())? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    s.sid,
+                    s.created_at,
+                    s.expires_at,
+                    s.ip_address.unwrap_or_default(),
+                    crate::http::pages::account::describe_user_agent(
+                        s.user_agent.as_deref().unwrap_or("")
+                    ),
+                );
+            }
+        }
+        SessionsCommand::End { sid } => {
+            let ended = store.end_session(&sid, now())?;
+            let Some(session) = ended.sessions.first() else {
+                anyhow::bail!("no live session {sid}");
+            };
+            forget_sessions(settings, &ended)?;
+            crate::audit::sessions_ended(&session.user_id, 1, "ended_by_operator");
+            println!(
+                "ended session {sid}; {} back-channel logouts queued",
+                ended.deliveries
+            );
+        }
+    }
+    Ok(())
+}
+
+fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
     match cmd {
         UsersCommand::Add {
             username,
@@ -310,9 +441,16 @@ fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
             }
         }
         UsersCommand::Remove { username } => {
+            let user = find_user(store, &username)?;
+            end_everything(settings, store, &user, "user_removed")?;
             if !store.delete_user(&username)? {
                 anyhow::bail!("no user {username}");
             }
+        }
+        UsersCommand::SignOutEverywhere { username } => {
+            let user = find_user(store, &username)?;
+            let n = end_everything(settings, store, &user, "signed_out_everywhere")?;
+            println!("ended {n} sessions of {username}");
         }
         UsersCommand::SetPassword {
             username,
@@ -323,7 +461,7 @@ fn users(cmd: UsersCommand, store: &SqlStore) -> anyhow::Result<()> {
                 anyhow::bail!("no user {username}");
             }
             if let Some(user) = store.find_user_by_username(&username)? {
-                store.revoke_user_grants(&user.id, now())?;
+                end_everything(settings, store, &user, "password_changed")?;
                 crate::audit::password_changed(&user.id);
             }
         }
@@ -347,6 +485,10 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             pkce_optional,
             access_token_alg,
             resources,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
+            frontchannel_logout_uri,
+            frontchannel_logout_session_required,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -372,6 +514,10 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 require_pkce: pkce_optional.then_some(false),
                 access_token_signed_response_alg: access_token_alg,
                 resources,
+                backchannel_logout_uri,
+                backchannel_logout_session_required: Some(backchannel_logout_session_required),
+                frontchannel_logout_uri,
+                frontchannel_logout_session_required: Some(frontchannel_logout_session_required),
                 ..ClientDraft::default()
             };
             let kek = load_kek(settings)?;

@@ -60,6 +60,48 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
+/// The HTTP client for every URL a client registered (its `jwks_uri`, its back-channel
+/// logout URI): TLS over the process's one crypto stack and the system's roots, short
+/// timeouts, no redirects (a registered URL is used as registered), and only public
+/// addresses (loopback too on a local development issuer).
+pub fn outbound_client(
+    allow_loopback: bool,
+    idle_per_host: usize,
+) -> anyhow::Result<reqwest::Client> {
+    install_tls_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A certificate the store cannot parse is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(idle_per_host)
+        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(PublicResolver { allow_loopback }))
+        .build()?)
+}
+
+/// An address literal in `uri` is not resolved, so the resolver cannot check it: this
+/// does. A name (checked when resolved) passes.
+pub fn allowed_literal(uri: &str, allow_loopback: bool) -> bool {
+    let literal = url::Url::parse(uri).ok().and_then(|u| match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    });
+    literal.is_none_or(|ip| allowed_address(ip, allow_loopback))
+}
+
 pub struct JwksFetcher {
     http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
@@ -75,44 +117,16 @@ impl JwksFetcher {
     /// `allow_loopback`: the issuer is a local development one, whose clients may serve
     /// their keys on this machine.
     pub fn new(allow_loopback: bool) -> anyhow::Result<Self> {
-        install_tls_provider();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            // A certificate the store cannot parse is skipped, as browsers do.
-            let _ = roots.add(cert);
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            // A registered URL is fetched as registered: no redirects elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            // Fetches are rare and come from many runtimes (one per worker): no pool.
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(PublicResolver { allow_loopback }))
-            .build()?;
         Ok(Self {
-            http,
+            // Fetches are rare and come from many runtimes (one per worker): no pool.
+            http: outbound_client(allow_loopback, 0)?,
             cache: Mutex::new(HashMap::new()),
             allow_loopback,
         })
     }
 
     async fn fetch(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
-        // An address literal is not resolved, so the resolver cannot check it.
-        let literal = url::Url::parse(uri).ok().and_then(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        });
-        if literal.is_some_and(|ip| !allowed_address(ip, self.allow_loopback)) {
+        if !allowed_literal(uri, self.allow_loopback) {
             return Err(unusable(uri, "not a public address"));
         }
         let mut response = self

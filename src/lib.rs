@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod keyring;
+pub mod logout_delivery;
 pub mod protocol;
 pub mod sessions;
 pub mod startup;

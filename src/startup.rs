@@ -84,19 +84,29 @@ pub async fn build_state_with_clock(
         clock.clone(),
     );
     spawn_purge(Arc::downgrade(&store), clock.clone());
+    let metrics = Arc::new(http::observability::Metrics::default());
+    let outbox = crate::logout_delivery::spawn(
+        Arc::downgrade(&store),
+        Arc::downgrade(&keys),
+        settings.issuer.clone(),
+        clock.clone(),
+        metrics.clone(),
+        local_development,
+    )?;
     Ok(AppState {
         settings,
         store,
         sessions: Sessions::new(session_store),
         keys,
         discovery_json,
-        metrics: Arc::new(http::observability::Metrics::default()),
+        metrics,
         password_checks: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         )),
         clock,
         kek,
         client_keys: Arc::new(JwksFetcher::new(local_development)?),
+        outbox,
     })
 }
 

@@ -4,7 +4,7 @@ mod clock;
 mod scope;
 mod secret;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;

@@ -4,6 +4,7 @@ pub mod endpoints;
 pub mod error;
 pub mod observability;
 pub mod pages;
+pub mod sign_out;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub kek: Arc<KeyEncryptionKey>,
     pub client_keys: Arc<JwksFetcher>,
+    /// Wakes this instance's back-channel logout delivery after a session ends here.
+    pub outbox: crate::logout_delivery::Outbox,
 }
 
 pub type State = web::Data<AppState>;
@@ -401,6 +404,40 @@ pub const HSTS: &str = "max-age=63072000";
 /// directive against the redirect that follows a submission too, so without it a consent
 /// or sign-out page could never send the browser on to the client. An http(s) target
 /// adds its origin, a native app's private-use scheme (RFC 8252 §7.1) the scheme.
+/// Lets a page load `frames` (Front-Channel Logout iframes) and nothing more: each frame
+/// URI is allowed as itself (scheme, host, port and path; CSP ignores the query), and
+/// with `script` our own script that continues once they have loaded.
+pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], script: bool) {
+    use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
+    let sources: Vec<String> = frames
+        .iter()
+        .filter_map(|f| url::Url::parse(f).ok())
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
+        // A source may not hold ';' or ',' (they end a directive or a policy).
+        .filter(|s| !s.contains([';', ',', ' ']))
+        .collect();
+    let Some(policy) = response
+        .headers()
+        .get(CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let mut widened = policy.to_owned();
+    if !sources.is_empty() {
+        widened.push_str(&format!("; frame-src {}", sources.join(" ")));
+        if script {
+            widened.push_str("; script-src 'self'");
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&widened) {
+        response
+            .headers_mut()
+            .insert(CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 pub fn allow_form_redirect(response: &mut actix_web::HttpResponse, target: &str) {
     use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
     let Ok(url) = url::Url::parse(target) else {

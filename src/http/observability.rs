@@ -56,6 +56,7 @@ pub struct Metrics {
     tokens_issued: Family<GrantLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
     backend_errors: Family<BackendLabels, Counter>,
+    logout_deliveries: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -73,6 +74,7 @@ impl Default for Metrics {
         let tokens_issued = Family::<GrantLabels, Counter>::default();
         let logins = Family::<OutcomeLabels, Counter>::default();
         let backend_errors = Family::<BackendLabels, Counter>::default();
+        let logout_deliveries = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -98,6 +100,11 @@ impl Default for Metrics {
             "Requests failed by an unavailable backend (database, sessions)",
             backend_errors.clone(),
         );
+        registry.register(
+            "backchannel_logout_deliveries",
+            "Back-channel logout attempts by outcome (delivered, retried, failed: given up)",
+            logout_deliveries.clone(),
+        );
         Self {
             registry,
             requests,
@@ -105,6 +112,7 @@ impl Default for Metrics {
             tokens_issued,
             logins,
             backend_errors,
+            logout_deliveries,
         }
     }
 }
@@ -121,6 +129,15 @@ impl Metrics {
     pub fn login(&self, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
         self.logins
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// `outcome`: delivered, retried or failed (given up).
+    pub fn logout_delivery(&self, outcome: &str) {
+        self.logout_deliveries
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
             })

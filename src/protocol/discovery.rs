@@ -84,8 +84,12 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
-        "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        // OIDC Front-Channel Logout §3 and Back-Channel Logout §2.1: every logout
+        // carries `iss` and `sid` (the iframe's query, the logout token's claims).
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     if registration_enabled(settings) {
         doc["registration_endpoint"] = json!(settings.endpoint("/register"));

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod introspection;
+pub mod logout;
 pub mod params;
 pub mod registration;
 pub mod revocation;

@@ -74,7 +74,7 @@ pub struct AccessTokenRequest<'a> {
     pub auth_time: Option<i64>,
 }
 
-fn signing_key(
+pub(crate) fn signing_key(
     keys: &KeySet,
     alg: KeyAlgorithm,
     now: i64,

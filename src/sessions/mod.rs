@@ -230,6 +230,17 @@ impl Sessions {
         self.store.delete(&key(SSO, id)).await
     }
 
+    /// The key suffix a session is stored under (a hash of its cookie): what the session
+    /// list in the database keeps, so that a session can be ended without its cookie.
+    pub fn sso_record_key(id: &str) -> String {
+        crate::crypto::tokens::token_hash(id)
+    }
+
+    /// Deletes a session by `sso_record_key`.
+    pub async fn delete_sso_record(&self, record_key: &str) -> SessionResult<()> {
+        self.store.delete(&format!("{SSO}{record_key}")).await
+    }
+
     pub async fn save_pending<T: Serialize>(
         &self,
         handle: &str,

@@ -171,6 +171,17 @@ pub struct Client {
     /// Registered by anyone through dynamic registration, not by an operator: nobody
     /// vouches for its name.
     pub registered_dynamically: bool,
+    /// OIDC Back-Channel Logout: where logout tokens are POSTed when a session ends.
+    pub backchannel_logout: Option<LogoutUri>,
+    /// OIDC Front-Channel Logout: the page the signed-out page loads in a hidden iframe.
+    pub frontchannel_logout: Option<LogoutUri>,
+}
+
+/// A client's logout URI (back- or front-channel) and whether it needs the `sid`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogoutUri {
+    pub uri: String,
+    pub session_required: bool,
 }
 
 impl Client {
@@ -250,6 +261,53 @@ pub struct RefreshToken {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub successor_hash: Option<String>,
+}
+
+/// A browser session as the user and the operator see it: listed by user, ended for
+/// good (every instance and the CLI honour `ended_at`, whatever the session store holds).
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::browser_sessions)]
+pub struct BrowserSession {
+    /// The public session id (`sid` in ID and logout tokens).
+    pub sid: String,
+    pub user_id: String,
+    /// The session store's key of the record (a hash of the cookie, not the cookie).
+    pub store_key: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+/// What ending a session (or several) did: the session-store records to delete, and the
+/// clients that got tokens in them (the front-channel page loads their logout URIs).
+#[derive(Clone, Debug, Default)]
+pub struct EndedSessions {
+    pub sessions: Vec<BrowserSession>,
+    /// Per ended session (by `sid`), the clients that got tokens in it.
+    pub clients: Vec<(String, Vec<String>)>,
+    /// Back-channel logout tokens now waiting in the outbox.
+    pub deliveries: usize,
+}
+
+/// One back-channel logout token to deliver (OIDC Back-Channel Logout §2.5): the outbox
+/// row, written when the session ended, taken by whichever instance claims it first.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::logout_deliveries)]
+pub struct LogoutDelivery {
+    pub id: String,
+    pub client_id: String,
+    pub sid: String,
+    /// The `sub` of the logout token.
+    pub subject: String,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    /// Attempts begun so far (a claim counts as one).
+    pub attempts: i32,
+    pub delivered_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -365,6 +423,60 @@ pub trait ConsentStore {
     fn find_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>>;
     /// Creates or replaces the consent of this user for this client.
     fn save_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// The user's consents, newest first.
+    fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
+    /// Withdraws the consent and revokes every grant the user gave the client (its
+    /// refresh and access tokens), in one transaction; `false` if there was no consent.
+    fn withdraw_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// Browser sessions and the back-channel logout outbox.
+///
+/// Ending a session is one transaction: the session is marked ended, the grants made in
+/// it are revoked (their refresh and access tokens die), and one logout token per client
+/// with a `backchannel_logout_uri` goes into the outbox. Of two instances ending the same
+/// session, one does it all and the other nothing.
+pub trait SessionRecordStore {
+    fn record_session(&self, session: &BrowserSession) -> StoreResult<()>;
+    fn find_session(&self, sid: &str) -> StoreResult<Option<BrowserSession>>;
+    /// The user's sessions neither ended nor expired at `now`, newest first.
+    fn list_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<BrowserSession>>;
+    /// Ends one session (see the trait); nothing if it had ended already.
+    fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions>;
+    /// Ends every live session of the user and revokes all the user's grants, offline
+    /// ones and those from no session included ("sign out everywhere").
+    fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions>;
+    /// Ends up to `limit` sessions whose time ran out before `now`.
+    fn end_expired_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<EndedSessions>;
+    /// Claims up to `limit` deliveries due at `now`: each is leased to the caller until
+    /// `lease_until` (a claim that is never settled is retried then) and its attempt
+    /// counted. Two claimants never get the same row.
+    fn claim_logout_deliveries(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<LogoutDelivery>>;
+    /// Settles a claimed delivery: delivered, retried at `retry_at`, or (with `None`)
+    /// given up.
+    fn settle_logout_delivery(
+        &self,
+        id: &str,
+        outcome: DeliveryOutcome<'_>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    fn find_logout_deliveries(&self, sid: &str) -> StoreResult<Vec<LogoutDelivery>>;
+}
+
+/// How a delivery attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome<'a> {
+    Delivered,
+    /// Failed with `error`; tried again at `retry_at`, or never again with `None`.
+    Failed {
+        error: &'a str,
+        retry_at: Option<UnixTime>,
+    },
 }
 
 pub trait KeyStore {
@@ -394,6 +506,7 @@ pub trait Store:
     + ConsentStore
     + KeyStore
     + FactStore
+    + SessionRecordStore
     + Send
     + Sync
 {

@@ -46,6 +46,10 @@ diesel::table! {
         pkce_required -> Bool,
         resources -> Nullable<Text>,
         registered_dynamically -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
+        frontchannel_logout_uri -> Nullable<Text>,
+        frontchannel_logout_session_required -> Bool,
     }
 }
 
@@ -149,7 +153,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    browser_sessions (sid) {
+        sid -> Text,
+        user_id -> Text,
+        store_key -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+        user_agent -> Nullable<Text>,
+        ip_address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    logout_deliveries (id) {
+        id -> Text,
+        client_id -> Text,
+        sid -> Text,
+        subject -> Text,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> Integer,
+        delivered_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    browser_sessions,
+    logout_deliveries,
     users,
     clients,
     client_redirect_uris,

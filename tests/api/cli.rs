@@ -11,7 +11,7 @@ fn portcullis(dir: &TempDir, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// Runs the binary on the database `db` with extra environment `env`.
-fn portcullis_on(db: &str, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+pub fn portcullis_on(db: &str, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .env("PORTCULLIS_DATABASE_URL", db)

@@ -65,6 +65,10 @@ pub struct Pending {
     /// Hash of the session created by a login during this interaction (a fresh
     /// authentication).
     pub logged_in_session: Option<String>,
+    /// A sign-in to the account page, not an authorization request: it ends at the
+    /// account page, with no client and no consent.
+    #[serde(default)]
+    pub for_account: bool,
 }
 
 /// What a form token is for: a token of one form is no good in another.
@@ -164,6 +168,7 @@ async fn authorize_page(
         browser: String::new(),
         continue_hash: None,
         logged_in_session: None,
+        for_account: false,
     };
     if req.method() == Method::POST {
         admit_pending(&req, &state).await?;
@@ -285,13 +290,19 @@ pub async fn proceed(
     let (session, consent) = match session {
         Some(s) => {
             let (user_id, client_id) = (s.user_id.clone(), pending.request.client_id.clone());
-            let auth_time = s.auth_time;
+            let (auth_time, sid) = (s.auth_time, s.sid.clone());
             let (user_exists, consent) = blocking(state, move |ctx| {
-                // The user must exist still, and not have changed the password since.
+                // The user must exist still, and not have changed the password since; the
+                // session must not have been ended (by the CLI, or on an instance whose
+                // session store this one does not share).
                 let exists = ctx
                     .store
                     .find_user(&user_id)?
-                    .is_some_and(|u| u.accepts_session_from(auth_time));
+                    .is_some_and(|u| u.accepts_session_from(auth_time))
+                    && ctx
+                        .store
+                        .find_session(&sid)?
+                        .is_none_or(|r| r.ended_at.is_none());
                 Ok((exists, ctx.store.find_consent(&user_id, &client_id)?))
             })
             .await?;
@@ -315,7 +326,21 @@ pub async fn proceed(
         session: s,
         fresh: pending.fresh_login_of(s),
     });
-    let step = next_step(&pending.request, auth.as_ref(), consent.as_ref(), now);
+    let step = match (pending.for_account, &session) {
+        (false, _) => next_step(&pending.request, auth.as_ref(), consent.as_ref(), now),
+        (true, None) => Next::Login,
+        (true, Some(_)) => {
+            if let Some(h) = &handle {
+                state
+                    .sessions
+                    .take_pending::<Pending>(h)
+                    .await
+                    .map_err(OAuthError::from)?;
+            }
+            let account = format!("{}/account", state.settings.issuer_path);
+            return Ok(redirect(StatusCode::SEE_OTHER, &account));
+        }
+    };
     let page = match step {
         Next::Login => "/login",
         Next::Consent => "/consent",
@@ -384,6 +409,28 @@ pub async fn proceed(
         .map_err(OAuthError::from)?;
     let location = format!("{}{page}?id={handle}", state.settings.issuer_path);
     Ok(redirect(StatusCode::SEE_OTHER, &location))
+}
+
+/// Sends a browser with no session through the login page to the account page.
+pub async fn sign_in_to_account(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<HttpResponse, PageError> {
+    let (browser, new_cookie) = browser_id(req, state);
+    let pending = Pending {
+        request: AuthorizationRequest::default(),
+        client_name: "your account".into(),
+        client_unverified: false,
+        browser: token_hash(&browser),
+        continue_hash: None,
+        logged_in_session: None,
+        for_account: true,
+    };
+    let response = proceed(req, state, pending, None, None).await?;
+    Ok(match new_cookie {
+        Some(cookie) => with_cookie(response, &cookie),
+        None => response,
+    })
 }
 
 pub fn expired() -> OAuthError {

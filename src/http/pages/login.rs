@@ -21,7 +21,18 @@ use crate::http::{
 const KNOWN_BROWSER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
 use crate::protocol::OAuthError;
 use crate::protocol::throttle::{self, Throttle};
-use crate::sessions::SsoSession;
+use crate::sessions::{Sessions, SsoSession};
+use crate::store::BrowserSession;
+
+/// The browser's own description, kept (bounded) for the account page's session list.
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    let ua = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)?
+        .to_str()
+        .ok()?;
+    Some(ua.chars().filter(|c| !c.is_control()).take(300).collect())
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -292,6 +303,17 @@ async fn submit_page(
         .save_sso(&session, now)
         .await
         .map_err(OAuthError::from)?;
+    let record = BrowserSession {
+        sid: session.sid.clone(),
+        user_id: session.user_id.clone(),
+        store_key: Sessions::sso_record_key(&session.id),
+        created_at: now,
+        expires_at: session.expires_at,
+        ended_at: None,
+        user_agent: user_agent(&req),
+        ip_address: Some(address.clone()),
+    };
+    blocking(&state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
     pending.logged_in_session = Some(token_hash(&session.id));
     let cookie = session_cookie(&state.settings, session.id.clone());
     // The claimed interaction goes on under a new handle (if a consent page follows).

@@ -11,6 +11,7 @@ use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::constant_time_eq;
 use crate::http::endpoints::authorize::{redirect, with_cookie};
 use crate::http::error::{PageError, page_response};
+use crate::http::sign_out::{self, Ending};
 use crate::http::{
     State, blocking, browser_id, expired_session_cookie, form_token, known_browser, request_params,
     session_id,
@@ -34,6 +35,31 @@ struct LogoutPage<'a> {
 struct LoggedOutPage<'a> {
     base: &'a str,
     signed_out: bool,
+    /// Front-Channel Logout §3: each client's logout URI, loaded in a hidden iframe.
+    frames: &'a [String],
+    /// Where the page goes once the frames have loaded (the post-logout redirect).
+    continue_to: Option<&'a str>,
+}
+
+/// The signed-out page: it loads the front-channel frames, then continues to `target`
+/// (by its script, or the user's click). Without frames the browser is redirected at once.
+pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> HttpResponse {
+    if frames.is_empty()
+        && let Some(target) = target
+    {
+        return redirect(StatusCode::SEE_OTHER, target);
+    }
+    let mut response = render(
+        StatusCode::OK,
+        &LoggedOutPage {
+            base,
+            signed_out: true,
+            frames,
+            continue_to: target,
+        },
+    );
+    crate::http::allow_frames(&mut response, frames, target.is_some());
+    response
 }
 
 /// The logout form's CSRF token: derived from the browser id (which we issued), which a
@@ -170,23 +196,28 @@ async fn confirm_page(
             &LoggedOutPage {
                 base,
                 signed_out: false,
+                frames: &[],
+                continue_to: None,
             },
         ));
     }
+    let mut frames = Vec::new();
     if let Some(id) = session_id(&req, &state.settings) {
         // Signing out ends what the session granted: refresh tokens (offline ones too)
-        // and the access tokens issued with them.
+        // and the access tokens issued with them; every client that got tokens in it is
+        // told (back-channel now, front-channel by this page's frames).
         let session = state
             .sessions
             .load_sso(&id, state.now())
             .await
             .map_err(OAuthError::from)?;
         if let Some(session) = session {
-            let sid = session.sid;
-            blocking(&state, move |ctx| {
-                Ok(ctx.store.revoke_session_grants(&sid, ctx.now)?)
-            })
-            .await?;
+            let ending = Ending::Session {
+                sid: session.sid.clone(),
+                reason: "signed_out",
+            };
+            let ended = sign_out::end(&state, ending).await?;
+            frames = sign_out::frontchannel_uris(&state, &ended, &session.sid).await?;
         }
         state
             .sessions
@@ -205,22 +236,17 @@ async fn confirm_page(
         }
         _ => None,
     };
-    let response = match target {
+    let target = match target {
         Some(uri) => {
             let mut url =
                 url::Url::parse(&uri).map_err(|_| OAuthError::invalid_request("bad redirect"))?;
             if let Some(s) = form.state.filter(|s| !s.is_empty()) {
                 url.query_pairs_mut().append_pair("state", &s);
             }
-            redirect(StatusCode::SEE_OTHER, url.as_str())
+            Some(String::from(url))
         }
-        None => render(
-            StatusCode::OK,
-            &LoggedOutPage {
-                base,
-                signed_out: true,
-            },
-        ),
+        None => None,
     };
+    let response = signed_out_page(base, &frames, target.as_deref());
     Ok(with_cookie(response, &cookie))
 }

@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama): one module per page, one base layout, one stylesheet.
 
+pub mod account;
 pub mod consent;
 pub mod login;
 pub mod logout;
@@ -12,6 +13,7 @@ use crate::config::Settings;
 use crate::protocol::OAuthError;
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");
+const FRONTCHANNEL_SCRIPT: &str = include_str!("../../../static/frontchannel.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
     use super::endpoints::at;
@@ -24,7 +26,28 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
         )
         .service(at("/logout").get(logout::start).post(logout::start).done())
         .service(at("/logout/confirm").post(logout::confirm).done())
-        .service(at("/static/style.css").get(stylesheet).done());
+        .service(at("/account").get(account::show).done())
+        .service(
+            at("/account/sessions/end")
+                .post(account::end_session)
+                .done(),
+        )
+        .service(
+            at("/account/sign-out-everywhere")
+                .post(account::sign_out_everywhere)
+                .done(),
+        )
+        .service(
+            at("/account/consents/withdraw")
+                .post(account::withdraw_consent)
+                .done(),
+        )
+        .service(at("/static/style.css").get(stylesheet).done())
+        .service(
+            at("/static/frontchannel.js")
+                .get(frontchannel_script)
+                .done(),
+        );
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -32,6 +55,14 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+async fn frontchannel_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(FRONTCHANNEL_SCRIPT)
 }
 
 /// Renders a page with the headers every page carries: no caching, no framing, no scripts.

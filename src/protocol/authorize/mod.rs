@@ -15,7 +15,7 @@ use crate::domain::Scopes;
 use crate::store::Client;
 
 /// A validated authorization request, kept while the user logs in and consents.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,

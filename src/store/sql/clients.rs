@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
 use crate::store::schema::{client_redirect_uris, clients};
-use crate::store::{AuthMethod, Client, ClientStore, StoreError, StoreResult};
+use crate::store::{AuthMethod, Client, ClientStore, LogoutUri, StoreError, StoreResult};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -28,6 +28,10 @@ struct ClientRow {
     pkce_required: bool,
     resources: Option<String>,
     registered_dynamically: bool,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: Option<String>,
+    frontchannel_logout_session_required: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -122,6 +126,21 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         pkce_required: row.pkce_required,
         resources: row.resources.as_deref().map(split).unwrap_or_default(),
         registered_dynamically: row.registered_dynamically,
+        backchannel_logout: logout_uri(
+            row.backchannel_logout_uri,
+            row.backchannel_logout_session_required,
+        ),
+        frontchannel_logout: logout_uri(
+            row.frontchannel_logout_uri,
+            row.frontchannel_logout_session_required,
+        ),
+    })
+}
+
+fn logout_uri(uri: Option<String>, session_required: bool) -> Option<LogoutUri> {
+    uri.map(|uri| LogoutUri {
+        uri,
+        session_required,
     })
 }
 
@@ -156,6 +175,16 @@ impl ClientStore for SqlStore {
             pkce_required: client.pkce_required,
             resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
             registered_dynamically: client.registered_dynamically,
+            backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
+            backchannel_logout_session_required: client
+                .backchannel_logout
+                .as_ref()
+                .is_some_and(|l| l.session_required),
+            frontchannel_logout_uri: client.frontchannel_logout.as_ref().map(|l| l.uri.clone()),
+            frontchannel_logout_session_required: client
+                .frontchannel_logout
+                .as_ref()
+                .is_some_and(|l| l.session_required),
         };
         let uris: Vec<RedirectUriRow> = [
             (LOGIN, &client.redirect_uris),

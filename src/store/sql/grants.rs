@@ -3,7 +3,8 @@ use diesel::prelude::*;
 use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
-    authorization_codes, client_assertion_jtis, grants, refresh_tokens, revoked_access_tokens,
+    authorization_codes, browser_sessions, client_assertion_jtis, grants, logout_deliveries,
+    refresh_tokens, revoked_access_tokens,
 };
 use crate::store::{AuthorizationCode, Grant, GrantStore, RefreshToken, StoreError, StoreResult};
 
@@ -42,6 +43,13 @@ impl GrantStore for SqlStore {
             .set(authorization_codes::consumed_at.eq(now))
             .execute(conn)?;
             if claimed != 1 {
+                return Ok(false);
+            }
+            // A code from a session that has ended since makes no grant (the code is
+            // spent either way).
+            if let Some(sid) = &grant.session_id
+                && !super::sessions::session_still_open(conn, sid)?
+            {
                 return Ok(false);
             }
             diesel::insert_into(grants::table)
@@ -108,6 +116,19 @@ impl GrantStore for SqlStore {
             client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(before)),
         )
         .execute(&mut conn)?;
+        purged += diesel::delete(
+            logout_deliveries::table.filter(
+                logout_deliveries::delivered_at
+                    .lt(before)
+                    .or(logout_deliveries::failed_at.lt(before)),
+            ),
+        )
+        .execute(&mut conn)?;
+        // Sessions still open past their end are ended (and announced) by the sweeper
+        // long before this.
+        purged +=
+            diesel::delete(browser_sessions::table.filter(browser_sessions::expires_at.lt(before)))
+                .execute(&mut conn)?;
         // A grant past its absolute end can issue nothing more; its tokens cascade.
         purged += diesel::delete(grants::table.filter(grants::expires_at.lt(before)))
             .execute(&mut conn)?;

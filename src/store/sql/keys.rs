@@ -2,7 +2,7 @@ use diesel::prelude::*;
 
 use super::SqlStore;
 use crate::domain::UnixTime;
-use crate::store::schema::{consents, signing_keys};
+use crate::store::schema::{consents, grants, signing_keys};
 use crate::store::{Consent, ConsentStore, KeyStore, StoreError, StoreResult, StoredKey};
 
 impl KeyStore for SqlStore {
@@ -85,6 +85,30 @@ impl ConsentStore for SqlStore {
             Err(StoreError::Conflict) => self.upsert_consent(consent),
             other => other,
         }
+    }
+
+    fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>> {
+        Ok(consents::table
+            .filter(consents::user_id.eq(user_id))
+            .order(consents::granted_at.desc())
+            .select(Consent::as_select())
+            .load(&mut self.conn()?)?)
+    }
+
+    fn withdraw_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> StoreResult<bool> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            let removed =
+                diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
+            diesel::update(
+                grants::table
+                    .filter(grants::user_id.eq(user_id))
+                    .filter(grants::client_id.eq(client_id))
+                    .filter(grants::revoked_at.is_null()),
+            )
+            .set(grants::revoked_at.eq(now))
+            .execute(conn)?;
+            Ok(removed > 0)
+        })
     }
 }
 

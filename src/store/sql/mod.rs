@@ -4,6 +4,7 @@
 mod clients;
 mod grants;
 mod keys;
+mod sessions;
 mod tokens;
 mod users;
 

@@ -1,6 +1,8 @@
 //! Client registration: RFC 7591 (dynamic), RFC 7592 §2.1 (read), OIDC Registration 1.0,
 //! and the same rules for clients added from the CLI.
 
+mod logout;
+
 use serde_json::{Map, Value, json};
 
 use super::grants::SUPPORTED_GRANT_TYPES;
@@ -36,6 +38,10 @@ pub struct ClientDraft {
     pub resources: Vec<String>,
     /// Display metadata kept as given (client_uri, logo_uri, contacts, ...).
     pub metadata: Map<String, Value>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -146,11 +152,15 @@ pub fn local_development(issuer: &str) -> bool {
     url::Url::parse(issuer).is_ok_and(|u| u.scheme() == "http" && is_loopback(&u))
 }
 
-/// A `jwks_uri` we will fetch: https (plain http only to loopback while the issuer itself
-/// is a local development one), no fragment, no credentials.
-fn check_jwks_uri(uri: &str, issuer: &str) -> Result<(), OAuthError> {
-    let url =
-        url::Url::parse(uri).map_err(|_| metadata_error("jwks_uri must be an absolute URL"))?;
+/// A URL this provider fetches or posts to (`jwks_uri`, `backchannel_logout_uri`): https
+/// (plain http only to loopback while the issuer itself is a local development one), no
+/// internal address literal, no fragment, no credentials.
+fn check_fetch_uri(name: &str, uri: &str, issuer: &str) -> Result<(), OAuthError> {
+    if uri.len() > MAX_URI {
+        return Err(metadata_error(format!("{name} is too long")));
+    }
+    let url = url::Url::parse(uri)
+        .map_err(|_| metadata_error(format!("{name} must be an absolute URL")))?;
     // An internal address literal is refused here; names are checked when resolved.
     let internal_literal = match url.host() {
         Some(url::Host::Ipv4(ip)) => !crate::domain::is_public_address(ip.into()),
@@ -167,7 +177,7 @@ fn check_jwks_uri(uri: &str, issuer: &str) -> Result<(), OAuthError> {
         || !url.username().is_empty()
         || url.password().is_some()
     {
-        return Err(metadata_error("jwks_uri must be an https URL"));
+        return Err(metadata_error(format!("{name} must be an https URL")));
     }
     Ok(())
 }
@@ -250,7 +260,7 @@ pub fn register(
             return Err(metadata_error("private_key_jwt needs jwks or jwks_uri"));
         }
         (Some(jwks), None) => check_jwks(jwks)?,
-        (None, Some(uri)) => check_jwks_uri(uri, issuer)?,
+        (None, Some(uri)) => check_fetch_uri("jwks_uri", uri, issuer)?,
         (None, None) => {}
     }
     let require_pkce = draft.require_pkce.unwrap_or(true);
@@ -290,6 +300,17 @@ pub fn register(
             ))
         })?;
     }
+    let backchannel_logout = logout::backchannel(
+        draft.backchannel_logout_uri,
+        draft.backchannel_logout_session_required,
+        issuer,
+    )?;
+    let frontchannel_logout = logout::frontchannel(
+        draft.frontchannel_logout_uri,
+        draft.frontchannel_logout_session_required,
+        &draft.redirect_uris,
+        &application_type,
+    )?;
     let mut metadata = draft.metadata;
     for (name, alg) in [
         (
@@ -346,6 +367,8 @@ pub fn register(
         pkce_required: require_pkce,
         resources: draft.resources,
         registered_dynamically: false,
+        backchannel_logout,
+        frontchannel_logout,
     };
     Ok(Registered {
         client,
@@ -484,11 +507,14 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         Some(v @ Value::Object(_)) => Some(v.clone()),
         Some(_) => return Err(metadata_error("jwks must be a JWK Set object")),
     };
-    let require_pkce = match obj.get("require_pkce") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(metadata_error("require_pkce must be a boolean")),
+    let boolean = |name: &str| -> Result<Option<bool>, OAuthError> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(metadata_error(format!("{name} must be a boolean"))),
+        }
     };
+    let require_pkce = boolean("require_pkce")?;
     let scope = match string("scope")? {
         Some(s) if s.len() > 1000 => return Err(metadata_error("scope is too long")),
         None => None,
@@ -513,6 +539,10 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         require_pkce,
         resources: Vec::new(),
         metadata,
+        backchannel_logout_uri: string("backchannel_logout_uri")?,
+        backchannel_logout_session_required: boolean("backchannel_logout_session_required")?,
+        frontchannel_logout_uri: string("frontchannel_logout_uri")?,
+        frontchannel_logout_session_required: boolean("frontchannel_logout_session_required")?,
     })
 }
 
@@ -570,6 +600,15 @@ pub fn client_information(
     }
     if !client.pkce_required {
         out["require_pkce"] = json!(false);
+    }
+    for (name, logout) in [
+        ("backchannel", &client.backchannel_logout),
+        ("frontchannel", &client.frontchannel_logout),
+    ] {
+        if let Some(l) = logout {
+            out[format!("{name}_logout_uri")] = json!(l.uri);
+            out[format!("{name}_logout_session_required")] = json!(l.session_required);
+        }
     }
     if let Some(secret) = secret {
         out["client_secret"] = json!(secret);

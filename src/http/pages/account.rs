@@ -1,0 +1,344 @@
+//! The account page: where the user is signed in and which apps they allowed, with
+//! buttons to end one session, to sign out everywhere, and to withdraw an app's consent
+//! (which revokes its tokens). Reached with the SSO session; without one, through the
+//! login page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::logout::signed_out_page;
+use super::render;
+use crate::crypto::tokens::constant_time_eq;
+use crate::domain::format_utc;
+use crate::http::endpoints::authorize::{redirect, sign_in_to_account, with_cookie};
+use crate::http::error::{PageError, page_response};
+use crate::http::sign_out::{self, Ending};
+use crate::http::{
+    State, blocking, browser_id, expired_session_cookie, form_token, known_browser, session_id,
+};
+use crate::protocol::OAuthError;
+use crate::sessions::SsoSession;
+use crate::store::User;
+
+const ACCOUNT_FORM: &str = "account-form";
+
+struct SessionView {
+    sid: String,
+    device: String,
+    address: String,
+    since: String,
+    current: bool,
+}
+
+struct AppView {
+    client_id: String,
+    name: String,
+    scope: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    base: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    sessions: &'a [SessionView],
+    apps: &'a [AppView],
+}
+
+/// A short description of a browser from its `User-Agent` ("Firefox on Linux").
+pub fn describe_user_agent(ua: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(marker, _)| ua.contains(marker))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => "An unknown browser".to_owned(),
+    }
+}
+
+/// The browser's SSO session and its user, if the session still speaks for them: not
+/// ended (wherever it was ended), and begun after the last password change.
+async fn signed_in(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<Option<(SsoSession, User)>, PageError> {
+    let Some(id) = session_id(req, &state.settings) else {
+        return Ok(None);
+    };
+    let Some(session) = state
+        .sessions
+        .load_sso(&id, state.now())
+        .await
+        .map_err(OAuthError::from)?
+    else {
+        return Ok(None);
+    };
+    let (user_id, sid, auth_time) = (
+        session.user_id.clone(),
+        session.sid.clone(),
+        session.auth_time,
+    );
+    let user = blocking(state, move |ctx| {
+        let open = ctx
+            .store
+            .find_session(&sid)?
+            .is_none_or(|r| r.ended_at.is_none());
+        Ok(ctx
+            .store
+            .find_user(&user_id)?
+            .filter(|u| open && u.accepts_session_from(auth_time)))
+    })
+    .await?;
+    Ok(user.map(|u| (session, u)))
+}
+
+pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, show_page(req, state).await)
+}
+
+async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageError> {
+    let Some((session, user)) = signed_in(&req, &state).await? else {
+        return sign_in_to_account(&req, &state).await;
+    };
+    let (user_id, current) = (user.id.clone(), session.sid.clone());
+    let (sessions, apps) = blocking(&state, move |ctx| {
+        let sessions: Vec<SessionView> = ctx
+            .store
+            .list_user_sessions(&user_id, ctx.now)?
+            .into_iter()
+            .map(|s| SessionView {
+                device: describe_user_agent(s.user_agent.as_deref().unwrap_or("")),
+                address: s.ip_address.unwrap_or_default(),
+                since: format_utc(s.created_at),
+                current: s.sid == current,
+                sid: s.sid,
+            })
+            .collect();
+        let mut apps = Vec::new();
+        for consent in ctx.store.list_consents(&user_id)? {
+            let name = ctx
+                .store
+                .find_client(&consent.client_id)?
+                .map(|c| c.name)
+                .unwrap_or_else(|| consent.client_id.clone());
+            apps.push(AppView {
+                client_id: consent.client_id,
+                name,
+                scope: consent.scope,
+                since: format_utc(consent.granted_at),
+            });
+        }
+        Ok((sessions, apps))
+    })
+    .await?;
+    let (browser, new_cookie) = browser_id(&req, &state);
+    let response = render(
+        StatusCode::OK,
+        &AccountPage {
+            base: &state.settings.issuer_path,
+            csrf: &form_token(&state, ACCOUNT_FORM, &session.sid, &browser),
+            username: &user.username,
+            sessions: &sessions,
+            apps: &apps,
+        },
+    );
+    Ok(match new_cookie {
+        Some(c) => with_cookie(response, &c),
+        None => response,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    /// The session to end.
+    sid: Option<String>,
+    /// The app whose consent is withdrawn.
+    client_id: Option<String>,
+}
+
+/// The signed-in user of a verified account form: both CSRF defences (our pages' origin,
+/// and a token bound to this browser and session).
+async fn verified(
+    req: &HttpRequest,
+    state: &State,
+    form: &AccountForm,
+) -> Result<(SsoSession, User), PageError> {
+    let refused = || OAuthError::invalid_request("the form could not be verified");
+    let (session, user) = signed_in(req, state).await?.ok_or_else(refused)?;
+    let expected =
+        known_browser(req, state).map(|b| form_token(state, ACCOUNT_FORM, &session.sid, &b));
+    if !crate::http::from_our_pages(req, &state.settings)
+        || !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes()))
+    {
+        return Err(refused().into());
+    }
+    Ok((session, user))
+}
+
+fn back_to_account(state: &State) -> HttpResponse {
+    redirect(
+        StatusCode::SEE_OTHER,
+        &format!("{}/account", state.settings.issuer_path),
+    )
+}
+
+/// What this browser sees once its own session has ended: the signed-out page with the
+/// front-channel frames of that session, and the session cookie cleared.
+async fn signed_out_here(
+    state: &State,
+    ended: &crate::store::EndedSessions,
+    sid: &str,
+) -> Result<HttpResponse, PageError> {
+    let frames = sign_out::frontchannel_uris(state, ended, sid).await?;
+    let response = signed_out_page(&state.settings.issuer_path, &frames, None);
+    Ok(with_cookie(
+        response,
+        &expired_session_cookie(&state.settings),
+    ))
+}
+
+pub async fn end_session(
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+    state: State,
+) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(
+        &settings,
+        end_session_page(req, form.into_inner(), state).await,
+    )
+}
+
+async fn end_session_page(
+    req: HttpRequest,
+    form: AccountForm,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let (session, user) = verified(&req, &state, &form).await?;
+    let sid = form
+        .sid
+        .ok_or_else(|| OAuthError::invalid_request("which session?"))?;
+    let lookup = sid.clone();
+    let owned = blocking(&state, move |ctx| Ok(ctx.store.find_session(&lookup)?))
+        .await?
+        .is_some_and(|s| s.user_id == user.id);
+    if !owned {
+        // Another user's session, or none: the same answer for both.
+        return Err(OAuthError::invalid_request("no such session").into());
+    }
+    let ending = Ending::Session {
+        sid: sid.clone(),
+        reason: "ended_by_user",
+    };
+    let ended = sign_out::end(&state, ending).await?;
+    if sid == session.sid {
+        return signed_out_here(&state, &ended, &sid).await;
+    }
+    Ok(back_to_account(&state))
+}
+
+pub async fn sign_out_everywhere(
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+    state: State,
+) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(
+        &settings,
+        everywhere_page(req, form.into_inner(), state).await,
+    )
+}
+
+async fn everywhere_page(
+    req: HttpRequest,
+    form: AccountForm,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let (session, user) = verified(&req, &state, &form).await?;
+    let ended = sign_out::end(&state, Ending::EveryUserSession { user_id: user.id }).await?;
+    signed_out_here(&state, &ended, &session.sid).await
+}
+
+pub async fn withdraw_consent(
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+    state: State,
+) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(
+        &settings,
+        withdraw_page(req, form.into_inner(), state).await,
+    )
+}
+
+async fn withdraw_page(
+    req: HttpRequest,
+    form: AccountForm,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let (_, user) = verified(&req, &state, &form).await?;
+    let client_id = form
+        .client_id
+        .ok_or_else(|| OAuthError::invalid_request("which application?"))?;
+    let user_id = user.id.clone();
+    let withdrawn = blocking(&state, move |ctx| {
+        Ok(ctx
+            .store
+            .withdraw_consent(&user_id, &client_id, ctx.now)?
+            .then_some(client_id))
+    })
+    .await?;
+    if let Some(client_id) = withdrawn {
+        crate::audit::consent_withdrawn(&user.id, &client_id);
+    }
+    Ok(back_to_account(&state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_user_agent;
+
+    #[test]
+    fn browsers_are_described_by_name_and_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(describe_user_agent(firefox), "Firefox on Linux");
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(describe_user_agent(chrome), "Chrome on Windows");
+        let edge =
+            "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/131.0 Safari/537.36 Edg/131.0";
+        assert_eq!(describe_user_agent(edge), "Edge on Windows");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Version/18.1 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_user_agent(safari), "Safari on iPhone");
+        assert_eq!(describe_user_agent(""), "An unknown browser");
+    }
+}

@@ -1,0 +1,256 @@
+//! Browser sessions and the back-channel logout outbox (`SessionRecordStore`).
+
+use diesel::prelude::*;
+
+use super::{AnyConnection, SqlStore};
+use crate::crypto::tokens::random_uuid;
+use crate::domain::UnixTime;
+use crate::store::schema::{browser_sessions, clients, grants, logout_deliveries};
+use crate::store::{
+    BrowserSession, DeliveryOutcome, EndedSessions, LogoutDelivery, SessionRecordStore, StoreError,
+    StoreResult,
+};
+
+/// Ends `session` inside the caller's transaction: marks it ended (only if it had not
+/// ended: the conditional UPDATE decides between racing instances), revokes its grants
+/// and queues one logout token per client with a back-channel logout URI.
+fn end_in(
+    conn: &mut AnyConnection,
+    session: BrowserSession,
+    now: UnixTime,
+    ended: &mut EndedSessions,
+) -> StoreResult<()> {
+    let claimed = diesel::update(
+        browser_sessions::table
+            .find(&session.sid)
+            .filter(browser_sessions::ended_at.is_null()),
+    )
+    .set(browser_sessions::ended_at.eq(now))
+    .execute(conn)?;
+    if claimed != 1 {
+        return Ok(());
+    }
+    let sid = session.sid.clone();
+    let client_ids: Vec<String> = grants::table
+        .filter(grants::session_id.eq(&sid))
+        .select(grants::client_id)
+        .distinct()
+        .load(conn)?;
+    diesel::update(
+        grants::table
+            .filter(grants::session_id.eq(&sid))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?;
+    let listeners: Vec<String> = clients::table
+        .filter(clients::id.eq_any(&client_ids))
+        .filter(clients::backchannel_logout_uri.is_not_null())
+        .select(clients::id)
+        .load(conn)?;
+    for client_id in listeners {
+        diesel::insert_into(logout_deliveries::table)
+            .values(&LogoutDelivery {
+                id: random_uuid(),
+                client_id,
+                sid: sid.clone(),
+                subject: session.user_id.clone(),
+                created_at: now,
+                next_attempt_at: now,
+                attempts: 0,
+                delivered_at: None,
+                failed_at: None,
+                last_error: None,
+            })
+            .execute(conn)?;
+        ended.deliveries += 1;
+    }
+    ended.clients.push((sid, client_ids));
+    ended.sessions.push(BrowserSession {
+        ended_at: Some(now),
+        ..session
+    });
+    Ok(())
+}
+
+/// Whether a code redeemed now may still make a grant in the session `sid`: not if the
+/// session has ended. The no-op UPDATE locks the session row (PostgreSQL), so an
+/// `end_session` running at the same time either sees the new grant (and revokes it) or
+/// has already ended the session (and the code is refused). A session with no row (begun
+/// before sessions were recorded) cannot be told ended.
+pub(super) fn session_still_open(conn: &mut AnyConnection, sid: &str) -> StoreResult<bool> {
+    let touched = diesel::update(
+        browser_sessions::table
+            .find(sid)
+            .filter(browser_sessions::ended_at.is_null()),
+    )
+    .set(browser_sessions::expires_at.eq(browser_sessions::expires_at))
+    .execute(conn)?;
+    if touched == 1 {
+        return Ok(true);
+    }
+    let known: i64 = browser_sessions::table.find(sid).count().get_result(conn)?;
+    Ok(known == 0)
+}
+
+impl SessionRecordStore for SqlStore {
+    fn record_session(&self, session: &BrowserSession) -> StoreResult<()> {
+        diesel::insert_into(browser_sessions::table)
+            .values(session)
+            .execute(&mut self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_session(&self, sid: &str) -> StoreResult<Option<BrowserSession>> {
+        Ok(browser_sessions::table
+            .find(sid)
+            .select(BrowserSession::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn list_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<BrowserSession>> {
+        Ok(browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::ended_at.is_null())
+            .filter(browser_sessions::expires_at.gt(now))
+            .order(browser_sessions::created_at.desc())
+            .select(BrowserSession::as_select())
+            .load(&mut self.conn()?)?)
+    }
+
+    fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            let mut ended = EndedSessions::default();
+            let session = browser_sessions::table
+                .find(sid)
+                .select(BrowserSession::as_select())
+                .first(conn)
+                .optional()?;
+            if let Some(session) = session {
+                end_in(conn, session, now, &mut ended)?;
+            }
+            Ok(ended)
+        })
+    }
+
+    fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            let mut ended = EndedSessions::default();
+            let sessions = browser_sessions::table
+                .filter(browser_sessions::user_id.eq(user_id))
+                .filter(browser_sessions::ended_at.is_null())
+                .select(BrowserSession::as_select())
+                .load(conn)?;
+            for session in sessions {
+                end_in(conn, session, now, &mut ended)?;
+            }
+            diesel::update(
+                grants::table
+                    .filter(grants::user_id.eq(user_id))
+                    .filter(grants::revoked_at.is_null()),
+            )
+            .set(grants::revoked_at.eq(now))
+            .execute(conn)?;
+            Ok(ended)
+        })
+    }
+
+    fn end_expired_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<EndedSessions> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            let mut ended = EndedSessions::default();
+            let sessions = browser_sessions::table
+                .filter(browser_sessions::ended_at.is_null())
+                .filter(browser_sessions::expires_at.le(now))
+                .order(browser_sessions::expires_at)
+                .limit(limit)
+                .select(BrowserSession::as_select())
+                .load(conn)?;
+            for session in sessions {
+                end_in(conn, session, now, &mut ended)?;
+            }
+            Ok(ended)
+        })
+    }
+
+    fn claim_logout_deliveries(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<LogoutDelivery>> {
+        let mut conn = self.conn()?;
+        let due = logout_deliveries::table
+            .filter(logout_deliveries::delivered_at.is_null())
+            .filter(logout_deliveries::failed_at.is_null())
+            .filter(logout_deliveries::next_attempt_at.le(now))
+            .order(logout_deliveries::next_attempt_at)
+            .limit(limit)
+            .select(LogoutDelivery::as_select())
+            .load(&mut conn)?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for mut delivery in due {
+            // Optimistic: the row is ours only if nobody moved its due time meanwhile.
+            let won = diesel::update(
+                logout_deliveries::table
+                    .find(&delivery.id)
+                    .filter(logout_deliveries::next_attempt_at.eq(delivery.next_attempt_at))
+                    .filter(logout_deliveries::delivered_at.is_null())
+                    .filter(logout_deliveries::failed_at.is_null()),
+            )
+            .set((
+                logout_deliveries::next_attempt_at.eq(lease_until),
+                logout_deliveries::attempts.eq(logout_deliveries::attempts + 1),
+            ))
+            .execute(&mut conn)?;
+            if won == 1 {
+                delivery.attempts += 1;
+                delivery.next_attempt_at = lease_until;
+                claimed.push(delivery);
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn settle_logout_delivery(
+        &self,
+        id: &str,
+        outcome: DeliveryOutcome<'_>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let row = logout_deliveries::table.find(id);
+        let mut conn = self.conn()?;
+        match outcome {
+            DeliveryOutcome::Delivered => diesel::update(row)
+                .set(logout_deliveries::delivered_at.eq(now))
+                .execute(&mut conn)?,
+            DeliveryOutcome::Failed {
+                error,
+                retry_at: Some(at),
+            } => diesel::update(row)
+                .set((
+                    logout_deliveries::next_attempt_at.eq(at),
+                    logout_deliveries::last_error.eq(error),
+                ))
+                .execute(&mut conn)?,
+            DeliveryOutcome::Failed {
+                error,
+                retry_at: None,
+            } => diesel::update(row)
+                .set((
+                    logout_deliveries::failed_at.eq(now),
+                    logout_deliveries::last_error.eq(error),
+                ))
+                .execute(&mut conn)?,
+        };
+        Ok(())
+    }
+
+    fn find_logout_deliveries(&self, sid: &str) -> StoreResult<Vec<LogoutDelivery>> {
+        Ok(logout_deliveries::table
+            .filter(logout_deliveries::sid.eq(sid))
+            .order(logout_deliveries::created_at)
+            .select(LogoutDelivery::as_select())
+            .load(&mut self.conn()?)?)
+    }
+}
