@@ -437,7 +437,10 @@ pub trait ConsentStore {
 /// with a `backchannel_logout_uri` goes into the outbox. Of two instances ending the same
 /// session, one does it all and the other nothing.
 pub trait SessionRecordStore {
-    fn record_session(&self, session: &BrowserSession) -> StoreResult<()>;
+    /// Records a new session, or renews a live one of the same `sid` (the same user
+    /// signing in again: new record key, expiry, browser and address). `false` if a
+    /// session of that `sid` has ended: it cannot be renewed.
+    fn record_session(&self, session: &BrowserSession) -> StoreResult<bool>;
     fn find_session(&self, sid: &str) -> StoreResult<Option<BrowserSession>>;
     /// The user's sessions neither ended nor expired at `now`, newest first.
     fn list_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<BrowserSession>>;

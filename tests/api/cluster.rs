@@ -14,7 +14,7 @@ use crate::backends::{TempDatabase, TempRedis};
 use crate::helpers::{Browser, PASSWORD, Pkce, free_port, query};
 
 /// One `portcullis serve` process.
-struct Instance {
+pub(crate) struct Instance {
     child: Child,
     port: u16,
     env: Vec<(String, String)>,
@@ -40,7 +40,7 @@ impl Instance {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -83,25 +83,25 @@ impl Drop for Instance {
     }
 }
 
-struct Cluster {
-    a: Instance,
-    b: Instance,
-    issuer: String,
-    store: SqlStore,
+pub(crate) struct Cluster {
+    pub(crate) a: Instance,
+    pub(crate) b: Instance,
+    pub(crate) issuer: String,
+    pub(crate) store: SqlStore,
     _db: TempDatabase,
     _redis: TempRedis,
 }
 
-struct Rp {
-    id: String,
-    secret: String,
-    redirect_uri: String,
+pub(crate) struct Rp {
+    pub(crate) id: String,
+    pub(crate) secret: String,
+    pub(crate) redirect_uri: String,
 }
 
 impl Cluster {
     /// Two instances behind one issuer (as behind a load balancer), started together on
     /// an empty database.
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         let db = TempDatabase::create()?;
         let redis = TempRedis::create()?;
         let (port_a, port_b) = (free_port(), free_port());
@@ -153,7 +153,7 @@ impl Cluster {
         }
     }
 
-    fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         loopback_browser()
     }
 }
@@ -170,7 +170,7 @@ fn loopback_browser() -> Browser {
     )
 }
 
-fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> String {
+pub(crate) fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> String {
     format!(
         "{}?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile&state=s&code_challenge={}&code_challenge_method=S256{extra}",
         instance.url("/authorize"),
@@ -180,7 +180,12 @@ fn authorize_url(instance: &Instance, rp: &Rp, pkce: &Pkce, extra: &str) -> Stri
     )
 }
 
-async fn redeem(instance: &Instance, rp: &Rp, code: &str, pkce: &Pkce) -> reqwest::Response {
+pub(crate) async fn redeem(
+    instance: &Instance,
+    rp: &Rp,
+    code: &str,
+    pkce: &Pkce,
+) -> reqwest::Response {
     crate::helpers::http()
         .post(instance.url("/token"))
         .basic_auth(&rp.id, Some(&rp.secret))
@@ -195,7 +200,7 @@ async fn redeem(instance: &Instance, rp: &Rp, code: &str, pkce: &Pkce) -> reqwes
         .unwrap()
 }
 
-fn code_of(url: &Url) -> String {
+pub(crate) fn code_of(url: &Url) -> String {
     query(url, "code").unwrap_or_else(|| panic!("no code in {url}"))
 }
 

@@ -15,12 +15,15 @@ use crate::helpers::{Options, TestApp, http, spawn_app, spawn_app_with};
 const JSON_PATHS: [&str; 5] = ["/token", "/revoke", "/introspect", "/register", "/userinfo"];
 
 /// The browser's pages (and authorize), whose errors are the HTML error page.
-const PAGE_PATHS: [&str; 5] = [
+const PAGE_PATHS: [&str; 8] = [
     "/authorize",
     "/login",
     "/consent",
     "/logout",
     "/logout/confirm",
+    "/account/sessions/end",
+    "/account/sign-out-everywhere",
+    "/account/consents/withdraw",
 ];
 
 fn too_large() -> serde_json::Value {
@@ -321,13 +324,16 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_stay_404() {
         assert_eq!(response.headers()["allow"], allow, "{method} {path}");
         assert_json_refusal(response, 405, "this method is not allowed here").await;
     }
-    let cases: [(Method, &str, &str); 6] = [
+    let cases: [(Method, &str, &str); 9] = [
         (Method::PUT, "/authorize", "GET, HEAD, POST"),
         (Method::POST, "/authorize/continue", "GET, HEAD"),
         (Method::DELETE, "/login", "GET, HEAD, POST"),
         (Method::OPTIONS, "/consent", "GET, HEAD, POST"),
         (Method::GET, "/logout/confirm", "POST"),
         (Method::POST, "/static/style.css", "GET, HEAD"),
+        (Method::POST, "/static/frontchannel.js", "GET, HEAD"),
+        (Method::POST, "/account", "GET, HEAD"),
+        (Method::GET, "/account/sign-out-everywhere", "POST"),
     ];
     for (method, path, allow) in cases {
         let response = http()

@@ -1,10 +1,13 @@
 // One test binary (each file under tests/ would link separately); see helpers.rs.
+mod account;
 mod authorize;
 mod backends;
 mod cli;
+mod cli_sessions;
 mod client_auth;
 mod client_credentials;
 mod cluster;
+mod cluster_sign_out;
 mod discovery;
 mod faults;
 mod flow;
@@ -21,6 +24,7 @@ mod refresh;
 mod registration;
 mod revocation;
 mod session_contract;
+mod session_record_contract;
 mod single_sign_out;
 mod sso;
 mod store_contract;

@@ -515,3 +515,64 @@ async fn registration_accepts_logout_uris_and_refuses_bad_ones() {
     .await;
     assert_eq!(not_bool.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn signing_in_again_keeps_the_session_so_signing_out_reaches_both_apps() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let receiver = Receiver::start().await;
+    let (first, second) = (
+        listening_client(&app, &receiver, "first"),
+        listening_client(&app, &receiver, "second"),
+    );
+    let browser = app.browser();
+    let tokens = tokens_in(&app, &browser, &first).await;
+    // The second app insists on a fresh login: a new cookie, the same session.
+    let (url, pkce) = app.authorize_url(&second, &[("prompt", "login consent")]);
+    let outcome = browser.login(browser.open(&url).await, "alice").await;
+    let callback = browser.consent_if_asked(outcome).await.left();
+    let again = app.exchange(&second, &callback, &pkce).await;
+    assert_eq!(sid_of(&again), sid_of(&tokens));
+    let claims = jwt_part(again["id_token"].as_str().unwrap(), 1);
+    assert!(
+        claims["auth_time"].as_i64()
+            >= jwt_part(tokens["id_token"].as_str().unwrap(), 1)["auth_time"].as_i64()
+    );
+
+    sign_out(&app, &browser).await;
+    assert_eq!(receiver.wait_for(2).await.len(), 2);
+    assert_eq!(
+        app.userinfo_status(tokens["access_token"].as_str().unwrap())
+            .await,
+        401
+    );
+    receiver.stop().await;
+}
+
+#[tokio::test]
+async fn another_user_signing_in_in_the_same_browser_ends_the_first_users_session() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    let receiver = Receiver::start().await;
+    let client = listening_client(&app, &receiver, "rp");
+    let browser = app.browser();
+    let alices = tokens_in(&app, &browser, &client).await;
+    let (url, _) = app.authorize_url(&client, &[("prompt", "login")]);
+    browser.login(browser.open(&url).await, "bob").await;
+
+    let received = receiver.wait_for(1).await;
+    let claims = verify_logout_token(
+        received[0].token.as_deref().unwrap(),
+        &app.issuer,
+        &client.id,
+    )
+    .await;
+    assert_eq!(claims["sid"], sid_of(&alices).as_str());
+    assert_eq!(
+        app.userinfo_status(alices["access_token"].as_str().unwrap())
+            .await,
+        401
+    );
+    receiver.stop().await;
+}

@@ -19,6 +19,7 @@ use crate::http::{
 
 /// How long a browser that signed in to an account skips the account-wide login queue.
 const KNOWN_BROWSER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+use crate::http::sign_out::{self, Ending};
 use crate::protocol::OAuthError;
 use crate::protocol::throttle::{self, Throttle};
 use crate::sessions::{Sessions, SsoSession};
@@ -282,28 +283,42 @@ async fn submit_page(
     {
         return Err(expired().into());
     }
-    // A new session id at every login (no session fixation); the old session ends.
+    // A new session cookie at every login (no session fixation). The same user signing in
+    // again (prompt=login, max_age) goes on in the same session (`sid`), so that signing
+    // out later reaches the apps of both sign-ins; another user's session ends here.
+    let now = state.now();
+    let mut sid = None;
     if let Some(old) = session_id(&req, &state.settings) {
+        let previous = state
+            .sessions
+            .load_sso(&old, now)
+            .await
+            .map_err(OAuthError::from)?;
         state
             .sessions
             .delete_sso(&old)
             .await
             .map_err(OAuthError::from)?;
+        if let Some(previous) = previous {
+            if previous.user_id == user.id {
+                sid = Some(previous.sid);
+            } else {
+                let ending = Ending::Session {
+                    sid: previous.sid,
+                    reason: "replaced_by_another_user",
+                };
+                sign_out::end(&state, ending).await?;
+            }
+        }
     }
-    let now = state.now();
-    let session = SsoSession {
+    let mut session = SsoSession {
         id: random_token(32),
-        sid: random_token(16),
+        sid: sid.unwrap_or_else(|| random_token(16)),
         user_id: user.id,
         auth_time: now,
         expires_at: now + state.settings.session_ttl,
     };
-    state
-        .sessions
-        .save_sso(&session, now)
-        .await
-        .map_err(OAuthError::from)?;
-    let record = BrowserSession {
+    let mut record = BrowserSession {
         sid: session.sid.clone(),
         user_id: session.user_id.clone(),
         store_key: Sessions::sso_record_key(&session.id),
@@ -313,7 +328,22 @@ async fn submit_page(
         user_agent: user_agent(&req),
         ip_address: Some(address.clone()),
     };
-    blocking(&state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
+    let recorded = blocking(&state, {
+        let record = record.clone();
+        move |ctx| Ok(ctx.store.record_session(&record)?)
+    })
+    .await?;
+    if !recorded {
+        // The session it would go on in was ended meanwhile (elsewhere): a new one.
+        session.sid = random_token(16);
+        record.sid = session.sid.clone();
+        blocking(&state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
+    }
+    state
+        .sessions
+        .save_sso(&session, now)
+        .await
+        .map_err(OAuthError::from)?;
     pending.logged_in_session = Some(token_hash(&session.id));
     let cookie = session_cookie(&state.settings, session.id.clone());
     // The claimed interaction goes on under a new handle (if a consent page follows).

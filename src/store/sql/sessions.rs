@@ -11,18 +11,21 @@ use crate::store::{
     StoreResult,
 };
 
-/// Ends `session` inside the caller's transaction: marks it ended (only if it had not
-/// ended: the conditional UPDATE decides between racing instances), revokes its grants
-/// and queues one logout token per client with a back-channel logout URI.
+/// Ends the session `sid` inside the caller's transaction: marks it ended (only if it
+/// had not ended: the conditional UPDATE decides between racing instances), revokes its
+/// grants and queues one logout token per client with a back-channel logout URI.
+///
+/// The UPDATE comes first: on SQLite a transaction that reads before it writes cannot
+/// take the write lock if another connection wrote meanwhile ("database is locked").
 fn end_in(
     conn: &mut AnyConnection,
-    session: BrowserSession,
+    sid: &str,
     now: UnixTime,
     ended: &mut EndedSessions,
 ) -> StoreResult<()> {
     let claimed = diesel::update(
         browser_sessions::table
-            .find(&session.sid)
+            .find(sid)
             .filter(browser_sessions::ended_at.is_null()),
     )
     .set(browser_sessions::ended_at.eq(now))
@@ -30,15 +33,18 @@ fn end_in(
     if claimed != 1 {
         return Ok(());
     }
-    let sid = session.sid.clone();
+    let session = browser_sessions::table
+        .find(sid)
+        .select(BrowserSession::as_select())
+        .first(conn)?;
     let client_ids: Vec<String> = grants::table
-        .filter(grants::session_id.eq(&sid))
+        .filter(grants::session_id.eq(sid))
         .select(grants::client_id)
         .distinct()
         .load(conn)?;
     diesel::update(
         grants::table
-            .filter(grants::session_id.eq(&sid))
+            .filter(grants::session_id.eq(sid))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
@@ -53,7 +59,7 @@ fn end_in(
             .values(&LogoutDelivery {
                 id: random_uuid(),
                 client_id,
-                sid: sid.clone(),
+                sid: sid.to_owned(),
                 subject: session.user_id.clone(),
                 created_at: now,
                 next_attempt_at: now,
@@ -65,11 +71,8 @@ fn end_in(
             .execute(conn)?;
         ended.deliveries += 1;
     }
-    ended.clients.push((sid, client_ids));
-    ended.sessions.push(BrowserSession {
-        ended_at: Some(now),
-        ..session
-    });
+    ended.clients.push((sid.to_owned(), client_ids));
+    ended.sessions.push(session);
     Ok(())
 }
 
@@ -94,11 +97,37 @@ pub(super) fn session_still_open(conn: &mut AnyConnection, sid: &str) -> StoreRe
 }
 
 impl SessionRecordStore for SqlStore {
-    fn record_session(&self, session: &BrowserSession) -> StoreResult<()> {
-        diesel::insert_into(browser_sessions::table)
+    fn record_session(&self, session: &BrowserSession) -> StoreResult<bool> {
+        // Renew first, insert if there was nothing to renew; no transaction (see
+        // `end_in`): a unique `sid` decides a race.
+        let mut conn = self.conn()?;
+        let renewed = diesel::update(
+            browser_sessions::table
+                .find(&session.sid)
+                .filter(browser_sessions::ended_at.is_null()),
+        )
+        .set((
+            browser_sessions::store_key.eq(&session.store_key),
+            browser_sessions::expires_at.eq(session.expires_at),
+            browser_sessions::user_agent.eq(&session.user_agent),
+            browser_sessions::ip_address.eq(&session.ip_address),
+        ))
+        .execute(&mut conn)?;
+        if renewed == 1 {
+            return Ok(true);
+        }
+        match diesel::insert_into(browser_sessions::table)
             .values(session)
-            .execute(&mut self.conn()?)?;
-        Ok(())
+            .execute(&mut conn)
+        {
+            Ok(_) => Ok(true),
+            // The sid is taken by a session that has ended: it stays ended.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn find_session(&self, sid: &str) -> StoreResult<Option<BrowserSession>> {
@@ -122,14 +151,7 @@ impl SessionRecordStore for SqlStore {
     fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let mut ended = EndedSessions::default();
-            let session = browser_sessions::table
-                .find(sid)
-                .select(BrowserSession::as_select())
-                .first(conn)
-                .optional()?;
-            if let Some(session) = session {
-                end_in(conn, session, now, &mut ended)?;
-            }
+            end_in(conn, sid, now, &mut ended)?;
             Ok(ended)
         })
     }
@@ -137,14 +159,7 @@ impl SessionRecordStore for SqlStore {
     fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let mut ended = EndedSessions::default();
-            let sessions = browser_sessions::table
-                .filter(browser_sessions::user_id.eq(user_id))
-                .filter(browser_sessions::ended_at.is_null())
-                .select(BrowserSession::as_select())
-                .load(conn)?;
-            for session in sessions {
-                end_in(conn, session, now, &mut ended)?;
-            }
+            // A write first (see `end_in`): the grants go, then each live session ends.
             diesel::update(
                 grants::table
                     .filter(grants::user_id.eq(user_id))
@@ -152,25 +167,35 @@ impl SessionRecordStore for SqlStore {
             )
             .set(grants::revoked_at.eq(now))
             .execute(conn)?;
+            let live: Vec<String> = browser_sessions::table
+                .filter(browser_sessions::user_id.eq(user_id))
+                .filter(browser_sessions::ended_at.is_null())
+                .select(browser_sessions::sid)
+                .load(conn)?;
+            for sid in live {
+                end_in(conn, &sid, now, &mut ended)?;
+            }
             Ok(ended)
         })
     }
 
     fn end_expired_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<EndedSessions> {
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
-            let mut ended = EndedSessions::default();
-            let sessions = browser_sessions::table
-                .filter(browser_sessions::ended_at.is_null())
-                .filter(browser_sessions::expires_at.le(now))
-                .order(browser_sessions::expires_at)
-                .limit(limit)
-                .select(BrowserSession::as_select())
-                .load(conn)?;
-            for session in sessions {
-                end_in(conn, session, now, &mut ended)?;
-            }
-            Ok(ended)
-        })
+        let expired: Vec<String> = browser_sessions::table
+            .filter(browser_sessions::ended_at.is_null())
+            .filter(browser_sessions::expires_at.le(now))
+            .order(browser_sessions::expires_at)
+            .limit(limit)
+            .select(browser_sessions::sid)
+            .load(&mut self.conn()?)?;
+        // Each in a transaction of its own, which another instance may have beaten.
+        let mut ended = EndedSessions::default();
+        for sid in expired {
+            let one = self.end_session(&sid, now)?;
+            ended.deliveries += one.deliveries;
+            ended.sessions.extend(one.sessions);
+            ended.clients.extend(one.clients);
+        }
+        Ok(ended)
     }
 
     fn claim_logout_deliveries(
