@@ -85,6 +85,8 @@ pub fn outbound_client(
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve names itself, past the public-address check.
+        .no_proxy()
         .pool_max_idle_per_host(idle_per_host)
         .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(PublicResolver { allow_loopback }))

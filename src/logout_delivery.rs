@@ -93,7 +93,10 @@ impl Deliverer {
         let store = self.store.upgrade()?;
         let now = self.clock.now();
         let claimed = tokio::task::spawn_blocking(move || {
-            store.end_expired_sessions(now, EXPIRED_BATCH)?;
+            // Independent: a failing sweep must not hold up deliveries.
+            if let Err(e) = store.end_expired_sessions(now, EXPIRED_BATCH) {
+                tracing::warn!(error = %e, "could not end expired sessions");
+            }
             store.claim_logout_deliveries(now, now + LEASE, BATCH)
         })
         .await;

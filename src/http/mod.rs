@@ -404,19 +404,24 @@ pub const HSTS: &str = "max-age=63072000";
 /// directive against the redirect that follows a submission too, so without it a consent
 /// or sign-out page could never send the browser on to the client. An http(s) target
 /// adds its origin, a native app's private-use scheme (RFC 8252 §7.1) the scheme.
-/// Lets a page load `frames` (Front-Channel Logout iframes) and nothing more: each frame
-/// URI is allowed as itself (scheme, host, port and path; CSP ignores the query), and
-/// with `script` our own script that continues once they have loaded.
+/// The CSP source that allows exactly the frame `uri` (scheme, host, port and path; CSP
+/// ignores the query), or `None` for a URI no source can name (a frame we then do not
+/// load at all).
+pub fn frame_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    let source = format!("{}{}", url.origin().ascii_serialization(), url.path());
+    // ';' and ',' would end the directive or the policy.
+    (!source.contains([';', ',', ' '])).then_some(source)
+}
+
+/// Lets a page load `frames` (Front-Channel Logout iframes) and nothing more, and with
+/// `script` our own script that continues once they have loaded.
 pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], script: bool) {
     use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
-    let sources: Vec<String> = frames
-        .iter()
-        .filter_map(|f| url::Url::parse(f).ok())
-        .filter(|u| matches!(u.scheme(), "https" | "http"))
-        .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
-        // A source may not hold ';' or ',' (they end a directive or a policy).
-        .filter(|s| !s.contains([';', ',', ' ']))
-        .collect();
+    let sources: Vec<String> = frames.iter().filter_map(|f| frame_source(f)).collect();
     let Some(policy) = response
         .headers()
         .get(CONTENT_SECURITY_POLICY)

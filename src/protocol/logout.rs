@@ -8,7 +8,25 @@ use super::tokens::{id_token_alg, signing_key};
 use crate::crypto::KeySet;
 use crate::crypto::tokens::random_token;
 use crate::domain::UnixTime;
-use crate::store::Client;
+use crate::sessions::SsoSession;
+use crate::store::{Client, Store, StoreResult, User};
+
+/// The user a browser session speaks for, if it still does: the user exists and signed
+/// in after the last password change, and the session was not ended (by the CLI, or on
+/// an instance that does not share this one's session store), whatever the session
+/// store still holds. A session with no record (begun before sessions were recorded)
+/// counts as open.
+pub fn session_user(store: &dyn Store, session: &SsoSession) -> StoreResult<Option<User>> {
+    let open = store
+        .find_session(&session.sid)?
+        .is_none_or(|record| record.ended_at.is_none());
+    if !open {
+        return Ok(None);
+    }
+    Ok(store
+        .find_user(&session.user_id)?
+        .filter(|u| u.accepts_session_from(session.auth_time)))
+}
 
 /// §2.4: "Logout Tokens SHOULD be explicitly typed ... `logout+jwt`".
 pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";

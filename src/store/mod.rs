@@ -391,7 +391,7 @@ pub trait TokenStore {
     /// Rotation, atomically: marks `presented_hash` consumed at `now` with `successor` as
     /// its successor and inserts `successor`. Returns `false` and writes nothing if the
     /// presented token was already consumed (a concurrent or repeated use), however close
-    /// the race.
+    /// the race; `Gone` (and writes nothing) if the grant was revoked or ended meanwhile.
     fn rotate_refresh_token(
         &self,
         presented_hash: &str,
@@ -449,7 +449,8 @@ pub trait SessionRecordStore {
     /// Ends every live session of the user and revokes all the user's grants, offline
     /// ones and those from no session included ("sign out everywhere").
     fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions>;
-    /// Ends up to `limit` sessions whose time ran out before `now`.
+    /// Ends up to `limit` sessions whose time ran out before `now`, announced like the
+    /// others; their `offline_access` grants live on (the user never signed out).
     fn end_expired_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<EndedSessions>;
     /// Claims up to `limit` deliveries due at `now`: each is leased to the caller until
     /// `lease_until` (a claim that is never settled is retried then) and its attempt

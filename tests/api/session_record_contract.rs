@@ -324,6 +324,51 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(ended, 1);
     assert_eq!(store.find_logout_deliveries("contested").unwrap().len(), 1);
 
+    // A refresh racing the end of its grant's session rotates nothing.
+    store
+        .record_session(&session("refreshing", &alice.id, t, t + 100))
+        .unwrap();
+    let g = grant("rgrant", &listener, &alice.id, Some("refreshing"));
+    let mut c = store.find_code("code-g1").unwrap().unwrap();
+    c.code_hash = "code-rgrant".into();
+    c.grant_id = "rgrant".into();
+    c.consumed_at = None;
+    c.session_id = Some("refreshing".into());
+    store.insert_code(&c).unwrap();
+    let token = |hash: &str| portcullis::store::RefreshToken {
+        token_hash: hash.into(),
+        grant_id: "rgrant".into(),
+        created_at: t,
+        expires_at: t + 1000,
+        consumed_at: None,
+        successor_hash: None,
+    };
+    assert!(
+        store
+            .redeem_code("code-rgrant", &g, Some(&token("rt1")), t)
+            .unwrap()
+    );
+    store.end_session("refreshing", t + 11).unwrap();
+    assert!(matches!(
+        store.rotate_refresh_token("rt1", &token("rt2"), t + 12),
+        Err(portcullis::store::StoreError::Gone)
+    ));
+    let (rt1, _) = store.find_refresh_token("rt1").unwrap().unwrap();
+    assert_eq!(rt1.consumed_at, None, "nothing written");
+    assert!(store.find_refresh_token("rt2").unwrap().is_none());
+
+    // The purge takes ended sessions long past their end, never one still to be announced.
+    store
+        .record_session(&session("stale", &alice.id, t - 900_000, t - 800_000))
+        .unwrap();
+    store
+        .record_session(&session("gone", &alice.id, t - 900_000, t - 800_000))
+        .unwrap();
+    store.end_session("gone", t).unwrap();
+    store.purge_expired(t - 100_000).unwrap();
+    assert!(store.find_session("stale").unwrap().is_some());
+    assert!(store.find_session("gone").unwrap().is_none());
+
     // A removed user's queued logouts stay deliverable.
     assert!(store.delete_user("alice").unwrap());
     assert!(store.find_session("s2").unwrap().is_none());

@@ -269,14 +269,23 @@ async fn a_logout_queued_while_the_provider_was_down_is_delivered_after_it_resta
 }
 
 #[tokio::test]
-async fn an_expired_session_is_announced_and_its_tokens_end() {
+async fn an_expired_session_is_announced_and_ends_what_depended_on_it_but_not_offline_access() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let receiver = Receiver::start().await;
     let client = listening_client(&app, &receiver, "rp");
     let browser = app.browser();
-    let tokens = tokens_in(&app, &browser, &client).await;
-    let sid = sid_of(&tokens);
+    let offline = tokens_in(&app, &browser, &client).await;
+    let sid = sid_of(&offline);
+    // A second app of the same session, without offline access.
+    let online_client = app.add_client(false);
+    let (url, pkce) = app.authorize_url(&online_client, &[]);
+    let callback = browser
+        .consent_if_asked(browser.open(&url).await)
+        .await
+        .left();
+    let online = app.exchange(&online_client, &callback, &pkce).await;
+    assert_eq!(sid_of(&online), sid);
 
     app.clock.advance(86_400);
     let received = receiver.wait_for(1).await;
@@ -287,9 +296,66 @@ async fn an_expired_session_is_announced_and_its_tokens_end() {
     )
     .await;
     assert_eq!(claims["sid"], sid.as_str());
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    assert_eq!(app.refresh(&client, refresh, &[]).await.status(), 400);
+    assert_eq!(
+        app.userinfo_status(online["access_token"].as_str().unwrap())
+            .await,
+        401,
+        "the online grant ended with the session"
+    );
+    // OIDC Core §11: offline access outlives the session.
+    let refresh = offline["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        app.refresh(&client, refresh, &[]).await.status(),
+        StatusCode::OK
+    );
     receiver.stop().await;
+}
+
+#[tokio::test]
+async fn a_consent_given_in_a_session_ended_elsewhere_is_not_recorded() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let (first, second) = (app.add_client(false), app.add_client(false));
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&first, &[]);
+    browser.sign_in(&url, "alice").await;
+    let (url, _) = app.authorize_url(&second, &[]);
+    let (page, _, html) = browser.open(&url).await.page();
+    assert!(page.path().ends_with("/consent"));
+    let sid = app
+        .store
+        .list_user_sessions(&alice, app.clock.now())
+        .unwrap()[0]
+        .sid
+        .clone();
+    let db = format!("sqlite://{}/portcullis.db", app.dir.path().display());
+    assert!(
+        crate::cli::portcullis_on(&db, &[], &["sessions", "end", &sid], None)
+            .status
+            .success()
+    );
+
+    let outcome = browser.submit(&page, &html, &[("decision", "allow")]).await;
+    assert!(outcome.is_page("/login"), "signed out: a sign-in first");
+    assert!(
+        app.store
+            .find_consent(&alice, &second.id)
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_account_sign_in_is_not_a_consent_request() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let (login, _, _) = browser.open(&app.url("/account")).await.page();
+    let id = query(&login, "id").unwrap();
+    let (_, status, html) = browser
+        .open(&app.url(&format!("/consent?id={id}")))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
 }
 
 #[tokio::test]
@@ -371,7 +437,12 @@ async fn the_signed_out_page_loads_each_front_channel_uri_then_continues() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected, "one hidden iframe per front-channel client");
-    assert_eq!(html.matches(" hidden></iframe>").count(), 2);
+    assert_eq!(
+        html.matches(r#"sandbox="allow-scripts allow-same-origin" hidden></iframe>"#)
+            .count(),
+        2,
+        "hidden, and unable to navigate the page or open windows"
+    );
 
     // Those frames and nothing more: the two exact paths, our own script, no inline code.
     let frame_src = csp

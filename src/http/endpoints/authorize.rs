@@ -17,6 +17,7 @@ use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizeError, Next, drop_unconsented_offline_access,
     error_redirect, issue_code, next_step, resolve_redirect_uri, validate,
 };
+use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
 
@@ -289,21 +290,12 @@ pub async fn proceed(
     };
     let (session, consent) = match session {
         Some(s) => {
-            let (user_id, client_id) = (s.user_id.clone(), pending.request.client_id.clone());
-            let (auth_time, sid) = (s.auth_time, s.sid.clone());
+            let (session, client_id) = (s.clone(), pending.request.client_id.clone());
             let (user_exists, consent) = blocking(state, move |ctx| {
-                // The user must exist still, and not have changed the password since; the
-                // session must not have been ended (by the CLI, or on an instance whose
-                // session store this one does not share).
-                let exists = ctx
-                    .store
-                    .find_user(&user_id)?
-                    .is_some_and(|u| u.accepts_session_from(auth_time))
-                    && ctx
-                        .store
-                        .find_session(&sid)?
-                        .is_none_or(|r| r.ended_at.is_none());
-                Ok((exists, ctx.store.find_consent(&user_id, &client_id)?))
+                Ok(match session_user(ctx.store, &session)? {
+                    Some(user) => (true, ctx.store.find_consent(&user.id, &client_id)?),
+                    None => (false, None),
+                })
             })
             .await?;
             if user_exists {

@@ -19,6 +19,7 @@ use crate::http::{
     State, blocking, browser_id, expired_session_cookie, form_token, known_browser, session_id,
 };
 use crate::protocol::OAuthError;
+use crate::protocol::logout::session_user;
 use crate::sessions::SsoSession;
 use crate::store::User;
 
@@ -100,22 +101,8 @@ async fn signed_in(
     else {
         return Ok(None);
     };
-    let (user_id, sid, auth_time) = (
-        session.user_id.clone(),
-        session.sid.clone(),
-        session.auth_time,
-    );
-    let user = blocking(state, move |ctx| {
-        let open = ctx
-            .store
-            .find_session(&sid)?
-            .is_none_or(|r| r.ended_at.is_none());
-        Ok(ctx
-            .store
-            .find_user(&user_id)?
-            .filter(|u| open && u.accepts_session_from(auth_time)))
-    })
-    .await?;
+    let lookup = session.clone();
+    let user = blocking(state, move |ctx| Ok(session_user(ctx.store, &lookup)?)).await?;
     Ok(user.map(|u| (session, u)))
 }
 

@@ -9,12 +9,22 @@ use super::login::PageQuery;
 use super::render;
 use crate::domain::Scopes;
 use crate::http::endpoints::authorize::{
-    CONSENT_FORM, finish_with_error, load_pending, other_browser, proceed,
+    CONSENT_FORM, Pending, expired, finish_with_error, load_pending, other_browser, proceed,
 };
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, form_token, session_id};
+use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::store::Consent;
+
+/// An authorization request, which has a client to consent to (a sign-in to the account
+/// page has none).
+fn consentable(pending: Pending) -> Result<Pending, PageError> {
+    if pending.for_account {
+        return Err(expired().into());
+    }
+    Ok(pending)
+}
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -57,7 +67,7 @@ async fn show_page(
     query: web::Query<PageQuery>,
     state: State,
 ) -> Result<HttpResponse, PageError> {
-    let pending = load_pending(&state, &query.id).await?;
+    let pending = consentable(load_pending(&state, &query.id).await?)?;
     let browser = pending
         .bound_browser(&req, &state)
         .ok_or_else(other_browser)?;
@@ -74,11 +84,12 @@ async fn show_page(
     else {
         return proceed(&req, &state, pending, Some(query.id.clone()), None).await;
     };
-    let user = blocking(&state, move |ctx| {
-        Ok(ctx.store.find_user(&session.user_id)?)
-    })
-    .await?;
-    let username = user.map(|u| u.username).unwrap_or_default();
+    let user = blocking(&state, move |ctx| Ok(session_user(ctx.store, &session)?)).await?;
+    let Some(user) = user else {
+        // The session no longer speaks for its user: through login again.
+        return proceed(&req, &state, pending, Some(query.id.clone()), None).await;
+    };
+    let username = user.username;
     let scopes = pending.request.scopes();
     let base = &state.settings.issuer_path;
     let mut response = render(
@@ -139,7 +150,7 @@ async fn submit_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let mut pending = load_pending(&state, &form.id).await?;
+    let mut pending = consentable(load_pending(&state, &form.id).await?)?;
     if !crate::http::from_our_pages(&req, &state.settings)
         || !pending.accepts(&req, &state, CONSENT_FORM, &form.id, &form.csrf)
     {
@@ -167,19 +178,15 @@ async fn submit_page(
         }
         _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
     }
-    let (user_id, client_id, requested, auth_time) = (
+    let (user_id, client_id, requested) = (
         session.user_id.clone(),
         pending.request.client_id.clone(),
         pending.request.scopes(),
-        session.auth_time,
     );
+    let lookup = session.clone();
     let saved = blocking(&state, move |ctx| {
-        // A session from before a password change consents to nothing.
-        let current = ctx
-            .store
-            .find_user(&user_id)?
-            .is_some_and(|u| u.accepts_session_from(auth_time));
-        if !current {
+        // A session ended elsewhere, or from before a password change, consents to nothing.
+        if session_user(ctx.store, &lookup)?.is_none() {
             return Ok(false);
         }
         // Remember the union, so a later request for the same or fewer scopes needs no

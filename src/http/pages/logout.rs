@@ -44,6 +44,11 @@ struct LoggedOutPage<'a> {
 /// The signed-out page: it loads the front-channel frames, then continues to `target`
 /// (by its script, or the user's click). Without frames the browser is redirected at once.
 pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> HttpResponse {
+    let frames: Vec<String> = frames
+        .iter()
+        .filter(|f| crate::http::frame_source(f).is_some())
+        .cloned()
+        .collect();
     if frames.is_empty()
         && let Some(target) = target
     {
@@ -54,11 +59,11 @@ pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> H
         &LoggedOutPage {
             base,
             signed_out: true,
-            frames,
+            frames: &frames,
             continue_to: target,
         },
     );
-    crate::http::allow_frames(&mut response, frames, target.is_some());
+    crate::http::allow_frames(&mut response, &frames, target.is_some());
     response
 }
 

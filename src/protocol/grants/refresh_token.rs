@@ -114,10 +114,16 @@ pub fn exchange(
             if scope.is_none() {
                 return Err(widened());
             }
-            if ctx
-                .store
-                .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)?
-            {
+            let rotated =
+                match ctx
+                    .store
+                    .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)
+                {
+                    // Revoked (a sign-out) between the lookup and the rotation.
+                    Err(crate::store::StoreError::Gone) => return Err(refused()),
+                    other => other?,
+                };
+            if rotated {
                 None
             } else {
                 Some(

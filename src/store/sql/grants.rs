@@ -124,11 +124,14 @@ impl GrantStore for SqlStore {
             ),
         )
         .execute(&mut conn)?;
-        // Sessions still open past their end are ended (and announced) by the sweeper
-        // long before this.
-        purged +=
-            diesel::delete(browser_sessions::table.filter(browser_sessions::expires_at.lt(before)))
-                .execute(&mut conn)?;
+        // Only ended sessions: one past its end but not yet ended (the sweeper was down)
+        // is still to be announced.
+        purged += diesel::delete(
+            browser_sessions::table
+                .filter(browser_sessions::expires_at.lt(before))
+                .filter(browser_sessions::ended_at.is_not_null()),
+        )
+        .execute(&mut conn)?;
         // A grant past its absolute end can issue nothing more; its tokens cascade.
         purged += diesel::delete(grants::table.filter(grants::expires_at.lt(before)))
             .execute(&mut conn)?;

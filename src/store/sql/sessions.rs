@@ -17,10 +17,14 @@ use crate::store::{
 ///
 /// The UPDATE comes first: on SQLite a transaction that reads before it writes cannot
 /// take the write lock if another connection wrote meanwhile ("database is locked").
+/// With `keep_offline` (a session that merely ran out), grants with `offline_access`
+/// outlive it (OIDC Core §11: access "even when the End-User is not logged in";
+/// Back-Channel Logout §2.7): only what depended on the session goes.
 fn end_in(
     conn: &mut AnyConnection,
     sid: &str,
     now: UnixTime,
+    keep_offline: bool,
     ended: &mut EndedSessions,
 ) -> StoreResult<()> {
     let claimed = diesel::update(
@@ -42,13 +46,18 @@ fn end_in(
         .select(grants::client_id)
         .distinct()
         .load(conn)?;
-    diesel::update(
-        grants::table
-            .filter(grants::session_id.eq(sid))
-            .filter(grants::revoked_at.is_null()),
-    )
-    .set(grants::revoked_at.eq(now))
-    .execute(conn)?;
+    let session_grants = grants::table
+        .filter(grants::session_id.eq(sid))
+        .filter(grants::revoked_at.is_null());
+    if keep_offline {
+        diesel::update(session_grants.filter(grants::scope.not_like("%offline_access%")))
+            .set(grants::revoked_at.eq(now))
+            .execute(conn)?;
+    } else {
+        diesel::update(session_grants)
+            .set(grants::revoked_at.eq(now))
+            .execute(conn)?;
+    }
     let listeners: Vec<String> = clients::table
         .filter(clients::id.eq_any(&client_ids))
         .filter(clients::backchannel_logout_uri.is_not_null())
@@ -73,6 +82,17 @@ fn end_in(
     }
     ended.clients.push((sid.to_owned(), client_ids));
     ended.sessions.push(session);
+    Ok(())
+}
+
+/// Makes the caller's transaction a writing one before it reads: SQLite takes its write
+/// lock at a transaction's first write, and one that read first cannot take it once
+/// another connection has written ("database is locked"). The UPDATE matches no row, so
+/// PostgreSQL locks nothing.
+fn take_write_lock(conn: &mut AnyConnection) -> StoreResult<()> {
+    diesel::update(browser_sessions::table.filter(browser_sessions::sid.eq("")))
+        .set(browser_sessions::ended_at.eq(browser_sessions::ended_at))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -151,15 +171,26 @@ impl SessionRecordStore for SqlStore {
     fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let mut ended = EndedSessions::default();
-            end_in(conn, sid, now, &mut ended)?;
+            end_in(conn, sid, now, false, &mut ended)?;
             Ok(ended)
         })
     }
 
     fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            take_write_lock(conn)?;
             let mut ended = EndedSessions::default();
-            // A write first (see `end_in`): the grants go, then each live session ends.
+            let live: Vec<String> = browser_sessions::table
+                .filter(browser_sessions::user_id.eq(user_id))
+                .filter(browser_sessions::ended_at.is_null())
+                .order(browser_sessions::sid)
+                .select(browser_sessions::sid)
+                .load(conn)?;
+            // Session rows before grants, in `sid` order, as `end_session` locks them
+            // (PostgreSQL): no deadlock between the two.
+            for sid in live {
+                end_in(conn, &sid, now, false, &mut ended)?;
+            }
             diesel::update(
                 grants::table
                     .filter(grants::user_id.eq(user_id))
@@ -167,14 +198,6 @@ impl SessionRecordStore for SqlStore {
             )
             .set(grants::revoked_at.eq(now))
             .execute(conn)?;
-            let live: Vec<String> = browser_sessions::table
-                .filter(browser_sessions::user_id.eq(user_id))
-                .filter(browser_sessions::ended_at.is_null())
-                .select(browser_sessions::sid)
-                .load(conn)?;
-            for sid in live {
-                end_in(conn, &sid, now, &mut ended)?;
-            }
             Ok(ended)
         })
     }
@@ -190,7 +213,11 @@ impl SessionRecordStore for SqlStore {
         // Each in a transaction of its own, which another instance may have beaten.
         let mut ended = EndedSessions::default();
         for sid in expired {
-            let one = self.end_session(&sid, now)?;
+            let one = self.conn()?.transaction::<_, StoreError, _>(|conn| {
+                let mut one = EndedSessions::default();
+                end_in(conn, &sid, now, true, &mut one)?;
+                Ok(one)
+            })?;
             ended.deliveries += one.deliveries;
             ended.sessions.extend(one.sessions);
             ended.clients.extend(one.clients);

@@ -39,6 +39,20 @@ impl TokenStore for SqlStore {
             if claimed != 1 {
                 return Ok(false);
             }
+            // The grant must still be live, checked under its row lock (the no-op UPDATE):
+            // a refresh racing a sign-out either sees the grant revoked, or finishes
+            // before the revocation, which then ends its successor too.
+            let live = diesel::update(
+                grants::table
+                    .find(&successor.grant_id)
+                    .filter(grants::revoked_at.is_null())
+                    .filter(grants::expires_at.gt(now)),
+            )
+            .set(grants::revoked_at.eq(grants::revoked_at))
+            .execute(conn)?;
+            if live != 1 {
+                return Err(StoreError::Gone);
+            }
             diesel::insert_into(refresh_tokens::table)
                 .values(successor)
                 .execute(conn)?;
