@@ -420,8 +420,23 @@ pub fn frame_source(uri: &str) -> Option<String> {
 /// Lets a page load `frames` (Front-Channel Logout iframes) and nothing more, and with
 /// `script` our own script that continues once they have loaded.
 pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], script: bool) {
-    use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
     let sources: Vec<String> = frames.iter().filter_map(|f| frame_source(f)).collect();
+    if sources.is_empty() {
+        return;
+    }
+    rewrite_csp(response, |policy| {
+        let mut widened = format!("{policy}; frame-src {}", sources.join(" "));
+        if script {
+            widened.push_str("; script-src 'self'");
+        }
+        widened
+    });
+}
+
+/// Replaces the response's Content-Security-Policy by `rewrite` of it (pages only: a
+/// response without one is left alone).
+fn rewrite_csp(response: &mut actix_web::HttpResponse, rewrite: impl FnOnce(&str) -> String) {
+    use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
     let Some(policy) = response
         .headers()
         .get(CONTENT_SECURITY_POLICY)
@@ -429,14 +444,7 @@ pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], s
     else {
         return;
     };
-    let mut widened = policy.to_owned();
-    if !sources.is_empty() {
-        widened.push_str(&format!("; frame-src {}", sources.join(" ")));
-        if script {
-            widened.push_str("; script-src 'self'");
-        }
-    }
-    if let Ok(value) = HeaderValue::from_str(&widened) {
+    if let Ok(value) = HeaderValue::from_str(&rewrite(policy)) {
         response
             .headers_mut()
             .insert(CONTENT_SECURITY_POLICY, value);
@@ -444,7 +452,6 @@ pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], s
 }
 
 pub fn allow_form_redirect(response: &mut actix_web::HttpResponse, target: &str) {
-    use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
     let Ok(url) = url::Url::parse(target) else {
         return;
     };
@@ -452,23 +459,13 @@ pub fn allow_form_redirect(response: &mut actix_web::HttpResponse, target: &str)
         origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
         url::Origin::Opaque(_) => format!("{}:", url.scheme()),
     };
-    let Some(policy) = response
-        .headers()
-        .get(CONTENT_SECURITY_POLICY)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return;
-    };
-    let widened = policy.replacen(
-        "form-action 'self'",
-        &format!("form-action 'self' {source}"),
-        1,
-    );
-    if let Ok(value) = HeaderValue::from_str(&widened) {
-        response
-            .headers_mut()
-            .insert(CONTENT_SECURITY_POLICY, value);
-    }
+    rewrite_csp(response, |policy| {
+        policy.replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {source}"),
+            1,
+        )
+    });
 }
 
 #[cfg(test)]

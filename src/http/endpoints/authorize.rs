@@ -322,13 +322,7 @@ pub async fn proceed(
         (false, _) => next_step(&pending.request, auth.as_ref(), consent.as_ref(), now),
         (true, None) => Next::Login,
         (true, Some(_)) => {
-            if let Some(h) = &handle {
-                state
-                    .sessions
-                    .take_pending::<Pending>(h)
-                    .await
-                    .map_err(OAuthError::from)?;
-            }
+            forget_pending(state, handle.as_deref()).await?;
             let account = format!("{}/account", state.settings.issuer_path);
             return Ok(redirect(StatusCode::SEE_OTHER, &account));
         }
@@ -337,13 +331,7 @@ pub async fn proceed(
         Next::Login => "/login",
         Next::Consent => "/consent",
         Next::Fail(code) => {
-            if let Some(h) = &handle {
-                state
-                    .sessions
-                    .take_pending::<Pending>(h)
-                    .await
-                    .map_err(OAuthError::from)?;
-            }
+            forget_pending(state, handle.as_deref()).await?;
             let r = &pending.request;
             let url = error_redirect(
                 &r.redirect_uri,
@@ -423,6 +411,18 @@ pub async fn sign_in_to_account(
         Some(cookie) => with_cookie(response, &cookie),
         None => response,
     })
+}
+
+/// Ends a stored interaction that is over (finished, or failed back to the client).
+async fn forget_pending(state: &State, handle: Option<&str>) -> Result<(), PageError> {
+    if let Some(h) = handle {
+        state
+            .sessions
+            .take_pending::<Pending>(h)
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    Ok(())
 }
 
 pub fn expired() -> OAuthError {
