@@ -51,6 +51,28 @@ enum Material {
     Ec(EcdsaKeyPair),
 }
 
+/// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK given by its required
+/// members (§3.2: `e`, `kty`, `n` for RSA; `crv`, `kty`, `x`, `y` for EC; `crv`, `kty`,
+/// `x` for OKP). §3.3: the members sorted by name, as JSON without whitespace; built here
+/// rather than left to a serializer's key order.
+pub fn jwk_thumbprint(required: &[(&str, &str)]) -> String {
+    let mut members = required.to_vec();
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let body: Vec<String> = members
+        .iter()
+        .map(|(name, value)| {
+            // serde_json escapes a string as RFC 7159 asks (the values are base64url
+            // and names, so nothing needs escaping in practice).
+            format!("{}:{}", json!(name), json!(value))
+        })
+        .collect();
+    let canonical = format!("{{{}}}", body.join(","));
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
+}
+
 /// A private signing key with its public JWK. The `kid` is the RFC 7638 thumbprint.
 pub struct SigningKey {
     kid: String,
@@ -127,12 +149,13 @@ impl SigningKey {
                 (Material::Ec(key), members)
             }
         };
-        // RFC 7638 §3: the thumbprint hashes the required members in lexicographic order,
-        // which is how serde_json (BTreeMap-backed) writes them.
-        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            members.to_string().as_bytes(),
-        ));
+        let required: Vec<(&str, &str)> = members
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_str()?)))
+            .collect();
+        let kid = jwk_thumbprint(&required);
         let decoding_key = match &material {
             Material::Rsa(_) => DecodingKey::from_rsa_components(
                 members["n"].as_str().unwrap_or_default(),
@@ -390,6 +413,33 @@ pub fn check_times(claims: &serde_json::Value, now: i64) -> Result<(), JwtError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 7638 §3.1: the example RSA key and its thumbprint, members given out of order.
+    #[test]
+    fn thumbprints_match_the_rfc_7638_example() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        assert_eq!(
+            jwk_thumbprint(&[("n", n), ("kty", "RSA"), ("e", "AQAB")]),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn a_keys_kid_is_the_thumbprint_of_its_published_members() {
+        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256] {
+            let (key, _) = SigningKey::generate(alg).unwrap();
+            let jwk = key.public_jwk();
+            let names: &[&str] = match alg {
+                KeyAlgorithm::Rs256 => &["e", "kty", "n"],
+                KeyAlgorithm::Es256 => &["crv", "kty", "x", "y"],
+            };
+            let members: Vec<(&str, &str)> = names
+                .iter()
+                .map(|n| (*n, jwk[*n].as_str().unwrap()))
+                .collect();
+            assert_eq!(key.kid(), jwk_thumbprint(&members), "{alg:?}");
+        }
+    }
 
     fn keyset() -> KeySet {
         let (rsa, _) = SigningKey::generate(KeyAlgorithm::Rs256).unwrap();

@@ -66,3 +66,34 @@ async fn logout_confirmation_without_the_csrf_token_is_refused() {
         .await;
     assert_eq!(outcome.page().1, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn logout_checks_the_id_token_hint_like_the_authorization_endpoint() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (client, other) = (app.add_client(false), app.add_client(false));
+    let tokens = app.tokens_for(&client, "alice").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let page = |query: String| {
+        let url = app.url(&format!("/logout?{query}"));
+        let browser = app.browser();
+        async move { browser.open(&url).await.page() }
+    };
+    // Our ID token for this client: the page names the client.
+    let (_, status, html) = page(format!("id_token_hint={hint}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Test App"), "{html}");
+    // For another client than the one named, an access token, or a tampered token: refused.
+    let mut tampered = hint.to_owned();
+    tampered.pop();
+    for query in [
+        format!("id_token_hint={hint}&client_id={}", other.id),
+        format!("id_token_hint={access}"),
+        format!("id_token_hint={tampered}"),
+    ] {
+        let (_, status, html) = page(query.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(html.contains("invalid_request"));
+    }
+}

@@ -7,7 +7,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::render;
-use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::constant_time_eq;
 use crate::http::endpoints::authorize::{redirect, with_cookie};
 use crate::http::error::{PageError, page_response};
@@ -16,6 +15,7 @@ use crate::http::{
     State, blocking, browser_id, expired_session_cookie, form_token, known_browser, request_params,
     session_id,
 };
+use crate::protocol::tokens::verify_id_token_hint;
 use crate::protocol::{OAuthError, Params};
 use crate::store::Client;
 
@@ -78,29 +78,22 @@ fn logout_csrf(state: &State, browser: &str) -> String {
 fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<String>), OAuthError> {
     let mut client_id = params.single("client_id")?.map(str::to_owned);
     if let Some(hint) = params.single("id_token_hint")? {
-        let expect = JwtExpectations {
-            issuer: &state.settings.issuer,
-            typ: Some("JWT"),
-            now: None,
-            audience: None,
-        };
-        let claims: serde_json::Value =
-            state.keys.current().verify(hint, &expect).map_err(|_| {
-                OAuthError::invalid_request(
-                    "id_token_hint is not a valid ID token from this provider",
-                )
-            })?;
-        let aud = match &claims["aud"] {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
-            _ => None,
-        };
-        if client_id.is_some() && client_id != aud {
-            return Err(OAuthError::invalid_request(
-                "client_id does not match id_token_hint",
-            ));
+        let hint = verify_id_token_hint(hint, &state.keys.current(), &state.settings.issuer)?;
+        match (&client_id, hint.audience().as_slice()) {
+            (Some(id), _) if !hint.is_for(id) => {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match id_token_hint",
+                ));
+            }
+            (Some(_), _) => {}
+            (None, [only]) => client_id = Some((*only).to_owned()),
+            // An audience of several clients does not say which one asks.
+            (None, _) => {
+                return Err(OAuthError::invalid_request(
+                    "client_id is required with this id_token_hint",
+                ));
+            }
         }
-        client_id = aud;
     }
     let uri = params
         .single("post_logout_redirect_uri")?

@@ -9,8 +9,7 @@ pub use response::{error_redirect, issue_code};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES};
-use crate::crypto::keys::JwtExpectations;
+use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, tokens};
 use crate::domain::Scopes;
 use crate::store::Client;
 
@@ -300,42 +299,21 @@ fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
     Ok(values)
 }
 
-#[derive(Deserialize)]
-struct HintClaims {
-    sub: String,
-    #[serde(default)]
-    aud: serde_json::Value,
-}
-
-/// An ID token we issued to this client (our signature, issuer, `typ: JWT` so an access
-/// token does not pass, and `aud`); it may have expired (OIDC Core §3.1.2.1).
+/// An ID token we issued to this client; it may have expired (OIDC Core §3.1.2.1).
 fn verify_id_token_hint(
     hint: &str,
     client_id: &str,
     ctx: &Context<'_>,
 ) -> Result<String, OAuthError> {
-    let expect = JwtExpectations {
-        issuer: &ctx.settings.issuer,
-        typ: Some("JWT"),
-        now: None,
-        audience: None,
-    };
     let invalid = || {
         OAuthError::invalid_request(
             "id_token_hint is not a valid ID token from this provider for this client",
         )
     };
-    let claims = ctx
-        .keys
-        .verify::<HintClaims>(hint, &expect)
+    let hint = tokens::verify_id_token_hint(hint, ctx.keys, &ctx.settings.issuer)
         .map_err(|_| invalid())?;
-    let for_client = match &claims.aud {
-        serde_json::Value::String(aud) => aud == client_id,
-        serde_json::Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(client_id)),
-        _ => false,
-    };
-    if !for_client {
+    if !hint.is_for(client_id) {
         return Err(invalid());
     }
-    Ok(claims.sub)
+    Ok(hint.sub)
 }
