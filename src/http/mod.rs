@@ -433,6 +433,14 @@ pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], s
     });
 }
 
+/// Lets the page run the inline scripts that carry `nonce` (CSP3 `'nonce-…'`), and no
+/// other.
+pub fn allow_script_nonce(response: &mut actix_web::HttpResponse, nonce: &str) {
+    rewrite_csp(response, |policy| {
+        format!("{policy}; script-src 'nonce-{nonce}'")
+    });
+}
+
 /// Replaces the response's Content-Security-Policy by `rewrite` of it (pages only: a
 /// response without one is left alone).
 fn rewrite_csp(response: &mut actix_web::HttpResponse, rewrite: impl FnOnce(&str) -> String) {

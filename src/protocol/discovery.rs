@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::SUPPORTED_SCOPES;
+use super::authorize::ResponseMode;
 use super::grants::SUPPORTED_GRANT_TYPES;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
 use crate::config::{RegistrationMode, Settings};
@@ -61,7 +62,7 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "end_session_endpoint": settings.endpoint("/logout"),
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": SUPPORTED_GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

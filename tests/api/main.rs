@@ -22,6 +22,7 @@ mod logout_receiver;
 mod properties;
 mod refresh;
 mod registration;
+mod response_modes;
 mod revocation;
 mod session_contract;
 mod session_record_contract;

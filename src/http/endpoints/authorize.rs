@@ -14,8 +14,8 @@ use crate::http::{
     State, blocking, browser_id, form_token, known_browser, request_params, session_id,
 };
 use crate::protocol::authorize::{
-    Authentication, AuthorizationRequest, AuthorizeError, Next, drop_unconsented_offline_access,
-    error_redirect, issue_code, next_step, resolve_redirect_uri, validate,
+    Authentication, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Next,
+    drop_unconsented_offline_access, issue_code, next_step, resolve_redirect_uri, validate,
 };
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError};
@@ -134,7 +134,6 @@ async fn authorize_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let params = request_params(&req, &body)?;
-    let issuer = state.settings.issuer.clone();
     let (client, request) = blocking(&state, move |ctx| {
         let client_id = params.required("client_id")?;
         let client = ctx
@@ -151,16 +150,7 @@ async fn authorize_page(
     let request = match request {
         Ok(request) => request,
         Err(AuthorizeError::Page(error)) => return Err(error.into()),
-        Err(AuthorizeError::Redirect {
-            redirect_uri,
-            state,
-            error,
-        }) => {
-            return Ok(redirect(
-                StatusCode::FOUND,
-                &error_redirect(&redirect_uri, state.as_deref(), &error, &issuer),
-            ));
-        }
+        Err(AuthorizeError::Redirect(response)) => return Ok(respond(&response, &state)),
     };
     let mut pending = Pending {
         request,
@@ -332,14 +322,12 @@ pub async fn proceed(
         Next::Consent => "/consent",
         Next::Fail(code) => {
             forget_pending(state, handle.as_deref()).await?;
-            let r = &pending.request;
-            let url = error_redirect(
-                &r.redirect_uri,
-                r.state.as_deref(),
+            let response = AuthorizationResponse::error_for(
+                &pending.request,
                 &OAuthError::bare(code),
                 &state.settings.issuer,
             );
-            return Ok(redirect(StatusCode::SEE_OTHER, &url));
+            return Ok(respond(&response, state));
         }
         Next::IssueCode => {
             if let Some(h) = &handle {
@@ -359,7 +347,7 @@ pub async fn proceed(
             };
             let request = pending.request.clone();
             return match blocking(state, move |ctx| issue_code(&request, &session, ctx)).await {
-                Ok(url) => Ok(redirect(StatusCode::SEE_OTHER, &url)),
+                Ok(response) => Ok(respond(&response, state)),
                 Err(error) => {
                     // Nothing was issued: give the interaction back so that the user can
                     // retry (e.g. once the database is back) instead of starting over.
@@ -460,14 +448,45 @@ pub async fn finish_with_error(
         .take_pending::<Pending>(handle)
         .await
         .map_err(OAuthError::from)?;
-    let r = &pending.request;
-    let url = error_redirect(
-        &r.redirect_uri,
-        r.state.as_deref(),
+    let response = AuthorizationResponse::error_for(
+        &pending.request,
         &OAuthError::bare(code),
         &state.settings.issuer,
     );
-    Ok(redirect(StatusCode::SEE_OTHER, &url))
+    Ok(respond(&response, state))
+}
+
+#[derive(askama::Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    base: &'a str,
+    action: &'a str,
+    params: &'a [(&'static str, String)],
+    nonce: &'a str,
+}
+
+/// Delivers an authorization response in its mode: a redirect (query, fragment), or the
+/// auto-submitting form of OAuth 2.0 Form Post Response Mode §2. The form needs no
+/// script (its button submits it); the one inline script that submits it at once runs
+/// under a per-response CSP nonce, and the policy lets the form go to this redirect URI
+/// alone.
+pub fn respond(response: &AuthorizationResponse, state: &State) -> HttpResponse {
+    if let Some(url) = response.redirect_url() {
+        return redirect(StatusCode::SEE_OTHER, &url);
+    }
+    let nonce = random_token(16);
+    let mut page = crate::http::pages::render(
+        StatusCode::OK,
+        &FormPostPage {
+            base: &state.settings.issuer_path,
+            action: &response.redirect_uri,
+            params: &response.params,
+            nonce: &nonce,
+        },
+    );
+    crate::http::allow_form_redirect(&mut page, &response.redirect_uri);
+    crate::http::allow_script_nonce(&mut page, &nonce);
+    page
 }
 
 pub fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> HttpResponse {

@@ -109,6 +109,7 @@ mod tests {
             max_age,
             hinted_sub: None,
             login_hint: None,
+            response_mode: Default::default(),
         }
     }
 

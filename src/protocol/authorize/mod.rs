@@ -5,7 +5,7 @@ mod decision;
 mod response;
 
 pub use decision::{Authentication, Next, drop_unconsented_offline_access, next_step};
-pub use response::{error_redirect, issue_code};
+pub use response::{AuthorizationResponse, ResponseMode, issue_code};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,9 @@ pub struct AuthorizationRequest {
     /// `sub` of a verified `id_token_hint`.
     pub hinted_sub: Option<String>,
     pub login_hint: Option<String>,
+    /// How the response is delivered (an older stored request has none: query).
+    #[serde(default)]
+    pub response_mode: ResponseMode,
 }
 
 impl AuthorizationRequest {
@@ -48,12 +51,9 @@ pub enum AuthorizeError {
     /// The client or redirect URI cannot be trusted: show an error page, never redirect
     /// (RFC 6749 §4.1.2.1, §10.15).
     Page(OAuthError),
-    /// Everything else goes back to the client's registered redirect URI.
-    Redirect {
-        redirect_uri: String,
-        state: Option<String>,
-        error: OAuthError,
-    },
+    /// Everything else goes back to the client's registered redirect URI, in the
+    /// response mode it asked for.
+    Redirect(AuthorizationResponse),
 }
 
 /// The redirect URI a request resolved to, and whether the request named it (then the
@@ -108,31 +108,48 @@ pub fn validate(
     redirect: ResolvedRedirect,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
+    let issuer = &ctx.settings.issuer;
+    let fail = |mode, state: Option<&str>, error: OAuthError| {
+        AuthorizeError::Redirect(AuthorizationResponse::error(
+            &redirect.uri,
+            mode,
+            state,
+            &error,
+            issuer,
+        ))
+    };
+    // The mode first: every later error travels in it (Form Post Response Mode §2). An
+    // unusable one is reported in the default mode of the response type.
+    let (mode, mode_error) = match params.single("response_mode") {
+        Ok(None) => (ResponseMode::Query, None),
+        Ok(Some(m)) => match ResponseMode::parse(m) {
+            Some(mode) => (mode, None),
+            None => (
+                ResponseMode::Query,
+                Some(OAuthError::invalid_request("unsupported response_mode")),
+            ),
+        },
+        Err(error) => (ResponseMode::Query, Some(error)),
+    };
     // A repeated `state` cannot be echoed; report the repetition without one.
     let state = match params.single("state") {
         // Too long to echo: a redirect would carry it back in full (and it may be an
         // attempt to make our Location header overflow a proxy's limit).
         Ok(Some(s)) if s.len() > MAX_STATE => {
-            return Err(AuthorizeError::Redirect {
-                redirect_uri: redirect.uri,
-                state: None,
-                error: OAuthError::invalid_request("state is too long"),
-            });
+            return Err(fail(
+                mode,
+                None,
+                OAuthError::invalid_request("state is too long"),
+            ));
         }
         Ok(s) => s.map(str::to_owned),
-        Err(error) => {
-            return Err(AuthorizeError::Redirect {
-                redirect_uri: redirect.uri,
-                state: None,
-                error,
-            });
-        }
+        Err(error) => return Err(fail(mode, None, error)),
     };
-    check(params, client, &redirect, state.clone(), ctx).map_err(|error| AuthorizeError::Redirect {
-        redirect_uri: redirect.uri,
-        state,
-        error,
-    })
+    if let Some(error) = mode_error {
+        return Err(fail(mode, state.as_deref(), error));
+    }
+    check(params, client, &redirect, state.clone(), mode, ctx)
+        .map_err(|error| fail(mode, state.as_deref(), error))
 }
 
 /// Upper bounds on values we keep while the user logs in: generous for real clients, small
@@ -153,6 +170,7 @@ fn check(
     client: &Client,
     redirect: &ResolvedRedirect,
     state: Option<String>,
+    response_mode: ResponseMode,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, OAuthError> {
     // OIDC Core §6.1 / §6.2: we support neither request objects nor request_uri.
@@ -183,13 +201,6 @@ fn check(
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client may not use the code flow",
-        ));
-    }
-    if let Some(mode) = params.single("response_mode")?
-        && mode != "query"
-    {
-        return Err(OAuthError::invalid_request(
-            "only response_mode=query is supported",
         ));
     }
 
@@ -240,6 +251,7 @@ fn check(
         max_age,
         hinted_sub,
         login_hint: bounded(params, "login_hint", MAX_LOGIN_HINT)?.map(str::to_owned),
+        response_mode,
     })
 }
 

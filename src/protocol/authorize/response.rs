@@ -1,17 +1,126 @@
 //! The authorization response (RFC 6749 §4.1.2, RFC 9207 `iss`) and error redirects.
 
+use serde::{Deserialize, Serialize};
+
 use super::AuthorizationRequest;
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::protocol::{Context, OAuthError};
 use crate::sessions::SsoSession;
 use crate::store::AuthorizationCode;
 
-/// Creates a code for the signed-in user and returns the redirect URL carrying it.
+/// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, OAuth 2.0
+/// Form Post Response Mode §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// Parameters in the redirect URI's query: the default for `code`.
+    #[default]
+    Query,
+    /// Parameters in the redirect URI's fragment: the browser never sends them to a
+    /// server.
+    Fragment,
+    /// An HTML form the browser POSTs to the redirect URI: parameters stay out of URLs
+    /// (and so out of logs and the Referer header).
+    FormPost,
+}
+
+impl ResponseMode {
+    pub const SUPPORTED: [&'static str; 3] = ["query", "fragment", "form_post"];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization response, success or error, and how it is delivered: the one value
+/// every path through the endpoint ends in, rendered in one place (`http`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    /// In order; absent values are left out.
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl AuthorizationResponse {
+    fn new(redirect_uri: &str, mode: ResponseMode, pairs: &[(&'static str, Option<&str>)]) -> Self {
+        Self {
+            redirect_uri: redirect_uri.to_owned(),
+            mode,
+            params: pairs
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (*k, v.to_owned())))
+                .collect(),
+        }
+    }
+
+    /// An error response (RFC 6749 §4.1.2.1) with RFC 9207 `iss`.
+    pub fn error(
+        redirect_uri: &str,
+        mode: ResponseMode,
+        state: Option<&str>,
+        error: &OAuthError,
+        issuer: &str,
+    ) -> Self {
+        let description = error.wire_description();
+        Self::new(
+            redirect_uri,
+            mode,
+            &[
+                ("error", Some(error.code.as_str())),
+                ("error_description", description.as_deref()),
+                ("state", state),
+                ("iss", Some(issuer)),
+            ],
+        )
+    }
+
+    /// An error for `request`, in the mode it asked for.
+    pub fn error_for(request: &AuthorizationRequest, error: &OAuthError, issuer: &str) -> Self {
+        Self::error(
+            &request.redirect_uri,
+            request.response_mode,
+            request.state.as_deref(),
+            error,
+            issuer,
+        )
+    }
+
+    /// The URL the browser is sent to, for the query and fragment modes: the parameters
+    /// appended to any query the registered URI already has (RFC 6749 §3.1.2), or as the
+    /// fragment (registered URIs have none). `None` for form_post.
+    pub fn redirect_url(&self) -> Option<String> {
+        let mut url = url::Url::parse(&self.redirect_uri).ok()?;
+        match self.mode {
+            ResponseMode::Query => {
+                let mut query = url.query_pairs_mut();
+                for (k, v) in &self.params {
+                    query.append_pair(k, v);
+                }
+            }
+            ResponseMode::Fragment => {
+                let fragment = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(self.params.iter().map(|(k, v)| (*k, v.as_str())))
+                    .finish();
+                url.set_fragment(Some(&fragment));
+            }
+            ResponseMode::FormPost => return None,
+        }
+        Some(url.into())
+    }
+}
+
+/// Creates a code for the signed-in user and returns the response carrying it.
 pub fn issue_code(
     request: &AuthorizationRequest,
     session: &SsoSession,
     ctx: &Context<'_>,
-) -> Result<String, OAuthError> {
+) -> Result<AuthorizationResponse, OAuthError> {
     let code = random_token(32);
     ctx.store.insert_code(&AuthorizationCode {
         code_hash: token_hash(&code),
@@ -30,8 +139,9 @@ pub fn issue_code(
         expires_at: ctx.now + ctx.settings.authorization_code_ttl,
         consumed_at: None,
     })?;
-    Ok(redirect_with(
+    Ok(AuthorizationResponse::new(
         &request.redirect_uri,
+        request.response_mode,
         &[
             ("code", Some(&code)),
             ("state", request.state.as_deref()),
@@ -40,55 +150,61 @@ pub fn issue_code(
     ))
 }
 
-/// The redirect for an error (RFC 6749 §4.1.2.1), with RFC 9207 `iss`.
-pub fn error_redirect(
-    redirect_uri: &str,
-    state: Option<&str>,
-    error: &OAuthError,
-    issuer: &str,
-) -> String {
-    let description = error.wire_description();
-    redirect_with(
-        redirect_uri,
-        &[
-            ("error", Some(error.code.as_str())),
-            ("error_description", description.as_deref()),
-            ("state", state),
-            ("iss", Some(issuer)),
-        ],
-    )
-}
-
-/// Appends query parameters, keeping any query the registered URI already has
-/// (RFC 6749 §3.1.2).
-fn redirect_with(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
-    match url::Url::parse(base) {
-        Ok(mut url) => {
-            {
-                let mut query = url.query_pairs_mut();
-                for (k, v) in pairs {
-                    if let Some(v) = v {
-                        query.append_pair(k, v);
-                    }
-                }
-            }
-            url.to_string()
-        }
-        // Registered URIs are validated as absolute URLs, so this is unreachable in practice.
-        Err(_) => base.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn redirects_keep_the_registered_query_and_encode_values() {
-        let url = redirect_with(
+    fn response(mode: ResponseMode) -> AuthorizationResponse {
+        AuthorizationResponse::new(
             "https://rp/cb?x=1",
-            &[("state", Some("a b&c")), ("code", None)],
+            mode,
+            &[
+                ("state", Some("a b&c")),
+                ("code", None),
+                ("iss", Some("https://op")),
+            ],
+        )
+    }
+
+    #[test]
+    fn query_responses_keep_the_registered_query_and_encode_values() {
+        assert_eq!(
+            response(ResponseMode::Query).redirect_url().unwrap(),
+            "https://rp/cb?x=1&state=a+b%26c&iss=https%3A%2F%2Fop"
         );
-        assert_eq!(url, "https://rp/cb?x=1&state=a+b%26c");
+    }
+
+    #[test]
+    fn fragment_responses_put_the_parameters_after_the_hash() {
+        assert_eq!(
+            response(ResponseMode::Fragment).redirect_url().unwrap(),
+            "https://rp/cb?x=1#state=a+b%26c&iss=https%3A%2F%2Fop"
+        );
+    }
+
+    #[test]
+    fn form_post_responses_are_not_urls_and_keep_their_parameters() {
+        let r = response(ResponseMode::FormPost);
+        assert_eq!(r.redirect_url(), None);
+        assert_eq!(
+            r.params,
+            vec![
+                ("state", "a b&c".to_owned()),
+                ("iss", "https://op".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn response_modes_parse_exactly() {
+        for (text, mode) in [
+            ("query", ResponseMode::Query),
+            ("fragment", ResponseMode::Fragment),
+            ("form_post", ResponseMode::FormPost),
+        ] {
+            assert_eq!(ResponseMode::parse(text), Some(mode));
+        }
+        assert_eq!(ResponseMode::parse("Query"), None);
+        assert_eq!(ResponseMode::parse("web_message"), None);
     }
 }
