@@ -127,9 +127,13 @@ pub enum ClientsCommand {
         /// Native application (private-use URI schemes allowed).
         #[arg(long)]
         native: bool,
-        /// authorization_code (the default), refresh_token, client_credentials.
-        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+        /// authorization_code (the default), implicit, refresh_token, client_credentials.
+        #[arg(long = "grant-type", value_parser = ["authorization_code", "implicit", "refresh_token", "client_credentials"])]
         grant_types: Vec<String>,
+        /// A response type the client may use: code (the default), id_token,
+        /// "id_token token", "code id_token", "code token", "code id_token token".
+        #[arg(long = "response-type")]
+        response_types: Vec<String>,
         /// Scopes the client may request (default: all OpenID scopes). API scopes for
         /// client_credentials are registered here too.
         #[arg(long = "scope")]
@@ -477,6 +481,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             public,
             native,
             grant_types,
+            response_types,
             scopes,
             post_logout_redirect_uris,
             auth_method,
@@ -507,6 +512,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                     auth_method
                 },
                 grant_types,
+                response_types,
                 scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
                 application_type: native.then(|| "native".to_owned()),
                 jwks,

@@ -144,17 +144,36 @@ pub enum IdTokenOccasion {
     Refresh,
 }
 
-/// An ID token for the user of `grant`, issued with `access_token` (OIDC Core §3.1.3.6
-/// `at_hash`). On refresh the grant supplies the original `auth_time` and `sid`, and the
-/// nonce is left out (§12.2: it "SHOULD NOT have a nonce Claim").
+/// What an ID token is issued with: the values it must hash (OIDC Core §3.1.3.6 `at_hash`
+/// for the access token issued with it, §3.3.2.11 `c_hash` for the code), and the user's
+/// claims when no access token reaches the client to fetch them with (§5.4).
+#[derive(Default)]
+pub struct IdTokenExtras<'a> {
+    pub access_token: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub claims: Option<serde_json::Map<String, Value>>,
+}
+
+/// `at_hash` / `c_hash` (OIDC Core §3.1.3.6): the left half of the hash the signing
+/// algorithm uses, base64url. Every algorithm we sign with hashes with SHA-256.
+fn half_hash(alg: KeyAlgorithm, value: &str) -> String {
+    match alg {
+        KeyAlgorithm::Rs256 | KeyAlgorithm::Es256 => left_half_sha256(value),
+    }
+}
+
+/// An ID token for the user of `grant`. On refresh the grant supplies the original
+/// `auth_time` and `sid`, and the nonce is left out (§12.2: it "SHOULD NOT have a nonce
+/// Claim").
 pub fn issue_id_token(
     grant: &Grant,
     client: &Client,
-    access_token: &str,
+    extras: IdTokenExtras<'_>,
     occasion: IdTokenOccasion,
     ctx: &Context<'_>,
 ) -> Result<String, OAuthError> {
-    let key = signing_key(ctx.keys, id_token_alg(client), ctx.now)?;
+    let alg = id_token_alg(client);
+    let key = signing_key(ctx.keys, alg, ctx.now)?;
     let mut id = json!({
         "iss": ctx.settings.issuer,
         "sub": grant.user_id,
@@ -162,9 +181,21 @@ pub fn issue_id_token(
         "exp": ctx.now + ctx.settings.id_token_ttl,
         "iat": ctx.now,
         "auth_time": grant.auth_time,
-        // Left half of SHA-256: every algorithm we sign ID tokens with is a 256-bit one.
-        "at_hash": left_half_sha256(access_token),
     });
+    if let Some(claims) = extras.claims {
+        for (name, value) in claims {
+            // The protocol claims above are not the user's to override.
+            if id.get(&name).is_none() {
+                id[name] = value;
+            }
+        }
+    }
+    if let Some(token) = extras.access_token {
+        id["at_hash"] = json!(half_hash(alg, token));
+    }
+    if let Some(code) = extras.code {
+        id["c_hash"] = json!(half_hash(alg, code));
+    }
     if let (Some(nonce), IdTokenOccasion::Authentication) = (&grant.nonce, occasion) {
         id["nonce"] = json!(nonce);
     }

@@ -372,6 +372,9 @@ pub trait GrantStore {
         now: UnixTime,
     ) -> StoreResult<bool>;
     fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Records a grant made at the authorization endpoint itself (the implicit and hybrid
+    /// flows' tokens): `false`, and nothing written, if its session has ended.
+    fn create_grant(&self, grant: &Grant) -> StoreResult<bool>;
     /// Revokes the grant and so every token issued from it (the refresh token family and
     /// the access tokens that carry its id).
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;

@@ -22,10 +22,25 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
     ] {
         assert_eq!(doc[key], app.url(path), "{key}");
     }
-    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["response_types_supported"],
+        serde_json::json!([
+            "code",
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+            "code id_token token"
+        ])
+    );
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials"
+        ])
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],

@@ -13,6 +13,7 @@ mod faults;
 mod flow;
 mod helpers;
 mod http_edges;
+mod implicit_hybrid;
 mod interaction;
 mod introspection;
 mod keys;

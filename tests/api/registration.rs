@@ -92,7 +92,8 @@ async fn invalid_metadata_is_rejected_with_the_rfc_7591_error() {
             "invalid_redirect_uri",
         ),
         (
-            json!({"redirect_uris": ["https://rp.example/cb"], "grant_types": ["implicit"]}),
+            // A response type without the grant type it implies (OIDC Registration §2).
+            json!({"redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code"], "response_types": ["id_token"]}),
             "invalid_client_metadata",
         ),
         (

@@ -15,7 +15,7 @@ use crate::http::{
 };
 use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Next,
-    drop_unconsented_offline_access, issue_code, next_step, resolve_redirect_uri, validate,
+    drop_unconsented_offline_access, issue_response, next_step, resolve_redirect_uri, validate,
 };
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError};
@@ -346,7 +346,7 @@ pub async fn proceed(
                 return Err(OAuthError::server("no session").into());
             };
             let request = pending.request.clone();
-            return match blocking(state, move |ctx| issue_code(&request, &session, ctx)).await {
+            return match blocking(state, move |ctx| issue_response(&request, &session, ctx)).await {
                 Ok(response) => Ok(respond(&response, state)),
                 Err(error) => {
                     // Nothing was issued: give the interaction back so that the user can

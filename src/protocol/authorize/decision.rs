@@ -110,6 +110,7 @@ mod tests {
             hinted_sub: None,
             login_hint: None,
             response_mode: Default::default(),
+            response_type: Default::default(),
         }
     }
 

@@ -3,9 +3,11 @@
 
 mod decision;
 mod response;
+mod response_type;
 
 pub use decision::{Authentication, Next, drop_unconsented_offline_access, next_step};
-pub use response::{AuthorizationResponse, ResponseMode, issue_code};
+pub use response::{AuthorizationResponse, ResponseMode, issue_response};
+pub use response_type::ResponseType;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,9 @@ pub struct AuthorizationRequest {
     /// How the response is delivered (an older stored request has none: query).
     #[serde(default)]
     pub response_mode: ResponseMode,
+    /// What the response carries (an older stored request has none: a code).
+    #[serde(default)]
+    pub response_type: ResponseType,
 }
 
 impl AuthorizationRequest {
@@ -120,16 +125,22 @@ pub fn validate(
     };
     // The mode first: every later error travels in it (Form Post Response Mode §2). An
     // unusable one is reported in the default mode of the response type.
+    let default_mode = params
+        .single("response_type")
+        .ok()
+        .flatten()
+        .and_then(ResponseType::parse)
+        .map_or(ResponseMode::Query, ResponseType::default_mode);
     let (mode, mode_error) = match params.single("response_mode") {
-        Ok(None) => (ResponseMode::Query, None),
+        Ok(None) => (default_mode, None),
         Ok(Some(m)) => match ResponseMode::parse(m) {
             Some(mode) => (mode, None),
             None => (
-                ResponseMode::Query,
+                default_mode,
                 Some(OAuthError::invalid_request("unsupported response_mode")),
             ),
         },
-        Err(error) => (ResponseMode::Query, Some(error)),
+        Err(error) => (default_mode, Some(error)),
     };
     // A repeated `state` cannot be echoed; report the repetition without one.
     let state = match params.single("state") {
@@ -186,21 +197,33 @@ fn check(
             "request_uri is not supported",
         ));
     }
-    match params.required("response_type")? {
-        "code" => {}
-        _ => {
-            return Err(OAuthError::new(
+    let response_type =
+        ResponseType::parse(params.required("response_type")?).ok_or_else(|| {
+            OAuthError::new(
                 ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
-        }
-    }
-    if !client.response_types.iter().any(|r| r == "code")
-        || !client.grant_types.iter().any(|g| g == "authorization_code")
+                "unsupported response_type",
+            )
+        })?;
+    // OIDC Registration §2: a client uses the response types it registered, and the
+    // grant types they imply (code: authorization_code; tokens: implicit).
+    let registered = client
+        .response_types
+        .iter()
+        .any(|r| ResponseType::parse(r) == Some(response_type));
+    if !registered
+        || (response_type.code && !client.may_use_grant("authorization_code"))
+        || (response_type.returns_tokens() && !client.may_use_grant("implicit"))
     {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            "client may not use the code flow",
+            "client may not use this response_type",
+        ));
+    }
+    // Tokens in a query end up in server logs and Referer headers (RFC 9700 §2.1.2;
+    // Multiple Response Types §2.1 gives them the fragment).
+    if response_type.returns_tokens() && response_mode == ResponseMode::Query {
+        return Err(OAuthError::invalid_request(
+            "response_mode=query cannot carry tokens",
         ));
     }
 
@@ -225,7 +248,26 @@ fn check(
         ));
     }
 
-    let (code_challenge, code_challenge_method) = pkce(params, client)?;
+    // OIDC Core §3.2.2.1, §3.3.2.11: an ID token from the authorization endpoint needs a
+    // nonce (it is what binds that token to the browser's request), and `openid`.
+    if response_type.id_token {
+        if !scopes.contains("openid") {
+            return Err(OAuthError::invalid_request(
+                "response_type id_token needs the openid scope",
+            ));
+        }
+        if params.single("nonce")?.is_none() {
+            return Err(OAuthError::invalid_request(
+                "nonce is required when an ID token comes from the authorization endpoint",
+            ));
+        }
+    }
+    // PKCE protects a code; a response without one has nothing to bind it to.
+    let (code_challenge, code_challenge_method) = if response_type.code {
+        pkce(params, client)?
+    } else {
+        (None, None)
+    };
     let prompt = prompt(params)?;
     let max_age = match params.single("max_age")? {
         None => None,
@@ -252,6 +294,7 @@ fn check(
         hinted_sub,
         login_hint: bounded(params, "login_hint", MAX_LOGIN_HINT)?.map(str::to_owned),
         response_mode,
+        response_type,
     })
 }
 

@@ -4,9 +4,13 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthorizationRequest;
 use crate::crypto::tokens::{random_token, token_hash};
-use crate::protocol::{Context, OAuthError};
+use crate::protocol::tokens::{
+    AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+};
+use crate::protocol::userinfo::claims_for;
+use crate::protocol::{Context, ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
-use crate::store::AuthorizationCode;
+use crate::store::{AuthorizationCode, Grant};
 
 /// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, OAuth 2.0
 /// Form Post Response Mode §2).
@@ -115,12 +119,122 @@ impl AuthorizationResponse {
     }
 }
 
-/// Creates a code for the signed-in user and returns the response carrying it.
-pub fn issue_code(
+/// The response to a request the user authorized: a code, an ID token and an access
+/// token as its response type asks (OIDC Core §3.1.2.5, §3.2.2.5, §3.3.2.5).
+///
+/// Tokens handed out here belong to a grant of their own, made now in the user's
+/// session: a code's grant is made when the code is redeemed (and a reused code revokes
+/// that one alone). Signing out ends both, being of the same session.
+pub fn issue_response(
     request: &AuthorizationRequest,
     session: &SsoSession,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationResponse, OAuthError> {
+    let response_type = request.response_type;
+    let code = response_type
+        .code
+        .then(|| issue_code(request, session, ctx))
+        .transpose()?;
+    let mut pairs: Vec<(&'static str, Option<String>)> = vec![("code", code.clone())];
+    if response_type.returns_tokens() {
+        let client = ctx
+            .store
+            .find_client(&request.client_id)?
+            .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+        // No refresh token from the front channel (OIDC Core §11 needs the code flow).
+        let mut scopes = request.scopes();
+        scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
+        let scope = scopes.to_string();
+        let grant = Grant {
+            id: random_token(16),
+            client_id: client.id.clone(),
+            user_id: session.user_id.clone(),
+            scope: scope.clone(),
+            session_id: Some(session.sid.clone()),
+            created_at: ctx.now,
+            revoked_at: None,
+            auth_time: session.auth_time,
+            nonce: request.nonce.clone(),
+            acr: None,
+            amr: Some("pwd".to_owned()),
+            claims: None,
+            expires_at: ctx.now + ctx.settings.access_token_ttl.max(ctx.settings.id_token_ttl),
+        };
+        if !ctx.store.create_grant(&grant)? {
+            return Err(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the session has ended",
+            ));
+        }
+        let access = response_type
+            .token
+            .then(|| {
+                issue_access_token(
+                    &AccessTokenRequest {
+                        subject: &Subject::User {
+                            user_id: grant.user_id.clone(),
+                            grant_id: grant.id.clone(),
+                        },
+                        client: &client,
+                        scope: &scope,
+                        audience: &[],
+                        auth_time: Some(grant.auth_time),
+                    },
+                    ctx,
+                )
+            })
+            .transpose()?;
+        if response_type.id_token {
+            // §5.4: without an access token the client cannot ask userinfo, so the
+            // claims its scopes release travel in the ID token.
+            let claims = match access {
+                Some(_) => None,
+                None => ctx
+                    .store
+                    .find_user(&session.user_id)?
+                    .map(|user| claims_for(&user, &scopes)),
+            };
+            let extras = IdTokenExtras {
+                access_token: access.as_ref().map(|a| a.token.as_str()),
+                code: code.as_deref(),
+                claims,
+            };
+            let id_token = issue_id_token(
+                &grant,
+                &client,
+                extras,
+                IdTokenOccasion::Authentication,
+                ctx,
+            )?;
+            pairs.push(("id_token", Some(id_token)));
+        }
+        if let Some(access) = access {
+            pairs.push(("access_token", Some(access.token)));
+            pairs.push(("token_type", Some("Bearer".to_owned())));
+            pairs.push((
+                "expires_in",
+                Some(ctx.settings.access_token_ttl.to_string()),
+            ));
+            pairs.push(("scope", Some(scope)));
+        }
+    }
+    pairs.push(("state", request.state.clone()));
+    pairs.push(("iss", Some(ctx.settings.issuer.clone())));
+    let pairs: Vec<(&'static str, Option<&str>)> =
+        pairs.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+    Ok(AuthorizationResponse::new(
+        &request.redirect_uri,
+        request.response_mode,
+        &pairs,
+    ))
+}
+
+/// Creates a code for the signed-in user; returns it.
+fn issue_code(
+    request: &AuthorizationRequest,
+    session: &SsoSession,
+    ctx: &Context<'_>,
+) -> Result<String, OAuthError> {
     let code = random_token(32);
     ctx.store.insert_code(&AuthorizationCode {
         code_hash: token_hash(&code),
@@ -139,15 +253,7 @@ pub fn issue_code(
         expires_at: ctx.now + ctx.settings.authorization_code_ttl,
         consumed_at: None,
     })?;
-    Ok(AuthorizationResponse::new(
-        &request.redirect_uri,
-        request.response_mode,
-        &[
-            ("code", Some(&code)),
-            ("state", request.state.as_deref()),
-            ("iss", Some(&ctx.settings.issuer)),
-        ],
-    ))
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub mod refresh_token;
 use serde::Serialize;
 
 use super::tokens::{
-    AccessTokenRequest, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+    AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
 use super::{Context, ErrorCode, OAuthError, Params};
 use crate::domain::Scopes;
@@ -22,9 +22,15 @@ pub enum TokenRequest {
     ClientCredentials(client_credentials::ClientCredentialsRequest),
 }
 
-/// Grant types this provider implements (RFC 7591 §2 `grant_types` values).
-pub const SUPPORTED_GRANT_TYPES: [&str; 3] =
-    ["authorization_code", "refresh_token", "client_credentials"];
+/// Grant types this provider implements (RFC 7591 §2 `grant_types` values). `implicit`
+/// is the authorization endpoint's own (tokens in the front channel), never a token
+/// request's.
+pub const SUPPORTED_GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "implicit",
+    "refresh_token",
+    "client_credentials",
+];
 
 impl TokenRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
@@ -121,7 +127,13 @@ fn user_token_response(
     )?;
     let id_token = scope
         .contains("openid")
-        .then(|| issue_id_token(grant, client, &access.token, occasion, ctx))
+        .then(|| {
+            let extras = IdTokenExtras {
+                access_token: Some(&access.token),
+                ..IdTokenExtras::default()
+            };
+            issue_id_token(grant, client, extras, occasion, ctx)
+        })
         .transpose()?;
     Ok(TokenResponse {
         access_token: access.token,

@@ -5,6 +5,7 @@ mod logout;
 
 use serde_json::{Map, Value, json};
 
+use super::authorize::ResponseType;
 use super::grants::SUPPORTED_GRANT_TYPES;
 use super::grants::client_credentials::check_resource;
 use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
@@ -14,7 +15,7 @@ use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::domain::{Scopes, UnixTime};
 use crate::store::{AuthMethod, Client, StoreError};
 
-pub const SUPPORTED_RESPONSE_TYPES: [&str; 1] = ["code"];
+pub const SUPPORTED_RESPONSE_TYPES: [&str; 6] = ResponseType::SUPPORTED;
 
 /// What a new client is made of, however it is registered.
 #[derive(Debug, Default)]
@@ -208,10 +209,28 @@ pub fn register(
     if !["web", "native"].contains(&application_type.as_str()) {
         return Err(metadata_error("application_type must be web or native"));
     }
-    let grant_types = if draft.grant_types.is_empty() {
-        vec!["authorization_code".to_owned()]
-    } else {
+    // Response types in their canonical spelling ("token id_token" is "id_token token").
+    let requested_types: Vec<String> = draft
+        .response_types
+        .iter()
+        .map(|r| ResponseType::parse(r).map_or_else(|| r.clone(), |t| t.as_str().to_owned()))
+        .collect();
+    // OIDC Registration §2: without grant_types, those the response types need.
+    let grant_types = if !draft.grant_types.is_empty() {
         draft.grant_types
+    } else {
+        let parsed: Vec<ResponseType> = requested_types
+            .iter()
+            .filter_map(|r| ResponseType::parse(r))
+            .collect();
+        let mut implied = Vec::new();
+        if parsed.is_empty() || parsed.iter().any(|t| t.code) {
+            implied.push("authorization_code".to_owned());
+        }
+        if parsed.iter().any(|t| t.returns_tokens()) {
+            implied.push("implicit".to_owned());
+        }
+        implied
     };
     if let Some(g) = grant_types
         .iter()
@@ -221,7 +240,9 @@ pub fn register(
     }
     // A client that never sends a user to the authorization endpoint (client_credentials
     // only) has no redirect URI and no response type.
-    let uses_browser = grant_types.iter().any(|g| g == "authorization_code");
+    let uses_browser = grant_types
+        .iter()
+        .any(|g| g == "authorization_code" || g == "implicit");
     if uses_browser && draft.redirect_uris.is_empty() {
         return Err(redirect_error("at least one redirect_uri is required"));
     }
@@ -267,20 +288,36 @@ pub fn register(
     if !require_pkce && auth_method == AuthMethod::None {
         return Err(metadata_error("public clients cannot opt out of PKCE"));
     }
+    let has_grant = |g: &str| grant_types.iter().any(|x| x == g);
     let response_types = if !uses_browser {
         Vec::new()
-    } else if draft.response_types.is_empty() {
-        vec!["code".to_owned()]
+    } else if requested_types.is_empty() {
+        vec![
+            if has_grant("authorization_code") {
+                "code"
+            } else {
+                "id_token"
+            }
+            .to_owned(),
+        ]
     } else {
-        draft.response_types
+        requested_types
     };
-    if let Some(r) = response_types
-        .iter()
-        .find(|r| !SUPPORTED_RESPONSE_TYPES.contains(&r.as_str()))
-    {
-        return Err(metadata_error(format!(
-            "response_type {r} is not supported"
-        )));
+    for r in &response_types {
+        let Some(t) = ResponseType::parse(r) else {
+            return Err(metadata_error(format!(
+                "response_type {r} is not supported"
+            )));
+        };
+        // §2: each response type needs its grant types (code: authorization_code;
+        // tokens from the authorization endpoint: implicit).
+        if (t.code && !has_grant("authorization_code"))
+            || (t.returns_tokens() && !has_grant("implicit"))
+        {
+            return Err(metadata_error(format!(
+                "response_type {r} needs the grant_types it implies (authorization_code, implicit)"
+            )));
+        }
     }
     // Any well-formed scope: besides the OpenID ones, operators register API scopes
     // (dynamic registration keeps only the supported ones, see `draft_from_json`).
@@ -529,7 +566,13 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         post_logout_redirect_uris: list("post_logout_redirect_uris")?,
         auth_method: string("token_endpoint_auth_method")?,
         grant_types: supported_subset(list("grant_types")?, &SUPPORTED_GRANT_TYPES),
-        response_types: supported_subset(list("response_types")?, &SUPPORTED_RESPONSE_TYPES),
+        response_types: supported_subset(
+            list("response_types")?
+                .into_iter()
+                .map(|r| ResponseType::parse(&r).map_or(r, |t| t.as_str().to_owned()))
+                .collect(),
+            &SUPPORTED_RESPONSE_TYPES,
+        ),
         scope,
         application_type: string("application_type")?,
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
@@ -670,7 +713,7 @@ mod tests {
     #[test]
     fn unsupported_values_are_invalid_client_metadata() {
         for body in [
-            json!({"redirect_uris": ["https://a/cb"], "grant_types": ["implicit"]}),
+            json!({"redirect_uris": ["https://a/cb"], "grant_types": ["password"]}),
             json!({"redirect_uris": ["https://a/cb"], "response_types": ["token"]}),
             json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
             json!({"redirect_uris": ["https://a/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://rp.example/jwks"}),
@@ -696,8 +739,8 @@ mod tests {
     fn unsupported_values_next_to_supported_ones_are_left_out() {
         let r = draft(json!({
             "redirect_uris": ["https://a/cb"],
-            "grant_types": ["authorization_code", "refresh_token", "implicit"],
-            "response_types": ["code", "code id_token"],
+            "grant_types": ["authorization_code", "refresh_token", "password"],
+            "response_types": ["code", "token"],
             "scope": "openid offline_access email api:admin",
         }))
         .unwrap();

@@ -93,6 +93,17 @@ fn split(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A response type is itself a space-separated list ("code id_token"), so the column
+/// separates them with commas (rows from before hold one word: "code").
+const RESPONSE_TYPE_SEPARATOR: &str = ",";
+
+fn response_types(text: &str) -> Vec<String> {
+    text.split(RESPONSE_TYPE_SEPARATOR)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
     let auth_method = AuthMethod::parse(&row.token_endpoint_auth_method).ok_or_else(|| {
         StoreError::Internal(format!("client {} has an unknown auth method", row.id))
@@ -112,7 +123,7 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         auth_method,
         application_type: row.application_type,
         grant_types: split(&row.grant_types),
-        response_types: split(&row.response_types),
+        response_types: response_types(&row.response_types),
         scope: row.scope,
         metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
         registration_token_hash: row.registration_token_hash,
@@ -164,7 +175,7 @@ impl ClientStore for SqlStore {
             token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
             application_type: client.application_type.clone(),
             grant_types: words(&client.grant_types),
-            response_types: words(&client.response_types),
+            response_types: client.response_types.join(RESPONSE_TYPE_SEPARATOR),
             scope: client.scope.clone(),
             metadata: client.metadata.to_string(),
             registration_token_hash: client.registration_token_hash.clone(),

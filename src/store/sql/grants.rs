@@ -72,6 +72,22 @@ impl GrantStore for SqlStore {
             .optional()?)
     }
 
+    fn create_grant(&self, grant: &Grant) -> StoreResult<bool> {
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            // As for a code's grant: the session row is locked first (a write, as SQLite
+            // wants), so a sign-out either sees this grant or refuses it.
+            if let Some(sid) = &grant.session_id
+                && !super::sessions::session_still_open(conn, sid)?
+            {
+                return Ok(false);
+            }
+            diesel::insert_into(grants::table)
+                .values(grant)
+                .execute(conn)?;
+            Ok(true)
+        })
+    }
+
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
         diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
