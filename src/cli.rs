@@ -15,6 +15,7 @@ use crate::crypto::password::hash_password;
 use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
 use crate::keyring;
+use crate::protocol::claims;
 use crate::protocol::registration::{ClientDraft, register};
 use crate::sessions::{RedisSessionStore, Sessions};
 use crate::startup::{build_state, check_kek, load_kek, run, run_metrics};
@@ -90,8 +91,26 @@ pub enum UsersCommand {
         given_name: Option<String>,
         #[arg(long)]
         family_name: Option<String>,
+        /// Any OIDC Core §5.1 standard claim, NAME=VALUE (`phone_number=+1 555 0100`,
+        /// `birthdate=1990-01-31`, `phone_number_verified=true`, `address.locality=Paris`).
+        #[arg(long = "claim")]
+        claims: Vec<String>,
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Change a user's claims.
+    Update {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// NAME=VALUE, as for `users add`.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        /// Remove a claim (or one address member, `address.locality`).
+        #[arg(long = "unset-claim")]
+        unset_claims: Vec<String>,
     },
     /// List users.
     List,
@@ -361,6 +380,19 @@ fn end_everything(
     Ok(ended.sessions.len())
 }
 
+/// `--claim NAME=VALUE` and `--unset-claim NAME` (CONTRACT.md), checked as a whole
+/// before anything is stored.
+fn apply_claims(user: &mut User, set: &[String], unset: &[String]) -> anyhow::Result<()> {
+    for assignment in set {
+        let (name, value) = claims::parse_assignment(assignment)?;
+        claims::set_claim(user, name, value).map_err(|e| anyhow::anyhow!("--claim {e}"))?;
+    }
+    for name in unset {
+        claims::unset_claim(user, name).map_err(|e| anyhow::anyhow!("--unset-claim {e}"))?;
+    }
+    Ok(())
+}
+
 fn find_user(store: &SqlStore, username: &str) -> anyhow::Result<User> {
     store
         .find_user_by_username(username)?
@@ -409,6 +441,7 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             name,
             given_name,
             family_name,
+            claims,
             password_stdin: _,
         } => {
             let username = username.trim().to_owned();
@@ -427,12 +460,27 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             user.name = name;
             user.given_name = given_name;
             user.family_name = family_name;
+            apply_claims(&mut user, &claims, &[])?;
             match store.create_user(&user) {
                 Ok(()) => {}
                 Err(StoreError::Conflict) => anyhow::bail!("user {username} already exists"),
                 Err(e) => return Err(e.into()),
             }
             println!("{}", user.id);
+        }
+        UsersCommand::Update {
+            username,
+            email,
+            name,
+            claims,
+            unset_claims,
+        } => {
+            let mut user = find_user(store, &username)?;
+            let mut assignments = claims;
+            assignments.extend(email.map(|e| format!("email={e}")));
+            assignments.extend(name.map(|n| format!("name={n}")));
+            apply_claims(&mut user, &assignments, &unset_claims)?;
+            store.update_user(&user, now())?;
         }
         UsersCommand::List => {
             for user in store.list_users()? {

@@ -10,7 +10,7 @@ use crate::config::{RegistrationMode, Settings};
 use crate::crypto::KeySet;
 use crate::store::AuthMethod;
 
-pub const CLAIMS_SUPPORTED: [&str; 22] = [
+pub const CLAIMS_SUPPORTED: [&str; 29] = [
     "sub",
     "iss",
     "aud",
@@ -31,8 +31,15 @@ pub const CLAIMS_SUPPORTED: [&str; 22] = [
     "website",
     "email",
     "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+    "address",
     "phone_number",
     "phone_number_verified",
+    "c_hash",
 ];
 
 /// Algorithms of client assertions (RFC 7523): HMAC for client_secret_jwt, signatures for

@@ -2,6 +2,7 @@
 //! and keys behind traits. No actix, diesel or redis here.
 
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
@@ -27,7 +28,14 @@ use crate::store::Store;
 /// Scopes of the user's identity this provider understands (OIDC Core §5.4, §11); others
 /// are dropped from authorization requests (RFC 6749 §3.3) unless the client was
 /// registered with them (API scopes).
-pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "offline_access"];
+pub const SUPPORTED_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// OIDC Core §11: the scope that asks for a refresh token.
 pub const OFFLINE_ACCESS: &str = "offline_access";

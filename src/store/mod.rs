@@ -49,6 +49,8 @@ pub struct User {
     pub updated_at: i64,
     /// When the password last changed: sessions signed in before then are over.
     pub credentials_changed_at: i64,
+    /// OIDC Core §5.1.1 `address`: a JSON object of its members.
+    pub address: Option<String>,
 }
 
 impl User {
@@ -84,6 +86,7 @@ impl User {
             created_at: now,
             updated_at: now,
             credentials_changed_at: 0,
+            address: None,
         }
     }
 }
@@ -347,6 +350,9 @@ pub trait UserStore {
     fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns whether a user was removed.
     fn delete_user(&self, username: &str) -> StoreResult<bool>;
+    /// Replaces the user's profile claims (everything but the id, username, password and
+    /// times), and sets `updated_at`; `false` if there is no such user.
+    fn update_user(&self, user: &User, now: UnixTime) -> StoreResult<bool>;
     /// Sets the password and ends the user's browser sessions (`credentials_changed_at`).
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool>;
 }

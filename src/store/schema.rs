@@ -24,6 +24,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         credentials_changed_at -> BigInt,
+        address -> Nullable<Text>,
     }
 }
 

@@ -2,6 +2,7 @@
 mod account;
 mod authorize;
 mod backends;
+mod claims;
 mod cli;
 mod cli_sessions;
 mod client_auth;

@@ -48,6 +48,7 @@ fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
             "name, username, picture, locale and similar details",
         )),
         "email" => Some(("See your email address", "and whether it is verified")),
+        "address" => Some(("See your postal address", "")),
         "phone" => Some(("See your phone number", "and whether it is verified")),
         "offline_access" => Some((
             "Stay connected",

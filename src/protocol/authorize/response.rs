@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthorizationRequest;
 use crate::crypto::tokens::{random_token, token_hash};
+use crate::protocol::claims::claims_for;
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
-use crate::protocol::userinfo::claims_for;
 use crate::protocol::{Context, ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
 use crate::store::{AuthorizationCode, Grant};

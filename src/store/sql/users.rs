@@ -42,6 +42,32 @@ impl UserStore for SqlStore {
         Ok(n > 0)
     }
 
+    fn update_user(&self, user: &User, now: UnixTime) -> StoreResult<bool> {
+        let n = diesel::update(users::table.find(&user.id))
+            .set((
+                users::name.eq(&user.name),
+                users::given_name.eq(&user.given_name),
+                users::family_name.eq(&user.family_name),
+                users::middle_name.eq(&user.middle_name),
+                users::nickname.eq(&user.nickname),
+                users::profile.eq(&user.profile),
+                users::picture.eq(&user.picture),
+                users::website.eq(&user.website),
+                users::email.eq(&user.email),
+                users::email_verified.eq(user.email_verified),
+                users::gender.eq(&user.gender),
+                users::birthdate.eq(&user.birthdate),
+                users::zoneinfo.eq(&user.zoneinfo),
+                users::locale.eq(&user.locale),
+                users::phone_number.eq(&user.phone_number),
+                users::phone_number_verified.eq(user.phone_number_verified),
+                users::address.eq(&user.address),
+                users::updated_at.eq(now),
+            ))
+            .execute(&mut self.conn()?)?;
+        Ok(n > 0)
+    }
+
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set((
