@@ -210,6 +210,13 @@ fn unknown_or_fixed(name: &str) -> ClaimError {
     }
 }
 
+/// Every standard claim the user has (what the `claims` parameter may pick from).
+pub fn all_claims(user: &User) -> Map<String, Value> {
+    let every =
+        crate::domain::Scopes::parse("openid profile email address phone").unwrap_or_default();
+    claims_for(user, &every)
+}
+
 /// The standard claims `scopes` release (OIDC Core §5.4); absent values are omitted.
 pub fn claims_for(user: &User, scopes: &crate::domain::Scopes) -> Map<String, Value> {
     let mut out = Map::new();

@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use super::SUPPORTED_SCOPES;
-use super::authorize::ResponseMode;
+use super::authorize::{DISPLAY_VALUES, ResponseMode};
+use super::claims_request::ACR_VALUES_SUPPORTED;
 use super::grants::SUPPORTED_GRANT_TYPES;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
 use crate::config::{RegistrationMode, Settings};
@@ -87,7 +88,10 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_parameter_supported": false,
+        "claims_parameter_supported": true,
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
+        "display_values_supported": DISPLAY_VALUES,
+        "ui_locales_supported": ["en"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,

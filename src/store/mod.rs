@@ -219,6 +219,10 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// The authentication context reported (`acr`), when the request asked for one.
+    pub acr: Option<String>,
+    /// The `claims` request parameter, normalized JSON.
+    pub claims: Option<String>,
 }
 
 /// The stored authorization of a user for a client: what the user granted and how they
@@ -347,6 +351,9 @@ pub trait UserStore {
     fn create_user(&self, user: &User) -> StoreResult<()>;
     fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
     fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The user of a grant, with the claims the grant's request asked for (userinfo's one
+    /// lookup).
+    fn find_grant_user(&self, grant_id: &str) -> StoreResult<Option<(User, Option<String>)>>;
     fn list_users(&self) -> StoreResult<Vec<User>>;
     /// Returns whether a user was removed.
     fn delete_user(&self, username: &str) -> StoreResult<bool>;

@@ -98,6 +98,8 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        acr -> Nullable<Text>,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -199,3 +201,4 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::joinable!(grants -> users (user_id));

@@ -3,6 +3,7 @@ mod account;
 mod authorize;
 mod backends;
 mod claims;
+mod claims_parameter;
 mod cli;
 mod cli_sessions;
 mod client_auth;

@@ -69,6 +69,8 @@ fn insert_grant(store: &dyn Store, g: &Grant) {
         created_at: 1,
         expires_at: now() + 60,
         consumed_at: None,
+        acr: None,
+        claims: None,
     };
     store.insert_code(&code).unwrap();
     assert!(store.redeem_code(&code.code_hash, g, None, now()).unwrap());

@@ -37,6 +37,8 @@ fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode 
         created_at: 1,
         expires_at: now() + 60,
         consumed_at: None,
+        acr: None,
+        claims: None,
     }
 }
 

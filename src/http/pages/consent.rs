@@ -13,6 +13,7 @@ use crate::http::endpoints::authorize::{
 };
 use crate::http::error::{PageError, page_response};
 use crate::http::{State, blocking, form_token, session_id};
+use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::store::Consent;
@@ -122,6 +123,13 @@ async fn show_page(
                         .iter()
                         .filter(|s| !SUPPORTED_SCOPES.contains(s))
                         .map(|s| (format!("Use \"{s}\"",), "on your behalf")),
+                )
+                // OIDC Core §5.5: single claims asked for beyond the scopes.
+                .chain(
+                    ClaimsRequest::from_stored(pending.request.claims.as_deref())
+                        .map(|r| r.names().join(", "))
+                        .filter(|names| !names.is_empty())
+                        .map(|names| (format!("See these details: {names}"), "")),
                 )
                 .collect(),
         },

@@ -54,7 +54,9 @@ pub fn next_step(
         None => true,
         Some(a) => {
             !a.fresh
+                // select_account: the login page is where an account is chosen.
                 && (request.prompts("login")
+                    || request.prompts("select_account")
                     || request
                         .max_age
                         // OIDC Core §3.1.2.1 (errata): max_age=0 is prompt=login.
@@ -111,6 +113,8 @@ mod tests {
             login_hint: None,
             response_mode: Default::default(),
             response_type: Default::default(),
+            claims: None,
+            acr: None,
         }
     }
 

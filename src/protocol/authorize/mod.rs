@@ -11,6 +11,7 @@ pub use response_type::ResponseType;
 
 use serde::{Deserialize, Serialize};
 
+use super::claims_request::{ClaimsRequest, acr_for};
 use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, tokens};
 use crate::domain::Scopes;
 use crate::store::Client;
@@ -38,6 +39,12 @@ pub struct AuthorizationRequest {
     /// What the response carries (an older stored request has none: a code).
     #[serde(default)]
     pub response_type: ResponseType,
+    /// The `claims` parameter (OIDC Core §5.5), normalized JSON.
+    #[serde(default)]
+    pub claims: Option<String>,
+    /// The `acr` to report, when the request asked for one.
+    #[serde(default)]
+    pub acr: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -168,6 +175,11 @@ pub fn validate(
 const MAX_STATE: usize = 2048;
 const MAX_NONCE: usize = 512;
 const MAX_LOGIN_HINT: usize = 256;
+const MAX_HINT: usize = 512;
+const MAX_CLAIMS: usize = 4096;
+
+/// OIDC Core §3.1.2.1 `display`.
+pub const DISPLAY_VALUES: [&str; 4] = ["page", "popup", "touch", "wap"];
 
 fn bounded<'p>(params: &'p Params, name: &str, max: usize) -> Result<Option<&'p str>, OAuthError> {
     match params.single(name)? {
@@ -275,6 +287,21 @@ fn check(
             OAuthError::invalid_request("max_age must be a non-negative integer")
         })?),
     };
+    let claims = match bounded(params, "claims", MAX_CLAIMS)? {
+        Some(text) => ClaimsRequest::parse(text)?,
+        None => ClaimsRequest::default(),
+    };
+    let acr = acr_for(bounded(params, "acr_values", MAX_HINT)?, &claims)?;
+    // OIDC Core §3.1.2.1: `display` names how pages are shown; ours fit every device, so
+    // each value gets the same page. `ui_locales` and `claims_locales` (§5.2) are
+    // preferences: there is one language to choose from today.
+    if let Some(display) = params.single("display")?
+        && !DISPLAY_VALUES.contains(&display)
+    {
+        return Err(OAuthError::invalid_request("unsupported display value"));
+    }
+    bounded(params, "ui_locales", MAX_HINT)?;
+    bounded(params, "claims_locales", MAX_HINT)?;
     let hinted_sub = match params.single("id_token_hint")? {
         None => None,
         Some(hint) => Some(verify_id_token_hint(hint, &client.id, ctx)?),
@@ -295,6 +322,8 @@ fn check(
         login_hint: bounded(params, "login_hint", MAX_LOGIN_HINT)?.map(str::to_owned),
         response_mode,
         response_type,
+        claims: (!claims.is_empty()).then(|| claims.to_json()),
+        acr,
     })
 }
 

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthorizationRequest;
 use crate::crypto::tokens::{random_token, token_hash};
-use crate::protocol::claims::claims_for;
+use crate::protocol::claims::{all_claims, claims_for};
+use crate::protocol::claims_request::{ClaimsRequest, add_requested};
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -155,9 +156,9 @@ pub fn issue_response(
             revoked_at: None,
             auth_time: session.auth_time,
             nonce: request.nonce.clone(),
-            acr: None,
+            acr: request.acr.clone(),
             amr: Some("pwd".to_owned()),
-            claims: None,
+            claims: request.claims.clone(),
             expires_at: ctx.now + ctx.settings.access_token_ttl.max(ctx.settings.id_token_ttl),
         };
         if !ctx.store.create_grant(&grant)? {
@@ -187,12 +188,21 @@ pub fn issue_response(
         if response_type.id_token {
             // §5.4: without an access token the client cannot ask userinfo, so the
             // claims its scopes release travel in the ID token.
-            let claims = match access {
-                Some(_) => None,
-                None => ctx
-                    .store
-                    .find_user(&session.user_id)?
-                    .map(|user| claims_for(&user, &scopes)),
+            let requested = ClaimsRequest::from_stored(request.claims.as_deref())
+                .filter(|r| !r.id_token.is_empty());
+            let claims = if access.is_none() || requested.is_some() {
+                ctx.store.find_user(&session.user_id)?.map(|user| {
+                    let mut claims = match access {
+                        Some(_) => serde_json::Map::new(),
+                        None => claims_for(&user, &scopes),
+                    };
+                    if let Some(requested) = &requested {
+                        add_requested(&mut claims, &all_claims(&user), &requested.id_token);
+                    }
+                    claims
+                })
+            } else {
+                None
             };
             let extras = IdTokenExtras {
                 access_token: access.as_ref().map(|a| a.token.as_str()),
@@ -252,6 +262,8 @@ fn issue_code(
         created_at: ctx.now,
         expires_at: ctx.now + ctx.settings.authorization_code_ttl,
         consumed_at: None,
+        acr: request.acr.clone(),
+        claims: request.claims.clone(),
     })?;
     Ok(code)
 }

@@ -106,9 +106,9 @@ pub fn exchange(
         revoked_at: None,
         auth_time: code.auth_time,
         nonce: code.nonce.clone(),
-        acr: None,
+        acr: code.acr.clone(),
         amr: Some("pwd".to_owned()),
-        claims: None,
+        claims: code.claims.clone(),
         expires_at: ctx.now + ctx.settings.refresh_token_absolute_ttl,
     };
     let scopes = Scopes::parse(&grant.scope).unwrap_or_default();

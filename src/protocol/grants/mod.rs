@@ -8,6 +8,8 @@ pub mod refresh_token;
 
 use serde::Serialize;
 
+use super::claims::all_claims;
+use super::claims_request::{ClaimsRequest, add_requested};
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -128,8 +130,21 @@ fn user_token_response(
     let id_token = scope
         .contains("openid")
         .then(|| {
+            // OIDC Core §5.5: claims the request asked the ID token for (a user lookup
+            // only then: the common path needs none).
+            let claims = match ClaimsRequest::from_stored(grant.claims.as_deref()) {
+                Some(requested) if !requested.id_token.is_empty() => {
+                    ctx.store.find_user(&grant.user_id)?.map(|user| {
+                        let mut claims = serde_json::Map::new();
+                        add_requested(&mut claims, &all_claims(&user), &requested.id_token);
+                        claims
+                    })
+                }
+                _ => None,
+            };
             let extras = IdTokenExtras {
                 access_token: Some(&access.token),
+                claims,
                 ..IdTokenExtras::default()
             };
             issue_id_token(grant, client, extras, occasion, ctx)

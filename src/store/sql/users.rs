@@ -2,7 +2,7 @@ use diesel::prelude::*;
 
 use super::SqlStore;
 use crate::domain::UnixTime;
-use crate::store::schema::users;
+use crate::store::schema::{grants, users};
 use crate::store::{StoreResult, User, UserStore};
 
 impl UserStore for SqlStore {
@@ -25,6 +25,15 @@ impl UserStore for SqlStore {
         Ok(users::table
             .filter(users::username.eq(username))
             .select(User::as_select())
+            .first(&mut self.conn()?)
+            .optional()?)
+    }
+
+    fn find_grant_user(&self, grant_id: &str) -> StoreResult<Option<(User, Option<String>)>> {
+        Ok(grants::table
+            .find(grant_id)
+            .inner_join(users::table)
+            .select((User::as_select(), grants::claims))
             .first(&mut self.conn()?)
             .optional()?)
     }

@@ -1,0 +1,2 @@
+ALTER TABLE authorization_codes DROP COLUMN claims;
+ALTER TABLE authorization_codes DROP COLUMN acr;

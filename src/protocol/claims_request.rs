@@ -1,0 +1,226 @@
+//! The `claims` request parameter (OIDC Core §5.5) and the authentication context
+//! (`acr_values`, §3.1.2.1; `acr`, §2): individual claims asked for the ID token and for
+//! userinfo, beyond what the scopes release.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ErrorCode, OAuthError};
+
+/// The one authentication context this provider achieves today: a password
+/// (`amr: ["pwd"]`, RFC 8176 §2).
+pub const ACR_PASSWORD: &str = "urn:portcullis:acr:password";
+pub const ACR_VALUES_SUPPORTED: [&str; 1] = [ACR_PASSWORD];
+
+/// §5.5.1: one requested claim; `null` asks for it voluntarily with no conditions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRequest {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<Value>>,
+}
+
+impl ClaimRequest {
+    /// Whether `candidate` meets the request's `value` / `values` (none: any value).
+    pub fn accepts(&self, candidate: &Value) -> bool {
+        self.value.as_ref().is_none_or(|v| v == candidate)
+            && self.values.as_ref().is_none_or(|vs| vs.contains(candidate))
+    }
+}
+
+/// §5.5: the members for the ID token and for userinfo (others are ignored, §5.5 "Other
+/// members MAY be present ... MUST be ignored").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub userinfo: BTreeMap<String, ClaimRequest>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub id_token: BTreeMap<String, ClaimRequest>,
+}
+
+/// The parameter as the wire has it: each requested claim `null` or an object.
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    userinfo: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    id_token: Option<BTreeMap<String, Value>>,
+}
+
+const MAX_CLAIMS_PARAMETER: usize = 4096;
+
+impl ClaimsRequest {
+    /// Parses the parameter; a value that is not such a JSON object is `invalid_request`.
+    pub fn parse(text: &str) -> Result<Self, OAuthError> {
+        let invalid = || {
+            OAuthError::invalid_request("claims must be a JSON object as OIDC Core §5.5 describes")
+        };
+        if text.len() > MAX_CLAIMS_PARAMETER {
+            return Err(OAuthError::invalid_request("claims is too long"));
+        }
+        // An object: serde would also take a struct from an array.
+        let value: Value = serde_json::from_str(text).map_err(|_| invalid())?;
+        if !value.is_object() {
+            return Err(invalid());
+        }
+        let wire: Wire = serde_json::from_value(value).map_err(|_| invalid())?;
+        let members = |m: Option<BTreeMap<String, Value>>| {
+            m.unwrap_or_default()
+                .into_iter()
+                .map(|(name, request)| match request {
+                    Value::Null => Ok((name, ClaimRequest::default())),
+                    Value::Object(_) => serde_json::from_value(request)
+                        .map(|r| (name, r))
+                        .map_err(|_| invalid()),
+                    _ => Err(invalid()),
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+        };
+        Ok(Self {
+            userinfo: members(wire.userinfo)?,
+            id_token: members(wire.id_token)?,
+        })
+    }
+
+    /// As stored with the grant.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A stored request (`None`: none, or unreadable).
+    pub fn from_stored(text: Option<&str>) -> Option<Self> {
+        text.and_then(|t| serde_json::from_str(t).ok())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
+
+    /// The names asked for, in either place (for the consent page).
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .userinfo
+            .keys()
+            .chain(self.id_token.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// The `acr` to report, if the request asked for one (`acr_values`, or `acr` in the
+/// claims parameter): the one this provider achieves. An essential `acr` whose values
+/// exclude it cannot be met: §5.5.1.1 makes that "a failed authentication attempt".
+pub fn acr_for(
+    acr_values: Option<&str>,
+    claims: &ClaimsRequest,
+) -> Result<Option<String>, OAuthError> {
+    let achieved = Value::String(ACR_PASSWORD.to_owned());
+    if let Some(request) = claims.id_token.get("acr") {
+        if request.essential && !request.accepts(&achieved) {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the requested authentication context cannot be met",
+            ));
+        }
+        return Ok(Some(ACR_PASSWORD.to_owned()));
+    }
+    Ok(acr_values.map(|_| ACR_PASSWORD.to_owned()))
+}
+
+/// Adds to `out` the user's claims (from `available`, all the user has) that `requested`
+/// names, beyond those already there.
+pub fn add_requested(
+    out: &mut Map<String, Value>,
+    available: &Map<String, Value>,
+    requested: &BTreeMap<String, ClaimRequest>,
+) {
+    for name in requested.keys() {
+        if let Some(value) = available.get(name)
+            && !out.contains_key(name)
+        {
+            out.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_parameter_parses_nulls_objects_and_ignores_other_members() {
+        let parsed = ClaimsRequest::parse(
+            r#"{"userinfo":{"given_name":{"essential":true},"email":null},"id_token":{"acr":{"values":["a","b"]}},"other":{}}"#,
+        )
+        .unwrap();
+        assert!(parsed.userinfo["given_name"].essential);
+        assert_eq!(parsed.userinfo["email"], ClaimRequest::default());
+        assert_eq!(
+            parsed.id_token["acr"].values,
+            Some(vec![json!("a"), json!("b")])
+        );
+        assert_eq!(parsed.names(), ["acr", "email", "given_name"]);
+        assert_eq!(
+            ClaimsRequest::from_stored(Some(&parsed.to_json())),
+            Some(parsed)
+        );
+        for bad in [
+            "[]",
+            "nope",
+            r#"{"userinfo":[]}"#,
+            r#"{"id_token":{"acr":{"essential":"yes"}}}"#,
+        ] {
+            assert!(ClaimsRequest::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn acr_is_reported_when_asked_for_and_an_unmeetable_essential_one_fails() {
+        let none = ClaimsRequest::default();
+        assert_eq!(acr_for(None, &none).unwrap(), None);
+        assert_eq!(
+            acr_for(Some("urn:x"), &none).unwrap().as_deref(),
+            Some(ACR_PASSWORD)
+        );
+        let voluntary =
+            ClaimsRequest::parse(r#"{"id_token":{"acr":{"values":["urn:x"]}}}"#).unwrap();
+        assert_eq!(
+            acr_for(None, &voluntary).unwrap().as_deref(),
+            Some(ACR_PASSWORD)
+        );
+        let essential =
+            ClaimsRequest::parse(r#"{"id_token":{"acr":{"essential":true,"values":["urn:x"]}}}"#)
+                .unwrap();
+        assert!(acr_for(None, &essential).is_err());
+        let met = ClaimsRequest::parse(&format!(
+            r#"{{"id_token":{{"acr":{{"essential":true,"value":"{ACR_PASSWORD}"}}}}}}"#
+        ))
+        .unwrap();
+        assert!(acr_for(None, &met).is_ok());
+    }
+
+    #[test]
+    fn requested_claims_are_added_from_what_the_user_has() {
+        let available = json!({"sub": "s", "email": "a@x", "name": "A"});
+        let mut out = Map::new();
+        out.insert("sub".into(), json!("s"));
+        let requested =
+            ClaimsRequest::parse(r#"{"userinfo":{"email":null,"shoe_size":null}}"#).unwrap();
+        add_requested(
+            &mut out,
+            available.as_object().unwrap(),
+            &requested.userinfo,
+        );
+        assert_eq!(Value::Object(out), json!({"sub": "s", "email": "a@x"}));
+    }
+}
