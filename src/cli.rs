@@ -38,6 +38,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// `Clients` carries every registration flag; the value is parsed once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Apply migrations, load or create signing keys, serve HTTP (the default).
@@ -172,8 +174,14 @@ pub enum ClientsCommand {
         #[arg(long)]
         pkce_optional: bool,
         /// Algorithm of the client's access tokens (default RS256).
-        #[arg(long, value_parser = ["RS256", "ES256"])]
+        #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
         access_token_alg: Option<String>,
+        /// Algorithm of the client's ID tokens (default RS256).
+        #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
+        id_token_alg: Option<String>,
+        /// Userinfo answers this client with a JWT signed with this algorithm.
+        #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
+        userinfo_alg: Option<String>,
         /// RFC 8707 resource (absolute URI) the client may ask tokens for.
         #[arg(long = "resource")]
         resources: Vec<String>,
@@ -208,7 +216,7 @@ pub enum KeysCommand {
     /// and signs after --activate-in seconds; the keys it replaces stay published until
     /// the tokens they signed have expired.
     Rotate {
-        #[arg(long, value_parser = ["RS256", "ES256"])]
+        #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
         alg: Option<String>,
         /// Seconds between publishing the new key and signing with it.
         #[arg(long, default_value_t = keyring::DEFAULT_ACTIVATION_DELAY)]
@@ -537,6 +545,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             jwks,
             pkce_optional,
             access_token_alg,
+            id_token_alg,
+            userinfo_alg,
             resources,
             backchannel_logout_uri,
             backchannel_logout_session_required,
@@ -567,6 +577,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 jwks_uri,
                 require_pkce: pkce_optional.then_some(false),
                 access_token_signed_response_alg: access_token_alg,
+                id_token_signed_response_alg: id_token_alg,
+                userinfo_signed_response_alg: userinfo_alg,
                 resources,
                 backchannel_logout_uri,
                 backchannel_logout_session_required: Some(backchannel_logout_session_required),

@@ -13,7 +13,12 @@ use crate::domain::UnixTime;
 use crate::store::{KeyStore, Store, StoreError, StoredKey};
 
 /// Algorithms we always keep a key for: RS256 (required by OIDC Core §15.1) and ES256.
-pub const ALGORITHMS: [KeyAlgorithm; 2] = [KeyAlgorithm::Rs256, KeyAlgorithm::Es256];
+pub const ALGORITHMS: [KeyAlgorithm; 4] = [
+    KeyAlgorithm::Rs256,
+    KeyAlgorithm::Ps256,
+    KeyAlgorithm::Es256,
+    KeyAlgorithm::EdDsa,
+];
 
 /// How long a rotated-in key is published before it signs, by default: longer than the
 /// JWKS cache lifetime we advertise (5 minutes) plus every instance's reload interval.

@@ -7,8 +7,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256,
-    RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RSA_PSS_SHA256, RsaPublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,21 +19,29 @@ use serde_json::json;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
     Rs256,
+    /// RSASSA-PSS with SHA-256 (RFC 7518 §3.5): FAPI's choice over PKCS#1 v1.5.
+    Ps256,
     Es256,
+    /// Ed25519 (RFC 8037).
+    EdDsa,
 }
 
 impl KeyAlgorithm {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
             Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "RS256" => Some(Self::Rs256),
+            "PS256" => Some(Self::Ps256),
             "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
             _ => None,
         }
     }
@@ -41,7 +49,9 @@ impl KeyAlgorithm {
     fn jwt_algorithm(self) -> Algorithm {
         match self {
             Self::Rs256 => Algorithm::RS256,
+            Self::Ps256 => Algorithm::PS256,
             Self::Es256 => Algorithm::ES256,
+            Self::EdDsa => Algorithm::EdDSA,
         }
     }
 }
@@ -49,6 +59,7 @@ impl KeyAlgorithm {
 enum Material {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
 }
 
 /// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK given by its required
@@ -107,7 +118,7 @@ impl SigningKey {
     /// Generates a new key; returns it with its PKCS#8 DER, the form we store.
     pub fn generate(alg: KeyAlgorithm) -> Result<(Self, Vec<u8>), KeyError> {
         let der = match alg {
-            KeyAlgorithm::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => RsaKeyPair::generate(KeySize::Rsa2048)
                 .and_then(|k| k.as_der())
                 .map(|d| d.as_ref().to_vec())
                 .map_err(|_| KeyError::Generation)?,
@@ -116,13 +127,16 @@ impl SigningKey {
                     .map(|d| d.as_ref().to_vec())
                     .map_err(|_| KeyError::Generation)?
             }
+            KeyAlgorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| KeyError::Generation)?,
         };
         Ok((Self::from_pkcs8(alg, &der)?, der))
     }
 
     pub fn from_pkcs8(alg: KeyAlgorithm, der: &[u8]) -> Result<Self, KeyError> {
         let (material, members) = match alg {
-            KeyAlgorithm::Rs256 => {
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => {
                 let key = RsaKeyPair::from_pkcs8(der).map_err(|_| KeyError::Rejected("RSA"))?;
                 let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key());
                 let members = json!({
@@ -148,6 +162,16 @@ impl SigningKey {
                 });
                 (Material::Ec(key), members)
             }
+            KeyAlgorithm::EdDsa => {
+                let key =
+                    Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyError::Rejected("Ed25519"))?;
+                let members = json!({
+                    "crv": "Ed25519",
+                    "kty": "OKP",
+                    "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref()),
+                });
+                (Material::Ed(key), members)
+            }
         };
         let required: Vec<(&str, &str)> = members
             .as_object()
@@ -165,6 +189,9 @@ impl SigningKey {
                 members["x"].as_str().unwrap_or_default(),
                 members["y"].as_str().unwrap_or_default(),
             ),
+            Material::Ed(_) => {
+                DecodingKey::from_ed_components(members["x"].as_str().unwrap_or_default())
+            }
         }
         .map_err(|_| KeyError::Rejected(alg.as_str()))?;
         let mut public_jwk = members;
@@ -208,11 +235,16 @@ impl SigningKey {
         let rng = SystemRandom::new();
         let signature = match &self.material {
             Material::Rsa(key) => {
+                let padding = match self.alg {
+                    KeyAlgorithm::Ps256 => &RSA_PSS_SHA256,
+                    _ => &RSA_PKCS1_SHA256,
+                };
                 let mut sig = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut sig)
+                key.sign(padding, &rng, out.as_bytes(), &mut sig)
                     .map_err(|_| KeyError::Signing)?;
                 sig
             }
+            Material::Ed(key) => key.sign(out.as_bytes()).as_ref().to_vec(),
             Material::Ec(key) => key
                 .sign(&rng, out.as_bytes())
                 .map_err(|_| KeyError::Signing)?
@@ -426,12 +458,18 @@ mod tests {
 
     #[test]
     fn a_keys_kid_is_the_thumbprint_of_its_published_members() {
-        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256] {
+        for alg in [
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Ps256,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::EdDsa,
+        ] {
             let (key, _) = SigningKey::generate(alg).unwrap();
             let jwk = key.public_jwk();
             let names: &[&str] = match alg {
-                KeyAlgorithm::Rs256 => &["e", "kty", "n"],
+                KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 => &["e", "kty", "n"],
                 KeyAlgorithm::Es256 => &["crv", "kty", "x", "y"],
+                KeyAlgorithm::EdDsa => &["crv", "kty", "x"],
             };
             let members: Vec<(&str, &str)> = names
                 .iter()

@@ -55,6 +55,12 @@ pub fn left_half_sha256(value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
 }
 
+/// Left half of SHA-512, base64url: `at_hash` / `c_hash` for EdDSA (Ed25519).
+pub fn left_half_sha512(value: &str) -> String {
+    let digest = digest::digest(&digest::SHA512, value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..32])
+}
+
 /// RFC 7636 §4.6: `BASE64URL-ENCODE(SHA256(ASCII(code_verifier))) == code_challenge`.
 pub fn pkce_s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()))

@@ -74,6 +74,7 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "grant_types_supported": SUPPORTED_GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": algs,
         // "none" is how public clients (PKCE only) use the token endpoint.
         "token_endpoint_auth_methods_supported": AuthMethod::SUPPORTED,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,

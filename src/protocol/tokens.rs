@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Context, OAuthError};
 use crate::crypto::keys::JwtExpectations;
-use crate::crypto::tokens::{left_half_sha256, random_token};
+use crate::crypto::tokens::{left_half_sha256, left_half_sha512, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
 use crate::store::{Client, Grant};
 
@@ -155,10 +155,13 @@ pub struct IdTokenExtras<'a> {
 }
 
 /// `at_hash` / `c_hash` (OIDC Core §3.1.3.6): the left half of the hash the signing
-/// algorithm uses, base64url. Every algorithm we sign with hashes with SHA-256.
-fn half_hash(alg: KeyAlgorithm, value: &str) -> String {
+/// algorithm uses, base64url: SHA-256 for RS256, PS256 and ES256; SHA-512 for EdDSA with
+/// Ed25519 (whose signature hashes with SHA-512, as the OpenID Foundation's errata and
+/// every certified implementation read it).
+pub fn half_hash(alg: KeyAlgorithm, value: &str) -> String {
     match alg {
-        KeyAlgorithm::Rs256 | KeyAlgorithm::Es256 => left_half_sha256(value),
+        KeyAlgorithm::Rs256 | KeyAlgorithm::Ps256 | KeyAlgorithm::Es256 => left_half_sha256(value),
+        KeyAlgorithm::EdDsa => left_half_sha512(value),
     }
 }
 

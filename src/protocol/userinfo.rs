@@ -1,14 +1,23 @@
 //! The UserInfo endpoint (OIDC Core §5.3): claims by scope (§5.4) for a valid access token.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::claims::{all_claims, claims_for};
 use super::claims_request::{ClaimsRequest, add_requested};
-use super::tokens::{Subject, verify_access_token};
+use super::tokens::{Subject, signing_key, verify_access_token};
 use super::{Context, ErrorCode, OAuthError};
+use crate::crypto::KeyAlgorithm;
 use crate::domain::Scopes;
 
-pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+/// A userinfo response: JSON, or a signed JWT for a client registered with
+/// `userinfo_signed_response_alg` (OIDC Core §5.3.2, `application/jwt`).
+#[derive(Debug)]
+pub enum UserinfoResponse {
+    Json(Value),
+    Jwt(String),
+}
+
+pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoResponse, OAuthError> {
     // RFC 9068 §4: userinfo is this provider's resource, so the token must name it.
     let claims = verify_access_token(access_token, Some(&ctx.settings.issuer), ctx)?;
     let Some(Subject::User { user_id, grant_id }) = claims.subject() else {
@@ -34,5 +43,29 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<Value, OAuthErr
     if let Some(requested) = ClaimsRequest::from_stored(requested.as_deref()) {
         add_requested(&mut out, &all_claims(&user), &requested.userinfo);
     }
-    Ok(Value::Object(out))
+    // Client metadata is cached: no query on the common path.
+    let alg = ctx
+        .store
+        .find_client(&claims.client_id)?
+        .and_then(|c| userinfo_alg(&c));
+    let Some(alg) = alg else {
+        return Ok(UserinfoResponse::Json(Value::Object(out)));
+    };
+    // §5.3.2: "If signed, the UserInfo Response SHOULD contain the Claims iss (issuer) and
+    // aud (audience) as members", the audience being the client.
+    out.insert("iss".into(), json!(ctx.settings.issuer));
+    out.insert("aud".into(), json!(claims.client_id));
+    let token = signing_key(ctx.keys, alg, ctx.now)?
+        .sign_jwt("JWT", &Value::Object(out))
+        .map_err(OAuthError::server)?;
+    Ok(UserinfoResponse::Jwt(token))
+}
+
+/// The algorithm a client registered for signed userinfo responses, if any.
+pub fn userinfo_alg(client: &crate::store::Client) -> Option<KeyAlgorithm> {
+    client
+        .metadata
+        .get("userinfo_signed_response_alg")
+        .and_then(Value::as_str)
+        .and_then(KeyAlgorithm::parse)
 }

@@ -133,9 +133,11 @@ fn users_and_clients_are_managed_from_the_command_line() {
     assert_eq!(stdout(&portcullis(&dir, &["keys", "list"], None)), "");
     let rotated = portcullis(&dir, &["keys", "rotate", "--activate-in", "0"], None);
     assert!(rotated.status.success(), "{rotated:?}");
-    assert_eq!(stdout(&rotated).lines().count(), 2);
+    assert_eq!(stdout(&rotated).lines().count(), 4);
     let keys = stdout(&portcullis(&dir, &["keys", "list"], None));
-    assert!(keys.contains("RS256") && keys.contains("ES256"), "{keys}");
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+        assert!(keys.contains(alg), "{alg}: {keys}");
+    }
 }
 
 #[test]

@@ -227,8 +227,8 @@ async fn two_instances_share_sign_in_codes_tokens_and_one_key_set() {
     assert_eq!(jwks_a, jwks_b);
     assert_eq!(
         jwks_a["keys"].as_array().unwrap().len(),
-        2,
-        "one RS256 and one ES256 key, not two sets"
+        4,
+        "one key per algorithm (RS256, PS256, ES256, EdDSA), not two sets"
     );
 
     // Sign in through A; the second client's request at B needs no login form.

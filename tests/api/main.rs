@@ -29,6 +29,7 @@ mod response_modes;
 mod revocation;
 mod session_contract;
 mod session_record_contract;
+mod signing_algs;
 mod single_sign_out;
 mod sso;
 mod store_contract;

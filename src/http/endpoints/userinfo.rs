@@ -13,11 +13,14 @@ pub async fn userinfo(
     state: State,
 ) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
-    let claims = blocking(&state, move |ctx| userinfo::userinfo(&token, ctx)).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(claims))
+    let response = blocking(&state, move |ctx| userinfo::userinfo(&token, ctx)).await?;
+    let mut ok = HttpResponse::Ok();
+    ok.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    Ok(match response {
+        userinfo::UserinfoResponse::Json(claims) => ok.json(claims),
+        userinfo::UserinfoResponse::Jwt(jwt) => ok.content_type("application/jwt").body(jwt),
+    })
 }
 
 /// The token from `Authorization: Bearer`, or from a form body's `access_token`;

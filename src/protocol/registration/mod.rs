@@ -30,6 +30,8 @@ pub struct ClientDraft {
     pub application_type: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
+    /// OIDC Registration §2: userinfo as a JWT signed with this algorithm.
+    pub userinfo_signed_response_alg: Option<String>,
     /// `private_key_jwt`: the client's JWK Set, inline, or its URL.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -358,6 +360,10 @@ pub fn register(
             "access_token_signed_response_alg",
             draft.access_token_signed_response_alg,
         ),
+        (
+            "userinfo_signed_response_alg",
+            draft.userinfo_signed_response_alg,
+        ),
     ] {
         if let Some(alg) = alg {
             if KeyAlgorithm::parse(&alg).is_none() {
@@ -505,7 +511,6 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         return Err(metadata_error("only subject_type public is supported"));
     }
     for unsupported in [
-        "userinfo_signed_response_alg",
         "id_token_encrypted_response_alg",
         "userinfo_encrypted_response_alg",
         "request_object_signing_alg",
@@ -577,6 +582,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         application_type: string("application_type")?,
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
         access_token_signed_response_alg: string("access_token_signed_response_alg")?,
+        userinfo_signed_response_alg: string("userinfo_signed_response_alg")?,
         jwks,
         jwks_uri: string("jwks_uri")?,
         require_pkce,
