@@ -182,6 +182,12 @@ pub enum ClientsCommand {
         /// Userinfo answers this client with a JWT signed with this algorithm.
         #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
         userinfo_alg: Option<String>,
+        /// OIDC Core §8: `pairwise` gives this client's users a `sub` of its own sector.
+        #[arg(long, value_parser = ["public", "pairwise"])]
+        subject_type: Option<String>,
+        /// The sector: a JSON array of the redirect URIs of every client in it (fetched).
+        #[arg(long)]
+        sector_identifier_uri: Option<String>,
         /// RFC 8707 resource (absolute URI) the client may ask tokens for.
         #[arg(long = "resource")]
         resources: Vec<String>,
@@ -375,6 +381,22 @@ fn forget_sessions(settings: &Settings, ended: &EndedSessions) -> anyhow::Result
     })
 }
 
+/// The sector identifier document at `uri`, fetched under the rules of every URL the
+/// server fetches (`None` when it is no JSON array of URIs: registration says why).
+fn fetch_sector_document(settings: &Settings, uri: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let fetcher = crate::client_keys::JwksFetcher::new(
+        crate::protocol::registration::local_development(&settings.issuer),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime
+        .block_on(fetcher.fetch_json(uri))
+        .ok()
+        .as_ref()
+        .and_then(crate::protocol::registration::parse_sector_document))
+}
+
 /// Ends every session of `user` (and revokes all the user's grants); returns how many.
 fn end_everything(
     settings: &Settings,
@@ -547,6 +569,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             access_token_alg,
             id_token_alg,
             userinfo_alg,
+            subject_type,
+            sector_identifier_uri,
             resources,
             backchannel_logout_uri,
             backchannel_logout_session_required,
@@ -579,6 +603,12 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 access_token_signed_response_alg: access_token_alg,
                 id_token_signed_response_alg: id_token_alg,
                 userinfo_signed_response_alg: userinfo_alg,
+                sector_redirect_uris: match &sector_identifier_uri {
+                    Some(uri) => fetch_sector_document(settings, uri)?,
+                    None => None,
+                },
+                subject_type,
+                sector_identifier_uri,
                 resources,
                 backchannel_logout_uri,
                 backchannel_logout_session_required: Some(backchannel_logout_session_required),

@@ -127,7 +127,9 @@ impl JwksFetcher {
         })
     }
 
-    async fn fetch(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
+    /// A JSON document a client registered the URL of (its JWK Set, its sector
+    /// identifier document): public addresses only, no redirects, 5 s, 64 KiB.
+    pub async fn fetch_json(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
         if !allowed_literal(uri, self.allow_loopback) {
             return Err(unusable(uri, "not a public address"));
         }
@@ -154,7 +156,11 @@ impl JwksFetcher {
                 return Err(unusable(uri, "too large"));
             }
         }
-        let set: serde_json::Value = serde_json::from_slice(&body).map_err(|e| unusable(uri, e))?;
+        serde_json::from_slice(&body).map_err(|e| unusable(uri, e))
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
+        let set = self.fetch_json(uri).await?;
         if !set["keys"].is_array() {
             return Err(unusable(uri, "not a JWK Set"));
         }
@@ -163,6 +169,12 @@ impl JwksFetcher {
 }
 
 impl ClientKeySource for JwksFetcher {
+    /// Called on a blocking thread, like `jwk_set`; not cached (registration is rare).
+    fn document(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
+        handle.block_on(self.fetch_json(uri))
+    }
+
     /// Called on a blocking thread (protocol code is synchronous): the fetch runs on the
     /// current runtime's handle.
     fn jwk_set(&self, uri: &str, refetch: bool) -> Result<serde_json::Value, OAuthError> {

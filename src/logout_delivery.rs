@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::client_keys::{allowed_literal, outbound_client};
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, UnixTime};
 use crate::http::observability::Metrics;
 use crate::keyring::KeyRing;
@@ -43,6 +44,7 @@ impl Outbox {
 struct Deliverer {
     store: Weak<dyn Store>,
     keys: Weak<KeyRing>,
+    kek: Arc<KeyEncryptionKey>,
     issuer: String,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -54,6 +56,7 @@ struct Deliverer {
 pub fn spawn(
     store: Weak<dyn Store>,
     keys: Weak<KeyRing>,
+    kek: Arc<KeyEncryptionKey>,
     issuer: String,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -63,6 +66,7 @@ pub fn spawn(
     let deliverer = Arc::new(Deliverer {
         store,
         keys,
+        kek,
         issuer,
         clock,
         metrics,
@@ -140,6 +144,7 @@ impl Deliverer {
                             &delivery.sid,
                             &self.issuer,
                             &keys.current(),
+                            &self.kek,
                             now,
                         ) {
                             Ok(token) => self.post(&logout.uri, token).await,

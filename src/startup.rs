@@ -88,6 +88,7 @@ pub async fn build_state_with_clock(
     let outbox = crate::logout_delivery::spawn(
         Arc::downgrade(&store),
         Arc::downgrade(&keys),
+        kek.clone(),
         settings.issuer.clone(),
         clock.clone(),
         metrics.clone(),

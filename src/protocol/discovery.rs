@@ -72,7 +72,7 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": SUPPORTED_GRANT_TYPES,
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,
         // "none" is how public clients (PKCE only) use the token endpoint.

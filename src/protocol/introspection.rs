@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::tokens::{Subject, verify_access_token};
+use super::tokens::{Subject, subject_for, verify_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::tokens::token_hash;
@@ -84,7 +84,7 @@ fn refresh_token_info(
         "active": true,
         "iss": ctx.settings.issuer,
         "client_id": grant.client_id,
-        "sub": grant.user_id,
+        "sub": subject_for(caller, &grant.user_id, ctx.kek),
         "aud": grant.client_id,
         "scope": grant.scope,
         "exp": record.expires_at,

@@ -4,8 +4,9 @@
 use serde_json::json;
 
 use super::OAuthError;
-use super::tokens::{id_token_alg, signing_key};
+use super::tokens::{id_token_alg, signing_key, subject_for};
 use crate::crypto::KeySet;
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::random_token;
 use crate::domain::UnixTime;
 use crate::sessions::SsoSession;
@@ -45,12 +46,14 @@ pub const MAX_DELIVERY_ATTEMPTS: i32 = 5;
 /// serves clients that keep sessions by either, and `sid` whenever the client requires
 /// it), no `nonce` ("MUST NOT contain a nonce Claim"), signed with the key the client's
 /// ID tokens use, so that it verifies with the keys the client already trusts.
+/// `user_id` becomes the `sub` this client knows the user by (pairwise or not).
 pub fn logout_token(
     client: &Client,
-    subject: &str,
+    user_id: &str,
     sid: &str,
     issuer: &str,
     keys: &KeySet,
+    kek: &KeyEncryptionKey,
     now: UnixTime,
 ) -> Result<String, OAuthError> {
     let claims = json!({
@@ -59,7 +62,7 @@ pub fn logout_token(
         "iat": now,
         "exp": now + LOGOUT_TOKEN_TTL,
         "jti": random_token(16),
-        "sub": subject,
+        "sub": subject_for(client, user_id, kek),
         "sid": sid,
         "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
     });
@@ -128,7 +131,8 @@ mod tests {
         let mut c = client();
         c.metadata = json!({"id_token_signed_response_alg": "ES256"});
         let keys = KeySet::new(vec![key]);
-        let token = logout_token(&c, "alice", "sid-1", "https://op", &keys, 1000).unwrap();
+        let kek = KeyEncryptionKey::from_bytes(&[7; 32]).unwrap();
+        let token = logout_token(&c, "alice", "sid-1", "https://op", &keys, &kek, 1000).unwrap();
         let expect = JwtExpectations {
             issuer: "https://op",
             typ: Some(LOGOUT_TOKEN_TYP),

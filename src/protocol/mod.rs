@@ -46,6 +46,8 @@ pub trait ClientKeySource: Send + Sync {
     /// The JWK Set at `uri`: from a cache unless `refetch`, which asks the client's server
     /// again (once per unknown `kid`; the source may refuse to fetch too often).
     fn jwk_set(&self, uri: &str, refetch: bool) -> Result<serde_json::Value, OAuthError>;
+    /// Another JSON document at a URL the client registers (a sector identifier).
+    fn document(&self, uri: &str) -> Result<serde_json::Value, OAuthError>;
 }
 
 /// A source with no keys: for contexts where no client authenticates (CLI, tests).
@@ -54,6 +56,10 @@ pub struct NoClientKeys;
 impl ClientKeySource for NoClientKeys {
     fn jwk_set(&self, _uri: &str, _refetch: bool) -> Result<serde_json::Value, OAuthError> {
         Err(OAuthError::invalid_client("client authentication failed"))
+    }
+
+    fn document(&self, _uri: &str) -> Result<serde_json::Value, OAuthError> {
+        Err(OAuthError::server("no documents are fetched here"))
     }
 }
 

@@ -5,10 +5,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Context, OAuthError};
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{left_half_sha256, left_half_sha512, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
 use crate::store::{Client, Grant};
+
+/// The `sub` a client knows a user by (OIDC Core §8): the user's id, or for a client of a
+/// pairwise sector an HMAC (under a key derived from the key-encryption key) of the sector
+/// and the id, the same for every client of that sector and unrelated across sectors.
+pub fn subject_for(client: &Client, user_id: &str, kek: &KeyEncryptionKey) -> String {
+    match client.pairwise_sector() {
+        Some(sector) => kek.derive("pairwise-sub", &format!("{sector}\n{user_id}")),
+        None => user_id.to_owned(),
+    }
+}
 
 /// RFC 9068 §2.1: the `typ` of our access tokens.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -110,7 +121,10 @@ pub fn issue_access_token(
 ) -> Result<AccessToken, OAuthError> {
     let settings = ctx.settings;
     let (sub, gid) = match request.subject {
-        Subject::User { user_id, grant_id } => (user_id.clone(), Some(grant_id.clone())),
+        Subject::User { user_id, grant_id } => (
+            subject_for(request.client, user_id, ctx.kek),
+            Some(grant_id.clone()),
+        ),
         Subject::Client { client_id } => (client_id.clone(), None),
     };
     let aud = match request.audience {
@@ -179,7 +193,7 @@ pub fn issue_id_token(
     let key = signing_key(ctx.keys, alg, ctx.now)?;
     let mut id = json!({
         "iss": ctx.settings.issuer,
-        "sub": grant.user_id,
+        "sub": subject_for(client, &grant.user_id, ctx.kek),
         "aud": client.id,
         "exp": ctx.now + ctx.settings.id_token_ttl,
         "iat": ctx.now,

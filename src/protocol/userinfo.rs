@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::claims::{all_claims, claims_for};
 use super::claims_request::{ClaimsRequest, add_requested};
-use super::tokens::{Subject, signing_key, verify_access_token};
+use super::tokens::{Subject, signing_key, subject_for, verify_access_token};
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::domain::Scopes;
@@ -33,21 +33,24 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
             "the openid scope is required",
         ));
     }
+    // Client metadata is cached: no query on the common path.
+    let client = ctx
+        .store
+        .find_client(&claims.client_id)?
+        .ok_or_else(|| OAuthError::invalid_token("the access token has been revoked"))?;
+    // The token's `sub` is the one this client knows the user by (pairwise or not).
     let (user, requested) = ctx
         .store
         .find_grant_user(&grant_id)?
-        .filter(|(user, _)| user.id == user_id)
+        .filter(|(user, _)| subject_for(&client, &user.id, ctx.kek) == user_id)
         .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
     let mut out = claims_for(&user, &scopes);
     // OIDC Core §5.5: claims the request asked userinfo for, beyond its scopes.
     if let Some(requested) = ClaimsRequest::from_stored(requested.as_deref()) {
         add_requested(&mut out, &all_claims(&user), &requested.userinfo);
     }
-    // Client metadata is cached: no query on the common path.
-    let alg = ctx
-        .store
-        .find_client(&claims.client_id)?
-        .and_then(|c| userinfo_alg(&c));
+    out.insert("sub".into(), json!(user_id));
+    let alg = userinfo_alg(&client);
     let Some(alg) = alg else {
         return Ok(UserinfoResponse::Json(Value::Object(out)));
     };

@@ -199,6 +199,18 @@ impl Client {
     pub fn requires_pkce(&self) -> bool {
         self.pkce_required || self.is_public()
     }
+
+    /// The sector of a client registered for pairwise subject identifiers (OIDC Core
+    /// §8.1): its users' `sub` is derived from it; `None` for public subjects.
+    pub fn pairwise_sector(&self) -> Option<&str> {
+        (self.metadata.get("subject_type").and_then(|v| v.as_str()) == Some("pairwise"))
+            .then(|| {
+                self.metadata
+                    .get("sector_identifier")
+                    .and_then(|v| v.as_str())
+            })
+            .flatten()
+    }
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

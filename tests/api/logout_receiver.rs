@@ -24,6 +24,15 @@ pub struct Received {
 struct Inbox {
     received: Mutex<Vec<Received>>,
     fail_next: AtomicUsize,
+    /// Documents served by GET (a sector identifier document, say).
+    documents: Mutex<std::collections::HashMap<String, serde_json::Value>>,
+}
+
+async fn document(req: actix_web::HttpRequest, inbox: web::Data<Arc<Inbox>>) -> HttpResponse {
+    match inbox.documents.lock().unwrap().get(req.path()) {
+        Some(doc) => HttpResponse::Ok().json(doc),
+        None => HttpResponse::NotFound().finish(),
+    }
 }
 
 pub struct Receiver {
@@ -66,6 +75,7 @@ impl Receiver {
             App::new()
                 .app_data(data.clone())
                 .route("/{tail:.*}", web::post().to(receive))
+                .route("/{tail:.*}", web::get().to(document))
         })
         .workers(1)
         .disable_signals()
@@ -84,6 +94,16 @@ impl Receiver {
     /// The URI for one client's logouts.
     pub fn uri(&self, name: &str) -> String {
         format!("{}/bc/{name}", self.base)
+    }
+
+    /// Serves `doc` at `path` (GET); returns its URL.
+    pub fn serve(&self, path: &str, doc: serde_json::Value) -> String {
+        self.inbox
+            .documents
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), doc);
+        format!("{}{path}", self.base)
     }
 
     /// Answers the next `n` POSTs with 503.

@@ -22,6 +22,7 @@ mod keys;
 mod login;
 mod logout;
 mod logout_receiver;
+mod pairwise;
 mod properties;
 mod refresh;
 mod registration;

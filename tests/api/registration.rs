@@ -101,7 +101,7 @@ async fn invalid_metadata_is_rejected_with_the_rfc_7591_error() {
             "invalid_client_metadata",
         ),
         (
-            json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "pairwise"}),
+            json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "secret"}),
             "invalid_client_metadata",
         ),
         (json!(["not", "an", "object"]), "invalid_client_metadata"),

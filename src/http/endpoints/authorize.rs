@@ -18,6 +18,7 @@ use crate::protocol::authorize::{
     drop_unconsented_offline_access, issue_response, next_step, resolve_redirect_uri, validate,
 };
 use crate::protocol::logout::session_user;
+use crate::protocol::tokens::subject_for;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
 
@@ -281,13 +282,25 @@ pub async fn proceed(
     let (session, consent) = match session {
         Some(s) => {
             let (session, client_id) = (s.clone(), pending.request.client_id.clone());
-            let (user_exists, consent) = blocking(state, move |ctx| {
+            let hint = pending.request.hinted_sub.clone();
+            let (user_exists, consent, hint_names_user) = blocking(state, move |ctx| {
                 Ok(match session_user(ctx.store, &session)? {
-                    Some(user) => (true, ctx.store.find_consent(&user.id, &client_id)?),
-                    None => (false, None),
+                    Some(user) => {
+                        // An id_token_hint names the user as this client knows them
+                        // (a pairwise `sub`, perhaps): is it this session's user?
+                        let hinted = match (&hint, ctx.store.find_client(&client_id)?) {
+                            (Some(h), Some(c)) => *h == subject_for(&c, &user.id, ctx.kek),
+                            _ => false,
+                        };
+                        (true, ctx.store.find_consent(&user.id, &client_id)?, hinted)
+                    }
+                    None => (false, None, false),
                 })
             })
             .await?;
+            if hint_names_user {
+                pending.request.hinted_sub = Some(s.user_id.clone());
+            }
             if user_exists {
                 (Some(s), consent)
             } else {

@@ -2,6 +2,7 @@
 //! and the same rules for clients added from the CLI.
 
 mod logout;
+mod pairwise;
 
 use serde_json::{Map, Value, json};
 
@@ -45,6 +46,11 @@ pub struct ClientDraft {
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// OIDC Core §8: `public` (the default) or `pairwise`.
+    pub subject_type: Option<String>,
+    pub sector_identifier_uri: Option<String>,
+    /// The URIs the sector identifier document lists, fetched by the caller.
+    pub sector_redirect_uris: Option<Vec<String>>,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -351,6 +357,27 @@ pub fn register(
         &application_type,
     )?;
     let mut metadata = draft.metadata;
+    match draft.subject_type.as_deref() {
+        None | Some("public") => {}
+        Some("pairwise") => {
+            let sector = pairwise::sector(
+                &draft.redirect_uris,
+                draft.sector_identifier_uri.as_deref(),
+                draft.sector_redirect_uris.as_deref(),
+                issuer,
+            )?;
+            metadata.insert("subject_type".into(), json!("pairwise"));
+            metadata.insert("sector_identifier".into(), json!(sector));
+            if let Some(uri) = &draft.sector_identifier_uri {
+                metadata.insert("sector_identifier_uri".into(), json!(uri));
+            }
+        }
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "subject_type {other} is not supported (public, pairwise)"
+            )));
+        }
+    }
     for (name, alg) in [
         (
             "id_token_signed_response_alg",
@@ -419,13 +446,32 @@ pub fn register(
     })
 }
 
+/// The URIs a sector identifier document lists (OIDC Core §8.1: a JSON array of
+/// redirect URIs); `None` if it cannot be fetched or is no such array (`register` says so).
+pub fn sector_document(uri: &str, ctx: &Context<'_>) -> Option<Vec<String>> {
+    // Only a URL that passes the registration rules is fetched at all.
+    check_fetch_uri("sector_identifier_uri", uri, &ctx.settings.issuer).ok()?;
+    parse_sector_document(&ctx.client_keys.document(uri).ok()?)
+}
+
+pub fn parse_sector_document(document: &Value) -> Option<Vec<String>> {
+    document
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
 fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
     ctx.settings.endpoint(&format!("/register/{client_id}"))
 }
 
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client
 /// information response, with the secrets shown this once.
-pub fn register_dynamic(draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+    if let Some(uri) = &draft.sector_identifier_uri {
+        draft.sector_redirect_uris = sector_document(uri, ctx);
+    }
     let mut registered = register(draft, &ctx.settings.issuer, ctx.kek, ctx.now)?;
     // RFC 7592 §3: the registration access token reads the client back. Its presence also
     // marks the client as self-registered (shown as unverified on the consent page).
@@ -505,11 +551,6 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
             ))),
         }
     };
-    if let Some(subject_type) = string("subject_type")?
-        && subject_type != "public"
-    {
-        return Err(metadata_error("only subject_type public is supported"));
-    }
     for unsupported in [
         "id_token_encrypted_response_alg",
         "userinfo_encrypted_response_alg",
@@ -592,6 +633,9 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         backchannel_logout_session_required: boolean("backchannel_logout_session_required")?,
         frontchannel_logout_uri: string("frontchannel_logout_uri")?,
         frontchannel_logout_session_required: boolean("frontchannel_logout_session_required")?,
+        subject_type: string("subject_type")?,
+        sector_identifier_uri: string("sector_identifier_uri")?,
+        sector_redirect_uris: None,
     })
 }
 
@@ -669,7 +713,8 @@ pub fn client_information(
         out["registration_access_token"] = json!(token);
     }
     if let Value::Object(extra) = &client.metadata {
-        for (k, v) in extra {
+        // `sector_identifier` is ours (derived), not registration metadata.
+        for (k, v) in extra.iter().filter(|(k, _)| *k != "sector_identifier") {
             out[k] = v.clone();
         }
     }
