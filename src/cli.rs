@@ -182,6 +182,9 @@ pub enum ClientsCommand {
         /// Userinfo answers this client with a JWT signed with this algorithm.
         #[arg(long, value_parser = ["RS256", "PS256", "ES256", "EdDSA"])]
         userinfo_alg: Option<String>,
+        /// RFC 9126: this client must push its authorization requests (PAR) first.
+        #[arg(long)]
+        require_par: bool,
         /// OIDC Core §8: `pairwise` gives this client's users a `sub` of its own sector.
         #[arg(long, value_parser = ["public", "pairwise"])]
         subject_type: Option<String>,
@@ -569,6 +572,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             access_token_alg,
             id_token_alg,
             userinfo_alg,
+            require_par,
             subject_type,
             sector_identifier_uri,
             resources,
@@ -607,6 +611,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                     Some(uri) => fetch_sector_document(settings, uri)?,
                     None => None,
                 },
+                require_pushed_authorization_requests: Some(require_par),
                 subject_type,
                 sector_identifier_uri,
                 resources,

@@ -61,6 +61,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<crate::domain::IpRange>,
     /// How often each instance reloads the signing keys (to pick up rotations).
     pub key_refresh_interval: i64,
+    /// RFC 9126 §5: every authorization request must be pushed first (PAR), for every
+    /// client (clients may also require it one by one).
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,7 @@ const KEYS: &[&str] = &[
     "metrics_bind",
     "key_rotation_interval",
     "key_refresh_interval",
+    "require_pushed_authorization_requests",
 ];
 
 impl Settings {
@@ -196,6 +200,17 @@ impl Settings {
                 ));
             }
         };
+        let require_pushed_authorization_requests =
+            match get("require_pushed_authorization_requests") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(bad(
+                        "require_pushed_authorization_requests",
+                        format!("expected true or false, got {other:?}"),
+                    ));
+                }
+            };
         let database_url = get("database_url")
             .unwrap_or("sqlite://data/portcullis.db")
             .to_owned();
@@ -342,6 +357,7 @@ impl Settings {
             metrics_bind,
             key_rotation_interval,
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
+            require_pushed_authorization_requests,
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.
         if settings.refresh_token_absolute_ttl < settings.access_token_ttl {

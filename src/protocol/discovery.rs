@@ -63,6 +63,8 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "issuer": settings.issuer,
         "authorization_endpoint": settings.endpoint("/authorize"),
         "token_endpoint": settings.endpoint("/token"),
+        "pushed_authorization_request_endpoint": settings.endpoint("/par"),
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "userinfo_endpoint": settings.endpoint("/userinfo"),
         "revocation_endpoint": settings.endpoint("/revoke"),
         "introspection_endpoint": settings.endpoint("/introspect"),

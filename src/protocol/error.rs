@@ -21,6 +21,10 @@ pub enum ErrorCode {
     InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6, RFC 9101 §7: a request_uri that cannot be used.
+    InvalidRequestUri,
+    /// OIDC Core §3.1.2.6, RFC 9101 §7: a request object that cannot be used.
+    InvalidRequestObject,
     InvalidToken,
     InsufficientScope,
     InvalidRedirectUri,
@@ -52,6 +56,8 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidRedirectUri => "invalid_redirect_uri",

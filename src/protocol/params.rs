@@ -12,6 +12,10 @@ impl Params {
         Self(pairs)
     }
 
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// Parses an `application/x-www-form-urlencoded` string (query or body).
     pub fn from_urlencoded(text: &str) -> Result<Self, OAuthError> {
         serde_urlencoded::from_str::<Vec<(String, String)>>(text)

@@ -95,6 +95,7 @@ const FAILED_FROM: &str = "failed-from:";
 const LOGIN_QUEUE: &str = "login-queue:";
 const FAILED_SOURCE: &str = "failed-source:";
 const KNOWN_BROWSER: &str = "known-browser:";
+const PUSHED: &str = "par:";
 
 /// Login attempts (reserved, less the successful ones) in the current window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +240,26 @@ impl Sessions {
     /// Deletes a session by `sso_record_key`.
     pub async fn delete_sso_record(&self, record_key: &str) -> SessionResult<()> {
         self.store.delete(&format!("{SSO}{record_key}")).await
+    }
+
+    /// A pushed authorization request (RFC 9126), under its handle, for `ttl`.
+    pub async fn save_pushed<T: Serialize>(
+        &self,
+        handle: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        self.put(PUSHED, handle, value, ttl).await
+    }
+
+    /// Takes a pushed request: a `request_uri` is good for one authorization request.
+    pub async fn take_pushed<T: DeserializeOwned>(&self, handle: &str) -> SessionResult<Option<T>> {
+        match self.store.take(&key(PUSHED, handle)).await? {
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| SessionError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
     }
 
     pub async fn save_pending<T: Serialize>(

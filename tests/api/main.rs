@@ -23,6 +23,7 @@ mod login;
 mod logout;
 mod logout_receiver;
 mod pairwise;
+mod par;
 mod properties;
 mod refresh;
 mod registration;

@@ -13,13 +13,14 @@ use crate::http::error::{PageError, page_response};
 use crate::http::{
     State, blocking, browser_id, form_token, known_browser, request_params, session_id,
 };
+use crate::protocol::authorize::pushed::{self, PushedRequest};
 use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Next,
     drop_unconsented_offline_access, issue_response, next_step, resolve_redirect_uri, validate,
 };
 use crate::protocol::logout::session_user;
 use crate::protocol::tokens::subject_for;
-use crate::protocol::{ErrorCode, OAuthError};
+use crate::protocol::{ErrorCode, OAuthError, Params};
 use crate::sessions::SsoSession;
 
 /// How long a user has to finish logging in and consenting.
@@ -134,7 +135,12 @@ async fn authorize_page(
     body: web::Bytes,
     state: State,
 ) -> Result<HttpResponse, PageError> {
-    let params = request_params(&req, &body)?;
+    let params = pushed_request(request_params(&req, &body)?, &state).await?;
+    let pushed = params.is_some();
+    let params = match params {
+        Some(p) => p,
+        None => request_params(&req, &body)?,
+    };
     let (client, request) = blocking(&state, move |ctx| {
         let client_id = params.required("client_id")?;
         let client = ctx
@@ -144,14 +150,14 @@ async fn authorize_page(
         let redirect_uri = resolve_redirect_uri(&params, &client)?;
         Ok((
             client.clone(),
-            validate(&params, &client, redirect_uri, ctx),
+            validate(&params, &client, redirect_uri, pushed, ctx),
         ))
     })
     .await?;
     let request = match request {
         Ok(request) => request,
         Err(AuthorizeError::Page(error)) => return Err(error.into()),
-        Err(AuthorizeError::Redirect(response)) => return Ok(respond(&response, &state)),
+        Err(AuthorizeError::Redirect { response, .. }) => return Ok(respond(&response, &state)),
     };
     let mut pending = Pending {
         request,
@@ -412,6 +418,24 @@ pub async fn sign_in_to_account(
         Some(cookie) => with_cookie(response, &cookie),
         None => response,
     })
+}
+
+/// The parameters of the pushed request a `request_uri` of ours names (RFC 9126 §4),
+/// taken (it is good once); `None` for a request that names none. The pushed parameters
+/// are the request: the others (but `client_id`, which must match) are ignored.
+async fn pushed_request(params: Params, state: &State) -> Result<Option<Params>, PageError> {
+    let Some(handle) = params.single("request_uri")?.and_then(pushed::handle_of) else {
+        return Ok(None);
+    };
+    let stored: Option<PushedRequest> = state
+        .sessions
+        .take_pushed(handle)
+        .await
+        .map_err(OAuthError::from)?;
+    let stored = stored.ok_or_else(pushed::invalid_request_uri)?;
+    Ok(Some(
+        stored.redeem(params.single("client_id")?, state.now())?,
+    ))
 }
 
 /// Ends a stored interaction that is over (finished, or failed back to the client).

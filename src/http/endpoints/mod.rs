@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod introspection;
+pub mod par;
 pub mod registration;
 pub mod revocation;
 pub mod token;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(at("/authorize/continue").get(authorize::resume).done())
     .service(at("/token").post(token::token).preflight().done())
+    .service(at("/par").post(par::push).done())
     .service(
         at("/userinfo")
             .get(userinfo::userinfo)
@@ -56,8 +58,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// them, rather than the error page a person reads: the endpoints called by programs.
 /// Everything else (authorize, the pages, unknown paths) is a browser's.
 pub fn answers_json(path: &str) -> bool {
-    const JSON: [&str; 8] = [
+    const JSON: [&str; 9] = [
         "/token",
+        "/par",
         "/revoke",
         "/introspect",
         "/register",

@@ -2,6 +2,7 @@
 //! deciding whether the user must log in or consent, issuing the code.
 
 mod decision;
+pub mod pushed;
 mod response;
 mod response_type;
 
@@ -64,8 +65,11 @@ pub enum AuthorizeError {
     /// (RFC 6749 §4.1.2.1, §10.15).
     Page(OAuthError),
     /// Everything else goes back to the client's registered redirect URI, in the
-    /// response mode it asked for.
-    Redirect(AuthorizationResponse),
+    /// response mode it asked for (`error` is what the response says).
+    Redirect {
+        response: AuthorizationResponse,
+        error: OAuthError,
+    },
 }
 
 /// The redirect URI a request resolved to, and whether the request named it (then the
@@ -118,17 +122,13 @@ pub fn validate(
     params: &Params,
     client: &Client,
     redirect: ResolvedRedirect,
+    pushed: bool,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let issuer = &ctx.settings.issuer;
-    let fail = |mode, state: Option<&str>, error: OAuthError| {
-        AuthorizeError::Redirect(AuthorizationResponse::error(
-            &redirect.uri,
-            mode,
-            state,
-            &error,
-            issuer,
-        ))
+    let fail = |mode, state: Option<&str>, error: OAuthError| AuthorizeError::Redirect {
+        response: AuthorizationResponse::error(&redirect.uri, mode, state, &error, issuer),
+        error,
     };
     // The mode first: every later error travels in it (Form Post Response Mode §2). An
     // unusable one is reported in the default mode of the response type.
@@ -166,8 +166,26 @@ pub fn validate(
     if let Some(error) = mode_error {
         return Err(fail(mode, state.as_deref(), error));
     }
+    // RFC 9126 §5: a client (or a server) that requires pushed requests takes no other.
+    if !pushed && requires_pushed_requests(client, ctx) {
+        let error = OAuthError::invalid_request(
+            "this client must push its authorization requests first (RFC 9126)",
+        );
+        return Err(fail(mode, state.as_deref(), error));
+    }
     check(params, client, &redirect, state.clone(), mode, ctx)
         .map_err(|error| fail(mode, state.as_deref(), error))
+}
+
+/// RFC 9126 §5, §6: per client (`require_pushed_authorization_requests` metadata) or for
+/// the whole server.
+pub fn requires_pushed_requests(client: &Client, ctx: &Context<'_>) -> bool {
+    ctx.settings.require_pushed_authorization_requests
+        || client
+            .metadata
+            .get("require_pushed_authorization_requests")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
 }
 
 /// Upper bounds on values we keep while the user logs in: generous for real clients, small

@@ -46,6 +46,8 @@ pub struct ClientDraft {
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// RFC 9126 §6: this client's authorization requests must be pushed first.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// OIDC Core §8: `public` (the default) or `pairwise`.
     pub subject_type: Option<String>,
     pub sector_identifier_uri: Option<String>,
@@ -357,6 +359,9 @@ pub fn register(
         &application_type,
     )?;
     let mut metadata = draft.metadata;
+    if draft.require_pushed_authorization_requests == Some(true) {
+        metadata.insert("require_pushed_authorization_requests".into(), json!(true));
+    }
     match draft.subject_type.as_deref() {
         None | Some("public") => {}
         Some("pairwise") => {
@@ -633,6 +638,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         backchannel_logout_session_required: boolean("backchannel_logout_session_required")?,
         frontchannel_logout_uri: string("frontchannel_logout_uri")?,
         frontchannel_logout_session_required: boolean("frontchannel_logout_session_required")?,
+        require_pushed_authorization_requests: boolean("require_pushed_authorization_requests")?,
         subject_type: string("subject_type")?,
         sector_identifier_uri: string("sector_identifier_uri")?,
         sector_redirect_uris: None,
