@@ -130,6 +130,12 @@ impl JwksFetcher {
     /// A JSON document a client registered the URL of (its JWK Set, its sector
     /// identifier document): public addresses only, no redirects, 5 s, 64 KiB.
     pub async fn fetch_json(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
+        let body = self.fetch_bytes(uri).await?;
+        serde_json::from_slice(&body).map_err(|e| unusable(uri, e))
+    }
+
+    /// The body at `uri`, under the same rules.
+    pub async fn fetch_bytes(&self, uri: &str) -> Result<Vec<u8>, OAuthError> {
         if !allowed_literal(uri, self.allow_loopback) {
             return Err(unusable(uri, "not a public address"));
         }
@@ -156,7 +162,7 @@ impl JwksFetcher {
                 return Err(unusable(uri, "too large"));
             }
         }
-        serde_json::from_slice(&body).map_err(|e| unusable(uri, e))
+        Ok(body)
     }
 
     async fn fetch(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
@@ -173,6 +179,12 @@ impl ClientKeySource for JwksFetcher {
     fn document(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
         let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
         handle.block_on(self.fetch_json(uri))
+    }
+
+    fn text(&self, uri: &str) -> Result<String, OAuthError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
+        let body = handle.block_on(self.fetch_bytes(uri))?;
+        String::from_utf8(body).map_err(|e| unusable(uri, e))
     }
 
     /// Called on a blocking thread (protocol code is synchronous): the fetch runs on the

@@ -262,7 +262,7 @@ fn verify_assertion(
 /// The client's key for `kid` (or its only key of a fitting type when the assertion
 /// names none): from the registered JWK Set, or from `jwks_uri`, fetched again once when
 /// the `kid` is unknown (the client rotated its keys).
-fn client_public_key(
+pub(crate) fn client_public_key(
     client: &Client,
     kid: Option<&str>,
     alg: Algorithm,
@@ -308,6 +308,7 @@ fn key_fits(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> bool {
                 | Algorithm::PS384
                 | Algorithm::PS512
         ) | (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+            | (P::OctetKeyPair(_), Algorithm::EdDSA)
     );
     let use_fits = !matches!(
         jwk.common.public_key_use,

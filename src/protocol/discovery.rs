@@ -49,6 +49,10 @@ pub const ASSERTION_ALGS: [&str; 9] = [
     "HS256", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
 ];
 
+/// RFC 9101: what request objects may be signed with; `none` only for a client that
+/// registered it.
+const REQUEST_OBJECT_SIGNING_ALGS: [&str; 5] = ["RS256", "PS256", "ES256", "EdDSA", "none"];
+
 pub fn registration_enabled(settings: &Settings) -> bool {
     match settings.registration {
         RegistrationMode::Open => true,
@@ -95,9 +99,11 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "display_values_supported": DISPLAY_VALUES,
         "ui_locales_supported": ["en"],
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-        "require_request_uri_registration": false,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        // Only registered request_uri values are fetched (OIDC Registration §2).
+        "require_request_uri_registration": true,
+        "request_object_signing_alg_values_supported": REQUEST_OBJECT_SIGNING_ALGS,
         "authorization_response_iss_parameter_supported": true,
         // OIDC Front-Channel Logout §3 and Back-Channel Logout §2.1: every logout
         // carries `iss` and `sid` (the iframe's query, the logout token's claims).

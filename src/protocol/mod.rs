@@ -48,6 +48,8 @@ pub trait ClientKeySource: Send + Sync {
     fn jwk_set(&self, uri: &str, refetch: bool) -> Result<serde_json::Value, OAuthError>;
     /// Another JSON document at a URL the client registers (a sector identifier).
     fn document(&self, uri: &str) -> Result<serde_json::Value, OAuthError>;
+    /// A text document at a URL the client registers (a request object).
+    fn text(&self, uri: &str) -> Result<String, OAuthError>;
 }
 
 /// A source with no keys: for contexts where no client authenticates (CLI, tests).
@@ -59,6 +61,10 @@ impl ClientKeySource for NoClientKeys {
     }
 
     fn document(&self, _uri: &str) -> Result<serde_json::Value, OAuthError> {
+        Err(OAuthError::server("no documents are fetched here"))
+    }
+
+    fn text(&self, _uri: &str) -> Result<String, OAuthError> {
         Err(OAuthError::server("no documents are fetched here"))
     }
 }

@@ -144,16 +144,6 @@ async fn unknown_scopes_only_is_invalid_scope() {
 }
 
 #[tokio::test]
-async fn request_objects_are_not_supported() {
-    expect_error_redirect(
-        &[("request", "eyJhbGciOiJub25lIn0.e30.")],
-        false,
-        "request_not_supported",
-    )
-    .await;
-}
-
-#[tokio::test]
 async fn prompt_none_combined_with_login_is_invalid_request() {
     expect_error_redirect(&[("prompt", "none login")], false, "invalid_request").await;
 }

@@ -30,6 +30,10 @@ struct Inbox {
 
 async fn document(req: actix_web::HttpRequest, inbox: web::Data<Arc<Inbox>>) -> HttpResponse {
     match inbox.documents.lock().unwrap().get(req.path()) {
+        // A string is served as itself (a request object), anything else as JSON.
+        Some(serde_json::Value::String(text)) => HttpResponse::Ok()
+            .content_type("application/oauth-authz-req+jwt")
+            .body(text.clone()),
         Some(doc) => HttpResponse::Ok().json(doc),
         None => HttpResponse::NotFound().finish(),
     }

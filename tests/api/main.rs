@@ -27,6 +27,7 @@ mod par;
 mod properties;
 mod refresh;
 mod registration;
+mod request_objects;
 mod response_modes;
 mod revocation;
 mod session_contract;

@@ -14,6 +14,7 @@ use crate::http::{
     State, blocking, browser_id, form_token, known_browser, request_params, session_id,
 };
 use crate::protocol::authorize::pushed::{self, PushedRequest};
+use crate::protocol::authorize::request_object;
 use crate::protocol::authorize::{
     Authentication, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Next,
     drop_unconsented_offline_access, issue_response, next_step, resolve_redirect_uri, validate,
@@ -147,6 +148,9 @@ async fn authorize_page(
             .store
             .find_client(client_id)?
             .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+        // RFC 9101: a request object (by value or by a registered reference) is verified
+        // before anything of the request is trusted, its redirect URI included.
+        let params = request_object::expand(params, &client, ctx)?;
         let redirect_uri = resolve_redirect_uri(&params, &client)?;
         Ok((
             client.clone(),

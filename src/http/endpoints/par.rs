@@ -12,6 +12,7 @@ use super::token::client_request;
 use crate::http::error::ApiError;
 use crate::http::{State, blocking};
 use crate::protocol::authorize::pushed::{PUSHED_REQUEST_TTL, PushedRequest, new_request_uri};
+use crate::protocol::authorize::request_object::expand;
 use crate::protocol::authorize::{AuthorizeError, resolve_redirect_uri, validate};
 use crate::protocol::client_auth::authenticate;
 
@@ -26,10 +27,17 @@ pub async fn push(
         // RFC 9126 §2: the same client authentication as the token endpoint's (and its
         // assertions may name this endpoint or the issuer as audience).
         let client = authenticate(&creds, &endpoint, ctx)?;
-        let pushed = PushedRequest::new(&client.id, &params, ctx.now)?;
+        let mut pushed = PushedRequest::new(&client.id, &params, ctx.now)?;
+        // §3: a pushed request may be a request object; it is verified now, and what it
+        // says is what is stored.
+        let stored = expand(
+            crate::protocol::Params::new(pushed.params.clone()),
+            &client,
+            ctx,
+        )?;
+        pushed.params = stored.pairs().to_vec();
         // §2.1: the request is validated now, as the authorization endpoint would; what it
         // would redirect is answered here as JSON.
-        let stored = crate::protocol::Params::new(pushed.params.clone());
         let redirect = resolve_redirect_uri(&stored, &client)?;
         match validate(&stored, &client, redirect, true, ctx) {
             Ok(_) => Ok(pushed),

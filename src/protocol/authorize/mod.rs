@@ -3,6 +3,7 @@
 
 mod decision;
 pub mod pushed;
+pub mod request_object;
 mod response;
 mod response_type;
 
@@ -214,17 +215,11 @@ fn check(
     response_mode: ResponseMode,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, OAuthError> {
-    // OIDC Core §6.1 / §6.2: we support neither request objects nor request_uri.
-    if params.single("request")?.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
-    if params.single("request_uri")?.is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+    // Request objects were expanded before (`request_object::expand`): one that is still
+    // here came where none is taken.
+    if params.single("request")?.is_some() || params.single("request_uri")?.is_some() {
+        return Err(OAuthError::invalid_request(
+            "request and request_uri are not taken here",
         ));
     }
     let response_type =

@@ -7,6 +7,7 @@ mod pairwise;
 use serde_json::{Map, Value, json};
 
 use super::authorize::ResponseType;
+use super::authorize::request_object::REQUEST_OBJECT_ALGS;
 use super::grants::SUPPORTED_GRANT_TYPES;
 use super::grants::client_credentials::check_resource;
 use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
@@ -46,6 +47,11 @@ pub struct ClientDraft {
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// RFC 9101 §10.1: the one algorithm its request objects are signed with (`none`
+    /// allows unsigned ones).
+    pub request_object_signing_alg: Option<String>,
+    /// OIDC Registration §2: the `request_uri` values it may send (fetched by us).
+    pub request_uris: Vec<String>,
     /// RFC 9126 §6: this client's authorization requests must be pushed first.
     pub require_pushed_authorization_requests: Option<bool>,
     /// OIDC Core §8: `public` (the default) or `pairwise`.
@@ -359,6 +365,23 @@ pub fn register(
         &application_type,
     )?;
     let mut metadata = draft.metadata;
+    if let Some(alg) = draft.request_object_signing_alg {
+        if alg != "none" && !REQUEST_OBJECT_ALGS.contains(&alg.as_str()) {
+            return Err(metadata_error(format!(
+                "request_object_signing_alg {alg} is not supported"
+            )));
+        }
+        metadata.insert("request_object_signing_alg".into(), json!(alg));
+    }
+    if !draft.request_uris.is_empty() {
+        if draft.request_uris.len() > MAX_URIS {
+            return Err(metadata_error("too many request_uris"));
+        }
+        for uri in &draft.request_uris {
+            check_fetch_uri("request_uris", uri, issuer)?;
+        }
+        metadata.insert("request_uris".into(), json!(draft.request_uris));
+    }
     if draft.require_pushed_authorization_requests == Some(true) {
         metadata.insert("require_pushed_authorization_requests".into(), json!(true));
     }
@@ -559,7 +582,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
     for unsupported in [
         "id_token_encrypted_response_alg",
         "userinfo_encrypted_response_alg",
-        "request_object_signing_alg",
+        "request_object_encryption_alg",
     ] {
         if string(unsupported)?.is_some() {
             return Err(metadata_error(format!("{unsupported} is not supported")));
@@ -639,6 +662,8 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         frontchannel_logout_uri: string("frontchannel_logout_uri")?,
         frontchannel_logout_session_required: boolean("frontchannel_logout_session_required")?,
         require_pushed_authorization_requests: boolean("require_pushed_authorization_requests")?,
+        request_object_signing_alg: string("request_object_signing_alg")?,
+        request_uris: list("request_uris")?,
         subject_type: string("subject_type")?,
         sector_identifier_uri: string("sector_identifier_uri")?,
         sector_redirect_uris: None,

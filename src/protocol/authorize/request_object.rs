@@ -1,0 +1,176 @@
+//! Request objects (RFC 9101, OIDC Core §6): the authorization request as a JWT signed
+//! by the client, by value (`request`) or by reference (`request_uri`, one the client
+//! registered).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+use crate::protocol::client_auth::client_public_key;
+use crate::protocol::{Context, ErrorCode, OAuthError, Params};
+use crate::store::Client;
+
+/// Algorithms a request object may be signed with (RFC 9101 §10.1: never `none`, unless
+/// the client registered for it).
+pub const REQUEST_OBJECT_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
+
+const MAX_REQUEST_OBJECT: usize = 64 * 1024;
+
+fn invalid(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequestObject, description)
+}
+
+/// JWT claims that are about the object, not parameters of the request.
+const ENVELOPE: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
+
+fn segment(part: &str) -> Result<Value, OAuthError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| invalid("the request object is not a JWT"))?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid("the request object is not a JWT"))
+}
+
+/// The client's registered `request_object_signing_alg`.
+fn registered_alg(client: &Client) -> Option<&str> {
+    client
+        .metadata
+        .get("request_object_signing_alg")
+        .and_then(Value::as_str)
+}
+
+/// Verifies `jwt` as `client`'s request object and returns its claims: signed with a
+/// key of the client (`jwks` / `jwks_uri`) in an algorithm it may use, `iss` the client,
+/// `aud` this issuer (RFC 9101 §6.3, §10.2), within its lifetime.
+pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OAuthError> {
+    if jwt.len() > MAX_REQUEST_OBJECT {
+        return Err(invalid("the request object is too large"));
+    }
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, payload, signature] = parts.as_slice() else {
+        // Five parts would be encrypted (JWE): not supported.
+        return Err(invalid("the request object must be a signed JWT"));
+    };
+    let header = segment(header)?;
+    let alg = header["alg"].as_str().unwrap_or_default();
+    if let Some(registered) = registered_alg(client)
+        && registered != alg
+    {
+        return Err(invalid(
+            "the request object is not signed with the registered algorithm",
+        ));
+    }
+    let claims = if alg == "none" {
+        if registered_alg(client) != Some("none") || !signature.is_empty() {
+            return Err(invalid("unsigned request objects are refused"));
+        }
+        segment(payload)?
+    } else {
+        if !REQUEST_OBJECT_ALGS.contains(&alg) {
+            return Err(invalid("the request object's algorithm is not supported"));
+        }
+        let algorithm: jsonwebtoken::Algorithm = alg
+            .parse()
+            .map_err(|_| invalid("the request object's algorithm is not supported"))?;
+        let key = client_public_key(client, header["kid"].as_str(), algorithm, ctx)
+            .map_err(|_| invalid("no key of the client verifies the request object"))?;
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        // Checked below, against the injected clock and with our rules.
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+            .map_err(|_| invalid("the request object's signature does not verify"))?
+            .claims
+    };
+    if !claims.is_object() {
+        return Err(invalid("the request object's payload is not a JSON object"));
+    }
+    if claims["iss"].as_str() != Some(client.id.as_str()) {
+        return Err(invalid("the request object's iss must be the client"));
+    }
+    let for_us = match &claims["aud"] {
+        Value::String(aud) => *aud == ctx.settings.issuer,
+        Value::Array(auds) => auds
+            .iter()
+            .any(|a| a.as_str() == Some(&ctx.settings.issuer)),
+        _ => false,
+    };
+    if !for_us {
+        return Err(invalid("the request object's aud must be this issuer"));
+    }
+    if claims
+        .get("client_id")
+        .is_some_and(|c| c.as_str() != Some(client.id.as_str()))
+    {
+        return Err(invalid("the request object's client_id is another client"));
+    }
+    let expired = claims["exp"].as_i64().is_some_and(|exp| exp <= ctx.now);
+    let early = claims["nbf"].as_i64().is_some_and(|nbf| nbf > ctx.now);
+    if expired || early {
+        return Err(invalid(
+            "the request object has expired or is not valid yet",
+        ));
+    }
+    if claims.get("request").is_some() || claims.get("request_uri").is_some() {
+        return Err(invalid("a request object cannot name another"));
+    }
+    Ok(claims)
+}
+
+/// The request's parameters with those of its request object, which take precedence
+/// (OIDC Core §6.1: "the values ... inside the Request Object take precedence"); the
+/// object comes by value (`request`) or from a `request_uri` the client registered, fetched
+/// with a timeout and a size limit.
+pub fn expand(params: Params, client: &Client, ctx: &Context<'_>) -> Result<Params, OAuthError> {
+    let jwt = match (params.single("request")?, params.single("request_uri")?) {
+        (None, None) => return Ok(params),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "request and request_uri cannot both be sent",
+            ));
+        }
+        (Some(jwt), None) => jwt.to_owned(),
+        (None, Some(uri)) => {
+            let registered = client
+                .metadata
+                .get("request_uris")
+                .and_then(Value::as_array)
+                .is_some_and(|uris| uris.iter().any(|u| u.as_str() == Some(uri)));
+            if !registered {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRequestUri,
+                    "request_uri is not registered for this client",
+                ));
+            }
+            ctx.client_keys.text(uri).map_err(|_| {
+                OAuthError::new(
+                    ErrorCode::InvalidRequestUri,
+                    "request_uri could not be fetched",
+                )
+            })?
+        }
+    };
+    let claims = verify(jwt.trim(), client, ctx)?;
+    let mut merged: Vec<(String, String)> = Vec::new();
+    if let Value::Object(members) = &claims {
+        for (name, value) in members {
+            if ENVELOPE.contains(&name.as_str()) {
+                continue;
+            }
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                // `max_age` as a number, `claims` as an object: their text form.
+                other => other.to_string(),
+            };
+            merged.push((name.clone(), text));
+        }
+    }
+    for (name, value) in params.pairs() {
+        if name != "request" && name != "request_uri" && !merged.iter().any(|(n, _)| n == name) {
+            merged.push((name.clone(), value.clone()));
+        }
+    }
+    Ok(Params::new(merged))
+}
