@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::SUPPORTED_SCOPES;
-use super::authorize::{DISPLAY_VALUES, ResponseMode};
+use super::authorize::{DISPLAY_VALUES, PkceMethod, Prompt, ResponseMode};
 use super::claims_request::ACR_VALUES_SUPPORTED;
 use super::grants::SUPPORTED_GRANT_TYPES;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
@@ -91,10 +91,10 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "introspection_endpoint_auth_methods_supported": &AuthMethod::SUPPORTED[..4],
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_signing_alg_values_supported": algs,
-        "code_challenge_methods_supported": ["S256"],
+        "code_challenge_methods_supported": PkceMethod::SUPPORTED,
         "claims_supported": CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": Prompt::SUPPORTED,
         "claims_parameter_supported": true,
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "display_values_supported": DISPLAY_VALUES,

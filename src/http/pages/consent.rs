@@ -220,6 +220,9 @@ async fn submit_page(
         return proceed(&req, &state, pending, Some(form.id), None).await;
     }
     // prompt=consent is satisfied by this decision.
-    pending.request.prompt.retain(|p| p != "consent");
+    pending
+        .request
+        .prompt
+        .retain(|p| *p != crate::protocol::authorize::Prompt::Consent);
     proceed(&req, &state, pending, Some(form.id), None).await
 }

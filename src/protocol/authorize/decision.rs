@@ -1,7 +1,7 @@
 //! What an authorization request needs next: a login, a consent, or nothing more
 //! (OIDC Core §3.1.2.3, `prompt` and `max_age` in §3.1.2.1).
 
-use super::AuthorizationRequest;
+use super::{AuthorizationRequest, Prompt};
 use crate::domain::{Scopes, UnixTime};
 use crate::protocol::{ErrorCode, OFFLINE_ACCESS};
 use crate::sessions::SsoSession;
@@ -30,7 +30,7 @@ pub fn drop_unconsented_offline_access(
     consent: Option<&Consent>,
 ) {
     let mut scopes = request.scopes();
-    if !scopes.contains(OFFLINE_ACCESS) || request.prompts("consent") {
+    if !scopes.contains(OFFLINE_ACCESS) || request.prompts(Prompt::Consent) {
         return;
     }
     let consented = consent
@@ -49,14 +49,14 @@ pub fn next_step(
     consent: Option<&Consent>,
     now: UnixTime,
 ) -> Next {
-    let none = request.prompts("none");
+    let none = request.prompts(Prompt::None);
     let must_login = match auth {
         None => true,
         Some(a) => {
             !a.fresh
                 // select_account: the login page is where an account is chosen.
-                && (request.prompts("login")
-                    || request.prompts("select_account")
+                && (request.prompts(Prompt::Login)
+                    || request.prompts(Prompt::SelectAccount)
                     || request
                         .max_age
                         // OIDC Core §3.1.2.1 (errata): max_age=0 is prompt=login.
@@ -83,7 +83,7 @@ pub fn next_step(
     let covered = consent.is_some_and(|c| {
         Scopes::parse(&c.scope).is_some_and(|granted| request.scopes().is_subset(&granted))
     });
-    if !covered || request.prompts("consent") {
+    if !covered || request.prompts(Prompt::Consent) {
         return if none {
             Next::Fail(ErrorCode::ConsentRequired)
         } else {
@@ -107,7 +107,7 @@ mod tests {
             nonce: None,
             code_challenge: None,
             code_challenge_method: None,
-            prompt: prompt.iter().map(|s| s.to_string()).collect(),
+            prompt: prompt.iter().filter_map(|s| Prompt::parse(s)).collect(),
             max_age,
             hinted_sub: None,
             login_hint: None,
@@ -216,7 +216,7 @@ mod tests {
         let mut plain = request(&[], None);
         plain.scope = "offline_access openid".into();
         let mut asked = plain.clone();
-        asked.prompt = vec!["consent".into()];
+        asked.prompt = vec![Prompt::Consent];
         let mut remembered = plain.clone();
 
         drop_unconsented_offline_access(&mut plain, Some(&consent("openid profile")));

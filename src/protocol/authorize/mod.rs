@@ -2,12 +2,16 @@
 //! deciding whether the user must log in or consent, issuing the code.
 
 mod decision;
+mod pkce;
+mod prompt;
 pub mod pushed;
 pub mod request_object;
 mod response;
 mod response_type;
 
 pub use decision::{Authentication, Next, drop_unconsented_offline_access, next_step};
+pub use pkce::PkceMethod;
+pub use prompt::Prompt;
 pub use response::{AuthorizationResponse, ResponseMode, issue_response};
 pub use response_type::ResponseType;
 
@@ -30,7 +34,7 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
-    pub prompt: Vec<String>,
+    pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     /// `sub` of a verified `id_token_hint`.
     pub hinted_sub: Option<String>,
@@ -54,8 +58,8 @@ impl AuthorizationRequest {
         Scopes::parse(&self.scope).unwrap_or_default()
     }
 
-    pub(crate) fn prompts(&self, value: &str) -> bool {
-        self.prompt.iter().any(|p| p == value)
+    pub(crate) fn prompts(&self, prompt: Prompt) -> bool {
+        self.prompt.contains(&prompt)
     }
 }
 
@@ -289,11 +293,11 @@ fn check(
     }
     // PKCE protects a code; a response without one has nothing to bind it to.
     let (code_challenge, code_challenge_method) = if response_type.code {
-        pkce(params, client)?
+        pkce::challenge(params, client)?
     } else {
         (None, None)
     };
-    let prompt = prompt(params)?;
+    let prompt = Prompt::parse_list(params.single("prompt")?.unwrap_or(""))?;
     let max_age = match params.single("max_age")? {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -338,62 +342,6 @@ fn check(
         claims: (!claims.is_empty()).then(|| claims.to_json()),
         acr,
     })
-}
-
-/// RFC 7636 §4.3/§4.4.1: S256 only (plain offers no protection against a leaked request),
-/// required for every client (RFC 9700 §2.1.1) but a confidential one registered with an
-/// explicit opt-out.
-fn pkce(params: &Params, client: &Client) -> Result<(Option<String>, Option<String>), OAuthError> {
-    let challenge = params.single("code_challenge")?;
-    let method = params.single("code_challenge_method")?;
-    match (challenge, method) {
-        (None, None) if client.requires_pkce() => Err(OAuthError::invalid_request(
-            "PKCE (code_challenge with S256) is required",
-        )),
-        (None, None) => Ok((None, None)),
-        (None, Some(_)) => Err(OAuthError::invalid_request(
-            "code_challenge_method without code_challenge",
-        )),
-        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256",
-        )),
-        (Some(c), Some("S256")) => {
-            // §4.2: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
-            let ok = (43..=128).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !ok {
-                return Err(OAuthError::invalid_request("malformed code_challenge"));
-            }
-            Ok((Some(c.to_owned()), Some("S256".to_owned())))
-        }
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256",
-        )),
-    }
-}
-
-/// OIDC Core §3.1.2.1: `none` must stand alone.
-fn prompt(params: &Params) -> Result<Vec<String>, OAuthError> {
-    let values: Vec<String> = params
-        .single("prompt")?
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if values
-        .iter()
-        .any(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
-    {
-        return Err(OAuthError::invalid_request("unsupported prompt value"));
-    }
-    if values.len() > 1 && values.iter().any(|v| v == "none") {
-        return Err(OAuthError::invalid_request(
-            "prompt=none cannot be combined with other values",
-        ));
-    }
-    Ok(values)
 }
 
 /// An ID token we issued to this client; it may have expired (OIDC Core §3.1.2.1).

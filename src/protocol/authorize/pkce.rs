@@ -1,0 +1,64 @@
+//! PKCE (RFC 7636) at the authorization endpoint: the challenge and its method.
+
+use crate::protocol::{OAuthError, Params};
+use crate::store::Client;
+
+/// RFC 7636 §4.2 `code_challenge_method`: S256 alone (`plain` protects nothing once the
+/// request leaks, RFC 9700 §2.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PkceMethod {
+    S256,
+}
+
+impl PkceMethod {
+    pub const SUPPORTED: [&'static str; 1] = ["S256"];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        (value == "S256").then_some(Self::S256)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S256 => "S256",
+        }
+    }
+}
+
+/// RFC 7636 §4.3/§4.4.1: S256 only (plain offers no protection against a leaked request),
+/// required for every client (RFC 9700 §2.1.1) but a confidential one registered with an
+/// explicit opt-out.
+pub fn challenge(
+    params: &Params,
+    client: &Client,
+) -> Result<(Option<String>, Option<String>), OAuthError> {
+    let challenge = params.single("code_challenge")?;
+    let method = params.single("code_challenge_method")?;
+    match (challenge, method) {
+        (None, None) if client.requires_pkce() => Err(OAuthError::invalid_request(
+            "PKCE (code_challenge with S256) is required",
+        )),
+        (None, None) => Ok((None, None)),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )),
+        (Some(c), Some(m)) if PkceMethod::parse(m).is_some() => {
+            // §4.2: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+            let ok = (43..=128).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !ok {
+                return Err(OAuthError::invalid_request("malformed code_challenge"));
+            }
+            Ok((
+                Some(c.to_owned()),
+                Some(PkceMethod::S256.as_str().to_owned()),
+            ))
+        }
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256",
+        )),
+    }
+}
