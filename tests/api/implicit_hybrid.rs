@@ -6,12 +6,10 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreProviderMetadata, CoreResponseType,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken, CoreResponseType};
 use openidconnect::{
-    AuthorizationCode, AuthorizationCodeHash, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, TokenResponse,
+    AuthorizationCode, AuthorizationCodeHash, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, TokenResponse,
 };
 use portcullis::protocol::registration::ClientDraft;
 use reqwest::StatusCode;
@@ -305,20 +303,7 @@ async fn openidconnect_completes_a_hybrid_flow() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = hybrid_client(&app, &["code id_token"]);
-    let http = crate::helpers::http_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.id.clone()),
-        client.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let (rp, http) = crate::relying_party::relying_party(&app, &client).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = rp
         .authorize_url(

@@ -27,6 +27,7 @@ mod par;
 mod properties;
 mod refresh;
 mod registration;
+mod relying_party;
 mod request_objects;
 mod response_modes;
 mod revocation;

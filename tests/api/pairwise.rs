@@ -2,12 +2,9 @@
 //! ID token, userinfo, introspection and logout tokens; sectors from the redirect host or
 //! a sector identifier document.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, TokenResponse,
 };
 use portcullis::protocol::registration::ClientDraft;
 use reqwest::StatusCode;
@@ -197,20 +194,7 @@ async fn openidconnect_completes_a_pairwise_flow() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     let client = pairwise_client(&app, "http://localhost:1/cb", None);
-    let http = crate::helpers::http_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.id.clone()),
-        client.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let (rp, http) = crate::relying_party::relying_party(&app, &client).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, _, nonce) = rp
         .authorize_url(

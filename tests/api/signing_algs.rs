@@ -4,8 +4,8 @@
 
 use std::str::FromStr;
 
-use openidconnect::core::{CoreClient, CoreIdToken, CoreJwsSigningAlgorithm, CoreProviderMetadata};
-use openidconnect::{AccessToken, AccessTokenHash, ClientId, IssuerUrl, Nonce};
+use openidconnect::core::{CoreIdToken, CoreJwsSigningAlgorithm};
+use openidconnect::{AccessToken, AccessTokenHash, Nonce};
 use portcullis::protocol::registration::ClientDraft;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,28 +23,6 @@ fn client_signing_with(app: &TestApp, draft: ClientDraft) -> TestClient {
     app.add_client_with(draft)
 }
 
-async fn relying_party(
-    app: &TestApp,
-    client_id: &str,
-) -> CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
-> {
-    let http = crate::helpers::http_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.to_owned()), None)
-}
-
 #[tokio::test]
 async fn every_algorithm_signs_id_tokens_that_a_relying_party_verifies() {
     let app = spawn_app().await;
@@ -60,7 +38,7 @@ async fn every_algorithm_signs_id_tokens_that_a_relying_party_verifies() {
         let tokens = app.tokens_for(&client, "alice").await;
         let id_token = CoreIdToken::from_str(tokens["id_token"].as_str().unwrap()).unwrap();
         assert_eq!(id_token.signing_alg().unwrap(), &alg, "{name}");
-        let rp = relying_party(&app, &client.id).await;
+        let (rp, _) = crate::relying_party::relying_party(&app, &client).await;
         let verifier = rp.id_token_verifier().set_allowed_algs(vec![alg.clone()]);
         let claims = id_token
             .claims(&verifier, &Nonce::new("n-456".into()))
