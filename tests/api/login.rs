@@ -326,7 +326,12 @@ async fn a_burst_of_guesses_checks_only_five(redis: &crate::backends::TempRedis)
         .iter()
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
-    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    // At most five are checked. Fewer is possible: the three counters of an attempt are
+    // counted one after the other, so under load an attempt within the five of its
+    // address may already be beyond ten for the account, and waits in (or is turned away
+    // from) the account's queue.
+    assert!((1..=5).contains(&checked), "{statuses:?}");
+    assert_eq!(checked + refused, 30, "{statuses:?}");
     // The right password from the same address is refused too, on either instance.
     let browser = b.browser();
     let (url, _) = b.authorize_url(&client, &[]);
