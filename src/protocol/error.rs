@@ -19,8 +19,6 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
-    RequestNotSupported,
-    RequestUriNotSupported,
     /// OIDC Core §3.1.2.6, RFC 9101 §7: a request_uri that cannot be used.
     InvalidRequestUri,
     /// OIDC Core §3.1.2.6, RFC 9101 §7: a request object that cannot be used.
@@ -54,8 +52,6 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
-            Self::RequestNotSupported => "request_not_supported",
-            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidToken => "invalid_token",

@@ -405,8 +405,6 @@ pub trait GrantStore {
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     /// Revokes every live grant made in the SSO session `sid`; returns how many.
     fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize>;
-    /// Revokes every live grant of the user (a password reset ends what an attacker got).
-    fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<usize>;
     /// Deletes codes, refresh tokens and revocation records that expired before
     /// `before`; returns how many rows went.
     fn purge_expired(&self, before: UnixTime) -> StoreResult<usize>;

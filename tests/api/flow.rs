@@ -1,36 +1,17 @@
 //! The whole code flow driven by the `openidconnect` crate as the relying party.
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    Scope, TokenResponse,
 };
 
 use crate::helpers::{TestApp, TestClient, query, spawn_app};
 
-fn rp_http() -> openidconnect::reqwest::Client {
-    crate::helpers::http_builder()
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// Discovery, authorize (through the HTML pages), code, token, ID token verification by the
 /// crate (signature, iss, aud, exp, nonce, at_hash), userinfo. Returns the ID token's sub.
 async fn openidconnect_flow(app: &TestApp, client: &TestClient, username: &str) -> String {
-    let http = rp_http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .expect("discovery document parses");
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.id.clone()),
-        client.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let (rp, http) = crate::relying_party::relying_party(app, client).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = rp
         .authorize_url(
@@ -224,17 +205,7 @@ async fn openidconnect_refreshes_a_token_and_verifies_the_refreshed_id_token() {
     let app = spawn_app().await;
     let sub = app.add_user("frank").await;
     let client = app.add_refreshing_client();
-    let http = rp_http();
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
-            .await
-            .unwrap();
-    let rp = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client.id.clone()),
-        client.secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let (rp, http) = crate::relying_party::relying_party(&app, &client).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, _, nonce) = rp
         .authorize_url(

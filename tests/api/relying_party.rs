@@ -19,7 +19,7 @@ pub type Rp = CoreClient<
 >;
 
 /// An HTTP client for the crate that does not follow redirects.
-pub fn rp_http() -> openidconnect::reqwest::Client {
+fn rp_http() -> openidconnect::reqwest::Client {
     crate::helpers::http_builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()

@@ -302,7 +302,12 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
             .redeem_code("h3", &grant("g3", client_id, user_id), None, now())
             .unwrap()
     );
-    assert_eq!(store.revoke_user_grants(user_id, 80).unwrap(), 1);
+    // Ending everything of the user ends its grants, those of unrecorded sessions too.
+    store.end_user_sessions(user_id, 80).unwrap();
+    assert_eq!(
+        store.find_grant("g3").unwrap().unwrap().revoked_at,
+        Some(80)
+    );
 
     // Assertion ids are single use.
     assert!(store.use_assertion_id("a1", now() + 60).unwrap());

@@ -105,16 +105,6 @@ impl GrantStore for SqlStore {
         .execute(&mut self.conn()?)?)
     }
 
-    fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<usize> {
-        Ok(diesel::update(
-            grants::table
-                .filter(grants::user_id.eq(user_id))
-                .filter(grants::revoked_at.is_null()),
-        )
-        .set(grants::revoked_at.eq(now))
-        .execute(&mut self.conn()?)?)
-    }
-
     fn purge_expired(&self, before: UnixTime) -> StoreResult<usize> {
         let mut conn = self.conn()?;
         let mut purged = diesel::delete(
