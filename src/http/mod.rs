@@ -2,6 +2,7 @@
 
 pub mod endpoints;
 pub mod error;
+pub mod interaction;
 pub mod observability;
 pub mod pages;
 pub mod sign_out;

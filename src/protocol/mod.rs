@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod interaction;
 pub mod introspection;
 pub mod logout;
 pub mod params;

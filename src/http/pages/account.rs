@@ -12,8 +12,8 @@ use super::logout::signed_out_page;
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
 use crate::domain::format_utc;
-use crate::http::endpoints::authorize::{redirect, sign_in_to_account, with_cookie};
 use crate::http::error::{PageError, page_response};
+use crate::http::interaction::{redirect, sign_in_to_account, with_cookie};
 use crate::http::sign_out::{self, Ending};
 use crate::http::{
     State, blocking, browser_id, expired_session_cookie, form_token, known_browser, session_id,

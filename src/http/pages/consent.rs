@@ -8,24 +8,14 @@ use serde::Deserialize;
 use super::login::PageQuery;
 use super::render;
 use crate::domain::Scopes;
-use crate::http::endpoints::authorize::{
-    CONSENT_FORM, Pending, expired, finish_with_error, load_pending, other_browser, proceed,
-};
 use crate::http::error::{PageError, page_response};
+use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
 use crate::http::{State, blocking, form_token, session_id};
 use crate::protocol::claims_request::ClaimsRequest;
+use crate::protocol::interaction::{CONSENT_FORM, other_browser};
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::store::Consent;
-
-/// An authorization request, which has a client to consent to (a sign-in to the account
-/// page has none).
-fn consentable(pending: Pending) -> Result<Pending, PageError> {
-    if pending.for_account {
-        return Err(expired().into());
-    }
-    Ok(pending)
-}
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -69,10 +59,8 @@ async fn show_page(
     query: web::Query<PageQuery>,
     state: State,
 ) -> Result<HttpResponse, PageError> {
-    let pending = consentable(load_pending(&state, &query.id).await?)?;
-    let browser = pending
-        .bound_browser(&req, &state)
-        .ok_or_else(other_browser)?;
+    let pending = load(&state, &query.id).await?.consentable()?;
+    let browser = bound_browser(&pending, &req, &state).ok_or_else(other_browser)?;
     let csrf = form_token(&state, CONSENT_FORM, &query.id, &browser);
     let Some(sid) = session_id(&req, &state.settings) else {
         // Session gone (expired, or logged out elsewhere): start over through login.
@@ -159,9 +147,9 @@ async fn submit_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let mut pending = consentable(load_pending(&state, &form.id).await?)?;
+    let mut pending = load(&state, &form.id).await?.consentable()?;
     if !crate::http::from_our_pages(&req, &state.settings)
-        || !pending.accepts(&req, &state, CONSENT_FORM, &form.id, &form.csrf)
+        || !accepts(&pending, &req, &state, CONSENT_FORM, &form.id, &form.csrf)
     {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
@@ -219,10 +207,6 @@ async fn submit_page(
         // `proceed` ends the stale session and asks for a sign-in.
         return proceed(&req, &state, pending, Some(form.id), None).await;
     }
-    // prompt=consent is satisfied by this decision.
-    pending
-        .request
-        .prompt
-        .retain(|p| *p != crate::protocol::authorize::Prompt::Consent);
+    pending.consented();
     proceed(&req, &state, pending, Some(form.id), None).await
 }

@@ -9,13 +9,12 @@ use super::render;
 use crate::crypto::password::verify_password;
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Secret;
-use crate::http::endpoints::authorize::{
-    LOGIN_FORM, Pending, expired, load_pending, other_browser, proceed, with_cookie,
-};
 use crate::http::error::{PageError, page_response};
+use crate::http::interaction::{accepts, bound_browser, load, proceed, take, with_cookie};
 use crate::http::{
     State, blocking, client_address_of, form_token, limit_key, session_cookie, session_id,
 };
+use crate::protocol::interaction::{Interaction, LOGIN_FORM, expired, other_browser};
 
 /// How long a browser that signed in to an account skips the account-wide login queue.
 const KNOWN_BROWSER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
@@ -61,11 +60,9 @@ async fn show_page(
     query: web::Query<PageQuery>,
     state: State,
 ) -> Result<HttpResponse, PageError> {
-    let pending = load_pending(&state, &query.id).await?;
+    let pending = load(&state, &query.id).await?;
     // Only the browser that started the request sees its form (and so a token).
-    let browser = pending
-        .bound_browser(&req, &state)
-        .ok_or_else(other_browser)?;
+    let browser = bound_browser(&pending, &req, &state).ok_or_else(other_browser)?;
     let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);
     let base = &state.settings.issuer_path;
     Ok(page(
@@ -82,7 +79,7 @@ fn page(
     base: &str,
     id: &str,
     csrf: &str,
-    pending: &Pending,
+    pending: &Interaction,
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
@@ -108,7 +105,7 @@ fn page(
 
 /// The login form's submission may end at the client (when consent is already given):
 /// the CSP must let the browser follow that redirect.
-fn with_form_target(mut response: HttpResponse, pending: &Pending) -> HttpResponse {
+fn with_form_target(mut response: HttpResponse, pending: &Interaction) -> HttpResponse {
     crate::http::allow_form_redirect(&mut response, &pending.request.redirect_uri);
     response
 }
@@ -118,7 +115,7 @@ fn page_with_status(
     base: &str,
     id: &str,
     csrf: &str,
-    pending: &Pending,
+    pending: &Interaction,
     username: &str,
     error: &str,
 ) -> HttpResponse {
@@ -135,7 +132,7 @@ fn login_page<'a>(
     base: &'a str,
     id: &'a str,
     csrf: &'a str,
-    pending: &'a Pending,
+    pending: &'a Interaction,
     username: &'a str,
     error: Option<&'a str>,
 ) -> LoginPage<'a> {
@@ -171,9 +168,9 @@ async fn submit_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let mut pending = load_pending(&state, &form.id).await?;
+    let mut pending = load(&state, &form.id).await?;
     if !crate::http::from_our_pages(&req, &state.settings)
-        || !pending.accepts(&req, &state, LOGIN_FORM, &form.id, &form.csrf)
+        || !accepts(&pending, &req, &state, LOGIN_FORM, &form.id, &form.csrf)
     {
         return Err(OAuthError::invalid_request(
             "the form could not be verified; return to the application and start again",
@@ -192,7 +189,7 @@ async fn submit_page(
         .reserve_login(&username, &source, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
-    let browser = pending.bound_browser(&req, &state);
+    let browser = bound_browser(&pending, &req, &state);
     let known_browser = match &browser {
         Some(b) => state
             .sessions
@@ -274,13 +271,7 @@ async fn submit_page(
 
     // Claim the interaction before creating anything: of two submissions of this form
     // (a double click, two instances) one wins, and the other leaves nothing behind.
-    if state
-        .sessions
-        .take_pending::<Pending>(&form.id)
-        .await
-        .map_err(OAuthError::from)?
-        .is_none()
-    {
+    if !take(&state, &form.id).await? {
         return Err(expired().into());
     }
     // A new session cookie at every login (no session fixation). The same user signing in

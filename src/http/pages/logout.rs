@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
-use crate::http::endpoints::authorize::{redirect, with_cookie};
 use crate::http::error::{PageError, page_response};
+use crate::http::interaction::{redirect, with_cookie};
 use crate::http::sign_out::{self, Ending};
 use crate::http::{
     State, blocking, browser_id, expired_session_cookie, form_token, known_browser, request_params,
