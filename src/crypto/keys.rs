@@ -16,7 +16,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum KeyAlgorithm {
     Rs256,
     /// RSASSA-PSS with SHA-256 (RFC 7518 §3.5): FAPI's choice over PKCS#1 v1.5.
@@ -24,6 +25,20 @@ pub enum KeyAlgorithm {
     Es256,
     /// Ed25519 (RFC 8037).
     EdDsa,
+}
+
+impl TryFrom<String> for KeyAlgorithm {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value).ok_or_else(|| format!("unsupported algorithm {value}"))
+    }
+}
+
+impl From<KeyAlgorithm> for &'static str {
+    fn from(alg: KeyAlgorithm) -> Self {
+        alg.as_str()
+    }
 }
 
 impl KeyAlgorithm {

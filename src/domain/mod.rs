@@ -1,9 +1,11 @@
 //! Small value types shared by every layer.
 
+mod client_metadata;
 mod clock;
 mod scope;
 mod secret;
 
+pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 
 pub use scope::{Scope, Scopes};

@@ -99,9 +99,7 @@ fn refresh_token_info(
 pub fn jwt_response(info: Value, caller: &Client, ctx: &Context<'_>) -> Result<String, OAuthError> {
     let alg = caller
         .metadata
-        .get("introspection_signed_response_alg")
-        .and_then(|v| v.as_str())
-        .and_then(KeyAlgorithm::parse)
+        .introspection_signed_response_alg
         .unwrap_or(KeyAlgorithm::Rs256);
     let key = ctx
         .keys

@@ -108,7 +108,7 @@ mod tests {
             scope: None,
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
-            metadata: json!({}),
+            metadata: Default::default(),
             registration_token_hash: None,
             created_at: 0,
             secret_ciphertext: None,
@@ -129,7 +129,7 @@ mod tests {
     fn a_logout_token_is_typed_carries_the_event_and_has_no_nonce() {
         let (key, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
         let mut c = client();
-        c.metadata = json!({"id_token_signed_response_alg": "ES256"});
+        c.metadata.id_token_signed_response_alg = Some(KeyAlgorithm::Es256);
         let keys = KeySet::new(vec![key]);
         let kek = KeyEncryptionKey::from_bytes(&[7; 32]).unwrap();
         let token = logout_token(&c, "alice", "sid-1", "https://op", &keys, &kek, 1000).unwrap();

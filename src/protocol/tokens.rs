@@ -98,9 +98,7 @@ pub(crate) fn signing_key(
 pub fn id_token_alg(client: &Client) -> KeyAlgorithm {
     client
         .metadata
-        .get("id_token_signed_response_alg")
-        .and_then(|v| v.as_str())
-        .and_then(KeyAlgorithm::parse)
+        .id_token_signed_response_alg
         .unwrap_or(KeyAlgorithm::Rs256)
 }
 
@@ -109,9 +107,7 @@ pub fn id_token_alg(client: &Client) -> KeyAlgorithm {
 pub fn access_token_alg(client: &Client) -> KeyAlgorithm {
     client
         .metadata
-        .get("access_token_signed_response_alg")
-        .and_then(|v| v.as_str())
-        .and_then(KeyAlgorithm::parse)
+        .access_token_signed_response_alg
         .unwrap_or(KeyAlgorithm::Rs256)
 }
 

@@ -66,9 +66,5 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
 
 /// The algorithm a client registered for signed userinfo responses, if any.
 pub fn userinfo_alg(client: &crate::store::Client) -> Option<KeyAlgorithm> {
-    client
-        .metadata
-        .get("userinfo_signed_response_alg")
-        .and_then(Value::as_str)
-        .and_then(KeyAlgorithm::parse)
+    client.metadata.userinfo_signed_response_alg
 }

@@ -156,7 +156,7 @@ pub struct Client {
     pub scope: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub metadata: serde_json::Value,
+    pub metadata: crate::domain::ClientMetadata,
     pub registration_token_hash: Option<String>,
     pub created_at: i64,
     /// The secret itself, encrypted under the key-encryption key: only for
@@ -203,13 +203,7 @@ impl Client {
     /// The sector of a client registered for pairwise subject identifiers (OIDC Core
     /// §8.1): its users' `sub` is derived from it; `None` for public subjects.
     pub fn pairwise_sector(&self) -> Option<&str> {
-        (self.metadata.get("subject_type").and_then(|v| v.as_str()) == Some("pairwise"))
-            .then(|| {
-                self.metadata
-                    .get("sector_identifier")
-                    .and_then(|v| v.as_str())
-            })
-            .flatten()
+        self.metadata.pairwise_sector()
     }
 }
 

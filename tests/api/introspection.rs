@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use portcullis::crypto::KeyAlgorithm;
 use portcullis::crypto::keys::SigningKey;
 use reqwest::StatusCode;
@@ -253,7 +253,7 @@ async fn verified_with_jwks(app: &TestApp, jwt: &str, caller: &str) -> Value {
         .find(header.kid.as_deref().unwrap())
         .expect("a published key");
     let key = DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(header.alg);
     validation.set_audience(&[caller]);
     validation.set_issuer(&[app.issuer.as_str()]);
     validation.required_spec_claims = HashSet::new();
@@ -290,4 +290,28 @@ async fn the_jwt_response_is_signed_for_the_caller_and_carries_the_introspection
     assert!(claims["iat"].is_i64(), "{claims}");
     let info = &claims["token_introspection"];
     assert_describes_alices_access_token(info, &app, &client.id, &sub);
+}
+
+#[tokio::test]
+async fn a_resource_server_registered_for_es256_gets_es256_signed_introspections() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "alice").await;
+    let resource_server = app.add_client_with(portcullis::protocol::registration::ClientDraft {
+        introspection_signed_response_alg: Some("ES256".into()),
+        ..Default::default()
+    });
+    let response = crate::helpers::http()
+        .post(app.url("/introspect"))
+        .basic_auth(&resource_server.id, resource_server.secret.as_deref())
+        .header("accept", JWT_TYPE)
+        .form(&[("token", str_of(&tokens, "access_token"))])
+        .send()
+        .await
+        .unwrap();
+    let jwt = response.text().await.unwrap();
+    assert_eq!(jwt_part(&jwt, 0)["alg"], "ES256");
+    let claims = verified_with_jwks(&app, &jwt, &resource_server.id).await;
+    assert_eq!(claims["token_introspection"]["active"], true);
 }

@@ -271,3 +271,39 @@ async fn the_consent_page_shows_where_the_user_goes_and_marks_self_registered_cl
         assert_eq!(consent.contains("registered itself"), unverified);
     }
 }
+
+#[tokio::test]
+async fn per_client_signing_algorithms_are_kept_and_unknown_ones_refused() {
+    let app = app_with("open").await;
+    let registered = post(
+        &app,
+        json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "introspection_signed_response_alg": "PS256",
+            "userinfo_signed_response_alg": "EdDSA",
+            "logo_uri": "https://rp.example/logo.png",
+        }),
+        None,
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let body: serde_json::Value = registered.json().await.unwrap();
+    assert_eq!(body["introspection_signed_response_alg"], "PS256");
+    assert_eq!(body["userinfo_signed_response_alg"], "EdDSA");
+    assert_eq!(body["logo_uri"], "https://rp.example/logo.png");
+    assert!(body.get("sector_identifier").is_none(), "{body}");
+    for (name, alg) in [
+        ("introspection_signed_response_alg", "HS256"),
+        ("id_token_signed_response_alg", "none"),
+    ] {
+        let refused = post(
+            &app,
+            json!({"redirect_uris": ["https://rp.example/cb"], name: alg}),
+            None,
+        )
+        .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{name}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata", "{name}");
+    }
+}

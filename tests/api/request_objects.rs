@@ -152,7 +152,6 @@ async fn unsigned_request_objects_only_for_clients_registered_for_them() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client_with(ClientDraft {
-        metadata: serde_json::Map::new(),
         request_object_signing_alg: Some("none".into()),
         ..ClientDraft::default()
     });

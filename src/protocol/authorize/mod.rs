@@ -186,11 +186,7 @@ pub fn validate(
 /// the whole server.
 pub fn requires_pushed_requests(client: &Client, ctx: &Context<'_>) -> bool {
     ctx.settings.require_pushed_authorization_requests
-        || client
-            .metadata
-            .get("require_pushed_authorization_requests")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
+        || client.metadata.require_pushed_authorization_requests
 }
 
 /// Upper bounds on values we keep while the user logs in: generous for real clients, small

@@ -32,10 +32,7 @@ fn segment(part: &str) -> Result<Value, OAuthError> {
 
 /// The client's registered `request_object_signing_alg`.
 fn registered_alg(client: &Client) -> Option<&str> {
-    client
-        .metadata
-        .get("request_object_signing_alg")
-        .and_then(Value::as_str)
+    client.metadata.request_object_signing_alg.as_deref()
 }
 
 /// Verifies `jwt` as `client`'s request object and returns its claims: signed with a
@@ -132,11 +129,7 @@ pub fn expand(params: Params, client: &Client, ctx: &Context<'_>) -> Result<Para
         }
         (Some(jwt), None) => jwt.to_owned(),
         (None, Some(uri)) => {
-            let registered = client
-                .metadata
-                .get("request_uris")
-                .and_then(Value::as_array)
-                .is_some_and(|uris| uris.iter().any(|u| u.as_str() == Some(uri)));
+            let registered = client.metadata.request_uris.iter().any(|u| u == uri);
             if !registered {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidRequestUri,

@@ -4,7 +4,7 @@
 mod logout;
 mod pairwise;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::authorize::ResponseType;
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
@@ -14,7 +14,7 @@ use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
-use crate::domain::{Scopes, UnixTime};
+use crate::domain::{ClientDisplay, ClientMetadata, Scopes, SubjectType, UnixTime};
 use crate::store::{AuthMethod, Client, StoreError};
 
 pub const SUPPORTED_RESPONSE_TYPES: [&str; 6] = ResponseType::SUPPORTED;
@@ -34,6 +34,8 @@ pub struct ClientDraft {
     pub access_token_signed_response_alg: Option<String>,
     /// OIDC Registration §2: userinfo as a JWT signed with this algorithm.
     pub userinfo_signed_response_alg: Option<String>,
+    /// RFC 9701 §6: JWT introspection responses signed with this.
+    pub introspection_signed_response_alg: Option<String>,
     /// `private_key_jwt`: the client's JWK Set, inline, or its URL.
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
@@ -42,7 +44,7 @@ pub struct ClientDraft {
     /// RFC 8707 resources the client may ask tokens for (set by operators only).
     pub resources: Vec<String>,
     /// Display metadata kept as given (client_uri, logo_uri, contacts, ...).
-    pub metadata: Map<String, Value>,
+    pub display: ClientDisplay,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
@@ -364,69 +366,67 @@ pub fn register(
         &draft.redirect_uris,
         &application_type,
     )?;
-    let mut metadata = draft.metadata;
+    let mut metadata = ClientMetadata {
+        display: draft.display,
+        require_pushed_authorization_requests: draft.require_pushed_authorization_requests
+            == Some(true),
+        ..Default::default()
+    };
     if let Some(alg) = draft.request_object_signing_alg {
         if alg != "none" && !REQUEST_OBJECT_ALGS.contains(&alg.as_str()) {
             return Err(metadata_error(format!(
                 "request_object_signing_alg {alg} is not supported"
             )));
         }
-        metadata.insert("request_object_signing_alg".into(), json!(alg));
+        metadata.request_object_signing_alg = Some(alg);
     }
-    if !draft.request_uris.is_empty() {
-        if draft.request_uris.len() > MAX_URIS {
-            return Err(metadata_error("too many request_uris"));
-        }
-        for uri in &draft.request_uris {
-            check_fetch_uri("request_uris", uri, issuer)?;
-        }
-        metadata.insert("request_uris".into(), json!(draft.request_uris));
+    if draft.request_uris.len() > MAX_URIS {
+        return Err(metadata_error("too many request_uris"));
     }
-    if draft.require_pushed_authorization_requests == Some(true) {
-        metadata.insert("require_pushed_authorization_requests".into(), json!(true));
+    for uri in &draft.request_uris {
+        check_fetch_uri("request_uris", uri, issuer)?;
     }
-    match draft.subject_type.as_deref() {
-        None | Some("public") => {}
-        Some("pairwise") => {
-            let sector = pairwise::sector(
-                &draft.redirect_uris,
-                draft.sector_identifier_uri.as_deref(),
-                draft.sector_redirect_uris.as_deref(),
-                issuer,
-            )?;
-            metadata.insert("subject_type".into(), json!("pairwise"));
-            metadata.insert("sector_identifier".into(), json!(sector));
-            if let Some(uri) = &draft.sector_identifier_uri {
-                metadata.insert("sector_identifier_uri".into(), json!(uri));
-            }
-        }
-        Some(other) => {
-            return Err(metadata_error(format!(
-                "subject_type {other} is not supported (public, pairwise)"
-            )));
-        }
+    metadata.request_uris = draft.request_uris;
+    let subject_type = match draft.subject_type.as_deref() {
+        None => SubjectType::Public,
+        Some(value) => SubjectType::parse(value).ok_or_else(|| {
+            metadata_error(format!(
+                "subject_type {value} is not supported (public, pairwise)"
+            ))
+        })?,
+    };
+    if subject_type == SubjectType::Pairwise {
+        metadata.subject_type = subject_type;
+        metadata.sector_identifier = Some(pairwise::sector(
+            &draft.redirect_uris,
+            draft.sector_identifier_uri.as_deref(),
+            draft.sector_redirect_uris.as_deref(),
+            issuer,
+        )?);
+        metadata.sector_identifier_uri = draft.sector_identifier_uri;
     }
-    for (name, alg) in [
-        (
-            "id_token_signed_response_alg",
-            draft.id_token_signed_response_alg,
-        ),
-        (
-            "access_token_signed_response_alg",
-            draft.access_token_signed_response_alg,
-        ),
-        (
-            "userinfo_signed_response_alg",
-            draft.userinfo_signed_response_alg,
-        ),
-    ] {
-        if let Some(alg) = alg {
-            if KeyAlgorithm::parse(&alg).is_none() {
-                return Err(metadata_error(format!("{name} {alg} is not supported")));
-            }
-            metadata.insert(name.into(), json!(alg));
-        }
-    }
+    let signing_alg = |name: &str, alg: Option<String>| match alg {
+        None => Ok(None),
+        Some(alg) => KeyAlgorithm::parse(&alg)
+            .map(Some)
+            .ok_or_else(|| metadata_error(format!("{name} {alg} is not supported"))),
+    };
+    metadata.id_token_signed_response_alg = signing_alg(
+        "id_token_signed_response_alg",
+        draft.id_token_signed_response_alg,
+    )?;
+    metadata.access_token_signed_response_alg = signing_alg(
+        "access_token_signed_response_alg",
+        draft.access_token_signed_response_alg,
+    )?;
+    metadata.userinfo_signed_response_alg = signing_alg(
+        "userinfo_signed_response_alg",
+        draft.userinfo_signed_response_alg,
+    )?;
+    metadata.introspection_signed_response_alg = signing_alg(
+        "introspection_signed_response_alg",
+        draft.introspection_signed_response_alg,
+    )?;
     // An id that begins with '-' would read as an option on a command line.
     let client_id = std::iter::repeat_with(|| random_token(18))
         .find(|id| id.starts_with(|c: char| c.is_ascii_alphanumeric()))
@@ -456,7 +456,7 @@ pub fn register(
         scope,
         redirect_uris: draft.redirect_uris,
         post_logout_redirect_uris: draft.post_logout_redirect_uris,
-        metadata: Value::Object(metadata),
+        metadata,
         // Set only by dynamic registration, which hands out a registration access token.
         registration_token_hash: None,
         created_at: now,
@@ -545,9 +545,6 @@ pub fn read_registration(
     ))
 }
 
-/// Display metadata we keep verbatim when it is well formed (RFC 7591 §2).
-const URL_FIELDS: [&str; 4] = ["client_uri", "logo_uri", "policy_uri", "tos_uri"];
-
 /// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2).
 /// Requested grant types, response types and scopes we do not support are left out, as
 /// §3.2.1 allows ("MAY ... substitute them with suitable values"; the response tells the
@@ -588,28 +585,32 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
             return Err(metadata_error(format!("{unsupported} is not supported")));
         }
     }
-    let mut metadata = Map::new();
-    for field in URL_FIELDS {
-        if let Some(value) = string(field)? {
-            if value.len() > MAX_URI {
-                return Err(metadata_error(format!("{field} is too long")));
-            }
-            let ok = url::Url::parse(&value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-            if !ok {
-                return Err(metadata_error(format!("{field} must be an http(s) URL")));
-            }
-            metadata.insert(field.into(), json!(value));
+    let display_url = |field: &str| -> Result<Option<String>, OAuthError> {
+        let Some(value) = string(field)? else {
+            return Ok(None);
+        };
+        if value.len() > MAX_URI {
+            return Err(metadata_error(format!("{field} is too long")));
         }
-    }
+        let ok = url::Url::parse(&value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+        if !ok {
+            return Err(metadata_error(format!("{field} must be an http(s) URL")));
+        }
+        Ok(Some(value))
+    };
     let contacts = list("contacts")?;
     if contacts.len() > 10 || contacts.iter().any(|c| c.len() > 254) {
         return Err(metadata_error(
             "at most 10 contacts of at most 254 characters",
         ));
     }
-    if !contacts.is_empty() {
-        metadata.insert("contacts".into(), json!(contacts));
-    }
+    let display = ClientDisplay {
+        client_uri: display_url("client_uri")?,
+        logo_uri: display_url("logo_uri")?,
+        policy_uri: display_url("policy_uri")?,
+        tos_uri: display_url("tos_uri")?,
+        contacts,
+    };
     let jwks = match obj.get("jwks") {
         None | Some(Value::Null) => None,
         Some(v) if v.to_string().len() > 16 * 1024 => {
@@ -652,11 +653,12 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         id_token_signed_response_alg: string("id_token_signed_response_alg")?,
         access_token_signed_response_alg: string("access_token_signed_response_alg")?,
         userinfo_signed_response_alg: string("userinfo_signed_response_alg")?,
+        introspection_signed_response_alg: string("introspection_signed_response_alg")?,
         jwks,
         jwks_uri: string("jwks_uri")?,
         require_pkce,
         resources: Vec::new(),
-        metadata,
+        display,
         backchannel_logout_uri: string("backchannel_logout_uri")?,
         backchannel_logout_session_required: boolean("backchannel_logout_session_required")?,
         frontchannel_logout_uri: string("frontchannel_logout_uri")?,
@@ -743,10 +745,10 @@ pub fn client_information(
     if let Some(token) = registration_token {
         out["registration_access_token"] = json!(token);
     }
-    if let Value::Object(extra) = &client.metadata {
+    if let Ok(Value::Object(extra)) = serde_json::to_value(&client.metadata) {
         // `sector_identifier` is ours (derived), not registration metadata.
-        for (k, v) in extra.iter().filter(|(k, _)| *k != "sector_identifier") {
-            out[k] = v.clone();
+        for (k, v) in extra.into_iter().filter(|(k, _)| k != "sector_identifier") {
+            out[k] = v;
         }
     }
     out

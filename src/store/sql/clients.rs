@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
+use crate::domain::ClientMetadata;
 use crate::store::schema::{client_redirect_uris, clients};
 use crate::store::{AuthMethod, Client, ClientStore, LogoutUri, StoreError, StoreResult};
 
@@ -114,7 +115,11 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
             .map(|u| u.uri.clone())
             .collect::<Vec<_>>()
     };
+    let metadata = ClientMetadata::from_json(&row.metadata).map_err(|e| {
+        StoreError::Internal(format!("client {} has unreadable metadata: {e}", row.id))
+    })?;
     Ok(Client {
+        metadata,
         redirect_uris: pick(LOGIN),
         post_logout_redirect_uris: pick(LOGOUT),
         id: row.id,
@@ -125,7 +130,6 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         grant_types: split(&row.grant_types),
         response_types: response_types(&row.response_types),
         scope: row.scope,
-        metadata: serde_json::from_str(&row.metadata).unwrap_or_default(),
         registration_token_hash: row.registration_token_hash,
         created_at: row.created_at,
         secret_ciphertext: row.secret_ciphertext,
@@ -177,7 +181,7 @@ impl ClientStore for SqlStore {
             grant_types: words(&client.grant_types),
             response_types: client.response_types.join(RESPONSE_TYPE_SEPARATOR),
             scope: client.scope.clone(),
-            metadata: client.metadata.to_string(),
+            metadata: client.metadata.to_json(),
             registration_token_hash: client.registration_token_hash.clone(),
             created_at: client.created_at,
             secret_ciphertext: client.secret_ciphertext.clone(),

@@ -1,0 +1,167 @@
+//! The per-client options of OIDC Dynamic Client Registration §2, RFC 9101 §10.1,
+//! RFC 9126 §6 and RFC 9701 §6 that have no column of their own: one typed record,
+//! stored as a JSON object whose members are the registration metadata names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::keys::KeyAlgorithm;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    /// ID tokens signed with this (RS256 otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<KeyAlgorithm>,
+    /// RFC 9068 access tokens signed with this (RS256 otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_signed_response_alg: Option<KeyAlgorithm>,
+    /// Userinfo as a JWT signed with this; plain JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<KeyAlgorithm>,
+    /// RFC 9701: JWT introspection responses signed with this (RS256 otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<KeyAlgorithm>,
+    /// RFC 9101 §10.1: the one algorithm its request objects are signed with (`none`
+    /// allows unsigned ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
+    /// OIDC Registration §2: the `request_uri` values it may send (fetched by us).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_uris: Vec<String>,
+    /// RFC 9126 §6: its authorization requests must be pushed first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// OIDC Core §8.
+    #[serde(skip_serializing_if = "SubjectType::is_public")]
+    pub subject_type: SubjectType,
+    /// The sector pairwise subjects are derived from (ours, not registration metadata):
+    /// the host of `sector_identifier_uri`, or of the redirect URIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    #[serde(flatten)]
+    pub display: ClientDisplay,
+}
+
+/// Display metadata (RFC 7591 §2), kept as given once checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientDisplay {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+}
+
+/// OIDC Core §8: the same `sub` for every client, or one per sector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    #[default]
+    Public,
+    Pairwise,
+}
+
+impl SubjectType {
+    pub const SUPPORTED: [&'static str; 2] = ["public", "pairwise"];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+
+    fn is_public(&self) -> bool {
+        *self == Self::Public
+    }
+}
+
+impl ClientMetadata {
+    /// The sector of a client registered for pairwise subject identifiers (OIDC Core
+    /// §8.1): its users' `sub` is derived from it; `None` for public subjects.
+    pub fn pairwise_sector(&self) -> Option<&str> {
+        match self.subject_type {
+            SubjectType::Pairwise => self.sector_identifier.as_deref(),
+            SubjectType::Public => None,
+        }
+    }
+
+    /// As stored: registration metadata names, absent options left out.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// What was stored; an empty column (an old row) is no options.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        match text.trim() {
+            "" | "null" => Ok(Self::default()),
+            text => serde_json::from_str(text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_stored_under_its_registration_names_and_read_back() {
+        let metadata = ClientMetadata {
+            id_token_signed_response_alg: Some(KeyAlgorithm::EdDsa),
+            request_uris: vec!["https://rp.example/r".into()],
+            require_pushed_authorization_requests: true,
+            subject_type: SubjectType::Pairwise,
+            sector_identifier: Some("rp.example".into()),
+            display: ClientDisplay {
+                logo_uri: Some("https://rp.example/logo.png".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let json: serde_json::Value = serde_json::from_str(&metadata.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id_token_signed_response_alg": "EdDSA",
+                "request_uris": ["https://rp.example/r"],
+                "require_pushed_authorization_requests": true,
+                "subject_type": "pairwise",
+                "sector_identifier": "rp.example",
+                "logo_uri": "https://rp.example/logo.png",
+            })
+        );
+        let back = ClientMetadata::from_json(&metadata.to_json()).unwrap();
+        assert_eq!(back, metadata);
+        assert_eq!(back.pairwise_sector(), Some("rp.example"));
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_old_rows_read_as_no_options() {
+        assert_eq!(ClientMetadata::default().to_json(), "{}");
+        for old in ["", "null", "{}"] {
+            assert_eq!(
+                ClientMetadata::from_json(old).unwrap(),
+                ClientMetadata::default()
+            );
+        }
+        assert!(ClientMetadata::from_json(r#"{"id_token_signed_response_alg":"HS1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_public_client_has_no_sector_even_with_one_stored() {
+        let metadata = ClientMetadata {
+            sector_identifier: Some("rp.example".into()),
+            ..Default::default()
+        };
+        assert_eq!(metadata.pairwise_sector(), None);
+    }
+}
