@@ -149,7 +149,7 @@ pub enum ClientsCommand {
         #[arg(long)]
         native: bool,
         /// authorization_code (the default), implicit, refresh_token, client_credentials.
-        #[arg(long = "grant-type", value_parser = ["authorization_code", "implicit", "refresh_token", "client_credentials"])]
+        #[arg(long = "grant-type", value_parser = clap::builder::PossibleValuesParser::new(crate::domain::GrantType::SUPPORTED))]
         grant_types: Vec<String>,
         /// A response type the client may use: code (the default), id_token,
         /// "id_token token", "code id_token", "code token", "code id_token token".

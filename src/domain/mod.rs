@@ -2,11 +2,13 @@
 
 mod client_metadata;
 mod clock;
+mod grant_type;
 mod scope;
 mod secret;
 
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
+pub use grant_type::GrantType;
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;

@@ -179,6 +179,19 @@ fn unverified_issuer(assertion: &str) -> Option<String> {
 /// HS256 only: RFC 7518 §3.2 requires a key at least as long as the hash, and client
 /// secrets are 256-bit values.
 const HMAC_ALGS: [Algorithm; 1] = [Algorithm::HS256];
+/// Every algorithm a client assertion may use (RFC 7523), as discovery lists them:
+/// HMAC for client_secret_jwt, signatures for private_key_jwt.
+pub const ASSERTION_ALGS: [Algorithm; 9] = [
+    HMAC_ALGS[0],
+    SIGNATURE_ALGS[0],
+    SIGNATURE_ALGS[1],
+    SIGNATURE_ALGS[2],
+    SIGNATURE_ALGS[3],
+    SIGNATURE_ALGS[4],
+    SIGNATURE_ALGS[5],
+    SIGNATURE_ALGS[6],
+    SIGNATURE_ALGS[7],
+];
 const SIGNATURE_ALGS: [Algorithm; 8] = [
     Algorithm::RS256,
     Algorithm::RS384,

@@ -7,6 +7,7 @@ pub mod claims_request;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod features;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;

@@ -192,8 +192,8 @@ impl Client {
         self.auth_method == AuthMethod::None
     }
 
-    pub fn may_use_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn may_use_grant(&self, grant_type: crate::domain::GrantType) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type.as_str())
     }
 
     pub fn requires_pkce(&self) -> bool {

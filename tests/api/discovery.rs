@@ -229,3 +229,42 @@ async fn metrics_count_requests_per_route_tokens_per_grant_and_logins() {
         "metrics are not on the public listener"
     );
 }
+
+/// Each published endpoint URL answers (with a method it supports: an error for an empty
+/// request, never 404), and a switched-off feature loses its route with its entry.
+#[tokio::test]
+async fn every_published_endpoint_is_routed_and_switched_off_ones_are_neither() {
+    use crate::helpers::{Options, spawn_app_with};
+    for (mode, registration_on) in [("open", true), ("off", false)] {
+        let app = spawn_app_with(Options {
+            env: vec![("REGISTRATION", mode.to_owned())],
+            ..Default::default()
+        })
+        .await;
+        let doc = app.get_json("/.well-known/openid-configuration").await;
+        let endpoints: Vec<(&String, &str)> = doc
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.ends_with("_endpoint") || *k == "jwks_uri")
+            .map(|(k, v)| (k, v.as_str().unwrap()))
+            .collect();
+        assert_eq!(endpoints.len(), 8 + usize::from(registration_on), "{doc}");
+        let http = crate::helpers::http_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for (name, url) in endpoints {
+            assert!(url.starts_with(app.issuer.as_str()), "{name}: {url}");
+            let response = http.post(url).send().await.unwrap();
+            assert_ne!(response.status(), 404, "{name}: {url}");
+        }
+        let register = http.post(app.url("/register")).send().await.unwrap();
+        assert_eq!(
+            doc.get("registration_endpoint").is_some(),
+            registration_on,
+            "{mode}"
+        );
+        assert_eq!(register.status() == 404, !registration_on, "{mode}");
+    }
+}

@@ -10,6 +10,7 @@ pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
+use crate::protocol::features;
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, guard, web};
@@ -20,35 +21,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .get(discovery::openid_configuration)
             .done(),
     )
-    .service(at("/jwks").get(discovery::jwks).done())
+    .service(at(features::JWKS.path).get(discovery::jwks).done())
     .service(
-        at("/authorize")
+        at(features::AUTHORIZATION.path)
             .get(authorize::authorize)
             .post(authorize::authorize)
             .done(),
     )
     .service(at("/authorize/continue").get(authorize::resume).done())
-    .service(at("/token").post(token::token).preflight().done())
-    .service(at("/par").post(par::push).done())
     .service(
-        at("/userinfo")
+        at(features::TOKEN.path)
+            .post(token::token)
+            .preflight()
+            .done(),
+    )
+    .service(
+        at(features::PUSHED_AUTHORIZATION.path)
+            .post(par::push)
+            .done(),
+    )
+    .service(
+        at(features::USERINFO.path)
             .get(userinfo::userinfo)
             .post(userinfo::userinfo)
             .preflight()
             .done(),
     )
     .service(
-        at("/revoke")
+        at(features::REVOCATION.path)
             .post(revocation::revoke_token)
             .preflight()
             .done(),
     )
     .service(
-        at("/introspect")
+        at(features::INTROSPECTION.path)
             .post(introspection::introspect_token)
             .done(),
     )
-    .service(at("/register").post(registration::register).done())
+    .service(
+        at(features::REGISTRATION.path)
+            .post(registration::register)
+            .done(),
+    )
     .service(at("/register/{client_id}").get(registration::read).done())
     .service(at("/healthz").get(health::healthz).done())
     .service(at("/readyz").get(health::readyz).done());

@@ -12,7 +12,7 @@ use crate::http::{State, blocking, client_address_of};
 /// Registrations allowed per client address per window.
 const MAX_REGISTRATIONS: i64 = 20;
 const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
-use crate::protocol::discovery::registration_enabled;
+use crate::protocol::features::Feature;
 use crate::protocol::registration::{draft_from_json, read_registration, register_dynamic};
 use crate::protocol::{ErrorCode, OAuthError};
 
@@ -21,7 +21,7 @@ pub async fn register(
     body: web::Bytes,
     state: State,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !registration_enabled(&state.settings) {
+    if !Feature::Registration.enabled(&state.settings) {
         return Ok(HttpResponse::NotFound().finish());
     }
     if state.settings.registration == RegistrationMode::Token {

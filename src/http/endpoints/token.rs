@@ -33,7 +33,7 @@ pub async fn token(
     let (grant_type, client_id, response) = blocking(&state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?;
-        let grant_type = request.grant_type();
+        let grant_type = request.grant_type().as_str();
         Ok((
             grant_type,
             client.id.clone(),

@@ -24,7 +24,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .post(consent::submit)
                 .done(),
         )
-        .service(at("/logout").get(logout::start).post(logout::start).done())
+        .service(
+            at(crate::protocol::features::END_SESSION.path)
+                .get(logout::start)
+                .post(logout::start)
+                .done(),
+        )
         .service(at("/logout/confirm").post(logout::confirm).done())
         .service(at("/account").get(account::show).done())
         .service(

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims_request::{ClaimsRequest, acr_for};
 use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, tokens};
-use crate::domain::Scopes;
+use crate::domain::{GrantType, Scopes};
 use crate::store::Client;
 
 /// A validated authorization request, kept while the user logs in and consents.
@@ -236,8 +236,8 @@ fn check(
         .iter()
         .any(|r| ResponseType::parse(r) == Some(response_type));
     if !registered
-        || (response_type.code && !client.may_use_grant("authorization_code"))
-        || (response_type.returns_tokens() && !client.may_use_grant("implicit"))
+        || (response_type.code && !client.may_use_grant(GrantType::AuthorizationCode))
+        || (response_type.returns_tokens() && !client.may_use_grant(GrantType::Implicit))
     {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -263,7 +263,7 @@ fn check(
     });
     // OIDC Core §11: offline_access means a refresh token, which only a client that may
     // refresh can use; for any other it is ignored.
-    if !client.may_use_grant("refresh_token") {
+    if !client.may_use_grant(GrantType::RefreshToken) {
         scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
     }
     if scopes.is_empty() {

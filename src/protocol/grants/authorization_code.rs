@@ -3,7 +3,7 @@
 use super::refresh_token::first_refresh_token;
 use super::{TokenResponse, user_token_response};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
-use crate::domain::Scopes;
+use crate::domain::{GrantType, Scopes};
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::{Client, Grant};
@@ -115,7 +115,7 @@ pub fn exchange(
     // OIDC Core §11: a refresh token only for offline_access (which the authorization
     // endpoint keeps only when consented to and the client may refresh).
     let refresh = (scopes.contains(crate::protocol::OFFLINE_ACCESS)
-        && client.may_use_grant("refresh_token"))
+        && client.may_use_grant(GrantType::RefreshToken))
     .then(|| first_refresh_token(&grant, ctx));
     if !ctx.store.redeem_code(
         &code_hash,

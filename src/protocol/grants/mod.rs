@@ -14,7 +14,7 @@ use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
 use super::{Context, ErrorCode, OAuthError, Params};
-use crate::domain::Scopes;
+use crate::domain::{GrantType, Scopes};
 use crate::store::{Client, Grant};
 
 #[derive(Debug)]
@@ -24,37 +24,31 @@ pub enum TokenRequest {
     ClientCredentials(client_credentials::ClientCredentialsRequest),
 }
 
-/// Grant types this provider implements (RFC 7591 §2 `grant_types` values). `implicit`
-/// is the authorization endpoint's own (tokens in the front channel), never a token
-/// request's.
-pub const SUPPORTED_GRANT_TYPES: [&str; 4] = [
-    "authorization_code",
-    "implicit",
-    "refresh_token",
-    "client_credentials",
-];
-
 impl TokenRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
-        match params.required("grant_type")? {
-            "authorization_code" => {
+        let unsupported =
+            || OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type");
+        match GrantType::parse(params.required("grant_type")?).ok_or_else(unsupported)? {
+            GrantType::AuthorizationCode => {
                 authorization_code::CodeRequest::parse(params).map(Self::AuthorizationCode)
             }
-            "refresh_token" => refresh_token::RefreshRequest::parse(params).map(Self::RefreshToken),
-            "client_credentials" => client_credentials::ClientCredentialsRequest::parse(params)
-                .map(Self::ClientCredentials),
-            _ => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "unsupported grant_type",
-            )),
+            GrantType::RefreshToken => {
+                refresh_token::RefreshRequest::parse(params).map(Self::RefreshToken)
+            }
+            GrantType::ClientCredentials => {
+                client_credentials::ClientCredentialsRequest::parse(params)
+                    .map(Self::ClientCredentials)
+            }
+            // The authorization endpoint's grant: no token request carries it.
+            GrantType::Implicit => Err(unsupported()),
         }
     }
 
-    pub fn grant_type(&self) -> &'static str {
+    pub fn grant_type(&self) -> GrantType {
         match self {
-            Self::AuthorizationCode(_) => "authorization_code",
-            Self::RefreshToken(_) => "refresh_token",
-            Self::ClientCredentials(_) => "client_credentials",
+            Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            Self::RefreshToken(_) => GrantType::RefreshToken,
+            Self::ClientCredentials(_) => GrantType::ClientCredentials,
         }
     }
 }

@@ -8,13 +8,12 @@ use serde_json::{Value, json};
 
 use super::authorize::ResponseType;
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
-use super::grants::SUPPORTED_GRANT_TYPES;
 use super::grants::client_credentials::check_resource;
 use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
-use crate::domain::{ClientDisplay, ClientMetadata, Scopes, SubjectType, UnixTime};
+use crate::domain::{ClientDisplay, ClientMetadata, GrantType, Scopes, SubjectType, UnixTime};
 use crate::store::{AuthMethod, Client, StoreError};
 
 pub const SUPPORTED_RESPONSE_TYPES: [&str; 6] = ResponseType::SUPPORTED;
@@ -243,24 +242,23 @@ pub fn register(
             .collect();
         let mut implied = Vec::new();
         if parsed.is_empty() || parsed.iter().any(|t| t.code) {
-            implied.push("authorization_code".to_owned());
+            implied.push(GrantType::AuthorizationCode.as_str().to_owned());
         }
         if parsed.iter().any(|t| t.returns_tokens()) {
-            implied.push("implicit".to_owned());
+            implied.push(GrantType::Implicit.as_str().to_owned());
         }
         implied
     };
-    if let Some(g) = grant_types
-        .iter()
-        .find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str()))
-    {
-        return Err(metadata_error(format!("grant_type {g} is not supported")));
+    let mut grants = Vec::with_capacity(grant_types.len());
+    for g in &grant_types {
+        grants.push(
+            GrantType::parse(g)
+                .ok_or_else(|| metadata_error(format!("grant_type {g} is not supported")))?,
+        );
     }
     // A client that never sends a user to the authorization endpoint (client_credentials
     // only) has no redirect URI and no response type.
-    let uses_browser = grant_types
-        .iter()
-        .any(|g| g == "authorization_code" || g == "implicit");
+    let uses_browser = grants.iter().any(|g| g.uses_browser());
     if uses_browser && draft.redirect_uris.is_empty() {
         return Err(redirect_error("at least one redirect_uri is required"));
     }
@@ -285,7 +283,7 @@ pub fn register(
             metadata_error(format!("token_endpoint_auth_method {m} is not supported"))
         })?,
     };
-    if auth_method == AuthMethod::None && grant_types.iter().any(|g| g == "client_credentials") {
+    if auth_method == AuthMethod::None && grants.contains(&GrantType::ClientCredentials) {
         return Err(metadata_error(
             "client_credentials is only for confidential clients",
         ));
@@ -306,12 +304,12 @@ pub fn register(
     if !require_pkce && auth_method == AuthMethod::None {
         return Err(metadata_error("public clients cannot opt out of PKCE"));
     }
-    let has_grant = |g: &str| grant_types.iter().any(|x| x == g);
+    let has_grant = |g: GrantType| grants.contains(&g);
     let response_types = if !uses_browser {
         Vec::new()
     } else if requested_types.is_empty() {
         vec![
-            if has_grant("authorization_code") {
+            if has_grant(GrantType::AuthorizationCode) {
                 "code"
             } else {
                 "id_token"
@@ -329,8 +327,8 @@ pub fn register(
         };
         // §2: each response type needs its grant types (code: authorization_code;
         // tokens from the authorization endpoint: implicit).
-        if (t.code && !has_grant("authorization_code"))
-            || (t.returns_tokens() && !has_grant("implicit"))
+        if (t.code && !has_grant(GrantType::AuthorizationCode))
+            || (t.returns_tokens() && !has_grant(GrantType::Implicit))
         {
             return Err(metadata_error(format!(
                 "response_type {r} needs the grant_types it implies (authorization_code, implicit)"
@@ -640,7 +638,7 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         redirect_uris: list("redirect_uris")?,
         post_logout_redirect_uris: list("post_logout_redirect_uris")?,
         auth_method: string("token_endpoint_auth_method")?,
-        grant_types: supported_subset(list("grant_types")?, &SUPPORTED_GRANT_TYPES),
+        grant_types: supported_subset(list("grant_types")?, &GrantType::SUPPORTED),
         response_types: supported_subset(
             list("response_types")?
                 .into_iter()

@@ -1,0 +1,73 @@
+//! OAuth 2.0 grant types (RFC 6749 §4, RFC 7591 §2 `grant_types` values) this provider
+//! implements.
+
+/// `implicit` is the authorization endpoint's own (tokens in the front channel), never a
+/// token request's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    Implicit,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 4] = [
+        Self::AuthorizationCode,
+        Self::Implicit,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    /// What discovery's `grant_types_supported` and registration accept.
+    pub const SUPPORTED: [&'static str; 4] = [
+        Self::ALL[0].as_str(),
+        Self::ALL[1].as_str(),
+        Self::ALL[2].as_str(),
+        Self::ALL[3].as_str(),
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::Implicit => "implicit",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+
+    /// Grant types that send a user to the authorization endpoint (and so need a
+    /// redirect URI).
+    pub fn uses_browser(self) -> bool {
+        matches!(self, Self::AuthorizationCode | Self::Implicit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_grant_type_parses_from_its_name_and_nothing_else_does() {
+        for g in GrantType::ALL {
+            assert_eq!(GrantType::parse(g.as_str()), Some(g));
+        }
+        assert_eq!(GrantType::SUPPORTED.len(), GrantType::ALL.len());
+        for other in [
+            "password",
+            "AUTHORIZATION_CODE",
+            "",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ] {
+            assert_eq!(GrantType::parse(other), None, "{other}");
+        }
+        assert!(GrantType::Implicit.uses_browser() && GrantType::AuthorizationCode.uses_browser());
+        assert!(
+            !GrantType::RefreshToken.uses_browser() && !GrantType::ClientCredentials.uses_browser()
+        );
+    }
+}

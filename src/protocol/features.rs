@@ -1,0 +1,116 @@
+//! The registry of what this provider implements: its endpoints (the routes mount these
+//! paths, discovery publishes these URLs, a switched-off feature loses both) and the
+//! supported values discovery lists, each taken from the type or constant that the
+//! validation itself uses, so the three cannot drift.
+
+use crate::config::{RegistrationMode, Settings};
+
+/// One endpoint: where it is mounted and the provider-metadata name of its URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// OIDC Discovery §3 / RFC 8414 §2 member (`token_endpoint`, ...).
+    pub metadata: &'static str,
+    /// Below the issuer.
+    pub path: &'static str,
+    pub feature: Feature,
+}
+
+/// A capability that can be switched off, with everything that publishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Always on.
+    Core,
+    /// RFC 7591 dynamic registration: `registration = open`, or `token` with a token.
+    Registration,
+}
+
+impl Feature {
+    pub fn enabled(self, settings: &Settings) -> bool {
+        match self {
+            Self::Core => true,
+            Self::Registration => match settings.registration {
+                RegistrationMode::Open => true,
+                RegistrationMode::Token => settings.registration_token.is_some(),
+                RegistrationMode::Off => false,
+            },
+        }
+    }
+}
+
+const fn core(metadata: &'static str, path: &'static str) -> Endpoint {
+    Endpoint {
+        metadata,
+        path,
+        feature: Feature::Core,
+    }
+}
+
+pub const AUTHORIZATION: Endpoint = core("authorization_endpoint", "/authorize");
+pub const TOKEN: Endpoint = core("token_endpoint", "/token");
+pub const PUSHED_AUTHORIZATION: Endpoint = core("pushed_authorization_request_endpoint", "/par");
+pub const USERINFO: Endpoint = core("userinfo_endpoint", "/userinfo");
+pub const REVOCATION: Endpoint = core("revocation_endpoint", "/revoke");
+pub const INTROSPECTION: Endpoint = core("introspection_endpoint", "/introspect");
+pub const JWKS: Endpoint = core("jwks_uri", "/jwks");
+pub const END_SESSION: Endpoint = core("end_session_endpoint", "/logout");
+pub const REGISTRATION: Endpoint = Endpoint {
+    metadata: "registration_endpoint",
+    path: "/register",
+    feature: Feature::Registration,
+};
+
+/// Every endpoint discovery may publish.
+pub const ENDPOINTS: [Endpoint; 9] = [
+    AUTHORIZATION,
+    TOKEN,
+    PUSHED_AUTHORIZATION,
+    USERINFO,
+    REVOCATION,
+    INTROSPECTION,
+    JWKS,
+    END_SESSION,
+    REGISTRATION,
+];
+
+/// The endpoints switched on under `settings`.
+pub fn enabled_endpoints(settings: &Settings) -> impl Iterator<Item = Endpoint> + '_ {
+    ENDPOINTS
+        .into_iter()
+        .filter(|e| e.feature.enabled(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_have_distinct_paths_and_names() {
+        for (i, a) in ENDPOINTS.iter().enumerate() {
+            for b in &ENDPOINTS[i + 1..] {
+                assert_ne!(a.path, b.path);
+                assert_ne!(a.metadata, b.metadata);
+            }
+        }
+    }
+
+    #[test]
+    fn registration_is_on_only_when_it_can_be_used() {
+        let mut settings = Settings::from_sources(None, |_| None).unwrap();
+        for (mode, token, on) in [
+            (RegistrationMode::Open, None, true),
+            (RegistrationMode::Token, None, false),
+            (RegistrationMode::Token, Some("t"), true),
+            (RegistrationMode::Off, Some("t"), false),
+        ] {
+            settings.registration = mode;
+            settings.registration_token = token.map(|t| crate::domain::Secret::new(t.to_owned()));
+            assert_eq!(Feature::Registration.enabled(&settings), on, "{mode:?}");
+            assert_eq!(
+                enabled_endpoints(&settings).any(|e| e == REGISTRATION),
+                on,
+                "{mode:?}"
+            );
+            assert_eq!(enabled_endpoints(&settings).count(), 8 + usize::from(on));
+        }
+    }
+}
