@@ -246,6 +246,18 @@ async fn a_client_credentials_token_is_described_as_the_clients_own() {
 }
 
 /// Verifies `jwt` against the provider's JWKS for audience `caller`; returns the claims.
+/// RFC 9701 §4: an introspection asking for the signed JWT response.
+async fn introspect_as_jwt(app: &TestApp, caller: &TestClient, token: &str) -> reqwest::Response {
+    crate::helpers::http()
+        .post(app.url("/introspect"))
+        .basic_auth(&caller.id, caller.secret.as_deref())
+        .header("accept", JWT_TYPE)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn verified_with_jwks(app: &TestApp, jwt: &str, caller: &str) -> Value {
     let jwks: JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
     let header = jsonwebtoken::decode_header(jwt).unwrap();
@@ -270,14 +282,7 @@ async fn the_jwt_response_is_signed_for_the_caller_and_carries_the_introspection
     let client = app.add_client(false);
     let tokens = app.tokens_for(&client, "alice").await;
     let resource_server = app.add_client(false);
-    let response = crate::helpers::http()
-        .post(app.url("/introspect"))
-        .basic_auth(&resource_server.id, resource_server.secret.as_deref())
-        .header("accept", JWT_TYPE)
-        .form(&[("token", str_of(&tokens, "access_token"))])
-        .send()
-        .await
-        .unwrap();
+    let response = introspect_as_jwt(&app, &resource_server, str_of(&tokens, "access_token")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], JWT_TYPE);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -302,14 +307,7 @@ async fn a_resource_server_registered_for_es256_gets_es256_signed_introspections
         introspection_signed_response_alg: Some("ES256".into()),
         ..Default::default()
     });
-    let response = crate::helpers::http()
-        .post(app.url("/introspect"))
-        .basic_auth(&resource_server.id, resource_server.secret.as_deref())
-        .header("accept", JWT_TYPE)
-        .form(&[("token", str_of(&tokens, "access_token"))])
-        .send()
-        .await
-        .unwrap();
+    let response = introspect_as_jwt(&app, &resource_server, str_of(&tokens, "access_token")).await;
     let jwt = response.text().await.unwrap();
     assert_eq!(jwt_part(&jwt, 0)["alg"], "ES256");
     let claims = verified_with_jwks(&app, &jwt, &resource_server.id).await;
