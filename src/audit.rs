@@ -16,6 +16,11 @@ pub fn login_succeeded(sub: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "login.succeeded", sub, client = client_address);
 }
 
+/// The right password for a disabled account.
+pub fn login_refused_disabled(sub: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "login.refused_disabled", sub, client = client_address);
+}
+
 pub fn login_failed(account: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "login.failed", account = %account, client = client_address);
 }
@@ -74,4 +79,10 @@ pub fn sessions_ended(sub: &str, sessions: usize, reason: &str) {
 
 pub fn consent_withdrawn(sub: &str, client_id: &str) {
     tracing::info!(target: "audit", event = "consent.withdrawn", sub, client_id);
+}
+
+/// A change made through administration (the admin API, the console, the CLI); the same
+/// event is kept in the audit trail.
+pub fn admin_change(actor: &str, action: &str, target: &str, address: &str) {
+    tracing::info!(target: "audit", event = action, actor, object = target, client = address);
 }

@@ -9,20 +9,18 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::admin::{Actor, Admin, AdminError, AdminResult};
 use crate::config::Settings;
-use crate::crypto::KeyAlgorithm;
 use crate::crypto::password::hash_password;
 use crate::crypto::tokens::random_uuid;
 use crate::domain::{Secret, now};
 use crate::keyring;
 use crate::protocol::claims;
-use crate::protocol::registration::{ClientDraft, register};
+use crate::protocol::registration::ClientDraft;
 use crate::sessions::{RedisSessionStore, Sessions};
 use crate::startup::{build_state, check_kek, load_kek, run, run_metrics};
 use crate::store::sql::SqlStore;
-use crate::store::{
-    ClientStore, EndedSessions, KeyStore, SessionRecordStore, StoreError, User, UserStore,
-};
+use crate::store::{ClientStore, EndedSessions, KeyStore, SessionRecordStore, User, UserStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -97,10 +95,13 @@ pub enum UsersCommand {
         /// `birthdate=1990-01-31`, `phone_number_verified=true`, `address.locality=Paris`).
         #[arg(long = "claim")]
         claims: Vec<String>,
+        /// Give the user the admin role (the admin console and API).
+        #[arg(long)]
+        admin: bool,
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Change a user's claims.
+    /// Change a user's claims, admin role or disabled state.
     Update {
         username: String,
         #[arg(long)]
@@ -113,6 +114,18 @@ pub enum UsersCommand {
         /// Remove a claim (or one address member, `address.locality`).
         #[arg(long = "unset-claim")]
         unset_claims: Vec<String>,
+        /// Give the user the admin role.
+        #[arg(long, conflicts_with = "no_admin")]
+        admin: bool,
+        /// Take the admin role away.
+        #[arg(long)]
+        no_admin: bool,
+        /// Disable the account: it cannot sign in, and its sessions and tokens end.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Enable a disabled account.
+        #[arg(long)]
+        enable: bool,
     },
     /// List users.
     List,
@@ -283,6 +296,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let issuer = settings.issuer.clone();
         let state = build_state(settings).await?;
         tracing::info!(issuer = %issuer, address = %listener.local_addr()?, "portcullis is serving");
+        if let Some(hint) = crate::startup::first_run_hint(&*state.store, &state.settings)? {
+            tracing::warn!("{hint}");
+        }
         let metrics = match metrics_listener {
             Some(l) => {
                 tracing::info!(address = %l.local_addr()?, "metrics are served");
@@ -322,15 +338,9 @@ fn keys(cmd: KeysCommand, settings: &Settings, store: &SqlStore) -> anyhow::Resu
             }
         }
         KeysCommand::Rotate { alg, activate_in } => {
-            let algorithms = match alg.as_deref().and_then(KeyAlgorithm::parse) {
-                Some(alg) => vec![alg],
-                None => keyring::ALGORITHMS.to_vec(),
-            };
-            let kek = load_kek(settings)?;
-            check_kek(store, &kek)?;
-            for alg in algorithms {
-                let key = keyring::rotate(store, &kek, alg, activate_in, settings, now)?;
-                crate::audit::key_rotated(&key.kid, &key.alg, false);
+            for key in as_operator_with_kek(settings, store, |a| {
+                a.rotate_keys(alg.as_deref(), activate_in)
+            })? {
                 println!("{}\t{}\tsigns from {}", key.kid, key.alg, key.activates_at);
             }
         }
@@ -400,19 +410,6 @@ fn fetch_sector_document(settings: &Settings, uri: &str) -> anyhow::Result<Optio
         .and_then(crate::protocol::registration::parse_sector_document))
 }
 
-/// Ends every session of `user` (and revokes all the user's grants); returns how many.
-fn end_everything(
-    settings: &Settings,
-    store: &SqlStore,
-    user: &User,
-    reason: &str,
-) -> anyhow::Result<usize> {
-    let ended = store.end_user_sessions(&user.id, now())?;
-    forget_sessions(settings, &ended)?;
-    crate::audit::sessions_ended(&user.id, ended.sessions.len(), reason);
-    Ok(ended.sessions.len())
-}
-
 /// `--claim NAME=VALUE` and `--unset-claim NAME` (CONTRACT.md), checked as a whole
 /// before anything is stored.
 fn apply_claims(user: &mut User, set: &[String], unset: &[String]) -> anyhow::Result<()> {
@@ -450,7 +447,8 @@ fn sessions(cmd: SessionsCommand, settings: &Settings, store: &SqlStore) -> anyh
             }
         }
         SessionsCommand::End { sid } => {
-            let ended = store.end_session(&sid, now())?;
+            let ended = as_operator(settings, store, |a| a.end_session(&sid))
+                .map_err(|e| not_found_as(e, format!("no live session {sid}")))?;
             let Some(session) = ended.sessions.first() else {
                 anyhow::bail!("no live session {sid}");
             };
@@ -465,6 +463,52 @@ fn sessions(cmd: SessionsCommand, settings: &Settings, store: &SqlStore) -> anyh
     Ok(())
 }
 
+/// Runs `op` as the operator at the command line: the change and its audit event are
+/// written together, like the admin API's.
+fn as_operator<T>(
+    settings: &Settings,
+    store: &SqlStore,
+    op: impl FnOnce(&Admin<'_>) -> AdminResult<T>,
+) -> anyhow::Result<T> {
+    operator(settings, store, None, op)
+}
+
+/// `as_operator` for changes that seal secrets or keys: with the key-encryption key.
+fn as_operator_with_kek<T>(
+    settings: &Settings,
+    store: &SqlStore,
+    op: impl FnOnce(&Admin<'_>) -> AdminResult<T>,
+) -> anyhow::Result<T> {
+    let kek = load_kek(settings)?;
+    check_kek(store, &kek)?;
+    operator(settings, store, Some(&kek), op)
+}
+
+fn operator<T>(
+    settings: &Settings,
+    store: &SqlStore,
+    kek: Option<&crate::crypto::kek::KeyEncryptionKey>,
+    op: impl FnOnce(&Admin<'_>) -> AdminResult<T>,
+) -> anyhow::Result<T> {
+    let admin = Admin {
+        store,
+        kek,
+        settings,
+        now: now(),
+        actor: &Actor::Operator,
+        address: None,
+    };
+    op(&admin).map_err(anyhow::Error::from)
+}
+
+/// `no WHAT NAME` for a thing that is not there, the error itself otherwise.
+fn not_found_as(e: anyhow::Error, message: String) -> anyhow::Error {
+    match e.downcast_ref::<AdminError>() {
+        Some(AdminError::NotFound(_)) => anyhow::anyhow!(message),
+        _ => e,
+    }
+}
+
 fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
     match cmd {
         UsersCommand::Add {
@@ -475,6 +519,7 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             given_name,
             family_name,
             claims,
+            admin,
             password_stdin: _,
         } => {
             let username = username.trim().to_owned();
@@ -482,23 +527,16 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
                 anyhow::bail!("--username must be 1 to 255 characters");
             }
             let password = read_password()?;
-            let mut user = User::new(
-                random_uuid(),
-                username.clone(),
-                hash_password(&password)?,
-                now(),
-            );
+            let mut user = User::new(random_uuid(), username, String::new(), now());
             user.email = email;
             user.email_verified = email_verified;
             user.name = name;
             user.given_name = given_name;
             user.family_name = family_name;
+            user.is_admin = admin;
             apply_claims(&mut user, &claims, &[])?;
-            match store.create_user(&user) {
-                Ok(()) => {}
-                Err(StoreError::Conflict) => anyhow::bail!("user {username} already exists"),
-                Err(e) => return Err(e.into()),
-            }
+            user.password_hash = hash_password(&password)?;
+            let user = as_operator(settings, store, |a| a.add_user(user))?;
             println!("{}", user.id);
         }
         UsersCommand::Update {
@@ -507,48 +545,73 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             name,
             claims,
             unset_claims,
+            admin,
+            no_admin,
+            disable,
+            enable,
         } => {
-            let mut user = find_user(store, &username)?;
+            let before = find_user(store, &username)?;
+            let mut user = before.clone();
             let mut assignments = claims;
             assignments.extend(email.map(|e| format!("email={e}")));
             assignments.extend(name.map(|n| format!("name={n}")));
             apply_claims(&mut user, &assignments, &unset_claims)?;
-            store.update_user(&user, now())?;
+            let mut changed: Vec<&str> = Vec::new();
+            if admin || no_admin {
+                user.is_admin = admin;
+                changed.push("admin");
+            }
+            if disable || enable {
+                user.disabled_at = disable.then(|| before.disabled_at.unwrap_or_else(now));
+                changed.push("disabled");
+            }
+            if !assignments.is_empty() || !unset_claims.is_empty() {
+                changed.push("claims");
+            }
+            let (_, ended) =
+                as_operator(settings, store, |a| a.save_user(&before, user, &changed))?;
+            forget_sessions(settings, &ended)?;
         }
         UsersCommand::List => {
             for user in store.list_users()? {
+                let mut flags = Vec::new();
+                if user.is_admin {
+                    flags.push("admin");
+                }
+                if user.disabled_at.is_some() {
+                    flags.push("disabled");
+                }
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}",
                     user.id,
                     user.username,
-                    user.email.unwrap_or_default()
+                    user.email.unwrap_or_default(),
+                    flags.join(",")
                 );
             }
         }
         UsersCommand::Remove { username } => {
             let user = find_user(store, &username)?;
-            end_everything(settings, store, &user, "user_removed")?;
-            if !store.delete_user(&username)? {
-                anyhow::bail!("no user {username}");
-            }
+            let ended = as_operator(settings, store, |a| a.delete_user(&user.id))?;
+            forget_sessions(settings, &ended)?;
+            crate::audit::sessions_ended(&user.id, ended.sessions.len(), "user_removed");
         }
         UsersCommand::SignOutEverywhere { username } => {
             let user = find_user(store, &username)?;
-            let n = end_everything(settings, store, &user, "signed_out_everywhere")?;
-            println!("ended {n} sessions of {username}");
+            let ended = as_operator(settings, store, |a| a.end_user_sessions(&user.id))?;
+            forget_sessions(settings, &ended)?;
+            crate::audit::sessions_ended(&user.id, ended.sessions.len(), "signed_out_everywhere");
+            println!("ended {} sessions of {username}", ended.sessions.len());
         }
         UsersCommand::SetPassword {
             username,
             password_stdin: _,
         } => {
             let hash = hash_password(&read_password()?)?;
-            if !store.set_password_hash(&username, &hash, now())? {
-                anyhow::bail!("no user {username}");
-            }
-            if let Some(user) = store.find_user_by_username(&username)? {
-                end_everything(settings, store, &user, "password_changed")?;
-                crate::audit::password_changed(&user.id);
-            }
+            let user = find_user(store, &username)?;
+            let ended = as_operator(settings, store, |a| a.set_password_hash(&user.id, &hash))?;
+            forget_sessions(settings, &ended)?;
+            crate::audit::sessions_ended(&user.id, ended.sessions.len(), "password_changed");
         }
     }
     Ok(())
@@ -621,14 +684,12 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 frontchannel_logout_session_required: Some(frontchannel_logout_session_required),
                 ..ClientDraft::default()
             };
-            let kek = load_kek(settings)?;
-            check_kek(store, &kek)?;
-            let registered = register(draft, &settings.issuer, &kek, now())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            store.create_client(&registered.client)?;
-            crate::audit::client_registered(&registered.client.id, "cli");
-            let mut out =
-                json!({ "client_id": registered.client.id, "client_name": registered.client.name });
+            let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;
+            crate::audit::client_registered(&registered.client_id, "cli");
+            let mut out = json!({
+                "client_id": registered.client_id,
+                "client_name": registered.metadata["client_name"],
+            });
             if let Some(secret) = registered.client_secret {
                 out["client_secret"] = json!(secret);
             }
@@ -646,10 +707,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             }
         }
         ClientsCommand::Remove { client_id } => {
-            if !store.delete_client(&client_id)? {
-                anyhow::bail!("no client {client_id}");
-            }
-            crate::audit::client_removed(&client_id);
+            as_operator(settings, store, |a| a.delete_client(&client_id))
+                .map_err(|e| not_found_as(e, format!("no client {client_id}")))?;
         }
     }
     Ok(())

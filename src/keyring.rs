@@ -43,6 +43,17 @@ impl KeyRing {
             .clone()
     }
 
+    /// Loads the key set again now (after a rotation made here).
+    pub fn reload(
+        &self,
+        store: &dyn KeyStore,
+        kek: &KeyEncryptionKey,
+        now: UnixTime,
+    ) -> anyhow::Result<()> {
+        self.replace(load(store, kek, now)?);
+        Ok(())
+    }
+
     fn replace(&self, keys: KeySet) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
     }

@@ -3,6 +3,7 @@
 //! Layers (see `../shared/DESIGN.md`): `http` adapts actix-web to `protocol`, which is plain
 //! Rust over the `store` and `sessions` traits and the `crypto` signer.
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod client_keys;

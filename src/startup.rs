@@ -43,6 +43,23 @@ pub fn check_kek(store: &dyn Store, kek: &KeyEncryptionKey) -> anyhow::Result<()
     Ok(())
 }
 
+/// On a database without users, how to create the first administrator (said once, at
+/// start: the admin console has nobody to let in yet).
+pub fn first_run_hint(store: &dyn Store, settings: &Settings) -> anyhow::Result<Option<String>> {
+    let any = store.find_users(&crate::store::UserQuery {
+        limit: 1,
+        ..Default::default()
+    })?;
+    Ok(any.is_empty().then(|| {
+        format!(
+            "no users yet: create the first administrator with \
+             `portcullis users add --username admin --admin --password-stdin`, \
+             then sign in to the admin console at {}",
+            settings.endpoint("/admin")
+        )
+    }))
+}
+
 /// Opens storage and keys with time from `clock` (tests move a manual clock).
 pub async fn build_state_with_clock(
     settings: Settings,

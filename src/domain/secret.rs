@@ -43,6 +43,14 @@ impl<T: Zeroize> From<T> for Secret<T> {
     }
 }
 
+/// A secret read from a request body (a password in the admin API): taken straight into
+/// a `Secret`, so no plain copy outlives parsing.
+impl<'de> serde::Deserialize<'de> for Secret<String> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,3 +207,79 @@ pub fn refusal(
         mark(pages::error_page(base, status, &error), &error)
     }
 }
+
+/// Errors of the admin API: the bearer check (RFC 6750 challenges), or what the
+/// operation refused, as `{"error", "error_description"}` JSON with its status.
+#[derive(Debug)]
+pub enum AdminApiError {
+    Bearer(BearerError),
+    Refused(crate::admin::AdminError),
+}
+
+impl From<BearerError> for AdminApiError {
+    fn from(e: BearerError) -> Self {
+        Self::Bearer(e)
+    }
+}
+
+impl From<crate::admin::AdminError> for AdminApiError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+impl std::fmt::Display for AdminApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bearer(e) => e.fmt(f),
+            Self::Refused(e) => e.fmt(f),
+        }
+    }
+}
+
+impl ResponseError for AdminApiError {
+    fn status_code(&self) -> StatusCode {
+        use crate::admin::AdminError;
+        match self {
+            Self::Bearer(e) => e.status_code(),
+            Self::Refused(AdminError::Invalid { .. }) => StatusCode::BAD_REQUEST,
+            Self::Refused(AdminError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Refused(AdminError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Refused(AdminError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Refused(AdminError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::admin::AdminError;
+        let refused = match self {
+            Self::Bearer(bearer) => return bearer.error_response(),
+            Self::Refused(refused) => refused,
+        };
+        let (code, description) = match refused {
+            AdminError::Invalid { code, description } => (*code, description.clone()),
+            AdminError::NotFound(what) => ("not_found", format!("no such {what}")),
+            AdminError::Conflict(why) => ("conflict", why.clone()),
+            AdminError::Unavailable(cause) => {
+                tracing::error!(cause = %cause, "admin request failed: storage unavailable");
+                (
+                    "temporarily_unavailable",
+                    "storage is unavailable; try again".to_owned(),
+                )
+            }
+            AdminError::Internal(cause) => {
+                tracing::error!(cause = %cause, "admin request failed");
+                ("server_error", "the request failed".to_owned())
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "error": code, "error_description": description }));
+        if matches!(refused, AdminError::Unavailable(_)) {
+            response
+                .extensions_mut()
+                .insert(crate::protocol::error::Backend::Database);
+        }
+        response
+    }
+}

@@ -1,5 +1,6 @@
 //! The actix-web adapter: parse HTTP into typed requests, call `protocol`, write responses.
 
+pub mod admin_api;
 pub mod endpoints;
 pub mod error;
 pub mod interaction;
@@ -314,6 +315,7 @@ pub fn session_id(req: &HttpRequest, settings: &Settings) -> Option<String> {
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let scope = web::scope(&settings.issuer_path)
         .configure(endpoints::configure)
+        .configure(admin_api::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);
 }

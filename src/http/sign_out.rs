@@ -35,16 +35,7 @@ pub async fn end(state: &State, ending: Ending) -> Result<EndedSessions, OAuthEr
         }
     })
     .await?;
-    for session in &ended.sessions {
-        state
-            .sessions
-            .delete_sso_record(&session.store_key)
-            .await
-            .map_err(OAuthError::from)?;
-    }
-    if ended.deliveries > 0 {
-        state.outbox.wake();
-    }
+    forget(state, &ended).await?;
     match (&ending, ended.sessions.first()) {
         (Ending::Session { reason, .. }, Some(s)) => {
             crate::audit::sessions_ended(&s.user_id, ended.sessions.len(), reason)
@@ -55,6 +46,23 @@ pub async fn end(state: &State, ending: Ending) -> Result<EndedSessions, OAuthEr
         _ => {}
     }
     Ok(ended)
+}
+
+/// What follows ending sessions in the database, wherever they were ended: their
+/// session-store records go (every instance sees the end at once) and this instance's
+/// back-channel delivery is woken.
+pub async fn forget(state: &State, ended: &EndedSessions) -> Result<(), OAuthError> {
+    for session in &ended.sessions {
+        state
+            .sessions
+            .delete_sso_record(&session.store_key)
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    if ended.deliveries > 0 {
+        state.outbox.wake();
+    }
+    Ok(())
 }
 
 /// The front-channel logout URIs (with `iss` and `sid`) of the clients that got tokens

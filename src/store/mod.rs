@@ -51,6 +51,10 @@ pub struct User {
     pub credentials_changed_at: i64,
     /// OIDC Core §5.1.1 `address`: a JSON object of its members.
     pub address: Option<String>,
+    /// May administer the provider (the admin API and console, with the `admin` scope).
+    pub is_admin: bool,
+    /// When the account was disabled: it cannot sign in, and its tokens were revoked.
+    pub disabled_at: Option<i64>,
 }
 
 impl User {
@@ -87,6 +91,8 @@ impl User {
             updated_at: now,
             credentials_changed_at: 0,
             address: None,
+            is_admin: false,
+            disabled_at: None,
         }
     }
 }
@@ -353,6 +359,74 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
+/// One recorded administrative change (who, what, to what, when, from where). Never holds
+/// a secret: `details` names what changed, not the values of credentials.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = schema::audit_events)]
+pub struct AuditEvent {
+    /// Increasing: newer events have larger ids (the listing's cursor).
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub address: Option<String>,
+    /// A JSON object.
+    pub details: Option<String>,
+}
+
+#[derive(Clone, Debug, Insertable)]
+#[diesel(table_name = schema::audit_events)]
+pub struct NewAuditEvent {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub address: Option<String>,
+    pub details: Option<String>,
+}
+
+/// A change an administrator makes to users or clients, written together with its audit
+/// event (`AuditStore::apply_audited`).
+#[derive(Clone, Copy, Debug)]
+pub enum AdminChange<'a> {
+    CreateUser(&'a User),
+    /// Profile claims, the admin role and the disabled mark.
+    UpdateUser(&'a User),
+    /// Sets the password hash of the user (by id) and ends the sessions signed in before.
+    SetPassword {
+        user_id: &'a str,
+        hash: &'a str,
+    },
+    DeleteUser(&'a str),
+    CreateClient(&'a Client),
+    /// Replaces everything about the client but its id and registration time.
+    UpdateClient(&'a Client),
+    DeleteClient(&'a str),
+}
+
+/// One page of users, ordered by username.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery<'a> {
+    /// Users whose username, name or email contains this (case-insensitive).
+    pub search: Option<&'a str>,
+    /// Users after this username (the previous page's last).
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}
+
+pub trait AuditStore {
+    /// Applies `change` and records `event` in one transaction: both or neither.
+    /// `false` (and nothing written) if the user or client to change does not exist;
+    /// `Conflict` if a new one's name or id is taken.
+    fn apply_audited(&self, change: AdminChange<'_>, event: &NewAuditEvent) -> StoreResult<bool>;
+    /// Records an event of a change made by other means (ending sessions, rotating keys).
+    fn record_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Events newest first, older than the event `before` (by id) when given.
+    fn list_audit_events(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
+    fn find_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;
+}
+
 pub trait UserStore {
     fn create_user(&self, user: &User) -> StoreResult<()>;
     fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
@@ -531,6 +605,7 @@ pub trait Store:
     + KeyStore
     + FactStore
     + SessionRecordStore
+    + AuditStore
     + Send
     + Sync
 {

@@ -25,6 +25,8 @@ diesel::table! {
         updated_at -> BigInt,
         credentials_changed_at -> BigInt,
         address -> Nullable<Text>,
+        is_admin -> Bool,
+        disabled_at -> Nullable<BigInt>,
     }
 }
 
@@ -184,7 +186,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        address -> Nullable<Text>,
+        details -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
     browser_sessions,
     logout_deliveries,
     users,

@@ -391,3 +391,74 @@ fn every_command_exits_cleanly_again_and_again_on_postgres() {
         run(&["keys", "list"], None);
     }
 }
+
+#[test]
+fn the_first_admin_is_created_and_accounts_are_disabled_from_the_command_line() {
+    let dir = TempDir::new().unwrap();
+    let add = portcullis(
+        &dir,
+        &[
+            "users",
+            "add",
+            "--username",
+            "root",
+            "--admin",
+            "--password-stdin",
+        ],
+        Some("first admin pass\n"),
+    );
+    assert!(add.status.success(), "{add:?}");
+    let sub = stdout(&add).trim().to_owned();
+    let listed = |dir: &TempDir| stdout(&portcullis(dir, &["users", "list"], None));
+    assert!(
+        listed(&dir).contains(&format!("{sub}\troot\t\tadmin")),
+        "{}",
+        listed(&dir)
+    );
+
+    let disable = portcullis(
+        &dir,
+        &["users", "update", "root", "--disable", "--no-admin"],
+        None,
+    );
+    assert!(disable.status.success(), "{disable:?}");
+    assert!(
+        listed(&dir).contains("root\t\tdisabled"),
+        "{}",
+        listed(&dir)
+    );
+    let enable = portcullis(
+        &dir,
+        &["users", "update", "root", "--enable", "--admin"],
+        None,
+    );
+    assert!(enable.status.success(), "{enable:?}");
+    assert!(listed(&dir).contains("root\t\tadmin\n"), "{}", listed(&dir));
+    let both = portcullis(
+        &dir,
+        &["users", "update", "root", "--enable", "--disable"],
+        None,
+    );
+    assert!(!both.status.success(), "contradictory flags are refused");
+
+    // The operator's changes are in the audit trail too.
+    let store = portcullis::store::sql::SqlStore::open(&format!(
+        "sqlite://{}/cli.db",
+        dir.path().display()
+    ))
+    .unwrap();
+    use portcullis::store::AuditStore;
+    let events = store.list_audit_events(None, 10).unwrap();
+    let actions: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("cli", "user.enabled"),
+            ("cli", "user.disabled"),
+            ("cli", "user.created")
+        ]
+    );
+}

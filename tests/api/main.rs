@@ -1,5 +1,6 @@
 // One test binary (each file under tests/ would link separately); see helpers.rs.
 mod account;
+mod admin_api;
 mod authorize;
 mod backends;
 mod claims;

@@ -6,7 +6,8 @@ use portcullis::domain::now;
 use portcullis::protocol::registration::ClientDraft;
 use portcullis::store::sql::SqlStore;
 use portcullis::store::{
-    AuthorizationCode, Consent, Grant, RefreshToken, Store, StoreError, StoredKey, User,
+    AdminChange, AuthorizationCode, Consent, Grant, NewAuditEvent, RefreshToken, Store, StoreError,
+    StoredKey, User, UserQuery,
 };
 
 use crate::backends::TempDatabase;
@@ -205,6 +206,7 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(store.max_key_generation("ES256").unwrap(), 2);
 
     token_contract(&store, &client.id, &alice.id);
+    audit_contract(&store, &client);
 
     // Removing a user removes what hangs off it; removing a client forgets it at once.
     assert!(store.delete_user("alice").unwrap());
@@ -322,6 +324,137 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
     assert!(store.purge_expired(now() + 4000).unwrap() >= 4);
     assert!(store.use_assertion_id("a1", now() + 60).unwrap());
     assert!(store.access_token_live("jti-1", None, now()).unwrap());
+}
+
+fn event(action: &str, target: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        at: now(),
+        actor: "cli".into(),
+        action: action.into(),
+        target: Some(target.into()),
+        address: None,
+        details: Some("{}".into()),
+    }
+}
+
+/// Administrative changes and their audit events: both or neither; users paged and
+/// searched with LIKE's wildcards taken literally.
+fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
+    let actions = || -> Vec<String> {
+        store
+            .list_audit_events(None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    };
+    let mut bob = user("bob_100%");
+    bob.email = Some("Bob@Example.com".into());
+    assert!(
+        store
+            .apply_audited(
+                AdminChange::CreateUser(&bob),
+                &event("user.created", &bob.id)
+            )
+            .unwrap()
+    );
+    // A conflicting insert writes neither the user nor the event.
+    let clash = user("bob_100%");
+    assert!(matches!(
+        store.apply_audited(
+            AdminChange::CreateUser(&clash),
+            &event("user.created", &clash.id)
+        ),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(actions(), ["user.created"]);
+    // A change to nothing is no change and no event.
+    let ghost = user("ghost");
+    assert!(
+        !store
+            .apply_audited(
+                AdminChange::UpdateUser(&ghost),
+                &event("user.updated", "ghost")
+            )
+            .unwrap()
+    );
+    assert!(
+        !store
+            .apply_audited(
+                AdminChange::DeleteClient("nope"),
+                &event("client.deleted", "nope")
+            )
+            .unwrap()
+    );
+    assert_eq!(actions(), ["user.created"]);
+
+    bob.is_admin = true;
+    bob.disabled_at = Some(5);
+    assert!(
+        store
+            .apply_audited(
+                AdminChange::UpdateUser(&bob),
+                &event("user.updated", &bob.id)
+            )
+            .unwrap()
+    );
+    let stored = store.find_user(&bob.id).unwrap().unwrap();
+    assert!(stored.is_admin);
+    assert_eq!(stored.disabled_at, Some(5));
+
+    let find = |search: Option<&str>, after: Option<&str>| -> Vec<String> {
+        store
+            .find_users(&UserQuery {
+                search,
+                after,
+                limit: 10,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect()
+    };
+    assert_eq!(find(Some("example.COM"), None), ["bob_100%"]);
+    assert_eq!(find(Some("b_1"), None), ["bob_100%"]);
+    assert_eq!(find(Some("0%"), None), ["bob_100%"]);
+    assert!(find(Some("b%1"), None).is_empty(), "% is literal");
+    assert!(find(Some("bo_"), None).is_empty(), "_ is literal");
+    assert_eq!(find(None, Some("alice")), ["bob_100%"]);
+
+    let mut changed = client.clone();
+    changed.name = "Renamed".into();
+    changed.redirect_uris = vec!["https://rp.example/other".into()];
+    assert!(
+        store
+            .apply_audited(
+                AdminChange::UpdateClient(&changed),
+                &event("client.updated", &client.id)
+            )
+            .unwrap()
+    );
+    let read = store.find_client(&client.id).unwrap().unwrap();
+    assert_eq!(read.name, "Renamed");
+    assert_eq!(read.redirect_uris, ["https://rp.example/other"]);
+    assert!(
+        store
+            .apply_audited(
+                AdminChange::DeleteUser(&bob.id),
+                &event("user.deleted", &bob.id)
+            )
+            .unwrap()
+    );
+    assert!(store.find_user(&bob.id).unwrap().is_none());
+
+    // Newest first, paged by id.
+    let all = store.list_audit_events(None, 100).unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    let older = store.list_audit_events(Some(all[1].id), 1).unwrap();
+    assert_eq!(older[0].id, all[2].id);
+    store
+        .record_audit_event(&event("key.rotated", "k9"))
+        .unwrap();
+    assert_eq!(actions()[0], "key.rotated");
 }
 
 #[test]

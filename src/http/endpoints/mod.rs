@@ -83,7 +83,10 @@ pub fn answers_json(path: &str) -> bool {
         "/healthz",
         "/readyz",
     ];
-    JSON.contains(&path) || path.starts_with("/register/") || path.starts_with("/.well-known/")
+    JSON.contains(&path)
+        || path.starts_with("/register/")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/admin/api/")
 }
 
 /// The routes of one path. Every GET route answers HEAD too (actix sends no body for
@@ -128,6 +131,28 @@ impl Routes {
     {
         self.resource = self.resource.route(web::post().to(handler));
         self.allow.push("POST");
+        self
+    }
+
+    pub fn patch<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::patch().to(handler));
+        self.allow.push("PATCH");
+        self
+    }
+
+    pub fn delete<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::delete().to(handler));
+        self.allow.push("DELETE");
         self
     }
 

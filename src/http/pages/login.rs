@@ -255,6 +255,19 @@ async fn submit_page(
             Some("Incorrect username or password."),
         ));
     };
+    // Said only to whoever knows the password: to anyone else a disabled account looks
+    // like any failed sign-in.
+    if user.disabled_at.is_some() {
+        crate::audit::login_refused_disabled(&user.id, &address);
+        return Ok(page(
+            base,
+            &form.id,
+            &form.csrf,
+            &pending,
+            &username,
+            Some("This account is disabled. Ask an administrator to enable it."),
+        ));
+    }
     crate::audit::login_succeeded(&user.id, &address);
     state
         .sessions

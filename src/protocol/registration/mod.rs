@@ -429,23 +429,13 @@ pub fn register(
     let client_id = std::iter::repeat_with(|| random_token(18))
         .find(|id| id.starts_with(|c: char| c.is_ascii_alphanumeric()))
         .unwrap_or_default();
-    let client_secret = auth_method.has_secret().then(|| random_token(32));
-    // Only client_secret_jwt needs the secret back (its assertions are HMACs): encrypted
-    // under the KEK. Every other client's secret is kept as a hash alone.
-    let secret_ciphertext = match (&client_secret, auth_method) {
-        (Some(secret), AuthMethod::ClientSecretJwt) => Some(
-            kek.encrypt(secret.as_bytes(), &client_id)
-                .map_err(OAuthError::server)?,
-        ),
-        _ => None,
-    };
     let client = Client {
         name: draft
             .name
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| client_id.clone()),
-        secret_hash: client_secret.as_deref().map(token_hash),
-        secret_ciphertext,
+        secret_hash: None,
+        secret_ciphertext: None,
         id: client_id,
         auth_method,
         application_type,
@@ -466,10 +456,72 @@ pub fn register(
         backchannel_logout,
         frontchannel_logout,
     };
+    let mut client = client;
+    let client_secret = issue_secret(&mut client, kek)?;
     Ok(Registered {
         client,
         client_secret,
     })
+}
+
+/// Gives `client` a new secret if its auth method uses one (replacing any it had) and
+/// returns it, to be shown this once; a client without one gets `None` and keeps none.
+pub fn issue_secret(
+    client: &mut Client,
+    kek: &KeyEncryptionKey,
+) -> Result<Option<String>, OAuthError> {
+    let secret = client.auth_method.has_secret().then(|| random_token(32));
+    client.secret_hash = secret.as_deref().map(token_hash);
+    // Only client_secret_jwt needs the secret back (its assertions are HMACs): encrypted
+    // under the KEK, bound to the client id. Every other client's secret is kept as a
+    // hash alone.
+    client.secret_ciphertext = match (&secret, client.auth_method) {
+        (Some(secret), AuthMethod::ClientSecretJwt) => Some(
+            kek.encrypt(secret.as_bytes(), &client.id)
+                .map_err(OAuthError::server)?,
+        ),
+        _ => None,
+    };
+    Ok(secret)
+}
+
+/// A registration by an operator (admin API, console): the RFC 7591 metadata of
+/// `draft_from_json`, and also what only operators may grant: API scopes (such as
+/// `admin`) and RFC 8707 `resources`.
+pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
+    let mut general = body.clone();
+    if let Some(obj) = general.as_object_mut() {
+        obj.remove("scope");
+    }
+    let mut draft = draft_from_json(&general)?;
+    draft.scope = match body.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            Scopes::parse(s)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| metadata_error("scope must be a list of scope tokens"))?
+                .to_string(),
+        ),
+        Some(_) => return Err(metadata_error("scope must be a string")),
+    };
+    draft.resources = match body.get("resources") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|r| {
+                        crate::protocol::grants::client_credentials::check_resource(r).is_ok()
+                    })
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        metadata_error("resources must be absolute URIs without a fragment")
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(metadata_error("resources must be an array of URIs")),
+    };
+    Ok(draft)
 }
 
 /// The URIs a sector identifier document lists (OIDC Core §8.1: a JSON array of

@@ -9,8 +9,8 @@ use crate::domain::ClientMetadata;
 use crate::store::schema::{client_redirect_uris, clients};
 use crate::store::{AuthMethod, Client, ClientStore, LogoutUri, StoreError, StoreResult};
 
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
 struct ClientRow {
     id: String,
     name: String,
@@ -170,62 +170,107 @@ fn load_uris(conn: &mut AnyConnection, ids: &[String]) -> StoreResult<Vec<Redire
         .load(conn)?)
 }
 
+fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
+    let row = ClientRow {
+        id: client.id.clone(),
+        name: client.name.clone(),
+        secret_hash: client.secret_hash.clone(),
+        token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
+        application_type: client.application_type.clone(),
+        grant_types: words(&client.grant_types),
+        response_types: client.response_types.join(RESPONSE_TYPE_SEPARATOR),
+        scope: client.scope.clone(),
+        metadata: client.metadata.to_json(),
+        registration_token_hash: client.registration_token_hash.clone(),
+        created_at: client.created_at,
+        secret_ciphertext: client.secret_ciphertext.clone(),
+        jwks: client.jwks.as_ref().map(|j| j.to_string()),
+        jwks_uri: client.jwks_uri.clone(),
+        pkce_required: client.pkce_required,
+        resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
+        registered_dynamically: client.registered_dynamically,
+        backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
+        backchannel_logout_session_required: client
+            .backchannel_logout
+            .as_ref()
+            .is_some_and(|l| l.session_required),
+        frontchannel_logout_uri: client.frontchannel_logout.as_ref().map(|l| l.uri.clone()),
+        frontchannel_logout_session_required: client
+            .frontchannel_logout
+            .as_ref()
+            .is_some_and(|l| l.session_required),
+    };
+    let uris: Vec<RedirectUriRow> = [
+        (LOGIN, &client.redirect_uris),
+        (LOGOUT, &client.post_logout_redirect_uris),
+    ]
+    .into_iter()
+    .flat_map(|(kind, list)| {
+        list.iter().enumerate().map(move |(i, uri)| RedirectUriRow {
+            client_id: client.id.clone(),
+            kind: kind.to_owned(),
+            uri: uri.clone(),
+            position: i as i32,
+        })
+    })
+    .collect();
+    (row, uris)
+}
+
+fn insert_uris(conn: &mut AnyConnection, uris: &[RedirectUriRow]) -> StoreResult<()> {
+    for uri in uris {
+        diesel::insert_into(client_redirect_uris::table)
+            .values(uri)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Inside the caller's transaction.
+pub(super) fn insert_client_in(conn: &mut AnyConnection, client: &Client) -> StoreResult<()> {
+    let (row, uris) = row_of(client);
+    diesel::insert_into(clients::table)
+        .values(&row)
+        .execute(conn)?;
+    insert_uris(conn, &uris)
+}
+
+/// Inside the caller's transaction: the row and its URIs replaced (the id and
+/// registration time stay).
+pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> StoreResult<bool> {
+    let (row, uris) = row_of(client);
+    let n = diesel::update(clients::table.find(&client.id))
+        .set(&row)
+        .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    diesel::delete(
+        client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(&client.id)),
+    )
+    .execute(conn)?;
+    insert_uris(conn, &uris)?;
+    Ok(true)
+}
+
+/// Inside the caller's transaction.
+pub(super) fn delete_client_in(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    diesel::delete(client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)))
+        .execute(conn)?;
+    Ok(diesel::delete(clients::table.find(id)).execute(conn)? > 0)
+}
+
+impl SqlStore {
+    /// A client changed here: this instance's cache must not serve the old record.
+    pub(super) fn forget_client(&self, id: &str) {
+        self.clients.forget(id);
+    }
+}
+
 impl ClientStore for SqlStore {
     fn create_client(&self, client: &Client) -> StoreResult<()> {
-        let row = ClientRow {
-            id: client.id.clone(),
-            name: client.name.clone(),
-            secret_hash: client.secret_hash.clone(),
-            token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
-            application_type: client.application_type.clone(),
-            grant_types: words(&client.grant_types),
-            response_types: client.response_types.join(RESPONSE_TYPE_SEPARATOR),
-            scope: client.scope.clone(),
-            metadata: client.metadata.to_json(),
-            registration_token_hash: client.registration_token_hash.clone(),
-            created_at: client.created_at,
-            secret_ciphertext: client.secret_ciphertext.clone(),
-            jwks: client.jwks.as_ref().map(|j| j.to_string()),
-            jwks_uri: client.jwks_uri.clone(),
-            pkce_required: client.pkce_required,
-            resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
-            registered_dynamically: client.registered_dynamically,
-            backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
-            backchannel_logout_session_required: client
-                .backchannel_logout
-                .as_ref()
-                .is_some_and(|l| l.session_required),
-            frontchannel_logout_uri: client.frontchannel_logout.as_ref().map(|l| l.uri.clone()),
-            frontchannel_logout_session_required: client
-                .frontchannel_logout
-                .as_ref()
-                .is_some_and(|l| l.session_required),
-        };
-        let uris: Vec<RedirectUriRow> = [
-            (LOGIN, &client.redirect_uris),
-            (LOGOUT, &client.post_logout_redirect_uris),
-        ]
-        .into_iter()
-        .flat_map(|(kind, list)| {
-            list.iter().enumerate().map(move |(i, uri)| RedirectUriRow {
-                client_id: client.id.clone(),
-                kind: kind.to_owned(),
-                uri: uri.clone(),
-                position: i as i32,
-            })
-        })
-        .collect();
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
-            diesel::insert_into(clients::table)
-                .values(&row)
-                .execute(conn)?;
-            for uri in &uris {
-                diesel::insert_into(client_redirect_uris::table)
-                    .values(uri)
-                    .execute(conn)?;
-            }
-            Ok(())
-        })
+        self.conn()?
+            .transaction::<_, StoreError, _>(|conn| insert_client_in(conn, client))
     }
 
     fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
@@ -268,12 +313,7 @@ impl ClientStore for SqlStore {
 
     fn delete_client(&self, id: &str) -> StoreResult<bool> {
         self.clients.forget(id);
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
-            diesel::delete(
-                client_redirect_uris::table.filter(client_redirect_uris::client_id.eq(id)),
-            )
-            .execute(conn)?;
-            Ok(diesel::delete(clients::table.find(id)).execute(conn)? > 0)
-        })
+        self.conn()?
+            .transaction::<_, StoreError, _>(|conn| delete_client_in(conn, id))
     }
 }

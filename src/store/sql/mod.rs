@@ -1,6 +1,7 @@
 //! The diesel implementation of the store traits, over SQLite or PostgreSQL chosen by the
 //! URL scheme (one `MultiConnection`, one migration folder per backend).
 
+mod audit;
 mod clients;
 mod grants;
 mod keys;

@@ -1,16 +1,117 @@
 use diesel::prelude::*;
 
-use super::SqlStore;
+use super::{AnyConnection, SqlStore};
 use crate::domain::UnixTime;
 use crate::store::schema::{grants, users};
-use crate::store::{StoreResult, User, UserStore};
+use crate::store::{StoreResult, User, UserQuery, UserStore};
+
+pub(super) fn insert_user(conn: &mut AnyConnection, user: &User) -> StoreResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Everything but the id, username, password and creation time.
+pub(super) fn update_user_in(
+    conn: &mut AnyConnection,
+    user: &User,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let n = diesel::update(users::table.find(&user.id))
+        .set((
+            (
+                users::name.eq(&user.name),
+                users::given_name.eq(&user.given_name),
+                users::family_name.eq(&user.family_name),
+                users::middle_name.eq(&user.middle_name),
+                users::nickname.eq(&user.nickname),
+                users::profile.eq(&user.profile),
+                users::picture.eq(&user.picture),
+                users::website.eq(&user.website),
+                users::email.eq(&user.email),
+                users::email_verified.eq(user.email_verified),
+                users::gender.eq(&user.gender),
+                users::birthdate.eq(&user.birthdate),
+            ),
+            (
+                users::zoneinfo.eq(&user.zoneinfo),
+                users::locale.eq(&user.locale),
+                users::phone_number.eq(&user.phone_number),
+                users::phone_number_verified.eq(user.phone_number_verified),
+                users::address.eq(&user.address),
+                users::is_admin.eq(user.is_admin),
+                users::disabled_at.eq(user.disabled_at),
+                users::updated_at.eq(now),
+            ),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Sets the password of the user `id`; sessions signed in before `now` no longer count.
+pub(super) fn set_password_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    hash: &str,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(now),
+            users::credentials_changed_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+pub(super) fn delete_user_in(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? > 0)
+}
+
+/// A page of users (`UserQuery`). The search is a plain substring, escaped for LIKE.
+pub(super) fn find_users_in(
+    conn: &mut AnyConnection,
+    query: &UserQuery<'_>,
+) -> StoreResult<Vec<User>> {
+    let mut select = users::table.select(User::as_select()).into_boxed();
+    if let Some(after) = query.after {
+        select = select.filter(users::username.gt(after.to_owned()));
+    }
+    if let Some(term) = query.search.filter(|t| !t.is_empty()) {
+        let escaped: String = term
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("%{escaped}%");
+        select = select.filter(
+            lower(users::username)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::name.assume_not_null())
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(lower(users::email.assume_not_null())
+                    .like(pattern)
+                    .escape('\\')),
+        );
+    }
+    Ok(select
+        .order(users::username)
+        .limit(query.limit)
+        .load(conn)?)
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 impl UserStore for SqlStore {
     fn create_user(&self, user: &User) -> StoreResult<()> {
-        diesel::insert_into(users::table)
-            .values(user)
-            .execute(&mut self.conn()?)?;
-        Ok(())
+        insert_user(&mut *self.conn()?, user)
     }
 
     fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -52,29 +153,7 @@ impl UserStore for SqlStore {
     }
 
     fn update_user(&self, user: &User, now: UnixTime) -> StoreResult<bool> {
-        let n = diesel::update(users::table.find(&user.id))
-            .set((
-                users::name.eq(&user.name),
-                users::given_name.eq(&user.given_name),
-                users::family_name.eq(&user.family_name),
-                users::middle_name.eq(&user.middle_name),
-                users::nickname.eq(&user.nickname),
-                users::profile.eq(&user.profile),
-                users::picture.eq(&user.picture),
-                users::website.eq(&user.website),
-                users::email.eq(&user.email),
-                users::email_verified.eq(user.email_verified),
-                users::gender.eq(&user.gender),
-                users::birthdate.eq(&user.birthdate),
-                users::zoneinfo.eq(&user.zoneinfo),
-                users::locale.eq(&user.locale),
-                users::phone_number.eq(&user.phone_number),
-                users::phone_number_verified.eq(user.phone_number_verified),
-                users::address.eq(&user.address),
-                users::updated_at.eq(now),
-            ))
-            .execute(&mut self.conn()?)?;
-        Ok(n > 0)
+        update_user_in(&mut *self.conn()?, user, now)
     }
 
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {

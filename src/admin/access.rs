@@ -1,0 +1,59 @@
+//! Who may administer: the bearer of an access token from this provider with the
+//! `admin` scope, issued to a client registered for that scope, and (for a user's
+//! token) to a user who holds the admin role and is not disabled. Every request checks
+//! all of it again, so taking the role, the client's scope or the account away ends
+//! access at once, whatever tokens are out.
+
+use super::Actor;
+use crate::domain::Scopes;
+use crate::protocol::tokens::{Subject, verify_access_token};
+use crate::protocol::{Context, ErrorCode, OAuthError};
+
+/// The scope of the admin API. It is never one of the OpenID scopes every client may
+/// ask for: only a client registered with it by an operator gets it.
+pub const ADMIN_SCOPE: &str = "admin";
+
+fn forbidden(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InsufficientScope, description)
+}
+
+pub fn authenticate(token: &str, ctx: &Context<'_>) -> Result<Actor, OAuthError> {
+    // RFC 9068 §4: the admin API is this provider's resource; its tokens name the issuer.
+    let claims = verify_access_token(token, Some(&ctx.settings.issuer), ctx)?;
+    let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
+    if !scopes.contains(ADMIN_SCOPE) {
+        return Err(forbidden("the admin scope is required"));
+    }
+    let client = ctx
+        .store
+        .find_client(&claims.client_id)?
+        .ok_or_else(|| OAuthError::invalid_token("the access token has been revoked"))?;
+    let registered = client.scope.as_deref().and_then(Scopes::parse);
+    if !registered.is_some_and(|s| s.contains(ADMIN_SCOPE)) {
+        return Err(forbidden(
+            "the client is no longer registered for the admin scope",
+        ));
+    }
+    match claims.subject() {
+        Some(Subject::Client { client_id }) => Ok(Actor::Client { id: client_id }),
+        Some(Subject::User { grant_id, .. }) => {
+            let (user, _) = ctx
+                .store
+                .find_grant_user(&grant_id)?
+                .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
+            if user.disabled_at.is_some() {
+                return Err(forbidden("the account is disabled"));
+            }
+            if !user.is_admin {
+                return Err(forbidden("the user is not an administrator"));
+            }
+            Ok(Actor::User {
+                id: user.id,
+                username: user.username,
+            })
+        }
+        None => Err(OAuthError::invalid_token(
+            "the access token is invalid or has expired",
+        )),
+    }
+}

@@ -1,0 +1,212 @@
+//! Clients: register, read, list, change (redirect URIs, grant types, scopes, auth
+//! method, any RFC 7591 metadata), rotate the secret, delete. Every change goes through
+//! the same validation as a new registration.
+
+use serde_json::{Value, json};
+
+use super::{Admin, AdminError, AdminResult};
+use crate::protocol::registration::{
+    ClientDraft, client_information, issue_secret, operator_draft_from_json, register,
+};
+use crate::store::{AdminChange, Client, StoreError};
+
+/// The client id of the admin console (registered by every instance at start).
+pub const CONSOLE_CLIENT_ID: &str = "portcullis-console";
+
+/// A client as registered or changed: its metadata, and a new secret to show this once.
+#[derive(Debug)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    /// The client's metadata (RFC 7591 names), with `client_secret` if one was issued.
+    pub metadata: Value,
+    pub client_secret: Option<String>,
+}
+
+/// What a change may not touch: the identity of the client and its credentials, which
+/// have operations of their own.
+const FIXED: [&str; 6] = [
+    "client_id",
+    "client_secret",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "registration_access_token",
+    "registration_client_uri",
+];
+
+/// A change to a client: metadata members to set, `null` to remove one.
+pub type ClientChange = serde_json::Map<String, Value>;
+
+/// A client's metadata as the admin API shows it.
+pub fn describe(client: &Client) -> Value {
+    let mut out = client_information(client, None, None, "");
+    if let Value::Object(map) = &mut out {
+        map.remove("registration_client_uri");
+        if !client.resources.is_empty() {
+            map.insert("resources".into(), json!(client.resources));
+        }
+        map.insert(
+            "registered_dynamically".into(),
+            json!(client.registered_dynamically),
+        );
+    }
+    out
+}
+
+fn with_secret(client: &Client, secret: Option<String>) -> RegisteredClient {
+    let mut metadata = describe(client);
+    if let Some(secret) = &secret {
+        metadata["client_secret"] = json!(secret);
+    }
+    RegisteredClient {
+        client_id: client.id.clone(),
+        metadata,
+        client_secret: secret,
+    }
+}
+
+impl Admin<'_> {
+    fn client(&self, id: &str) -> AdminResult<Client> {
+        self.store
+            .find_client(id)?
+            .ok_or(AdminError::NotFound("client"))
+    }
+
+    pub fn get_client(&self, id: &str) -> AdminResult<Value> {
+        Ok(describe(&self.client(id)?))
+    }
+
+    pub fn list_clients(&self) -> AdminResult<Vec<Value>> {
+        Ok(self.store.list_clients()?.iter().map(describe).collect())
+    }
+
+    /// Registers a client from RFC 7591 metadata (`operator_draft_from_json`); the
+    /// sector identifier document, if any, was fetched into the draft by the caller.
+    pub fn register_client(&self, draft: ClientDraft) -> AdminResult<RegisteredClient> {
+        let registered = register(draft, &self.settings.issuer, self.kek()?, self.now)?;
+        let client = registered.client;
+        let event = self.event(
+            "client.registered",
+            &client.id,
+            Some(json!({ "client_name": client.name })),
+        );
+        match self
+            .store
+            .apply_audited(AdminChange::CreateClient(&client), &event)
+        {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => {
+                return Err(AdminError::Internal("client id collision".into()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.logged(&event);
+        Ok(with_secret(&client, registered.client_secret))
+    }
+
+    /// The draft of `id` changed by `change`: its current metadata with the change laid
+    /// over it, parsed as a registration would be.
+    pub fn change_draft(
+        &self,
+        id: &str,
+        change: &ClientChange,
+    ) -> AdminResult<(Client, ClientDraft)> {
+        let current = self.client(id)?;
+        if let Some(fixed) = change.keys().find(|k| FIXED.contains(&k.as_str())) {
+            return Err(AdminError::invalid(format!("{fixed} cannot be changed")));
+        }
+        let mut metadata = describe(&current);
+        for (name, value) in change {
+            if value.is_null() {
+                metadata.as_object_mut().map(|m| m.remove(name));
+            } else {
+                metadata[name] = value.clone();
+            }
+        }
+        let draft = operator_draft_from_json(&metadata)?;
+        Ok((current, draft))
+    }
+
+    /// Stores the changed client. Its secret stays unless the new auth method needs one
+    /// it cannot have (a first secret, or `client_secret_jwt`, whose secret must be kept
+    /// encrypted rather than hashed): then a new one is issued and returned.
+    pub fn update_client(
+        &self,
+        current: Client,
+        draft: ClientDraft,
+        changed: &[&str],
+    ) -> AdminResult<RegisteredClient> {
+        let mut client = register(draft, &self.settings.issuer, self.kek()?, self.now)?.client;
+        client.id = current.id.clone();
+        client.created_at = current.created_at;
+        client.registration_token_hash = current.registration_token_hash.clone();
+        client.registered_dynamically = current.registered_dynamically;
+        let keeps_secret = client.auth_method.has_secret()
+            && current.secret_hash.is_some()
+            && (client.auth_method != crate::store::AuthMethod::ClientSecretJwt
+                || current.secret_ciphertext.is_some());
+        let secret = if keeps_secret {
+            client.secret_hash = current.secret_hash.clone();
+            client.secret_ciphertext = current.secret_ciphertext.clone();
+            None
+        } else {
+            issue_secret(&mut client, self.kek()?)?
+        };
+        let event = self.event(
+            "client.updated",
+            &client.id,
+            Some(json!({ "changed": changed, "new_secret": secret.is_some() })),
+        );
+        if !self
+            .store
+            .apply_audited(AdminChange::UpdateClient(&client), &event)?
+        {
+            return Err(AdminError::NotFound("client"));
+        }
+        self.logged(&event);
+        Ok(with_secret(&client, secret))
+    }
+
+    /// Replaces the client's secret; the old one stops working at once.
+    pub fn rotate_secret(&self, id: &str) -> AdminResult<RegisteredClient> {
+        let mut client = self.client(id)?;
+        if !client.auth_method.has_secret() {
+            return Err(AdminError::invalid(format!(
+                "the client authenticates with {}: it has no secret",
+                client.auth_method.as_str()
+            )));
+        }
+        let secret = issue_secret(&mut client, self.kek()?)?;
+        let event = self.event("client.secret_rotated", id, None);
+        if !self
+            .store
+            .apply_audited(AdminChange::UpdateClient(&client), &event)?
+        {
+            return Err(AdminError::NotFound("client"));
+        }
+        self.logged(&event);
+        Ok(with_secret(&client, secret))
+    }
+
+    pub fn delete_client(&self, id: &str) -> AdminResult<()> {
+        if id == CONSOLE_CLIENT_ID {
+            return Err(AdminError::invalid(
+                "the admin console's own client cannot be deleted",
+            ));
+        }
+        let client = self.client(id)?;
+        let event = self.event(
+            "client.deleted",
+            id,
+            Some(json!({ "client_name": client.name })),
+        );
+        if !self
+            .store
+            .apply_audited(AdminChange::DeleteClient(id), &event)?
+        {
+            return Err(AdminError::NotFound("client"));
+        }
+        self.logged(&event);
+        crate::audit::client_removed(id);
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! Users: create, read, list, change (claims, admin role, disabled), set password,
+//! delete.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Actor, Admin, AdminError, AdminResult, UserPage, UserView, page_limit};
+use crate::crypto::password::hash_password;
+use crate::crypto::tokens::random_uuid;
+use crate::domain::Secret;
+use crate::protocol::claims;
+use crate::store::{AdminChange, EndedSessions, User, UserQuery};
+
+/// A new user, as the admin API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: Secret<String>,
+    #[serde(default)]
+    pub admin: bool,
+    /// Standard claims (OIDC Core §5.1) by name; `address` is an object of its members.
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+}
+
+/// A change to a user: claims to set (`null` removes one), the admin role, disabled.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    pub admin: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+/// The password rule of every new password set by an administrator (NIST SP 800-63B
+/// §5.1.1.2: at least 8 characters; long passphrases welcome).
+pub fn check_password(password: &Secret<String>) -> AdminResult<()> {
+    let length = password.expose().chars().count();
+    if !(8..=1024).contains(&length) {
+        return Err(AdminError::invalid("password must be 8 to 1024 characters"));
+    }
+    Ok(())
+}
+
+/// Applies claims given as JSON to `user`, checking every one (the CLI's `--claim` rules).
+pub fn apply_json_claims(user: &mut User, claims: &Map<String, Value>) -> AdminResult<()> {
+    let invalid = |e: claims::ClaimError| AdminError::invalid(e.to_string());
+    for (name, value) in claims {
+        match (name.as_str(), value) {
+            ("address", Value::Object(members)) => {
+                for (member, value) in members {
+                    let name = format!("address.{member}");
+                    match value {
+                        Value::Null => claims::unset_claim(user, &name),
+                        Value::String(s) => claims::set_claim(user, &name, s),
+                        _ => {
+                            return Err(AdminError::invalid(format!("{name} must be a string")));
+                        }
+                    }
+                    .map_err(invalid)?;
+                }
+            }
+            (_, Value::Null) => claims::unset_claim(user, name).map_err(invalid)?,
+            (_, Value::String(s)) => claims::set_claim(user, name, s).map_err(invalid)?,
+            (_, Value::Bool(b)) => {
+                claims::set_claim(user, name, if *b { "true" } else { "false" }).map_err(invalid)?
+            }
+            _ => {
+                return Err(AdminError::invalid(format!(
+                    "claim {name} must be a string, a boolean or null"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_username(username: &str) -> AdminResult<String> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "username must be 1 to 255 characters, without control characters",
+        ));
+    }
+    Ok(username.to_owned())
+}
+
+impl Admin<'_> {
+    pub(super) fn user(&self, id: &str) -> AdminResult<User> {
+        self.store
+            .find_user(id)?
+            .ok_or(AdminError::NotFound("user"))
+    }
+
+    pub fn get_user(&self, id: &str) -> AdminResult<UserView> {
+        Ok(UserView::of(&self.user(id)?))
+    }
+
+    /// A page of users by username, after `after`, matching `search`.
+    pub fn list_users(
+        &self,
+        search: Option<&str>,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> AdminResult<UserPage> {
+        let limit = page_limit(limit)?;
+        // One more than asked tells whether there is a next page.
+        let mut users = self.store.find_users(&UserQuery {
+            search,
+            after,
+            limit: limit + 1,
+        })?;
+        let more = users.len() as i64 > limit;
+        users.truncate(limit as usize);
+        Ok(UserPage {
+            next_after: more
+                .then(|| users.last().map(|u| u.username.clone()))
+                .flatten(),
+            users: users.iter().map(UserView::of).collect(),
+        })
+    }
+
+    pub fn create_user(&self, new: NewUser) -> AdminResult<UserView> {
+        let username = check_username(&new.username)?;
+        check_password(&new.password)?;
+        let mut user = User::new(random_uuid(), username, String::new(), self.now);
+        apply_json_claims(&mut user, &new.claims)?;
+        user.is_admin = new.admin;
+        user.password_hash =
+            hash_password(&new.password).map_err(|e| AdminError::Internal(e.to_string()))?;
+        self.add_user(user)
+    }
+
+    /// Stores a new user whose claims are checked and password hashed (the CLI builds
+    /// them from its flags).
+    pub fn add_user(&self, user: User) -> AdminResult<UserView> {
+        let event = self.event(
+            "user.created",
+            &user.id,
+            Some(json!({ "username": user.username, "admin": user.is_admin })),
+        );
+        match self
+            .store
+            .apply_audited(AdminChange::CreateUser(&user), &event)
+        {
+            Ok(_) => {}
+            Err(crate::store::StoreError::Conflict) => {
+                return Err(AdminError::Conflict(format!(
+                    "user {} already exists",
+                    user.username
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.logged(&event);
+        Ok(UserView::of(&user))
+    }
+
+    /// Changes claims, role or disabled state. Disabling ends every session of the user
+    /// and revokes every grant (returned, for the session store and the outbox).
+    pub fn update_user(
+        &self,
+        id: &str,
+        patch: &UserPatch,
+    ) -> AdminResult<(UserView, EndedSessions)> {
+        let before = self.user(id)?;
+        let mut user = before.clone();
+        apply_json_claims(&mut user, &patch.claims)?;
+        if let Some(admin) = patch.admin {
+            user.is_admin = admin;
+        }
+        match patch.disabled {
+            Some(true) if user.disabled_at.is_none() => user.disabled_at = Some(self.now),
+            Some(false) => user.disabled_at = None,
+            _ => {}
+        }
+        let mut changed: Vec<&str> = patch.claims.keys().map(String::as_str).collect();
+        if patch.admin.is_some() {
+            changed.push("admin");
+        }
+        if patch.disabled.is_some() {
+            changed.push("disabled");
+        }
+        self.save_user(&before, user, &changed)
+    }
+
+    /// Stores `user` as changed from `before` (`changed` names the fields, for the audit).
+    pub fn save_user(
+        &self,
+        before: &User,
+        user: User,
+        changed: &[&str],
+    ) -> AdminResult<(UserView, EndedSessions)> {
+        // An administrator cannot lock themselves out: another one must do it.
+        if self.is_acting_user(&user.id) && (!user.is_admin || user.disabled_at.is_some()) {
+            return Err(AdminError::invalid(
+                "you cannot disable your own account or remove your own admin role",
+            ));
+        }
+        let action = match (before.disabled_at, user.disabled_at) {
+            (None, Some(_)) => "user.disabled",
+            (Some(_), None) => "user.enabled",
+            _ => "user.updated",
+        };
+        let event = self.event(action, &user.id, Some(json!({ "changed": changed })));
+        if !self
+            .store
+            .apply_audited(AdminChange::UpdateUser(&user), &event)?
+        {
+            return Err(AdminError::NotFound("user"));
+        }
+        self.logged(&event);
+        let ended = if before.disabled_at.is_none() && user.disabled_at.is_some() {
+            self.store.end_user_sessions(&user.id, self.now)?
+        } else {
+            EndedSessions::default()
+        };
+        let user = self.user(&user.id)?;
+        Ok((UserView::of(&user), ended))
+    }
+
+    fn is_acting_user(&self, id: &str) -> bool {
+        matches!(self.actor, Actor::User { id: me, .. } if me == id)
+    }
+
+    /// Sets the password; the user's sessions and grants end (a reset after a compromise
+    /// locks the intruder out).
+    pub fn set_password(&self, id: &str, password: &Secret<String>) -> AdminResult<EndedSessions> {
+        check_password(password)?;
+        self.user(id)?;
+        let hash = hash_password(password).map_err(|e| AdminError::Internal(e.to_string()))?;
+        self.set_password_hash(id, &hash)
+    }
+
+    /// `set_password` with the hash made by the caller (the CLI's own password rule).
+    pub fn set_password_hash(&self, id: &str, hash: &str) -> AdminResult<EndedSessions> {
+        let event = self.event("user.password_set", id, None);
+        let change = AdminChange::SetPassword { user_id: id, hash };
+        if !self.store.apply_audited(change, &event)? {
+            return Err(AdminError::NotFound("user"));
+        }
+        self.logged(&event);
+        crate::audit::password_changed(id);
+        Ok(self.store.end_user_sessions(id, self.now)?)
+    }
+
+    /// Deletes the user after ending their sessions (their apps are told).
+    pub fn delete_user(&self, id: &str) -> AdminResult<EndedSessions> {
+        let user = self.user(id)?;
+        if self.is_acting_user(id) {
+            return Err(AdminError::invalid("you cannot delete your own account"));
+        }
+        let ended = self.store.end_user_sessions(id, self.now)?;
+        let event = self.event(
+            "user.deleted",
+            id,
+            Some(json!({ "username": user.username })),
+        );
+        if !self
+            .store
+            .apply_audited(AdminChange::DeleteUser(id), &event)?
+        {
+            return Err(AdminError::NotFound("user"));
+        }
+        self.logged(&event);
+        Ok(ended)
+    }
+}

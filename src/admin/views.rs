@@ -1,0 +1,142 @@
+//! What the admin API answers: records as JSON, without secrets or hashes.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::protocol::claims::all_claims;
+use crate::store::{AuditEvent, BrowserSession, Consent, StoredKey, User};
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// The user's `sub` (for clients with public subject identifiers).
+    pub id: String,
+    pub username: String,
+    pub admin: bool,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Standard claims the user has, `sub` and `preferred_username` aside.
+    pub claims: Map<String, Value>,
+}
+
+impl UserView {
+    pub fn of(user: &User) -> Self {
+        let mut claims = all_claims(user);
+        claims.remove("sub");
+        claims.remove("preferred_username");
+        Self {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            admin: user.is_admin,
+            disabled: user.disabled_at.is_some(),
+            disabled_at: user.disabled_at,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            claims,
+        }
+    }
+}
+
+/// One page of users; `next_after` is the `after` of the next page, if there is one.
+#[derive(Debug, Serialize)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub next_after: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub sid: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ip_address: Option<String>,
+    /// The browser, as the account page names it ("Firefox on Linux").
+    pub browser: String,
+}
+
+impl SessionView {
+    pub fn of(s: &BrowserSession) -> Self {
+        Self {
+            sid: s.sid.clone(),
+            user_id: s.user_id.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            ip_address: s.ip_address.clone(),
+            browser: crate::http::pages::account::describe_user_agent(
+                s.user_agent.as_deref().unwrap_or(""),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: i64,
+}
+
+impl ConsentView {
+    pub fn of(c: &Consent) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            scope: c.scope.clone(),
+            granted_at: c.granted_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub created_at: i64,
+    /// It signs from then on (it is published before).
+    pub activates_at: i64,
+    /// Leaves the JWKS then, once the tokens it signed have expired.
+    pub retires_at: Option<i64>,
+}
+
+impl KeyView {
+    pub fn of(k: &StoredKey) -> Self {
+        Self {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+            retires_at: k.retired_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub address: Option<String>,
+    pub details: Value,
+}
+
+impl AuditView {
+    pub fn of(e: AuditEvent) -> Self {
+        Self {
+            details: e
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or(Value::Null),
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            address: e.address,
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! The admin API (`/admin/api/...`): JSON over HTTP for the operations of `admin`,
+//! each authorized by a bearer access token with the admin scope (`admin::authenticate`).
+//! Handlers parse, run the operation on the blocking pool, and finish what lives outside
+//! the database (session-store records, the key ring).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::admin::{
+    Admin, AdminError, AdminResult, ClientChange, NewUser, UserPatch, authenticate,
+};
+use crate::domain::Secret;
+use crate::http::endpoints::at;
+use crate::http::endpoints::userinfo::bearer_token;
+use crate::http::error::{AdminApiError, BearerError};
+use crate::http::{State, client_address_of, sign_out};
+use crate::protocol::Context;
+use crate::protocol::registration::{operator_draft_from_json, sector_document};
+use crate::store::EndedSessions;
+
+pub const PREFIX: &str = "/admin/api";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        at("/admin/api/users")
+            .get(list_users)
+            .post(create_user)
+            .done(),
+    )
+    .service(
+        at("/admin/api/users/{id}")
+            .get(get_user)
+            .patch(update_user)
+            .delete(delete_user)
+            .done(),
+    )
+    .service(
+        at("/admin/api/users/{id}/password")
+            .post(set_password)
+            .done(),
+    )
+    .service(
+        at("/admin/api/users/{id}/sessions")
+            .get(list_sessions)
+            .delete(end_user_sessions)
+            .done(),
+    )
+    .service(
+        at("/admin/api/users/{id}/consents")
+            .get(list_consents)
+            .done(),
+    )
+    .service(
+        at("/admin/api/users/{id}/consents/{client_id}")
+            .delete(withdraw_consent)
+            .done(),
+    )
+    .service(at("/admin/api/sessions/{sid}").delete(end_session).done())
+    .service(
+        at("/admin/api/clients")
+            .get(list_clients)
+            .post(register_client)
+            .done(),
+    )
+    .service(
+        at("/admin/api/clients/{id}")
+            .get(get_client)
+            .patch(update_client)
+            .delete(delete_client)
+            .done(),
+    )
+    .service(
+        at("/admin/api/clients/{id}/secret")
+            .post(rotate_secret)
+            .done(),
+    )
+    .service(at("/admin/api/keys").get(list_keys).done())
+    .service(at("/admin/api/keys/rotate").post(rotate_keys).done())
+    .service(at("/admin/api/audit").get(list_audit).done());
+}
+
+type Reply = Result<HttpResponse, AdminApiError>;
+
+/// Runs `op` for the administrator the request's bearer token speaks for.
+async fn run<T, F>(req: &HttpRequest, state: &State, op: F) -> Result<T, AdminApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Admin<'_>, &Context<'_>) -> AdminResult<T> + Send + 'static,
+{
+    // The token travels in the header only: bodies here are JSON (RFC 6750 §2.2 is for
+    // form bodies).
+    let token = bearer_token(req, &[])?;
+    let address = client_address_of(req, &state.settings);
+    let state = state.clone();
+    let span = tracing::Span::current();
+    web::block(move || {
+        span.in_scope(|| {
+            state.with_context(|ctx| {
+                let actor = authenticate(&token, ctx).map_err(BearerError::Rejected)?;
+                let admin = Admin {
+                    store: ctx.store,
+                    kek: Some(ctx.kek),
+                    settings: ctx.settings,
+                    now: ctx.now,
+                    actor: &actor,
+                    address: Some(&address),
+                };
+                op(&admin, ctx).map_err(AdminApiError::from)
+            })
+        })
+    })
+    .await
+    .map_err(|e| AdminApiError::Refused(AdminError::Internal(e.to_string())))?
+}
+
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        AdminError::invalid(format!("the body is not what this call takes: {e}")).into()
+    })
+}
+
+fn ok(value: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(value)
+}
+
+fn created(location: String, value: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::LOCATION, location))
+        .json(value)
+}
+
+fn no_content() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Ending sessions in the database is followed by their session-store records.
+async fn forgotten(state: &State, ended: &EndedSessions) -> Result<(), AdminApiError> {
+    sign_out::forget(state, ended)
+        .await
+        .map_err(|e| AdminError::from(e).into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserListQuery {
+    search: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_users(req: HttpRequest, state: State) -> Reply {
+    let query = web::Query::<UserListQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::invalid(format!("bad query: {e}")))?
+        .into_inner();
+    let page = run(&req, &state, move |admin, _| {
+        admin.list_users(query.search.as_deref(), query.after.as_deref(), query.limit)
+    })
+    .await?;
+    Ok(ok(page))
+}
+
+async fn create_user(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
+    let new: NewUser = json_body(&body)?;
+    let user = run(&req, &state, move |admin, _| admin.create_user(new)).await?;
+    let location = state
+        .settings
+        .endpoint(&format!("{PREFIX}/users/{}", user.id));
+    Ok(created(location, user))
+}
+
+async fn get_user(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    Ok(ok(
+        run(&req, &state, move |admin, _| admin.get_user(&id)).await?
+    ))
+}
+
+async fn update_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: State,
+) -> Reply {
+    let patch: UserPatch = json_body(&body)?;
+    let id = path.into_inner();
+    let (user, ended) = run(&req, &state, move |admin, _| admin.update_user(&id, &patch)).await?;
+    forgotten(&state, &ended).await?;
+    Ok(ok(user))
+}
+
+async fn delete_user(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    let ended = run(&req, &state, move |admin, _| admin.delete_user(&id)).await?;
+    forgotten(&state, &ended).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: Secret<String>,
+}
+
+async fn set_password(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: State,
+) -> Reply {
+    let PasswordBody { password } = json_body(&body)?;
+    let id = path.into_inner();
+    let ended = run(&req, &state, move |admin, _| {
+        admin.set_password(&id, &password)
+    })
+    .await?;
+    forgotten(&state, &ended).await?;
+    Ok(no_content())
+}
+
+async fn list_sessions(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    Ok(ok(run(&req, &state, move |admin, _| {
+        admin.list_sessions(&id)
+    })
+    .await?))
+}
+
+async fn end_user_sessions(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    let ended = run(&req, &state, move |admin, _| admin.end_user_sessions(&id)).await?;
+    forgotten(&state, &ended).await?;
+    Ok(no_content())
+}
+
+async fn end_session(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let sid = path.into_inner();
+    let ended = run(&req, &state, move |admin, _| admin.end_session(&sid)).await?;
+    forgotten(&state, &ended).await?;
+    Ok(no_content())
+}
+
+async fn list_consents(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    Ok(ok(run(&req, &state, move |admin, _| {
+        admin.list_consents(&id)
+    })
+    .await?))
+}
+
+async fn withdraw_consent(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> Reply {
+    let (user, client) = path.into_inner();
+    run(&req, &state, move |admin, _| {
+        admin.withdraw_consent(&user, &client)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+async fn list_clients(req: HttpRequest, state: State) -> Reply {
+    Ok(ok(run(&req, &state, |admin, _| admin.list_clients()).await?))
+}
+
+async fn register_client(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
+    let metadata: serde_json::Value = json_body(&body)?;
+    let registered = run(&req, &state, move |admin, ctx| {
+        let mut draft = operator_draft_from_json(&metadata)?;
+        if let Some(uri) = &draft.sector_identifier_uri {
+            draft.sector_redirect_uris = sector_document(uri, ctx);
+        }
+        admin.register_client(draft)
+    })
+    .await?;
+    let location = state
+        .settings
+        .endpoint(&format!("{PREFIX}/clients/{}", registered.client_id));
+    Ok(created(location, registered.metadata))
+}
+
+async fn get_client(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    Ok(ok(
+        run(&req, &state, move |admin, _| admin.get_client(&id)).await?
+    ))
+}
+
+async fn update_client(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: State,
+) -> Reply {
+    let change: ClientChange = json_body(&body)?;
+    let id = path.into_inner();
+    let updated = run(&req, &state, move |admin, ctx| {
+        let (current, mut draft) = admin.change_draft(&id, &change)?;
+        if let Some(uri) = &draft.sector_identifier_uri {
+            draft.sector_redirect_uris = sector_document(uri, ctx);
+        }
+        let changed: Vec<&str> = change.keys().map(String::as_str).collect();
+        admin.update_client(current, draft, &changed)
+    })
+    .await?;
+    Ok(ok(updated.metadata))
+}
+
+async fn rotate_secret(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    let rotated = run(&req, &state, move |admin, _| admin.rotate_secret(&id)).await?;
+    Ok(ok(serde_json::json!({
+        "client_id": rotated.client_id,
+        "client_secret": rotated.client_secret,
+    })))
+}
+
+async fn delete_client(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    run(&req, &state, move |admin, _| admin.delete_client(&id)).await?;
+    Ok(no_content())
+}
+
+async fn list_keys(req: HttpRequest, state: State) -> Reply {
+    Ok(ok(run(&req, &state, |admin, _| admin.list_keys()).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    alg: Option<String>,
+    activate_in: Option<i64>,
+}
+
+async fn rotate_keys(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
+    let RotateBody { alg, activate_in } = if body.is_empty() {
+        RotateBody::default()
+    } else {
+        json_body(&body)?
+    };
+    let keys = state.keys.clone();
+    let rotated = run(&req, &state, move |admin, ctx| {
+        let rotated = admin.rotate_keys(
+            alg.as_deref(),
+            activate_in.unwrap_or(crate::keyring::DEFAULT_ACTIVATION_DELAY),
+        )?;
+        // Published here at once; other instances at their next key refresh.
+        keys.reload(admin.store, ctx.kek, admin.now)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+        Ok(rotated)
+    })
+    .await?;
+    Ok(ok(rotated))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_audit(req: HttpRequest, state: State) -> Reply {
+    let query = web::Query::<AuditQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::invalid(format!("bad query: {e}")))?
+        .into_inner();
+    let events = run(&req, &state, move |admin, _| {
+        admin.list_audit(query.before, query.limit)
+    })
+    .await?;
+    Ok(ok(events))
+}
