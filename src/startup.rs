@@ -43,6 +43,52 @@ pub fn check_kek(store: &dyn Store, kek: &KeyEncryptionKey) -> anyhow::Result<()
     Ok(())
 }
 
+/// Registers the admin console's own client, or points it at this issuer again (the
+/// issuer may have changed since it was registered).
+fn ensure_console_client(
+    store: &dyn Store,
+    settings: &Settings,
+    kek: &KeyEncryptionKey,
+    now: crate::domain::UnixTime,
+) -> anyhow::Result<()> {
+    use crate::store::{AdminChange, NewAuditEvent};
+    let draft = http::console::console_client_draft(settings);
+    let mut client = crate::protocol::registration::register(draft, &settings.issuer, kek, now)
+        .map_err(|e| anyhow::anyhow!("the console client: {e}"))?
+        .client;
+    client.id = crate::admin::CONSOLE_CLIENT_ID.to_owned();
+    let existing = store.find_client(&client.id)?;
+    let change = match &existing {
+        None => AdminChange::CreateClient(&client),
+        Some(c)
+            if c.redirect_uris != client.redirect_uris
+                || c.post_logout_redirect_uris != client.post_logout_redirect_uris =>
+        {
+            client.created_at = c.created_at;
+            AdminChange::UpdateClient(&client)
+        }
+        Some(_) => return Ok(()),
+    };
+    let event = NewAuditEvent {
+        at: now,
+        actor: "system".into(),
+        action: if existing.is_some() {
+            "client.updated"
+        } else {
+            "client.registered"
+        }
+        .into(),
+        target: Some(client.id.clone()),
+        address: None,
+        details: Some(serde_json::json!({ "client_name": client.name }).to_string()),
+    };
+    match store.apply_audited(change, &event) {
+        // Another instance starting at the same time registered it first.
+        Ok(_) | Err(crate::store::StoreError::Conflict) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// On a database without users, how to create the first administrator (said once, at
 /// start: the admin console has nobody to let in yet).
 pub fn first_run_hint(store: &dyn Store, settings: &Settings) -> anyhow::Result<Option<String>> {
@@ -68,10 +114,12 @@ pub async fn build_state_with_clock(
     let url = settings.database_url.clone();
     let kek = load_kek(&settings)?;
     let now = clock.now();
+    let settings_for_console = settings.clone();
     let (store, keys, kek) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let store = SqlStore::open(&url)?;
         check_kek(&store, &kek)?;
         let keys = keyring::bootstrap(&store, &kek, now)?;
+        ensure_console_client(&store, &settings_for_console, &kek, now)?;
         Ok((store, keys, kek))
     })
     .await??;

@@ -1,6 +1,7 @@
 //! The actix-web adapter: parse HTTP into typed requests, call `protocol`, write responses.
 
 pub mod admin_api;
+pub mod console;
 pub mod endpoints;
 pub mod error;
 pub mod interaction;
@@ -316,6 +317,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let scope = web::scope(&settings.issuer_path)
         .configure(endpoints::configure)
         .configure(admin_api::configure)
+        .configure(console::configure)
         .configure(|c| pages::configure(c, settings));
     cfg.service(scope);
 }

@@ -11,6 +11,7 @@ mod client_auth;
 mod client_credentials;
 mod cluster;
 mod cluster_sign_out;
+mod console;
 mod discovery;
 mod faults;
 mod flow;

@@ -1,0 +1,204 @@
+//! The admin console over HTTP (the browser tests click the same pages): it signs in
+//! through the provider with the code flow and PKCE, refuses non-administrators, checks
+//! CSRF on every form, and asks before destroying anything.
+
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::helpers::{Browser, Outcome, TestApp, hidden_inputs, spawn_app};
+
+/// A browser signed in to the console as `username`; returns it with the first page.
+async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
+    let browser = app.browser();
+    let outcome = browser.open(&app.url("/admin")).await;
+    assert!(
+        outcome.is_page("/login"),
+        "the console sends to the sign-in page"
+    );
+    let outcome = browser.login(outcome, username).await;
+    let (url, status, html) = browser.consent_if_asked(outcome).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    (browser, url, html)
+}
+
+async fn make_admin(app: &TestApp, sub: &str) {
+    let store = app.store.clone();
+    let sub = sub.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut user = store.find_user(&sub).unwrap().unwrap();
+        user.is_admin = true;
+        store.update_user(&user, 1).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+fn csrf(html: &str) -> String {
+    hidden_inputs(html)
+        .into_iter()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, v)| v)
+        .expect("a CSRF token")
+}
+
+async fn post(browser: &Browser, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Outcome {
+    let response = browser
+        .http
+        .post(app.url(path))
+        .header("origin", app.url("").trim_end_matches('/'))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    browser.follow(response).await
+}
+
+#[tokio::test]
+async fn an_administrator_signs_in_and_registers_an_app_whose_secret_is_shown_once() {
+    let app = spawn_app().await;
+    let sub = app.add_user("root").await;
+    make_admin(&app, &sub).await;
+    let (browser, url, html) = console_as(&app, "root").await;
+    assert!(url.path().ends_with("/admin/users"), "{url}");
+    assert!(html.contains("root") && html.contains("Add a user"));
+    let token = csrf(&html);
+
+    let (_, status, html) = post(
+        &browser,
+        &app,
+        "/admin/clients",
+        &[
+            ("csrf", &token),
+            ("name", "Payroll"),
+            ("redirect_uri", "https://payroll.example/callback"),
+            ("kind", "web"),
+        ],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Payroll is registered"), "{html}");
+    assert!(html.contains(&app.url("/.well-known/openid-configuration")));
+    let secret = html
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret is shown")
+        .to_owned();
+    assert!(secret.len() > 30);
+    let (_, _, listed) = browser.open(&app.url("/admin/clients")).await.page();
+    assert!(
+        listed.contains("Payroll") && !listed.contains(&secret),
+        "shown once"
+    );
+
+    // A bad redirect URI is said on the form, and nothing is registered.
+    let (_, status, html) = post(
+        &browser,
+        &app,
+        "/admin/clients",
+        &[
+            ("csrf", &token),
+            ("name", "Bad"),
+            ("redirect_uri", "ftp://x"),
+            ("kind", "web"),
+        ],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(!html.contains("<td>Bad</td>"));
+
+    // Without the form's CSRF token nothing happens.
+    let (_, status, _) = post(
+        &browser,
+        &app,
+        "/admin/clients",
+        &[
+            ("csrf", "forged"),
+            ("name", "Evil"),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("kind", "web"),
+        ],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, _, listed) = browser.open(&app.url("/admin/clients")).await.page();
+    assert!(!listed.contains("Evil"));
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_and_a_disabled_user_is_shown_so() {
+    let app = spawn_app().await;
+    let sub = app.add_user("root").await;
+    make_admin(&app, &sub).await;
+    let victim = app.add_user("mallory").await;
+    let (browser, _, html) = console_as(&app, "root").await;
+    let token = csrf(&html);
+
+    let delete = format!("/admin/users/{victim}/delete");
+    let (_, status, html) = post(&browser, &app, &delete, &[("csrf", &token)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Delete mallory?") && html.contains("name=\"confirm\""),
+        "{html}"
+    );
+    let (_, _, page) = browser
+        .open(&app.url(&format!("/admin/users/{victim}")))
+        .await
+        .page();
+    assert!(page.contains("mallory"), "not deleted before confirming");
+
+    let disable = format!("/admin/users/{victim}/disable");
+    let (_, _, page) = post(&browser, &app, &disable, &[("csrf", &token)])
+        .await
+        .page();
+    assert!(page.contains("· disabled"), "{page}");
+
+    let (url, _, _) = post(
+        &browser,
+        &app,
+        &delete,
+        &[("csrf", &token), ("confirm", "yes")],
+    )
+    .await
+    .page();
+    assert!(url.path().ends_with("/admin/users"));
+    let (_, status, _) = browser
+        .open(&app.url(&format!("/admin/users/{victim}")))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "gone");
+}
+
+#[tokio::test]
+async fn a_user_without_the_admin_role_is_refused_and_signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    app.add_user("plain").await;
+    let browser = app.browser();
+    let outcome = browser
+        .login(browser.open(&app.url("/admin")).await, "plain")
+        .await;
+    let (_, status, html) = browser.consent_if_asked(outcome).await.page();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("insufficient_scope"), "{html}");
+
+    let sub = app.add_user("root").await;
+    make_admin(&app, &sub).await;
+    let (browser, _, html) = console_as(&app, "root").await;
+    let outcome = post(&browser, &app, "/admin/logout", &[("csrf", &csrf(&html))]).await;
+    // RP-initiated logout of the console's own session: confirm, and back to /admin,
+    // which asks for a sign-in again.
+    let (url, _, html) = outcome.page();
+    assert!(url.path().ends_with("/logout"), "{url}");
+    let outcome = browser.submit(&url, &html, &[("decision", "logout")]).await;
+    if !outcome.is_page("/login") {
+        // The signed-out page, which goes on to /admin: that asks for a sign-in again.
+        let again = browser.open(&app.url("/admin")).await;
+        assert!(again.is_page("/login"), "signed out of the provider too");
+    }
+}
