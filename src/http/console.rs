@@ -812,13 +812,20 @@ async fn client_action(
         let (id, action) = path.into_inner();
         let console = verified(&req, &state, &form.csrf).await?;
         let confirmed = form.confirm.as_deref() == Some("yes");
+        let name = if confirmed {
+            String::new()
+        } else {
+            let target = id.clone();
+            let client = run(&state, &console, move |admin| admin.get_client(&target)).await?;
+            client["client_name"].as_str().unwrap_or(&id).to_owned()
+        };
         let action_url = format!("{}/admin/clients/{id}/{action}", base(&state));
         let back = format!("{}/admin/clients", base(&state));
         match (action.as_str(), confirmed) {
             ("secret", false) => Ok(confirm(
                 &state,
                 &console,
-                format!("Give {id} a new secret?"),
+                format!("Give {name} a new secret?"),
                 "The current secret stops working at once: the app fails until it has the new one.",
                 "Make a new secret",
                 action_url,
@@ -836,7 +843,7 @@ async fn client_action(
             ("delete", false) => Ok(confirm(
                 &state,
                 &console,
-                format!("Delete {id}?"),
+                format!("Delete {name}?"),
                 "The app can no longer sign anyone in, and its tokens stop working. This cannot be undone.",
                 "Delete the app",
                 action_url,

@@ -446,7 +446,7 @@ async fn pages_restrict_form_targets_and_send_no_referrer() {
         assert!(directives.contains(&"default-src 'none'"), "{url}: {csp}");
         assert_eq!(
             response.headers()["referrer-policy"],
-            "no-referrer",
+            "same-origin",
             "{url}"
         );
     }

@@ -3,6 +3,7 @@ mod account;
 mod admin_api;
 mod authorize;
 mod backends;
+mod browser;
 mod claims;
 mod claims_parameter;
 mod cli;

@@ -14,6 +14,7 @@ use crate::protocol::OAuthError;
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");
 const FRONTCHANNEL_SCRIPT: &str = include_str!("../../../static/frontchannel.js");
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
     use super::endpoints::at;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .done(),
         )
         .service(at("/static/style.css").get(stylesheet).done())
+        .service(at("/static/favicon.svg").get(favicon).done())
         .service(
             at("/static/frontchannel.js")
                 .get(frontchannel_script)
@@ -60,6 +62,14 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(FAVICON)
 }
 
 async fn frontchannel_script() -> HttpResponse {
@@ -82,7 +92,10 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ))
-            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            // same-origin, not no-referrer: under no-referrer browsers send `Origin: null`
+            // with the page's own form POSTs, which `from_our_pages` must refuse. Other
+            // sites (the client a code goes to) still get no Referer.
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
             .body(html),
         Err(e) => {
             tracing::error!(cause = %e, "template rendering failed");
