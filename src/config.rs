@@ -64,6 +64,44 @@ pub struct Settings {
     /// RFC 9126 §5: every authorization request must be pushed first (PAR), for every
     /// client (clients may also require it one by one).
     pub require_pushed_authorization_requests: bool,
+    /// How the pages look: the product's name, logo and colours.
+    pub brand: Brand,
+}
+
+/// The operator's branding of the pages, read at start (no rebuild).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Brand {
+    /// Shown in every page's header and title (`brand_name`, default "Portcullis").
+    pub name: String,
+    /// An image shown beside the name: an https URL or a path on this server.
+    pub logo_url: Option<String>,
+    /// The colour of buttons and links, `#rrggbb`.
+    pub accent_color: Option<String>,
+    /// The operator's own CSS (the file `brand_stylesheet`), served after ours.
+    pub stylesheet: Option<String>,
+}
+
+impl Brand {
+    /// Whether `/static/brand.css` has anything to say.
+    pub fn has_css(&self) -> bool {
+        self.accent_color.is_some() || self.stylesheet.is_some()
+    }
+
+    /// `/static/brand.css`: the accent colour, then the operator's stylesheet.
+    pub fn css(&self) -> String {
+        let mut css = String::new();
+        if let Some(color) = &self.accent_color {
+            css.push_str(&format!(":root {{ --accent: {color}; }}\n"));
+        }
+        if let Some(sheet) = &self.stylesheet {
+            css.push_str(sheet);
+        }
+        css
+    }
+}
+
+fn is_hex_color(value: &str) -> bool {
+    value.len() == 7 && value.starts_with('#') && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +143,10 @@ const KEYS: &[&str] = &[
     "key_rotation_interval",
     "key_refresh_interval",
     "require_pushed_authorization_requests",
+    "brand_name",
+    "brand_logo_url",
+    "brand_accent_color",
+    "brand_stylesheet",
 ];
 
 impl Settings {
@@ -329,6 +371,46 @@ impl Settings {
                     )
                 })?,
         };
+        let brand = Brand {
+            name: match get("brand_name").map(str::trim) {
+                None | Some("") => "Portcullis".to_owned(),
+                Some(name) if name.chars().count() > 60 || name.chars().any(char::is_control) => {
+                    return Err(bad(
+                        "brand_name",
+                        "at most 60 characters, no control characters",
+                    ));
+                }
+                Some(name) => name.to_owned(),
+            },
+            logo_url: match get("brand_logo_url").filter(|v| !v.is_empty()) {
+                None => None,
+                // The pages' CSP allows images from this server and from https: sites.
+                Some(v) if v.starts_with('/') || v.starts_with("https://") => Some(v.to_owned()),
+                Some(v) => {
+                    return Err(bad(
+                        "brand_logo_url",
+                        format!("expected an https URL or a path on this server, got {v:?}"),
+                    ));
+                }
+            },
+            accent_color: match get("brand_accent_color").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(v) if is_hex_color(v) => Some(v.to_ascii_lowercase()),
+                Some(v) => {
+                    return Err(bad(
+                        "brand_accent_color",
+                        format!("expected #rrggbb, got {v:?}"),
+                    ));
+                }
+            },
+            stylesheet: match get("brand_stylesheet").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| bad("brand_stylesheet", format!("cannot read {path}: {e}")))?,
+                ),
+            },
+        };
         let issuer_path = url::Url::parse(&issuer)
             .map(|u| u.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
@@ -358,6 +440,7 @@ impl Settings {
             key_rotation_interval,
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
             require_pushed_authorization_requests,
+            brand,
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.
         if settings.refresh_token_absolute_ttl < settings.access_token_ttl {

@@ -246,6 +246,7 @@ pub fn run(
             .app_data(web::QueryConfig::default().error_handler(http::error::bad_page_input))
             .app_data(web::PayloadConfig::default().limit(http::BODY_LIMIT))
             // Inside `observe`, so that its refusals (413, 408) are logged and counted.
+            .wrap(actix_web::middleware::from_fn(http::ui::localize))
             .wrap(actix_web::middleware::from_fn(http::read_body))
             .wrap(actix_web::middleware::from_fn(http::observability::observe))
             // Outermost: every response, refusals included.

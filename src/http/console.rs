@@ -356,6 +356,7 @@ async fn logout(req: HttpRequest, form: web::Form<CsrfForm>, state: State) -> Ht
 #[derive(Template)]
 #[template(path = "admin_confirm.html")]
 struct ConfirmPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -379,6 +380,7 @@ fn confirm(
     render(
         StatusCode::OK,
         &ConfirmPage {
+            ui: crate::http::ui::Ui::current(),
             base: base(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
@@ -403,6 +405,7 @@ struct UserRow {
 #[derive(Template)]
 #[template(path = "admin_users.html")]
 struct UsersPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -454,6 +457,7 @@ async fn users_page(
     Ok(render(
         status,
         &UsersPage {
+            ui: crate::http::ui::Ui::current(),
             base: base(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
@@ -533,6 +537,7 @@ struct SessionRow {
 #[derive(Template)]
 #[template(path = "admin_user.html")]
 struct UserPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -578,6 +583,7 @@ async fn user(
         Ok(render(
             StatusCode::OK,
             &UserPage {
+                ui: crate::http::ui::Ui::current(),
                 base: base(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
@@ -706,6 +712,7 @@ struct Registered {
 #[derive(Template)]
 #[template(path = "admin_clients.html")]
 struct ClientsPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -740,6 +747,7 @@ async fn clients_page(
     Ok(render(
         status,
         &ClientsPage {
+            ui: crate::http::ui::Ui::current(),
             base: base(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
@@ -871,6 +879,7 @@ struct KeyRow {
 #[derive(Template)]
 #[template(path = "admin_keys.html")]
 struct KeysPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -884,6 +893,7 @@ async fn keys(req: HttpRequest, state: State) -> HttpResponse {
         Ok(render(
             StatusCode::OK,
             &KeysPage {
+                ui: crate::http::ui::Ui::current(),
                 base: base(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
@@ -943,6 +953,7 @@ struct EventRow {
 #[derive(Template)]
 #[template(path = "admin_audit.html")]
 struct AuditPage {
+    ui: crate::http::ui::Ui,
     base: String,
     csrf: String,
     actor: String,
@@ -969,6 +980,7 @@ async fn audit(req: HttpRequest, query: web::Query<AuditQuery>, state: State) ->
         Ok(render(
             StatusCode::OK,
             &AuditPage {
+                ui: crate::http::ui::Ui::current(),
                 base: base(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),

@@ -260,6 +260,7 @@ pub fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> HttpRespo
 #[derive(askama::Template)]
 #[template(path = "form_post.html")]
 struct FormPostPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     action: &'a str,
     params: &'a [(&'static str, String)],
@@ -279,6 +280,7 @@ pub fn respond(response: &AuthorizationResponse, state: &State) -> HttpResponse 
     let mut page = crate::http::pages::render(
         StatusCode::OK,
         &FormPostPage {
+            ui: crate::http::ui::Ui::current(),
             base: &state.settings.issuer_path,
             action: &response.redirect_uri,
             params: &response.params,

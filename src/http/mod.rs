@@ -8,6 +8,7 @@ pub mod interaction;
 pub mod observability;
 pub mod pages;
 pub mod sign_out;
+pub mod ui;
 
 use std::sync::Arc;
 

@@ -8,6 +8,9 @@ use super::claims_request::ACR_VALUES_SUPPORTED;
 use super::client_auth::ASSERTION_ALGS;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
 use super::{SUPPORTED_SCOPES, features};
+
+/// The languages of the pages (`templates/i18n`), English first.
+pub const UI_LOCALES: [&str; 2] = ["en", "fr"];
 use crate::config::Settings;
 use crate::crypto::KeySet;
 use crate::domain::{GrantType, SubjectType};
@@ -74,7 +77,7 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "claims_parameter_supported": true,
         "acr_values_supported": ACR_VALUES_SUPPORTED,
         "display_values_supported": DISPLAY_VALUES,
-        "ui_locales_supported": ["en"],
+        "ui_locales_supported": UI_LOCALES,
         "request_parameter_supported": true,
         "request_uri_parameter_supported": true,
         // Only registered request_uri values are fetched (OIDC Registration §2).

@@ -348,7 +348,7 @@ async fn a_person_signs_in_consents_reaches_the_app_and_signs_out_by_clicking() 
 }
 
 #[tokio::test]
-async fn sign_in_works_with_the_keyboard_alone() {
+async fn sign_in_works_with_the_keyboard_alone_in_french() {
     let Some(chrome) = Chrome::start("keyboard").await else {
         return;
     };
@@ -356,9 +356,12 @@ async fn sign_in_works_with_the_keyboard_alone() {
     let receiver = Receiver::start().await;
     let client = app_with_client(&app, &receiver, false).await;
     app.add_user("bob").await;
-    let (authorize, _) = app.authorize_url(&client, &[]);
+    // In French (ui_locales): the page says so in its `lang`, which axe checks.
+    let (authorize, _) = app.authorize_url(&client, &[("ui_locales", "fr")]);
     chrome.goto(&authorize).await;
     chrome.find("#username").await;
+    assert_eq!(chrome.find("h1").await.text().await.unwrap(), "Connexion");
+    chrome.check("login-fr").await;
 
     let tab = fantoccini::key::Key::Tab.to_string();
     let enter = fantoccini::key::Key::Enter.to_string();

@@ -42,4 +42,5 @@ mod sso;
 mod store_contract;
 mod tls_backends;
 mod token;
+mod ui;
 mod userinfo;

@@ -43,6 +43,7 @@ struct AppView {
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     csrf: &'a str,
     username: &'a str,
@@ -150,6 +151,7 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
     let response = render(
         StatusCode::OK,
         &AccountPage {
+            ui: crate::http::ui::Ui::current(),
             base: &state.settings.issuer_path,
             csrf: &form_token(&state, ACCOUNT_FORM, &session.sid, &browser),
             username: &user.username,

@@ -10,6 +10,7 @@ use super::render;
 use crate::domain::Scopes;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
+use crate::http::ui::Ui;
 use crate::http::{State, blocking, form_token, session_id};
 use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::interaction::{CONSENT_FORM, other_browser};
@@ -20,6 +21,7 @@ use crate::store::Consent;
 #[derive(Template)]
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     id: &'a str,
     csrf: &'a str,
@@ -31,22 +33,22 @@ struct ConsentPage<'a> {
     scopes: Vec<(String, &'static str)>,
 }
 
-fn describe(scope: &str) -> Option<(&'static str, &'static str)> {
-    match scope {
-        "openid" => Some(("Sign you in", "and know your account identifier")),
-        "profile" => Some((
-            "See your profile:",
-            "name, username, picture, locale and similar details",
-        )),
-        "email" => Some(("See your email address", "and whether it is verified")),
-        "address" => Some(("See your postal address", "")),
-        "phone" => Some(("See your phone number", "and whether it is verified")),
-        "offline_access" => Some((
-            "Stay connected",
-            "and keep this access while you are not using the application",
-        )),
-        _ => None,
-    }
+/// The consent page's words for an OpenID scope: what it lets the client do, and a detail.
+fn describe(scope: &str, ui: &Ui) -> Option<(String, &'static str)> {
+    let known = [
+        "openid",
+        "profile",
+        "email",
+        "address",
+        "phone",
+        "offline_access",
+    ];
+    known.contains(&scope).then(|| {
+        (
+            ui.t(&format!("scope.{scope}")).to_owned(),
+            ui.t(&format!("scope.{scope}.detail")),
+        )
+    })
 }
 
 pub async fn show(req: HttpRequest, query: web::Query<PageQuery>, state: State) -> HttpResponse {
@@ -82,9 +84,11 @@ async fn show_page(
     let username = user.username;
     let scopes = pending.request.scopes();
     let base = &state.settings.issuer_path;
+    let ui = Ui::current();
     let mut response = render(
         StatusCode::OK,
         &ConsentPage {
+            ui: ui.clone(),
             base,
             id: &query.id,
             csrf: &csrf,
@@ -104,20 +108,24 @@ async fn show_page(
             scopes: SUPPORTED_SCOPES
                 .iter()
                 .filter(|s| scopes.contains(s))
-                .filter_map(|s| describe(s))
-                .map(|(name, detail)| (name.to_owned(), detail))
+                .filter_map(|s| describe(s, &ui))
                 .chain(
                     scopes
                         .iter()
                         .filter(|s| !SUPPORTED_SCOPES.contains(s))
-                        .map(|s| (format!("Use \"{s}\"",), "on your behalf")),
+                        .map(|s| {
+                            (
+                                ui.fill("scope.api", &[("scope", s)]),
+                                ui.t("scope.api.detail"),
+                            )
+                        }),
                 )
                 // OIDC Core §5.5: single claims asked for beyond the scopes.
                 .chain(
                     ClaimsRequest::from_stored(pending.request.claims.as_deref())
                         .map(|r| r.names().join(", "))
                         .filter(|names| !names.is_empty())
-                        .map(|names| (format!("See these details: {names}"), "")),
+                        .map(|names| (ui.fill("scope.claims", &[("names", &names)]), "")),
                 )
                 .collect(),
         },

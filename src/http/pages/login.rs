@@ -37,6 +37,7 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     id: &'a str,
     csrf: &'a str,
@@ -137,6 +138,7 @@ fn login_page<'a>(
     error: Option<&'a str>,
 ) -> LoginPage<'a> {
     LoginPage {
+        ui: crate::http::ui::Ui::current(),
         base,
         id,
         csrf,
@@ -216,7 +218,7 @@ async fn submit_page(
     if !admitted {
         state.metrics.login(false);
         crate::audit::login_throttled(&crate::audit::account_ref(&state.kek, &username), &address);
-        let message = "Too many sign-in attempts. Try again in a few minutes.";
+        let message = crate::http::ui::Ui::current().t("login.throttled");
         return Ok(page_with_status(
             StatusCode::TOO_MANY_REQUESTS,
             base,
@@ -252,7 +254,7 @@ async fn submit_page(
             &form.csrf,
             &pending,
             &username,
-            Some("Incorrect username or password."),
+            Some(crate::http::ui::Ui::current().t("login.incorrect")),
         ));
     };
     // Said only to whoever knows the password: to anyone else a disabled account looks
@@ -265,7 +267,7 @@ async fn submit_page(
             &form.csrf,
             &pending,
             &username,
-            Some("This account is disabled. Ask an administrator to enable it."),
+            Some(crate::http::ui::Ui::current().t("login.disabled")),
         ));
     }
     crate::audit::login_succeeded(&user.id, &address);

@@ -22,6 +22,7 @@ use crate::store::Client;
 #[derive(Template)]
 #[template(path = "logout.html")]
 struct LogoutPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     csrf: &'a str,
     client_name: Option<&'a str>,
@@ -33,6 +34,7 @@ struct LogoutPage<'a> {
 #[derive(Template)]
 #[template(path = "logged_out.html")]
 struct LoggedOutPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     signed_out: bool,
     /// Front-Channel Logout §3: each client's logout URI, loaded in a hidden iframe.
@@ -57,6 +59,7 @@ pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> H
     let mut response = render(
         StatusCode::OK,
         &LoggedOutPage {
+            ui: crate::http::ui::Ui::current(),
             base,
             signed_out: true,
             frames: &frames,
@@ -141,6 +144,7 @@ async fn start_page(
     let mut response = render(
         StatusCode::OK,
         &LogoutPage {
+            ui: crate::http::ui::Ui::current(),
             base,
             csrf: &logout_csrf(&state, &browser),
             client_name: client.as_ref().map(|c| c.name.as_str()),
@@ -192,6 +196,7 @@ async fn confirm_page(
         return Ok(render(
             StatusCode::OK,
             &LoggedOutPage {
+                ui: crate::http::ui::Ui::current(),
                 base,
                 signed_out: false,
                 frames: &[],

@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
         )
         .service(at("/static/style.css").get(stylesheet).done())
         .service(at("/static/favicon.svg").get(favicon).done())
+        .service(at("/static/brand.css").get(brand_stylesheet).done())
         .service(
             at("/static/frontchannel.js")
                 .get(frontchannel_script)
@@ -62,6 +63,14 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+/// The operator's branding (`brand_accent_color`, `brand_stylesheet`), after ours.
+async fn brand_stylesheet(state: crate::http::State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(state.settings.brand.css())
 }
 
 async fn favicon() -> HttpResponse {
@@ -107,27 +116,28 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    ui: crate::http::ui::Ui,
     base: &'a str,
     code: &'a str,
     description: &'a str,
 }
 
 pub fn error_page(base: &str, status: StatusCode, error: &OAuthError) -> HttpResponse {
+    let ui = crate::http::ui::Ui::current();
+    // The protocol's own descriptions are in English, for developers; the page's
+    // words are in the reader's language.
     let description = match error.code {
-        crate::protocol::ErrorCode::ServerError => {
-            "An unexpected error occurred. Please try again later."
-        }
-        crate::protocol::ErrorCode::TemporarilyUnavailable => {
-            "The service is temporarily unavailable. Please try again in a moment."
-        }
+        crate::protocol::ErrorCode::ServerError => ui.t("error.server"),
+        crate::protocol::ErrorCode::TemporarilyUnavailable => ui.t("error.unavailable"),
         _ => error
             .description
             .as_deref()
-            .unwrap_or("The request could not be processed."),
+            .unwrap_or(ui.t("error.generic")),
     };
     render(
         status,
         &ErrorPage {
+            ui: crate::http::ui::Ui::current(),
             base,
             code: error.code.as_str(),
             description,
