@@ -527,6 +527,12 @@ async fn create_user(req: HttpRequest, form: web::Form<NewUserForm>, state: Stat
     finish(&state, page)
 }
 
+struct ConsentRow {
+    client_id: String,
+    scope: String,
+    since: String,
+}
+
 struct SessionRow {
     sid: String,
     browser: String,
@@ -544,6 +550,7 @@ struct UserPage {
     user: crate::admin::UserView,
     claims: Vec<(String, String)>,
     sessions: Vec<SessionRow>,
+    consents: Vec<ConsentRow>,
     message: Option<String>,
 }
 
@@ -561,8 +568,12 @@ async fn user(
     let page = async {
         let console = signed_in(&req, &state).await?;
         let id = path.into_inner();
-        let (user, sessions) = run(&state, &console, move |admin| {
-            Ok((admin.get_user(&id)?, admin.list_sessions(&id)?))
+        let (user, sessions, consents) = run(&state, &console, move |admin| {
+            Ok((
+                admin.get_user(&id)?,
+                admin.list_sessions(&id)?,
+                admin.list_consents(&id)?,
+            ))
         })
         .await?;
         let claims = user
@@ -578,6 +589,7 @@ async fn user(
         let message = query.done.as_deref().map(|done| match done {
             "password" => "The password is set; the user's sessions ended.".to_owned(),
             "session" => "The session ended.".to_owned(),
+            "withdrawn" => "The app's access was withdrawn.".to_owned(),
             _ => "Saved.".to_owned(),
         });
         Ok(render(
@@ -597,6 +609,14 @@ async fn user(
                         since: format_utc(s.created_at),
                     })
                     .collect(),
+                consents: consents
+                    .into_iter()
+                    .map(|c| ConsentRow {
+                        client_id: c.client_id,
+                        scope: c.scope,
+                        since: format_utc(c.granted_at),
+                    })
+                    .collect(),
                 user,
                 message,
             },
@@ -611,6 +631,7 @@ struct UserActionForm {
     csrf: String,
     confirm: Option<String>,
     password: Option<String>,
+    client_id: Option<String>,
 }
 
 async fn user_action(
@@ -641,6 +662,12 @@ async fn user_action(
                 let ended = run(&state, &console, move |admin| admin.set_password(&target, &password)).await?;
                 sign_out::forget(&state, &ended).await?;
                 Ok(see_other(&state, &format!("{back}?done=password")))
+            }
+            "withdraw" => {
+                let client = form.client_id.unwrap_or_default();
+                let target = id.clone();
+                run(&state, &console, move |admin| admin.withdraw_consent(&target, &client)).await?;
+                Ok(see_other(&state, &format!("{back}?done=withdrawn")))
             }
             "delete" if form.confirm.as_deref() != Some("yes") => {
                 let target = id.clone();

@@ -541,6 +541,10 @@ async fn clients_are_registered_changed_given_new_secrets_and_deleted() {
         .await;
     let issued: Value = issued.json().await.unwrap();
     assert_eq!(issued["scope"], "reports:read");
+    let read = get(&app, &token, &format!("/clients/{id}")).await;
+    assert_eq!(read["client_name"], "Reports");
+    assert_eq!(read["scope"], "reports:read");
+    assert!(read.get("client_secret").is_none());
     let listed = get(&app, &token, "/clients").await;
     assert!(
         listed

@@ -138,6 +138,32 @@ async fn destructive_actions_ask_first_and_a_disabled_user_is_shown_so() {
     let (browser, _, html) = console_as(&app, "root").await;
     let token = csrf(&html);
 
+    // Her apps are listed, and their access can be withdrawn.
+    let client = app.add_client(false);
+    app.tokens_for(&client, "mallory").await;
+    let (_, _, page) = browser
+        .open(&app.url(&format!("/admin/users/{victim}")))
+        .await
+        .page();
+    assert!(
+        page.contains(&format!("<code>{}</code>", client.id)),
+        "{page}"
+    );
+    let withdraw = format!("/admin/users/{victim}/withdraw");
+    let (_, _, page) = post(
+        &browser,
+        &app,
+        &withdraw,
+        &[("csrf", &token), ("client_id", &client.id)],
+    )
+    .await
+    .page();
+    assert!(
+        page.contains("access was withdrawn")
+            && !page.contains(&format!("<code>{}</code>", client.id)),
+        "{page}"
+    );
+
     let delete = format!("/admin/users/{victim}/delete");
     let (_, status, html) = post(&browser, &app, &delete, &[("csrf", &token)])
         .await
