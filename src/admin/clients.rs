@@ -156,13 +156,7 @@ impl Admin<'_> {
             &client.id,
             Some(json!({ "changed": changed, "new_secret": secret.is_some() })),
         );
-        if !self
-            .store
-            .apply_audited(AdminChange::UpdateClient(&client), &event)?
-        {
-            return Err(AdminError::NotFound("client"));
-        }
-        self.logged(&event);
+        self.audited(AdminChange::UpdateClient(&client), &event, "client")?;
         Ok(with_secret(&client, secret))
     }
 
@@ -177,13 +171,7 @@ impl Admin<'_> {
         }
         let secret = issue_secret(&mut client, self.kek()?)?;
         let event = self.event("client.secret_rotated", id, None);
-        if !self
-            .store
-            .apply_audited(AdminChange::UpdateClient(&client), &event)?
-        {
-            return Err(AdminError::NotFound("client"));
-        }
-        self.logged(&event);
+        self.audited(AdminChange::UpdateClient(&client), &event, "client")?;
         Ok(with_secret(&client, secret))
     }
 
@@ -199,13 +187,7 @@ impl Admin<'_> {
             id,
             Some(json!({ "client_name": client.name })),
         );
-        if !self
-            .store
-            .apply_audited(AdminChange::DeleteClient(id), &event)?
-        {
-            return Err(AdminError::NotFound("client"));
-        }
-        self.logged(&event);
+        self.audited(AdminChange::DeleteClient(id), &event, "client")?;
         crate::audit::client_removed(id);
         Ok(())
     }

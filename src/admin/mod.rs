@@ -115,6 +115,25 @@ pub struct Admin<'a> {
 /// The most of anything one listing returns.
 pub const MAX_PAGE: i64 = 200;
 
+impl<'a> Admin<'a> {
+    /// `actor` acting from `address` with what a protocol context holds (the admin API,
+    /// the console).
+    pub fn in_context(
+        ctx: &'a crate::protocol::Context<'a>,
+        actor: &'a Actor,
+        address: Option<&'a str>,
+    ) -> Self {
+        Self {
+            store: ctx.store,
+            kek: Some(ctx.kek),
+            settings: ctx.settings,
+            now: ctx.now,
+            actor,
+            address,
+        }
+    }
+}
+
 impl Admin<'_> {
     fn kek(&self) -> AdminResult<&KeyEncryptionKey> {
         self.kek
@@ -142,6 +161,21 @@ impl Admin<'_> {
             event.target.as_deref().unwrap_or(""),
             event.address.as_deref().unwrap_or(""),
         );
+    }
+
+    /// Applies `change` with its audit event (one transaction) and logs it; `NotFound`
+    /// (`what`) when there was nothing to change.
+    fn audited(
+        &self,
+        change: crate::store::AdminChange<'_>,
+        event: &NewAuditEvent,
+        what: &'static str,
+    ) -> AdminResult<()> {
+        if !self.store.apply_audited(change, event)? {
+            return Err(AdminError::NotFound(what));
+        }
+        self.logged(event);
+        Ok(())
     }
 
     /// Records an event for a change the store made by other means.

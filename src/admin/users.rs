@@ -205,13 +205,7 @@ impl Admin<'_> {
             _ => "user.updated",
         };
         let event = self.event(action, &user.id, Some(json!({ "changed": changed })));
-        if !self
-            .store
-            .apply_audited(AdminChange::UpdateUser(&user), &event)?
-        {
-            return Err(AdminError::NotFound("user"));
-        }
-        self.logged(&event);
+        self.audited(AdminChange::UpdateUser(&user), &event, "user")?;
         let ended = if before.disabled_at.is_none() && user.disabled_at.is_some() {
             self.store.end_user_sessions(&user.id, self.now)?
         } else {
@@ -238,10 +232,7 @@ impl Admin<'_> {
     pub fn set_password_hash(&self, id: &str, hash: &str) -> AdminResult<EndedSessions> {
         let event = self.event("user.password_set", id, None);
         let change = AdminChange::SetPassword { user_id: id, hash };
-        if !self.store.apply_audited(change, &event)? {
-            return Err(AdminError::NotFound("user"));
-        }
-        self.logged(&event);
+        self.audited(change, &event, "user")?;
         crate::audit::password_changed(id);
         Ok(self.store.end_user_sessions(id, self.now)?)
     }
@@ -258,13 +249,7 @@ impl Admin<'_> {
             id,
             Some(json!({ "username": user.username })),
         );
-        if !self
-            .store
-            .apply_audited(AdminChange::DeleteUser(id), &event)?
-        {
-            return Err(AdminError::NotFound("user"));
-        }
-        self.logged(&event);
+        self.audited(AdminChange::DeleteUser(id), &event, "user")?;
         Ok(ended)
     }
 }

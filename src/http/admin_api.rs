@@ -99,15 +99,8 @@ where
         span.in_scope(|| {
             state.with_context(|ctx| {
                 let actor = authenticate(&token, ctx).map_err(BearerError::Rejected)?;
-                let admin = Admin {
-                    store: ctx.store,
-                    kek: Some(ctx.kek),
-                    settings: ctx.settings,
-                    now: ctx.now,
-                    actor: &actor,
-                    address: Some(&address),
-                };
-                op(&admin, ctx).map_err(AdminApiError::from)
+                op(&Admin::in_context(ctx, &actor, Some(&address)), ctx)
+                    .map_err(AdminApiError::from)
             })
         })
     })

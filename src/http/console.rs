@@ -184,14 +184,7 @@ where
     let actor = console.actor.clone();
     let address = console.address.clone();
     let outcome = crate::http::blocking(state, move |ctx| {
-        Ok(op(&Admin {
-            store: ctx.store,
-            kek: Some(ctx.kek),
-            settings: ctx.settings,
-            now: ctx.now,
-            actor: &actor,
-            address: Some(&address),
-        }))
+        Ok(op(&Admin::in_context(ctx, &actor, Some(&address))))
     })
     .await?;
     Ok(outcome?)

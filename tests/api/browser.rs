@@ -176,6 +176,12 @@ impl Chrome {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Types `keys` where the focus is, as a keyboard does.
+    async fn press(&self, keys: &str) {
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(keys).await.unwrap();
+    }
+
     async fn url(&self) -> url::Url {
         self.client.current_url().await.unwrap()
     }
@@ -375,32 +381,11 @@ async fn sign_in_works_with_the_keyboard_alone_in_french() {
     };
     // The username field has the focus when the page opens; Tab goes on in reading order.
     assert_eq!(focused().await.0.as_deref(), Some("username"));
-    chrome
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&format!("bob{tab}"))
-        .await
-        .unwrap();
+    chrome.press(&format!("bob{tab}")).await;
     assert_eq!(focused().await.0.as_deref(), Some("password"));
-    chrome
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&format!("{PASSWORD}{tab}"))
-        .await
-        .unwrap();
+    chrome.press(&format!("{PASSWORD}{tab}")).await;
     assert_eq!(focused().await.1.as_deref(), Some("submit"));
-    chrome
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&enter)
-        .await
-        .unwrap();
+    chrome.press(&enter).await;
 
     // Consent: Tab reaches Deny, then Allow.
     chrome.find("button[value=allow]").await;
@@ -408,23 +393,9 @@ async fn sign_in_works_with_the_keyboard_alone_in_french() {
     while focused().await.2.as_deref() != Some("allow") {
         presses += 1;
         assert!(presses < 10, "Allow is never focused");
-        chrome
-            .client
-            .active_element()
-            .await
-            .unwrap()
-            .send_keys(&tab)
-            .await
-            .unwrap();
+        chrome.press(&tab).await;
     }
-    chrome
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&enter)
-        .await
-        .unwrap();
+    chrome.press(&enter).await;
     chrome
         .wait_for_url("the app", |u| u.path() == "/app/callback")
         .await;
@@ -439,15 +410,7 @@ async fn an_administrator_registers_an_app_in_the_console_on_a_phone() {
     // A 375 px phone: no page may scroll sideways (checked on every page).
     chrome.client.set_window_size(375, 812).await.unwrap();
     let app = spawn_app().await;
-    let sub = app.add_user("root").await;
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut user = store.find_user(&sub).unwrap().unwrap();
-        user.is_admin = true;
-        store.update_user(&user, 1).unwrap();
-    })
-    .await
-    .unwrap();
+    app.add_admin("root").await;
 
     chrome.goto(&app.url("/admin")).await;
     chrome.find("#username").await;

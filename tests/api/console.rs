@@ -21,18 +21,6 @@ async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
     (browser, url, html)
 }
 
-async fn make_admin(app: &TestApp, sub: &str) {
-    let store = app.store.clone();
-    let sub = sub.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut user = store.find_user(&sub).unwrap().unwrap();
-        user.is_admin = true;
-        store.update_user(&user, 1).unwrap();
-    })
-    .await
-    .unwrap();
-}
-
 fn csrf(html: &str) -> String {
     hidden_inputs(html)
         .into_iter()
@@ -56,8 +44,7 @@ async fn post(browser: &Browser, app: &TestApp, path: &str, form: &[(&str, &str)
 #[tokio::test]
 async fn an_administrator_signs_in_and_registers_an_app_whose_secret_is_shown_once() {
     let app = spawn_app().await;
-    let sub = app.add_user("root").await;
-    make_admin(&app, &sub).await;
+    app.add_admin("root").await;
     let (browser, url, html) = console_as(&app, "root").await;
     assert!(url.path().ends_with("/admin/users"), "{url}");
     assert!(html.contains("root") && html.contains("Add a user"));
@@ -132,8 +119,7 @@ async fn an_administrator_signs_in_and_registers_an_app_whose_secret_is_shown_on
 #[tokio::test]
 async fn destructive_actions_ask_first_and_a_disabled_user_is_shown_so() {
     let app = spawn_app().await;
-    let sub = app.add_user("root").await;
-    make_admin(&app, &sub).await;
+    app.add_admin("root").await;
     let victim = app.add_user("mallory").await;
     let (browser, _, html) = console_as(&app, "root").await;
     let token = csrf(&html);
@@ -213,8 +199,7 @@ async fn a_user_without_the_admin_role_is_refused_and_signing_out_ends_the_sessi
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("insufficient_scope"), "{html}");
 
-    let sub = app.add_user("root").await;
-    make_admin(&app, &sub).await;
+    app.add_admin("root").await;
     let (browser, _, html) = console_as(&app, "root").await;
     let outcome = post(&browser, &app, "/admin/logout", &[("csrf", &csrf(&html))]).await;
     // RP-initiated logout of the console's own session: confirm, and back to /admin,

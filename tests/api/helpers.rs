@@ -183,6 +183,21 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Creates a user with the admin role; returns its `sub`.
+    pub async fn add_admin(&self, username: &str) -> String {
+        let sub = self.add_user(username).await;
+        let store = self.store.clone();
+        let id = sub.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut user = store.find_user(&id).unwrap().unwrap();
+            user.is_admin = true;
+            store.update_user(&user, 1).unwrap();
+        })
+        .await
+        .unwrap();
+        sub
+    }
+
     pub fn add_client(&self, public: bool) -> TestClient {
         self.add_client_with(ClientDraft {
             auth_method: public.then(|| "none".to_owned()),

@@ -35,15 +35,7 @@ struct ConsentPage<'a> {
 
 /// The consent page's words for an OpenID scope: what it lets the client do, and a detail.
 fn describe(scope: &str, ui: &Ui) -> Option<(String, &'static str)> {
-    let known = [
-        "openid",
-        "profile",
-        "email",
-        "address",
-        "phone",
-        "offline_access",
-    ];
-    known.contains(&scope).then(|| {
+    SUPPORTED_SCOPES.contains(&scope).then(|| {
         (
             ui.t(&format!("scope.{scope}")).to_owned(),
             ui.t(&format!("scope.{scope}.detail")),
