@@ -19,6 +19,7 @@ use crate::http::endpoints::at;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, with_cookie};
 use crate::http::pages::render;
+use crate::http::ui::Ui;
 use crate::http::{State, client_address_of, from_our_pages, sign_out};
 use crate::protocol::grants::{TokenRequest, exchange};
 use crate::protocol::{ErrorCode, OAuthError, Params};
@@ -360,26 +361,27 @@ struct ConfirmPage {
     back: String,
 }
 
-/// A destructive action asks first: the same form again, with `confirm=yes`.
+/// A destructive action asks first: the same form again, with `confirm=yes`. `what` is
+/// the catalogue key of the question (`{name}` in it), with `.why` and `.verb` beside it.
 fn confirm(
     state: &State,
     console: &Console,
-    question: String,
-    consequence: &str,
-    verb: &str,
+    what: &str,
+    name: &str,
     action: String,
     back: String,
 ) -> HttpResponse {
+    let ui = Ui::current();
     render(
         StatusCode::OK,
         &ConfirmPage {
-            ui: crate::http::ui::Ui::current(),
+            question: ui.fill(what, &[("name", name)]),
+            consequence: ui.t(&format!("{what}.why")).to_owned(),
+            verb: ui.t(&format!("{what}.verb")).to_owned(),
+            ui,
             base: base(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
-            question,
-            consequence: consequence.to_owned(),
-            verb: verb.to_owned(),
             action,
             back,
         },
@@ -403,6 +405,8 @@ struct UsersPage {
     csrf: String,
     actor: String,
     search: String,
+    /// "N shown".
+    shown: String,
     users: Vec<UserRow>,
     next_after: Option<String>,
     message: Option<String>,
@@ -455,6 +459,10 @@ async fn users_page(
             csrf: console.csrf.clone(),
             actor: console.name(),
             search: query.search.unwrap_or_default(),
+            shown: Ui::current().fill(
+                "console.users.shown",
+                &[("count", &page.users.len().to_string())],
+            ),
             users: page
                 .users
                 .iter()
@@ -579,11 +587,14 @@ async fn user(
                 )
             })
             .collect();
-        let message = query.done.as_deref().map(|done| match done {
-            "password" => "The password is set; the user's sessions ended.".to_owned(),
-            "session" => "The session ended.".to_owned(),
-            "withdrawn" => "The app's access was withdrawn.".to_owned(),
-            _ => "Saved.".to_owned(),
+        let message = query.done.as_deref().map(|done| {
+            let key = match done {
+                "password" => "console.done.password",
+                "session" => "console.done.session",
+                "withdrawn" => "console.done.withdrawn",
+                _ => "console.done.saved",
+            };
+            Ui::current().t(key).to_owned()
         });
         Ok(render(
             StatusCode::OK,
@@ -645,21 +656,30 @@ async fn user_action(
                     ..UserPatch::default()
                 };
                 let target = id.clone();
-                let (_, ended) = run(&state, &console, move |admin| admin.update_user(&target, &patch)).await?;
+                let (_, ended) = run(&state, &console, move |admin| {
+                    admin.update_user(&target, &patch)
+                })
+                .await?;
                 sign_out::forget(&state, &ended).await?;
                 Ok(see_other(&state, &format!("{back}?done=saved")))
             }
             "password" => {
                 let password = Secret::new(form.password.unwrap_or_default());
                 let target = id.clone();
-                let ended = run(&state, &console, move |admin| admin.set_password(&target, &password)).await?;
+                let ended = run(&state, &console, move |admin| {
+                    admin.set_password(&target, &password)
+                })
+                .await?;
                 sign_out::forget(&state, &ended).await?;
                 Ok(see_other(&state, &format!("{back}?done=password")))
             }
             "withdraw" => {
                 let client = form.client_id.unwrap_or_default();
                 let target = id.clone();
-                run(&state, &console, move |admin| admin.withdraw_consent(&target, &client)).await?;
+                run(&state, &console, move |admin| {
+                    admin.withdraw_consent(&target, &client)
+                })
+                .await?;
                 Ok(see_other(&state, &format!("{back}?done=withdrawn")))
             }
             "delete" if form.confirm.as_deref() != Some("yes") => {
@@ -668,9 +688,8 @@ async fn user_action(
                 Ok(confirm(
                     &state,
                     &console,
-                    format!("Delete {}?", user.username),
-                    "The account, its sessions and every app's access end for good. This cannot be undone.",
-                    "Delete the user",
+                    "console.confirm.delete_user",
+                    &user.username,
                     format!("{}/admin/users/{id}/delete", base(&state)),
                     format!("{}/admin{back}", base(&state)),
                 ))
@@ -724,7 +743,8 @@ struct ClientRow {
 
 /// A client just registered (or given a new secret): shown once.
 struct Registered {
-    name: String,
+    /// "NAME is registered".
+    title: String,
     client_id: String,
     client_secret: Option<String>,
 }
@@ -813,7 +833,7 @@ async fn register_client(
         match run(&state, &console, move |admin| admin.register_client(draft)).await {
             Ok(r) => {
                 let shown = Registered {
-                    name: form.name,
+                    title: Ui::current().fill("console.registered", &[("name", &form.name)]),
                     client_id: r.client_id,
                     client_secret: r.client_secret,
                 };
@@ -853,16 +873,21 @@ async fn client_action(
             ("secret", false) => Ok(confirm(
                 &state,
                 &console,
-                format!("Give {name} a new secret?"),
-                "The current secret stops working at once: the app fails until it has the new one.",
-                "Make a new secret",
+                "console.confirm.new_secret",
+                &name,
                 action_url,
                 back,
             )),
             ("secret", true) => {
                 let r = run(&state, &console, move |admin| admin.rotate_secret(&id)).await?;
                 let shown = Registered {
-                    name: r.metadata["client_name"].as_str().unwrap_or_default().to_owned(),
+                    title: Ui::current().fill(
+                        "console.registered",
+                        &[(
+                            "name",
+                            r.metadata["client_name"].as_str().unwrap_or_default(),
+                        )],
+                    ),
                     client_id: r.client_id,
                     client_secret: r.client_secret,
                 };
@@ -871,9 +896,8 @@ async fn client_action(
             ("delete", false) => Ok(confirm(
                 &state,
                 &console,
-                format!("Delete {name}?"),
-                "The app can no longer sign anyone in, and its tokens stop working. This cannot be undone.",
-                "Delete the app",
+                "console.confirm.delete_app",
+                &name,
                 action_url,
                 back,
             )),
