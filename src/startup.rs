@@ -53,16 +53,27 @@ fn ensure_console_client(
 ) -> anyhow::Result<()> {
     use crate::store::{AdminChange, NewAuditEvent};
     let draft = http::console::console_client_draft(settings);
-    let mut client = crate::protocol::registration::register(draft, &settings.issuer, kek, now)
-        .map_err(|e| anyhow::anyhow!("the console client: {e}"))?
-        .client;
+    let registered = crate::protocol::registration::register(draft, &settings.issuer, kek, now);
+    let mut client = match registered {
+        Ok(registered) => registered.client,
+        // An issuer the rules give no valid redirect URI (plain http on a host that is
+        // not this machine): the server runs, without its console.
+        Err(e) => {
+            tracing::warn!(error = %e, "the admin console is off: its redirect URI is refused");
+            return Ok(());
+        }
+    };
     client.id = crate::admin::CONSOLE_CLIENT_ID.to_owned();
     let existing = store.find_client(&client.id)?;
     let change = match &existing {
         None => AdminChange::CreateClient(&client),
         Some(c)
+            // Anything that decides where its codes go or what it may ask for.
             if c.redirect_uris != client.redirect_uris
-                || c.post_logout_redirect_uris != client.post_logout_redirect_uris =>
+                || c.post_logout_redirect_uris != client.post_logout_redirect_uris
+                || c.scope != client.scope
+                || c.grant_types != client.grant_types
+                || c.auth_method != client.auth_method =>
         {
             client.created_at = c.created_at;
             AdminChange::UpdateClient(&client)

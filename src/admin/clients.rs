@@ -52,6 +52,17 @@ pub fn describe(client: &Client) -> Value {
     out
 }
 
+/// The console's own client is the provider's: every instance sets it up at start. An
+/// administrator changing its redirect URIs could send other administrators' codes away.
+fn refuse_console(id: &str, what: &str) -> AdminResult<()> {
+    if id == CONSOLE_CLIENT_ID {
+        return Err(AdminError::invalid(format!(
+            "the admin console's own client cannot be {what}"
+        )));
+    }
+    Ok(())
+}
+
 fn with_secret(client: &Client, secret: Option<String>) -> RegisteredClient {
     let mut metadata = describe(client);
     if let Some(secret) = &secret {
@@ -110,6 +121,7 @@ impl Admin<'_> {
         id: &str,
         change: &ClientChange,
     ) -> AdminResult<(Client, ClientDraft)> {
+        refuse_console(id, "changed")?;
         let current = self.client(id)?;
         if let Some(fixed) = change.keys().find(|k| FIXED.contains(&k.as_str())) {
             return Err(AdminError::invalid(format!("{fixed} cannot be changed")));
@@ -136,6 +148,18 @@ impl Admin<'_> {
         changed: &[&str],
     ) -> AdminResult<RegisteredClient> {
         let mut client = register(draft, &self.settings.issuer, self.kek()?, self.now)?.client;
+        // OIDC Core §8.1: the pairwise `sub` derives from the sector; another sector would
+        // give every user of the app a new identity.
+        if current.pairwise_sector().is_some()
+            && client.pairwise_sector() != current.pairwise_sector()
+        {
+            return Err(AdminError::Invalid {
+                code: "invalid_client_metadata",
+                description: "this change would move the client to another sector and change \
+                              every user's sub"
+                    .into(),
+            });
+        }
         client.id = current.id.clone();
         client.created_at = current.created_at;
         client.registration_token_hash = current.registration_token_hash.clone();
@@ -162,6 +186,7 @@ impl Admin<'_> {
 
     /// Replaces the client's secret; the old one stops working at once.
     pub fn rotate_secret(&self, id: &str) -> AdminResult<RegisteredClient> {
+        refuse_console(id, "given a secret")?;
         let mut client = self.client(id)?;
         if !client.auth_method.has_secret() {
             return Err(AdminError::invalid(format!(
@@ -176,11 +201,7 @@ impl Admin<'_> {
     }
 
     pub fn delete_client(&self, id: &str) -> AdminResult<()> {
-        if id == CONSOLE_CLIENT_ID {
-            return Err(AdminError::invalid(
-                "the admin console's own client cannot be deleted",
-            ));
-        }
+        refuse_console(id, "deleted")?;
         let client = self.client(id)?;
         let event = self.event(
             "client.deleted",

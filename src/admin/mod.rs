@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::UnixTime;
 use crate::protocol::{ErrorCode, OAuthError};
-use crate::store::{EndedSessions, NewAuditEvent, Store, StoreError};
+use crate::store::{AdminChange, EndedSessions, NewAuditEvent, Store, StoreError};
 
 /// Who makes a change: a signed-in administrator, a client with the admin scope, or the
 /// operator at the command line.
@@ -164,18 +164,19 @@ impl Admin<'_> {
     }
 
     /// Applies `change` with its audit event (one transaction) and logs it; `NotFound`
-    /// (`what`) when there was nothing to change.
+    /// (`what`) when there was nothing to change. Returns the sessions it ended.
     fn audited(
         &self,
         change: crate::store::AdminChange<'_>,
         event: &NewAuditEvent,
         what: &'static str,
-    ) -> AdminResult<()> {
-        if !self.store.apply_audited(change, event)? {
-            return Err(AdminError::NotFound(what));
-        }
+    ) -> AdminResult<EndedSessions> {
+        let ended = self
+            .store
+            .apply_audited(change, event)?
+            .ok_or(AdminError::NotFound(what))?;
         self.logged(event);
-        Ok(())
+        Ok(ended)
     }
 
     /// Records an event for a change the store made by other means.
@@ -188,30 +189,21 @@ impl Admin<'_> {
 
     /// Ends one browser session (its grants are revoked, its apps told).
     pub fn end_session(&self, sid: &str) -> AdminResult<EndedSessions> {
-        let ended = self.store.end_session(sid, self.now)?;
-        let Some(session) = ended.sessions.first() else {
-            return Err(AdminError::NotFound("live session"));
-        };
-        let user = session.user_id.clone();
-        self.record(
+        let user = self.store.find_session(sid)?.map(|s| s.user_id);
+        let event = self.event(
             "session.ended",
             sid,
             Some(serde_json::json!({ "user": user })),
-        )?;
-        Ok(ended)
+        );
+        self.audited(AdminChange::EndSession(sid), &event, "live session")
     }
 
     /// Ends every session of the user and revokes every grant the user gave (offline
     /// ones too): "sign out everywhere".
     pub fn end_user_sessions(&self, user_id: &str) -> AdminResult<EndedSessions> {
         self.user(user_id)?;
-        let ended = self.store.end_user_sessions(user_id, self.now)?;
-        self.record(
-            "user.signed_out_everywhere",
-            user_id,
-            Some(serde_json::json!({ "sessions": ended.sessions.len() })),
-        )?;
-        Ok(ended)
+        let event = self.event("user.signed_out_everywhere", user_id, None);
+        self.audited(AdminChange::EndUserSessions(user_id), &event, "user")
     }
 
     /// The user's live sessions.
@@ -237,14 +229,13 @@ impl Admin<'_> {
 
     /// Withdraws the user's consent for a client and revokes what it granted.
     pub fn withdraw_consent(&self, user_id: &str, client_id: &str) -> AdminResult<()> {
-        if !self.store.withdraw_consent(user_id, client_id, self.now)? {
-            return Err(AdminError::NotFound("consent"));
-        }
-        self.record(
+        let event = self.event(
             "consent.withdrawn",
             user_id,
             Some(serde_json::json!({ "client_id": client_id })),
-        )
+        );
+        let change = AdminChange::WithdrawConsent { user_id, client_id };
+        self.audited(change, &event, "consent").map(|_| ())
     }
 
     pub fn list_keys(&self) -> AdminResult<Vec<KeyView>> {

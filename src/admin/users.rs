@@ -205,12 +205,8 @@ impl Admin<'_> {
             _ => "user.updated",
         };
         let event = self.event(action, &user.id, Some(json!({ "changed": changed })));
-        self.audited(AdminChange::UpdateUser(&user), &event, "user")?;
-        let ended = if before.disabled_at.is_none() && user.disabled_at.is_some() {
-            self.store.end_user_sessions(&user.id, self.now)?
-        } else {
-            EndedSessions::default()
-        };
+        // A disabled user's sessions and grants end in the same transaction.
+        let ended = self.audited(AdminChange::UpdateUser(&user), &event, "user")?;
         let user = self.user(&user.id)?;
         Ok((UserView::of(&user), ended))
     }
@@ -232,9 +228,9 @@ impl Admin<'_> {
     pub fn set_password_hash(&self, id: &str, hash: &str) -> AdminResult<EndedSessions> {
         let event = self.event("user.password_set", id, None);
         let change = AdminChange::SetPassword { user_id: id, hash };
-        self.audited(change, &event, "user")?;
+        let ended = self.audited(change, &event, "user")?;
         crate::audit::password_changed(id);
-        Ok(self.store.end_user_sessions(id, self.now)?)
+        Ok(ended)
     }
 
     /// Deletes the user after ending their sessions (their apps are told).
@@ -243,13 +239,12 @@ impl Admin<'_> {
         if self.is_acting_user(id) {
             return Err(AdminError::invalid("you cannot delete your own account"));
         }
-        let ended = self.store.end_user_sessions(id, self.now)?;
         let event = self.event(
             "user.deleted",
             id,
             Some(json!({ "username": user.username })),
         );
-        self.audited(AdminChange::DeleteUser(id), &event, "user")?;
-        Ok(ended)
+        // Its sessions end (their apps are told) in the same transaction.
+        self.audited(AdminChange::DeleteUser(id), &event, "user")
     }
 }

@@ -108,10 +108,18 @@ where
     .map_err(|e| AdminApiError::Refused(AdminError::Internal(e.to_string())))?
 }
 
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        AdminError::invalid(format!("the body is not what this call takes: {e}")).into()
-    })
+/// The request body as `T`. Parsed inside `run`, after the caller is authenticated: a
+/// caller without a good token learns that (401), not what is wrong with its input.
+fn json_body<T: DeserializeOwned>(body: &[u8]) -> AdminResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::invalid(format!("the body is not what this call takes: {e}")))
+}
+
+/// The query string as `T`, likewise.
+fn query<T: DeserializeOwned>(text: &str) -> AdminResult<T> {
+    web::Query::<T>::from_query(text)
+        .map(web::Query::into_inner)
+        .map_err(|e| AdminError::invalid(format!("bad query: {e}")))
 }
 
 fn ok(value: impl serde::Serialize) -> HttpResponse {
@@ -149,19 +157,20 @@ struct UserListQuery {
 }
 
 async fn list_users(req: HttpRequest, state: State) -> Reply {
-    let query = web::Query::<UserListQuery>::from_query(req.query_string())
-        .map_err(|e| AdminError::invalid(format!("bad query: {e}")))?
-        .into_inner();
+    let text = req.query_string().to_owned();
     let page = run(&req, &state, move |admin, _| {
-        admin.list_users(query.search.as_deref(), query.after.as_deref(), query.limit)
+        let q: UserListQuery = query(&text)?;
+        admin.list_users(q.search.as_deref(), q.after.as_deref(), q.limit)
     })
     .await?;
     Ok(ok(page))
 }
 
 async fn create_user(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
-    let new: NewUser = json_body(&body)?;
-    let user = run(&req, &state, move |admin, _| admin.create_user(new)).await?;
+    let user = run(&req, &state, move |admin, _| {
+        admin.create_user(json_body::<NewUser>(&body)?)
+    })
+    .await?;
     let location = state
         .settings
         .endpoint(&format!("{PREFIX}/users/{}", user.id));
@@ -181,9 +190,11 @@ async fn update_user(
     body: web::Bytes,
     state: State,
 ) -> Reply {
-    let patch: UserPatch = json_body(&body)?;
     let id = path.into_inner();
-    let (user, ended) = run(&req, &state, move |admin, _| admin.update_user(&id, &patch)).await?;
+    let (user, ended) = run(&req, &state, move |admin, _| {
+        admin.update_user(&id, &json_body::<UserPatch>(&body)?)
+    })
+    .await?;
     forgotten(&state, &ended).await?;
     Ok(ok(user))
 }
@@ -207,9 +218,9 @@ async fn set_password(
     body: web::Bytes,
     state: State,
 ) -> Reply {
-    let PasswordBody { password } = json_body(&body)?;
     let id = path.into_inner();
     let ended = run(&req, &state, move |admin, _| {
+        let PasswordBody { password } = json_body(&body)?;
         admin.set_password(&id, &password)
     })
     .await?;
@@ -265,8 +276,8 @@ async fn list_clients(req: HttpRequest, state: State) -> Reply {
 }
 
 async fn register_client(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
-    let metadata: serde_json::Value = json_body(&body)?;
     let registered = run(&req, &state, move |admin, ctx| {
+        let metadata: serde_json::Value = json_body(&body)?;
         let mut draft = operator_draft_from_json(&metadata)?;
         if let Some(uri) = &draft.sector_identifier_uri {
             draft.sector_redirect_uris = sector_document(uri, ctx);
@@ -293,9 +304,9 @@ async fn update_client(
     body: web::Bytes,
     state: State,
 ) -> Reply {
-    let change: ClientChange = json_body(&body)?;
     let id = path.into_inner();
     let updated = run(&req, &state, move |admin, ctx| {
+        let change: ClientChange = json_body(&body)?;
         let (current, mut draft) = admin.change_draft(&id, &change)?;
         if let Some(uri) = &draft.sector_identifier_uri {
             draft.sector_redirect_uris = sector_document(uri, ctx);
@@ -334,13 +345,13 @@ struct RotateBody {
 }
 
 async fn rotate_keys(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
-    let RotateBody { alg, activate_in } = if body.is_empty() {
-        RotateBody::default()
-    } else {
-        json_body(&body)?
-    };
     let keys = state.keys.clone();
     let rotated = run(&req, &state, move |admin, ctx| {
+        let RotateBody { alg, activate_in } = if body.is_empty() {
+            RotateBody::default()
+        } else {
+            json_body(&body)?
+        };
         let rotated = admin.rotate_keys(
             alg.as_deref(),
             activate_in.unwrap_or(crate::keyring::DEFAULT_ACTIVATION_DELAY),
@@ -362,11 +373,10 @@ struct AuditQuery {
 }
 
 async fn list_audit(req: HttpRequest, state: State) -> Reply {
-    let query = web::Query::<AuditQuery>::from_query(req.query_string())
-        .map_err(|e| AdminError::invalid(format!("bad query: {e}")))?
-        .into_inner();
+    let text = req.query_string().to_owned();
     let events = run(&req, &state, move |admin, _| {
-        admin.list_audit(query.before, query.limit)
+        let q: AuditQuery = query(&text)?;
+        admin.list_audit(q.before, q.limit)
     })
     .await?;
     Ok(ok(events))

@@ -91,12 +91,11 @@ fn cookie(state: &State, name: &'static str, value: String, max_age: i64) -> Coo
         .path(format!("{}/admin", state.settings.issuer_path))
         .http_only(true)
         .secure(state.settings.cookie_secure)
-        // Strict: no other site can make the browser send it with a request.
-        .same_site(if name == SESSION_COOKIE {
-            SameSite::Strict
-        } else {
-            SameSite::Lax
-        })
+        // Lax, not Strict: a link to the console from another site (mail, chat) is a
+        // cross-site navigation, and under Strict the sign-in's own redirects would never
+        // carry the cookie the callback set. Forms are guarded by the CSRF token and the
+        // Origin check, and Lax keeps the cookie off cross-site POSTs anyway.
+        .same_site(SameSite::Lax)
         .finish();
     c.set_max_age(CookieDuration::seconds(max_age));
     c
@@ -710,7 +709,6 @@ async fn user_action(
 struct EndSessionForm {
     csrf: String,
     sid: String,
-    user: String,
 }
 
 async fn end_session(
@@ -724,10 +722,13 @@ async fn end_session(
         let sid = form.sid.clone();
         let ended = run(&state, &console, move |admin| admin.end_session(&sid)).await?;
         sign_out::forget(&state, &ended).await?;
-        Ok(see_other(
-            &state,
-            &format!("/users/{}?done=session", form.user),
-        ))
+        // Back to the session's user (from the record, not from the form).
+        let user = ended
+            .sessions
+            .first()
+            .map(|s| s.user_id.clone())
+            .unwrap_or_default();
+        Ok(see_other(&state, &format!("/users/{user}?done=session")))
     }
     .await;
     finish(&state, page)

@@ -59,10 +59,10 @@ pub struct User {
 
 impl User {
     /// Whether a browser session signed in at `auth_time` still speaks for this user:
-    /// only one that began after the last password change (strictly: a sign-in in the
+    /// none of a disabled account, and only one that began after the last password change (strictly: a sign-in in the
     /// same second as the change may have been the intruder's).
     pub fn accepts_session_from(&self, auth_time: UnixTime) -> bool {
-        auth_time > self.credentials_changed_at
+        auth_time > self.credentials_changed_at && self.disabled_at.is_none()
     }
 
     /// A user with only the required fields set; profile claims are filled in by the caller.
@@ -386,23 +386,35 @@ pub struct NewAuditEvent {
     pub details: Option<String>,
 }
 
-/// A change an administrator makes to users or clients, written together with its audit
-/// event (`AuditStore::apply_audited`).
+/// A change an administrator makes, written together with its audit event
+/// (`AuditStore::apply_audited`). Those that end sessions end them in the same
+/// transaction.
 #[derive(Clone, Copy, Debug)]
 pub enum AdminChange<'a> {
     CreateUser(&'a User),
-    /// Profile claims, the admin role and the disabled mark.
+    /// Profile claims, the admin role and the disabled mark. A disabled user's sessions
+    /// end and grants are revoked with it (every time: a retry finishes what a failure
+    /// left).
     UpdateUser(&'a User),
-    /// Sets the password hash of the user (by id) and ends the sessions signed in before.
+    /// Sets the password hash of the user (by id); the user's sessions and grants end.
     SetPassword {
         user_id: &'a str,
         hash: &'a str,
     },
+    /// Ends the user's sessions (their apps are told), then deletes the user.
     DeleteUser(&'a str),
     CreateClient(&'a Client),
     /// Replaces everything about the client but its id and registration time.
     UpdateClient(&'a Client),
     DeleteClient(&'a str),
+    /// Ends one browser session (nothing if it had ended).
+    EndSession(&'a str),
+    /// "Sign out everywhere": every session of the user, every grant.
+    EndUserSessions(&'a str),
+    WithdrawConsent {
+        user_id: &'a str,
+        client_id: &'a str,
+    },
 }
 
 /// One page of users, ordered by username.
@@ -416,10 +428,15 @@ pub struct UserQuery<'a> {
 }
 
 pub trait AuditStore {
-    /// Applies `change` and records `event` in one transaction: both or neither.
-    /// `false` (and nothing written) if the user or client to change does not exist;
-    /// `Conflict` if a new one's name or id is taken.
-    fn apply_audited(&self, change: AdminChange<'_>, event: &NewAuditEvent) -> StoreResult<bool>;
+    /// Applies `change` and records `event` in one transaction: both or neither. `None`
+    /// (and nothing written) if there was nothing to change (no such user, client,
+    /// consent or live session); otherwise the sessions it ended, for the session store
+    /// and the outbox. `Conflict` if a new user's name or client's id is taken.
+    fn apply_audited(
+        &self,
+        change: AdminChange<'_>,
+        event: &NewAuditEvent,
+    ) -> StoreResult<Option<EndedSessions>>;
     /// Records an event of a change made by other means (ending sessions, rotating keys).
     fn record_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
     /// Events newest first, older than the event `before` (by id) when given.

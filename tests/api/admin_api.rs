@@ -796,3 +796,112 @@ async fn keys_are_listed_and_rotated_and_audit_events_are_paged() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// Disables the user straight in the store, as if ending the sessions had failed.
+async fn disable_only(app: &TestApp, sub: &str) {
+    let store = app.store.clone();
+    let sub = sub.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut user = store.find_user(&sub).unwrap().unwrap();
+        user.disabled_at = Some(1);
+        store.update_user(&user, 1).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_even_where_its_sessions_were_not_ended() {
+    let app = spawn_app().await;
+    let sub = app.add_user("hal").await;
+    let client = app.add_client(false);
+    // A signed-in browser, and a code not yet redeemed.
+    let (url, pkce) = app.authorize_url(&client, &[]);
+    let browser = app.browser();
+    let callback = browser.sign_in(&url, "hal").await;
+    disable_only(&app, &sub).await;
+    let code = crate::helpers::query(&callback, "code").unwrap();
+    let redeemed = app.redeem(&client, &code, Some(&pkce.verifier)).await;
+    assert_eq!(
+        redeemed.status(),
+        StatusCode::BAD_REQUEST,
+        "no grant for a disabled user"
+    );
+    // The browser's session no longer speaks for the user: the login form again.
+    let (again, _) = app.authorize_url(&client, &[]);
+    assert!(browser.open(&again).await.is_page("/login"));
+}
+
+#[tokio::test]
+async fn a_caller_without_a_token_learns_that_before_what_is_wrong_with_its_input() {
+    let app = spawn_app().await;
+    let response = http()
+        .post(app.url("/admin/api/users"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = http()
+        .get(app.url("/admin/api/audit?limit=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_consoles_own_client_and_a_pairwise_sector_cannot_be_changed() {
+    let app = spawn_app().await;
+    let (_, token) = automation(&app).await;
+    let console = "/clients/portcullis-console";
+    let before = get(&app, &token, console).await;
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            console.to_owned(),
+            Some(json!({ "redirect_uris": ["https://evil.example/cb"] })),
+        ),
+        (Method::POST, format!("{console}/secret"), None),
+        (Method::DELETE, console.to_owned(), None),
+    ] {
+        assert_eq!(
+            status_of(&app, &token, method, &path, body).await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(get(&app, &token, console).await, before);
+
+    let (status, created) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/clients",
+        Some(json!({ "redirect_uris": ["https://a.example/cb"], "subject_type": "pairwise" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["client_id"].as_str().unwrap();
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &format!("/clients/{id}"),
+        Some(json!({ "redirect_uris": ["https://b.example/cb"] })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+    // Within the sector, the redirect URIs may change.
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &format!("/clients/{id}"),
+        Some(json!({ "redirect_uris": ["https://a.example/other"], "client_name": "Renamed" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -240,10 +240,13 @@ impl Chrome {
             self.test
         );
 
-        // Every error counts but the status of the page itself, which the server chose
-        // (401 for a wrong password, say): Chromium logs that too.
+        // Every error of ours counts but the status of the page itself, which the server
+        // chose (401 for a wrong password, say): Chromium logs that too. Another site's
+        // (the test's app, which has no favicon) is not ours to judge.
         let log = self.client.issue_cmd(BrowserLog).await.unwrap();
-        let page = self.url().await.to_string();
+        let url = self.url().await;
+        let page = url.to_string();
+        let origin = url.origin().ascii_serialization();
         let errors: Vec<&Value> = log
             .as_array()
             .map(|entries| {
@@ -252,7 +255,9 @@ impl Chrome {
                     .filter(|e| e["level"] == "SEVERE")
                     .filter(|e| {
                         let message = e["message"].as_str().unwrap_or_default();
-                        !(e["source"] == "network" && message.starts_with(&format!("{page} ")))
+                        e["source"] != "network"
+                            || (message.starts_with(&origin)
+                                && !message.starts_with(&format!("{page} ")))
                     })
                     .collect()
             })

@@ -326,6 +326,11 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
     assert!(store.access_token_live("jti-1", None, now()).unwrap());
 }
 
+/// Whether an audited change applied (`None`: nothing to change).
+fn applied(store: &Arc<dyn Store>, change: AdminChange<'_>, event: NewAuditEvent) -> bool {
+    store.apply_audited(change, &event).unwrap().is_some()
+}
+
 fn event(action: &str, target: &str) -> NewAuditEvent {
     NewAuditEvent {
         at: now(),
@@ -350,14 +355,11 @@ fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
     };
     let mut bob = user("bob_100%");
     bob.email = Some("Bob@Example.com".into());
-    assert!(
-        store
-            .apply_audited(
-                AdminChange::CreateUser(&bob),
-                &event("user.created", &bob.id)
-            )
-            .unwrap()
-    );
+    assert!(applied(
+        store,
+        AdminChange::CreateUser(&bob),
+        event("user.created", &bob.id)
+    ));
     // A conflicting insert writes neither the user nor the event.
     let clash = user("bob_100%");
     assert!(matches!(
@@ -370,34 +372,25 @@ fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
     assert_eq!(actions(), ["user.created"]);
     // A change to nothing is no change and no event.
     let ghost = user("ghost");
-    assert!(
-        !store
-            .apply_audited(
-                AdminChange::UpdateUser(&ghost),
-                &event("user.updated", "ghost")
-            )
-            .unwrap()
-    );
-    assert!(
-        !store
-            .apply_audited(
-                AdminChange::DeleteClient("nope"),
-                &event("client.deleted", "nope")
-            )
-            .unwrap()
-    );
+    assert!(!applied(
+        store,
+        AdminChange::UpdateUser(&ghost),
+        event("user.updated", "ghost")
+    ));
+    assert!(!applied(
+        store,
+        AdminChange::DeleteClient("nope"),
+        event("client.deleted", "nope")
+    ));
     assert_eq!(actions(), ["user.created"]);
 
     bob.is_admin = true;
     bob.disabled_at = Some(5);
-    assert!(
-        store
-            .apply_audited(
-                AdminChange::UpdateUser(&bob),
-                &event("user.updated", &bob.id)
-            )
-            .unwrap()
-    );
+    assert!(applied(
+        store,
+        AdminChange::UpdateUser(&bob),
+        event("user.updated", &bob.id)
+    ));
     let stored = store.find_user(&bob.id).unwrap().unwrap();
     assert!(stored.is_admin);
     assert_eq!(stored.disabled_at, Some(5));
@@ -424,25 +417,19 @@ fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
     let mut changed = client.clone();
     changed.name = "Renamed".into();
     changed.redirect_uris = vec!["https://rp.example/other".into()];
-    assert!(
-        store
-            .apply_audited(
-                AdminChange::UpdateClient(&changed),
-                &event("client.updated", &client.id)
-            )
-            .unwrap()
-    );
+    assert!(applied(
+        store,
+        AdminChange::UpdateClient(&changed),
+        event("client.updated", &client.id)
+    ));
     let read = store.find_client(&client.id).unwrap().unwrap();
     assert_eq!(read.name, "Renamed");
     assert_eq!(read.redirect_uris, ["https://rp.example/other"]);
-    assert!(
-        store
-            .apply_audited(
-                AdminChange::DeleteUser(&bob.id),
-                &event("user.deleted", &bob.id)
-            )
-            .unwrap()
-    );
+    assert!(applied(
+        store,
+        AdminChange::DeleteUser(&bob.id),
+        event("user.deleted", &bob.id)
+    ));
     assert!(store.find_user(&bob.id).unwrap().is_none());
 
     // Newest first, paged by id.

@@ -3,10 +3,11 @@
 
 use diesel::prelude::*;
 
-use super::{AnyConnection, SqlStore, clients, users};
+use super::{AnyConnection, SqlStore, clients, keys, sessions, users};
 use crate::store::schema::audit_events;
 use crate::store::{
-    AdminChange, AuditEvent, AuditStore, NewAuditEvent, StoreError, StoreResult, User, UserQuery,
+    AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent, StoreError, StoreResult,
+    User, UserQuery,
 };
 
 fn insert_event(conn: &mut AnyConnection, event: &NewAuditEvent) -> StoreResult<()> {
@@ -17,28 +18,73 @@ fn insert_event(conn: &mut AnyConnection, event: &NewAuditEvent) -> StoreResult<
 }
 
 impl AuditStore for SqlStore {
-    fn apply_audited(&self, change: AdminChange<'_>, event: &NewAuditEvent) -> StoreResult<bool> {
+    fn apply_audited(
+        &self,
+        change: AdminChange<'_>,
+        event: &NewAuditEvent,
+    ) -> StoreResult<Option<EndedSessions>> {
         let now = event.at;
         let applied = self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            let mut ended = EndedSessions::default();
             let applied = match change {
                 AdminChange::CreateUser(user) => users::insert_user(conn, user).map(|()| true),
-                AdminChange::UpdateUser(user) => users::update_user_in(conn, user, now),
-                AdminChange::SetPassword { user_id, hash } => {
-                    users::set_password_in(conn, user_id, hash, now)
+                AdminChange::UpdateUser(user) => {
+                    let found = users::update_user_in(conn, user, now)?;
+                    if found && user.disabled_at.is_some() {
+                        sessions::end_user_in(conn, &user.id, now, &mut ended)?;
+                    }
+                    Ok(found)
                 }
-                AdminChange::DeleteUser(id) => users::delete_user_in(conn, id),
+                AdminChange::SetPassword { user_id, hash } => {
+                    let found = users::set_password_in(conn, user_id, hash, now)?;
+                    if found {
+                        sessions::end_user_in(conn, user_id, now, &mut ended)?;
+                    }
+                    Ok(found)
+                }
+                AdminChange::DeleteUser(id) => {
+                    sessions::lock_for_writing(conn)?;
+                    sessions::end_user_in(conn, id, now, &mut ended)?;
+                    users::delete_user_in(conn, id)
+                }
                 AdminChange::CreateClient(client) => {
                     clients::insert_client_in(conn, client).map(|()| true)
                 }
                 AdminChange::UpdateClient(client) => clients::update_client_in(conn, client),
                 AdminChange::DeleteClient(id) => clients::delete_client_in(conn, id),
+                AdminChange::EndSession(sid) => {
+                    sessions::end_one_in(conn, sid, now, &mut ended)?;
+                    Ok(!ended.sessions.is_empty())
+                }
+                AdminChange::EndUserSessions(user_id) => {
+                    sessions::lock_for_writing(conn)?;
+                    sessions::end_user_in(conn, user_id, now, &mut ended)?;
+                    Ok(true)
+                }
+                AdminChange::WithdrawConsent { user_id, client_id } => {
+                    keys::withdraw_consent_in(conn, user_id, client_id, now)
+                }
             }?;
-            // Nothing changed, nothing to record (and the caller says "not found").
-            if applied {
-                insert_event(conn, event)?;
+            // Nothing changed, nothing to record (and the caller says "not found"); a
+            // failed change rolls back what it began.
+            if !applied {
+                return Err(StoreError::Gone);
             }
-            Ok(applied)
-        })?;
+            insert_event(conn, event)?;
+            Ok(ended)
+        });
+        let applied = match applied {
+            Ok(ended) => Some(ended),
+            Err(StoreError::Gone)
+                if !matches!(
+                    change,
+                    AdminChange::CreateUser(_) | AdminChange::CreateClient(_)
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
         match change {
             AdminChange::UpdateClient(client) => self.forget_client(&client.id),
             AdminChange::DeleteClient(id) => self.forget_client(id),

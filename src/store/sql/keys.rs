@@ -97,19 +97,29 @@ impl ConsentStore for SqlStore {
 
     fn withdraw_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> StoreResult<bool> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
-            let removed =
-                diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
-            diesel::update(
-                grants::table
-                    .filter(grants::user_id.eq(user_id))
-                    .filter(grants::client_id.eq(client_id))
-                    .filter(grants::revoked_at.is_null()),
-            )
-            .set(grants::revoked_at.eq(now))
-            .execute(conn)?;
-            Ok(removed > 0)
+            withdraw_consent_in(conn, user_id, client_id, now)
         })
     }
+}
+
+/// Inside the caller's transaction: the consent goes, and every grant the user gave the
+/// client is revoked.
+pub(super) fn withdraw_consent_in(
+    conn: &mut super::AnyConnection,
+    user_id: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let removed = diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
+    diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(removed > 0)
 }
 
 impl SqlStore {

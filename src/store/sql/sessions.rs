@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::{AnyConnection, SqlStore};
 use crate::crypto::tokens::random_uuid;
 use crate::domain::UnixTime;
-use crate::store::schema::{browser_sessions, clients, grants, logout_deliveries};
+use crate::store::schema::{browser_sessions, clients, grants, logout_deliveries, users};
 use crate::store::{
     BrowserSession, DeliveryOutcome, EndedSessions, LogoutDelivery, SessionRecordStore, StoreError,
     StoreResult,
@@ -97,15 +97,21 @@ fn take_write_lock(conn: &mut AnyConnection) -> StoreResult<()> {
 }
 
 /// Whether a code redeemed now may still make a grant in the session `sid`: not if the
-/// session has ended. The no-op UPDATE locks the session row (PostgreSQL), so an
+/// session has ended or its user is disabled. The no-op UPDATE locks the session row (PostgreSQL), so an
 /// `end_session` running at the same time either sees the new grant (and revokes it) or
 /// has already ended the session (and the code is refused). A session with no row (begun
 /// before sessions were recorded) cannot be told ended.
 pub(super) fn session_still_open(conn: &mut AnyConnection, sid: &str) -> StoreResult<bool> {
+    // A disabled user's session makes no grant either (one that signed in while the
+    // account was being disabled, after its sessions were ended).
+    let active_users = users::table
+        .filter(users::disabled_at.is_null())
+        .select(users::id);
     let touched = diesel::update(
         browser_sessions::table
             .find(sid)
-            .filter(browser_sessions::ended_at.is_null()),
+            .filter(browser_sessions::ended_at.is_null())
+            .filter(browser_sessions::user_id.eq_any(active_users)),
     )
     .set(browser_sessions::expires_at.eq(browser_sessions::expires_at))
     .execute(conn)?;
@@ -114,6 +120,49 @@ pub(super) fn session_still_open(conn: &mut AnyConnection, sid: &str) -> StoreRe
     }
     let known: i64 = browser_sessions::table.find(sid).count().get_result(conn)?;
     Ok(known == 0)
+}
+
+/// Ends every live session of the user and revokes all the user's grants, inside the
+/// caller's transaction (which must already hold the write lock: see `take_write_lock`).
+pub(super) fn end_user_in(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: UnixTime,
+    ended: &mut EndedSessions,
+) -> StoreResult<()> {
+    let live: Vec<String> = browser_sessions::table
+        .filter(browser_sessions::user_id.eq(user_id))
+        .filter(browser_sessions::ended_at.is_null())
+        .order(browser_sessions::sid)
+        .select(browser_sessions::sid)
+        .load(conn)?;
+    // Session rows before grants, in `sid` order, as `end_session` locks them
+    // (PostgreSQL): no deadlock between the two.
+    for sid in live {
+        end_in(conn, &sid, now, false, ended)?;
+    }
+    diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// `end_in` for one session, made visible to the audited changes.
+pub(super) fn end_one_in(
+    conn: &mut AnyConnection,
+    sid: &str,
+    now: UnixTime,
+    ended: &mut EndedSessions,
+) -> StoreResult<()> {
+    end_in(conn, sid, now, false, ended)
+}
+
+pub(super) fn lock_for_writing(conn: &mut AnyConnection) -> StoreResult<()> {
+    take_write_lock(conn)
 }
 
 impl SessionRecordStore for SqlStore {
@@ -180,24 +229,7 @@ impl SessionRecordStore for SqlStore {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             take_write_lock(conn)?;
             let mut ended = EndedSessions::default();
-            let live: Vec<String> = browser_sessions::table
-                .filter(browser_sessions::user_id.eq(user_id))
-                .filter(browser_sessions::ended_at.is_null())
-                .order(browser_sessions::sid)
-                .select(browser_sessions::sid)
-                .load(conn)?;
-            // Session rows before grants, in `sid` order, as `end_session` locks them
-            // (PostgreSQL): no deadlock between the two.
-            for sid in live {
-                end_in(conn, &sid, now, false, &mut ended)?;
-            }
-            diesel::update(
-                grants::table
-                    .filter(grants::user_id.eq(user_id))
-                    .filter(grants::revoked_at.is_null()),
-            )
-            .set(grants::revoked_at.eq(now))
-            .execute(conn)?;
+            end_user_in(conn, user_id, now, &mut ended)?;
             Ok(ended)
         })
     }
