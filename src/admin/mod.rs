@@ -10,7 +10,7 @@ mod users;
 mod views;
 
 pub use access::{ADMIN_SCOPE, authenticate};
-pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient, describe};
+pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient};
 pub use users::{NewUser, UserPatch};
 pub use views::{AuditView, ConsentView, KeyView, SessionView, UserPage, UserView};
 
