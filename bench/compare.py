@@ -9,10 +9,9 @@ used), so a server that does not saturate its core is not penalised for the clie
 
     python3 bench/compare.py                       # everything, ~15 min
     python3 bench/compare.py --scenarios jwks,cc-rs256 --rounds 3 --duration 5
-    python3 bench/compare.py --scale-out           # PostgreSQL + Redis, 1 vs 2 instances behind nginx
 
 Writes target/bench/results.json and prints a Markdown table (the README's).
-Needs: cargo, node + npm (the peer), wrk and nginx (Debian: apt-get install wrk nginx-light).
+Needs: cargo, node + npm (the peer) and wrk (Debian: apt-get install wrk).
 """
 
 import argparse
@@ -117,7 +116,7 @@ class Portcullis(Server):
     name = "portcullis"
 
     def __init__(self, port=4200, database_url=None, redis_url=None, issuer=None, home=None,
-                 core=SERVER_CORE, prepare=True):
+                 core=SERVER_CORE, prepare=True, profile="release"):
         self.port, self.core = port, core
         self.home = home or WORK / "portcullis"
         self.issuer = issuer or f"http://127.0.0.1:{port}"
@@ -133,7 +132,7 @@ class Portcullis(Server):
         if redis_url:
             self.env["PORTCULLIS_REDIS_URL"] = redis_url
             self.env["PORTCULLIS_REDIS_PREFIX"] = f"bench{os.getpid()}:"
-        self.bin = str(ROOT / "target/release/portcullis")
+        self.bin = str(ROOT / "target" / profile / "portcullis")
         if prepare:
             self.register()
 
@@ -295,7 +294,6 @@ def main():
     p.add_argument("--scenarios", default=",".join(LABELS))
     p.add_argument("--only", choices=["portcullis", "node"], help="measure one server")
     p.add_argument("--flood-seconds", type=float, default=60, help="login flood with probes (0: skip)")
-    p.add_argument("--scale-out", action="store_true", help="PostgreSQL + Redis, 1 vs 2 instances")
     p.add_argument("--no-build", action="store_true")
     args = p.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -303,11 +301,6 @@ def main():
         log("cargo build --release ...")
         subprocess.run(["cargo", "build", "--release", "--bin", "portcullis", "--example", "bench_driver"],
                        cwd=ROOT, check=True)
-    if args.scale_out:
-        import scale_out  # bench/scale_out.py
-        scale_out.main(args)
-        return
-
     servers = []
     if args.only != "node":
         servers.append(Portcullis().start())
@@ -328,6 +321,14 @@ def main():
                     log(f"{name:<14} round {rnd + 1} {s.name:<19} {r['per_cpu_s']:>9.0f}/CPU-s "
                         f"{r['rate']:>9.0f}/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms "
                         f"errors {r['errors']} cpu {r['cpu_s']:.1f} s rss {r['rss_mib']:.0f} MiB")
+        # The ceiling of client_credentials: raw signing through the same key code, on the
+        # server's core, while no server is busy.
+        results["signing"] = {
+            alg: statistics.median(
+                json.loads(run(["taskset", "-c", SERVER_CORE, str(ROOT / "target/release/examples/bench_driver"),
+                                "sign", "--alg", alg, "--duration", "3"]))["rate"] for _ in range(args.rounds))
+            for alg in ("RS256", "ES256")}
+        log(f"raw signing, one core: {results['signing']}")
         # The token endpoint's p99 at half of its peak rate, open loop.
         for s in servers:
             runs = results["servers"][s.name]["runs"].get("cc-rs256")
@@ -347,9 +348,13 @@ def main():
 
 
 def flood(server, seconds):
-    """A login flood (32 browsers at once) with the other endpoints probed at 20/s each."""
-    user = server.driver("tokens")
+    """A login flood (32 browsers at once) on a freshly started server, with the other
+    endpoints probed at 20/s each; RSS before (idle) and after."""
+    server.stop()
+    server.start()
+    time.sleep(1)
     idle = rss_mib(server.pid)
+    user = server.driver("tokens")
     before = cpu_seconds(server.pid)
     probes = f"cc:20:api:read,jwks:20:,userinfo:20:{user['access_token']}"
     report = server.driver("login", concurrency=32, duration=seconds, probes=probes)
@@ -384,6 +389,12 @@ def table(results):
         lat = f"{median_of(ours.get(name), 'p50_ms'):.2f} / {median_of(ours.get(name), 'p99_ms'):.2f} ms" if name in ours else "—"
         errors = sum(r["errors"] for r in ours.get(name, []) + peer.get(name, []))
         lines.append(f"| {label} | {a:,.0f} | {b:,.0f} | {ratio} | {lat} | {errors} |")
+    sig = results.get("signing")
+    if sig:
+        for alg in ("RS256", "ES256"):
+            cc = median_of(ours.get(f"cc-{alg.lower()}"), "per_cpu_s")
+            share = f" (client_credentials reaches {cc / sig[alg]:.0%} of it)" if cc else ""
+            lines.append(f"\nRaw {alg} signing on one core, same library: {sig[alg]:,.0f}/s{share}")
     for key, label in (("portcullis", "Portcullis"), ("node-oidc-provider", "node-oidc-provider")):
         s = servers.get(key)
         if not s:

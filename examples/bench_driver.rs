@@ -464,10 +464,36 @@ fn probes(target: &Target, spec: &str, duration: Duration) -> Vec<tokio::task::J
         .collect()
 }
 
+/// Raw JWT signing on this thread (`--alg RS256|ES256`, `--duration`): the ceiling the token
+/// endpoint is measured against, through the same key code it signs with.
+fn sign(args: &Args) -> Value {
+    use portcullis::crypto::{KeyAlgorithm, SigningKey};
+    let alg = match args.or("alg", "RS256").as_str() {
+        "ES256" => KeyAlgorithm::Es256,
+        _ => KeyAlgorithm::Rs256,
+    };
+    let (key, _) = SigningKey::generate(alg).expect("a key");
+    let claims = json!({"iss": "http://127.0.0.1:4200", "sub": random_token(16), "aud": "urn:bench:api",
+        "client_id": random_token(18), "scope": "api:read", "jti": random_token(16),
+        "exp": 2_000_000_000u64, "iat": 1_800_000_000u64});
+    let duration = Duration::from_secs_f64(args.number("duration", 3.0));
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < duration {
+        std::hint::black_box(key.sign_jwt("at+jwt", &claims).expect("a signature"));
+        n += 1;
+    }
+    json!({ "alg": alg.as_str(), "signatures": n, "rate": n as f64 / started.elapsed().as_secs_f64() })
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (mode, args) = Args::parse();
+    if mode == "sign" {
+        println!("{}", sign(&args));
+        return;
+    }
     let issuer = args.get("issuer");
     let http = http_client(None);
     let browsers = (0..BROWSER_ADDRESSES)

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    portcullis::startup::tune_allocator();
     let cli = portcullis::cli::Cli::parse();
     match portcullis::cli::run_cli(cli) {
         Ok(()) => ExitCode::SUCCESS,
