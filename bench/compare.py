@@ -94,6 +94,17 @@ class Server:
     issuer = ""
     usernames = [USER]
 
+    def launch(self, command, env, log_path):
+        log = open(log_path, "w")
+        self.proc = subprocess.Popen(command, env=env, cwd=self.home, stdout=log, stderr=log)
+        self.pid = self.proc.pid
+        self.endpoints()
+        return self
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
     def endpoints(self):
         self.discovery = wait_up(f"{self.issuer}/.well-known/openid-configuration")
 
@@ -156,16 +167,8 @@ class Portcullis(Server):
             self.services[alg] = (c["client_id"], c["client_secret"])
 
     def start(self):
-        log = open(self.home / f"server-{self.port}.log", "w")
-        self.proc = subprocess.Popen(["taskset", "-c", self.core, self.bin, "serve"], env=self.env,
-                                     cwd=self.home, stdout=log, stderr=log)
-        self.pid = self.proc.pid
-        self.endpoints()
-        return self
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        return self.launch(["taskset", "-c", self.core, self.bin, "serve"], self.env,
+                           self.home / f"server-{self.port}.log")
 
     def service(self, alg):
         return self.services[alg]
@@ -207,17 +210,9 @@ class NodePeer(Server):
 
     def start(self):
         (self.home / "logs").mkdir(exist_ok=True)
-        log = open(self.home / "logs" / "server.log", "w")
         env = dict(os.environ, NODE_ENV="production", PORT=str(self.port))
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, "node", "server.mjs"], env=env,
-                                     cwd=self.home, stdout=log, stderr=log)
-        self.pid = self.proc.pid
-        self.endpoints()
-        return self
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        return self.launch(["taskset", "-c", SERVER_CORE, "node", "server.mjs"], env,
+                           self.home / "logs" / "server.log")
 
     def cc(self, alg):
         body = "grant_type=client_credentials&scope=api%3Aread"
