@@ -51,7 +51,7 @@ struct Pool {
 }
 
 /// The number of hashing threads: the cores this process may run on (its CPU affinity).
-pub fn workers() -> usize {
+fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -189,14 +189,16 @@ fn verify_with(hasher: &mut Hasher, password: &[u8], stored: Option<&str>) -> bo
     ok && known
 }
 
-/// Verifies `password` against a stored PHC string, waiting for the answer.
-pub fn verify_password(password: &Secret<String>, stored: Option<&str>) -> bool {
+/// Verifies `password` against a stored PHC string, waiting for the answer (the tests';
+/// the server verifies with [`verify_password_async`]).
+#[cfg(test)]
+fn verify_password(password: &Secret<String>, stored: Option<&str>) -> bool {
     let (password, stored) = (password.clone(), stored.map(str::to_owned));
     run_blocking(move |hasher| verify_with(hasher, password.expose().as_bytes(), stored.as_deref()))
         .unwrap_or(false)
 }
 
-/// [`verify_password`] for async callers.
+/// Verifies `password` against a stored PHC string; the caller's worker is free meanwhile.
 pub async fn verify_password_async(password: Secret<String>, stored: Option<String>) -> bool {
     run_async(move |hasher| verify_with(hasher, password.expose().as_bytes(), stored.as_deref()))
         .await
