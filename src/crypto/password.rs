@@ -47,7 +47,7 @@ fn argon2id() -> Argon2 {
 type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 
 struct Pool {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 /// The number of hashing threads: the cores this process may run on (its CPU affinity).
@@ -67,9 +67,7 @@ fn pool() -> &'static Pool {
                 .spawn(move || work(&receiver))
                 .expect("a password hashing thread");
         }
-        Pool {
-            jobs: Mutex::new(sender),
-        }
+        Pool { jobs: sender }
     })
 }
 
@@ -109,8 +107,6 @@ fn submit<T: Send + 'static>(
     let job: Job = Box::new(move |hasher| reply(f(hasher)));
     pool()
         .jobs
-        .lock()
-        .map_err(|_| anyhow::anyhow!("password hashing pool poisoned"))?
         .send(job)
         .map_err(|_| anyhow::anyhow!("password hashing pool stopped"))
 }
