@@ -1,5 +1,5 @@
-//! Signing keys: generation, PKCS#8 storage form, JWS compact signing (aws-lc-rs) and
-//! verification (jsonwebtoken over the same aws-lc-rs backend), and the public JWKS.
+//! Signing keys: generation, PKCS#8 storage form, JWS compact signing and verification
+//! (aws-lc-rs), and the public JWKS.
 
 use std::collections::HashMap;
 
@@ -7,12 +7,13 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
-    RSA_PSS_SHA256, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    RSA_PSS_2048_8192_SHA256, RSA_PSS_SHA256, RsaPublicKeyComponents, VerificationAlgorithm,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -105,7 +106,9 @@ pub struct SigningKey {
     alg: KeyAlgorithm,
     material: Material,
     public_jwk: serde_json::Value,
-    decoding_key: DecodingKey,
+    /// The public key, parsed once: parsing an RSA key (its Montgomery constants) costs
+    /// as much again as verifying with it, and every userinfo request verifies.
+    verifier: ParsedPublicKey,
     /// Published before this instant, used for signing only from it on.
     activates_at: i64,
 }
@@ -195,20 +198,16 @@ impl SigningKey {
             .filter_map(|(name, value)| Some((name.as_str(), value.as_str()?)))
             .collect();
         let kid = jwk_thumbprint(&required);
-        let decoding_key = match &material {
-            Material::Rsa(_) => DecodingKey::from_rsa_components(
-                members["n"].as_str().unwrap_or_default(),
-                members["e"].as_str().unwrap_or_default(),
-            ),
-            Material::Ec(_) => DecodingKey::from_ec_components(
-                members["x"].as_str().unwrap_or_default(),
-                members["y"].as_str().unwrap_or_default(),
-            ),
-            Material::Ed(_) => {
-                DecodingKey::from_ed_components(members["x"].as_str().unwrap_or_default())
+        let (algorithm, public): (&'static dyn VerificationAlgorithm, &[u8]) = match &material {
+            Material::Rsa(key) if alg == KeyAlgorithm::Ps256 => {
+                (&RSA_PSS_2048_8192_SHA256, key.public_key().as_ref())
             }
-        }
-        .map_err(|_| KeyError::Rejected(alg.as_str()))?;
+            Material::Rsa(key) => (&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref()),
+            Material::Ec(key) => (&ECDSA_P256_SHA256_FIXED, key.public_key().as_ref()),
+            Material::Ed(key) => (&ED25519, key.public_key().as_ref()),
+        };
+        let verifier = ParsedPublicKey::new(algorithm, public)
+            .map_err(|_| KeyError::Rejected(alg.as_str()))?;
         let mut public_jwk = members;
         public_jwk["kid"] = json!(kid);
         public_jwk["alg"] = json!(alg.as_str());
@@ -219,7 +218,7 @@ impl SigningKey {
             alg,
             material,
             public_jwk,
-            decoding_key,
+            verifier,
         })
     }
 
@@ -417,18 +416,26 @@ impl KeySet {
         {
             return Err(JwtError::WrongType);
         }
-        let mut validation = Validation::new(key.alg.jwt_algorithm());
-        validation.set_issuer(&[expect.issuer]);
-        validation.validate_aud = false;
-        // Times are checked below against the caller's clock, not the system's.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["iss", "sub", "exp"]);
-        let claims =
-            jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding_key, &validation)
-                .map_err(|e| JwtError::Invalid(e.to_string()))?
-                .claims;
+        // JWS compact form (RFC 7515 §7.1): the signature covers "header.payload".
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
+        let (_, payload) = signing_input.split_once('.').ok_or(JwtError::Malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| JwtError::Malformed)?;
+        key.verifier
+            .verify_sig(signing_input.as_bytes(), &signature)
+            .map_err(|_| JwtError::Invalid("bad signature".into()))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| JwtError::Malformed)?;
+        let claims: serde_json::Value =
+            serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
+        if claims["iss"].as_str() != Some(expect.issuer) {
+            return Err(JwtError::Invalid("wrong issuer".into()));
+        }
+        if claims.get("sub").is_none() || claims.get("exp").is_none() {
+            return Err(JwtError::Invalid("sub or exp is missing".into()));
+        }
         if let Some(now) = expect.now {
             check_times(&claims, now)?;
         }
@@ -494,10 +501,19 @@ mod tests {
         }
     }
 
+    const ALL: [KeyAlgorithm; 4] = [
+        KeyAlgorithm::Rs256,
+        KeyAlgorithm::Ps256,
+        KeyAlgorithm::Es256,
+        KeyAlgorithm::EdDsa,
+    ];
+
     fn keyset() -> KeySet {
-        let (rsa, _) = SigningKey::generate(KeyAlgorithm::Rs256).unwrap();
-        let (ec, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
-        KeySet::new(vec![rsa, ec])
+        KeySet::new(
+            ALL.iter()
+                .map(|alg| SigningKey::generate(*alg).unwrap().0)
+                .collect(),
+        )
     }
 
     fn expect(issuer: &str) -> JwtExpectations<'_> {
@@ -513,7 +529,7 @@ mod tests {
     fn tokens_signed_by_either_key_verify_and_round_trip_through_pkcs8() {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
-        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256] {
+        for alg in ALL {
             let token = keys
                 .signing_key(alg, 0)
                 .unwrap()
@@ -556,6 +572,64 @@ mod tests {
             keys.verify::<serde_json::Value>(&none, &expect("https://op"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_flipped_signature_bit_or_a_stray_segment_is_refused_for_every_algorithm() {
+        let keys = keyset();
+        let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
+        for alg in ALL {
+            let token = keys
+                .signing_key(alg, 0)
+                .unwrap()
+                .sign_jwt("JWT", &claims)
+                .unwrap();
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            bytes[0] ^= 1;
+            let flipped = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+            let refused = |t: &str| keys.verify::<serde_json::Value>(t, &expect("https://op"));
+            assert!(
+                matches!(refused(&flipped), Err(JwtError::Invalid(_))),
+                "{alg:?}"
+            );
+            assert!(
+                matches!(refused(&format!("{token}.x")), Err(JwtError::Malformed)),
+                "{alg:?}"
+            );
+            assert!(matches!(
+                refused(&format!("{input}.!")),
+                Err(JwtError::Malformed)
+            ));
+            assert!(refused(&token).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_token_without_sub_or_exp_is_refused_even_when_expiry_is_not_checked() {
+        let keys = keyset();
+        let lenient = JwtExpectations {
+            now: None,
+            ..expect("https://op")
+        };
+        for claims in [
+            json!({"iss": "https://op", "exp": 4_000_000_000u64}),
+            json!({"iss": "https://op", "sub": "u1"}),
+            json!({"sub": "u1", "exp": 4_000_000_000u64}),
+        ] {
+            let token = keys
+                .signing_key(KeyAlgorithm::Es256, 0)
+                .unwrap()
+                .sign_jwt("JWT", &claims)
+                .unwrap();
+            assert!(
+                matches!(
+                    keys.verify::<serde_json::Value>(&token, &lenient),
+                    Err(JwtError::Invalid(_))
+                ),
+                "{claims}"
+            );
+        }
     }
 
     #[test]
