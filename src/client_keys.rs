@@ -174,15 +174,24 @@ impl JwksFetcher {
     }
 }
 
+/// The runtime to fetch on, from a blocking thread; refused on an async worker answering
+/// from memory (`memory_only`), where the request is then run again on a blocking thread.
+fn blocking_handle(uri: &str) -> Result<tokio::runtime::Handle, OAuthError> {
+    if crate::memory_only::io_refused() {
+        return Err(unusable(uri, "not in memory"));
+    }
+    tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))
+}
+
 impl ClientKeySource for JwksFetcher {
     /// Called on a blocking thread, like `jwk_set`; not cached (registration is rare).
     fn document(&self, uri: &str) -> Result<serde_json::Value, OAuthError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
+        let handle = blocking_handle(uri)?;
         handle.block_on(self.fetch_json(uri))
     }
 
     fn text(&self, uri: &str) -> Result<String, OAuthError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
+        let handle = blocking_handle(uri)?;
         let body = handle.block_on(self.fetch_bytes(uri))?;
         String::from_utf8(body).map_err(|e| unusable(uri, e))
     }
@@ -208,7 +217,7 @@ impl ClientKeySource for JwksFetcher {
                     .ok_or_else(|| unusable(uri, "the last fetch failed"));
             }
         }
-        let handle = tokio::runtime::Handle::try_current().map_err(|e| unusable(uri, e))?;
+        let handle = blocking_handle(uri)?;
         let fetched = handle.block_on(self.fetch(uri));
         // The client's server is down: keys we had still verify, for a while.
         let (previous, fetched_ok) = match cached {

@@ -146,6 +146,15 @@ pub async fn build_state_with_clock(
         ),
         None => Arc::new(MemorySessionStore::new()),
     };
+    if let Some(url) = &settings.redis_url {
+        let client = crate::sessions::open_redis_client(url, settings.redis_ca_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
+        crate::liveness_sync::spawn(
+            client,
+            crate::liveness_sync::channel(&settings.redis_prefix),
+            &store.liveness_cache(),
+        );
+    }
     let discovery_json = provider_metadata(&settings, &keys).to_string();
     let local_development = crate::protocol::registration::local_development(&settings.issuer);
     let store: Arc<dyn Store> = Arc::new(store);

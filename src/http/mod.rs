@@ -78,6 +78,20 @@ where
         .map_err(OAuthError::server)?
 }
 
+/// Like [`blocking`], for reads that memory usually answers (userinfo, introspection):
+/// tried on this thread with I/O refused first, and on the blocking pool only if it needed
+/// I/O (`memory_only`). `f` must change nothing before its first I/O.
+pub async fn read_mostly_cached<T, F>(state: &State, f: F) -> Result<T, OAuthError>
+where
+    T: Send + 'static,
+    F: Fn(&Context<'_>) -> Result<T, OAuthError> + Send + 'static,
+{
+    if let Some(done) = crate::memory_only::attempt(|| state.with_context(&f)) {
+        return done;
+    }
+    blocking(state, f).await
+}
+
 /// The client's address: the peer's, unless the peer is a trusted proxy; then the
 /// nearest address in `X-Forwarded-For` that is not one (entries further left were
 /// written by whoever sent the request, and prove nothing).

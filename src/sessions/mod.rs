@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use memory::MemorySessionStore;
-pub use redis::RedisSessionStore;
+pub use redis::{RedisSessionStore, open_client as open_redis_client};
 
 use crate::domain::UnixTime;
 

@@ -34,6 +34,29 @@ fn read_ca_file(path: &Path) -> SessionResult<Vec<u8>> {
     Ok(pem)
 }
 
+/// A client for `url` (not yet connected); with `ca_file` (PEM, `redis_ca_file`), a
+/// `rediss://` server's certificate is verified against the CAs in that file instead of
+/// the system's roots.
+pub fn open_client(url: &str, ca_file: Option<&Path>) -> SessionResult<redis::Client> {
+    // rediss:// is rustls over the process-wide crypto provider (the redis crate asks
+    // rustls for its default), so aws-lc-rs is installed before the first handshake.
+    crate::client_keys::install_tls_provider();
+    match ca_file {
+        None => redis::Client::open(url),
+        Some(path) => {
+            let root_cert = read_ca_file(path)?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+        }
+    }
+    .map_err(unavailable)
+}
+
 impl RedisSessionStore {
     /// Connects (failing fast if Redis cannot be reached now); afterwards the connection
     /// is re-established by itself whenever Redis comes back. A `rediss://` URL is TLS,
@@ -49,23 +72,7 @@ impl RedisSessionStore {
         prefix: &str,
         ca_file: Option<&Path>,
     ) -> SessionResult<Self> {
-        // rediss:// is rustls over the process-wide crypto provider (the redis crate asks
-        // rustls for its default), so aws-lc-rs is installed before the first handshake.
-        crate::client_keys::install_tls_provider();
-        let client = match ca_file {
-            None => redis::Client::open(url),
-            Some(path) => {
-                let root_cert = read_ca_file(path)?;
-                redis::Client::build_with_tls(
-                    url,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(root_cert),
-                    },
-                )
-            }
-        }
-        .map_err(unavailable)?;
+        let client = open_client(url, ca_file)?;
         // Short timeouts: while Redis is away a request should fail with 503 quickly,
         // not hang.
         let config = ConnectionManagerConfig::new()

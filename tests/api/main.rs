@@ -22,6 +22,7 @@ mod implicit_hybrid;
 mod interaction;
 mod introspection;
 mod keys;
+mod liveness_sync;
 mod login;
 mod logout;
 mod logout_receiver;

@@ -372,7 +372,21 @@ async fn concurrent_refreshes_across_two_instances(database_url: String) {
         error_of(b.refresh(&client, &rt(&next), &[]).await).await.1,
         "invalid_grant"
     );
-    assert_eq!(b.userinfo_status(&at(&next)).await, 401);
+    assert_eq!(
+        a.userinfo_status(&at(&next)).await,
+        401,
+        "at once where it was revoked"
+    );
+    // A revoked the family; B, with no Redis to hear it from, stops trusting its cached
+    // liveness within `LIVENESS_TTL` (README: "Scale-out").
+    let deadline = std::time::Instant::now() + 4 * portcullis::store::sql::liveness::LIVENESS_TTL;
+    while b.userinfo_status(&at(&next)).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still accepts a revoked family"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

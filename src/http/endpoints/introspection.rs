@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::client_request;
 use crate::http::error::ApiError;
-use crate::http::{State, blocking};
+use crate::http::{State, read_mostly_cached};
 use crate::protocol::client_auth::authenticate;
 use crate::protocol::introspection::{JWT_RESPONSE_TYPE, introspect, jwt_response};
 use crate::protocol::{OAuthError, Params};
@@ -36,7 +36,7 @@ pub async fn introspect_token(
     let (params, creds) = client_request(&req, &body)?;
     let endpoint = state.settings.endpoint("/introspect");
     let as_jwt = wants_jwt(&req);
-    let reply = blocking(&state, move |ctx| {
+    let reply = read_mostly_cached(&state, move |ctx| {
         let client = authenticate(&creds, &endpoint, ctx)?;
         // §2.1: the protected resource itself authenticates; a public client cannot.
         if client.is_public() {

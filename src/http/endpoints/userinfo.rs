@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::http::error::BearerError;
-use crate::http::{State, blocking};
+use crate::http::{State, read_mostly_cached};
 use crate::protocol::{OAuthError, Params, userinfo};
 
 pub async fn userinfo(
@@ -13,7 +13,7 @@ pub async fn userinfo(
     state: State,
 ) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
-    let response = blocking(&state, move |ctx| userinfo::userinfo(&token, ctx)).await?;
+    let response = read_mostly_cached(&state, move |ctx| userinfo::userinfo(&token, ctx)).await?;
     let mut ok = HttpResponse::Ok();
     ok.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));

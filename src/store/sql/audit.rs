@@ -85,6 +85,9 @@ impl AuditStore for SqlStore {
             }
             Err(e) => return Err(e),
         };
+        // Users, clients, consents and sessions: any of them may end grants or change
+        // what userinfo says.
+        self.liveness_changed();
         match change {
             AdminChange::UpdateClient(client) => self.forget_client(&client.id),
             AdminChange::DeleteClient(id) => self.forget_client(id),

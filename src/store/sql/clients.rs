@@ -313,7 +313,11 @@ impl ClientStore for SqlStore {
 
     fn delete_client(&self, id: &str) -> StoreResult<bool> {
         self.clients.forget(id);
-        self.conn()?
-            .transaction::<_, StoreError, _>(|conn| delete_client_in(conn, id))
+        let deleted = self
+            .conn()?
+            .transaction::<_, StoreError, _>(|conn| delete_client_in(conn, id));
+        // Its grants went with it.
+        self.liveness_changed();
+        deleted
     }
 }

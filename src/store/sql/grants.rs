@@ -92,17 +92,20 @@ impl GrantStore for SqlStore {
         diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
             .execute(&mut self.conn()?)?;
+        self.liveness_changed();
         Ok(())
     }
 
     fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize> {
-        Ok(diesel::update(
+        let revoked = diesel::update(
             grants::table
                 .filter(grants::session_id.eq(sid))
                 .filter(grants::revoked_at.is_null()),
         )
         .set(grants::revoked_at.eq(now))
-        .execute(&mut self.conn()?)?)
+        .execute(&mut self.conn()?)?;
+        self.liveness_changed();
+        Ok(revoked)
     }
 
     fn purge_expired(&self, before: UnixTime) -> StoreResult<usize> {

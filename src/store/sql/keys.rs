@@ -96,9 +96,11 @@ impl ConsentStore for SqlStore {
     }
 
     fn withdraw_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> StoreResult<bool> {
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+        let withdrawn = self.conn()?.transaction::<_, StoreError, _>(|conn| {
             withdraw_consent_in(conn, user_id, client_id, now)
-        })
+        });
+        self.liveness_changed();
+        withdrawn
     }
 }
 

@@ -5,11 +5,13 @@ mod audit;
 mod clients;
 mod grants;
 mod keys;
+pub mod liveness;
 mod sessions;
 mod tokens;
 mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -110,6 +112,7 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
 pub struct SqlStore {
     pool: Pool<PoolManager>,
     clients: clients::ClientCache,
+    liveness: Arc<liveness::LivenessCache>,
 }
 
 impl SqlStore {
@@ -172,6 +175,7 @@ impl SqlStore {
         Ok(Self {
             pool,
             clients: clients::ClientCache::default(),
+            liveness: Arc::default(),
         })
     }
 
@@ -200,7 +204,21 @@ impl SqlStore {
         Ok(applied)
     }
 
+    /// The answers of userinfo's and introspection's liveness checks, for whoever tells
+    /// this instance about other instances' changes (and is told of this one's).
+    pub fn liveness_cache(&self) -> Arc<liveness::LivenessCache> {
+        self.liveness.clone()
+    }
+
+    /// A write that may have ended tokens or grants, or changed a user, has committed.
+    fn liveness_changed(&self) {
+        self.liveness.changed();
+    }
+
     fn conn(&self) -> StoreResult<PooledConnection<PoolManager>> {
+        if crate::memory_only::io_refused() {
+            return Err(StoreError::Unavailable("not in memory".into()));
+        }
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))

@@ -218,20 +218,24 @@ impl SessionRecordStore for SqlStore {
     }
 
     fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions> {
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+        let ended = self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let mut ended = EndedSessions::default();
             end_in(conn, sid, now, false, &mut ended)?;
             Ok(ended)
-        })
+        });
+        self.liveness_changed();
+        ended
     }
 
     fn end_user_sessions(&self, user_id: &str, now: UnixTime) -> StoreResult<EndedSessions> {
-        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+        let ended = self.conn()?.transaction::<_, StoreError, _>(|conn| {
             take_write_lock(conn)?;
             let mut ended = EndedSessions::default();
             end_user_in(conn, user_id, now, &mut ended)?;
             Ok(ended)
-        })
+        });
+        self.liveness_changed();
+        ended
     }
 
     fn end_expired_sessions(&self, now: UnixTime, limit: i64) -> StoreResult<EndedSessions> {
@@ -253,6 +257,9 @@ impl SessionRecordStore for SqlStore {
             ended.deliveries += one.deliveries;
             ended.sessions.extend(one.sessions);
             ended.clients.extend(one.clients);
+        }
+        if !ended.sessions.is_empty() {
+            self.liveness_changed();
         }
         Ok(ended)
     }

@@ -67,6 +67,7 @@ impl TokenStore for SqlStore {
                 revoked_access_tokens::expires_at.eq(expires_at),
             ))
             .execute(&mut self.conn()?);
+        self.liveness_changed();
         match inserted.map_err(StoreError::from) {
             // Revoking twice is revoking once (RFC 7009 §2.2).
             Ok(_) | Err(StoreError::Conflict) => Ok(()),
@@ -81,22 +82,39 @@ impl TokenStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<bool> {
         use diesel::dsl::{exists, not};
+        if let Some(live) = self.liveness.token_live(jti, grant_id, now) {
+            return Ok(live);
+        }
+        let seen = self.liveness.generation();
+        let asked_at = std::time::Instant::now();
         // One round trip on the userinfo path: the denylist and the grant in one query.
         let unrevoked = not(exists(revoked_access_tokens::table.find(jti)));
         let mut conn = self.conn()?;
-        let live = match grant_id {
-            Some(id) => diesel::select(
-                unrevoked.and(exists(
-                    grants::table
-                        .find(id)
-                        .filter(grants::revoked_at.is_null())
-                        .filter(grants::expires_at.gt(now)),
-                )),
-            )
-            .get_result::<bool>(&mut conn)?,
-            None => diesel::select(unrevoked).get_result::<bool>(&mut conn)?,
-        };
-        Ok(live)
+        match grant_id {
+            Some(id) => {
+                let found: Option<(bool, UnixTime)> = grants::table
+                    .find(id)
+                    .filter(grants::revoked_at.is_null())
+                    .select((unrevoked, grants::expires_at))
+                    .first(&mut conn)
+                    .optional()?;
+                let Some((unrevoked, expires_at)) = found else {
+                    return Ok(false);
+                };
+                if unrevoked {
+                    self.liveness
+                        .remember_token(seen, jti, Some((id, expires_at)), asked_at);
+                }
+                Ok(unrevoked && expires_at > now)
+            }
+            None => {
+                let unrevoked = diesel::select(unrevoked).get_result::<bool>(&mut conn)?;
+                if unrevoked {
+                    self.liveness.remember_token(seen, jti, None, asked_at);
+                }
+                Ok(unrevoked)
+            }
+        }
     }
 
     fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool> {

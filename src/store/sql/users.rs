@@ -131,12 +131,20 @@ impl UserStore for SqlStore {
     }
 
     fn find_grant_user(&self, grant_id: &str) -> StoreResult<Option<(User, Option<String>)>> {
-        Ok(grants::table
+        if let Some(found) = self.liveness.grant_user(grant_id) {
+            return Ok(Some(found));
+        }
+        let seen = self.liveness.generation();
+        let found = grants::table
             .find(grant_id)
             .inner_join(users::table)
             .select((User::as_select(), grants::claims))
             .first(&mut self.conn()?)
-            .optional()?)
+            .optional()?;
+        if let Some(found) = &found {
+            self.liveness.remember_grant_user(seen, grant_id, found);
+        }
+        Ok(found)
     }
 
     fn list_users(&self) -> StoreResult<Vec<User>> {
@@ -149,11 +157,14 @@ impl UserStore for SqlStore {
     fn delete_user(&self, username: &str) -> StoreResult<bool> {
         let n = diesel::delete(users::table.filter(users::username.eq(username)))
             .execute(&mut self.conn()?)?;
+        self.liveness_changed();
         Ok(n > 0)
     }
 
     fn update_user(&self, user: &User, now: UnixTime) -> StoreResult<bool> {
-        update_user_in(&mut *self.conn()?, user, now)
+        let updated = update_user_in(&mut *self.conn()?, user, now);
+        self.liveness_changed();
+        updated
     }
 
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
@@ -164,6 +175,7 @@ impl UserStore for SqlStore {
                 users::credentials_changed_at.eq(now),
             ))
             .execute(&mut self.conn()?)?;
+        self.liveness_changed();
         Ok(n > 0)
     }
 }

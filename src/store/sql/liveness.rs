@@ -1,0 +1,269 @@
+//! What userinfo and introspection ask on every request (is this access token still live,
+//! who is its grant's user) answered from memory after the first time.
+//!
+//! The answers change only when something is revoked or a user changes, and those writes
+//! are rare. A write through this store clears the cache as soon as it has committed, and
+//! tells the other instances (`on_change`, Redis pub/sub in production). A write that
+//! nobody announces (a second process on the same database without Redis) is seen within
+//! [`LIVENESS_TTL`]: no answer is older than that.
+//!
+//! Only "live" is remembered: a revoked token or grant stays revoked, and is asked about
+//! at the database each time (so nobody can fill the cache with junk tokens).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::domain::UnixTime;
+use crate::store::User;
+
+/// The longest a cached answer is used: how late an unannounced revocation is seen.
+pub const LIVENESS_TTL: Duration = Duration::from_secs(1);
+/// Entries past this are dropped wholesale (a burst of distinct tokens cannot grow memory).
+const MAX_ENTRIES: usize = 20_000;
+
+/// A grant seen unrevoked at `checked_at`, with its absolute end (checked against the
+/// request's clock on every use) and, once asked for, its user and requested claims.
+#[derive(Clone)]
+struct GrantEntry {
+    expires_at: UnixTime,
+    user: Option<(User, Option<String>)>,
+    checked_at: Instant,
+}
+
+#[derive(Default)]
+struct Entries {
+    /// Access token ids seen absent from the denylist.
+    unrevoked_jtis: HashMap<String, Instant>,
+    grants: HashMap<String, GrantEntry>,
+}
+
+type ChangeHook = Box<dyn Fn() + Send + Sync>;
+
+pub struct LivenessCache {
+    entries: Mutex<Entries>,
+    ttl: Duration,
+    /// Bumped by every clear: an answer read from the database before a revocation
+    /// committed is not stored after it (the reader saw an older generation).
+    generation: AtomicU64,
+    on_change: OnceLock<ChangeHook>,
+}
+
+/// A point before a database read: store what it found only if nothing changed meanwhile.
+#[derive(Clone, Copy)]
+pub struct Generation(u64);
+
+impl Default for LivenessCache {
+    fn default() -> Self {
+        Self::with_ttl(LIVENESS_TTL)
+    }
+}
+
+impl LivenessCache {
+    /// A cache whose answers last `ttl` (tests use a long one to show that a change is
+    /// heard, not waited out).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            ttl,
+            generation: AtomicU64::new(0),
+            on_change: OnceLock::new(),
+        }
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        at.elapsed() < self.ttl
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Something this instance wrote may have ended a token, a grant or changed a user:
+    /// forget everything, here at once and on the other instances through the hook.
+    pub fn changed(&self) {
+        self.forget_all();
+        if let Some(hook) = self.on_change.get() {
+            hook();
+        }
+    }
+
+    /// Another instance announced a change (or the announcements may have been missed).
+    pub fn forget_all(&self) {
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.unrevoked_jtis.clear();
+        entries.grants.clear();
+    }
+
+    /// Called after every local change; set once, by whoever tells the other instances.
+    pub fn set_on_change(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_change.set(Box::new(hook));
+    }
+
+    /// `Some(true)` if both the token and its grant were seen live lately and the grant
+    /// has not reached its end by `now`; `None` if the database must be asked.
+    pub fn token_live(&self, jti: &str, grant_id: Option<&str>, now: UnixTime) -> Option<bool> {
+        let entries = self.lock();
+        if !entries
+            .unrevoked_jtis
+            .get(jti)
+            .is_some_and(|at| self.fresh(*at))
+        {
+            return None;
+        }
+        match grant_id {
+            None => Some(true),
+            Some(id) => {
+                let grant = entries
+                    .grants
+                    .get(id)
+                    .filter(|g| self.fresh(g.checked_at))?;
+                // Past its end the grant is dead whatever the database says.
+                Some(grant.expires_at > now)
+            }
+        }
+    }
+
+    /// Records what the database said at `seen`: the token is not on the denylist, and
+    /// the grant (if it was found unrevoked) ends at `grant_expires_at`.
+    pub fn remember_token(
+        &self,
+        seen: Generation,
+        jti: &str,
+        grant: Option<(&str, UnixTime)>,
+        at: Instant,
+    ) {
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if entries.unrevoked_jtis.len() >= MAX_ENTRIES || entries.grants.len() >= MAX_ENTRIES {
+            entries.unrevoked_jtis.clear();
+            entries.grants.clear();
+        }
+        entries.unrevoked_jtis.insert(jti.to_owned(), at);
+        if let Some((id, expires_at)) = grant {
+            let entry = entries.grants.entry(id.to_owned()).or_insert(GrantEntry {
+                expires_at,
+                user: None,
+                checked_at: at,
+            });
+            entry.expires_at = expires_at;
+            entry.checked_at = at;
+        }
+    }
+
+    /// The user of a grant seen unrevoked lately (the caller checked the token first).
+    pub fn grant_user(&self, grant_id: &str) -> Option<(User, Option<String>)> {
+        let entries = self.lock();
+        entries
+            .grants
+            .get(grant_id)
+            .filter(|g| self.fresh(g.checked_at))
+            .and_then(|g| g.user.clone())
+    }
+
+    /// Adds the user to a grant entry already there (only a live grant has one).
+    pub fn remember_grant_user(
+        &self,
+        seen: Generation,
+        grant_id: &str,
+        user: &(User, Option<String>),
+    ) {
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if let Some(grant) = entries.grants.get_mut(grant_id) {
+            grant.user = Some(user.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> (User, Option<String>) {
+        (User::new("u1".into(), "alice".into(), "x".into(), 7), None)
+    }
+
+    #[test]
+    fn a_remembered_token_is_live_until_its_grant_ends() {
+        let cache = LivenessCache::default();
+        assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        assert_eq!(cache.token_live("j1", Some("g1"), 199), Some(true));
+        assert_eq!(cache.token_live("j1", Some("g1"), 200), Some(false));
+        // Another grant, or another token, is not known.
+        assert_eq!(cache.token_live("j1", Some("g2"), 100), None);
+        assert_eq!(cache.token_live("j2", Some("g1"), 100), None);
+        // A client's own token has no grant.
+        assert_eq!(cache.token_live("j1", None, 100), Some(true));
+    }
+
+    #[test]
+    fn answers_expire_after_the_ttl() {
+        let cache = LivenessCache::default();
+        let old = Instant::now() - LIVENESS_TTL;
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), old);
+        assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
+        assert_eq!(cache.token_live("j1", None, 100), None);
+    }
+
+    #[test]
+    fn a_change_forgets_everything_and_is_announced() {
+        let cache = LivenessCache::default();
+        let announced = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = announced.clone();
+        cache.set_on_change(move || {
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        cache.remember_grant_user(cache.generation(), "g1", &user());
+        assert!(cache.grant_user("g1").is_some());
+        cache.changed();
+        assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
+        assert!(cache.grant_user("g1").is_none());
+        assert_eq!(announced.load(Ordering::Relaxed), 1);
+        // A change heard from elsewhere is not announced again.
+        cache.forget_all();
+        assert_eq!(announced.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_answer_read_before_a_change_is_not_stored_after_it() {
+        let cache = LivenessCache::default();
+        let before = cache.generation();
+        cache.changed();
+        cache.remember_token(before, "j1", Some(("g1", 200)), Instant::now());
+        assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        let stale = Generation(before.0);
+        cache.remember_grant_user(stale, "g1", &user());
+        assert!(cache.grant_user("g1").is_none());
+    }
+
+    #[test]
+    fn a_user_is_only_kept_for_a_grant_seen_live() {
+        let cache = LivenessCache::default();
+        cache.remember_grant_user(cache.generation(), "g1", &user());
+        assert!(cache.grant_user("g1").is_none());
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let cache = LivenessCache::default();
+        let now = Instant::now();
+        for i in 0..=MAX_ENTRIES {
+            cache.remember_token(cache.generation(), &format!("j{i}"), None, now);
+        }
+        assert!(cache.lock().unrevoked_jtis.len() <= MAX_ENTRIES);
+    }
+}

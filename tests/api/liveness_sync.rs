@@ -1,0 +1,114 @@
+//! The instances' liveness caches kept in step over Redis pub/sub: a change on one is
+//! forgotten on the other at once, not after the TTL (which is an hour here, so a pass
+//! cannot come from the cache running out).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis::liveness_sync;
+use portcullis::store::sql::liveness::LivenessCache;
+
+use crate::backends::TempRedis;
+
+const LONG: Duration = Duration::from_secs(3600);
+
+async fn subscribers(redis: &TempRedis, channel: &str) -> i64 {
+    let mut conn = redis.connection();
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(&mut conn)
+        .unwrap();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+async fn poll(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let channel = liveness_sync::channel(&redis.prefix);
+    let client = || redis::Client::open(redis.url.as_str()).unwrap();
+    let a = Arc::new(LivenessCache::with_ttl(LONG));
+    let b = Arc::new(LivenessCache::with_ttl(LONG));
+    liveness_sync::spawn(client(), channel.clone(), &a);
+    liveness_sync::spawn(client(), channel.clone(), &b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscribers(&redis, &channel).await < 2 {
+        assert!(Instant::now() < deadline, "both instances subscribe");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Subscribing clears a cache; what is remembered after it stays until a change.
+    let now = 1_000;
+    for cache in [&a, &b] {
+        cache.remember_token(
+            cache.generation(),
+            "j1",
+            Some(("g1", 2_000)),
+            Instant::now(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.token_live("j1", Some("g1"), now), Some(true));
+    assert_eq!(a.token_live("j1", Some("g1"), now), Some(true));
+
+    a.changed();
+    assert_eq!(a.token_live("j1", Some("g1"), now), None, "here at once");
+    poll("B hears A's change", || {
+        b.token_live("j1", Some("g1"), now).is_none()
+    })
+    .await;
+
+    // And the other way round; A's own announcement did not make it deaf.
+    a.remember_token(a.generation(), "j2", None, Instant::now());
+    b.changed();
+    poll("A hears B's change", || {
+        a.token_live("j2", None, now).is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn instances_under_other_prefixes_are_not_disturbed() {
+    let (Some(one), Some(other)) = (TempRedis::create(), TempRedis::create()) else {
+        return;
+    };
+    let client = |r: &TempRedis| redis::Client::open(r.url.as_str()).unwrap();
+    let a = Arc::new(LivenessCache::with_ttl(LONG));
+    let b = Arc::new(LivenessCache::with_ttl(LONG));
+    let (a_channel, b_channel) = (
+        liveness_sync::channel(&one.prefix),
+        liveness_sync::channel(&other.prefix),
+    );
+    liveness_sync::spawn(client(&one), a_channel.clone(), &a);
+    liveness_sync::spawn(client(&other), b_channel.clone(), &b);
+    // A third listener on A's channel shows when A's announcement has gone out.
+    let witness = Arc::new(LivenessCache::with_ttl(LONG));
+    liveness_sync::spawn(client(&one), a_channel.clone(), &witness);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscribers(&one, &a_channel).await < 2 || subscribers(&other, &b_channel).await < 1 {
+        assert!(Instant::now() < deadline, "the instances subscribe");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.remember_token(b.generation(), "j1", None, Instant::now());
+    witness.remember_token(witness.generation(), "j1", None, Instant::now());
+    a.changed();
+    poll("the witness hears A", || {
+        witness.token_live("j1", None, 0).is_none()
+    })
+    .await;
+    assert_eq!(
+        b.token_live("j1", None, 0),
+        Some(true),
+        "another deployment"
+    );
+}
