@@ -4,6 +4,7 @@
 use std::io::BufRead;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -259,27 +260,48 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Users(cmd) => users(
-            cmd,
-            &settings,
-            &SqlStore::open_for_command(&settings.database_url)?,
-        ),
-        Command::Sessions(cmd) => sessions(
-            cmd,
-            &settings,
-            &SqlStore::open_for_command(&settings.database_url)?,
-        ),
-        Command::Clients(cmd) => clients(
-            cmd,
-            &settings,
-            &SqlStore::open_for_command(&settings.database_url)?,
-        ),
+        Command::Users(cmd) => announcing_changes(&settings, |store| users(cmd, &settings, store)),
+        Command::Sessions(cmd) => {
+            announcing_changes(&settings, |store| sessions(cmd, &settings, store))
+        }
+        Command::Clients(cmd) => {
+            announcing_changes(&settings, |store| clients(cmd, &settings, store))
+        }
         Command::Keys(cmd) => keys(
             cmd,
             &settings,
             &SqlStore::open_for_command(&settings.database_url)?,
         ),
     }
+}
+
+/// Runs a command that may revoke or change what running instances have cached, and
+/// then tells them over Redis (when `redis_url` is set), as a running instance would.
+fn announcing_changes(
+    settings: &Settings,
+    command: impl FnOnce(&SqlStore) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let store = SqlStore::open_for_command(&settings.database_url)?;
+    let changed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = changed.clone();
+    store
+        .liveness_cache()
+        .set_on_change(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let result = command(&store);
+    if changed.load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(url) = &settings.redis_url
+        && let Err(e) = crate::liveness_sync::announce_once(
+            url,
+            settings.redis_ca_file.as_deref(),
+            &crate::liveness_sync::channel(&settings.redis_prefix),
+        )
+    {
+        eprintln!(
+            "warning: could not tell the running instances over Redis ({e}); \
+             they see the change within a second"
+        );
+    }
+    result
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

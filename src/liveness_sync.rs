@@ -15,6 +15,8 @@ use crate::store::sql::liveness::LivenessCache;
 
 /// How long to wait before subscribing again after Redis went away.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+/// How long the command line waits for Redis before giving up on announcing.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The channel's name under `prefix` (`redis_prefix`: instances sharing one prefix share
 /// one deployment).
@@ -38,6 +40,25 @@ pub fn spawn(client: redis::Client, channel: String, cache: &Arc<LivenessCache>)
         rx,
     ));
     tokio::spawn(listen(client, channel, instance, Arc::downgrade(cache)));
+}
+
+/// One announcement from a process that does not listen (the command line), made
+/// synchronously before it exits.
+pub fn announce_once(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    channel: &str,
+) -> anyhow::Result<()> {
+    let client = crate::sessions::open_redis_client(url, ca_file)?;
+    let mut conn = client.get_connection_with_timeout(ANNOUNCE_TIMEOUT)?;
+    conn.set_write_timeout(Some(ANNOUNCE_TIMEOUT))?;
+    conn.set_read_timeout(Some(ANNOUNCE_TIMEOUT))?;
+    let instance = format!("command-{}", crate::crypto::tokens::random_token(8));
+    redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(instance)
+        .query::<i64>(&mut conn)?;
+    Ok(())
 }
 
 async fn announce(

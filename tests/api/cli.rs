@@ -304,18 +304,45 @@ fn an_instance_with_another_key_encryption_key_refuses_the_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("key_encryption_key"));
 }
 
-#[tokio::test]
-async fn set_password_ends_the_users_sessions_and_tokens() {
-    let app = crate::helpers::spawn_app().await;
+/// `users set-password` on a running server's database. The server has answered for the
+/// token already (its liveness cache holds it); the command ends it there too.
+async fn set_password_on_a_running_server(redis: Option<&crate::backends::TempRedis>) {
+    let env = match redis {
+        Some(r) => vec![
+            ("REDIS_URL", r.url.clone()),
+            ("REDIS_PREFIX", r.prefix.clone()),
+        ],
+        None => vec![],
+    };
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: env.clone(),
+        ..Default::default()
+    })
+    .await;
     app.add_user("alice").await;
     let client = app.add_refreshing_client();
     let (tokens, browser) = app.offline_tokens(&client, "alice").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo_status(access).await, 200);
+    // Listen where the running instances listen, to see the command's announcement.
+    let mut announcements = redis.map(|r| {
+        let mut pubsub = r.connection();
+        pubsub
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        redis::cmd("SUBSCRIBE")
+            .arg(portcullis::liveness_sync::channel(&r.prefix))
+            .exec(&mut pubsub)
+            .unwrap();
+        pubsub
+    });
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["users", "set-password", "alice", "--password-stdin"])
         .env(
             "PORTCULLIS_DATABASE_URL",
             format!("sqlite://{}/portcullis.db", app.dir.path().display()),
         )
+        .envs(env.iter().map(|(k, v)| (format!("PORTCULLIS_{k}"), v)))
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -326,6 +353,15 @@ async fn set_password_ends_the_users_sessions_and_tokens() {
         .write_all(b"a brand new passphrase\n")
         .unwrap();
     assert!(child.wait().unwrap().success());
+    if let Some(conn) = announcements.as_mut() {
+        // The next push on the channel (its read times out after 10 s) is the command's.
+        let message: Vec<redis::Value> =
+            redis::from_redis_value(conn.recv_response().unwrap()).unwrap();
+        let kind: String = redis::from_redis_value(message[0].clone()).unwrap();
+        let payload: String = redis::from_redis_value(message[2].clone()).unwrap();
+        assert_eq!(kind, "message");
+        assert!(payload.starts_with("command-"), "{payload}");
+    }
 
     let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
     let callback = browser.open(&url).await.left();
@@ -334,15 +370,32 @@ async fn set_password_ends_the_users_sessions_and_tokens() {
         Some("login_required"),
         "the browser session is over"
     );
-    assert_eq!(
-        app.userinfo_status(tokens["access_token"].as_str().unwrap())
-            .await,
-        401
-    );
+    // Heard over Redis at once; without Redis within the cache's TTL.
+    let deadline = std::time::Instant::now() + 4 * portcullis::store::sql::liveness::LIVENESS_TTL;
+    while app.userinfo_status(access).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let refresh = app
         .refresh(&client, tokens["refresh_token"].as_str().unwrap(), &[])
         .await;
     assert_eq!(refresh.status(), 400);
+}
+
+#[tokio::test]
+async fn set_password_ends_the_users_sessions_and_tokens() {
+    set_password_on_a_running_server(None).await;
+}
+
+#[tokio::test]
+async fn set_password_is_announced_to_the_running_instances_over_redis() {
+    let Some(redis) = crate::backends::TempRedis::create() else {
+        return;
+    };
+    set_password_on_a_running_server(Some(&redis)).await;
 }
 
 /// Commands exit cleanly every time, on PostgreSQL too: a pool opening a connection in the
