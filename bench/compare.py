@@ -112,10 +112,11 @@ class Server:
         """The client whose client_credentials tokens are signed with alg."""
         return self.web
 
-    def driver(self, mode, **kw):
+    def driver(self, mode, client=None, **kw):
         service = self.service("RS256")
+        client = client or self.web
         args = [str(ROOT / "target/release/examples/bench_driver"), mode, "--issuer", self.issuer,
-                "--client-id", self.web[0], "--client-secret", self.web[1],
+                "--client-id", client[0], "--client-secret", client[1],
                 "--service-id", service[0], "--service-secret", service[1],
                 "--redirect-uri", REDIRECT_URI, "--username", ",".join(self.usernames), "--password", PASSWORD]
         for k, v in kw.items():
@@ -160,6 +161,13 @@ class Portcullis(Server):
                                   "--scope", "openid", "--scope", "profile", "--scope", "email",
                                   "--scope", "offline_access"))
         self.web = (web["client_id"], web["client_secret"])
+        # The same app registered for ES256 ID and access tokens (RFC 7591 metadata).
+        web = json.loads(self.cli("clients", "add", "--name", "bench web es256", "--redirect-uri", REDIRECT_URI,
+                                  "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+                                  "--scope", "openid", "--scope", "profile", "--scope", "email",
+                                  "--scope", "offline_access", "--access-token-alg", "ES256",
+                                  "--id-token-alg", "ES256"))
+        self.web_es256 = (web["client_id"], web["client_secret"])
         self.services = {}
         for alg in ("RS256", "ES256"):
             c = json.loads(self.cli("clients", "add", "--name", f"bench {alg}", "--grant-type",
@@ -204,9 +212,20 @@ class NodePeer(Server):
             " accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };\n"
             "        }\n"
             "        if (resourceIndicator !== RESOURCE) throw new Provider.errors.InvalidTarget();")
-        assert patched != server, "the peer's server.mjs changed: update the ES256 patch"
+        # And a second web client whose ID tokens are ES256 (its access tokens are opaque).
+        clients = patched.replace(
+            "    scope: 'openid profile email offline_access api:read',\n  }],",
+            "    scope: 'openid profile email offline_access api:read',\n  }, {\n"
+            "    client_id: CLIENT_ID + '-es256', client_secret: CLIENT_SECRET,"
+            " token_endpoint_auth_method: 'client_secret_basic',\n"
+            "    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],\n"
+            "    redirect_uris: [REDIRECT_URI], scope: 'openid profile email offline_access',\n"
+            "    id_token_signed_response_alg: 'ES256',\n  }],")
+        assert patched != server and clients != patched, "the peer's server.mjs changed: update the patches"
+        patched = clients
         (self.home / "server.mjs").write_text(patched)
         self.web = ("bench-client", "bench-secret-0123456789abcdef0123456789abcdef")
+        self.web_es256 = ("bench-client-es256", self.web[1])
 
     def start(self):
         (self.home / "logs").mkdir(exist_ok=True)
@@ -262,6 +281,7 @@ def scenarios(server, duration):
         "userinfo": lambda: wrk(server.userinfo_url(), duration, bearer),
         "introspection": lambda: wrk(d["introspection_endpoint"], duration, introspect),
         "refresh": lambda: server.driver("refresh", concurrency=16, duration=duration),
+        "refresh-es256": lambda: server.driver("refresh", client=server.web_es256, concurrency=16, duration=duration),
         "login": lambda: server.driver("login", concurrency=8, duration=duration)["login"],
     }
 
@@ -274,6 +294,7 @@ LABELS = {
     "userinfo": "userinfo GET (token from a real login)",
     "introspection": "introspection (token from a real login)",
     "refresh": "refresh_token grant (rotation)",
+    "refresh-es256": "refresh_token grant, a client registered for ES256",
     "login": "browser login round trips (9 requests, argon2id)",
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Flame graphs of Portcullis's token and login paths: bench/flame-token.svg, bench/flame-login.svg.
+"""Flame graphs of Portcullis's token, refresh and login paths: bench/flame-{token,token-es256,refresh,login}.svg.
 
 Builds `--profile profiling` (release with line tables), starts it on core 0 as compare.py
 does, drives one path from core 1 and samples the server with `perf record` (cpu-clock,
 DWARF call graphs), then folds with inferno (`cargo install inferno`).
 
-    python3 bench/profile.py            # both paths, 8 s each
+    python3 bench/profile.py            # every path, 8 s each
 Needs: perf (Debian linux-perf), inferno-collapse-perf and inferno-flamegraph on PATH.
 """
 import subprocess
@@ -49,6 +49,10 @@ def main():
         server.driver("tokens")
         profile(server, "token", "POST /token, client_credentials, RS256 access token (Portcullis, one core)",
                 lambda: c.wrk(token, SECONDS + 1, server.cc("RS256")))
+        profile(server, "token-es256", "POST /token, client_credentials, ES256 access token (Portcullis, one core)",
+                lambda: c.wrk(token, SECONDS + 1, server.cc("ES256")))
+        profile(server, "refresh", "POST /token, refresh_token grant: rotation, RS256 access and ID token",
+                lambda: server.driver("refresh", concurrency=16, duration=SECONDS + 1))
         profile(server, "login", "Browser login round trips: authorize, login (argon2id), consent, code, token",
                 lambda: server.driver("login", concurrency=8, duration=SECONDS + 1))
     finally:
