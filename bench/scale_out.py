@@ -48,6 +48,7 @@ http {{
   upstream portcullis {{
 {servers}
     keepalive 64;
+    keepalive_timeout 60s;  # under the server's 75 s, so nginx never reuses a closed one
   }}
   server {{
     listen 127.0.0.1:{PROXY_PORT};

@@ -242,6 +242,12 @@ pub fn run_metrics(
     .run())
 }
 
+/// How long an idle keep-alive connection stays open. Longer than the idle timeout of the
+/// proxies in front (nginx's upstream `keepalive_timeout` and AWS's load balancers default
+/// to 60 s): a proxy that reuses a connection the server has just closed answers 502 to a
+/// POST it may not retry.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// glibc gives every thread that allocates its own heap arena (up to 8 per core), and each
 /// keeps what it once held: with request, blocking and hashing threads that is tens of
 /// MiB of memory nobody uses. Two arenas serve this process's allocation rate as well.
@@ -300,6 +306,7 @@ pub fn run(
         workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     server = server
         .workers(workers)
-        .worker_max_blocking_threads(blocking_threads_per_worker(workers));
+        .worker_max_blocking_threads(blocking_threads_per_worker(workers))
+        .keep_alive(KEEP_ALIVE);
     Ok(server.run())
 }

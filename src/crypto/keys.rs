@@ -516,6 +516,14 @@ mod tests {
         )
     }
 
+    /// A token over `claims`, signed by `keys`' key of `alg`.
+    fn signed(keys: &KeySet, alg: KeyAlgorithm, claims: &serde_json::Value) -> String {
+        keys.signing_key(alg, 0)
+            .unwrap()
+            .sign_jwt("JWT", claims)
+            .unwrap()
+    }
+
     fn expect(issuer: &str) -> JwtExpectations<'_> {
         JwtExpectations {
             issuer,
@@ -530,11 +538,7 @@ mod tests {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
         for alg in ALL {
-            let token = keys
-                .signing_key(alg, 0)
-                .unwrap()
-                .sign_jwt("JWT", &claims)
-                .unwrap();
+            let token = signed(&keys, alg, &claims);
             let back: serde_json::Value = keys.verify(&token, &expect("https://op")).unwrap();
             assert_eq!(back["sub"], "u1");
         }
@@ -548,11 +552,7 @@ mod tests {
     fn tampered_foreign_issuer_and_alg_none_tokens_are_rejected() {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
-        let token = keys
-            .signing_key(KeyAlgorithm::Rs256, 0)
-            .unwrap()
-            .sign_jwt("JWT", &claims)
-            .unwrap();
+        let token = signed(&keys, KeyAlgorithm::Rs256, &claims);
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(
             json!({"iss": "https://op", "sub": "admin", "exp": 4_000_000_000u64}).to_string(),
@@ -579,11 +579,7 @@ mod tests {
         let keys = keyset();
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64});
         for alg in ALL {
-            let token = keys
-                .signing_key(alg, 0)
-                .unwrap()
-                .sign_jwt("JWT", &claims)
-                .unwrap();
+            let token = signed(&keys, alg, &claims);
             let (input, signature) = token.rsplit_once('.').unwrap();
             let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
             bytes[0] ^= 1;
@@ -617,11 +613,7 @@ mod tests {
             json!({"iss": "https://op", "sub": "u1"}),
             json!({"sub": "u1", "exp": 4_000_000_000u64}),
         ] {
-            let token = keys
-                .signing_key(KeyAlgorithm::Es256, 0)
-                .unwrap()
-                .sign_jwt("JWT", &claims)
-                .unwrap();
+            let token = signed(&keys, KeyAlgorithm::Es256, &claims);
             assert!(
                 matches!(
                     keys.verify::<serde_json::Value>(&token, &lenient),
@@ -638,11 +630,7 @@ mod tests {
         let claims = json!({"iss": "https://op", "sub": "u1", "exp": 1000});
         let not_before =
             json!({"iss": "https://op", "sub": "u1", "exp": 4_000_000_000u64, "nbf": 2_000_000});
-        let token = keys
-            .signing_key(KeyAlgorithm::Es256, 0)
-            .unwrap()
-            .sign_jwt("JWT", &claims)
-            .unwrap();
+        let token = signed(&keys, KeyAlgorithm::Es256, &claims);
         assert!(
             keys.verify::<serde_json::Value>(&token, &expect("https://op"))
                 .is_err()
@@ -652,11 +640,7 @@ mod tests {
             ..expect("https://op")
         };
         assert!(keys.verify::<serde_json::Value>(&token, &lenient).is_ok());
-        let early = keys
-            .signing_key(KeyAlgorithm::Es256, 0)
-            .unwrap()
-            .sign_jwt("JWT", &not_before)
-            .unwrap();
+        let early = signed(&keys, KeyAlgorithm::Es256, &not_before);
         assert!(
             keys.verify::<serde_json::Value>(&early, &expect("https://op"))
                 .is_err()
