@@ -39,6 +39,7 @@ async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
     let client = || redis::Client::open(redis.url.as_str()).unwrap();
     let a = Arc::new(LivenessCache::with_ttl(LONG));
     let b = Arc::new(LivenessCache::with_ttl(LONG));
+    let (a_before, b_before) = (a.generation(), b.generation());
     liveness_sync::spawn(client(), channel.clone(), &a);
     liveness_sync::spawn(client(), channel.clone(), &b);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -47,6 +48,10 @@ async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Subscribing clears a cache; what is remembered after it stays until a change.
+    poll("both have subscribed and cleared", || {
+        a.generation() != a_before && b.generation() != b_before
+    })
+    .await;
     let now = 1_000;
     for cache in [&a, &b] {
         cache.remember_token(
@@ -56,7 +61,6 @@ async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
             Instant::now(),
         );
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(b.token_live("j1", Some("g1"), now), Some(true));
     assert_eq!(a.token_live("j1", Some("g1"), now), Some(true));
 
@@ -88,17 +92,21 @@ async fn instances_under_other_prefixes_are_not_disturbed() {
         liveness_sync::channel(&one.prefix),
         liveness_sync::channel(&other.prefix),
     );
+    let witness = Arc::new(LivenessCache::with_ttl(LONG));
+    let (b_before, w_before) = (b.generation(), witness.generation());
     liveness_sync::spawn(client(&one), a_channel.clone(), &a);
     liveness_sync::spawn(client(&other), b_channel.clone(), &b);
     // A third listener on A's channel shows when A's announcement has gone out.
-    let witness = Arc::new(LivenessCache::with_ttl(LONG));
     liveness_sync::spawn(client(&one), a_channel.clone(), &witness);
     let deadline = Instant::now() + Duration::from_secs(10);
     while subscribers(&one, &a_channel).await < 2 || subscribers(&other, &b_channel).await < 1 {
         assert!(Instant::now() < deadline, "the instances subscribe");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    poll("the listeners have subscribed and cleared", || {
+        b.generation() != b_before && witness.generation() != w_before
+    })
+    .await;
     b.remember_token(b.generation(), "j1", None, Instant::now());
     witness.remember_token(witness.generation(), "j1", None, Instant::now());
     a.changed();

@@ -51,7 +51,7 @@ pub struct LivenessCache {
 }
 
 /// A point before a database read: store what it found only if nothing changed meanwhile.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Generation(u64);
 
 impl Default for LivenessCache {
