@@ -9,9 +9,7 @@ use crate::domain::Scopes;
 use crate::protocol::tokens::{Subject, verify_access_token};
 use crate::protocol::{Context, ErrorCode, OAuthError};
 
-/// The scope of the admin API. It is never one of the OpenID scopes every client may
-/// ask for: only a client registered with it by an operator gets it.
-pub const ADMIN_SCOPE: &str = "admin";
+pub use crate::protocol::ADMIN_SCOPE;
 
 fn forbidden(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InsufficientScope, description)

@@ -210,6 +210,21 @@ fn unknown_or_fixed(name: &str) -> ClaimError {
     }
 }
 
+/// The scope that releases `claim` (OIDC Core §5.4), for the claims about the user;
+/// `None` for the others (`sub`, `acr`, `auth_time`, and names this provider never
+/// releases).
+pub fn releasing_scope(claim: &str) -> Option<&'static str> {
+    match claim {
+        "name" | "given_name" | "family_name" | "middle_name" | "nickname"
+        | "preferred_username" | "profile" | "picture" | "website" | "gender" | "birthdate"
+        | "zoneinfo" | "locale" | "updated_at" => Some("profile"),
+        "email" | "email_verified" => Some("email"),
+        "address" => Some("address"),
+        "phone_number" | "phone_number_verified" => Some("phone"),
+        _ => None,
+    }
+}
+
 /// Every standard claim the user has (what the `claims` parameter may pick from).
 pub fn all_claims(user: &User) -> Map<String, Value> {
     let every =
@@ -344,6 +359,25 @@ mod tests {
         assert!(set_claim(&mut u, "birthdate", "1990").is_ok());
         assert_eq!(parse_assignment("name=A=B"), Ok(("name", "A=B")));
         assert!(parse_assignment("=x").is_err() && parse_assignment("name").is_err());
+    }
+
+    #[test]
+    fn each_released_claim_has_the_scope_that_releases_it() {
+        let mut user = user();
+        user.name = Some("A".into());
+        user.email = Some("a@example.com".into());
+        user.phone_number = Some("+1".into());
+        set_claim(&mut user, "address.locality", "Paris").unwrap();
+        for (name, _) in all_claims(&user) {
+            let Some(scope) = releasing_scope(&name) else {
+                assert_eq!(name, "sub");
+                continue;
+            };
+            let scopes = crate::domain::Scopes::parse(scope).unwrap();
+            assert!(claims_for(&user, &scopes).contains_key(&name), "{name}");
+        }
+        assert_eq!(releasing_scope("acr"), None);
+        assert_eq!(releasing_scope("shoe_size"), None);
     }
 
     #[test]

@@ -97,6 +97,19 @@ impl ClaimsRequest {
         text.and_then(|t| serde_json::from_str(t).ok())
     }
 
+    /// The user a request for `{"id_token":{"sub":{"value":...}}}` names. OIDC Core §5.5.1:
+    /// the provider "MUST NOT reply with an ID Token or Access Token for a different user,
+    /// even if they have an active session"; it is then handled like an `id_token_hint`.
+    pub fn requested_sub(&self) -> Result<Option<String>, OAuthError> {
+        match self.id_token.get("sub").and_then(|r| r.value.as_ref()) {
+            None => Ok(None),
+            Some(Value::String(sub)) => Ok(Some(sub.clone())),
+            Some(_) => Err(OAuthError::invalid_request(
+                "the value requested for sub must be a string",
+            )),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.userinfo.is_empty() && self.id_token.is_empty()
     }
@@ -207,6 +220,18 @@ mod tests {
         ))
         .unwrap();
         assert!(acr_for(None, &met).is_ok());
+    }
+
+    #[test]
+    fn a_requested_sub_value_names_a_user_and_must_be_a_string() {
+        let named = ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":"u-1"}}}"#).unwrap();
+        assert_eq!(named.requested_sub().unwrap().as_deref(), Some("u-1"));
+        let any = ClaimsRequest::parse(r#"{"id_token":{"sub":null}}"#).unwrap();
+        assert_eq!(any.requested_sub().unwrap(), None);
+        let userinfo = ClaimsRequest::parse(r#"{"userinfo":{"sub":{"value":"u-1"}}}"#).unwrap();
+        assert_eq!(userinfo.requested_sub().unwrap(), None);
+        let number = ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":7}}}"#).unwrap();
+        assert!(number.requested_sub().is_err());
     }
 
     #[test]

@@ -294,6 +294,7 @@ mod tests {
                 client_id: "c".into(),
                 scope: scope.into(),
                 granted_at: 100,
+                claims: String::new(),
             }),
             hint_names_user,
         }

@@ -42,6 +42,10 @@ pub const SUPPORTED_SCOPES: [&str; 6] = [
 
 /// OIDC Core §11: the scope that asks for a refresh token.
 pub const OFFLINE_ACCESS: &str = "offline_access";
+/// The scope of the admin API. It is never one of the OpenID scopes every client may
+/// ask for: only a client registered with it by an operator gets it, and a user's token
+/// carries it only for an administrator.
+pub const ADMIN_SCOPE: &str = "admin";
 
 /// The JWK Sets clients publish at their `jwks_uri` (for `private_key_jwt`).
 pub trait ClientKeySource: Send + Sync {

@@ -336,6 +336,16 @@ pub struct Consent {
     pub client_id: String,
     pub scope: String,
     pub granted_at: i64,
+    /// Claims allowed one by one (OIDC Core §5.5) beyond what `scope` releases,
+    /// space-separated.
+    pub claims: String,
+}
+
+impl Consent {
+    /// The claims allowed one by one.
+    pub fn claim_names(&self) -> std::collections::BTreeSet<&str> {
+        self.claims.split_whitespace().collect()
+    }
 }
 
 #[derive(Clone, Queryable, Selectable, Insertable)]
@@ -532,8 +542,10 @@ pub trait FactStore {
 
 pub trait ConsentStore {
     fn find_consent(&self, user_id: &str, client_id: &str) -> StoreResult<Option<Consent>>;
-    /// Creates or replaces the consent of this user for this client.
-    fn save_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// Adds `consent`'s scopes and claims to what this user already allowed this client,
+    /// in one transaction (two consent pages submitted together both count); returns what
+    /// is now allowed.
+    fn add_consent(&self, consent: &Consent) -> StoreResult<Consent>;
     /// The user's consents, newest first.
     fn list_consents(&self, user_id: &str) -> StoreResult<Vec<Consent>>;
     /// Withdraws the consent and revokes every grant the user gave the client (its

@@ -143,6 +143,7 @@ diesel::table! {
         client_id -> Text,
         scope -> Text,
         granted_at -> BigInt,
+        claims -> Text,
     }
 }
 

@@ -6,7 +6,7 @@ use portcullis::protocol::registration::ClientDraft;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, TestClient, http, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, TestClient, http, jwt_part, spawn_app};
 
 /// A client registered for the admin scope, and a client_credentials token of it.
 async fn automation(app: &TestApp) -> (TestClient, String) {
@@ -80,8 +80,37 @@ async fn user_token(app: &TestApp, username: &str) -> String {
     let (url, pkce) = app.authorize_url(&console, &[("scope", "openid admin")]);
     let callback = app.browser().sign_in(&url, username).await;
     let tokens = app.exchange(&console, &callback, &pkce).await;
-    assert_eq!(tokens["scope"], "admin openid", "{tokens}");
     tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The scope a user's tokens carry (the response's, and the access token's own, RFC 9068).
+async fn scopes_issued_to(app: &TestApp, client: &TestClient, username: &str) -> (Value, Value) {
+    let (url, pkce) = app.authorize_url(client, &[("scope", "openid admin")]);
+    let callback = app.browser().sign_in(&url, username).await;
+    let tokens = app.exchange(client, &callback, &pkce).await;
+    let access = jwt_part(tokens["access_token"].as_str().unwrap(), 1);
+    (tokens["scope"].clone(), access["scope"].clone())
+}
+
+#[tokio::test]
+async fn the_admin_scope_is_issued_to_administrators_only() {
+    let app = spawn_app().await;
+    app.add_user("henry").await;
+    app.add_admin("ida").await;
+    let console = app.add_client_with(ClientDraft {
+        scope: Some("openid profile admin".into()),
+        ..ClientDraft::default()
+    });
+    assert_eq!(
+        scopes_issued_to(&app, &console, "henry").await,
+        (json!("openid"), json!("openid")),
+        "a user without the admin role"
+    );
+    assert_eq!(
+        scopes_issued_to(&app, &console, "ida").await,
+        (json!("admin openid"), json!("admin openid")),
+        "an administrator"
+    );
 }
 
 /// The audit trail, newest first, without the start-up's own registration of the

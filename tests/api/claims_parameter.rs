@@ -245,3 +245,101 @@ async fn discovery_announces_the_claims_parameter_acr_values_and_display_values(
         .status();
     assert_eq!(status, StatusCode::OK);
 }
+
+/// OIDC Core §5.5.1: a request for a particular `sub` gets a response for that user only,
+/// "even if [another user has] an active session".
+#[tokio::test]
+async fn a_claims_request_for_another_users_sub_never_answers_for_the_signed_in_user() {
+    let app = spawn_app().await;
+    alice(&app).await;
+    let bob = app.add_user("bob").await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[]);
+    browser.sign_in(&url, "alice").await;
+    let for_bob = json!({"id_token": {"sub": {"value": bob}}}).to_string();
+
+    // Alice's session cannot answer silently for Bob.
+    let (url, _) = app.authorize_url(&client, &[("claims", &for_bob), ("prompt", "none")]);
+    let callback = browser.open(&url).await.left();
+    assert_eq!(query(&callback, "error").as_deref(), Some("login_required"));
+    assert!(query(&callback, "code").is_none());
+
+    // Asked interactively, the login page comes first; Alice signing in there gets no code.
+    let (url, _) = app.authorize_url(&client, &[("claims", &for_bob)]);
+    let outcome = browser.open(&url).await;
+    assert!(outcome.is_page("/login"), "{outcome:?}");
+    let callback = browser.login(outcome, "alice").await.left();
+    assert_eq!(query(&callback, "error").as_deref(), Some("login_required"));
+
+    // Bob signing in gets Bob's tokens.
+    let (url, pkce) = app.authorize_url(&client, &[("claims", &for_bob)]);
+    let outcome = browser.login(browser.open(&url).await, "bob").await;
+    let callback = browser.consent_if_asked(outcome).await.left();
+    let tokens = app.exchange(&client, &callback, &pkce).await;
+    let id_token = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(id_token["sub"], json!(bob));
+
+    // A value that is not a string is a malformed request.
+    let bad = json!({"id_token": {"sub": {"value": 7}}}).to_string();
+    let (url, _) = app.authorize_url(&client, &[("claims", &bad)]);
+    let callback = app.browser().open(&url).await.left();
+    assert_eq!(
+        query(&callback, "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+/// OIDC Core §3.1.2.4, §5.5: a remembered consent covers the claims it released; claims
+/// asked for later one by one need the user's consent again, or `consent_required`.
+#[tokio::test]
+async fn a_remembered_consent_does_not_release_claims_asked_for_later() {
+    let app = spawn_app().await;
+    alice(&app).await;
+    let client = app.add_client(false);
+    let browser = app.browser();
+    let (url, _) = app.authorize_url(&client, &[("scope", "openid")]);
+    browser.sign_in(&url, "alice").await;
+    let claims = json!({"userinfo": {"email": null, "phone_number": null}}).to_string();
+    let asking = [("scope", "openid"), ("claims", claims.as_str())];
+
+    let mut silent = asking.to_vec();
+    silent.push(("prompt", "none"));
+    let (url, _) = app.authorize_url(&client, &silent);
+    let callback = browser.open(&url).await.left();
+    assert_eq!(
+        query(&callback, "error").as_deref(),
+        Some("consent_required")
+    );
+
+    // Asked interactively: the consent page, then the claims.
+    let (url, pkce) = app.authorize_url(&client, &asking);
+    let outcome = browser.open(&url).await;
+    assert!(outcome.is_page("/consent"), "{outcome:?}");
+    let callback = browser.consent_if_asked(outcome).await.left();
+    let tokens = app.exchange(&client, &callback, &pkce).await;
+    let info = userinfo(&app, &tokens).await;
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["phone_number"], "+1 555 0100");
+
+    // Now remembered: no page, even silently.
+    let (url, _) = app.authorize_url(&client, &silent);
+    assert!(query(&browser.open(&url).await.left(), "code").is_some());
+    // Claims a consented scope releases need no page either.
+    let address = json!({"userinfo": {"email": null}}).to_string();
+    let other = app.add_client(false);
+    let (url, _) = app.authorize_url(&other, &[("scope", "openid email")]);
+    browser
+        .consent_if_asked(browser.open(&url).await)
+        .await
+        .left();
+    let (url, _) = app.authorize_url(
+        &other,
+        &[
+            ("scope", "openid"),
+            ("claims", &address),
+            ("prompt", "none"),
+        ],
+    );
+    assert!(query(&browser.open(&url).await.left(), "code").is_some());
+}

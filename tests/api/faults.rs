@@ -3,14 +3,19 @@
 //! While a backend is away: 503 (error page or `temporarily_unavailable`), `/readyz` not
 //! ready, nothing half-written; when it returns, service resumes by itself.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tempfile::TempDir;
 
-use crate::helpers::{Options, TestApp, free_port, query, spawn_app_with};
+use crate::helpers::{
+    Browser, Options, Outcome, TestApp, TestClient, free_port, query, spawn_app_with,
+};
 
 fn required() -> bool {
     std::env::var("PORTCULLIS_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1")
@@ -346,4 +351,187 @@ async fn postgres_outage_gives_503s_and_not_ready_writes_nothing_and_service_res
     assert_eq!(response.status(), 200);
     let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
     assert!(query(&browser.open(&url).await.left(), "code").is_some());
+}
+
+/// How a sign-in went, and when it started.
+struct Attempt {
+    started: Instant,
+    ok: bool,
+}
+
+/// One whole sign-in in a new browser from `address`: authorize, the login form, the code.
+async fn sign_in_once(app: &TestApp, client: &TestClient, username: &str, address: IpAddr) -> bool {
+    let http = crate::helpers::http_builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(address)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let browser = Browser::new(http, &app.issuer);
+    let (url, _) = app.authorize_url(client, &[]);
+    let Ok(response) = browser.http.get(&url).send().await else {
+        return false;
+    };
+    let outcome = browser.follow(response).await;
+    if !matches!(&outcome, Outcome::Page { status, .. } if *status == StatusCode::OK) {
+        return false;
+    }
+    let response = browser.post_login(outcome, username).await;
+    matches!(browser.follow(response).await, Outcome::Left(url) if query(&url, "code").is_some())
+}
+
+/// Signs in over and over on `app` (each time from another loopback address, so that
+/// per-address limits stay out of it) until `stop`, recording every attempt.
+fn login_load(
+    app: Arc<TestApp>,
+    client: Arc<TestClient>,
+    username: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<Attempt>> {
+    tokio::spawn(async move {
+        let mut attempts = Vec::new();
+        let mut n: u32 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let address = IpAddr::from([127, 2, (n / 250 % 250) as u8, (n % 250 + 1) as u8]);
+            let started = Instant::now();
+            let ok = sign_in_once(&app, &client, &username, address).await;
+            attempts.push(Attempt { started, ok });
+        }
+        attempts
+    })
+}
+
+/// Two instances on one private PostgreSQL under login load while `disrupt` runs. Returns
+/// the attempts of both and the moment the database took connections again.
+async fn two_instances_under_login_load(
+    pg: &PrivatePostgres,
+    disrupt: impl FnOnce(&PrivatePostgres),
+) -> (Vec<Attempt>, Instant) {
+    let options = Options {
+        env: vec![("DATABASE_URL", pg.url())],
+        ..Default::default()
+    };
+    let first = Arc::new(spawn_app_with(options.clone()).await);
+    let second = Arc::new(spawn_app_with(options).await);
+    let client = Arc::new(
+        first.add_client_with(portcullis::protocol::registration::ClientDraft {
+            auth_method: Some("none".into()),
+            ..Default::default()
+        }),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for (i, app) in [&first, &second, &first, &second].into_iter().enumerate() {
+        let username = format!("user{i}");
+        app.add_user(&username).await;
+        // Consent given once, so every later sign-in ends at the client with a code.
+        let (url, _) = app.authorize_url(&client, &[]);
+        app.browser().sign_in(&url, &username).await;
+        load.push(login_load(
+            app.clone(),
+            client.clone(),
+            username,
+            stop.clone(),
+        ));
+    }
+    // Every connection of both pools has served a sign-in before the disruption.
+    wait_for_attempts(&load, Duration::from_millis(800)).await;
+    disrupt(pg);
+    let back = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut attempts = Vec::new();
+    for task in load {
+        attempts.extend(task.await.unwrap());
+    }
+    (attempts, back)
+}
+
+/// Lets the load run for `span` (the load itself is what passes the time).
+async fn wait_for_attempts(_load: &[tokio::task::JoinHandle<Vec<Attempt>>], span: Duration) {
+    tokio::time::sleep(span).await;
+}
+
+/// Failed sign-ins while the database was back, and the last one's delay after `back`.
+fn failures_after(attempts: &[Attempt], back: Instant) -> Vec<Duration> {
+    attempts
+        .iter()
+        .filter(|a| !a.ok && a.started >= back)
+        .map(|a| a.started - back)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_login_load_fails_each_connection_at_most_once() {
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let (attempts, back) = two_instances_under_login_load(&pg, |pg| {
+        pg.stop();
+        pg.resume();
+    })
+    .await;
+    let failures = failures_after(&attempts, back);
+    let ok_after = attempts
+        .iter()
+        .filter(|a| a.ok && a.started >= back)
+        .count();
+    eprintln!(
+        "postgres restart: {} sign-ins, {} after the restart of which {} failed, at {:?}",
+        attempts.len(),
+        ok_after + failures.len(),
+        failures.len(),
+        failures
+    );
+    // At most one failure per pooled connection (16 per instance)...
+    assert!(failures.len() <= 32, "{} failures", failures.len());
+    // ...and none once the pool has had a second to replace them.
+    assert!(
+        failures.iter().all(|at| *at < Duration::from_secs(1)),
+        "sign-ins still failed a second after the restart: {failures:?}"
+    );
+    assert!(ok_after > 0, "no sign-in succeeded after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_postgres_backends_under_login_load_fail_each_connection_at_most_once() {
+    let Some(pg) = PrivatePostgres::start() else {
+        return;
+    };
+    let (attempts, back) = two_instances_under_login_load(&pg, |pg| {
+        let out = pg.tool(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "postgres",
+                "-Atc",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            ],
+        );
+        let ended: u32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        assert!(ended >= 2, "psql ended {ended} backends: {out:?}");
+    })
+    .await;
+    let failures = failures_after(&attempts, back);
+    eprintln!(
+        "pg_terminate_backend: {} sign-ins, {} failed, at {:?}",
+        attempts.len(),
+        failures.len(),
+        failures
+    );
+    assert!(failures.len() <= 32, "{} failures", failures.len());
+    assert!(
+        failures.iter().all(|at| *at < Duration::from_secs(1)),
+        "sign-ins still failed a second after the backends ended: {failures:?}"
+    );
 }

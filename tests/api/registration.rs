@@ -236,6 +236,18 @@ async fn open_registration_is_rate_limited_per_address_and_size_capped() {
     assert_eq!(body["error"], "temporarily_unavailable");
 }
 
+/// The per-address limit guards open registration; an operator's provisioning script
+/// holding the initial access token registers as many clients as it needs.
+#[tokio::test]
+async fn registration_with_the_initial_access_token_is_not_rate_limited() {
+    let app = app_with("token").await;
+    for n in 0..30 {
+        let body = json!({"redirect_uris": ["https://rp.example/cb"]});
+        let status = post(&app, body, Some("initial-token")).await.status();
+        assert_eq!(status, StatusCode::CREATED, "registration {n}");
+    }
+}
+
 #[tokio::test]
 async fn the_consent_page_shows_where_the_user_goes_and_marks_self_registered_clients() {
     let app = app_with("open").await;

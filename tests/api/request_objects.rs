@@ -1,6 +1,6 @@
 //! Request objects (RFC 9101, OIDC Core §6): by value and by registered reference, signed
 //! with RS256, PS256, ES256 or EdDSA by the client's own keys; wrong signatures,
-//! audiences, issuers and clients refused; `none` only when registered.
+//! audiences, issuers and clients refused; `none` unless another algorithm is registered.
 
 use portcullis::crypto::KeyAlgorithm;
 use portcullis::crypto::keys::SigningKey;
@@ -99,7 +99,14 @@ async fn request_objects_with_a_wrong_signature_audience_issuer_or_client_are_re
     app.add_user("alice").await;
     let (key, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
     let (stranger, _) = SigningKey::generate(KeyAlgorithm::Es256).unwrap();
-    let client = client_with_key(&app, &key, ClientDraft::default());
+    let client = client_with_key(
+        &app,
+        &key,
+        ClientDraft {
+            request_object_signing_alg: Some("ES256".into()),
+            ..ClientDraft::default()
+        },
+    );
     let other = app.add_client(false);
     let pkce = Pkce::new();
     let good = claims(&app, &client, &pkce);
@@ -132,7 +139,11 @@ async fn request_objects_with_a_wrong_signature_audience_issuer_or_client_are_re
             key.sign_jwt("JWT", &with("exp", json!(portcullis::domain::now() - 10)))
                 .unwrap(),
         ),
-        ("unsigned", unsigned(&good)),
+        ("unsigned by a client registered for ES256", unsigned(&good)),
+        (
+            "unsigned with a signature",
+            format!("{}AAAA", unsigned(&good)),
+        ),
         ("not a JWT", "garbage".to_owned()),
     ];
     for (what, jwt) in cases {
@@ -147,8 +158,35 @@ async fn request_objects_with_a_wrong_signature_audience_issuer_or_client_are_re
     }
 }
 
+/// OIDC Dynamic Registration §2: without a registered `request_object_signing_alg`, any
+/// algorithm the provider supports (discovery lists `none`) may be used.
 #[tokio::test]
-async fn unsigned_request_objects_only_for_clients_registered_for_them() {
+async fn unsigned_request_objects_are_taken_from_clients_that_registered_no_algorithm() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert!(
+        discovery["request_object_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("none"))
+    );
+    let client = app.add_client(false);
+    let pkce = Pkce::new();
+    let url = authorize_url(
+        &app,
+        &client,
+        &[
+            ("response_type", "code"),
+            ("request", &unsigned(&claims(&app, &client, &pkce))),
+        ],
+    );
+    let callback = app.browser().sign_in(&url, "alice").await;
+    assert_eq!(query(&callback, "state").as_deref(), Some("inner-state"));
+}
+
+#[tokio::test]
+async fn unsigned_request_objects_for_clients_registered_for_them() {
     let app = spawn_app().await;
     app.add_user("alice").await;
     let client = app.add_client_with(ClientDraft {

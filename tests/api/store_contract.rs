@@ -149,23 +149,27 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(store.purge_expired(now() + 3601).unwrap(), 2);
     assert!(store.find_code("h1").unwrap().is_none());
 
-    // Consents are replaced, not duplicated.
-    let consent = |scope: &str| Consent {
+    // Consents add up, and are not duplicated.
+    let consent = |scope: &str, claims: &str| Consent {
         user_id: alice.id.clone(),
         client_id: client.id.clone(),
         scope: scope.into(),
         granted_at: 1,
+        claims: claims.into(),
     };
-    store.save_consent(&consent("openid")).unwrap();
-    store.save_consent(&consent("openid profile")).unwrap();
+    store.add_consent(&consent("openid", "")).unwrap();
+    store
+        .add_consent(&consent("openid profile", "phone_number"))
+        .unwrap();
+    let merged = store
+        .add_consent(&consent("email openid", "email"))
+        .unwrap();
+    let found = store.find_consent(&alice.id, &client.id).unwrap().unwrap();
     assert_eq!(
-        store
-            .find_consent(&alice.id, &client.id)
-            .unwrap()
-            .unwrap()
-            .scope,
-        "openid profile"
+        (found.scope.as_str(), found.claims.as_str()),
+        ("email openid profile", "email phone_number")
     );
+    assert_eq!((merged.scope, merged.claims), (found.scope, found.claims));
 
     // Keys: one per algorithm and generation; rotation retires the others later.
     let key = |kid: &str, generation| StoredKey {

@@ -41,23 +41,26 @@ pub async fn register(
             .into());
         }
     }
-    // Open registration is rate-limited per client address.
-    let address = client_address_of(&req, &state.settings);
-    let recent = state
-        .sessions
-        .count_event(
-            "register",
-            &crate::http::limit_key(&address),
-            REGISTRATION_WINDOW,
-        )
-        .await
-        .map_err(|e| ApiError(e.into()))?;
-    if recent > MAX_REGISTRATIONS {
-        return Err(ApiError(OAuthError::new(
-            ErrorCode::RateLimited,
-            "too many registrations from this address; try again later",
-        ))
-        .into());
+    // Open registration is rate-limited per client address. Registration with the
+    // initial access token is the operator's own provisioning, and is not.
+    if state.settings.registration == RegistrationMode::Open {
+        let address = client_address_of(&req, &state.settings);
+        let recent = state
+            .sessions
+            .count_event(
+                "register",
+                &crate::http::limit_key(&address),
+                REGISTRATION_WINDOW,
+            )
+            .await
+            .map_err(|e| ApiError(e.into()))?;
+        if recent > MAX_REGISTRATIONS {
+            return Err(ApiError(OAuthError::new(
+                ErrorCode::RateLimited,
+                "too many registrations from this address; try again later",
+            ))
+            .into());
+        }
     }
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         ApiError(OAuthError::new(

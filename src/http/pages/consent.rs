@@ -7,11 +7,11 @@ use serde::Deserialize;
 
 use super::login::PageQuery;
 use super::render;
-use crate::domain::Scopes;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
 use crate::http::ui::Ui;
 use crate::http::{State, blocking, form_token, session_id};
+use crate::protocol::authorize::claims_beyond_scopes;
 use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::interaction::{CONSENT_FORM, other_browser};
 use crate::protocol::logout::session_user;
@@ -175,31 +175,26 @@ async fn submit_page(
         }
         _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
     }
-    let (user_id, client_id, requested) = (
-        session.user_id.clone(),
-        pending.request.client_id.clone(),
-        pending.request.scopes(),
-    );
+    let consent = Consent {
+        user_id: session.user_id.clone(),
+        client_id: pending.request.client_id.clone(),
+        scope: pending.request.scopes().to_string(),
+        granted_at: state.now(),
+        claims: claims_beyond_scopes(&pending.request)
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let lookup = session.clone();
     let saved = blocking(&state, move |ctx| {
         // A session ended elsewhere, or from before a password change, consents to nothing.
         if session_user(ctx.store, &lookup)?.is_none() {
             return Ok(false);
         }
-        // Remember the union, so a later request for the same or fewer scopes needs no
-        // new consent.
-        let previous = ctx.store.find_consent(&user_id, &client_id)?;
-        let granted = previous
-            .and_then(|c| Scopes::parse(&c.scope))
-            .map(|p| p.union(&requested))
-            .unwrap_or(requested);
-        crate::audit::consent_given(&user_id, &client_id, &granted.to_string());
-        ctx.store.save_consent(&Consent {
-            user_id,
-            client_id,
-            scope: granted.to_string(),
-            granted_at: ctx.now,
-        })?;
+        // Added to what was allowed before, so a later request for the same or less
+        // needs no new consent.
+        let allowed = ctx.store.add_consent(&consent)?;
+        crate::audit::consent_given(&allowed.user_id, &allowed.client_id, &allowed.scope);
         Ok(true)
     })
     .await?;

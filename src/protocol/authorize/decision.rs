@@ -1,8 +1,12 @@
 //! What an authorization request needs next: a login, a consent, or nothing more
 //! (OIDC Core §3.1.2.3, `prompt` and `max_age` in §3.1.2.1).
 
+use std::collections::BTreeSet;
+
 use super::{AuthorizationRequest, Prompt};
 use crate::domain::{Scopes, UnixTime};
+use crate::protocol::claims::releasing_scope;
+use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::{ErrorCode, OFFLINE_ACCESS};
 use crate::sessions::SsoSession;
 use crate::store::Consent;
@@ -40,6 +44,37 @@ pub fn drop_unconsented_offline_access(
         scopes.retain(|s| s != OFFLINE_ACCESS);
         request.scope = scopes.to_string();
     }
+}
+
+/// The claims `request` asks for one by one (the `claims` parameter, OIDC Core §5.5) that
+/// its own scopes do not release: the user allows them beside the scopes.
+pub fn claims_beyond_scopes(request: &AuthorizationRequest) -> BTreeSet<String> {
+    let scopes = request.scopes();
+    ClaimsRequest::from_stored(request.claims.as_deref())
+        .map(|claims| {
+            claims
+                .names()
+                .into_iter()
+                .filter(|name| releasing_scope(name).is_some_and(|s| !scopes.contains(s)))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether what the user allowed covers everything `request` would release: every scope,
+/// and every claim asked for one by one, by a consented scope that releases it or by
+/// name (OIDC Core §3.1.2.4: consent to the information released).
+fn consent_covers(consent: &Consent, request: &AuthorizationRequest) -> bool {
+    let Some(granted) = Scopes::parse(&consent.scope) else {
+        return false;
+    };
+    let allowed_claims = consent.claim_names();
+    request.scopes().is_subset(&granted)
+        && claims_beyond_scopes(request).iter().all(|name| {
+            allowed_claims.contains(name.as_str())
+                || releasing_scope(name).is_some_and(|s| granted.contains(s))
+        })
 }
 
 /// What happens next for `request`, given the browser's session and the stored consent.
@@ -80,9 +115,7 @@ pub fn next_step(
     {
         return Next::Fail(ErrorCode::LoginRequired);
     }
-    let covered = consent.is_some_and(|c| {
-        Scopes::parse(&c.scope).is_some_and(|granted| request.scopes().is_subset(&granted))
-    });
+    let covered = consent.is_some_and(|c| consent_covers(c, request));
     if !covered || request.prompts(Prompt::Consent) {
         return if none {
             Next::Fail(ErrorCode::ConsentRequired)
@@ -134,6 +167,7 @@ mod tests {
             client_id: "c".into(),
             scope: scope.into(),
             granted_at: 0,
+            claims: String::new(),
         }
     }
 
@@ -209,6 +243,61 @@ mod tests {
             next_step(&request(&["consent"], None), Some(&a), Some(&wide), 100),
             Next::Consent
         );
+    }
+
+    #[test]
+    fn consent_must_cover_every_claim_asked_for_one_by_one() {
+        let s = session(100);
+        let a = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        let mut r = request(&[], None);
+        r.scope = "openid".into();
+        r.claims = Some(
+            ClaimsRequest::parse(
+                r#"{"userinfo":{"email":null,"phone_number":null},"id_token":{"acr":null,"sub":null}}"#,
+            )
+            .unwrap()
+            .to_json(),
+        );
+        assert_eq!(
+            claims_beyond_scopes(&r).into_iter().collect::<Vec<_>>(),
+            ["email", "phone_number"]
+        );
+        let scopes_only = consent("openid");
+        assert_eq!(
+            next_step(&r, Some(&a), Some(&scopes_only), 100),
+            Next::Consent
+        );
+        let mut none = r.clone();
+        none.prompt = vec![Prompt::None];
+        assert_eq!(
+            next_step(&none, Some(&a), Some(&scopes_only), 100),
+            Next::Fail(ErrorCode::ConsentRequired)
+        );
+        // Allowed by name, or released by a consented scope: covered.
+        let mut by_name = consent("openid");
+        by_name.claims = "email phone_number".into();
+        assert_eq!(
+            next_step(&none, Some(&a), Some(&by_name), 100),
+            Next::IssueCode
+        );
+        let mut one_short = consent("openid");
+        one_short.claims = "email".into();
+        assert_eq!(
+            next_step(&none, Some(&a), Some(&one_short), 100),
+            Next::Fail(ErrorCode::ConsentRequired)
+        );
+        let by_scope = consent("openid email phone");
+        assert_eq!(
+            next_step(&none, Some(&a), Some(&by_scope), 100),
+            Next::IssueCode
+        );
+        // Claims the request's own scopes release are consented with those scopes.
+        let mut with_scope = none.clone();
+        with_scope.scope = "openid email phone".into();
+        assert!(claims_beyond_scopes(&with_scope).is_empty());
     }
 
     #[test]

@@ -9,7 +9,9 @@ pub mod request_object;
 mod response;
 mod response_type;
 
-pub use decision::{Authentication, Next, drop_unconsented_offline_access, next_step};
+pub use decision::{
+    Authentication, Next, claims_beyond_scopes, drop_unconsented_offline_access, next_step,
+};
 pub use pkce::PkceMethod;
 pub use prompt::Prompt;
 pub use response::{AuthorizationResponse, ResponseMode, issue_response};
@@ -318,6 +320,14 @@ fn check(
     let hinted_sub = match params.single("id_token_hint")? {
         None => None,
         Some(hint) => Some(verify_id_token_hint(hint, &client.id, ctx)?),
+    };
+    let hinted_sub = match (hinted_sub, claims.requested_sub()?) {
+        (Some(hint), Some(sub)) if hint != sub => {
+            return Err(OAuthError::invalid_request(
+                "id_token_hint and the claims parameter name different users",
+            ));
+        }
+        (hint, sub) => hint.or(sub),
     };
 
     Ok(AuthorizationRequest {

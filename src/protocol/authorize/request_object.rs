@@ -10,8 +10,8 @@ use crate::protocol::client_auth::client_public_key;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::Client;
 
-/// Algorithms a request object may be signed with (RFC 9101 §10.1: never `none`, unless
-/// the client registered for it).
+/// Algorithms a request object may be signed with; `none` is also taken from a client that
+/// registered no algorithm, or registered `none` (OIDC Dynamic Registration §2).
 pub const REQUEST_OBJECT_ALGS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
 const MAX_REQUEST_OBJECT: usize = 64 * 1024;
@@ -57,8 +57,14 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
         ));
     }
     let claims = if alg == "none" {
-        if registered_alg(client) != Some("none") || !signature.is_empty() {
-            return Err(invalid("unsigned request objects are refused"));
+        // OIDC Dynamic Registration §2: with no registered request_object_signing_alg,
+        // any algorithm the OP supports may be used, and discovery lists `none`. An
+        // unsigned object is trusted no more than the query parameters it stands for; a
+        // client that registered a signing algorithm was refused above.
+        if !signature.is_empty() {
+            return Err(invalid(
+                "an unsigned request object must have an empty signature",
+            ));
         }
         segment(payload)?
     } else {

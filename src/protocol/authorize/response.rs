@@ -4,14 +4,15 @@ use serde::{Deserialize, Serialize};
 
 use super::AuthorizationRequest;
 use crate::crypto::tokens::{random_token, token_hash};
+use crate::domain::Scopes;
 use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
-use crate::protocol::{Context, ErrorCode, OAuthError};
+use crate::protocol::{ADMIN_SCOPE, Context, ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
-use crate::store::{AuthorizationCode, Grant};
+use crate::store::{AuthorizationCode, Grant, User};
 
 /// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, OAuth 2.0
 /// Form Post Response Mode §2).
@@ -132,9 +133,14 @@ pub fn issue_response(
     ctx: &Context<'_>,
 ) -> Result<AuthorizationResponse, OAuthError> {
     let response_type = request.response_type;
+    let user = ctx
+        .store
+        .find_user(&session.user_id)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "the session has ended"))?;
+    let granted = scopes_held_by(request.scopes(), &user);
     let code = response_type
         .code
-        .then(|| issue_code(request, session, ctx))
+        .then(|| issue_code(request, &granted, session, ctx))
         .transpose()?;
     let mut pairs: Vec<(&'static str, Option<String>)> = vec![("code", code.clone())];
     if response_type.returns_tokens() {
@@ -143,7 +149,7 @@ pub fn issue_response(
             .find_client(&request.client_id)?
             .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
         // No refresh token from the front channel (OIDC Core §11 needs the code flow).
-        let mut scopes = request.scopes();
+        let mut scopes = granted;
         scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
         let scope = scopes.to_string();
         let grant = Grant {
@@ -190,20 +196,16 @@ pub fn issue_response(
             // claims its scopes release travel in the ID token.
             let requested = ClaimsRequest::from_stored(request.claims.as_deref())
                 .filter(|r| !r.id_token.is_empty());
-            let claims = if access.is_none() || requested.is_some() {
-                ctx.store.find_user(&session.user_id)?.map(|user| {
-                    let mut claims = match access {
-                        Some(_) => serde_json::Map::new(),
-                        None => claims_for(&user, &scopes),
-                    };
-                    if let Some(requested) = &requested {
-                        add_requested(&mut claims, &all_claims(&user), &requested.id_token);
-                    }
-                    claims
-                })
-            } else {
-                None
-            };
+            let claims = (access.is_none() || requested.is_some()).then(|| {
+                let mut claims = match access {
+                    Some(_) => serde_json::Map::new(),
+                    None => claims_for(&user, &scopes),
+                };
+                if let Some(requested) = &requested {
+                    add_requested(&mut claims, &all_claims(&user), &requested.id_token);
+                }
+                claims
+            });
             let extras = IdTokenExtras {
                 access_token: access.as_ref().map(|a| a.token.as_str()),
                 code: code.as_deref(),
@@ -239,9 +241,20 @@ pub fn issue_response(
     ))
 }
 
-/// Creates a code for the signed-in user; returns it.
+/// The requested scopes less those that speak for a role `user` does not hold: `admin`
+/// only for an administrator. The admin API checks the role again, but a resource server
+/// that reads the token's `scope` (RFC 9068 §2.2.3) must not be misled.
+fn scopes_held_by(mut scopes: Scopes, user: &User) -> Scopes {
+    if !user.is_admin {
+        scopes.retain(|s| s != ADMIN_SCOPE);
+    }
+    scopes
+}
+
+/// Creates a code for the signed-in user with the scopes `granted`; returns it.
 fn issue_code(
     request: &AuthorizationRequest,
+    granted: &Scopes,
     session: &SsoSession,
     ctx: &Context<'_>,
 ) -> Result<String, OAuthError> {
@@ -253,7 +266,7 @@ fn issue_code(
         user_id: session.user_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         redirect_uri_sent: request.redirect_uri_sent,
-        scope: request.scope.clone(),
+        scope: granted.to_string(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         code_challenge_method: request.code_challenge_method.clone(),

@@ -110,7 +110,7 @@ impl AuditStore for SqlStore {
         Ok(query
             .order(audit_events::id.desc())
             .limit(limit)
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn find_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>> {

@@ -281,7 +281,7 @@ impl ClientStore for SqlStore {
         let Some(row) = clients::table
             .find(id)
             .select(ClientRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()?
         else {
             return Ok(None);
@@ -297,7 +297,7 @@ impl ClientStore for SqlStore {
         let rows = clients::table
             .order(clients::created_at)
             .select(ClientRow::as_select())
-            .load(&mut conn)?;
+            .load(&mut *conn)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut uris = load_uris(&mut conn, &ids)?;
         rows.into_iter()

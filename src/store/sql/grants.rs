@@ -12,7 +12,7 @@ impl GrantStore for SqlStore {
     fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
         diesel::insert_into(authorization_codes::table)
             .values(code)
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 
@@ -20,7 +20,7 @@ impl GrantStore for SqlStore {
         Ok(authorization_codes::table
             .find(code_hash)
             .select(AuthorizationCode::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -68,7 +68,7 @@ impl GrantStore for SqlStore {
         Ok(grants::table
             .find(id)
             .select(Grant::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -91,7 +91,7 @@ impl GrantStore for SqlStore {
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
         diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
             .set(grants::revoked_at.eq(now))
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         self.liveness_changed();
         Ok(())
     }
@@ -103,7 +103,7 @@ impl GrantStore for SqlStore {
                 .filter(grants::revoked_at.is_null()),
         )
         .set(grants::revoked_at.eq(now))
-        .execute(&mut self.conn()?)?;
+        .execute(&mut *self.conn()?)?;
         self.liveness_changed();
         Ok(revoked)
     }
@@ -113,18 +113,18 @@ impl GrantStore for SqlStore {
         let mut purged = diesel::delete(
             authorization_codes::table.filter(authorization_codes::expires_at.lt(before)),
         )
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         purged +=
             diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
-                .execute(&mut conn)?;
+                .execute(&mut *conn)?;
         purged += diesel::delete(
             revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(before)),
         )
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         purged += diesel::delete(
             client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(before)),
         )
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         purged += diesel::delete(
             logout_deliveries::table.filter(
                 logout_deliveries::delivered_at
@@ -132,7 +132,7 @@ impl GrantStore for SqlStore {
                     .or(logout_deliveries::failed_at.lt(before)),
             ),
         )
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         // Only ended sessions: one past its end but not yet ended (the sweeper was down)
         // is still to be announced.
         purged += diesel::delete(
@@ -140,10 +140,10 @@ impl GrantStore for SqlStore {
                 .filter(browser_sessions::expires_at.lt(before))
                 .filter(browser_sessions::ended_at.is_not_null()),
         )
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         // A grant past its absolute end can issue nothing more; its tokens cascade.
         purged += diesel::delete(grants::table.filter(grants::expires_at.lt(before)))
-            .execute(&mut conn)?;
+            .execute(&mut *conn)?;
         Ok(purged)
     }
 }

@@ -19,13 +19,13 @@ impl KeyStore for SqlStore {
                 signing_keys::kid,
             ))
             .select(StoredKey::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn insert_key(&self, key: &StoredKey) -> StoreResult<()> {
         diesel::insert_into(signing_keys::table)
             .values(key)
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 
@@ -33,13 +33,13 @@ impl KeyStore for SqlStore {
         Ok(signing_keys::table
             .order((signing_keys::generation, signing_keys::kid))
             .select(StoredKey::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()> {
         diesel::update(signing_keys::table.find(kid))
             .set(signing_keys::private_key.eq(private_key))
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 
@@ -63,7 +63,7 @@ impl KeyStore for SqlStore {
         let max: Option<i32> = signing_keys::table
             .filter(signing_keys::alg.eq(alg))
             .select(diesel::dsl::max(signing_keys::generation))
-            .first(&mut self.conn()?)?;
+            .first(&mut *self.conn()?)?;
         Ok(max.unwrap_or(0))
     }
 }
@@ -73,16 +73,15 @@ impl ConsentStore for SqlStore {
         Ok(consents::table
             .find((user_id, client_id))
             .select(Consent::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
-    fn save_consent(&self, consent: &Consent) -> StoreResult<()> {
-        // Update-then-insert (MultiConnection has no portable upsert). Two first-time
-        // consents racing both insert; the loser's Conflict means the row now exists, so
-        // its update will find it.
-        match self.upsert_consent(consent) {
-            Err(StoreError::Conflict) => self.upsert_consent(consent),
+    fn add_consent(&self, consent: &Consent) -> StoreResult<Consent> {
+        // Read, merge and write in one transaction. Two first-time consents racing both
+        // insert; the loser's Conflict means the row now exists, so a second try merges.
+        match self.merge_consent(consent) {
+            Err(StoreError::Conflict) => self.merge_consent(consent),
             other => other,
         }
     }
@@ -92,7 +91,7 @@ impl ConsentStore for SqlStore {
             .filter(consents::user_id.eq(user_id))
             .order(consents::granted_at.desc())
             .select(Consent::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn withdraw_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> StoreResult<bool> {
@@ -125,21 +124,40 @@ pub(super) fn withdraw_consent_in(
 }
 
 impl SqlStore {
-    fn upsert_consent(&self, consent: &Consent) -> StoreResult<()> {
+    fn merge_consent(&self, consent: &Consent) -> StoreResult<Consent> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
-            let updated =
-                diesel::update(consents::table.find((&consent.user_id, &consent.client_id)))
-                    .set((
-                        consents::scope.eq(&consent.scope),
-                        consents::granted_at.eq(consent.granted_at),
-                    ))
-                    .execute(conn)?;
-            if updated == 0 {
+            let key = (&consent.user_id, &consent.client_id);
+            let previous: Option<Consent> = consents::table
+                .find(key)
+                .select(Consent::as_select())
+                .first(conn)
+                .optional()?;
+            let Some(previous) = previous else {
                 diesel::insert_into(consents::table)
                     .values(consent)
                     .execute(conn)?;
-            }
-            Ok(())
+                return Ok(consent.clone());
+            };
+            let merged = Consent {
+                scope: union_of_words(&previous.scope, &consent.scope),
+                claims: union_of_words(&previous.claims, &consent.claims),
+                ..consent.clone()
+            };
+            diesel::update(consents::table.find(key))
+                .set((
+                    consents::scope.eq(&merged.scope),
+                    consents::claims.eq(&merged.claims),
+                    consents::granted_at.eq(merged.granted_at),
+                ))
+                .execute(conn)?;
+            Ok(merged)
         })
     }
+}
+
+/// The space-separated words of both, once each, sorted.
+fn union_of_words(a: &str, b: &str) -> String {
+    let words: std::collections::BTreeSet<&str> =
+        a.split_whitespace().chain(b.split_whitespace()).collect();
+    words.into_iter().collect::<Vec<_>>().join(" ")
 }

@@ -10,8 +10,11 @@ mod sessions;
 mod tokens;
 mod users;
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -65,28 +68,101 @@ fn with_network_timeouts(url: &str) -> String {
     out
 }
 
+thread_local! {
+    /// Set when a query on this thread found its server gone (`From<diesel::result::Error>`),
+    /// read when the connection it ran on goes back to the pool (`Conn::drop`). Store calls
+    /// are synchronous, so the query and the return happen on the same thread.
+    static SERVER_GONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A pooled connection and the pool generation it was opened in.
+pub struct TrackedConnection {
+    conn: AnyConnection,
+    generation: u64,
+    /// A query on it found the server gone: it must not go back into the pool.
+    lost: bool,
+}
+
+/// Opens connections and decides which may return to the pool.
+///
+/// Connections are not pinged before use (that doubled the hot paths' round trips), and
+/// for PostgreSQL diesel's `is_broken` only looks at the transaction state, so a dead
+/// connection would go back into the pool and fail one request after another until the
+/// idle timeout. Instead, a query that finds its server gone marks its connection lost,
+/// and bumps the generation: every connection opened before it is retired too, at its
+/// next checkout, since a restart or fail-over ends them all. A request meets a dead
+/// connection at most once per pool, not once per connection per request.
 pub struct PoolManager {
     url: String,
+    generation: Arc<AtomicU64>,
 }
 
 impl ManageConnection for PoolManager {
-    type Connection = AnyConnection;
+    type Connection = TrackedConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        connect(&self.url).map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<TrackedConnection, r2d2::Error> {
+        let generation = self.generation.load(Ordering::Acquire);
+        connect(&self.url)
+            .map(|conn| TrackedConnection {
+                conn,
+                generation,
+                lost: false,
+            })
+            .map_err(r2d2::Error::ConnectionError)
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, conn: &mut TrackedConnection) -> Result<(), r2d2::Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+    fn has_broken(&self, conn: &mut TrackedConnection) -> bool {
         use diesel::r2d2::R2D2Connection;
         // A connection dropped mid-transaction by a panicking thread must not return to
         // the pool with the transaction open.
-        std::thread::panicking() || conn.is_broken()
+        std::thread::panicking()
+            || conn.lost
+            || conn.is_older_than(&self.generation)
+            || conn.conn.is_broken()
+    }
+}
+
+impl TrackedConnection {
+    fn is_older_than(&self, generation: &AtomicU64) -> bool {
+        self.generation < generation.load(Ordering::Acquire)
+    }
+}
+
+/// A connection checked out of the pool for one store call.
+pub(crate) struct Conn<'a> {
+    pooled: PooledConnection<PoolManager>,
+    /// The pool's generation (`PoolManager`).
+    generation: &'a AtomicU64,
+}
+
+impl Deref for Conn<'_> {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.pooled.conn
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.pooled.conn
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if SERVER_GONE.replace(false) {
+            // This connection and every one opened before it retire.
+            self.pooled.lost = true;
+            self.generation
+                .fetch_max(self.pooled.generation + 1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -95,8 +171,9 @@ impl ManageConnection for PoolManager {
 #[derive(Debug)]
 struct ConnectionSetup;
 
-impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+impl CustomizeConnection<TrackedConnection, r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut TrackedConnection) -> Result<(), r2d2::Error> {
+        let conn = &mut conn.conn;
         let setup = match conn {
             AnyConnection::Sqlite(_) => {
                 // 1 MiB of page cache per connection (SQLite's default is 2 MiB, times 16
@@ -109,8 +186,11 @@ impl CustomizeConnection<AnyConnection, r2d2::Error> for ConnectionSetup {
     }
 }
 
+const POOL_SIZE: u32 = 16;
+
 pub struct SqlStore {
     pool: Pool<PoolManager>,
+    generation: Arc<AtomicU64>,
     clients: clients::ClientCache,
     liveness: Arc<liveness::LivenessCache>,
 }
@@ -154,9 +234,10 @@ impl SqlStore {
             let mut conn = connect(url)?;
             conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
         }
+        let generation = Arc::new(AtomicU64::new(0));
         let pool = Pool::builder()
             // An in-memory SQLite database exists per connection: keep exactly one.
-            .max_size(if memory { 1 } else { 16 })
+            .max_size(if memory { 1 } else { POOL_SIZE })
             .min_idle(Some(min_idle))
             // A request waits this long for a connection before failing with 503
             // (r2d2's default is 30 s of silent retries).
@@ -170,10 +251,12 @@ impl SqlStore {
             .connection_customizer(Box::new(ConnectionSetup))
             .build(PoolManager {
                 url: url.to_owned(),
+                generation: generation.clone(),
             })
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
         Ok(Self {
             pool,
+            generation,
             clients: clients::ClientCache::default(),
             liveness: Arc::default(),
         })
@@ -181,7 +264,7 @@ impl SqlStore {
 
     /// Applies pending migrations; returns the names applied.
     pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         let applied = match &mut *conn {
             AnyConnection::Postgresql(c) => {
                 // Instances starting together must not migrate at the same time: a
@@ -215,13 +298,28 @@ impl SqlStore {
         self.liveness.changed();
     }
 
-    fn conn(&self) -> StoreResult<PooledConnection<PoolManager>> {
+    fn conn(&self) -> StoreResult<Conn<'_>> {
         if crate::memory_only::io_refused() {
             return Err(StoreError::Unavailable("not in memory".into()));
         }
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        SERVER_GONE.set(false);
+        // Idle connections opened before the server was last found gone are retired here
+        // (dropped back into the pool, which discards them) instead of failing a request.
+        for _ in 0..=POOL_SIZE {
+            let pooled = self
+                .pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            if !pooled.is_older_than(&self.generation) {
+                return Ok(Conn {
+                    pooled,
+                    generation: &self.generation,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "no live database connection".into(),
+        ))
     }
 }
 
@@ -234,16 +332,26 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::Gone,
             // A pooled connection whose server went away (connections are not tested
             // before use): an outage, and the connection is replaced (`has_broken`).
+            // A fail-over leaves the connection on a server that is now read-only: as dead
+            // for writes as a closed one.
             Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::ReadOnlyTransaction,
                 info,
-            ) => StoreError::Unavailable(info.message().to_owned()),
-            // libpq reports a lost server as an unclassified error, SQLite a lock held past
-            // its wait, PostgreSQL a fail-over as a read-only transaction: outages, not bugs,
-            // so they map to 503 like a failed connection.
+            ) => {
+                SERVER_GONE.set(true);
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            // libpq reports some losses as unclassified errors; SQLite a lock held past its
+            // wait, PostgreSQL a statement past its timeout: outages, not bugs, so they map
+            // to 503 like a failed connection (but only a lost server retires connections).
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if is_connection_loss(info.message()) =>
             {
+                if !is_busy(info.message()) {
+                    SERVER_GONE.set(true);
+                }
                 StoreError::Unavailable(info.message().to_owned())
             }
             other => StoreError::Internal(other.to_string()),
@@ -266,6 +374,12 @@ fn is_connection_loss(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| m.contains(needle))
+}
+
+/// The server is there but busy: its connections are sound.
+fn is_busy(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("database is locked") || m.contains("statement timeout")
 }
 
 impl super::Store for SqlStore {

@@ -181,13 +181,13 @@ impl SessionRecordStore for SqlStore {
             browser_sessions::user_agent.eq(&session.user_agent),
             browser_sessions::ip_address.eq(&session.ip_address),
         ))
-        .execute(&mut conn)?;
+        .execute(&mut *conn)?;
         if renewed == 1 {
             return Ok(true);
         }
         match diesel::insert_into(browser_sessions::table)
             .values(session)
-            .execute(&mut conn)
+            .execute(&mut *conn)
         {
             Ok(_) => Ok(true),
             // The sid is taken by a session that has ended: it stays ended.
@@ -203,7 +203,7 @@ impl SessionRecordStore for SqlStore {
         Ok(browser_sessions::table
             .find(sid)
             .select(BrowserSession::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -214,7 +214,7 @@ impl SessionRecordStore for SqlStore {
             .filter(browser_sessions::expires_at.gt(now))
             .order(browser_sessions::created_at.desc())
             .select(BrowserSession::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn end_session(&self, sid: &str, now: UnixTime) -> StoreResult<EndedSessions> {
@@ -245,7 +245,7 @@ impl SessionRecordStore for SqlStore {
             .order(browser_sessions::expires_at)
             .limit(limit)
             .select(browser_sessions::sid)
-            .load(&mut self.conn()?)?;
+            .load(&mut *self.conn()?)?;
         // Each in a transaction of its own, which another instance may have beaten.
         let mut ended = EndedSessions::default();
         for sid in expired {
@@ -278,7 +278,7 @@ impl SessionRecordStore for SqlStore {
             .order(logout_deliveries::next_attempt_at)
             .limit(limit)
             .select(LogoutDelivery::as_select())
-            .load(&mut conn)?;
+            .load(&mut *conn)?;
         let mut claimed = Vec::with_capacity(due.len());
         for mut delivery in due {
             // Optimistic: the row is ours only if nobody moved its due time meanwhile.
@@ -293,7 +293,7 @@ impl SessionRecordStore for SqlStore {
                 logout_deliveries::next_attempt_at.eq(lease_until),
                 logout_deliveries::attempts.eq(logout_deliveries::attempts + 1),
             ))
-            .execute(&mut conn)?;
+            .execute(&mut *conn)?;
             if won == 1 {
                 delivery.attempts += 1;
                 delivery.next_attempt_at = lease_until;
@@ -314,7 +314,7 @@ impl SessionRecordStore for SqlStore {
         match outcome {
             DeliveryOutcome::Delivered => diesel::update(row)
                 .set(logout_deliveries::delivered_at.eq(now))
-                .execute(&mut conn)?,
+                .execute(&mut *conn)?,
             DeliveryOutcome::Failed {
                 error,
                 retry_at: Some(at),
@@ -323,7 +323,7 @@ impl SessionRecordStore for SqlStore {
                     logout_deliveries::next_attempt_at.eq(at),
                     logout_deliveries::last_error.eq(error),
                 ))
-                .execute(&mut conn)?,
+                .execute(&mut *conn)?,
             DeliveryOutcome::Failed {
                 error,
                 retry_at: None,
@@ -332,7 +332,7 @@ impl SessionRecordStore for SqlStore {
                     logout_deliveries::failed_at.eq(now),
                     logout_deliveries::last_error.eq(error),
                 ))
-                .execute(&mut conn)?,
+                .execute(&mut *conn)?,
         };
         Ok(())
     }
@@ -342,6 +342,6 @@ impl SessionRecordStore for SqlStore {
             .filter(logout_deliveries::sid.eq(sid))
             .order(logout_deliveries::created_at)
             .select(LogoutDelivery::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 }

@@ -13,7 +13,7 @@ impl TokenStore for SqlStore {
             .inner_join(grants::table)
             .filter(refresh_tokens::token_hash.eq(token_hash))
             .select((RefreshToken::as_select(), Grant::as_select()))
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -66,7 +66,7 @@ impl TokenStore for SqlStore {
                 revoked_access_tokens::jti.eq(jti),
                 revoked_access_tokens::expires_at.eq(expires_at),
             ))
-            .execute(&mut self.conn()?);
+            .execute(&mut *self.conn()?);
         self.liveness_changed();
         match inserted.map_err(StoreError::from) {
             // Revoking twice is revoking once (RFC 7009 §2.2).
@@ -96,7 +96,7 @@ impl TokenStore for SqlStore {
                     .find(id)
                     .filter(grants::revoked_at.is_null())
                     .select((unrevoked, grants::expires_at))
-                    .first(&mut conn)
+                    .first(&mut *conn)
                     .optional()?;
                 let Some((unrevoked, expires_at)) = found else {
                     return Ok(false);
@@ -108,7 +108,7 @@ impl TokenStore for SqlStore {
                 Ok(unrevoked && expires_at > now)
             }
             None => {
-                let unrevoked = diesel::select(unrevoked).get_result::<bool>(&mut conn)?;
+                let unrevoked = diesel::select(unrevoked).get_result::<bool>(&mut *conn)?;
                 if unrevoked {
                     self.liveness.remember_token(seen, jti, None, asked_at);
                 }
@@ -123,7 +123,7 @@ impl TokenStore for SqlStore {
                 client_assertion_jtis::jti_hash.eq(jti_hash),
                 client_assertion_jtis::expires_at.eq(expires_at),
             ))
-            .execute(&mut self.conn()?);
+            .execute(&mut *self.conn()?);
         match inserted.map_err(StoreError::from) {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
@@ -140,7 +140,7 @@ impl FactStore for SqlStore {
                 instance_facts::name.eq(name),
                 instance_facts::value.eq(value),
             ))
-            .execute(&mut conn);
+            .execute(&mut *conn);
         match inserted.map_err(StoreError::from) {
             Ok(_) | Err(StoreError::Conflict) => {}
             Err(e) => return Err(e),
@@ -148,6 +148,6 @@ impl FactStore for SqlStore {
         Ok(instance_facts::table
             .find(name)
             .select(instance_facts::value)
-            .first(&mut conn)?)
+            .first(&mut *conn)?)
     }
 }

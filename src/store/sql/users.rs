@@ -118,7 +118,7 @@ impl UserStore for SqlStore {
         Ok(users::table
             .find(id)
             .select(User::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -126,7 +126,7 @@ impl UserStore for SqlStore {
         Ok(users::table
             .filter(users::username.eq(username))
             .select(User::as_select())
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -139,7 +139,7 @@ impl UserStore for SqlStore {
             .find(grant_id)
             .inner_join(users::table)
             .select((User::as_select(), grants::claims))
-            .first(&mut self.conn()?)
+            .first(&mut *self.conn()?)
             .optional()?;
         if let Some(found) = &found {
             self.liveness.remember_grant_user(seen, grant_id, found);
@@ -151,12 +151,12 @@ impl UserStore for SqlStore {
         Ok(users::table
             .order(users::username)
             .select(User::as_select())
-            .load(&mut self.conn()?)?)
+            .load(&mut *self.conn()?)?)
     }
 
     fn delete_user(&self, username: &str) -> StoreResult<bool> {
         let n = diesel::delete(users::table.filter(users::username.eq(username)))
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         self.liveness_changed();
         Ok(n > 0)
     }
@@ -174,7 +174,7 @@ impl UserStore for SqlStore {
                 users::updated_at.eq(now),
                 users::credentials_changed_at.eq(now),
             ))
-            .execute(&mut self.conn()?)?;
+            .execute(&mut *self.conn()?)?;
         self.liveness_changed();
         Ok(n > 0)
     }
