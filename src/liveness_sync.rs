@@ -1,6 +1,8 @@
 //! Keeps the instances' liveness caches (`store::sql::liveness`) in step over Redis
-//! pub/sub: an instance that revokes something says so on a channel, and every other
-//! instance forgets what it had cached at once, instead of after the cache's TTL.
+//! pub/sub: an instance that revokes something, or changes a user or a client, says so on
+//! a channel, and every other instance forgets what it had cached at once, instead of
+//! after the cache's TTL. A message names only its sender: a receiver forgets everything,
+//! since such writes are rare and one read per live token and client is cheap.
 //!
 //! Losing Redis costs nothing but speed of propagation: until the subscription is back an
 //! unannounced change is seen within the TTL, as without Redis; and since messages sent

@@ -1,12 +1,14 @@
 //! The instances' liveness caches kept in step over Redis pub/sub: a change on one is
 //! forgotten on the other at once, not after the TTL (which is an hour here, so a pass
-//! cannot come from the cache running out).
+//! cannot come from the cache running out). Clients are kept there too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis::liveness_sync;
-use portcullis::store::sql::liveness::LivenessCache;
+use portcullis::protocol::registration::ClientDraft;
+use portcullis::store::Client;
+use portcullis::store::sql::liveness::{LIVENESS_TTL, LivenessCache};
 
 use crate::backends::TempRedis;
 
@@ -119,4 +121,73 @@ async fn instances_under_other_prefixes_are_not_disturbed() {
         Some(true),
         "another deployment"
     );
+}
+
+fn registered_client() -> Client {
+    crate::helpers::register_client(ClientDraft {
+        grant_types: vec!["client_credentials".into()],
+        scope: Some("admin".into()),
+        ..Default::default()
+    })
+    .client
+}
+
+#[test]
+fn a_client_is_kept_until_a_change_and_a_read_from_before_a_change_is_not_kept() {
+    let cache = LivenessCache::with_ttl(LONG);
+    let rp = registered_client();
+    assert!(
+        cache.client(&rp.id).is_none(),
+        "read from the database first"
+    );
+    let before = cache.generation();
+    cache.remember_client(before, &rp, Instant::now());
+    assert_eq!(
+        cache.client(&rp.id).map(|c| c.scope),
+        Some(rp.scope.clone())
+    );
+
+    cache.forget_all();
+    assert!(cache.client(&rp.id).is_none(), "forgotten on a change");
+    // Read before the change, stored after it: the old record would outlive the change.
+    cache.remember_client(before, &rp, Instant::now());
+    assert!(cache.client(&rp.id).is_none());
+
+    // A change nobody announced is seen within the TTL.
+    let short = LivenessCache::default();
+    short.remember_client(short.generation(), &rp, Instant::now() - LIVENESS_TTL);
+    assert!(short.client(&rp.id).is_none());
+}
+
+#[tokio::test]
+async fn a_client_changed_on_one_instance_is_forgotten_on_the_other_at_once() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let channel = liveness_sync::channel(&redis.prefix);
+    let client = || redis::Client::open(redis.url.as_str()).unwrap();
+    let a = Arc::new(LivenessCache::with_ttl(LONG));
+    let b = Arc::new(LivenessCache::with_ttl(LONG));
+    let (a_before, b_before) = (a.generation(), b.generation());
+    liveness_sync::spawn(client(), channel.clone(), &a);
+    liveness_sync::spawn(client(), channel.clone(), &b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscribers(&redis, &channel).await < 2 {
+        assert!(Instant::now() < deadline, "both instances subscribe");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    poll("both have subscribed and cleared", || {
+        a.generation() != a_before && b.generation() != b_before
+    })
+    .await;
+    let rp = registered_client();
+    for cache in [&a, &b] {
+        cache.remember_client(cache.generation(), &rp, Instant::now());
+    }
+    assert!(b.client(&rp.id).is_some());
+
+    // A takes the client's admin scope away (or rotates its secret, or removes it).
+    a.changed();
+    assert!(a.client(&rp.id).is_none(), "here at once");
+    poll("B hears A's change", || b.client(&rp.id).is_none()).await;
 }

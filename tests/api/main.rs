@@ -11,6 +11,7 @@ mod cli_sessions;
 mod client_auth;
 mod client_credentials;
 mod cluster;
+mod cluster_clients;
 mod cluster_sign_out;
 mod console;
 mod discovery;

@@ -85,14 +85,10 @@ impl AuditStore for SqlStore {
             }
             Err(e) => return Err(e),
         };
-        // Users, clients, consents and sessions: any of them may end grants or change
-        // what userinfo says.
+        // Users, clients, consents and sessions: any of them may end grants, change what
+        // userinfo says or what a client may do. Forgotten here and, announced, on the
+        // other instances.
         self.liveness_changed();
-        match change {
-            AdminChange::UpdateClient(client) => self.forget_client(&client.id),
-            AdminChange::DeleteClient(id) => self.forget_client(id),
-            _ => {}
-        }
         Ok(applied)
     }
 

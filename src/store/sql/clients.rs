@@ -1,6 +1,4 @@
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use diesel::prelude::*;
 
@@ -42,42 +40,6 @@ struct RedirectUriRow {
     kind: String,
     uri: String,
     position: i32,
-}
-
-/// Client metadata is read on every authorization and token request and rarely changes, so
-/// it is kept briefly in memory. A change made by another process (the CLI, another
-/// instance) is seen within this time; changes made through this store are seen at once.
-const CLIENT_CACHE_TTL: Duration = Duration::from_secs(30);
-const CLIENT_CACHE_MAX: usize = 10_000;
-
-#[derive(Default)]
-pub(super) struct ClientCache {
-    entries: Mutex<HashMap<String, (Client, Instant)>>,
-}
-
-impl ClientCache {
-    fn get(&self, id: &str) -> Option<Client> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < CLIENT_CACHE_TTL)
-            .map(|(c, _)| c.clone())
-    }
-
-    fn put(&self, client: &Client) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= CLIENT_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(client.id.clone(), (client.clone(), Instant::now()));
-    }
-
-    fn forget(&self, id: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
 }
 
 const LOGIN: &str = "login";
@@ -260,23 +222,23 @@ pub(super) fn delete_client_in(conn: &mut AnyConnection, id: &str) -> StoreResul
     Ok(diesel::delete(clients::table.find(id)).execute(conn)? > 0)
 }
 
-impl SqlStore {
-    /// A client changed here: this instance's cache must not serve the old record.
-    pub(super) fn forget_client(&self, id: &str) {
-        self.clients.forget(id);
-    }
-}
-
 impl ClientStore for SqlStore {
     fn create_client(&self, client: &Client) -> StoreResult<()> {
         self.conn()?
             .transaction::<_, StoreError, _>(|conn| insert_client_in(conn, client))
     }
 
+    /// Client metadata is read on nearly every request and rarely changes, so it is kept
+    /// in the liveness cache: a change made here or announced by another instance clears
+    /// it at once, and one nobody announced is seen within `LIVENESS_TTL`.
     fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        if let Some(client) = self.clients.get(id) {
+        if let Some(client) = self.liveness.client(id) {
             return Ok(Some(client));
         }
+        // A read that a change overtakes is not remembered (or the old record would be
+        // served until the TTL, after the change was heard).
+        let seen = self.liveness.generation();
+        let asked_at = Instant::now();
         let mut conn = self.conn()?;
         let Some(row) = clients::table
             .find(id)
@@ -288,7 +250,7 @@ impl ClientStore for SqlStore {
         };
         let uris = load_uris(&mut conn, std::slice::from_ref(&row.id))?;
         let client = assemble(row, uris)?;
-        self.clients.put(&client);
+        self.liveness.remember_client(seen, &client, asked_at);
         Ok(Some(client))
     }
 
@@ -312,11 +274,10 @@ impl ClientStore for SqlStore {
     }
 
     fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        self.clients.forget(id);
         let deleted = self
             .conn()?
             .transaction::<_, StoreError, _>(|conn| delete_client_in(conn, id));
-        // Its grants went with it.
+        // The client, and its grants with it: forgotten here and on the other instances.
         self.liveness_changed();
         deleted
     }

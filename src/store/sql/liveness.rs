@@ -1,14 +1,19 @@
 //! What userinfo and introspection ask on every request (is this access token still live,
-//! who is its grant's user) answered from memory after the first time.
+//! who is its grant's user), and the client metadata nearly every request reads, answered
+//! from memory after the first time.
 //!
-//! The answers change only when something is revoked or a user changes, and those writes
-//! are rare. A write through this store clears the cache as soon as it has committed, and
-//! tells the other instances (`on_change`, Redis pub/sub in production). A write that
-//! nobody announces (a second process on the same database without Redis) is seen within
-//! [`LIVENESS_TTL`]: no answer is older than that.
+//! The answers change only when something is revoked, a user changes or a client changes
+//! (removed, a new secret, another scope, grant type, redirect URI or any metadata), and
+//! those writes are rare. A write through this store clears the cache as soon as it has
+//! committed, and tells the other instances (`on_change`, Redis pub/sub in production). A
+//! write that nobody announces (a second process on the same database without Redis) is
+//! seen within [`LIVENESS_TTL`]: no answer is older than that, clients included (they
+//! used to be kept 30 s, which let a client keep a scope or a secret that long on the
+//! other instances).
 //!
-//! Only "live" is remembered: a revoked token or grant stays revoked, and is asked about
-//! at the database each time (so nobody can fill the cache with junk tokens).
+//! Only "live" is remembered: a revoked token or grant stays revoked, and an unknown
+//! client unknown, and is asked about at the database each time (so nobody can fill the
+//! cache with junk tokens or client ids).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +21,14 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::domain::UnixTime;
-use crate::store::User;
+use crate::store::{Client, User};
 
 /// The longest a cached answer is used: how late an unannounced revocation is seen.
 pub const LIVENESS_TTL: Duration = Duration::from_secs(1);
 /// Entries past this are dropped wholesale (a burst of distinct tokens cannot grow memory).
 const MAX_ENTRIES: usize = 20_000;
+/// The same for clients (only registered clients are kept, so only registration grows it).
+const MAX_CLIENTS: usize = 10_000;
 
 /// A grant seen unrevoked at `checked_at`, with its absolute end (checked against the
 /// request's clock on every use) and, once asked for, its user and requested claims.
@@ -37,6 +44,8 @@ struct Entries {
     /// Access token ids seen absent from the denylist.
     unrevoked_jtis: HashMap<String, Instant>,
     grants: HashMap<String, GrantEntry>,
+    /// Clients found by id, with when they were read. An unknown id is not remembered.
+    clients: HashMap<String, (Client, Instant)>,
 }
 
 type ChangeHook = Box<dyn Fn() + Send + Sync>;
@@ -84,8 +93,9 @@ impl LivenessCache {
         Generation(self.generation.load(Ordering::Acquire))
     }
 
-    /// Something this instance wrote may have ended a token, a grant or changed a user:
-    /// forget everything, here at once and on the other instances through the hook.
+    /// Something this instance wrote may have ended a token, a grant or changed a user or
+    /// a client: forget everything, here at once and on the other instances through the
+    /// hook.
     pub fn changed(&self) {
         self.forget_all();
         if let Some(hook) = self.on_change.get() {
@@ -99,6 +109,7 @@ impl LivenessCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.unrevoked_jtis.clear();
         entries.grants.clear();
+        entries.clients.clear();
     }
 
     /// Called after every local change; set once, by whoever tells the other instances.
@@ -183,6 +194,30 @@ impl LivenessCache {
         if let Some(grant) = entries.grants.get_mut(grant_id) {
             grant.user = Some(user.clone());
         }
+    }
+
+    /// The client `id` as read from the database lately; `None` if it must be asked.
+    pub fn client(&self, id: &str) -> Option<Client> {
+        let entries = self.lock();
+        entries
+            .clients
+            .get(id)
+            .filter(|(_, at)| self.fresh(*at))
+            .map(|(client, _)| client.clone())
+    }
+
+    /// Records the client the database returned at `seen` (read at `at`).
+    pub fn remember_client(&self, seen: Generation, client: &Client, at: Instant) {
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if entries.clients.len() >= MAX_CLIENTS {
+            entries.clients.clear();
+        }
+        entries
+            .clients
+            .insert(client.id.clone(), (client.clone(), at));
     }
 }
 

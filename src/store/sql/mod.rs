@@ -191,7 +191,7 @@ const POOL_SIZE: u32 = 16;
 pub struct SqlStore {
     pool: Pool<PoolManager>,
     generation: Arc<AtomicU64>,
-    clients: clients::ClientCache,
+    /// Token, grant and user liveness, and client metadata (`find_client`).
     liveness: Arc<liveness::LivenessCache>,
 }
 
@@ -257,7 +257,6 @@ impl SqlStore {
         Ok(Self {
             pool,
             generation,
-            clients: clients::ClientCache::default(),
             liveness: Arc::default(),
         })
     }
@@ -287,13 +286,15 @@ impl SqlStore {
         Ok(applied)
     }
 
-    /// The answers of userinfo's and introspection's liveness checks, for whoever tells
-    /// this instance about other instances' changes (and is told of this one's).
+    /// The answers of userinfo's and introspection's liveness checks and the clients
+    /// read, for whoever tells this instance about other instances' changes (and is told
+    /// of this one's).
     pub fn liveness_cache(&self) -> Arc<liveness::LivenessCache> {
         self.liveness.clone()
     }
 
-    /// A write that may have ended tokens or grants, or changed a user, has committed.
+    /// A write that may have ended tokens or grants, or changed a user or a client, has
+    /// committed.
     fn liveness_changed(&self) {
         self.liveness.changed();
     }
