@@ -5,11 +5,13 @@
 //! unkeyed hash would give them away to a dictionary).
 
 use crate::crypto::kek::KeyEncryptionKey;
+use crate::domain::UsernameKey;
 
 /// The reference to an account name in audit lines: the same for every line of one name,
-/// and reversible by nobody without the key-encryption key.
+/// and reversible by nobody without the key-encryption key. Names are compared as the store
+/// compares them (`UsernameKey`), so one account has one reference in every case.
 pub fn account_ref(kek: &KeyEncryptionKey, username: &str) -> String {
-    kek.derive("audit-account", &username.to_lowercase())[..12].to_owned()
+    kek.derive("audit-account", UsernameKey::new(username).as_str())[..12].to_owned()
 }
 
 pub fn login_succeeded(sub: &str, client_address: &str) {

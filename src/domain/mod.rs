@@ -5,6 +5,7 @@ mod clock;
 mod grant_type;
 mod scope;
 mod secret;
+mod username;
 
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
@@ -12,6 +13,7 @@ pub use grant_type::GrantType;
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;
+pub use username::UsernameKey;
 
 /// Seconds since the Unix epoch: the one clock unit of the protocol layer.
 pub type UnixTime = i64;

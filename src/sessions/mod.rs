@@ -16,7 +16,7 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use memory::MemorySessionStore;
 pub use redis::{RedisSessionStore, open_client as open_redis_client};
 
-use crate::domain::UnixTime;
+use crate::domain::{UnixTime, UsernameKey};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -107,10 +107,12 @@ pub struct LoginAttempts {
     pub from_source: i64,
 }
 
+/// Attempts count per account, whatever case the name is typed in: by the key the store
+/// finds the account by (`UsernameKey`).
 fn login_keys(username: &str, address: &str) -> [String; 3] {
-    let name = username.to_lowercase();
+    let name = UsernameKey::new(username);
     [
-        key(FAILED_LOGINS, &name),
+        key(FAILED_LOGINS, name.as_str()),
         key(FAILED_FROM, &format!("{name}\n{address}")),
         key(FAILED_SOURCE, address),
     ]
@@ -183,7 +185,7 @@ impl Sessions {
         max_wait: Duration,
         window: Duration,
     ) -> SessionResult<Option<Duration>> {
-        let key = key(LOGIN_QUEUE, &username.to_lowercase());
+        let key = key(LOGIN_QUEUE, UsernameKey::new(username).as_str());
         self.store
             .reserve_slot(&key, spacing, max_wait, window)
             .await
@@ -197,14 +199,14 @@ impl Sessions {
         browser: &str,
         ttl: Duration,
     ) -> SessionResult<()> {
-        let id = format!("{}\n{browser}", username.to_lowercase());
+        let id = format!("{}\n{browser}", UsernameKey::new(username));
         self.store
             .put(&key(KNOWN_BROWSER, &id), "1".into(), ttl)
             .await
     }
 
     pub async fn is_known_browser(&self, username: &str, browser: &str) -> SessionResult<bool> {
-        let id = format!("{}\n{browser}", username.to_lowercase());
+        let id = format!("{}\n{browser}", UsernameKey::new(username));
         Ok(self.store.get(&key(KNOWN_BROWSER, &id)).await?.is_some())
     }
 

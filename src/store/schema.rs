@@ -27,6 +27,7 @@ diesel::table! {
         address -> Nullable<Text>,
         is_admin -> Bool,
         disabled_at -> Nullable<BigInt>,
+        username_key -> Text,
     }
 }
 

@@ -427,7 +427,7 @@ async fn invalid_input_is_refused_with_a_json_error_and_changes_nothing() {
     let before_clients = get(&app, &token, "/clients").await;
     let kim = get(&app, &token, &format!("/users/{sub}")).await;
 
-    let bad: [(Method, String, Value, StatusCode, &str); 10] = [
+    let bad: [(Method, String, Value, StatusCode, &str); 11] = [
         (
             Method::POST,
             "/users".into(),
@@ -439,6 +439,14 @@ async fn invalid_input_is_refused_with_a_json_error_and_changes_nothing() {
             Method::POST,
             "/users".into(),
             json!({ "username": "kim", "password": "long enough pass" }),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        // Usernames are one account in every case.
+        (
+            Method::POST,
+            "/users".into(),
+            json!({ "username": "Kim", "password": "long enough pass" }),
             StatusCode::CONFLICT,
             "conflict",
         ),

@@ -76,6 +76,17 @@ fn users_and_clients_are_managed_from_the_command_line() {
             .count(),
         1
     );
+    // A name that differs only in case is the same account's.
+    let shouted = portcullis(
+        &dir,
+        &["users", "add", "--username", "ALICE", "--password-stdin"],
+        Some("s3cret pass\n"),
+    );
+    assert!(!shouted.status.success());
+    assert!(
+        String::from_utf8_lossy(&shouted.stderr).contains("already exists"),
+        "{shouted:?}"
+    );
 
     let client = portcullis(
         &dir,

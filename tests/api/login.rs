@@ -346,3 +346,23 @@ async fn thirty_simultaneous_wrong_passwords_across_two_instances_check_only_fiv
     };
     a_burst_of_guesses_checks_only_five(&redis).await;
 }
+
+#[tokio::test]
+async fn a_username_signs_in_typed_in_any_case_and_keeps_the_case_it_was_given() {
+    let app = spawn_app().await;
+    let sub = app.add_user("Alice").await;
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "ALICE").await;
+    let id_token = crate::helpers::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(id_token["sub"], sub.as_str());
+    let userinfo: serde_json::Value = crate::helpers::http()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["preferred_username"], "Alice");
+}

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use portcullis::domain::now;
 use portcullis::protocol::registration::ClientDraft;
 use portcullis::store::sql::SqlStore;
@@ -63,6 +66,32 @@ fn grant(id: &str, client: &str, user: &str) -> Grant {
 
 fn contract(store: Arc<dyn Store>) {
     store.ping().unwrap();
+
+    // One account per name in any case (`UsernameKey`, what the login throttle counts
+    // by); the name keeps the case it was given.
+    let capital = user("Alice");
+    store.create_user(&capital).unwrap();
+    for clash in ["alice", "ALICE", " aLiCe "] {
+        assert!(
+            matches!(store.create_user(&user(clash)), Err(StoreError::Conflict)),
+            "{clash}"
+        );
+    }
+    let found = store.find_user_by_username("ALICE").unwrap().unwrap();
+    assert_eq!(found.id, capital.id);
+    assert_eq!(found.username, "Alice");
+    let accented = user("Émile");
+    store.create_user(&accented).unwrap();
+    assert!(matches!(
+        store.create_user(&user("émile")),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.find_user_by_username("ÉMILE").unwrap().unwrap().id,
+        accented.id
+    );
+    assert!(store.delete_user("aLICE").unwrap());
+    assert!(store.delete_user("émile").unwrap());
 
     // Users
     let alice = user("alice");
@@ -373,6 +402,15 @@ fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
         ),
         Err(StoreError::Conflict)
     ));
+    // So does one that differs only in case (the admin API's and the console's way in).
+    let shouted = user("BOB_100%");
+    assert!(matches!(
+        store.apply_audited(
+            AdminChange::CreateUser(&shouted),
+            &event("user.created", &shouted.id)
+        ),
+        Err(StoreError::Conflict)
+    ));
     assert_eq!(actions(), ["user.created"]);
     // A change to nothing is no change and no event.
     let ghost = user("ghost");
@@ -473,4 +511,97 @@ fn migrations_are_idempotent_on_both_backends() {
         let pg = SqlStore::open(&db.url).unwrap();
         assert!(pg.migrate().unwrap().is_empty());
     }
+}
+
+/// Users of a database from before usernames were keyed: names that fold alike, the
+/// newer of a pair inserted first, and one name alone.
+const USERS_BEFORE_USERNAME_KEYS: &str = "
+    INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES
+        ('u-alice-2', 'alice', 'h1', 200, 200),
+        ('u-alice-1', 'Alice', 'h2', 100, 100),
+        ('u-alice-3', 'ALICE', 'h3', 300, 300),
+        ('u-emile-2', 'ÉMILE', 'h4', 200, 200),
+        ('u-emile-1', 'Émile', 'h5', 100, 100),
+        ('u-bob', 'bob', 'h6', 100, 100);
+";
+
+/// Applies the migrations that come before `username_key`, and adds
+/// `USERS_BEFORE_USERNAME_KEYS`.
+fn users_before_username_keys<DB, C>(conn: &mut C, migrations: EmbeddedMigrations)
+where
+    DB: diesel::backend::Backend,
+    C: MigrationHarness<DB> + SimpleConnection,
+{
+    for migration in conn.pending_migrations(migrations).unwrap() {
+        if migration.name().to_string().ends_with("_username_key") {
+            break;
+        }
+        conn.run_migration(&*migration).unwrap();
+    }
+    conn.batch_execute(USERS_BEFORE_USERNAME_KEYS).unwrap();
+}
+
+/// After the migration: nothing lost, the oldest of each clash keeps the name, the others
+/// are reached by their id (README, "Usernames").
+fn check_username_keys(store: &Arc<dyn Store>) {
+    let by_name = |name: &str| store.find_user_by_username(name).unwrap().map(|u| u.id);
+    assert_eq!(by_name("alice").as_deref(), Some("u-alice-1"));
+    assert_eq!(by_name("ALICE").as_deref(), Some("u-alice-1"));
+    assert_eq!(by_name("u-alice-2").as_deref(), Some("u-alice-2"));
+    assert_eq!(by_name("u-alice-3").as_deref(), Some("u-alice-3"));
+    assert_eq!(by_name("émile").as_deref(), Some("u-emile-1"));
+    assert_eq!(by_name("Émile").as_deref(), Some("u-emile-1"));
+    assert_eq!(by_name("u-emile-2").as_deref(), Some("u-emile-2"));
+    assert_eq!(by_name("Bob").as_deref(), Some("u-bob"));
+    let mut rows: Vec<(String, String, String)> = store
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.id, u.username, u.password_hash))
+        .collect();
+    rows.sort();
+    let expected = [
+        ("u-alice-1", "Alice", "h2"),
+        ("u-alice-2", "alice", "h1"),
+        ("u-alice-3", "ALICE", "h3"),
+        ("u-bob", "bob", "h6"),
+        ("u-emile-1", "Émile", "h5"),
+        ("u-emile-2", "ÉMILE", "h4"),
+    ]
+    .map(|(id, name, hash)| (id.to_owned(), name.to_owned(), hash.to_owned()));
+    assert_eq!(rows, expected);
+    assert!(matches!(
+        store.create_user(&user("BOB")),
+        Err(StoreError::Conflict)
+    ));
+    store.create_user(&user("carol")).unwrap();
+}
+
+#[test]
+fn usernames_that_fold_alike_migrate_without_failing_or_losing_an_account() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = format!("{}/before.db", dir.path().display());
+    {
+        let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+        users_before_username_keys::<diesel::sqlite::Sqlite, _>(
+            &mut conn,
+            portcullis::store::sql::SQLITE_MIGRATIONS,
+        );
+    }
+    let sqlite = SqlStore::open(&format!("sqlite://{path}")).unwrap();
+    assert!(sqlite.migrate().unwrap().is_empty());
+    check_username_keys(&(Arc::new(sqlite) as Arc<dyn Store>));
+
+    let Some(db) = TempDatabase::create() else {
+        return;
+    };
+    {
+        let mut conn = diesel::PgConnection::establish(&db.url).unwrap();
+        users_before_username_keys::<diesel::pg::Pg, _>(
+            &mut conn,
+            portcullis::store::sql::POSTGRES_MIGRATIONS,
+        );
+    }
+    let pg = SqlStore::open(&db.url).unwrap();
+    check_username_keys(&(Arc::new(pg) as Arc<dyn Store>));
 }

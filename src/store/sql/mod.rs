@@ -283,6 +283,8 @@ impl SqlStore {
                 .map(ToString::to_string)
                 .collect(),
         };
+        // What SQL could not do in the migration of usernames (nothing, once done).
+        users::settle_username_keys(&mut conn)?;
         Ok(applied)
     }
 

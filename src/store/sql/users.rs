@@ -1,14 +1,53 @@
 use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
-use crate::domain::UnixTime;
+use crate::domain::{UnixTime, UsernameKey};
 use crate::store::schema::{grants, users};
 use crate::store::{StoreResult, User, UserQuery, UserStore};
 
+/// `Conflict` when the username is taken in any case: `username_key` is unique.
 pub(super) fn insert_user(conn: &mut AnyConnection, user: &User) -> StoreResult<()> {
+    let key = UsernameKey::new(&user.username);
     diesel::insert_into(users::table)
-        .values(user)
+        .values((user, users::username_key.eq(key.as_str())))
         .execute(conn)?;
+    Ok(())
+}
+
+/// What the migration `username_key` left as a row's key when SQL could not compute it:
+/// the row's id and this suffix. No key has it (keys are lower case), so nobody signs in
+/// by it before `settle_username_keys` has run.
+const UNSETTLED: &str = "#UNSETTLED";
+
+/// Gives the usernames the migration could not key their `UsernameKey`. SQL's `lower`
+/// folds case as Rust does for ASCII letters only (SQLite's leaves other letters alone,
+/// PostgreSQL's depends on the database's locale), so the migration keyed ASCII names
+/// itself and marked the others (`UNSETTLED`). This runs after the migrations at every
+/// start, and finds nothing once they are settled. Oldest first, as in the migration: a
+/// name whose key another account already has gets its own id as its key (README,
+/// "Usernames").
+pub(super) fn settle_username_keys(conn: &mut AnyConnection) -> StoreResult<()> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let unsettled: Vec<(String, String)> = users::table
+        .filter(users::username_key.eq(users::id.concat(UNSETTLED)))
+        .order((users::created_at, users::id))
+        .select((users::id, users::username))
+        .load(conn)?;
+    for (id, username) in unsettled {
+        let key = UsernameKey::new(&username);
+        let keyed = diesel::update(users::table.find(&id))
+            .set(users::username_key.eq(key.as_str()))
+            .execute(conn);
+        match keyed {
+            Ok(_) => {}
+            Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                diesel::update(users::table.find(&id))
+                    .set(users::username_key.eq(&id))
+                    .execute(conn)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
@@ -124,7 +163,7 @@ impl UserStore for SqlStore {
 
     fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         Ok(users::table
-            .filter(users::username.eq(username))
+            .filter(users::username_key.eq(UsernameKey::new(username).as_str()))
             .select(User::as_select())
             .first(&mut *self.conn()?)
             .optional()?)
@@ -155,7 +194,8 @@ impl UserStore for SqlStore {
     }
 
     fn delete_user(&self, username: &str) -> StoreResult<bool> {
-        let n = diesel::delete(users::table.filter(users::username.eq(username)))
+        let key = UsernameKey::new(username);
+        let n = diesel::delete(users::table.filter(users::username_key.eq(key.as_str())))
             .execute(&mut *self.conn()?)?;
         self.liveness_changed();
         Ok(n > 0)
@@ -168,7 +208,8 @@ impl UserStore for SqlStore {
     }
 
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool> {
-        let n = diesel::update(users::table.filter(users::username.eq(username)))
+        let key = UsernameKey::new(username);
+        let n = diesel::update(users::table.filter(users::username_key.eq(key.as_str())))
             .set((
                 users::password_hash.eq(hash),
                 users::updated_at.eq(now),
