@@ -66,6 +66,13 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     /// How the pages look: the product's name, logo and colours.
     pub brand: Brand,
+    /// Interactions (sign-ins that need a page) one client address may start per minute.
+    pub pending_sign_ins_per_address: i64,
+    /// Open registrations one client address may make per hour.
+    pub registrations_per_address: i64,
+    /// Failed passwords from one client address, over all account names, per 15 minutes
+    /// before its attempts are queued a second apart (see `protocol::throttle`).
+    pub password_failures_per_address: i64,
 }
 
 /// The operator's branding of the pages, read at start (no rebuild).
@@ -147,6 +154,9 @@ const KEYS: &[&str] = &[
     "brand_logo_url",
     "brand_accent_color",
     "brand_stylesheet",
+    "pending_sign_ins_per_address",
+    "registrations_per_address",
+    "password_failures_per_address",
 ];
 
 impl Settings {
@@ -441,6 +451,10 @@ impl Settings {
             key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
             require_pushed_authorization_requests,
             brand,
+            // The defaults, and why: README, "Limits per client address".
+            pending_sign_ins_per_address: per_address(raw, "pending_sign_ins_per_address", 600)?,
+            registrations_per_address: per_address(raw, "registrations_per_address", 20)?,
+            password_failures_per_address: per_address(raw, "password_failures_per_address", 100)?,
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.
         if settings.refresh_token_absolute_ttl < settings.access_token_ttl {
@@ -472,6 +486,25 @@ fn ttl(raw: &BTreeMap<String, String>, key: &str, default: i64) -> Result<i64, C
             _ => Err(bad(
                 key,
                 format!("expected a positive number of seconds, got {text:?}"),
+            )),
+        },
+    }
+}
+
+/// A per-address limit: a count of at least 1 (a limit of 0 would shut every address out;
+/// a very large one turns the limit off in effect).
+fn per_address(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match raw.get(key) {
+        None => Ok(default),
+        Some(text) => match text.parse::<i64>() {
+            Ok(v) if (1..=1_000_000_000).contains(&v) => Ok(v),
+            _ => Err(bad(
+                key,
+                format!("expected a count from 1 to 1000000000, got {text:?}"),
             )),
         },
     }
@@ -615,6 +648,33 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.key, "redis_ca_file");
+    }
+
+    #[test]
+    fn every_per_address_limit_is_a_setting_with_a_default() {
+        let s = Settings::from_sources(None, no_env).unwrap();
+        assert_eq!(s.pending_sign_ins_per_address, 600);
+        assert_eq!(s.registrations_per_address, 20);
+        assert_eq!(s.password_failures_per_address, 100);
+        let s = Settings::from_sources(
+            Some("pending_sign_ins_per_address = 5000\nregistrations_per_address = 3"),
+            |k| (k == "PORTCULLIS_PASSWORD_FAILURES_PER_ADDRESS").then(|| "400".to_owned()),
+        )
+        .unwrap();
+        assert_eq!(s.pending_sign_ins_per_address, 5000);
+        assert_eq!(s.registrations_per_address, 3);
+        assert_eq!(s.password_failures_per_address, 400);
+        for key in [
+            "pending_sign_ins_per_address",
+            "registrations_per_address",
+            "password_failures_per_address",
+        ] {
+            for value in ["0", "-1", "many"] {
+                let toml = format!("{key} = \"{value}\"");
+                let err = Settings::from_sources(Some(toml.as_str()), no_env).unwrap_err();
+                assert_eq!(err.key, key, "{value}");
+            }
+        }
     }
 
     #[test]

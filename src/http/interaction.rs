@@ -18,9 +18,8 @@ use crate::sessions::SsoSession;
 /// How long a user has to finish logging in and consenting.
 pub const INTERACTION_TTL: Duration = Duration::from_secs(600);
 
-/// Pending requests one client address may open per window: far above what a person
-/// does, far below what would fill the session store.
-const MAX_PENDING_PER_ADDRESS: i64 = 120;
+/// The window of `pending_sign_ins_per_address`: pending requests one client address may
+/// open per minute (the default, and why, in the README's "Limits per client address").
 const PENDING_WINDOW: Duration = Duration::from_secs(60);
 
 /// Every stored interaction is counted against its client address before it is stored.
@@ -31,7 +30,7 @@ pub async fn admit(req: &HttpRequest, state: &State) -> Result<(), PageError> {
         .count_event("pending", &crate::http::limit_key(&address), PENDING_WINDOW)
         .await
         .map_err(OAuthError::from)?;
-    if count > MAX_PENDING_PER_ADDRESS {
+    if count > state.settings.pending_sign_ins_per_address {
         return Err(OAuthError::new(
             ErrorCode::RateLimited,
             "too many sign-in requests from this address; wait a minute and try again",

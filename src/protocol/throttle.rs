@@ -1,14 +1,24 @@
 //! The login throttling policy: what stops online password guessing without letting a
-//! stranger lock an account's owner out.
+//! stranger lock an account's owner out, nor the people who share an address with them.
 //!
 //! Attempts are counted before the password is checked (and handed back when it was
-//! right), per account name and per (account name, client address), over a window:
+//! right, so only failures stay counted), per account name, per (account name, client
+//! address), per client address and per (account name, browser), over a window:
 //!
 //! - From one address, an account name gets `MAX_PER_ADDRESS` attempts per window; then
 //!   that address is refused for that name until the window ends. This is the hard limit,
 //!   and it only ever hits the address that guesses.
-//! - From one address (IPv6: one /64), all account names together get `MAX_PER_SOURCE`
-//!   attempts per window: one address cannot try a password against every name.
+//! - A browser that signed in to the account before is judged on its own attempts, not its
+//!   address's (OWASP's "device cookie" lockout: the browser id is a cookie MACed by the
+//!   server): it gets `MAX_PER_ADDRESS` attempts per window of its own, so a guesser
+//!   behind the owner's NAT cannot keep the owner's browser out, and that browser cannot
+//!   guess for ever either.
+//! - From one address (IPv6: one /64), all account names together get
+//!   `password_failures_per_address` (a setting) attempts per window at full speed. One
+//!   address is often many people (an office, a school, a mobile carrier), so beyond it
+//!   attempts are not refused: they queue `SOURCE_SPACING` apart. A person waits a second
+//!   and signs in with the right password; a guesser trying one password on every name
+//!   gets one name a second. Browsers that signed in to the account before skip this queue.
 //! - Across all addresses, an account name gets `FREE_PER_ACCOUNT` attempts per window;
 //!   beyond them, attempts on it queue, spaced by a delay that doubles with every further
 //!   attempt up to `MAX_SPACING`, and an attempt that would wait more than `MAX_WAIT` is
@@ -22,79 +32,152 @@ use crate::sessions::LoginAttempts;
 
 pub const WINDOW: Duration = Duration::from_secs(900);
 pub const MAX_PER_ADDRESS: i64 = 5;
-pub const MAX_PER_SOURCE: i64 = 50;
 pub const FREE_PER_ACCOUNT: i64 = 10;
 pub const MAX_SPACING: Duration = Duration::from_secs(30);
+/// How far apart attempts from an address queue once its failures pass
+/// `password_failures_per_address`: short enough that a person barely notices, and the
+/// address's guesses across every name are held to one a second.
+pub const SOURCE_SPACING: Duration = Duration::from_secs(1);
 /// Longer than this in the queue and the attempt is refused instead of held open.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Throttle {
     Allow,
-    /// Queue behind the account's previous attempt, this far apart.
-    Space(Duration),
+    /// Queue for a place: behind the account's previous attempt (`account`), behind the
+    /// address's previous attempt (`source`), or both, this far apart.
+    Space {
+        account: Option<Duration>,
+        source: Option<Duration>,
+    },
     Refuse,
 }
 
 /// `known_browser`: this browser signed in to the account before.
-pub fn decide(attempts: LoginAttempts, known_browser: bool) -> Throttle {
-    if attempts.from_address > MAX_PER_ADDRESS || attempts.from_source > MAX_PER_SOURCE {
+/// `failures_per_address`: the setting `password_failures_per_address`.
+pub fn decide(attempts: LoginAttempts, known_browser: bool, failures_per_address: i64) -> Throttle {
+    if known_browser {
+        return if attempts.from_browser > MAX_PER_ADDRESS {
+            Throttle::Refuse
+        } else {
+            Throttle::Allow
+        };
+    }
+    if attempts.from_address > MAX_PER_ADDRESS {
         return Throttle::Refuse;
     }
-    if known_browser {
-        return Throttle::Allow;
-    }
     let beyond = attempts.for_account - FREE_PER_ACCOUNT;
-    if beyond <= 0 {
-        return Throttle::Allow;
+    let account = (beyond > 0).then(|| {
+        let doubling = Duration::from_secs(1u64 << (beyond - 1).min(16));
+        doubling.min(MAX_SPACING)
+    });
+    let source = (attempts.from_source > failures_per_address).then_some(SOURCE_SPACING);
+    match (account, source) {
+        (None, None) => Throttle::Allow,
+        (account, source) => Throttle::Space { account, source },
     }
-    let doubling = Duration::from_secs(1u64 << (beyond - 1).min(16));
-    Throttle::Space(doubling.min(MAX_SPACING))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The default of `password_failures_per_address`.
+    const BUDGET: i64 = 100;
+
     fn attempts(for_account: i64, from_address: i64) -> LoginAttempts {
         LoginAttempts {
             for_account,
             from_address,
             from_source: from_address,
+            from_browser: from_address,
+        }
+    }
+
+    fn account_queue(spacing: u64) -> Throttle {
+        Throttle::Space {
+            account: Some(Duration::from_secs(spacing)),
+            source: None,
         }
     }
 
     #[test]
     fn one_address_gets_five_attempts_per_account_name() {
-        assert_eq!(decide(attempts(5, 5), false), Throttle::Allow);
-        assert_eq!(decide(attempts(6, 6), false), Throttle::Refuse);
-        assert_eq!(decide(attempts(1, 6), true), Throttle::Refuse);
+        assert_eq!(decide(attempts(5, 5), false, BUDGET), Throttle::Allow);
+        assert_eq!(decide(attempts(6, 6), false, BUDGET), Throttle::Refuse);
     }
 
     #[test]
-    fn one_address_gets_fifty_attempts_over_all_account_names() {
+    fn a_browser_that_signed_in_before_is_held_to_its_own_five_not_its_addresss() {
+        // Its address has used up the name's five (a guesser behind the same NAT)...
+        let shared = LoginAttempts {
+            for_account: 10_000,
+            from_address: 6,
+            from_source: 10_000,
+            from_browser: 1,
+        };
+        assert_eq!(decide(shared, false, BUDGET), Throttle::Refuse);
+        assert_eq!(decide(shared, true, BUDGET), Throttle::Allow);
+        // ...but its own failures count: it does not get to guess for ever.
+        let own = LoginAttempts {
+            from_browser: 6,
+            ..shared
+        };
+        assert_eq!(decide(own, true, BUDGET), Throttle::Refuse);
+    }
+
+    #[test]
+    fn beyond_its_budget_an_address_is_queued_a_second_apart_not_refused() {
         let spread = |from_source| LoginAttempts {
             for_account: 1,
             from_address: 1,
             from_source,
+            from_browser: 1,
         };
-        assert_eq!(decide(spread(50), false), Throttle::Allow);
-        assert_eq!(decide(spread(51), false), Throttle::Refuse);
+        assert_eq!(decide(spread(BUDGET), false, BUDGET), Throttle::Allow);
+        let queued = Throttle::Space {
+            account: None,
+            source: Some(SOURCE_SPACING),
+        };
+        assert_eq!(decide(spread(BUDGET + 1), false, BUDGET), queued);
+        assert_eq!(decide(spread(100_000), false, BUDGET), queued);
+        // The budget is the setting, whatever it is.
+        assert_eq!(decide(spread(4), false, 3), queued);
+        assert_eq!(decide(spread(3), false, 3), Throttle::Allow);
+        // A browser that signed in to the account before is not queued with its address.
+        assert_eq!(decide(spread(100_000), true, BUDGET), Throttle::Allow);
+    }
+
+    #[test]
+    fn an_attempt_beyond_both_budgets_queues_in_both() {
+        let both = LoginAttempts {
+            for_account: 12,
+            from_address: 1,
+            from_source: BUDGET + 1,
+            from_browser: 1,
+        };
+        assert_eq!(
+            decide(both, false, BUDGET),
+            Throttle::Space {
+                account: Some(Duration::from_secs(2)),
+                source: Some(SOURCE_SPACING),
+            }
+        );
     }
 
     #[test]
     fn beyond_ten_attempts_on_an_account_they_are_spaced_ever_wider_up_to_thirty_seconds() {
-        let space = |n| decide(attempts(n, 1), false);
+        let space = |n| decide(attempts(n, 1), false, BUDGET);
         assert_eq!(space(10), Throttle::Allow);
-        assert_eq!(space(11), Throttle::Space(Duration::from_secs(1)));
-        assert_eq!(space(12), Throttle::Space(Duration::from_secs(2)));
-        assert_eq!(space(14), Throttle::Space(Duration::from_secs(8)));
-        assert_eq!(space(16), Throttle::Space(Duration::from_secs(30)));
-        assert_eq!(space(10_000), Throttle::Space(MAX_SPACING));
+        assert_eq!(space(11), account_queue(1));
+        assert_eq!(space(12), account_queue(2));
+        assert_eq!(space(14), account_queue(8));
+        assert_eq!(space(16), account_queue(30));
+        assert_eq!(space(10_000), account_queue(MAX_SPACING.as_secs()));
     }
 
     #[test]
     fn the_owners_own_browser_skips_the_account_queue() {
-        assert_eq!(decide(attempts(10_000, 1), true), Throttle::Allow);
+        assert_eq!(decide(attempts(10_000, 1), true, BUDGET), Throttle::Allow);
     }
 }

@@ -94,6 +94,8 @@ const FAILED_LOGINS: &str = "failed:";
 const FAILED_FROM: &str = "failed-from:";
 const LOGIN_QUEUE: &str = "login-queue:";
 const FAILED_SOURCE: &str = "failed-source:";
+const FAILED_BROWSER: &str = "failed-browser:";
+const SOURCE_QUEUE: &str = "login-queue-source:";
 const KNOWN_BROWSER: &str = "known-browser:";
 const PUSHED: &str = "par:";
 
@@ -105,6 +107,8 @@ pub struct LoginAttempts {
     pub from_address: i64,
     /// From this address, for any account.
     pub from_source: i64,
+    /// For this account from this browser (0 when the attempt names no browser).
+    pub from_browser: i64,
 }
 
 /// Attempts count per account, whatever case the name is typed in: by the key the store
@@ -116,6 +120,13 @@ fn login_keys(username: &str, address: &str) -> [String; 3] {
         key(FAILED_FROM, &format!("{name}\n{address}")),
         key(FAILED_SOURCE, address),
     ]
+}
+
+fn browser_login_key(username: &str, browser: &str) -> String {
+    key(
+        FAILED_BROWSER,
+        &format!("{}\n{browser}", username.to_lowercase()),
+    )
 }
 
 /// Records are stored under a hash of their id: the ids are bearer credentials (the
@@ -135,11 +146,13 @@ impl Sessions {
     }
 
     /// Counts a login attempt before its password is checked, so that attempts sent at
-    /// once (to any instance) are all counted before any is verified.
+    /// once (to any instance) are all counted before any is verified. `browser` is
+    /// counted too when given (a browser that signed in to the account before).
     pub async fn reserve_login(
         &self,
         username: &str,
         address: &str,
+        browser: Option<&str>,
         window: Duration,
     ) -> SessionResult<LoginAttempts> {
         let [account, pair, source] = login_keys(username, address);
@@ -147,18 +160,33 @@ impl Sessions {
             for_account: self.store.add(&account, 1, window).await?,
             from_address: self.store.add(&pair, 1, window).await?,
             from_source: self.store.add(&source, 1, window).await?,
+            from_browser: match browser {
+                Some(b) => {
+                    self.store
+                        .add(&browser_login_key(username, b), 1, window)
+                        .await?
+                }
+                None => 0,
+            },
         })
     }
 
-    /// A successful attempt is not held against anyone: its reservation is returned.
+    /// A successful attempt is not held against anyone: its reservation is returned
+    /// (`browser` as it was given to `reserve_login`).
     pub async fn login_succeeded(
         &self,
         username: &str,
         address: &str,
+        browser: Option<&str>,
         window: Duration,
     ) -> SessionResult<()> {
         for key in login_keys(username, address) {
             self.store.add(&key, -1, window).await?;
+        }
+        if let Some(b) = browser {
+            self.store
+                .add(&browser_login_key(username, b), -1, window)
+                .await?;
         }
         Ok(())
     }
@@ -191,8 +219,23 @@ impl Sessions {
             .await
     }
 
-    /// Remembers that `browser` signed in as `username`: it skips the account-wide queue
-    /// later, so guesses from elsewhere never keep the owner's own browser out.
+    /// Queues an attempt from `address` (a `limit_key`) behind the address's previous one,
+    /// `spacing` apart; returns the wait.
+    pub async fn queue_login_from(
+        &self,
+        address: &str,
+        spacing: Duration,
+        max_wait: Duration,
+        window: Duration,
+    ) -> SessionResult<Option<Duration>> {
+        self.store
+            .reserve_slot(&key(SOURCE_QUEUE, address), spacing, max_wait, window)
+            .await
+    }
+
+    /// Remembers that `browser` signed in as `username`: later it skips the account-wide
+    /// queue and is held to its own attempts rather than its address's, so guesses from
+    /// elsewhere, or from behind the same address, never keep the owner's own browser out.
     pub async fn remember_browser(
         &self,
         username: &str,
@@ -311,5 +354,52 @@ impl Sessions {
             Some(json) => Ok(serde_json::from_str(&json).ok()),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(900);
+
+    fn counts(account: i64, pair: i64, source: i64, browser: i64) -> LoginAttempts {
+        LoginAttempts {
+            for_account: account,
+            from_address: pair,
+            from_source: source,
+            from_browser: browser,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_browser_is_counted_on_its_own_and_a_success_gives_every_count_back() {
+        let sessions = Sessions::new(Arc::new(MemorySessionStore::new()));
+        let address = "198.51.100.1";
+        let first = sessions
+            .reserve_login("Alice", address, Some("b1"), WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(first, counts(1, 1, 1, 1));
+        // Another name from the same address, in a browser not counted on its own.
+        let other = sessions
+            .reserve_login("bob", address, None, WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(other, counts(1, 1, 2, 0));
+        sessions
+            .login_succeeded("alice", address, Some("b1"), WINDOW)
+            .await
+            .unwrap();
+        let again = sessions
+            .reserve_login("alice", address, Some("b1"), WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(again, counts(1, 1, 2, 1));
+        let elsewhere = sessions
+            .reserve_login("alice", address, Some("b2"), WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(elsewhere, counts(2, 2, 3, 1));
     }
 }

@@ -280,6 +280,119 @@ async fn repeated_failures_stop_that_address_for_that_name_but_not_the_owner_els
     );
 }
 
+/// Opens a new authorization request in `browser` and posts its login form from `from`
+/// (an `X-Forwarded-For` address, the app trusting 127.0.0.1); the status and the page.
+async fn sign_in_from(
+    browser: &crate::helpers::Browser,
+    url: &str,
+    user: &str,
+    password: &str,
+    from: &str,
+) -> (StatusCode, String) {
+    let (login_url, _, html) = browser.open(url).await.page();
+    let mut form = crate::helpers::hidden_inputs(&html);
+    form.push(("username".into(), user.into()));
+    form.push(("password".into(), password.into()));
+    let response = browser
+        .http
+        .post(login_url.join("login").unwrap())
+        .header("x-forwarded-for", from)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.text().await.unwrap())
+}
+
+fn behind_a_proxy(mut env: Vec<(&'static str, String)>) -> crate::helpers::Options {
+    env.push(("TRUSTED_PROXIES", "127.0.0.1".into()));
+    crate::helpers::Options {
+        env,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn colleagues_failures_under_other_names_do_not_keep_a_person_from_the_same_address_out() {
+    // One address, many people (an office's NAT): 55 failed passwords under 55 names, more
+    // than the 50 that once shut the whole address out for 15 minutes.
+    let app = crate::helpers::spawn_app_with(behind_a_proxy(vec![])).await;
+    app.add_user("carol").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let office = "198.51.100.7";
+    for i in 0..55 {
+        let name = format!("colleague-{i}");
+        let (status, _) = sign_in_from(&app.browser(), &url, &name, "typo", office).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let (status, _) = sign_in_from(&app.browser(), &url, "carol", PASSWORD, office).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "carol signs in");
+}
+
+#[tokio::test]
+async fn past_password_failures_per_address_attempts_are_spaced_not_refused() {
+    let app = crate::helpers::spawn_app_with(behind_a_proxy(vec![(
+        "PASSWORD_FAILURES_PER_ADDRESS",
+        "2".into(),
+    )]))
+    .await;
+    app.add_user("carol").await;
+    let client = app.add_client(false);
+    let (url, _) = app.authorize_url(&client, &[]);
+    let office = "198.51.100.8";
+    for name in ["dave", "erin"] {
+        let (status, _) = sign_in_from(&app.browser(), &url, name, "typo", office).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The address's budget of two is spent: each further attempt takes a place in the
+    // address's queue, a second after the previous one. Nothing is refused.
+    let started = std::time::Instant::now();
+    let (status, _) = sign_in_from(&app.browser(), &url, "frank", "typo", office).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "checked, not refused");
+    let (status, _) = sign_in_from(&app.browser(), &url, "carol", PASSWORD, office).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "carol signs in");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "the second attempt past the budget waited its turn: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_browser_that_signed_in_before_gets_in_though_its_address_spent_the_names_attempts() {
+    let app = crate::helpers::spawn_app_with(behind_a_proxy(vec![])).await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let own_browser = app.signed_in(&client, "alice").await;
+    let (url, _) = app.authorize_url(&client, &[]);
+    let shared = "198.51.100.9";
+    // Someone behind alice's NAT guesses her password.
+    for _ in 0..5 {
+        let (status, _) = sign_in_from(&app.browser(), &url, "alice", "wrong", shared).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Other browsers at that address stay refused for her name (the per-account limit)...
+    let (status, _) = sign_in_from(&app.browser(), &url, "alice", PASSWORD, shared).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // ...but the browser she signed in with before is held to its own attempts only.
+    let (again, _) = app.authorize_url(&client, &[("prompt", "login")]);
+    let (status, _) = sign_in_from(&own_browser, &again, "alice", PASSWORD, shared).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "alice's own browser signs in"
+    );
+    // And it does not get to guess for ever: five failures of its own, then refused.
+    for _ in 0..5 {
+        let (status, _) = sign_in_from(&own_browser, &again, "alice", "wrong", shared).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = sign_in_from(&own_browser, &again, "alice", PASSWORD, shared).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// Thirty wrong passwords sent at once, spread over two instances sharing Redis: each
 /// attempt is reserved before its password is checked, so exactly five are checked.
 async fn a_burst_of_guesses_checks_only_five(redis: &crate::backends::TempRedis) {

@@ -249,6 +249,27 @@ async fn registration_with_the_initial_access_token_is_not_rate_limited() {
 }
 
 #[tokio::test]
+async fn registrations_per_address_sets_the_open_registration_limit() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("REGISTRATION", "open".into()),
+            ("REGISTRATIONS_PER_ADDRESS", "3".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let body = json!({"redirect_uris": ["https://rp.example/cb"]});
+        assert_eq!(post(&app, body, None).await.status(), StatusCode::CREATED);
+    }
+    let body = json!({"redirect_uris": ["https://rp.example/cb"]});
+    assert_eq!(
+        post(&app, body, None).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
 async fn the_consent_page_shows_where_the_user_goes_and_marks_self_registered_clients() {
     let app = app_with("open").await;
     app.add_user("alice").await;

@@ -9,8 +9,7 @@ use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::error::{ApiError, BearerError};
 use crate::http::{State, blocking, client_address_of};
 
-/// Registrations allowed per client address per window.
-const MAX_REGISTRATIONS: i64 = 20;
+/// The window of `registrations_per_address`.
 const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 use crate::protocol::features::Feature;
 use crate::protocol::registration::{draft_from_json, read_registration, register_dynamic};
@@ -54,7 +53,7 @@ pub async fn register(
             )
             .await
             .map_err(|e| ApiError(e.into()))?;
-        if recent > MAX_REGISTRATIONS {
+        if recent > state.settings.registrations_per_address {
             return Err(ApiError(OAuthError::new(
                 ErrorCode::RateLimited,
                 "too many registrations from this address; try again later",

@@ -1,5 +1,7 @@
 //! The login page: username and password, CSRF-protected, one message for every failure.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -16,8 +18,9 @@ use crate::http::{
 };
 use crate::protocol::interaction::{Interaction, LOGIN_FORM, expired, other_browser};
 
-/// How long a browser that signed in to an account skips the account-wide login queue.
-const KNOWN_BROWSER_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+/// How long a browser that signed in to an account skips the account-wide login queue
+/// and the per-address limits.
+const KNOWN_BROWSER_TTL: Duration = Duration::from_secs(90 * 86_400);
 use crate::http::sign_out::{self, Ending};
 use crate::protocol::OAuthError;
 use crate::protocol::throttle::{self, Throttle};
@@ -148,6 +151,42 @@ fn login_page<'a>(
     }
 }
 
+/// Takes a place in each queue the throttle named (the address's, then the account's)
+/// and waits for the later of the two; `false` when a queue is too long to wait in.
+async fn wait_in_queues(
+    state: &State,
+    username: &str,
+    source: &str,
+    account_spacing: Option<Duration>,
+    source_spacing: Option<Duration>,
+) -> Result<bool, PageError> {
+    let mut wait = Duration::ZERO;
+    if let Some(spacing) = source_spacing {
+        let slot = state
+            .sessions
+            .queue_login_from(source, spacing, throttle::MAX_WAIT, throttle::WINDOW)
+            .await
+            .map_err(OAuthError::from)?;
+        match slot {
+            Some(w) => wait = wait.max(w),
+            None => return Ok(false),
+        }
+    }
+    if let Some(spacing) = account_spacing {
+        let slot = state
+            .sessions
+            .queue_login(username, spacing, throttle::MAX_WAIT, throttle::WINDOW)
+            .await
+            .map_err(OAuthError::from)?;
+        match slot {
+            Some(w) => wait = wait.max(w),
+            None => return Ok(false),
+        }
+    }
+    tokio::time::sleep(wait).await;
+    Ok(true)
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     id: String,
@@ -182,15 +221,11 @@ async fn submit_page(
     let username = form.username.trim().to_owned();
     let base = &state.settings.issuer_path;
     // Online guessing (see `protocol::throttle`): the attempt is counted before its
-    // password is checked, per account name (known or not, so the limit reveals nothing)
-    // and per (name, address).
+    // password is checked, per account name (known or not, so the limit reveals nothing),
+    // per (name, address), per address, and per (name, browser) for a browser that signed
+    // in to the account before.
     let address = client_address_of(&req, &state.settings);
     let source = limit_key(&address);
-    let attempts = state
-        .sessions
-        .reserve_login(&username, &source, throttle::WINDOW)
-        .await
-        .map_err(OAuthError::from)?;
     let browser = bound_browser(&pending, &req, &state);
     let known_browser = match &browser {
         Some(b) => state
@@ -200,20 +235,24 @@ async fn submit_page(
             .map_err(OAuthError::from)?,
         None => false,
     };
-    let admitted = match throttle::decide(attempts, known_browser) {
+    let counted_browser = browser.as_deref().filter(|_| known_browser);
+    let attempts = state
+        .sessions
+        .reserve_login(&username, &source, counted_browser, throttle::WINDOW)
+        .await
+        .map_err(OAuthError::from)?;
+    let verdict = throttle::decide(
+        attempts,
+        known_browser,
+        state.settings.password_failures_per_address,
+    );
+    let admitted = match verdict {
         Throttle::Allow => true,
         Throttle::Refuse => false,
-        Throttle::Space(spacing) => {
-            let wait = state
-                .sessions
-                .queue_login(&username, spacing, throttle::MAX_WAIT, throttle::WINDOW)
-                .await
-                .map_err(OAuthError::from)?;
-            if let Some(wait) = wait {
-                tokio::time::sleep(wait).await;
-            }
-            wait.is_some()
-        }
+        Throttle::Space {
+            account,
+            source: from_source,
+        } => wait_in_queues(&state, &username, &source, account, from_source).await?,
     };
     if !admitted {
         state.metrics.login(false);
@@ -275,7 +314,7 @@ async fn submit_page(
     crate::audit::login_succeeded(&user.id, &address);
     state
         .sessions
-        .login_succeeded(&username, &source, throttle::WINDOW)
+        .login_succeeded(&username, &source, counted_browser, throttle::WINDOW)
         .await
         .map_err(OAuthError::from)?;
     if let Some(b) = &browser {
