@@ -220,6 +220,10 @@ pub enum ClientsCommand {
         /// The client needs `iss` and `sid` on its front-channel URI (we always send them).
         #[arg(long)]
         frontchannel_logout_session_required: bool,
+        /// The operator's own app: its users see no consent page (unless it sends
+        /// prompt=consent).
+        #[arg(long)]
+        first_party: bool,
     },
     /// List clients.
     List,
@@ -665,6 +669,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             backchannel_logout_session_required,
             frontchannel_logout_uri,
             frontchannel_logout_session_required,
+            first_party,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -704,6 +709,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 backchannel_logout_session_required: Some(backchannel_logout_session_required),
                 frontchannel_logout_uri,
                 frontchannel_logout_session_required: Some(frontchannel_logout_session_required),
+                first_party,
                 ..ClientDraft::default()
             };
             let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;

@@ -68,12 +68,14 @@ fn ensure_console_client(
     let change = match &existing {
         None => AdminChange::CreateClient(&client),
         Some(c)
-            // Anything that decides where its codes go or what it may ask for.
+            // Anything that decides where its codes go, what it may ask for, or whether
+            // its administrator is asked to consent.
             if c.redirect_uris != client.redirect_uris
                 || c.post_logout_redirect_uris != client.post_logout_redirect_uris
                 || c.scope != client.scope
                 || c.grant_types != client.grant_types
-                || c.auth_method != client.auth_method =>
+                || c.auth_method != client.auth_method
+                || c.first_party != client.first_party =>
         {
             client.created_at = c.created_at;
             AdminChange::UpdateClient(&client)

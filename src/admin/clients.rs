@@ -48,6 +48,8 @@ pub fn describe(client: &Client) -> Value {
             "registered_dynamically".into(),
             json!(client.registered_dynamically),
         );
+        // Ours, not RFC 7591: a PATCH carries it over like the metadata (see `change_draft`).
+        map.insert("first_party".into(), json!(client.first_party));
     }
     out
 }

@@ -65,6 +65,8 @@ pub fn console_client_draft(
         auth_method: Some("none".into()),
         grant_types: vec!["authorization_code".into()],
         scope: Some(format!("openid profile {}", crate::admin::ADMIN_SCOPE)),
+        // The provider's own app: its administrator is not asked to "allow" it.
+        first_party: true,
         ..Default::default()
     }
 }

@@ -147,6 +147,9 @@ impl Interaction {
 pub struct SignedIn {
     pub session: SsoSession,
     pub consent: Option<Consent>,
+    /// The client is first-party: its user is taken to consent to what it asks. Read
+    /// with the consent, so that an operator's change applies to the next step.
+    pub first_party: bool,
     /// The request's `id_token_hint` names this session's user.
     pub hint_names_user: bool,
 }
@@ -163,14 +166,16 @@ pub fn signed_in(
         return Ok(None);
     };
     let client_id = &request.client_id;
+    let client = ctx.store.find_client(client_id)?;
     // An id_token_hint names the user as this client knows them (a pairwise `sub`,
     // perhaps): is it this session's user?
-    let hint_names_user = match (&request.hinted_sub, ctx.store.find_client(client_id)?) {
-        (Some(hint), Some(client)) => *hint == subject_for(&client, &user.id, ctx.kek),
+    let hint_names_user = match (&request.hinted_sub, &client) {
+        (Some(hint), Some(client)) => *hint == subject_for(client, &user.id, ctx.kek),
         _ => false,
     };
     Ok(Some(SignedIn {
         consent: ctx.store.find_consent(&user.id, client_id)?,
+        first_party: client.as_ref().is_some_and(|c| c.first_party),
         session,
         hint_names_user,
     }))
@@ -213,12 +218,19 @@ pub fn step(
         interaction.request.hinted_sub = Some(s.session.user_id.clone());
     }
     let consent = signed_in.and_then(|s| s.consent.as_ref());
-    drop_unconsented_offline_access(&mut interaction.request, consent);
+    let first_party = signed_in.is_some_and(|s| s.first_party);
+    drop_unconsented_offline_access(&mut interaction.request, consent, first_party);
     let auth = signed_in.map(|s| Authentication {
         session: &s.session,
         fresh: interaction.fresh_login_of(&s.session),
     });
-    match next_step(&interaction.request, auth.as_ref(), consent, now) {
+    match next_step(
+        &interaction.request,
+        auth.as_ref(),
+        consent,
+        first_party,
+        now,
+    ) {
         Next::Login => Step::Login,
         Next::Consent => Step::Consent,
         Next::IssueCode => Step::Issue,
@@ -296,6 +308,7 @@ mod tests {
                 granted_at: 100,
                 claims: String::new(),
             }),
+            first_party: false,
             hint_names_user,
         }
     }
@@ -370,6 +383,26 @@ mod tests {
         assert_eq!(step(&mut i, Some(&given), "https://op", 200), Step::Consent);
         i.consented();
         assert_eq!(step(&mut i, Some(&given), "https://op", 200), Step::Issue);
+    }
+
+    #[test]
+    fn a_first_party_client_issues_without_a_consent_and_keeps_offline_access() {
+        let mut i = interaction("openid offline_access", &[]);
+        let mut given = signed_in("u", None, false);
+        given.first_party = true;
+        assert_eq!(step(&mut i, Some(&given), "https://op", 200), Step::Issue);
+        assert_eq!(i.request.scope, "openid offline_access", "kept as asked");
+        let mut asked = interaction("openid", &[Prompt::Consent]);
+        assert_eq!(
+            step(&mut asked, Some(&given), "https://op", 200),
+            Step::Consent,
+            "prompt=consent still shows the page"
+        );
+        asked.consented();
+        assert_eq!(
+            step(&mut asked, Some(&given), "https://op", 200),
+            Step::Issue
+        );
     }
 
     #[test]

@@ -117,6 +117,7 @@ mod tests {
             pkce_required: true,
             resources: vec![],
             registered_dynamically: false,
+            first_party: false,
             backchannel_logout: None,
             frontchannel_logout: Some(LogoutUri {
                 uri: "https://rp.example/fc?x=1".into(),

@@ -180,6 +180,10 @@ pub struct Client {
     /// Registered by anyone through dynamic registration, not by an operator: nobody
     /// vouches for its name.
     pub registered_dynamically: bool,
+    /// Marked first-party by the operator (never through dynamic registration): the
+    /// user is taken to consent to what it asks and sees no consent page unless the
+    /// request says `prompt=consent`.
+    pub first_party: bool,
     /// OIDC Back-Channel Logout: where logout tokens are POSTed when a session ends.
     pub backchannel_logout: Option<LogoutUri>,
     /// OIDC Front-Channel Logout: the page the signed-out page loads in a hidden iframe.

@@ -54,6 +54,7 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         frontchannel_logout_uri -> Nullable<Text>,
         frontchannel_logout_session_required -> Bool,
+        first_party -> Bool,
     }
 }
 

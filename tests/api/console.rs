@@ -16,7 +16,11 @@ async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
         "the console sends to the sign-in page"
     );
     let outcome = browser.login(outcome, username).await;
-    let (url, status, html) = browser.consent_if_asked(outcome).await.page();
+    assert!(
+        !outcome.is_page("/consent"),
+        "the console is first-party: its administrator is not asked to allow it"
+    );
+    let (url, status, html) = outcome.page();
     assert_eq!(status, StatusCode::OK, "{html}");
     (browser, url, html)
 }
@@ -195,7 +199,7 @@ async fn a_user_without_the_admin_role_is_refused_and_signing_out_ends_the_sessi
     let outcome = browser
         .login(browser.open(&app.url("/admin")).await, "plain")
         .await;
-    let (_, status, html) = browser.consent_if_asked(outcome).await.page();
+    let (_, status, html) = outcome.page();
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("insufficient_scope"), "{html}");
 

@@ -16,6 +16,7 @@ mod cluster_sign_out;
 mod console;
 mod discovery;
 mod faults;
+mod first_party;
 mod flow;
 mod helpers;
 mod http_edges;

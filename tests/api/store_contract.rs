@@ -116,11 +116,12 @@ fn contract(store: Arc<dyn Store>) {
     );
     assert!(!store.set_password_hash("nobody", "h", 5).unwrap());
 
-    // Clients keep their redirect URIs in order.
+    // Clients keep their redirect URIs in order, and their first-party mark.
     let registered = crate::helpers::register_client(ClientDraft {
         name: Some("RP".into()),
         redirect_uris: vec!["https://rp.example/b".into(), "https://rp.example/a".into()],
         post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
+        first_party: true,
         ..Default::default()
     });
     let client = registered.client;
@@ -132,6 +133,7 @@ fn contract(store: Arc<dyn Store>) {
         client.post_logout_redirect_uris
     );
     assert_eq!(found.secret_hash, client.secret_hash);
+    assert!(found.first_party);
     assert_eq!(store.list_clients().unwrap().len(), 1);
 
     // Codes redeem once, even under concurrency, and record their grant atomically.

@@ -28,13 +28,16 @@ pub enum Next {
 
 /// OIDC Core §11: offline_access is ignored unless the user is asked for consent
 /// (`prompt=consent`) or has already consented to it for this client. It is then dropped
-/// from the request (no refresh token) rather than refused.
+/// from the request (no refresh token) rather than refused. A first-party client is one of
+/// the "other conditions for processing the request permitting offline access" §11
+/// allows: the operator's word stands for the user's consent.
 pub fn drop_unconsented_offline_access(
     request: &mut AuthorizationRequest,
     consent: Option<&Consent>,
+    first_party: bool,
 ) {
     let mut scopes = request.scopes();
-    if !scopes.contains(OFFLINE_ACCESS) || request.prompts(Prompt::Consent) {
+    if !scopes.contains(OFFLINE_ACCESS) || request.prompts(Prompt::Consent) || first_party {
         return;
     }
     let consented = consent
@@ -78,10 +81,13 @@ fn consent_covers(consent: &Consent, request: &AuthorizationRequest) -> bool {
 }
 
 /// What happens next for `request`, given the browser's session and the stored consent.
+/// A `first_party` client (so marked by the operator, as Hydra's `skip_consent`) is taken
+/// as consented to exactly what it asks, and no consent is recorded for it.
 pub fn next_step(
     request: &AuthorizationRequest,
     auth: Option<&Authentication<'_>>,
     consent: Option<&Consent>,
+    first_party: bool,
     now: UnixTime,
 ) -> Next {
     let none = request.prompts(Prompt::None);
@@ -115,7 +121,9 @@ pub fn next_step(
     {
         return Next::Fail(ErrorCode::LoginRequired);
     }
-    let covered = consent.is_some_and(|c| consent_covers(c, request));
+    let covered = first_party || consent.is_some_and(|c| consent_covers(c, request));
+    // OIDC Core §3.1.2.1: with `prompt=consent` the OP "SHOULD prompt the End-User for
+    // consent before returning information to the Client", first-party or not.
     if !covered || request.prompts(Prompt::Consent) {
         return if none {
             Next::Fail(ErrorCode::ConsentRequired)
@@ -129,6 +137,29 @@ pub fn next_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FIRST_PARTY: bool = true;
+    const THIRD_PARTY: bool = false;
+
+    /// The decision for a client that is not first-party, as most tests here want it.
+    fn next_step(
+        request: &AuthorizationRequest,
+        auth: Option<&Authentication<'_>>,
+        consent: Option<&Consent>,
+        now: UnixTime,
+    ) -> Next {
+        super::next_step(request, auth, consent, THIRD_PARTY, now)
+    }
+
+    /// The decision for a first-party client.
+    fn first_party_step(
+        request: &AuthorizationRequest,
+        auth: Option<&Authentication<'_>>,
+        consent: Option<&Consent>,
+        now: UnixTime,
+    ) -> Next {
+        super::next_step(request, auth, consent, FIRST_PARTY, now)
+    }
 
     fn request(prompt: &[&str], max_age: Option<i64>) -> AuthorizationRequest {
         AuthorizationRequest {
@@ -308,11 +339,15 @@ mod tests {
         asked.prompt = vec![Prompt::Consent];
         let mut remembered = plain.clone();
 
-        drop_unconsented_offline_access(&mut plain, Some(&consent("openid profile")));
+        drop_unconsented_offline_access(&mut plain, Some(&consent("openid profile")), THIRD_PARTY);
         assert_eq!(plain.scope, "openid");
-        drop_unconsented_offline_access(&mut asked, None);
+        drop_unconsented_offline_access(&mut asked, None, THIRD_PARTY);
         assert_eq!(asked.scope, "offline_access openid");
-        drop_unconsented_offline_access(&mut remembered, Some(&consent("offline_access openid")));
+        drop_unconsented_offline_access(
+            &mut remembered,
+            Some(&consent("offline_access openid")),
+            THIRD_PARTY,
+        );
         assert_eq!(remembered.scope, "offline_access openid");
     }
 
@@ -329,5 +364,69 @@ mod tests {
             next_step(&r, Some(&a), None, 100),
             Next::Fail(ErrorCode::LoginRequired)
         );
+    }
+
+    #[test]
+    fn a_first_party_client_is_not_asked_for_consent_unless_prompt_consent_says_so() {
+        let s = session(100);
+        let a = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        let narrow = consent("openid");
+        assert_eq!(
+            first_party_step(&request(&[], None), Some(&a), None, 100),
+            Next::IssueCode
+        );
+        assert_eq!(
+            first_party_step(&request(&[], None), Some(&a), Some(&narrow), 100),
+            Next::IssueCode,
+            "a narrower consent given before does not limit a first-party client"
+        );
+        assert_eq!(
+            first_party_step(&request(&["consent"], None), Some(&a), None, 100),
+            Next::Consent
+        );
+        // Being first-party skips consent, not the login.
+        assert_eq!(
+            first_party_step(&request(&[], None), None, None, 100),
+            Next::Login
+        );
+        assert_eq!(
+            first_party_step(&request(&["login"], None), Some(&a), None, 150),
+            Next::Login
+        );
+    }
+
+    #[test]
+    fn prompt_none_gets_a_first_party_client_a_code_without_any_consent_record() {
+        let s = session(100);
+        let a = Authentication {
+            session: &s,
+            fresh: false,
+        };
+        assert_eq!(
+            first_party_step(&request(&["none"], None), Some(&a), None, 100),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&["none"], None), Some(&a), None, 100),
+            Next::Fail(ErrorCode::ConsentRequired)
+        );
+        assert_eq!(
+            first_party_step(&request(&["none"], None), None, None, 100),
+            Next::Fail(ErrorCode::LoginRequired)
+        );
+    }
+
+    #[test]
+    fn a_first_party_client_keeps_offline_access_without_a_consent_to_it() {
+        let mut first = request(&[], None);
+        first.scope = "offline_access openid".into();
+        let mut third = first.clone();
+        drop_unconsented_offline_access(&mut first, None, FIRST_PARTY);
+        assert_eq!(first.scope, "offline_access openid");
+        drop_unconsented_offline_access(&mut third, None, THIRD_PARTY);
+        assert_eq!(third.scope, "openid");
     }
 }

@@ -60,6 +60,9 @@ pub struct ClientDraft {
     pub sector_identifier_uri: Option<String>,
     /// The URIs the sector identifier document lists, fetched by the caller.
     pub sector_redirect_uris: Option<Vec<String>>,
+    /// The operator vouches for the client: its users are not asked to consent. Set by
+    /// operators only (CLI, admin API); `draft_from_json` never reads it.
+    pub first_party: bool,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -453,6 +456,7 @@ pub fn register(
         pkce_required: require_pkce,
         resources: draft.resources,
         registered_dynamically: false,
+        first_party: draft.first_party,
         backchannel_logout,
         frontchannel_logout,
     };
@@ -487,7 +491,7 @@ pub fn issue_secret(
 
 /// A registration by an operator (admin API, console): the RFC 7591 metadata of
 /// `draft_from_json`, and also what only operators may grant: API scopes (such as
-/// `admin`) and RFC 8707 `resources`.
+/// `admin`), RFC 8707 `resources`, and `first_party` (no consent page).
 pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
     let mut general = body.clone();
     if let Some(obj) = general.as_object_mut() {
@@ -520,6 +524,11 @@ pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError>
             })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(metadata_error("resources must be an array of URIs")),
+    };
+    draft.first_party = match body.get("first_party") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(metadata_error("first_party must be a boolean")),
     };
     Ok(draft)
 }
@@ -556,6 +565,10 @@ pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Val
     let registration_access_token = random_token(32);
     registered.client.registration_token_hash = Some(token_hash(&registration_access_token));
     registered.client.registered_dynamically = true;
+    // Whoever registers a client here vouches for nothing: a `first_party` member in the
+    // request is replaced by the default, as RFC 7591 §2 lets a server do with any
+    // requested value (rather than refused, like the API scopes registrants may not have).
+    registered.client.first_party = false;
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.
@@ -595,7 +608,8 @@ pub fn read_registration(
     ))
 }
 
-/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2).
+/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2), and so
+/// is `first_party`: only an operator can make a client first-party.
 /// Requested grant types, response types and scopes we do not support are left out, as
 /// §3.2.1 allows ("MAY ... substitute them with suitable values"; the response tells the
 /// client what it got); only a request with nothing usable left is refused.
@@ -719,6 +733,8 @@ pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
         subject_type: string("subject_type")?,
         sector_identifier_uri: string("sector_identifier_uri")?,
         sector_redirect_uris: None,
+        // Never from a registrant: only an operator vouches for a client.
+        first_party: false,
     })
 }
 
@@ -956,6 +972,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn only_an_operator_makes_a_client_first_party() {
+        let body = json!({"redirect_uris": ["https://a/cb"], "first_party": true});
+        assert!(
+            !draft(body.clone()).unwrap().client.first_party,
+            "a registrant's first_party is ignored"
+        );
+        let by_operator = register(
+            operator_draft_from_json(&body).unwrap(),
+            "https://op.example",
+            &kek(),
+            0,
+        )
+        .unwrap();
+        assert!(by_operator.client.first_party);
+        assert!(
+            client_information(&by_operator.client, None, None, "")
+                .get("first_party")
+                .is_none(),
+            "not RFC 7591 metadata: the registration response does not echo it"
+        );
+        let plain = operator_draft_from_json(&json!({"redirect_uris": ["https://a/cb"]})).unwrap();
+        assert!(!plain.first_party);
+        let malformed = json!({"redirect_uris": ["https://a/cb"], "first_party": "yes"});
+        assert_eq!(
+            operator_draft_from_json(&malformed).unwrap_err().code,
+            ErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ struct ClientRow {
     backchannel_logout_session_required: bool,
     frontchannel_logout_uri: Option<String>,
     frontchannel_logout_session_required: bool,
+    first_party: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -103,6 +104,7 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         pkce_required: row.pkce_required,
         resources: row.resources.as_deref().map(split).unwrap_or_default(),
         registered_dynamically: row.registered_dynamically,
+        first_party: row.first_party,
         backchannel_logout: logout_uri(
             row.backchannel_logout_uri,
             row.backchannel_logout_session_required,
@@ -151,6 +153,7 @@ fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
         pkce_required: client.pkce_required,
         resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
         registered_dynamically: client.registered_dynamically,
+        first_party: client.first_party,
         backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
         backchannel_logout_session_required: client
             .backchannel_logout
