@@ -87,7 +87,7 @@ impl From<OAuthError> for AdminError {
         let description = e.wire_description().unwrap_or_default();
         match e.code {
             ErrorCode::ServerError => Self::Internal(e.cause.unwrap_or(description)),
-            ErrorCode::TemporarilyUnavailable => Self::Unavailable(description),
+            ErrorCode::TemporarilyUnavailable => Self::Unavailable(e.cause.unwrap_or(description)),
             code => Self::Invalid {
                 code: code.as_str(),
                 description,
@@ -97,6 +97,15 @@ impl From<OAuthError> for AdminError {
 }
 
 pub type AdminResult<T> = Result<T, AdminError>;
+
+/// Why a key rotation failed: storage failures as such (their text is for the log, not
+/// for the caller), anything else (a rotation racing ours) as a conflict.
+fn rotation_refused(e: anyhow::Error) -> AdminError {
+    match e.downcast::<StoreError>() {
+        Ok(storage) => storage.into(),
+        Err(other) => AdminError::Conflict(other.to_string()),
+    }
+}
 
 /// What a change needs: the store, the key-encryption key (client secrets, keys), the
 /// configuration, the time, and who acts from where.
@@ -271,7 +280,7 @@ impl Admin<'_> {
                 self.settings,
                 self.now,
             )
-            .map_err(|e| AdminError::Conflict(e.to_string()))?;
+            .map_err(rotation_refused)?;
             crate::audit::key_rotated(&key.kid, &key.alg, false);
             self.record(
                 "key.rotated",
@@ -307,5 +316,21 @@ fn page_limit(limit: Option<i64>) -> AdminResult<i64> {
         Some(_) => Err(AdminError::invalid(format!(
             "limit must be 1 to {MAX_PAGE}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AdminError, rotation_refused};
+    use crate::store::StoreError;
+
+    #[test]
+    fn a_key_rotation_that_storage_failed_is_not_a_conflict_carrying_its_text() {
+        let down = anyhow::Error::from(StoreError::Unavailable("db.internal:5432 refused".into()));
+        assert!(matches!(rotation_refused(down), AdminError::Unavailable(_)));
+        let broken = anyhow::Error::from(StoreError::Internal("relation keys".into()));
+        assert!(matches!(rotation_refused(broken), AdminError::Internal(_)));
+        let raced = anyhow::anyhow!("another rotation of ES256 ran at the same time; try again");
+        assert!(matches!(rotation_refused(raced), AdminError::Conflict(_)));
     }
 }

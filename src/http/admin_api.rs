@@ -15,7 +15,7 @@ use crate::domain::Secret;
 use crate::http::endpoints::at;
 use crate::http::endpoints::userinfo::bearer_token;
 use crate::http::error::{AdminApiError, BearerError};
-use crate::http::{State, client_address_of, sign_out};
+use crate::http::{BodyType, State, client_address_of, sign_out};
 use crate::protocol::Context;
 use crate::protocol::registration::{operator_draft_from_json, sector_document};
 use crate::store::EndedSessions;
@@ -108,11 +108,33 @@ where
     .map_err(|e| AdminApiError::Refused(AdminError::Internal(e.to_string())))?
 }
 
-/// The request body as `T`. Parsed inside `run`, after the caller is authenticated: a
-/// caller without a good token learns that (401), not what is wrong with its input.
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> AdminResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| AdminError::invalid(format!("the body is not what this call takes: {e}")))
+/// A request body and whether it was declared `application/json`.
+struct JsonBody {
+    declared: bool,
+    bytes: web::Bytes,
+}
+
+impl JsonBody {
+    fn of(req: &HttpRequest, bytes: web::Bytes) -> Self {
+        Self {
+            declared: BodyType::Json.declared_by(req),
+            bytes,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The body as `T`. Parsed inside `run`, after the caller is authenticated: a caller
+    /// without a good token learns that (401), not what is wrong with its input.
+    fn parse<T: DeserializeOwned>(&self) -> AdminResult<T> {
+        if !self.declared {
+            return Err(AdminError::invalid(BodyType::Json.refusal()));
+        }
+        serde_json::from_slice(&self.bytes)
+            .map_err(|e| AdminError::invalid(format!("the body is not what this call takes: {e}")))
+    }
 }
 
 /// The query string as `T`, likewise.
@@ -167,8 +189,9 @@ async fn list_users(req: HttpRequest, state: State) -> Reply {
 }
 
 async fn create_user(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
+    let body = JsonBody::of(&req, body);
     let user = run(&req, &state, move |admin, _| {
-        admin.create_user(json_body::<NewUser>(&body)?)
+        admin.create_user(body.parse::<NewUser>()?)
     })
     .await?;
     let location = state
@@ -191,8 +214,9 @@ async fn update_user(
     state: State,
 ) -> Reply {
     let id = path.into_inner();
+    let body = JsonBody::of(&req, body);
     let (user, ended) = run(&req, &state, move |admin, _| {
-        admin.update_user(&id, &json_body::<UserPatch>(&body)?)
+        admin.update_user(&id, &body.parse::<UserPatch>()?)
     })
     .await?;
     forgotten(&state, &ended).await?;
@@ -219,8 +243,9 @@ async fn set_password(
     state: State,
 ) -> Reply {
     let id = path.into_inner();
+    let body = JsonBody::of(&req, body);
     let ended = run(&req, &state, move |admin, _| {
-        let PasswordBody { password } = json_body(&body)?;
+        let PasswordBody { password } = body.parse()?;
         admin.set_password(&id, &password)
     })
     .await?;
@@ -276,8 +301,9 @@ async fn list_clients(req: HttpRequest, state: State) -> Reply {
 }
 
 async fn register_client(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
+    let body = JsonBody::of(&req, body);
     let registered = run(&req, &state, move |admin, ctx| {
-        let metadata: serde_json::Value = json_body(&body)?;
+        let metadata: serde_json::Value = body.parse()?;
         let mut draft = operator_draft_from_json(&metadata)?;
         if let Some(uri) = &draft.sector_identifier_uri {
             draft.sector_redirect_uris = sector_document(uri, ctx);
@@ -305,8 +331,9 @@ async fn update_client(
     state: State,
 ) -> Reply {
     let id = path.into_inner();
+    let body = JsonBody::of(&req, body);
     let updated = run(&req, &state, move |admin, ctx| {
-        let change: ClientChange = json_body(&body)?;
+        let change: ClientChange = body.parse()?;
         let (current, mut draft) = admin.change_draft(&id, &change)?;
         if let Some(uri) = &draft.sector_identifier_uri {
             draft.sector_redirect_uris = sector_document(uri, ctx);
@@ -346,11 +373,13 @@ struct RotateBody {
 
 async fn rotate_keys(req: HttpRequest, body: web::Bytes, state: State) -> Reply {
     let keys = state.keys.clone();
+    // No body at all is every default; a body is JSON like any other.
+    let body = JsonBody::of(&req, body);
     let rotated = run(&req, &state, move |admin, ctx| {
         let RotateBody { alg, activate_in } = if body.is_empty() {
             RotateBody::default()
         } else {
-            json_body(&body)?
+            body.parse()?
         };
         let rotated = admin.rotate_keys(
             alg.as_deref(),

@@ -127,14 +127,17 @@ impl From<AdminError> for Refusal {
     }
 }
 
+/// What an administrative operation refused, as the console's page shows it. A storage
+/// failure's text names our hosts and tables: the page says only that it failed, the
+/// log (`http::error`) says why.
 fn admin_page_error(e: AdminError) -> PageError {
     PageError(match e {
         AdminError::Invalid { description, .. } | AdminError::Conflict(description) => {
             OAuthError::invalid_request(description)
         }
         AdminError::NotFound(what) => OAuthError::invalid_request(format!("no such {what}")),
-        AdminError::Unavailable(m) => OAuthError::new(ErrorCode::TemporarilyUnavailable, m),
-        AdminError::Internal(m) => OAuthError::server(m),
+        AdminError::Unavailable(cause) => OAuthError::unavailable(cause),
+        AdminError::Internal(cause) => OAuthError::server(cause),
     })
 }
 
@@ -1047,4 +1050,27 @@ async fn audit(req: HttpRequest, query: web::Query<AuditQuery>, state: State) ->
     }
     .await;
     finish(&state, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admin_page_error;
+    use crate::admin::AdminError;
+
+    #[test]
+    fn storage_failures_are_logged_not_shown() {
+        let text = "could not connect to server: db.internal:5432";
+        for refused in [
+            AdminError::Unavailable(text.into()),
+            AdminError::Internal(text.into()),
+        ] {
+            let error = admin_page_error(refused).0;
+            assert!(
+                !error.description.as_deref().unwrap_or("").contains(text),
+                "{error:?}"
+            );
+            // `http::error` logs the cause of an error that has one.
+            assert_eq!(error.cause.as_deref(), Some(text));
+        }
+    }
 }

@@ -208,6 +208,45 @@ pub fn refusal(
     }
 }
 
+/// Whether an `Accept` header asks for HTML, as a browser's navigation does
+/// (`text/html,application/xhtml+xml,...`); `q=0` refuses a type (RFC 9110 §12.5.1).
+pub fn accepts_html(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let is_html = parts
+            .next()
+            .is_some_and(|t| t.eq_ignore_ascii_case("text/html"));
+        let refused = parts.any(|p| {
+            p.split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("q")
+                    && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
+        });
+        is_html && !refused
+    })
+}
+
+/// What an address that serves nothing answers (404, the app's default service): the
+/// error page to a browser, a small JSON error to anything else.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let html = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(accepts_html);
+    if html {
+        let base = req
+            .app_data::<State>()
+            .map(|s| s.settings.issuer_path.clone())
+            .unwrap_or_default();
+        return pages::not_found_page(&base);
+    }
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "error_description": "there is nothing at this address",
+    }))
+}
+
 /// Errors of the admin API: the bearer check (RFC 6750 challenges), or what the
 /// operation refused, as `{"error", "error_description"}` JSON with its status.
 #[derive(Debug)]
@@ -281,5 +320,22 @@ impl ResponseError for AdminApiError {
                 .insert(crate::protocol::error::Backend::Database);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_html;
+
+    #[test]
+    fn a_browsers_navigation_accepts_html_and_a_program_does_not() {
+        assert!(accepts_html(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(accepts_html("TEXT/HTML; q=0.5"));
+        assert!(!accepts_html("*/*"));
+        assert!(!accepts_html("application/json"));
+        assert!(!accepts_html(""));
+        assert!(!accepts_html("text/html;q=0, application/json"));
     }
 }

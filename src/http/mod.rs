@@ -194,21 +194,64 @@ pub fn request_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthErr
     Ok(params)
 }
 
+/// The media types request bodies are read as. Each endpoint that reads a body checks its
+/// declared type here, so that a body is never read as something its sender did not say
+/// it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyType {
+    /// The OAuth back-channel endpoints (RFC 6749 §3.2, §4.1.3; RFC 7009 §2.1, RFC 7662
+    /// §2.1, RFC 9126 §2.1) and a bearer token sent in a body (RFC 6750 §2.2).
+    Form,
+    /// Client registration (RFC 7591 §3.1) and the admin API.
+    Json,
+}
+
+impl BodyType {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Form => "application/x-www-form-urlencoded",
+            Self::Json => "application/json",
+        }
+    }
+
+    /// What a sender of another type is told.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            Self::Form => "the content type must be application/x-www-form-urlencoded",
+            Self::Json => "the content type must be application/json",
+        }
+    }
+
+    /// Whether the request's `Content-Type` declares this type.
+    pub fn declared_by(self, req: &HttpRequest) -> bool {
+        let declared = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        is_media_type(declared, self.media_type())
+    }
+
+    /// `invalid_request` unless the request declares this type.
+    pub fn require(self, req: &HttpRequest) -> Result<(), OAuthError> {
+        if self.declared_by(req) {
+            Ok(())
+        } else {
+            Err(OAuthError::invalid_request(self.refusal()))
+        }
+    }
+}
+
+/// Whether a `Content-Type` value is `media_type`: type and subtype compare without case,
+/// and parameters after a `;` (`charset=UTF-8`) do not matter (RFC 9110 §8.3.1).
+pub fn is_media_type(content_type: Option<&str>, media_type: &str) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(media_type))
+}
+
 /// Only the body, for endpoints whose parameters must not travel in the URL.
 pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
-    let is_form = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::invalid_request(
-            "content type must be application/x-www-form-urlencoded",
-        ));
-    }
+    BodyType::Form.require(req)?;
     let form =
         std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("body is not UTF-8"))?;
     Params::from_urlencoded(form)
@@ -334,7 +377,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &Settings) {
         .configure(admin_api::configure)
         .configure(console::configure)
         .configure(|c| pages::configure(c, settings));
-    cfg.service(scope);
+    // Unknown paths, below the issuer's path or not: actix's default is an empty 404.
+    cfg.service(scope)
+        .default_service(web::to(error::not_found));
 }
 
 /// The largest request body read, on every route (forms and registration documents are
@@ -558,6 +603,35 @@ mod tests {
             Some("198.51.100.7".parse().unwrap()),
             "the proxy's own line is the last one"
         );
+    }
+
+    #[test]
+    fn a_body_type_is_its_media_type_whatever_the_case_and_parameters() {
+        use super::is_media_type;
+        let form = "application/x-www-form-urlencoded";
+        assert!(is_media_type(Some(form), form));
+        assert!(is_media_type(
+            Some("Application/X-WWW-Form-URLEncoded; charset=UTF-8"),
+            form
+        ));
+        assert!(is_media_type(
+            Some("application/json ;charset=utf-8"),
+            "application/json"
+        ));
+        assert!(!is_media_type(None, form));
+        assert!(!is_media_type(Some(""), form));
+        assert!(!is_media_type(Some("text/plain"), form));
+        for other in [
+            "application/x-www-form-urlencodedx",
+            "multipart/form-data; boundary=x",
+            "application/json",
+        ] {
+            assert!(!is_media_type(Some(other), form), "{other}");
+        }
+        assert!(!is_media_type(
+            Some("application/json-patch+json"),
+            "application/json"
+        ));
     }
 
     #[test]

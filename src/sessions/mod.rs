@@ -67,7 +67,7 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// The browser's single sign-on session (`sid` in ID tokens).
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Serialize, serde::Deserialize)]
 pub struct SsoSession {
     /// The cookie value: a bearer credential, never shown to clients and never stored
     /// (the record lives under its hash; this field is filled in when it is loaded).
@@ -80,6 +80,19 @@ pub struct SsoSession {
     /// When the user last entered credentials (OIDC `auth_time`).
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// `id` is the cookie's credential: never in a log line.
+impl std::fmt::Debug for SsoSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoSession")
+            .field("id", &"[redacted]")
+            .field("sid", &self.sid)
+            .field("user_id", &self.user_id)
+            .field("auth_time", &self.auth_time)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Typed access to the session store.
@@ -401,5 +414,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(elsewhere, counts(2, 2, 3, 1));
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_session_cookie() {
+        let session = SsoSession {
+            id: "the-cookie-value".into(),
+            sid: "public-sid".into(),
+            user_id: "user-1".into(),
+            auth_time: 1,
+            expires_at: 2,
+        };
+        let shown = format!("{session:?}");
+        assert!(!shown.contains("the-cookie-value"), "{shown}");
+        assert!(shown.contains("public-sid"), "{shown}");
     }
 }

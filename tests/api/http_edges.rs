@@ -544,3 +544,213 @@ async fn hsts_is_sent_on_every_response_only_when_served_over_tls() {
         );
     }
 }
+
+const FORM_ONLY: &str = "the content type must be application/x-www-form-urlencoded";
+const JSON_ONLY: &str = "the content type must be application/json";
+
+#[tokio::test]
+async fn form_endpoints_read_only_bodies_declared_as_forms() {
+    let app = spawn_app().await;
+    let client = app.add_client(false);
+    let secret = client.secret.as_deref().unwrap();
+    // RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1, RFC 9126 §2.1.
+    for path in ["/token", "/revoke", "/introspect", "/par"] {
+        for content_type in [
+            Some("application/json"),
+            Some("text/plain"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/x-www-form-urlencodedx"),
+            None,
+        ] {
+            let mut request = http()
+                .post(app.url(path))
+                .basic_auth(&client.id, Some(secret))
+                .body("grant_type=client_credentials&token=x");
+            if let Some(value) = content_type {
+                request = request.header("content-type", value);
+            }
+            let response = request.send().await.unwrap();
+            assert_json_refusal(response, 400, FORM_ONLY).await;
+        }
+        // Parameters and case do not matter.
+        for content_type in [
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "Application/X-WWW-Form-URLEncoded",
+        ] {
+            let response = http()
+                .post(app.url(path))
+                .basic_auth(&client.id, Some(secret))
+                .header("content-type", content_type)
+                .body("token=x")
+                .send()
+                .await
+                .unwrap();
+            let text = response.text().await.unwrap();
+            assert!(!text.contains(FORM_ONLY), "{path} {content_type}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn userinfo_reads_a_token_from_a_body_only_when_it_is_a_form() {
+    let app = spawn_app().await;
+    let response = http()
+        .post(app.url("/userinfo"))
+        .header("content-type", "text/plain")
+        .body("access_token=not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_json_refusal(response, 400, FORM_ONLY).await;
+    // A form is read (and this token refused as such).
+    let response = http()
+        .post(app.url("/userinfo"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )
+        .body("access_token=not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn registration_and_admin_api_bodies_must_be_json() {
+    let app = spawn_app_with(Options {
+        env: vec![("REGISTRATION", "open".into())],
+        ..Options::default()
+    })
+    .await;
+    let metadata = json!({"client_name": "RP", "redirect_uris": ["https://rp.example/cb"]});
+    // RFC 7591 §3.1.
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let response = http()
+            .post(app.url("/register"))
+            .header("content-type", content_type)
+            .body(metadata.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_json_refusal(response, 400, JSON_ONLY).await;
+    }
+    let response = http()
+        .post(app.url("/register"))
+        .header("content-type", "application/json; charset=UTF-8")
+        .body(metadata.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let automation = app.add_service_client("admin", &[]);
+    let response = app
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            Some((&automation.id, automation.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let user = json!({"username": "carol", "password": "a long passphrase"});
+    let response = http()
+        .post(app.url("/admin/api/users"))
+        .bearer_auth(token)
+        .header("content-type", "text/plain")
+        .body(user.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_json_refusal(response, 400, JSON_ONLY).await;
+    let response = http()
+        .post(app.url("/admin/api/users"))
+        .bearer_auth(token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(user.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+#[tokio::test]
+async fn unknown_paths_get_the_error_page_in_a_browser_and_json_otherwise() {
+    let app = spawn_app().await;
+    for path in [
+        "/nowhere",
+        "/token/extra",
+        "/admin/api/nothing",
+        "/static/missing.css",
+    ] {
+        let response = http()
+            .get(app.url(path))
+            .header("accept", BROWSER_ACCEPT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            response.headers().contains_key("content-security-policy"),
+            "{path}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains("not_found"), "{path}: {html}");
+        assert!(
+            html.contains("There is no page at this address."),
+            "{path}: {html}"
+        );
+
+        let response = http().get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "not_found", "{path}");
+    }
+    // In French for a French browser.
+    let response = http()
+        .get(app.url("/nowhere"))
+        .header("accept", BROWSER_ACCEPT)
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Il n’y a pas de page à cette adresse.")
+    );
+
+    // Outside the issuer's path too, with the page's links below it.
+    let app = spawn_app_with(Options {
+        issuer_path: "/auth",
+        ..Options::default()
+    })
+    .await;
+    let outside = format!("http://127.0.0.1:{}/elsewhere", app.port);
+    let response = http()
+        .get(outside)
+        .header("accept", BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("/auth/static/style.css")
+    );
+}

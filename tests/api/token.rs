@@ -419,3 +419,33 @@ async fn every_client_authentication_failure_reads_the_same() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_verifier_must_be_43_to_128_unreserved_characters_even_when_it_matches() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    // RFC 7636 §4.1; each challenge is the verifier's own S256, so only its form decides.
+    for (verifier, accepted) in [
+        ("a".repeat(43), true),
+        ("b".repeat(128), true),
+        ("c".repeat(42), false),
+        ("d".repeat(129), false),
+        (format!("{}+", "e".repeat(42)), false),
+    ] {
+        let challenge = portcullis::crypto::tokens::pkce_s256(&verifier);
+        let (url, _) = app.authorize_url(&client, &[("code_challenge", challenge.as_str())]);
+        let callback = app.browser().sign_in(&url, "alice").await;
+        let code = query(&callback, "code").unwrap();
+        let response = app.redeem(&client, &code, Some(&verifier)).await;
+        if accepted {
+            assert_eq!(response.status(), StatusCode::OK, "{verifier}");
+        } else {
+            assert_eq!(
+                error_of(response).await,
+                (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+                "{verifier}"
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@ use super::userinfo::bearer_token;
 use crate::config::RegistrationMode;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::error::{ApiError, BearerError};
-use crate::http::{State, blocking, client_address_of};
+use crate::http::{BodyType, State, blocking, client_address_of};
 
 /// The window of `registrations_per_address`.
 const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -40,6 +40,9 @@ pub async fn register(
             .into());
         }
     }
+    // RFC 7591 §3.1: the metadata is sent as application/json. Checked before the
+    // request counts against the address's registrations.
+    BodyType::Json.require(&req).map_err(ApiError)?;
     // Open registration is rate-limited per client address. Registration with the
     // initial access token is the operator's own provisioning, and is not.
     if state.settings.registration == RegistrationMode::Open {

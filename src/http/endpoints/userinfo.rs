@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::http::error::BearerError;
-use crate::http::{State, read_mostly_cached};
+use crate::http::{BodyType, State, read_mostly_cached};
 use crate::protocol::{OAuthError, Params, userinfo};
 
 pub async fn userinfo(
@@ -43,6 +43,8 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerErro
         }
     };
     let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
+        // §2.2: a body is read for the token only when it is declared a form.
+        BodyType::Form.require(req)?;
         let form = std::str::from_utf8(body)
             .ok()
             .and_then(|f| Params::from_urlencoded(f).ok());

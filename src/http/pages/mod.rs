@@ -122,6 +122,21 @@ struct ErrorPage<'a> {
     description: &'a str,
 }
 
+/// The error page of an address that serves nothing (404): no OAuth error applies, so
+/// the code shown is `not_found`, as the admin API says it.
+pub fn not_found_page(base: &str) -> HttpResponse {
+    let ui = crate::http::ui::Ui::current();
+    render(
+        StatusCode::NOT_FOUND,
+        &ErrorPage {
+            ui: ui.clone(),
+            base,
+            code: "not_found",
+            description: ui.t("error.not_found"),
+        },
+    )
+}
+
 pub fn error_page(base: &str, status: StatusCode, error: &OAuthError) -> HttpResponse {
     let ui = crate::http::ui::Ui::current();
     // The protocol's own descriptions are in English, for developers; the page's

@@ -12,7 +12,7 @@ mod response_type;
 pub use decision::{
     Authentication, Next, claims_beyond_scopes, drop_unconsented_offline_access, next_step,
 };
-pub use pkce::PkceMethod;
+pub use pkce::{PkceMethod, is_pkce_string};
 pub use prompt::Prompt;
 pub use response::{AuthorizationResponse, ResponseMode, issue_response};
 pub use response_type::ResponseType;

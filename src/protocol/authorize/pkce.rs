@@ -24,6 +24,17 @@ impl PkceMethod {
     }
 }
 
+/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, unreserved being
+/// `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`. The token endpoint holds verifiers to
+/// it; challenges are held to it too (§4.2: an S256 challenge is 43 characters of
+/// base64url, within the same alphabet).
+pub fn is_pkce_string(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 /// RFC 7636 §4.3/§4.4.1: S256 only (plain offers no protection against a leaked request),
 /// required for every client (RFC 9700 §2.1.1) but a confidential one registered with an
 /// explicit opt-out.
@@ -45,11 +56,7 @@ pub fn challenge(
             "code_challenge_method must be S256",
         )),
         (Some(c), Some(m)) if PkceMethod::parse(m).is_some() => {
-            // §4.2: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
-            let ok = (43..=128).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !ok {
+            if !is_pkce_string(c) {
                 return Err(OAuthError::invalid_request("malformed code_challenge"));
             }
             Ok((
@@ -60,5 +67,26 @@ pub fn challenge(
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "code_challenge_method must be S256",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_pkce_string;
+
+    #[test]
+    fn a_verifier_is_43_to_128_unreserved_characters() {
+        assert!(!is_pkce_string(&"a".repeat(42)));
+        assert!(is_pkce_string(&"a".repeat(43)));
+        assert!(is_pkce_string(&"a".repeat(128)));
+        assert!(!is_pkce_string(&"a".repeat(129)));
+        assert!(!is_pkce_string(""));
+        // Every unreserved character, in a verifier of the shortest length.
+        let unreserved = "AZaz09-._~";
+        assert!(is_pkce_string(&format!("{unreserved}{}", "x".repeat(33))));
+        for refused in ['+', '/', '=', ' ', '%', '!', '*', '\'', 'é'] {
+            let verifier = format!("{}{refused}", "a".repeat(42));
+            assert!(!is_pkce_string(&verifier), "{verifier:?}");
+        }
     }
 }

@@ -4,15 +4,29 @@ use super::refresh_token::first_refresh_token;
 use super::{TokenResponse, user_token_response};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes};
+use crate::protocol::authorize::is_pkce_string;
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::{Client, Grant};
 
-#[derive(Debug)]
 pub struct CodeRequest {
     code: String,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+}
+
+/// The code and the verifier are credentials: never in a log line.
+impl std::fmt::Debug for CodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeRequest")
+            .field("code", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .field(
+                "code_verifier",
+                &self.code_verifier.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 impl CodeRequest {
@@ -72,11 +86,7 @@ pub fn exchange(
     }
     match (&code.code_challenge, &request.code_verifier) {
         (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !well_formed
+            if !is_pkce_string(verifier)
                 || !constant_time_eq(pkce_s256(verifier).as_bytes(), challenge.as_bytes())
             {
                 return Err(OAuthError::invalid_grant(
@@ -137,4 +147,23 @@ pub fn exchange(
         refresh.map(|(plain, _)| plain),
         ctx,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CodeRequest;
+    use crate::protocol::Params;
+
+    #[test]
+    fn debug_output_never_contains_the_code_or_the_verifier() {
+        let params = Params::from_urlencoded(
+            "code=the-code-itself&redirect_uri=https%3A%2F%2Frp.example%2Fcb\
+             &code_verifier=the-verifier-itself",
+        )
+        .unwrap();
+        let shown = format!("{:?}", CodeRequest::parse(&params).unwrap());
+        assert!(!shown.contains("the-code-itself"), "{shown}");
+        assert!(!shown.contains("the-verifier-itself"), "{shown}");
+        assert!(shown.contains("https://rp.example/cb"), "{shown}");
+    }
 }

@@ -34,10 +34,19 @@ use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::{Client, Grant, RefreshToken};
 
-#[derive(Debug)]
 pub struct RefreshRequest {
     refresh_token: String,
     scope: Option<Scopes>,
+}
+
+/// The refresh token is a credential: never in a log line.
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"[redacted]")
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 impl RefreshRequest {
@@ -165,4 +174,18 @@ pub fn exchange(
         Some(successor),
         ctx,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefreshRequest;
+    use crate::protocol::Params;
+
+    #[test]
+    fn debug_output_never_contains_the_refresh_token() {
+        let params = Params::from_urlencoded("refresh_token=the-token-itself").unwrap();
+        let shown = format!("{:?}", RefreshRequest::parse(&params).unwrap());
+        assert!(!shown.contains("the-token-itself"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
 }
