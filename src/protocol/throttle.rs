@@ -66,12 +66,15 @@ pub fn decide(attempts: LoginAttempts, known_browser: bool, failures_per_address
     if attempts.from_address > MAX_PER_ADDRESS {
         return Throttle::Refuse;
     }
+    // A place in a queue is spaced from the *next* one, and the first place in an empty
+    // queue is free at once: so the last free attempt takes the first place, and the first
+    // attempt past the free ones already waits (queueing from it would let one more through).
     let beyond = attempts.for_account - FREE_PER_ACCOUNT;
-    let account = (beyond > 0).then(|| {
-        let doubling = Duration::from_secs(1u64 << (beyond - 1).min(16));
+    let account = (beyond >= 0).then(|| {
+        let doubling = Duration::from_secs(1u64 << beyond.min(16));
         doubling.min(MAX_SPACING)
     });
-    let source = (attempts.from_source > failures_per_address).then_some(SOURCE_SPACING);
+    let source = (attempts.from_source >= failures_per_address).then_some(SOURCE_SPACING);
     match (account, source) {
         (None, None) => Throttle::Allow,
         (account, source) => Throttle::Space { account, source },
@@ -134,16 +137,18 @@ mod tests {
             from_source,
             from_browser: 1,
         };
-        assert_eq!(decide(spread(BUDGET), false, BUDGET), Throttle::Allow);
+        assert_eq!(decide(spread(BUDGET - 1), false, BUDGET), Throttle::Allow);
         let queued = Throttle::Space {
             account: None,
             source: Some(SOURCE_SPACING),
         };
-        assert_eq!(decide(spread(BUDGET + 1), false, BUDGET), queued);
+        // The last attempt within the budget takes the queue's first place (free at once),
+        // so the first one past it waits.
+        assert_eq!(decide(spread(BUDGET), false, BUDGET), queued);
         assert_eq!(decide(spread(100_000), false, BUDGET), queued);
         // The budget is the setting, whatever it is.
-        assert_eq!(decide(spread(4), false, 3), queued);
-        assert_eq!(decide(spread(3), false, 3), Throttle::Allow);
+        assert_eq!(decide(spread(3), false, 3), queued);
+        assert_eq!(decide(spread(2), false, 3), Throttle::Allow);
         // A browser that signed in to the account before is not queued with its address.
         assert_eq!(decide(spread(100_000), true, BUDGET), Throttle::Allow);
     }
@@ -159,7 +164,7 @@ mod tests {
         assert_eq!(
             decide(both, false, BUDGET),
             Throttle::Space {
-                account: Some(Duration::from_secs(2)),
+                account: Some(Duration::from_secs(4)),
                 source: Some(SOURCE_SPACING),
             }
         );
@@ -167,12 +172,13 @@ mod tests {
 
     #[test]
     fn beyond_ten_attempts_on_an_account_they_are_spaced_ever_wider_up_to_thirty_seconds() {
+        // The gap before attempt n is the spacing the attempt before it reserved.
         let space = |n| decide(attempts(n, 1), false, BUDGET);
-        assert_eq!(space(10), Throttle::Allow);
-        assert_eq!(space(11), account_queue(1));
-        assert_eq!(space(12), account_queue(2));
-        assert_eq!(space(14), account_queue(8));
-        assert_eq!(space(16), account_queue(30));
+        assert_eq!(space(9), Throttle::Allow);
+        assert_eq!(space(10), account_queue(1), "the 11th waits a second");
+        assert_eq!(space(11), account_queue(2));
+        assert_eq!(space(13), account_queue(8));
+        assert_eq!(space(15), account_queue(30));
         assert_eq!(space(10_000), account_queue(MAX_SPACING.as_secs()));
     }
 
