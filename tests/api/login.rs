@@ -385,7 +385,11 @@ async fn the_eleventh_attempt_on_an_account_is_the_first_to_wait() {
     }
     let started = std::time::Instant::now();
     let (status, _) = sign_in_from(&app.browser(), &url, "gina", PASSWORD, "198.51.100.11").await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "the right password, after its wait");
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the right password, after its wait"
+    );
     assert!(
         started.elapsed() >= std::time::Duration::from_millis(900),
         "the eleventh attempt went straight through"
