@@ -2,6 +2,8 @@
 //! JWKS, discovery) against a real server on loopback, plus raw signing speed.
 //! Bounded in count and time; prints one line per measurement.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool run by hand: a panic is its error report
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

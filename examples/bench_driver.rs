@@ -14,6 +14,8 @@
 //!     --username alice --password alice-password-123 --concurrency 8 --duration 10
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool run by hand: a panic is its error report
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -28,6 +28,10 @@ const IDLE_RELEASE: Duration = Duration::from_secs(60);
 
 /// The largest cost a stored hash may ask for (imported from elsewhere, say): beyond it the
 /// hash is refused rather than letting one database row allocate without bound.
+#[allow(
+    clippy::expect_used,
+    reason = "constant parameters, checked by the tests"
+)]
 fn ceiling() -> &'static Params {
     static CEILING: OnceLock<Params> = OnceLock::new();
     CEILING.get_or_init(|| {
@@ -55,6 +59,10 @@ fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a process that cannot start its hashing threads cannot sign anyone in"
+)]
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {

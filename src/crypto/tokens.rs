@@ -10,6 +10,10 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS RNG nothing can be issued safely: stopping is the only answer"
+)]
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut buf = vec![0u8; len];
     // SystemRandom only fails if the OS RNG is unavailable, which is unrecoverable.

@@ -208,7 +208,10 @@ fn sign_in(state: &State) -> HttpResponse {
         return PageError(OAuthError::server("cannot seal the console sign-in"))
             .render(&state.settings.issuer_path);
     };
-    let mut url = url::Url::parse(&state.settings.endpoint("/authorize")).expect("issuer is a URL");
+    let Ok(mut url) = url::Url::parse(&state.settings.endpoint("/authorize")) else {
+        return PageError(OAuthError::server("the issuer is not a URL"))
+            .render(&state.settings.issuer_path);
+    };
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", CONSOLE_CLIENT_ID)
@@ -334,8 +337,8 @@ struct CsrfForm {
 async fn logout(req: HttpRequest, form: web::Form<CsrfForm>, state: State) -> HttpResponse {
     let page = async {
         verified(&req, &state, &form.csrf).await?;
-        let mut url =
-            url::Url::parse(&state.settings.endpoint("/logout")).expect("issuer is a URL");
+        let mut url = url::Url::parse(&state.settings.endpoint("/logout"))
+            .map_err(|_| OAuthError::server("the issuer is not a URL"))?;
         url.query_pairs_mut()
             .append_pair("client_id", CONSOLE_CLIENT_ID)
             .append_pair(

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 // One test binary (each file under tests/ would link separately); see helpers.rs.
 mod account;
 mod admin_api;
