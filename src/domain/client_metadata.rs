@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::keys::KeyAlgorithm;
+use super::KeyAlgorithm;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

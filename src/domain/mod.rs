@@ -3,6 +3,7 @@
 mod client_metadata;
 mod clock;
 mod grant_type;
+mod key_algorithm;
 mod scope;
 mod secret;
 mod username;
@@ -10,6 +11,7 @@ mod username;
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
+pub use key_algorithm::KeyAlgorithm;
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;

@@ -197,9 +197,10 @@ pub enum Step {
 }
 
 /// Decides the next step of `interaction` for the browser's session (if it still speaks
-/// for its user). Adjusts the request as the decision requires: an `id_token_hint` that
-/// names the signed-in user is resolved to their id; an unconsented `offline_access` is
-/// dropped (OIDC Core §11).
+/// for its user). A user the request names (`id_token_hint`, a claims request for a
+/// `sub`) is compared in the client's own form (`SignedIn::hint_names_user`), never with
+/// the internal id. Adjusts the request as the decision requires: an unconsented
+/// `offline_access` is dropped (OIDC Core §11).
 pub fn step(
     interaction: &mut Interaction,
     signed_in: Option<&SignedIn>,
@@ -212,17 +213,14 @@ pub fn step(
             Some(_) => Step::Account,
         };
     }
-    if let Some(s) = signed_in
-        && s.hint_names_user
-    {
-        interaction.request.hinted_sub = Some(s.session.user_id.clone());
-    }
     let consent = signed_in.and_then(|s| s.consent.as_ref());
     let first_party = signed_in.is_some_and(|s| s.first_party);
     drop_unconsented_offline_access(&mut interaction.request, consent, first_party);
+    let named = interaction.request.hinted_sub.is_some();
     let auth = signed_in.map(|s| Authentication {
         session: &s.session,
         fresh: interaction.fresh_login_of(&s.session),
+        is_the_named_user: !named || s.hint_names_user,
     });
     match next_step(
         &interaction.request,
@@ -414,16 +412,25 @@ mod tests {
     }
 
     #[test]
-    fn a_hint_naming_the_user_is_resolved_and_one_naming_another_asks_to_log_in() {
+    fn a_hint_naming_the_user_is_issued_for_and_one_naming_another_asks_to_log_in() {
         let mut i = interaction("openid", &[]);
         i.request.hinted_sub = Some("pairwise-sub".into());
         let given = signed_in("u", Some("openid"), true);
         assert_eq!(step(&mut i, Some(&given), "https://op", 200), Step::Issue);
-        assert_eq!(i.request.hinted_sub.as_deref(), Some("u"));
+        assert_eq!(i.request.hinted_sub.as_deref(), Some("pairwise-sub"));
         let mut i = interaction("openid", &[]);
         i.request.hinted_sub = Some("someone-else".into());
         let given = signed_in("u", Some("openid"), false);
         assert_eq!(step(&mut i, Some(&given), "https://op", 200), Step::Login);
+        // The user's internal id is not the client's name for them (a pairwise client
+        // probing for it): it names someone else.
+        let mut i = interaction("openid", &[Prompt::None]);
+        i.request.hinted_sub = Some("u".into());
+        let given = signed_in("u", Some("openid"), false);
+        assert!(matches!(
+            step(&mut i, Some(&given), "https://op", 200),
+            Step::Fail(_)
+        ));
     }
 
     #[test]

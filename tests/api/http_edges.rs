@@ -614,6 +614,19 @@ async fn userinfo_reads_a_token_from_a_body_only_when_it_is_a_form() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // With the token in the header, a body of another kind is not read, nor refused.
+    app.add_user("alice").await;
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "alice").await;
+    let response = http()
+        .post(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -42,9 +42,14 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, BearerErro
             }
         }
     };
-    let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
-        // §2.2: a body is read for the token only when it is declared a form.
-        BodyType::Form.require(req)?;
+    // §2.2: a body is read for the token only when it is declared a form; a body of
+    // another kind beside a token in the header is not ours to judge.
+    let form_type = BodyType::Form.require(req);
+    let read_body = req.method() == actix_web::http::Method::POST
+        && !body.is_empty()
+        && (from_header.is_none() || form_type.is_ok());
+    let from_body = if read_body {
+        form_type?;
         let form = std::str::from_utf8(body)
             .ok()
             .and_then(|f| Params::from_urlencoded(f).ok());

@@ -16,6 +16,10 @@ pub struct Authentication<'a> {
     pub session: &'a SsoSession,
     /// True when the user entered credentials during this very request.
     pub fresh: bool,
+    /// False when the request names a user (`id_token_hint`, or a claims request for a
+    /// `sub`, OIDC Core §5.5.1) and it is not this session's. The name is the client's
+    /// (pairwise, perhaps): only the caller, who knows the client, can compare it.
+    pub is_the_named_user: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -102,10 +106,7 @@ pub fn next_step(
                         .max_age
                         // OIDC Core §3.1.2.1 (errata): max_age=0 is prompt=login.
                         .is_some_and(|max| max == 0 || now - a.session.auth_time > max)
-                    || request
-                        .hinted_sub
-                        .as_deref()
-                        .is_some_and(|sub| sub != a.session.user_id))
+                    || !a.is_the_named_user)
         }
     };
     if must_login {
@@ -116,9 +117,7 @@ pub fn next_step(
         };
     }
     // A hint naming another user than the one who just logged in cannot be satisfied.
-    if let (Some(sub), Some(a)) = (request.hinted_sub.as_deref(), auth)
-        && sub != a.session.user_id
-    {
+    if auth.is_some_and(|a| !a.is_the_named_user) {
         return Next::Fail(ErrorCode::LoginRequired);
     }
     let covered = first_party || consent.is_some_and(|c| consent_covers(c, request));
@@ -217,10 +216,12 @@ mod tests {
         let old = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
         let fresh = Authentication {
             session: &s,
             fresh: true,
+            is_the_named_user: true,
         };
         let c = consent("openid profile");
         assert_eq!(
@@ -255,6 +256,7 @@ mod tests {
         let a = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
         let narrow = consent("openid");
         let wide = consent("openid profile email");
@@ -282,6 +284,7 @@ mod tests {
         let a = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
         let mut r = request(&[], None);
         r.scope = "openid".into();
@@ -357,11 +360,26 @@ mod tests {
         let a = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
-        let mut r = request(&["none"], None);
-        r.hinted_sub = Some("someone-else".into());
+        let other = Authentication {
+            is_the_named_user: false,
+            ..a
+        };
         assert_eq!(
-            next_step(&r, Some(&a), None, 100),
+            next_step(&request(&["none"], None), Some(&other), None, 100),
+            Next::Fail(ErrorCode::LoginRequired)
+        );
+        assert_eq!(
+            next_step(&request(&[], None), Some(&other), None, 100),
+            Next::Login
+        );
+        let just_signed_in = Authentication {
+            fresh: true,
+            ..other
+        };
+        assert_eq!(
+            next_step(&request(&[], None), Some(&just_signed_in), None, 100),
             Next::Fail(ErrorCode::LoginRequired)
         );
     }
@@ -372,6 +390,7 @@ mod tests {
         let a = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
         let narrow = consent("openid");
         assert_eq!(
@@ -404,6 +423,7 @@ mod tests {
         let a = Authentication {
             session: &s,
             fresh: false,
+            is_the_named_user: true,
         };
         assert_eq!(
             first_party_step(&request(&["none"], None), Some(&a), None, 100),

@@ -127,6 +127,11 @@ impl SqlStore {
     fn merge_consent(&self, consent: &Consent) -> StoreResult<Consent> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             let key = (&consent.user_id, &consent.client_id);
+            // Lock the row (if any) before reading it: two consents submitted together
+            // must not each write their own union over the other's.
+            diesel::update(consents::table.find(key))
+                .set(consents::granted_at.eq(consents::granted_at))
+                .execute(conn)?;
             let previous: Option<Consent> = consents::table
                 .find(key)
                 .select(Consent::as_select())

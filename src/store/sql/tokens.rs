@@ -61,12 +61,14 @@ impl TokenStore for SqlStore {
     }
 
     fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
+        // Held until the error is converted: a lost server retires this connection.
+        let mut conn = self.conn()?;
         let inserted = diesel::insert_into(revoked_access_tokens::table)
             .values((
                 revoked_access_tokens::jti.eq(jti),
                 revoked_access_tokens::expires_at.eq(expires_at),
             ))
-            .execute(&mut *self.conn()?);
+            .execute(&mut *conn);
         self.liveness_changed();
         match inserted.map_err(StoreError::from) {
             // Revoking twice is revoking once (RFC 7009 §2.2).
@@ -118,12 +120,14 @@ impl TokenStore for SqlStore {
     }
 
     fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        // Held until the error is converted: a lost server retires this connection.
+        let mut conn = self.conn()?;
         let inserted = diesel::insert_into(client_assertion_jtis::table)
             .values((
                 client_assertion_jtis::jti_hash.eq(jti_hash),
                 client_assertion_jtis::expires_at.eq(expires_at),
             ))
-            .execute(&mut *self.conn()?);
+            .execute(&mut *conn);
         match inserted.map_err(StoreError::from) {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
