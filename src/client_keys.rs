@@ -54,11 +54,7 @@ impl reqwest::dns::Resolve for PublicResolver {
     }
 }
 
-/// Makes aws-lc-rs the process's rustls provider (rustls is built without one, so that
-/// there is a single crypto stack); idempotent.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
+pub use crate::crypto::install_tls_provider;
 
 /// The HTTP client for every URL a client registered (its `jwks_uri`, its back-channel
 /// logout URI): TLS over the process's one crypto stack and the system's roots, short

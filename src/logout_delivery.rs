@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 use crate::client_keys::{allowed_literal, outbound_client};
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, UnixTime};
-use crate::http::observability::Metrics;
 use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
 use crate::protocol::logout::{logout_token, retry_delay};
 use crate::store::{DeliveryOutcome, LogoutDelivery, Store};
 

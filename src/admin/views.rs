@@ -65,9 +65,7 @@ impl SessionView {
             created_at: s.created_at,
             expires_at: s.expires_at,
             ip_address: s.ip_address.clone(),
-            browser: crate::http::pages::account::describe_user_agent(
-                s.user_agent.as_deref().unwrap_or(""),
-            ),
+            browser: crate::domain::describe_user_agent(s.user_agent.as_deref().unwrap_or("")),
         }
     }
 }

@@ -7,3 +7,9 @@ pub mod password;
 pub mod tokens;
 
 pub use keys::{KeyAlgorithm, KeySet, SigningKey};
+
+/// Makes aws-lc-rs the process's rustls provider (rustls is built without one, so that
+/// there is a single crypto stack); idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -40,7 +40,7 @@ fn read_ca_file(path: &Path) -> SessionResult<Vec<u8>> {
 pub fn open_client(url: &str, ca_file: Option<&Path>) -> SessionResult<redis::Client> {
     // rediss:// is rustls over the process-wide crypto provider (the redis crate asks
     // rustls for its default), so aws-lc-rs is installed before the first handshake.
-    crate::client_keys::install_tls_provider();
+    crate::crypto::install_tls_provider();
     match ca_file {
         None => redis::Client::open(url),
         Some(path) => {
