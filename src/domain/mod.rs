@@ -105,32 +105,6 @@ impl IpRange {
     }
 }
 
-#[cfg(test)]
-mod range_tests {
-    use super::IpRange;
-
-    #[test]
-    fn ranges_contain_what_their_prefix_covers() {
-        let net = IpRange::parse("10.1.0.0/16").unwrap();
-        assert!(net.contains("10.1.200.3".parse().unwrap()));
-        assert!(!net.contains("10.2.0.1".parse().unwrap()));
-        let one = IpRange::parse("192.0.2.7").unwrap();
-        assert!(one.contains("192.0.2.7".parse().unwrap()));
-        assert!(!one.contains("192.0.2.8".parse().unwrap()));
-        assert!(
-            IpRange::parse("0.0.0.0/0")
-                .unwrap()
-                .contains("8.8.8.8".parse().unwrap())
-        );
-        let v6 = IpRange::parse("fd00::/8").unwrap();
-        assert!(v6.contains("fd12::1".parse().unwrap()));
-        assert!(!v6.contains("fe80::1".parse().unwrap()));
-        assert!(IpRange::parse("10.0.0.0/33").is_none());
-        assert!(IpRange::parse("nonsense").is_none());
-        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
-    }
-}
-
 /// A short description of a browser from its `User-Agent` ("Firefox on Linux").
 pub fn describe_user_agent(ua: &str) -> String {
     let browser = [
@@ -162,5 +136,31 @@ pub fn describe_user_agent(ua: &str) -> String {
         (Some(b), None) => b.to_owned(),
         (None, Some(s)) => format!("A browser on {s}"),
         (None, None) => "An unknown browser".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::IpRange;
+
+    #[test]
+    fn ranges_contain_what_their_prefix_covers() {
+        let net = IpRange::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        let one = IpRange::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        let v6 = IpRange::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!(IpRange::parse("10.0.0.0/33").is_none());
+        assert!(IpRange::parse("nonsense").is_none());
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
     }
 }
