@@ -2,7 +2,6 @@
 //! `keys list`. Every command reads the same configuration as `serve`.
 
 use std::io::BufRead;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,7 +18,7 @@ use crate::keyring;
 use crate::protocol::claims;
 use crate::protocol::registration::ClientDraft;
 use crate::sessions::{RedisSessionStore, Sessions};
-use crate::startup::{build_state, check_kek, load_kek, run, run_metrics};
+use crate::startup::{check_kek, load_kek};
 use crate::store::sql::SqlStore;
 use crate::store::{ClientStore, EndedSessions, KeyStore, SessionRecordStore, User, UserStore};
 
@@ -310,42 +309,7 @@ fn announcing_changes(
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(settings.log_format);
-    actix_web::rt::System::new().block_on(async move {
-        let listener = TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let metrics_listener = match &settings.metrics_bind {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .with_context(|| format!("metrics_bind: cannot listen on {addr}"))?,
-            ),
-            None => None,
-        };
-        let issuer = settings.issuer.clone();
-        let state = build_state(settings).await?;
-        tracing::info!(issuer = %issuer, address = %listener.local_addr()?, "portcullis is serving");
-        if let Some(hint) = crate::startup::first_run_hint(&*state.store, &state.settings)? {
-            tracing::warn!("{hint}");
-        }
-        let metrics = match metrics_listener {
-            Some(l) => {
-                tracing::info!(address = %l.local_addr()?, "metrics are served");
-                Some(run_metrics(l, state.metrics.clone())?)
-            }
-            None => None,
-        };
-        let main = run(listener, state, None)?;
-        match metrics {
-            // Both stop on SIGTERM; the main server's graceful drain decides the exit.
-            Some(m) => {
-                let handle = m.handle();
-                actix_web::rt::spawn(m);
-                let result = main.await;
-                handle.stop(true).await;
-                result?;
-            }
-            None => main.await?,
-        }
-        Ok(())
-    })
+    crate::startup::serve(settings)
 }
 
 fn keys(cmd: KeysCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {

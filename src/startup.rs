@@ -1,10 +1,9 @@
-//! Builds the application: storage, keys, sessions, routes.
+//! Builds the application: storage, keys, sessions; `http::server` serves it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
 
 use crate::client_keys::JwksFetcher;
 use crate::config::Settings;
@@ -16,6 +15,9 @@ use crate::protocol::discovery::provider_metadata;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
 use crate::store::Store;
 use crate::store::sql::SqlStore;
+
+/// The servers, where `serve`, the tests and the benchmarks have always found them.
+pub use crate::http::server::{KEEP_ALIVE, run, run_metrics};
 
 /// Opens storage and keys; shared by `serve` and the tests.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
@@ -114,7 +116,7 @@ pub fn first_run_hint(store: &dyn Store, settings: &Settings) -> anyhow::Result<
             "no users yet: create the first administrator with \
              `portcullis users add --username admin --admin --password-stdin`, \
              then sign in to the admin console at {}",
-            settings.endpoint("/admin")
+            settings.endpoint(http::console::HOME)
         )
     }))
 }
@@ -224,32 +226,6 @@ fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
     });
 }
 
-/// Serves Prometheus metrics on their own listener (`metrics_bind`, loopback by default),
-/// so that they never reach the public one.
-pub fn run_metrics(
-    listener: TcpListener,
-    metrics: Arc<http::observability::Metrics>,
-) -> anyhow::Result<Server> {
-    let metrics = web::Data::new(metrics);
-    Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(http::observability::metrics))
-    })
-    .workers(1)
-    // Signals are the main server's: on SIGTERM actix would also stop the whole system
-    // once this server is done, cutting the main server's graceful drain short.
-    .disable_signals()
-    .listen(listener)?
-    .run())
-}
-
-/// How long an idle keep-alive connection stays open. Longer than the idle timeout of the
-/// proxies in front (nginx's upstream `keepalive_timeout` and AWS's load balancers default
-/// to 60 s): a proxy that reuses a connection the server has just closed answers 502 to a
-/// POST it may not retry.
-pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
-
 /// glibc gives every thread that allocates its own heap arena (up to 8 per core), and each
 /// keeps what it once held: with request, blocking and hashing threads that is tens of
 /// MiB of memory nobody uses. Two arenas serve this process's allocation rate as well.
@@ -262,53 +238,35 @@ pub fn tune_allocator() {
     }
 }
 
-/// Blocking-pool threads per worker (database calls): the database pool has 16
-/// connections, so more threads than that only wait for one, switching the CPU between
-/// them and holding memory (actix's default is 512 in all).
-fn blocking_threads_per_worker(workers: usize) -> usize {
-    (16 / workers.max(1)).max(4)
-}
-
-/// Serves `state` on `listener`; the returned server runs until stopped (SIGTERM/SIGINT
-/// stop it gracefully: in-flight requests finish first).
-pub fn run(
-    listener: TcpListener,
-    state: AppState,
-    workers: Option<usize>,
-) -> anyhow::Result<Server> {
-    let settings = state.settings.clone();
-    let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
-        let hsts = actix_web::middleware::DefaultHeaders::new().add((
-            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
-            http::HSTS,
-        ));
-        App::new()
-            .app_data(state.clone())
-            .app_data(
-                web::FormConfig::default()
-                    .limit(http::BODY_LIMIT)
-                    .error_handler(http::error::bad_page_input),
-            )
-            .app_data(web::QueryConfig::default().error_handler(http::error::bad_page_input))
-            .app_data(web::PayloadConfig::default().limit(http::BODY_LIMIT))
-            // Inside `observe`, so that its refusals (413, 408) are logged and counted.
-            .wrap(actix_web::middleware::from_fn(http::ui::localize))
-            .wrap(actix_web::middleware::from_fn(http::read_body))
-            .wrap(actix_web::middleware::from_fn(http::observability::observe))
-            // Outermost: every response, refusals included.
-            .wrap(actix_web::middleware::Condition::new(
-                http::sends_hsts(&settings),
-                hsts,
-            ))
-            .configure(|cfg| http::routes(cfg, &settings))
+/// Serves `settings` until SIGTERM or SIGINT (`portcullis serve`): binds the listeners
+/// first, so that a taken port fails before anything is opened, then builds the state and
+/// runs the public server and, with `metrics_bind`, the metrics one beside it.
+pub fn serve(settings: Settings) -> anyhow::Result<()> {
+    crate::http::server::block_on(async move {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let metrics_listener = match &settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("metrics_bind: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        let issuer = settings.issuer.clone();
+        let state = build_state(settings).await?;
+        tracing::info!(issuer = %issuer, address = %listener.local_addr()?, "portcullis is serving");
+        if let Some(hint) = first_run_hint(&*state.store, &state.settings)? {
+            tracing::warn!("{hint}");
+        }
+        let metrics = match metrics_listener {
+            Some(l) => {
+                tracing::info!(address = %l.local_addr()?, "metrics are served");
+                Some(run_metrics(l, state.metrics.clone())?)
+            }
+            None => None,
+        };
+        let main = run(listener, state, None)?;
+        crate::http::server::until_stopped(main, metrics).await?;
+        Ok(())
     })
-    .listen(listener)?;
-    let workers =
-        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    server = server
-        .workers(workers)
-        .worker_max_blocking_threads(blocking_threads_per_worker(workers))
-        .keep_alive(KEEP_ALIVE);
-    Ok(server.run())
 }

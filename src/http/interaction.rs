@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::crypto::tokens::{constant_time_eq, random_token};
 use crate::http::error::PageError;
+use crate::http::pages;
 use crate::http::{State, blocking, browser_id, form_token, known_browser, session_id};
 use crate::protocol::authorize::{AuthorizationResponse, issue_response};
 use crate::protocol::interaction::{self, Interaction, Step, expired};
@@ -152,11 +153,11 @@ pub async fn proceed(
         &state.settings.issuer,
         state.now(),
     ) {
-        Step::Login => "/login",
-        Step::Consent => "/consent",
+        Step::Login => pages::LOGIN,
+        Step::Consent => pages::CONSENT,
         Step::Account => {
             forget(state, handle.as_deref()).await?;
-            let account = format!("{}/account", state.settings.issuer_path);
+            let account = format!("{}{}", state.settings.issuer_path, pages::ACCOUNT);
             return Ok(redirect(StatusCode::SEE_OTHER, &account));
         }
         Step::Fail(response) => {

@@ -19,6 +19,9 @@ use crate::protocol::authorize::{AuthorizeError, resolve_redirect_uri, validate}
 use crate::protocol::interaction::{Interaction, continue_cookie_name};
 use crate::protocol::{OAuthError, Params};
 
+/// Where a POSTed authorization request continues as a GET (`resume`), below the issuer.
+pub const CONTINUE: &str = "/authorize/continue";
+
 pub async fn authorize(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
     let settings = state.settings.clone();
     page_response(&settings, authorize_page(req, body, state).await)
@@ -69,12 +72,9 @@ async fn authorize_page(
     let handle = random_token(24);
     let nonce = interaction.park();
     save(&state, &handle, &interaction).await?;
-    let location = format!(
-        "{}/authorize/continue?id={handle}",
-        state.settings.issuer_path
-    );
+    let location = format!("{}{CONTINUE}?id={handle}", state.settings.issuer_path);
     let cookie = Cookie::build(continue_cookie_name(&handle), nonce)
-        .path(format!("{}/authorize/continue", state.settings.issuer_path))
+        .path(format!("{}{CONTINUE}", state.settings.issuer_path))
         .http_only(true)
         .secure(state.settings.cookie_secure)
         .same_site(actix_web::cookie::SameSite::Lax)
@@ -116,7 +116,7 @@ async fn resume_page(
     let mut response =
         proceed(&req, &state, interaction, Some(query.into_inner().id), None).await?;
     let mut used = Cookie::build(name, "")
-        .path(format!("{}/authorize/continue", state.settings.issuer_path))
+        .path(format!("{}{CONTINUE}", state.settings.issuer_path))
         .finish();
     used.make_removal();
     response = with_cookie(response, &used);

@@ -5,6 +5,9 @@ use actix_web::http::header;
 
 use crate::http::State;
 
+/// Where the provider configuration is published (OIDC Discovery §4.1), below the issuer.
+pub const CONFIGURATION: &str = "/.well-known/openid-configuration";
+
 pub async fn openid_configuration(state: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

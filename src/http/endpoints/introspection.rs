@@ -34,7 +34,9 @@ pub async fn introspect_token(
     state: State,
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
-    let endpoint = state.settings.endpoint("/introspect");
+    let endpoint = state
+        .settings
+        .endpoint(crate::protocol::features::INTROSPECTION.path);
     let as_jwt = wants_jwt(&req);
     let reply = read_mostly_cached(&state, move |ctx| {
         let client = authenticate(&creds, &endpoint, ctx)?;

@@ -17,7 +17,7 @@ use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Respo
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        at("/.well-known/openid-configuration")
+        at(discovery::CONFIGURATION)
             .get(discovery::openid_configuration)
             .done(),
     )
@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(authorize::authorize)
             .done(),
     )
-    .service(at("/authorize/continue").get(authorize::resume).done())
+    .service(at(authorize::CONTINUE).get(authorize::resume).done())
     .service(
         at(features::TOKEN.path)
             .post(token::token)
@@ -73,18 +73,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Everything else (authorize, the pages, unknown paths) is a browser's.
 pub fn answers_json(path: &str) -> bool {
     const JSON: [&str; 9] = [
-        "/token",
-        "/par",
-        "/revoke",
-        "/introspect",
-        "/register",
-        "/userinfo",
-        "/jwks",
+        features::TOKEN.path,
+        features::PUSHED_AUTHORIZATION.path,
+        features::REVOCATION.path,
+        features::INTROSPECTION.path,
+        features::REGISTRATION.path,
+        features::USERINFO.path,
+        features::JWKS.path,
         "/healthz",
         "/readyz",
     ];
     JSON.contains(&path)
-        || path.starts_with("/register/")
+        // RFC 7592 §2: a registered client's configuration, below the registration path.
+        || path
+            .strip_prefix(features::REGISTRATION.path)
+            .is_some_and(|rest| rest.starts_with('/'))
         || path.starts_with("/.well-known/")
         || path.starts_with("/admin/api/")
 }
@@ -206,4 +209,31 @@ async fn cors_preflight() -> HttpResponse {
         ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{answers_json, authorize, discovery};
+    use crate::protocol::features;
+
+    #[test]
+    fn back_channel_endpoints_answer_errors_as_json_and_browser_ones_as_pages() {
+        for endpoint in features::ENDPOINTS {
+            let browser = endpoint == features::AUTHORIZATION || endpoint == features::END_SESSION;
+            assert_eq!(answers_json(endpoint.path), !browser, "{}", endpoint.path);
+        }
+        // RFC 7592: a registered client's configuration, below the registration endpoint.
+        assert!(answers_json("/register/some-client"));
+        assert!(!answers_json("/registers"));
+        assert!(answers_json(discovery::CONFIGURATION));
+        assert!(answers_json("/admin/api/users"));
+        for page in [authorize::CONTINUE, "/login", "/admin/users", "/nowhere"] {
+            assert!(!answers_json(page), "{page}");
+        }
+    }
+
+    #[test]
+    fn a_posted_authorization_request_continues_below_the_authorization_endpoint() {
+        assert!(authorize::CONTINUE.starts_with(&format!("{}/", features::AUTHORIZATION.path)));
+    }
 }

@@ -22,7 +22,9 @@ pub async fn push(
     state: State,
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
-    let endpoint = state.settings.endpoint("/par");
+    let endpoint = state
+        .settings
+        .endpoint(crate::protocol::features::PUSHED_AUTHORIZATION.path);
     let pushed = blocking(&state, move |ctx| {
         // RFC 9126 §2: the same client authentication as the token endpoint's (and its
         // assertions may name this endpoint or the issuer as audience).

@@ -15,7 +15,9 @@ pub async fn revoke_token(
     state: State,
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
-    let endpoint = state.settings.endpoint("/revoke");
+    let endpoint = state
+        .settings
+        .endpoint(crate::protocol::features::REVOCATION.path);
     let client_id = blocking(&state, move |ctx| {
         // §2.1: the client authenticates first.
         let client = authenticate(&creds, &endpoint, ctx)?;

@@ -29,7 +29,9 @@ pub async fn token(
     state: State,
 ) -> Result<HttpResponse, ApiError> {
     let (params, creds) = client_request(&req, &body)?;
-    let endpoint = state.settings.endpoint("/token");
+    let endpoint = state
+        .settings
+        .endpoint(crate::protocol::features::TOKEN.path);
     let (grant_type, client_id, response) = blocking(&state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?;

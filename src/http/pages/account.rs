@@ -165,7 +165,7 @@ async fn verified(
 fn back_to_account(state: &State) -> HttpResponse {
     redirect(
         StatusCode::SEE_OTHER,
-        &format!("{}/account", state.settings.issuer_path),
+        &format!("{}{}", state.settings.issuer_path, super::ACCOUNT),
     )
 }
 

@@ -16,15 +16,15 @@ const STYLESHEET: &str = include_str!("../../../static/style.css");
 const FRONTCHANNEL_SCRIPT: &str = include_str!("../../../static/frontchannel.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
+/// The pages an interaction sends the browser to, below the issuer.
+pub const LOGIN: &str = "/login";
+pub const CONSENT: &str = "/consent";
+pub const ACCOUNT: &str = "/account";
+
 pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
     use super::endpoints::at;
-    cfg.service(at("/login").get(login::show).post(login::submit).done())
-        .service(
-            at("/consent")
-                .get(consent::show)
-                .post(consent::submit)
-                .done(),
-        )
+    cfg.service(at(LOGIN).get(login::show).post(login::submit).done())
+        .service(at(CONSENT).get(consent::show).post(consent::submit).done())
         .service(
             at(crate::protocol::features::END_SESSION.path)
                 .get(logout::start)
@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .done(),
         )
         .service(at("/logout/confirm").post(logout::confirm).done())
-        .service(at("/account").get(account::show).done())
+        .service(at(ACCOUNT).get(account::show).done())
         .service(
             at("/account/sessions/end")
                 .post(account::end_session)

@@ -1,0 +1,198 @@
+//! The clients page: the registered applications, registering one, a new secret, and
+//! deleting one.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Console, CsrfForm, Page, Refusal, base, confirm, finish, run, see_other, signed_in, verified,
+};
+use crate::admin::CONSOLE_CLIENT_ID;
+use crate::http::State;
+use crate::http::pages::render;
+use crate::http::ui::Ui;
+use crate::protocol::{ErrorCode, OAuthError};
+
+struct ClientRow {
+    name: String,
+    client_id: String,
+    auth_method: String,
+    has_secret: bool,
+    deletable: bool,
+}
+
+/// A client just registered (or given a new secret): shown once.
+struct Registered {
+    /// "NAME is registered".
+    title: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_clients.html")]
+struct ClientsPage {
+    ui: crate::http::ui::Ui,
+    base: String,
+    csrf: String,
+    actor: String,
+    clients: Vec<ClientRow>,
+    registered: Option<Registered>,
+    discovery_url: String,
+    message: Option<String>,
+}
+
+pub(super) async fn clients(req: HttpRequest, state: State) -> HttpResponse {
+    let page = async {
+        let console = signed_in(&req, &state).await?;
+        clients_page(&state, &console, None, None).await
+    }
+    .await;
+    finish(&state, page)
+}
+
+async fn clients_page(
+    state: &State,
+    console: &Console,
+    registered: Option<Registered>,
+    message: Option<String>,
+) -> Page {
+    let list = run(state, console, |admin| admin.list_clients()).await?;
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let status = if message.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(
+        status,
+        &ClientsPage {
+            ui: crate::http::ui::Ui::current(),
+            base: base(state),
+            csrf: console.csrf.clone(),
+            actor: console.name(),
+            clients: list
+                .iter()
+                .map(|c| ClientRow {
+                    name: text(c, "client_name"),
+                    client_id: text(c, "client_id"),
+                    auth_method: text(c, "token_endpoint_auth_method"),
+                    has_secret: c.get("client_secret_expires_at").is_some(),
+                    deletable: c["client_id"] != CONSOLE_CLIENT_ID,
+                })
+                .collect(),
+            registered,
+            discovery_url: state
+                .settings
+                .endpoint(crate::http::endpoints::discovery::CONFIGURATION),
+            message,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    csrf: String,
+    name: String,
+    redirect_uri: String,
+    kind: String,
+}
+
+pub(super) async fn register_client(
+    req: HttpRequest,
+    form: web::Form<RegisterForm>,
+    state: State,
+) -> HttpResponse {
+    let page = async {
+        let form = form.into_inner();
+        let console = verified(&req, &state, &form.csrf).await?;
+        let draft = crate::protocol::registration::ClientDraft {
+            name: Some(form.name.clone()),
+            redirect_uris: vec![form.redirect_uri.trim().to_owned()],
+            auth_method: (form.kind == "public").then(|| "none".to_owned()),
+            ..Default::default()
+        };
+        match run(&state, &console, move |admin| admin.register_client(draft)).await {
+            Ok(r) => {
+                let shown = Registered {
+                    title: Ui::current().fill("console.registered", &[("name", &form.name)]),
+                    client_id: r.client_id,
+                    client_secret: r.client_secret,
+                };
+                clients_page(&state, &console, Some(shown), None).await
+            }
+            Err(Refusal::Page(e)) if e.0.code == ErrorCode::InvalidRequest => {
+                let message = e.0.description.map(|d| d.into_owned());
+                clients_page(&state, &console, None, message).await
+            }
+            Err(other) => Err(other),
+        }
+    }
+    .await;
+    finish(&state, page)
+}
+
+pub(super) async fn client_action(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+    state: State,
+) -> HttpResponse {
+    let page = async {
+        let (id, action) = path.into_inner();
+        let console = verified(&req, &state, &form.csrf).await?;
+        let confirmed = form.confirm.as_deref() == Some("yes");
+        let name = if confirmed {
+            String::new()
+        } else {
+            let target = id.clone();
+            let client = run(&state, &console, move |admin| admin.get_client(&target)).await?;
+            client["client_name"].as_str().unwrap_or(&id).to_owned()
+        };
+        let action_url = format!("{}/admin/clients/{id}/{action}", base(&state));
+        let back = format!("{}/admin/clients", base(&state));
+        match (action.as_str(), confirmed) {
+            ("secret", false) => Ok(confirm(
+                &state,
+                &console,
+                "console.confirm.new_secret",
+                &name,
+                action_url,
+                back,
+            )),
+            ("secret", true) => {
+                let r = run(&state, &console, move |admin| admin.rotate_secret(&id)).await?;
+                let shown = Registered {
+                    title: Ui::current().fill(
+                        "console.registered",
+                        &[(
+                            "name",
+                            r.metadata["client_name"].as_str().unwrap_or_default(),
+                        )],
+                    ),
+                    client_id: r.client_id,
+                    client_secret: r.client_secret,
+                };
+                clients_page(&state, &console, Some(shown), None).await
+            }
+            ("delete", false) => Ok(confirm(
+                &state,
+                &console,
+                "console.confirm.delete_app",
+                &name,
+                action_url,
+                back,
+            )),
+            ("delete", true) => {
+                run(&state, &console, move |admin| admin.delete_client(&id)).await?;
+                Ok(see_other(&state, "/clients"))
+            }
+            _ => Err(OAuthError::invalid_request("no such action").into()),
+        }
+    }
+    .await;
+    finish(&state, page)
+}

@@ -1,0 +1,222 @@
+//! One user's page: their claims, sessions and consents, and what an administrator may
+//! do to them.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{base, confirm, finish, run, see_other, signed_in, verified};
+use crate::admin::UserPatch;
+use crate::domain::{Secret, format_utc};
+use crate::http::pages::render;
+use crate::http::ui::Ui;
+use crate::http::{State, sign_out};
+use crate::protocol::OAuthError;
+
+struct ConsentRow {
+    client_id: String,
+    scope: String,
+    since: String,
+}
+
+struct SessionRow {
+    sid: String,
+    browser: String,
+    address: String,
+    since: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+struct UserPage {
+    ui: crate::http::ui::Ui,
+    base: String,
+    csrf: String,
+    actor: String,
+    user: crate::admin::UserView,
+    claims: Vec<(String, String)>,
+    sessions: Vec<SessionRow>,
+    consents: Vec<ConsentRow>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    done: Option<String>,
+}
+
+pub(super) async fn user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<UserQuery>,
+    state: State,
+) -> HttpResponse {
+    let page = async {
+        let console = signed_in(&req, &state).await?;
+        let id = path.into_inner();
+        let (user, sessions, consents) = run(&state, &console, move |admin| {
+            Ok((
+                admin.get_user(&id)?,
+                admin.list_sessions(&id)?,
+                admin.list_consents(&id)?,
+            ))
+        })
+        .await?;
+        let claims = user
+            .claims
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
+            .collect();
+        let message = query.done.as_deref().map(|done| {
+            let key = match done {
+                "password" => "console.done.password",
+                "session" => "console.done.session",
+                "withdrawn" => "console.done.withdrawn",
+                _ => "console.done.saved",
+            };
+            Ui::current().t(key).to_owned()
+        });
+        Ok(render(
+            StatusCode::OK,
+            &UserPage {
+                ui: crate::http::ui::Ui::current(),
+                base: base(&state),
+                csrf: console.csrf.clone(),
+                actor: console.name(),
+                claims,
+                sessions: sessions
+                    .into_iter()
+                    .map(|s| SessionRow {
+                        sid: s.sid,
+                        browser: s.browser,
+                        address: s.ip_address.unwrap_or_default(),
+                        since: format_utc(s.created_at),
+                    })
+                    .collect(),
+                consents: consents
+                    .into_iter()
+                    .map(|c| ConsentRow {
+                        client_id: c.client_id,
+                        scope: c.scope,
+                        since: format_utc(c.granted_at),
+                    })
+                    .collect(),
+                user,
+                message,
+            },
+        ))
+    }
+    .await;
+    finish(&state, page)
+}
+
+#[derive(Deserialize)]
+struct UserActionForm {
+    csrf: String,
+    confirm: Option<String>,
+    password: Option<String>,
+    client_id: Option<String>,
+}
+
+pub(super) async fn user_action(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<UserActionForm>,
+    state: State,
+) -> HttpResponse {
+    let page = async {
+        let (id, action) = path.into_inner();
+        let form = form.into_inner();
+        let console = verified(&req, &state, &form.csrf).await?;
+        let back = format!("/users/{id}");
+        match action.as_str() {
+            "disable" | "enable" => {
+                let patch = UserPatch {
+                    disabled: Some(action == "disable"),
+                    ..UserPatch::default()
+                };
+                let target = id.clone();
+                let (_, ended) = run(&state, &console, move |admin| {
+                    admin.update_user(&target, &patch)
+                })
+                .await?;
+                sign_out::forget(&state, &ended).await?;
+                Ok(see_other(&state, &format!("{back}?done=saved")))
+            }
+            "password" => {
+                let password = Secret::new(form.password.unwrap_or_default());
+                let target = id.clone();
+                let ended = run(&state, &console, move |admin| {
+                    admin.set_password(&target, &password)
+                })
+                .await?;
+                sign_out::forget(&state, &ended).await?;
+                Ok(see_other(&state, &format!("{back}?done=password")))
+            }
+            "withdraw" => {
+                let client = form.client_id.unwrap_or_default();
+                let target = id.clone();
+                run(&state, &console, move |admin| {
+                    admin.withdraw_consent(&target, &client)
+                })
+                .await?;
+                Ok(see_other(&state, &format!("{back}?done=withdrawn")))
+            }
+            "delete" if form.confirm.as_deref() != Some("yes") => {
+                let target = id.clone();
+                let user = run(&state, &console, move |admin| admin.get_user(&target)).await?;
+                Ok(confirm(
+                    &state,
+                    &console,
+                    "console.confirm.delete_user",
+                    &user.username,
+                    format!("{}/admin/users/{id}/delete", base(&state)),
+                    format!("{}/admin{back}", base(&state)),
+                ))
+            }
+            "delete" => {
+                let ended = run(&state, &console, move |admin| admin.delete_user(&id)).await?;
+                sign_out::forget(&state, &ended).await?;
+                Ok(see_other(&state, "/users"))
+            }
+            _ => Err(OAuthError::invalid_request("no such action").into()),
+        }
+    }
+    .await;
+    finish(&state, page)
+}
+
+#[derive(Deserialize)]
+struct EndSessionForm {
+    csrf: String,
+    sid: String,
+}
+
+pub(super) async fn end_session(
+    req: HttpRequest,
+    form: web::Form<EndSessionForm>,
+    state: State,
+) -> HttpResponse {
+    let page = async {
+        let form = form.into_inner();
+        let console = verified(&req, &state, &form.csrf).await?;
+        let sid = form.sid.clone();
+        let ended = run(&state, &console, move |admin| admin.end_session(&sid)).await?;
+        sign_out::forget(&state, &ended).await?;
+        // Back to the session's user (from the record, not from the form).
+        let user = ended
+            .sessions
+            .first()
+            .map(|s| s.user_id.clone())
+            .unwrap_or_default();
+        Ok(see_other(&state, &format!("/users/{user}?done=session")))
+    }
+    .await;
+    finish(&state, page)
+}
