@@ -1,17 +1,21 @@
 //! Small value types shared by every layer.
 
+mod application_type;
 mod client_metadata;
 mod clock;
 mod grant_type;
 mod key_algorithm;
+mod response_type;
 mod scope;
 mod secret;
 mod username;
 
+pub use application_type::ApplicationType;
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
 pub use key_algorithm::KeyAlgorithm;
+pub use response_type::ResponseType;
 
 pub use scope::{Scope, Scopes};
 pub use secret::Secret;

@@ -102,7 +102,7 @@ mod tests {
             name: "RP".into(),
             secret_hash: None,
             auth_method: AuthMethod::None,
-            application_type: "web".into(),
+            application_type: crate::domain::ApplicationType::Web,
             grant_types: vec![],
             response_types: vec![],
             scope: None,

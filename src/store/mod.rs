@@ -7,7 +7,7 @@ pub mod sql;
 
 use diesel::prelude::*;
 
-use crate::domain::UnixTime;
+use crate::domain::{ApplicationType, GrantType, ResponseType, Scopes, UnixTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -154,12 +154,13 @@ pub struct Client {
     pub name: String,
     pub secret_hash: Option<String>,
     pub auth_method: AuthMethod,
-    /// `web` or `native` (OIDC Registration §2).
-    pub application_type: String,
-    pub grant_types: Vec<String>,
-    pub response_types: Vec<String>,
+    /// OIDC Registration §2: decides the redirect URIs it may register.
+    pub application_type: ApplicationType,
+    pub grant_types: Vec<GrantType>,
+    /// In the order registered (and echoed in the registration response).
+    pub response_types: Vec<ResponseType>,
     /// Scopes the client may request; `None` means every scope we support.
-    pub scope: Option<String>,
+    pub scope: Option<Scopes>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub metadata: crate::domain::ClientMetadata,
@@ -202,8 +203,8 @@ impl Client {
         self.auth_method == AuthMethod::None
     }
 
-    pub fn may_use_grant(&self, grant_type: crate::domain::GrantType) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type.as_str())
+    pub fn may_use_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     pub fn requires_pkce(&self) -> bool {

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use portcullis::crypto::kek::KeyEncryptionKey;
 use portcullis::crypto::keys::JwtExpectations;
 use portcullis::crypto::{KeyAlgorithm, KeySet, SigningKey};
-use portcullis::domain::{Scopes, Secret};
+use portcullis::domain::{ApplicationType, Scopes, Secret};
 use portcullis::http::endpoints::token::parse_basic;
 use portcullis::protocol::client_auth::{JWT_BEARER_ASSERTION, PresentedCredentials};
 use portcullis::protocol::registration::{check_redirect_uri, draft_from_json, register};
@@ -445,7 +445,7 @@ fn properties_registration_is_accepted_or_invalid_client_metadata_or_redirect_ur
         if let Ok(registered) = result {
             let client = registered.client;
             for uri in &client.redirect_uris {
-                prop_assert!(check_redirect_uri(uri, &client.application_type).is_ok());
+                prop_assert!(check_redirect_uri(uri, client.application_type).is_ok());
             }
         }
     });
@@ -507,11 +507,11 @@ fn uri_like() -> impl Strategy<Value = String> {
 #[test]
 fn properties_redirect_uri_is_accepted_or_invalid_redirect_uri() {
     proptest!(config(), |(uri in uri_like(), native in any::<bool>())| {
-        let application_type = if native { "native" } else { "web" };
+        let application_type = if native { ApplicationType::Native } else { ApplicationType::Web };
         let result = check_redirect_uri(&uri, application_type);
         prop_assert!(
             matches!(code(&result), None | Some(ErrorCode::InvalidRedirectUri)),
-            "{:?} ({}) gave {:?}", uri, application_type, result
+            "{:?} ({}) gave {:?}", uri, application_type.as_str(), result
         );
     });
 }
@@ -519,7 +519,7 @@ fn properties_redirect_uri_is_accepted_or_invalid_redirect_uri() {
 #[test]
 fn properties_redirect_uri_accepted_for_web_is_https_or_loopback_http_without_fragment() {
     proptest!(config(), |(uri in uri_like())| {
-        if check_redirect_uri(&uri, "web").is_ok() {
+        if check_redirect_uri(&uri, ApplicationType::Web).is_ok() {
             let url = url::Url::parse(&uri);
             prop_assert!(url.is_ok(), "{:?} accepted but does not parse", uri);
             let url = url.unwrap();
@@ -537,7 +537,7 @@ fn properties_redirect_uri_accepted_for_web_is_https_or_loopback_http_without_fr
 #[test]
 fn properties_redirect_uri_accepted_for_native_parses_without_fragment_or_script_scheme() {
     proptest!(config(), |(uri in uri_like())| {
-        if check_redirect_uri(&uri, "native").is_ok() {
+        if check_redirect_uri(&uri, ApplicationType::Native).is_ok() {
             let url = url::Url::parse(&uri);
             prop_assert!(url.is_ok(), "{:?} accepted but does not parse", uri);
             let url = url.unwrap();

@@ -9,13 +9,13 @@ pub mod request_object;
 mod response;
 mod response_type;
 
+pub use crate::domain::ResponseType;
 pub use decision::{
     Authentication, Next, claims_beyond_scopes, drop_unconsented_offline_access, next_step,
 };
 pub use pkce::{PkceMethod, is_pkce_string};
 pub use prompt::Prompt;
 pub use response::{AuthorizationResponse, ResponseMode, issue_response};
-pub use response_type::ResponseType;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
+    pub code_challenge_method: Option<PkceMethod>,
     pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     /// `sub` of a verified `id_token_hint`.
@@ -144,7 +144,7 @@ pub fn validate(
         .ok()
         .flatten()
         .and_then(ResponseType::parse)
-        .map_or(ResponseMode::Query, ResponseType::default_mode);
+        .map_or(ResponseMode::Query, response_type::default_mode);
     let (mode, mode_error) = match params.single("response_mode") {
         Ok(None) => (default_mode, None),
         Ok(Some(m)) => match ResponseMode::parse(m) {
@@ -233,10 +233,7 @@ fn check(
         })?;
     // OIDC Registration §2: a client uses the response types it registered, and the
     // grant types they imply (code: authorization_code; tokens: implicit).
-    let registered = client
-        .response_types
-        .iter()
-        .any(|r| ResponseType::parse(r) == Some(response_type));
+    let registered = client.response_types.contains(&response_type);
     if !registered
         || (response_type.code && !client.may_use_grant(GrantType::AuthorizationCode))
         || (response_type.returns_tokens() && !client.may_use_grant(GrantType::Implicit))
@@ -256,7 +253,7 @@ fn check(
 
     let requested = Scopes::parse(params.single("scope")?.unwrap_or(""))
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
-    let allowed = client.scope.as_deref().and_then(Scopes::parse);
+    let allowed = client.scope.as_ref();
     let mut scopes = requested;
     // The OpenID scopes the client may use, and API scopes it was registered with.
     scopes.retain(|s| match &allowed {

@@ -1,12 +1,16 @@
 //! PKCE (RFC 7636) at the authorization endpoint: the challenge and its method.
 
+use serde::{Deserialize, Serialize};
+
 use crate::protocol::{OAuthError, Params};
 use crate::store::Client;
 
 /// RFC 7636 §4.2 `code_challenge_method`: S256 alone (`plain` protects nothing once the
-/// request leaks, RFC 9700 §2.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// request leaks, RFC 9700 §2.1.1). Serialized as its RFC name, as pending requests in
+/// the session store have always held it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PkceMethod {
+    #[serde(rename = "S256")]
     S256,
 }
 
@@ -41,7 +45,7 @@ pub fn is_pkce_string(value: &str) -> bool {
 pub fn challenge(
     params: &Params,
     client: &Client,
-) -> Result<(Option<String>, Option<String>), OAuthError> {
+) -> Result<(Option<String>, Option<PkceMethod>), OAuthError> {
     let challenge = params.single("code_challenge")?;
     let method = params.single("code_challenge_method")?;
     match (challenge, method) {
@@ -55,24 +59,54 @@ pub fn challenge(
         (Some(_), None | Some("plain")) => Err(OAuthError::invalid_request(
             "code_challenge_method must be S256",
         )),
-        (Some(c), Some(m)) if PkceMethod::parse(m).is_some() => {
+        (Some(c), Some(m)) => {
+            let Some(method) = PkceMethod::parse(m) else {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method must be S256",
+                ));
+            };
             if !is_pkce_string(c) {
                 return Err(OAuthError::invalid_request("malformed code_challenge"));
             }
-            Ok((
-                Some(c.to_owned()),
-                Some(PkceMethod::S256.as_str().to_owned()),
-            ))
+            Ok((Some(c.to_owned()), Some(method)))
         }
-        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256",
-        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_pkce_string;
+    use super::{PkceMethod, is_pkce_string};
+
+    #[test]
+    fn the_method_is_stored_under_its_rfc_name() {
+        // Pending authorization requests in the session store hold it as this string.
+        assert_eq!(
+            serde_json::to_string(&PkceMethod::S256).unwrap(),
+            r#""S256""#
+        );
+        let stored: Option<PkceMethod> = serde_json::from_str(r#""S256""#).unwrap();
+        assert_eq!(stored, Some(PkceMethod::S256));
+        assert!(serde_json::from_str::<PkceMethod>(r#""plain""#).is_err());
+        assert_eq!(PkceMethod::SUPPORTED, [PkceMethod::S256.as_str()]);
+    }
+
+    #[test]
+    fn a_pending_request_stored_with_the_method_as_text_reads_back_typed() {
+        let stored = serde_json::json!({
+            "client_id": "rp",
+            "redirect_uri": "https://rp.example/cb",
+            "redirect_uri_sent": true,
+            "scope": "openid",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+            "prompt": [],
+        });
+        let request: crate::protocol::authorize::AuthorizationRequest =
+            serde_json::from_value(stored).unwrap();
+        assert_eq!(request.code_challenge_method, Some(PkceMethod::S256));
+        let again = serde_json::to_value(&request).unwrap();
+        assert_eq!(again["code_challenge_method"], "S256");
+    }
 
     #[test]
     fn a_verifier_is_43_to_128_unreserved_characters() {

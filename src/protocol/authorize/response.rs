@@ -269,7 +269,8 @@ fn issue_code(
         scope: granted.to_string(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
-        code_challenge_method: request.code_challenge_method.clone(),
+        // The code row keeps the column's text form.
+        code_challenge_method: request.code_challenge_method.map(|m| m.as_str().to_owned()),
         session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,

@@ -44,11 +44,7 @@ pub fn check_resource(resource: &str) -> Result<(), OAuthError> {
 /// The scopes a client may ask for its own tokens: those it was registered with, except
 /// the ones about a user (`openid`, `profile`, ...), which mean nothing without one.
 fn allowed_scopes(client: &Client) -> Scopes {
-    let mut scopes = client
-        .scope
-        .as_deref()
-        .and_then(Scopes::parse)
-        .unwrap_or_default();
+    let mut scopes = client.scope.clone().unwrap_or_default();
     scopes.retain(|s| !SUPPORTED_SCOPES.contains(&s));
     scopes
 }

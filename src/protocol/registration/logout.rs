@@ -2,6 +2,7 @@
 //! Logout 1.0 §2.
 
 use super::{check_fetch_uri, check_redirect_uri, metadata_error};
+use crate::domain::ApplicationType;
 use crate::protocol::OAuthError;
 use crate::store::LogoutUri;
 
@@ -30,7 +31,7 @@ pub fn frontchannel(
     uri: Option<String>,
     session_required: Option<bool>,
     redirect_uris: &[String],
-    application_type: &str,
+    application_type: ApplicationType,
 ) -> Result<Option<LogoutUri>, OAuthError> {
     let Some(uri) = uri else {
         return Ok(None);

@@ -2,18 +2,23 @@
 //! and the same rules for clients added from the CLI.
 
 mod logout;
+mod metadata;
 mod pairwise;
+
+pub use metadata::{draft_from_json, operator_draft_from_json};
 
 use serde_json::{Value, json};
 
 use super::authorize::ResponseType;
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
 use super::grants::client_credentials::check_resource;
-use super::{Context, ErrorCode, OAuthError, SUPPORTED_SCOPES};
+use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
-use crate::domain::{ClientDisplay, ClientMetadata, GrantType, Scopes, SubjectType, UnixTime};
+use crate::domain::{
+    ApplicationType, ClientDisplay, ClientMetadata, GrantType, Scopes, SubjectType, UnixTime,
+};
 use crate::store::{AuthMethod, Client, StoreError};
 
 pub const SUPPORTED_RESPONSE_TYPES: [&str; 6] = ResponseType::SUPPORTED;
@@ -87,7 +92,7 @@ fn is_loopback(url: &url::Url) -> bool {
 /// OIDC Registration §2 (`redirect_uris`, `application_type`) and RFC 6749 §3.1.2:
 /// absolute, no fragment; web clients use https (http only on loopback); native clients
 /// may also use private-use schemes (RFC 8252 §7.1).
-pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuthError> {
+pub fn check_redirect_uri(uri: &str, application_type: ApplicationType) -> Result<(), OAuthError> {
     // Checked on the raw text: the URL parser would quietly repair some of these (it reads
     // `https:///cb` as host `cb`, and drops tabs and newlines).
     if uri.len() > MAX_URI || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -116,10 +121,12 @@ pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuth
     match (url.scheme(), application_type) {
         ("https", _) => Ok(()),
         ("http", _) if is_loopback(&url) => Ok(()),
-        ("http", "web") => Err(redirect_error(
+        ("http", ApplicationType::Web) => Err(redirect_error(
             "web clients must use https redirect URIs (http only for localhost)",
         )),
-        ("http", _) => Err(redirect_error("native clients use http only for loopback")),
+        ("http", ApplicationType::Native) => {
+            Err(redirect_error("native clients use http only for loopback"))
+        }
         // Schemes a browser runs or shows itself rather than hand to an app.
         (
             "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "filesystem" | "ws"
@@ -127,11 +134,13 @@ pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), OAuth
             _,
         ) => Err(redirect_error("this redirect URI scheme is not allowed")),
         // RFC 8252 §7.1: private-use schemes are reverse domain names, so they contain a dot.
-        (scheme, "native") if scheme.contains('.') => Ok(()),
-        (_, "native") => Err(redirect_error(
+        (scheme, ApplicationType::Native) if scheme.contains('.') => Ok(()),
+        (_, ApplicationType::Native) => Err(redirect_error(
             "a native client's private-use scheme must be a reverse domain name (com.example.app)",
         )),
-        (_, _) => Err(redirect_error("web clients must use https redirect URIs")),
+        (_, ApplicationType::Web) => {
+            Err(redirect_error("web clients must use https redirect URIs"))
+        }
     }
 }
 
@@ -225,10 +234,11 @@ pub fn register(
     kek: &KeyEncryptionKey,
     now: UnixTime,
 ) -> Result<Registered, OAuthError> {
-    let application_type = draft.application_type.unwrap_or_else(|| "web".to_owned());
-    if !["web", "native"].contains(&application_type.as_str()) {
-        return Err(metadata_error("application_type must be web or native"));
-    }
+    let application_type = match draft.application_type.as_deref() {
+        None => ApplicationType::default(),
+        Some(value) => ApplicationType::parse(value)
+            .ok_or_else(|| metadata_error("application_type must be web or native"))?,
+    };
     // Response types in their canonical spelling ("token id_token" is "id_token token").
     let requested_types: Vec<String> = draft
         .response_types
@@ -236,8 +246,15 @@ pub fn register(
         .map(|r| ResponseType::parse(r).map_or_else(|| r.clone(), |t| t.as_str().to_owned()))
         .collect();
     // OIDC Registration §2: without grant_types, those the response types need.
-    let grant_types = if !draft.grant_types.is_empty() {
-        draft.grant_types
+    let grants = if !draft.grant_types.is_empty() {
+        let mut grants = Vec::with_capacity(draft.grant_types.len());
+        for g in &draft.grant_types {
+            grants.push(
+                GrantType::parse(g)
+                    .ok_or_else(|| metadata_error(format!("grant_type {g} is not supported")))?,
+            );
+        }
+        grants
     } else {
         let parsed: Vec<ResponseType> = requested_types
             .iter()
@@ -245,20 +262,13 @@ pub fn register(
             .collect();
         let mut implied = Vec::new();
         if parsed.is_empty() || parsed.iter().any(|t| t.code) {
-            implied.push(GrantType::AuthorizationCode.as_str().to_owned());
+            implied.push(GrantType::AuthorizationCode);
         }
         if parsed.iter().any(|t| t.returns_tokens()) {
-            implied.push(GrantType::Implicit.as_str().to_owned());
+            implied.push(GrantType::Implicit);
         }
         implied
     };
-    let mut grants = Vec::with_capacity(grant_types.len());
-    for g in &grant_types {
-        grants.push(
-            GrantType::parse(g)
-                .ok_or_else(|| metadata_error(format!("grant_type {g} is not supported")))?,
-        );
-    }
     // A client that never sends a user to the authorization endpoint (client_credentials
     // only) has no redirect URI and no response type.
     let uses_browser = grants.iter().any(|g| g.uses_browser());
@@ -275,7 +285,7 @@ pub fn register(
         .iter()
         .chain(&draft.post_logout_redirect_uris)
     {
-        check_redirect_uri(uri, &application_type)?;
+        check_redirect_uri(uri, application_type)?;
     }
     if let Some(name) = &draft.name {
         check_client_name(name)?;
@@ -308,7 +318,7 @@ pub fn register(
         return Err(metadata_error("public clients cannot opt out of PKCE"));
     }
     let has_grant = |g: GrantType| grants.contains(&g);
-    let response_types = if !uses_browser {
+    let requested_types = if !uses_browser {
         Vec::new()
     } else if requested_types.is_empty() {
         vec![
@@ -322,7 +332,8 @@ pub fn register(
     } else {
         requested_types
     };
-    for r in &response_types {
+    let mut response_types = Vec::with_capacity(requested_types.len());
+    for r in &requested_types {
         let Some(t) = ResponseType::parse(r) else {
             return Err(metadata_error(format!(
                 "response_type {r} is not supported"
@@ -337,6 +348,7 @@ pub fn register(
                 "response_type {r} needs the grant_types it implies (authorization_code, implicit)"
             )));
         }
+        response_types.push(t);
     }
     // Any well-formed scope: besides the OpenID ones, operators register API scopes
     // (dynamic registration keeps only the supported ones, see `draft_from_json`).
@@ -345,8 +357,7 @@ pub fn register(
         Some(s) => Some(
             Scopes::parse(&s)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| metadata_error("malformed scope"))?
-                .to_string(),
+                .ok_or_else(|| metadata_error("malformed scope"))?,
         ),
     };
     for resource in &draft.resources {
@@ -365,7 +376,7 @@ pub fn register(
         draft.frontchannel_logout_uri,
         draft.frontchannel_logout_session_required,
         &draft.redirect_uris,
-        &application_type,
+        application_type,
     )?;
     let mut metadata = ClientMetadata {
         display: draft.display,
@@ -442,7 +453,7 @@ pub fn register(
         id: client_id,
         auth_method,
         application_type,
-        grant_types,
+        grant_types: grants,
         response_types,
         scope,
         redirect_uris: draft.redirect_uris,
@@ -487,50 +498,6 @@ pub fn issue_secret(
         _ => None,
     };
     Ok(secret)
-}
-
-/// A registration by an operator (admin API, console): the RFC 7591 metadata of
-/// `draft_from_json`, and also what only operators may grant: API scopes (such as
-/// `admin`), RFC 8707 `resources`, and `first_party` (no consent page).
-pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
-    let mut general = body.clone();
-    if let Some(obj) = general.as_object_mut() {
-        obj.remove("scope");
-    }
-    let mut draft = draft_from_json(&general)?;
-    draft.scope = match body.get("scope") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            Scopes::parse(s)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| metadata_error("scope must be a list of scope tokens"))?
-                .to_string(),
-        ),
-        Some(_) => return Err(metadata_error("scope must be a string")),
-    };
-    draft.resources = match body.get("resources") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .filter(|r| {
-                        crate::protocol::grants::client_credentials::check_resource(r).is_ok()
-                    })
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        metadata_error("resources must be absolute URIs without a fragment")
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(metadata_error("resources must be an array of URIs")),
-    };
-    draft.first_party = match body.get("first_party") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(metadata_error("first_party must be a boolean")),
-    };
-    Ok(draft)
 }
 
 /// The URIs a sector identifier document lists (OIDC Core §8.1: a JSON array of
@@ -608,157 +575,6 @@ pub fn read_registration(
     ))
 }
 
-/// Parses an RFC 7591 registration request body. Unknown fields are ignored (§2), and so
-/// is `first_party`: only an operator can make a client first-party.
-/// Requested grant types, response types and scopes we do not support are left out, as
-/// §3.2.1 allows ("MAY ... substitute them with suitable values"; the response tells the
-/// client what it got); only a request with nothing usable left is refused.
-pub fn draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| metadata_error("the body must be a JSON object"))?;
-    let string = |name: &str| -> Result<Option<String>, OAuthError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(metadata_error(format!("{name} must be a string"))),
-        }
-    };
-    let list = |name: &str| -> Result<Vec<String>, OAuthError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str().map(str::to_owned).ok_or_else(|| {
-                        metadata_error(format!("{name} must be an array of strings"))
-                    })
-                })
-                .collect(),
-            Some(_) => Err(metadata_error(format!(
-                "{name} must be an array of strings"
-            ))),
-        }
-    };
-    for unsupported in [
-        "id_token_encrypted_response_alg",
-        "userinfo_encrypted_response_alg",
-        "request_object_encryption_alg",
-    ] {
-        if string(unsupported)?.is_some() {
-            return Err(metadata_error(format!("{unsupported} is not supported")));
-        }
-    }
-    let display_url = |field: &str| -> Result<Option<String>, OAuthError> {
-        let Some(value) = string(field)? else {
-            return Ok(None);
-        };
-        if value.len() > MAX_URI {
-            return Err(metadata_error(format!("{field} is too long")));
-        }
-        let ok = url::Url::parse(&value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-        if !ok {
-            return Err(metadata_error(format!("{field} must be an http(s) URL")));
-        }
-        Ok(Some(value))
-    };
-    let contacts = list("contacts")?;
-    if contacts.len() > 10 || contacts.iter().any(|c| c.len() > 254) {
-        return Err(metadata_error(
-            "at most 10 contacts of at most 254 characters",
-        ));
-    }
-    let display = ClientDisplay {
-        client_uri: display_url("client_uri")?,
-        logo_uri: display_url("logo_uri")?,
-        policy_uri: display_url("policy_uri")?,
-        tos_uri: display_url("tos_uri")?,
-        contacts,
-    };
-    let jwks = match obj.get("jwks") {
-        None | Some(Value::Null) => None,
-        Some(v) if v.to_string().len() > 16 * 1024 => {
-            return Err(metadata_error("jwks is larger than 16 KiB"));
-        }
-        Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => return Err(metadata_error("jwks must be a JWK Set object")),
-    };
-    let boolean = |name: &str| -> Result<Option<bool>, OAuthError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(metadata_error(format!("{name} must be a boolean"))),
-        }
-    };
-    let require_pkce = boolean("require_pkce")?;
-    let scope = match string("scope")? {
-        Some(s) if s.len() > 1000 => return Err(metadata_error("scope is too long")),
-        None => None,
-        Some(s) => Some(
-            supported_scopes(&s)
-                .ok_or_else(|| metadata_error("none of the requested scopes is supported"))?,
-        ),
-    };
-    Ok(ClientDraft {
-        name: string("client_name")?,
-        redirect_uris: list("redirect_uris")?,
-        post_logout_redirect_uris: list("post_logout_redirect_uris")?,
-        auth_method: string("token_endpoint_auth_method")?,
-        grant_types: supported_subset(list("grant_types")?, &GrantType::SUPPORTED),
-        response_types: supported_subset(
-            list("response_types")?
-                .into_iter()
-                .map(|r| ResponseType::parse(&r).map_or(r, |t| t.as_str().to_owned()))
-                .collect(),
-            &SUPPORTED_RESPONSE_TYPES,
-        ),
-        scope,
-        application_type: string("application_type")?,
-        id_token_signed_response_alg: string("id_token_signed_response_alg")?,
-        access_token_signed_response_alg: string("access_token_signed_response_alg")?,
-        userinfo_signed_response_alg: string("userinfo_signed_response_alg")?,
-        introspection_signed_response_alg: string("introspection_signed_response_alg")?,
-        jwks,
-        jwks_uri: string("jwks_uri")?,
-        require_pkce,
-        resources: Vec::new(),
-        display,
-        backchannel_logout_uri: string("backchannel_logout_uri")?,
-        backchannel_logout_session_required: boolean("backchannel_logout_session_required")?,
-        frontchannel_logout_uri: string("frontchannel_logout_uri")?,
-        frontchannel_logout_session_required: boolean("frontchannel_logout_session_required")?,
-        require_pushed_authorization_requests: boolean("require_pushed_authorization_requests")?,
-        request_object_signing_alg: string("request_object_signing_alg")?,
-        request_uris: list("request_uris")?,
-        subject_type: string("subject_type")?,
-        sector_identifier_uri: string("sector_identifier_uri")?,
-        sector_redirect_uris: None,
-        // Never from a registrant: only an operator vouches for a client.
-        first_party: false,
-    })
-}
-
-/// The supported values of `requested`; all of them when none is supported, so that
-/// `register` refuses the request with a precise error.
-fn supported_subset(requested: Vec<String>, supported: &[&str]) -> Vec<String> {
-    let kept: Vec<String> = requested
-        .iter()
-        .filter(|v| supported.contains(&v.as_str()))
-        .cloned()
-        .collect();
-    if kept.is_empty() { requested } else { kept }
-}
-
-/// The supported scopes of a dynamic registration; `None` when none is. Self-registered
-/// clients get no API scopes: those are granted by operators.
-fn supported_scopes(requested: &str) -> Option<String> {
-    let kept: Vec<&str> = requested
-        .split(' ')
-        .filter(|t| SUPPORTED_SCOPES.contains(t))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(" "))
-}
-
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
 pub fn client_information(
     client: &Client,
@@ -772,9 +588,9 @@ pub fn client_information(
         "client_name": client.name,
         "redirect_uris": client.redirect_uris,
         "token_endpoint_auth_method": client.auth_method.as_str(),
-        "grant_types": client.grant_types,
-        "response_types": client.response_types,
-        "application_type": client.application_type,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": client.response_types.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "application_type": client.application_type.as_str(),
         "id_token_signed_response_alg": super::tokens::id_token_alg(client).as_str(),
         "registration_client_uri": registration_uri,
     });
@@ -782,7 +598,7 @@ pub fn client_information(
         out["post_logout_redirect_uris"] = json!(client.post_logout_redirect_uris);
     }
     if let Some(scope) = &client.scope {
-        out["scope"] = json!(scope);
+        out["scope"] = json!(scope.to_string());
     }
     if let Some(jwks) = &client.jwks {
         out["jwks"] = jwks.clone();
@@ -896,12 +712,38 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.client.grant_types,
-            ["authorization_code", "refresh_token"]
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
         );
-        assert_eq!(r.client.response_types, ["code"]);
+        assert_eq!(r.client.response_types, [ResponseType::CODE]);
         assert_eq!(
-            r.client.scope.as_deref(),
+            r.client.scope.map(|s| s.to_string()).as_deref(),
             Some("email offline_access openid")
+        );
+    }
+
+    #[test]
+    fn the_information_response_names_the_typed_values_as_before() {
+        let r = draft(json!({
+            "application_type": "native",
+            "redirect_uris": ["com.example.app:/cb"],
+            "response_types": ["token id_token", "code"],
+            "scope": "profile openid",
+        }))
+        .unwrap();
+        assert_eq!(r.client.application_type, ApplicationType::Native);
+        let info = client_information(&r.client, None, None, "");
+        assert_eq!(info["application_type"], "native");
+        assert_eq!(info["response_types"], json!(["id_token token", "code"]));
+        assert_eq!(
+            info["grant_types"],
+            json!(["authorization_code", "implicit"])
+        );
+        assert_eq!(info["scope"], "openid profile");
+        assert_eq!(
+            draft(json!({"application_type": "browser", "redirect_uris": ["https://a/cb"]}))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidClientMetadata
         );
     }
 

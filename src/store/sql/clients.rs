@@ -3,7 +3,7 @@ use std::time::Instant;
 use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
-use crate::domain::ClientMetadata;
+use crate::domain::{ApplicationType, ClientMetadata, GrantType, ResponseType, Scopes};
 use crate::store::schema::{client_redirect_uris, clients};
 use crate::store::{AuthMethod, Client, ClientStore, LogoutUri, StoreError, StoreResult};
 
@@ -61,11 +61,41 @@ fn split(text: &str) -> Vec<String> {
 /// separates them with commas (rows from before hold one word: "code").
 const RESPONSE_TYPE_SEPARATOR: &str = ",";
 
-fn response_types(text: &str) -> Vec<String> {
-    text.split(RESPONSE_TYPE_SEPARATOR)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+/// The typed values of a row, read once here: a value no registration could have
+/// written is a broken row, reported like an unknown auth method.
+fn parse_column<T>(
+    id: &str,
+    column: &str,
+    values: impl Iterator<Item = String>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> StoreResult<Vec<T>> {
+    values
+        .map(|v| {
+            parse(&v).ok_or_else(|| {
+                StoreError::Internal(format!("client {id} has an unknown {column} {v:?}"))
+            })
+        })
         .collect()
+}
+
+fn grant_types(id: &str, text: &str) -> StoreResult<Vec<GrantType>> {
+    parse_column(id, "grant type", split(text).into_iter(), GrantType::parse)
+}
+
+fn response_types(id: &str, text: &str) -> StoreResult<Vec<ResponseType>> {
+    let values = text
+        .split(RESPONSE_TYPE_SEPARATOR)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    parse_column(id, "response type", values, ResponseType::parse)
+}
+
+fn response_types_column(types: &[ResponseType]) -> String {
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(RESPONSE_TYPE_SEPARATOR)
 }
 
 fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
@@ -81,6 +111,17 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
     let metadata = ClientMetadata::from_json(&row.metadata).map_err(|e| {
         StoreError::Internal(format!("client {} has unreadable metadata: {e}", row.id))
     })?;
+    let application_type = ApplicationType::parse(&row.application_type).ok_or_else(|| {
+        StoreError::Internal(format!("client {} has an unknown application type", row.id))
+    })?;
+    let grant_types = grant_types(&row.id, &row.grant_types)?;
+    let response_types = response_types(&row.id, &row.response_types)?;
+    let scope = match row.scope.as_deref() {
+        None => None,
+        Some(text) => Some(Scopes::parse(text).ok_or_else(|| {
+            StoreError::Internal(format!("client {} has a malformed scope", row.id))
+        })?),
+    };
     Ok(Client {
         metadata,
         redirect_uris: pick(LOGIN),
@@ -89,10 +130,10 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         name: row.name,
         secret_hash: row.secret_hash,
         auth_method,
-        application_type: row.application_type,
-        grant_types: split(&row.grant_types),
-        response_types: response_types(&row.response_types),
-        scope: row.scope,
+        application_type,
+        grant_types,
+        response_types,
+        scope,
         registration_token_hash: row.registration_token_hash,
         created_at: row.created_at,
         secret_ciphertext: row.secret_ciphertext,
@@ -140,10 +181,15 @@ fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
         name: client.name.clone(),
         secret_hash: client.secret_hash.clone(),
         token_endpoint_auth_method: client.auth_method.as_str().to_owned(),
-        application_type: client.application_type.clone(),
-        grant_types: words(&client.grant_types),
-        response_types: client.response_types.join(RESPONSE_TYPE_SEPARATOR),
-        scope: client.scope.clone(),
+        application_type: client.application_type.as_str().to_owned(),
+        grant_types: client
+            .grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        response_types: response_types_column(&client.response_types),
+        scope: client.scope.as_ref().map(Scopes::to_string),
         metadata: client.metadata.to_json(),
         registration_token_hash: client.registration_token_hash.clone(),
         created_at: client.created_at,
@@ -283,5 +329,44 @@ impl ClientStore for SqlStore {
         // The client, and its grants with it: forgotten here and on the other instances.
         self.liveness_changed();
         deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_columns_keep_their_text_form() {
+        let types = response_types("rp", "code,id_token token,code id_token").unwrap();
+        assert_eq!(
+            types,
+            [
+                ResponseType::CODE,
+                ResponseType::parse("id_token token").unwrap(),
+                ResponseType::parse("code id_token").unwrap(),
+            ]
+        );
+        assert_eq!(
+            response_types_column(&types),
+            "code,id_token token,code id_token"
+        );
+        assert!(response_types("rp", "").unwrap().is_empty());
+        assert_eq!(
+            grant_types("rp", "authorization_code refresh_token").unwrap(),
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+    }
+
+    #[test]
+    fn a_value_no_registration_writes_is_a_broken_row() {
+        assert!(matches!(
+            grant_types("rp", "authorization_code password"),
+            Err(StoreError::Internal(_))
+        ));
+        assert!(matches!(
+            response_types("rp", "code,token"),
+            Err(StoreError::Internal(_))
+        ));
     }
 }
