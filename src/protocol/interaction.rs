@@ -292,6 +292,7 @@ mod tests {
             sid: "sid".into(),
             user_id: user.into(),
             auth_time,
+            amr: vec!["pwd".into()],
             expires_at: auth_time + 3600,
         }
     }

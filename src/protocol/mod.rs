@@ -15,6 +15,7 @@ pub mod logout;
 pub mod params;
 pub mod registration;
 pub mod revocation;
+pub mod sign_in;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;

@@ -79,7 +79,16 @@ pub struct SsoSession {
     pub user_id: String,
     /// When the user last entered credentials (OIDC `auth_time`).
     pub auth_time: UnixTime,
+    /// How they did: the authentication method references of the sign-in (RFC 8176 §2),
+    /// in the order proved. Grants made in the session carry them into ID tokens.
+    #[serde(default = "amr_before_it_was_recorded")]
+    pub amr: Vec<String>,
     pub expires_at: UnixTime,
+}
+
+/// Sessions saved before `amr` was recorded were all signed in with a password alone.
+fn amr_before_it_was_recorded() -> Vec<String> {
+    vec!["pwd".to_owned()]
 }
 
 /// `id` is the cookie's credential: never in a log line.
@@ -90,6 +99,7 @@ impl std::fmt::Debug for SsoSession {
             .field("sid", &self.sid)
             .field("user_id", &self.user_id)
             .field("auth_time", &self.auth_time)
+            .field("amr", &self.amr)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -416,6 +426,23 @@ mod tests {
         assert_eq!(elsewhere, counts(2, 2, 3, 1));
     }
 
+    #[tokio::test]
+    async fn a_session_saved_before_amr_was_recorded_loads_as_signed_in_with_a_password() {
+        let store = Arc::new(MemorySessionStore::new());
+        let old = r#"{"sid":"public-sid","user_id":"user-1","auth_time":1,"expires_at":100}"#;
+        store
+            .put(&key(SSO, "cookie"), old.into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let session = Sessions::new(store)
+            .load_sso("cookie", 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.amr, ["pwd"]);
+        assert_eq!(session.sid, "public-sid");
+    }
+
     #[test]
     fn debug_output_never_contains_the_session_cookie() {
         let session = SsoSession {
@@ -423,6 +450,7 @@ mod tests {
             sid: "public-sid".into(),
             user_id: "user-1".into(),
             auth_time: 1,
+            amr: vec!["pwd".into()],
             expires_at: 2,
         };
         let shown = format!("{session:?}");

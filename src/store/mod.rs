@@ -240,6 +240,9 @@ pub struct AuthorizationCode {
     pub acr: Option<String>,
     /// The `claims` request parameter, normalized JSON.
     pub claims: Option<String>,
+    /// How the user signed in (the session's `amr`, space-separated): the grant made at
+    /// redemption carries it. `None` on codes issued before it was recorded.
+    pub amr: Option<String>,
 }
 
 /// The stored authorization of a user for a client: what the user granted and how they

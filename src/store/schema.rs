@@ -104,6 +104,7 @@ diesel::table! {
         consumed_at -> Nullable<BigInt>,
         acr -> Nullable<Text>,
         claims -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 

@@ -71,6 +71,7 @@ fn insert_grant(store: &dyn Store, g: &Grant) {
         consumed_at: None,
         acr: None,
         claims: None,
+        amr: Some("pwd".into()),
     };
     store.insert_code(&code).unwrap();
     assert!(store.redeem_code(&code.code_hash, g, None, now()).unwrap());

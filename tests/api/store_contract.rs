@@ -43,6 +43,7 @@ fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode 
         consumed_at: None,
         acr: None,
         claims: None,
+        amr: Some("pwd".into()),
     }
 }
 

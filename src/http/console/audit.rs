@@ -30,7 +30,7 @@ struct AuditPage {
 }
 
 #[derive(Deserialize, Serialize)]
-struct AuditQuery {
+pub(super) struct AuditQuery {
     before: Option<i64>,
 }
 

@@ -94,7 +94,7 @@ async fn clients_page(
 }
 
 #[derive(Deserialize)]
-struct RegisterForm {
+pub(super) struct RegisterForm {
     csrf: String,
     name: String,
     redirect_uri: String,

@@ -58,7 +58,7 @@ pub(super) async fn keys(req: HttpRequest, state: State) -> HttpResponse {
 }
 
 #[derive(Deserialize)]
-struct RotateForm {
+pub(super) struct RotateForm {
     csrf: String,
     #[serde(default)]
     alg: String,

@@ -51,7 +51,7 @@ pub(super) fn start(state: &State) -> HttpResponse {
 }
 
 #[derive(Deserialize)]
-struct CallbackQuery {
+pub(super) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,

@@ -42,7 +42,7 @@ struct UserPage {
 }
 
 #[derive(Deserialize)]
-struct UserQuery {
+pub(super) struct UserQuery {
     done: Option<String>,
 }
 
@@ -117,7 +117,7 @@ pub(super) async fn user(
 }
 
 #[derive(Deserialize)]
-struct UserActionForm {
+pub(super) struct UserActionForm {
     csrf: String,
     confirm: Option<String>,
     password: Option<String>,
@@ -193,7 +193,7 @@ pub(super) async fn user_action(
 }
 
 #[derive(Deserialize)]
-struct EndSessionForm {
+pub(super) struct EndSessionForm {
     csrf: String,
     sid: String,
 }

@@ -39,7 +39,7 @@ struct UsersPage {
 }
 
 #[derive(Deserialize)]
-struct UsersQuery {
+pub(super) struct UsersQuery {
     search: Option<String>,
     after: Option<String>,
 }
@@ -112,7 +112,7 @@ async fn users_page(
 }
 
 #[derive(Deserialize)]
-struct NewUserForm {
+pub(super) struct NewUserForm {
     csrf: String,
     username: String,
     #[serde(default)]

@@ -1,4 +1,6 @@
 //! The login page: username and password, CSRF-protected, one message for every failure.
+//! It renders the sign-in's current step and posts answers to it; `protocol::sign_in`
+//! decides (throttle, password, the session earned) through the ports here.
 
 use std::time::Duration;
 
@@ -9,8 +11,8 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::password::verify_password_async;
-use crate::crypto::tokens::{random_token, token_hash};
-use crate::domain::Secret;
+use crate::crypto::tokens::token_hash;
+use crate::domain::{Secret, UnixTime};
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, load, proceed, take, with_cookie};
 use crate::http::{
@@ -23,8 +25,12 @@ use crate::protocol::interaction::{Interaction, LOGIN_FORM, expired, other_brows
 const KNOWN_BROWSER_TTL: Duration = Duration::from_secs(90 * 86_400);
 use crate::http::sign_out::{self, Ending};
 use crate::protocol::OAuthError;
-use crate::protocol::throttle::{self, Throttle};
-use crate::sessions::{Sessions, SsoSession};
+use crate::protocol::sign_in::{
+    Account, Answer, Denied, Mechanism, NewSession, PasswordCheck, SignIn, SignInPorts,
+    ThrottleLimits, new_sid, session_after,
+};
+use crate::protocol::throttle;
+use crate::sessions::{LoginAttempts, Sessions};
 use crate::store::BrowserSession;
 
 /// The browser's own description, kept (bounded) for the account page's session list.
@@ -159,14 +165,13 @@ async fn wait_in_queues(
     source: &str,
     account_spacing: Option<Duration>,
     source_spacing: Option<Duration>,
-) -> Result<bool, PageError> {
+) -> Result<bool, OAuthError> {
     let mut wait = Duration::ZERO;
     if let Some(spacing) = source_spacing {
         let slot = state
             .sessions
             .queue_login_from(source, spacing, throttle::MAX_WAIT, throttle::WINDOW)
-            .await
-            .map_err(OAuthError::from)?;
+            .await?;
         match slot {
             Some(w) => wait = wait.max(w),
             None => return Ok(false),
@@ -176,8 +181,7 @@ async fn wait_in_queues(
         let slot = state
             .sessions
             .queue_login(username, spacing, throttle::MAX_WAIT, throttle::WINDOW)
-            .await
-            .map_err(OAuthError::from)?;
+            .await?;
         match slot {
             Some(w) => wait = wait.max(w),
             None => return Ok(false),
@@ -185,6 +189,110 @@ async fn wait_in_queues(
     }
     tokio::time::sleep(wait).await;
     Ok(true)
+}
+
+/// The sign-in's I/O for one post of the login form (`protocol::sign_in` decides): the
+/// throttle's counters and queues in the session store, the account on the blocking
+/// pool, argon2 on the hashing threads.
+struct FormPorts<'a> {
+    state: &'a State,
+    /// The client address's limit key (`limit_key`).
+    source: String,
+    /// The browser's id, when it is the browser the interaction is bound to.
+    browser: Option<String>,
+}
+
+impl FormPorts<'_> {
+    /// The browser, when its attempts are counted on their own (it signed in to the
+    /// account before).
+    fn counted_browser(&self, known_browser: bool) -> Option<&str> {
+        self.browser.as_deref().filter(|_| known_browser)
+    }
+}
+
+impl SignInPorts for FormPorts<'_> {
+    async fn is_known_browser(&self, username: &str) -> Result<bool, OAuthError> {
+        match &self.browser {
+            Some(b) => Ok(self.state.sessions.is_known_browser(username, b).await?),
+            None => Ok(false),
+        }
+    }
+
+    async fn reserve_attempt(
+        &self,
+        username: &str,
+        known_browser: bool,
+    ) -> Result<LoginAttempts, OAuthError> {
+        let browser = self.counted_browser(known_browser);
+        Ok(self
+            .state
+            .sessions
+            .reserve_login(username, &self.source, browser, throttle::WINDOW)
+            .await?)
+    }
+
+    async fn wait_in_queues(
+        &self,
+        username: &str,
+        account: Option<Duration>,
+        source: Option<Duration>,
+    ) -> Result<bool, OAuthError> {
+        wait_in_queues(self.state, username, &self.source, account, source).await
+    }
+
+    async fn check_password(
+        &self,
+        username: &str,
+        password: Secret<String>,
+    ) -> Result<PasswordCheck, OAuthError> {
+        // argon2id (~9 ms of CPU, 19 MiB) runs on the hashing threads (crypto::password),
+        // a bounded number waiting at a time so that a flood of logins queues instead of
+        // piling up. An unknown user is checked against a dummy hash so both failures take
+        // the same time.
+        let _permit = self
+            .state
+            .password_checks
+            .acquire()
+            .await
+            .map_err(OAuthError::server)?;
+        let lookup = username.to_owned();
+        let user = blocking(self.state, move |ctx| {
+            Ok(ctx.store.find_user_by_username(&lookup)?)
+        })
+        .await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let right = verify_password_async(password, stored).await;
+        Ok(match user.filter(|_| right) {
+            Some(user) => PasswordCheck::Right(Account {
+                disabled: user.disabled_at.is_some(),
+                user_id: user.id,
+            }),
+            None => PasswordCheck::Wrong,
+        })
+    }
+
+    async fn attempt_succeeded(
+        &self,
+        username: &str,
+        known_browser: bool,
+    ) -> Result<(), OAuthError> {
+        let browser = self.counted_browser(known_browser);
+        self.state
+            .sessions
+            .login_succeeded(username, &self.source, browser, throttle::WINDOW)
+            .await?;
+        if let Some(b) = &self.browser {
+            self.state
+                .sessions
+                .remember_browser(username, b, KNOWN_BROWSER_TTL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> UnixTime {
+        self.state.now()
+    }
 }
 
 #[derive(Deserialize)]
@@ -218,125 +326,82 @@ async fn submit_page(
         )
         .into());
     }
-    let username = form.username.trim().to_owned();
     let base = &state.settings.issuer_path;
-    // Online guessing (see `protocol::throttle`): the attempt is counted before its
-    // password is checked, per account name (known or not, so the limit reveals nothing),
-    // per (name, address), per address, and per (name, browser) for a browser that signed
-    // in to the account before.
     let address = client_address_of(&req, &state.settings);
-    let source = limit_key(&address);
-    let browser = bound_browser(&pending, &req, &state);
-    let known_browser = match &browser {
-        Some(b) => state
-            .sessions
-            .is_known_browser(&username, b)
-            .await
-            .map_err(OAuthError::from)?,
-        None => false,
+    let ports = FormPorts {
+        state: &state,
+        source: limit_key(&address),
+        browser: bound_browser(&pending, &req, &state),
     };
-    let counted_browser = browser.as_deref().filter(|_| known_browser);
-    let attempts = state
-        .sessions
-        .reserve_login(&username, &source, counted_browser, throttle::WINDOW)
-        .await
-        .map_err(OAuthError::from)?;
-    let verdict = throttle::decide(
-        attempts,
-        known_browser,
-        state.settings.password_failures_per_address,
-    );
-    let admitted = match verdict {
-        Throttle::Allow => true,
-        Throttle::Refuse => false,
-        Throttle::Space {
-            account,
-            source: from_source,
-        } => wait_in_queues(&state, &username, &source, account, from_source).await?,
+    let limits = ThrottleLimits {
+        failures_per_address: state.settings.password_failures_per_address,
     };
-    if !admitted {
-        state.metrics.login(false);
-        crate::audit::login_throttled(&crate::audit::account_ref(&state.kek, &username), &address);
-        let message = crate::http::ui::Ui::current().t("login.throttled");
-        return Ok(page_with_status(
-            StatusCode::TOO_MANY_REQUESTS,
-            base,
-            &form.id,
-            &form.csrf,
-            &pending,
-            &username,
-            message,
-        ));
-    }
-    let password = Secret::new(form.password);
-    let lookup = username.clone();
-    // argon2id (~9 ms of CPU, 19 MiB) runs on the hashing threads (crypto::password), a
-    // bounded number waiting at a time so that a flood of logins queues instead of
-    // piling up. An unknown user is checked against a dummy hash so both failures take
-    // the same time.
-    let _permit = state
-        .password_checks
-        .acquire()
-        .await
-        .map_err(OAuthError::server)?;
-    let user = blocking(&state, move |ctx| {
-        Ok(ctx.store.find_user_by_username(&lookup)?)
-    })
-    .await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = verify_password_async(password, stored).await;
-    let user = user.filter(|_| ok);
-    state.metrics.login(user.is_some());
-    let Some(user) = user else {
-        crate::audit::login_failed(&crate::audit::account_ref(&state.kek, &username), &address);
-        return Ok(page(
-            base,
-            &form.id,
-            &form.csrf,
-            &pending,
-            &username,
-            Some(crate::http::ui::Ui::current().t("login.incorrect")),
-        ));
+    let mut sign_in = SignIn::begin(&form.username, Mechanism::Password, limits);
+    let answer = sign_in.password(Secret::new(form.password), &ports).await?;
+    let username = sign_in.username();
+    let ui = crate::http::ui::Ui::current();
+    let signed_in = match answer {
+        Answer::Success(signed_in) => signed_in,
+        // The password mechanism has no second step yet.
+        Answer::Continue(_) => {
+            return Err(OAuthError::server("the sign-in asks for a step this page lacks").into());
+        }
+        Answer::Denied(Denied::Throttled) => {
+            state.metrics.login(false);
+            crate::audit::login_throttled(
+                &crate::audit::account_ref(&state.kek, username),
+                &address,
+            );
+            return Ok(page_with_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                base,
+                &form.id,
+                &form.csrf,
+                &pending,
+                username,
+                ui.t("login.throttled"),
+            ));
+        }
+        Answer::Denied(Denied::Incorrect) => {
+            state.metrics.login(false);
+            crate::audit::login_failed(&crate::audit::account_ref(&state.kek, username), &address);
+            return Ok(page(
+                base,
+                &form.id,
+                &form.csrf,
+                &pending,
+                username,
+                Some(ui.t("login.incorrect")),
+            ));
+        }
+        // Said only to whoever knows the password: to anyone else a disabled account looks
+        // like any failed sign-in. (The metric counts the password as right.)
+        Answer::Denied(Denied::Disabled { user_id }) => {
+            state.metrics.login(true);
+            crate::audit::login_refused_disabled(&user_id, &address);
+            return Ok(page(
+                base,
+                &form.id,
+                &form.csrf,
+                &pending,
+                username,
+                Some(ui.t("login.disabled")),
+            ));
+        }
     };
-    // Said only to whoever knows the password: to anyone else a disabled account looks
-    // like any failed sign-in.
-    if user.disabled_at.is_some() {
-        crate::audit::login_refused_disabled(&user.id, &address);
-        return Ok(page(
-            base,
-            &form.id,
-            &form.csrf,
-            &pending,
-            &username,
-            Some(crate::http::ui::Ui::current().t("login.disabled")),
-        ));
-    }
-    crate::audit::login_succeeded(&user.id, &address);
-    state
-        .sessions
-        .login_succeeded(&username, &source, counted_browser, throttle::WINDOW)
-        .await
-        .map_err(OAuthError::from)?;
-    if let Some(b) = &browser {
-        state
-            .sessions
-            .remember_browser(&username, b, KNOWN_BROWSER_TTL)
-            .await
-            .map_err(OAuthError::from)?;
-    }
+    state.metrics.login(true);
+    crate::audit::login_succeeded(&signed_in.user_id, &address);
 
     // Claim the interaction before creating anything: of two submissions of this form
     // (a double click, two instances) one wins, and the other leaves nothing behind.
     if !take(&state, &form.id).await? {
         return Err(expired().into());
     }
-    // A new session cookie at every login (no session fixation). The same user signing in
-    // again (prompt=login, max_age) goes on in the same session (`sid`), so that signing
-    // out later reaches the apps of both sign-ins; another user's session ends here.
+    // The session the browser had is replaced (`sign_in::session_after` decides how).
     let now = state.now();
-    let mut sid = None;
+    let mut previous = None;
     if let Some(old) = session_id(&req, &state.settings) {
-        let previous = state
+        previous = state
             .sessions
             .load_sso(&old, now)
             .await
@@ -346,25 +411,23 @@ async fn submit_page(
             .delete_sso(&old)
             .await
             .map_err(OAuthError::from)?;
-        if let Some(previous) = previous {
-            if previous.user_id == user.id {
-                sid = Some(previous.sid);
-            } else {
-                let ending = Ending::Session {
-                    sid: previous.sid,
-                    reason: "replaced_by_another_user",
-                };
-                sign_out::end(&state, ending).await?;
-            }
-        }
     }
-    let mut session = SsoSession {
-        id: random_token(32),
-        sid: sid.unwrap_or_else(|| random_token(16)),
-        user_id: user.id,
-        auth_time: now,
-        expires_at: now + state.settings.session_ttl,
-    };
+    let NewSession {
+        mut session,
+        replaced,
+    } = session_after(
+        &signed_in,
+        previous.as_ref(),
+        now,
+        state.settings.session_ttl,
+    );
+    if let Some(sid) = replaced {
+        let ending = Ending::Session {
+            sid,
+            reason: "replaced_by_another_user",
+        };
+        sign_out::end(&state, ending).await?;
+    }
     let mut record = BrowserSession {
         sid: session.sid.clone(),
         user_id: session.user_id.clone(),
@@ -382,7 +445,7 @@ async fn submit_page(
     .await?;
     if !recorded {
         // The session it would go on in was ended meanwhile (elsewhere): a new one.
-        session.sid = random_token(16);
+        session.sid = new_sid();
         record.sid = session.sid.clone();
         blocking(&state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
     }

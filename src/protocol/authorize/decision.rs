@@ -187,6 +187,7 @@ mod tests {
             sid: "p".into(),
             user_id: "u".into(),
             auth_time,
+            amr: vec!["pwd".into()],
             expires_at: auth_time + 1000,
         }
     }

@@ -7,12 +7,13 @@ use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
 use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
+use crate::protocol::grants::{Allowed, amr_text, user_grant};
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
 use crate::protocol::{ADMIN_SCOPE, Context, ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
-use crate::store::{AuthorizationCode, Grant, User};
+use crate::store::{AuthorizationCode, User};
 
 /// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, OAuth 2.0
 /// Form Post Response Mode §2).
@@ -152,21 +153,19 @@ pub fn issue_response(
         let mut scopes = granted;
         scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
         let scope = scopes.to_string();
-        let grant = Grant {
-            id: random_token(16),
-            client_id: client.id.clone(),
-            user_id: session.user_id.clone(),
-            scope: scope.clone(),
-            session_id: Some(session.sid.clone()),
-            created_at: ctx.now,
-            revoked_at: None,
-            auth_time: session.auth_time,
-            nonce: request.nonce.clone(),
-            acr: request.acr.clone(),
-            amr: Some("pwd".to_owned()),
-            claims: request.claims.clone(),
-            expires_at: ctx.now + ctx.settings.access_token_ttl.max(ctx.settings.id_token_ttl),
-        };
+        let grant = user_grant(
+            random_token(16),
+            session.into(),
+            Allowed {
+                client_id: &client.id,
+                scope: &scope,
+                nonce: request.nonce.as_deref(),
+                acr: request.acr.as_deref(),
+                claims: request.claims.as_deref(),
+            },
+            ctx.now,
+            ctx.now + ctx.settings.access_token_ttl.max(ctx.settings.id_token_ttl),
+        );
         if !ctx.store.create_grant(&grant)? {
             return Err(OAuthError::new(
                 ErrorCode::LoginRequired,
@@ -278,6 +277,7 @@ fn issue_code(
         consumed_at: None,
         acr: request.acr.clone(),
         claims: request.claims.clone(),
+        amr: amr_text(&session.amr),
     })?;
     Ok(code)
 }

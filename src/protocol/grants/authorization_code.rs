@@ -1,13 +1,13 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
 use super::refresh_token::first_refresh_token;
-use super::{TokenResponse, user_token_response};
+use super::{Allowed, SessionFacts, TokenResponse, amr_of_code, user_grant, user_token_response};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes};
 use crate::protocol::authorize::is_pkce_string;
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
-use crate::store::{Client, Grant};
+use crate::store::Client;
 
 pub struct CodeRequest {
     code: String,
@@ -106,21 +106,28 @@ pub fn exchange(
 
     // The code row references its user with ON DELETE CASCADE: a code that still exists
     // belongs to a user who still exists, so the hot path needs no user lookup.
-    let grant = Grant {
-        id: code.grant_id.clone(),
-        client_id: client.id.clone(),
-        user_id: code.user_id.clone(),
-        scope: code.scope.clone(),
-        session_id: code.session_id.clone(),
-        created_at: ctx.now,
-        revoked_at: None,
+    // The code carried the session's sign-in (`auth_time`, `amr`) to here.
+    let amr = amr_of_code(code.amr.as_deref());
+    let session = SessionFacts {
+        user_id: &code.user_id,
+        sid: code.session_id.as_deref(),
         auth_time: code.auth_time,
-        nonce: code.nonce.clone(),
-        acr: code.acr.clone(),
-        amr: Some("pwd".to_owned()),
-        claims: code.claims.clone(),
-        expires_at: ctx.now + ctx.settings.refresh_token_absolute_ttl,
+        amr: &amr,
     };
+    let allowed = Allowed {
+        client_id: &client.id,
+        scope: &code.scope,
+        nonce: code.nonce.as_deref(),
+        acr: code.acr.as_deref(),
+        claims: code.claims.as_deref(),
+    };
+    let grant = user_grant(
+        code.grant_id.clone(),
+        session,
+        allowed,
+        ctx.now,
+        ctx.now + ctx.settings.refresh_token_absolute_ttl,
+    );
     let scopes = Scopes::parse(&grant.scope).unwrap_or_default();
     // OIDC Core §11: a refresh token only for offline_access (which the authorization
     // endpoint keeps only when consented to and the client may refresh).

@@ -10,11 +10,13 @@ use serde::Serialize;
 
 use super::claims::all_claims;
 use super::claims_request::{ClaimsRequest, add_requested};
+use super::sign_in::Factor;
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
 use super::{Context, ErrorCode, OAuthError, Params};
-use crate::domain::{GrantType, Scopes};
+use crate::domain::{GrantType, Scopes, UnixTime};
+use crate::sessions::SsoSession;
 use crate::store::{Client, Grant};
 
 #[derive(Debug)]
@@ -81,6 +83,85 @@ pub fn exchange(
         TokenRequest::AuthorizationCode(r) => authorization_code::exchange(r, client, ctx),
         TokenRequest::RefreshToken(r) => refresh_token::exchange(r, client, ctx),
         TokenRequest::ClientCredentials(r) => client_credentials::exchange(r, client, ctx),
+    }
+}
+
+/// How the user signed in, as their browser session recorded it: what every grant made
+/// in that session carries into its tokens (`sid`, `auth_time`, `amr`; OIDC Core §2).
+/// Read from the session itself, or from the code that carried it to the token endpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionFacts<'a> {
+    pub user_id: &'a str,
+    /// The session's public `sid`.
+    pub sid: Option<&'a str>,
+    pub auth_time: UnixTime,
+    /// Authentication method references (RFC 8176 §2).
+    pub amr: &'a [String],
+}
+
+impl<'a> From<&'a SsoSession> for SessionFacts<'a> {
+    fn from(session: &'a SsoSession) -> Self {
+        Self {
+            user_id: &session.user_id,
+            sid: Some(&session.sid),
+            auth_time: session.auth_time,
+            amr: &session.amr,
+        }
+    }
+}
+
+/// What the user allowed the client, from the authorization request (or its code).
+#[derive(Clone, Copy, Debug)]
+pub struct Allowed<'a> {
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub nonce: Option<&'a str>,
+    pub acr: Option<&'a str>,
+    /// The `claims` request parameter, normalized JSON.
+    pub claims: Option<&'a str>,
+}
+
+/// The grant of a user's authorization, made now: one constructor for the code, implicit
+/// and hybrid paths, so each carries what the session recorded rather than a copy of it.
+pub fn user_grant(
+    id: String,
+    session: SessionFacts<'_>,
+    allowed: Allowed<'_>,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> Grant {
+    Grant {
+        id,
+        client_id: allowed.client_id.to_owned(),
+        user_id: session.user_id.to_owned(),
+        scope: allowed.scope.to_owned(),
+        session_id: session.sid.map(str::to_owned),
+        created_at: now,
+        revoked_at: None,
+        auth_time: session.auth_time,
+        nonce: allowed.nonce.map(str::to_owned),
+        acr: allowed.acr.map(str::to_owned),
+        amr: amr_text(session.amr),
+        claims: allowed.claims.map(str::to_owned),
+        expires_at,
+    }
+}
+
+/// `amr` as stored (grants, codes): space-separated; `None` for none.
+pub fn amr_text(amr: &[String]) -> Option<String> {
+    (!amr.is_empty()).then(|| amr.join(" "))
+}
+
+/// `amr` as a code stored it. A code issued before codes recorded it came from a
+/// password sign-in, the only kind there was.
+pub fn amr_of_code(stored: Option<&str>) -> Vec<String> {
+    match stored {
+        Some(text) => text
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => vec![Factor::Password.amr().to_owned()],
     }
 }
 
@@ -152,4 +233,63 @@ fn user_token_response(
         refresh_token,
         scope: scope_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(amr: &[&str]) -> SsoSession {
+        SsoSession {
+            id: "cookie".into(),
+            sid: "sid-1".into(),
+            user_id: "alice-id".into(),
+            auth_time: 100,
+            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+            expires_at: 1000,
+        }
+    }
+
+    fn allowed() -> Allowed<'static> {
+        Allowed {
+            client_id: "c",
+            scope: "openid profile",
+            nonce: Some("n"),
+            acr: None,
+            claims: None,
+        }
+    }
+
+    #[test]
+    fn a_grant_carries_the_methods_the_session_signed_in_with() {
+        let signed_in = session(&["pwd", "otp"]);
+        let grant = user_grant("g".into(), (&signed_in).into(), allowed(), 200, 300);
+        assert_eq!(grant.amr.as_deref(), Some("pwd otp"));
+        assert_eq!(grant.auth_time, 100);
+        assert_eq!(grant.session_id.as_deref(), Some("sid-1"));
+        assert_eq!(grant.user_id, "alice-id");
+        assert_eq!((grant.created_at, grant.expires_at), (200, 300));
+        assert_eq!(grant.revoked_at, None);
+        assert_eq!(grant.nonce.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn a_code_carries_the_sessions_amr_to_its_grant() {
+        let signed_in = session(&["pwd"]);
+        let stored = amr_text(&signed_in.amr);
+        assert_eq!(stored.as_deref(), Some("pwd"));
+        let amr = amr_of_code(stored.as_deref());
+        let facts = SessionFacts {
+            amr: &amr,
+            ..SessionFacts::from(&signed_in)
+        };
+        let grant = user_grant("g".into(), facts, allowed(), 200, 300);
+        assert_eq!(grant.amr.as_deref(), Some("pwd"));
+        assert_eq!(amr_of_code(Some("pwd otp")), ["pwd", "otp"]);
+    }
+
+    #[test]
+    fn a_code_issued_before_codes_recorded_amr_was_a_password_sign_in() {
+        assert_eq!(amr_of_code(None), ["pwd"]);
+    }
 }
