@@ -358,6 +358,33 @@ impl KeySet {
         token: &str,
         expect: &JwtExpectations<'_>,
     ) -> Result<T, JwtError> {
+        let claims = self.verify_signature(token, expect.typ)?;
+        if claims["iss"].as_str() != Some(expect.issuer) {
+            return Err(JwtError::Invalid("wrong issuer".into()));
+        }
+        if claims.get("sub").is_none() || claims.get("exp").is_none() {
+            return Err(JwtError::Invalid("sub or exp is missing".into()));
+        }
+        if let Some(now) = expect.now {
+            check_times(&claims, now)?;
+        }
+        if let Some(audience) = expect.audience
+            && !audience_contains(&claims["aud"], audience)
+        {
+            return Err(JwtError::Invalid("wrong audience".into()));
+        }
+        serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
+    }
+
+    /// The payload of a JWT we signed, its claims not looked at: known `kid`, matching
+    /// `alg`, the `typ` header when one is expected, and the signature. The claims are the
+    /// caller's (`verify` above, or `protocol::jwt` for a token of ours that comes back
+    /// from outside, such as an `id_token_hint`).
+    pub fn verify_signature(
+        &self,
+        token: &str,
+        typ: Option<&str>,
+    ) -> Result<serde_json::Value, JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
         let key = self
@@ -368,7 +395,7 @@ impl KeySet {
         if header.alg != jwt_algorithm(key.alg) {
             return Err(JwtError::UnknownKey);
         }
-        if let Some(typ) = expect.typ
+        if let Some(typ) = typ
             && !header.typ.as_deref().is_some_and(|t| typ_matches(t, typ))
         {
             return Err(JwtError::WrongType);
@@ -385,23 +412,7 @@ impl KeySet {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| JwtError::Malformed)?;
-        let claims: serde_json::Value =
-            serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
-        if claims["iss"].as_str() != Some(expect.issuer) {
-            return Err(JwtError::Invalid("wrong issuer".into()));
-        }
-        if claims.get("sub").is_none() || claims.get("exp").is_none() {
-            return Err(JwtError::Invalid("sub or exp is missing".into()));
-        }
-        if let Some(now) = expect.now {
-            check_times(&claims, now)?;
-        }
-        if let Some(audience) = expect.audience
-            && !audience_contains(&claims["aud"], audience)
-        {
-            return Err(JwtError::Invalid("wrong audience".into()));
-        }
-        serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
+        serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
     }
 }
 

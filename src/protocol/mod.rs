@@ -11,6 +11,7 @@ pub mod features;
 pub mod grants;
 pub mod interaction;
 pub mod introspection;
+pub mod jwt;
 pub mod logout;
 pub mod params;
 pub mod registration;

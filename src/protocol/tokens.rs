@@ -4,11 +4,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::jwt::{
+    self, AudienceRule, IssuedAt, JtiRule, Lifetime, Rules, SubjectRule, UnverifiedJwt,
+    VerifyingKey,
+};
 use super::{Context, OAuthError};
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{left_half_sha256, left_half_sha512, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
+use crate::domain::UnixTime;
 use crate::store::{Client, Grant};
 
 /// The `sub` a client knows a user by (OIDC Core §8): the user's id, or for a client of a
@@ -254,16 +259,24 @@ pub fn verify_id_token_hint(
     hint: &str,
     keys: &KeySet,
     issuer: &str,
+    now: UnixTime,
 ) -> Result<IdTokenHint, OAuthError> {
-    let expect = JwtExpectations {
+    let invalid =
+        || OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider");
+    let rules = Rules {
         issuer,
-        typ: Some("JWT"),
-        now: None,
-        audience: None,
+        subject: SubjectRule::Present,
+        // Whom the hint was for is each endpoint's question (`IdTokenHint::is_for`).
+        audience: AudienceRule::Unchecked,
+        lifetime: Lifetime::MayHaveExpired,
+        issued_at: IssuedAt::Unchecked,
+        leeway: 0,
+        jti: JtiRule::Unchecked,
     };
-    keys.verify::<IdTokenHint>(hint, &expect).map_err(|_| {
-        OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider")
-    })
+    let token = UnverifiedJwt::parse(hint).map_err(|_| invalid())?;
+    let ours = VerifyingKey::Ours { keys, typ: "JWT" };
+    let claims = jwt::verify(&token, ours, &rules, now).map_err(|_| invalid())?;
+    serde_json::from_value(claims).map_err(|_| invalid())
 }
 
 /// Checks signature, issuer, type and lifetime of a token we issued: no storage involved.

@@ -81,7 +81,12 @@ fn logout_csrf(state: &State, browser: &str) -> String {
 fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<String>), OAuthError> {
     let mut client_id = params.single("client_id")?.map(str::to_owned);
     if let Some(hint) = params.single("id_token_hint")? {
-        let hint = verify_id_token_hint(hint, &state.keys.current(), &state.settings.issuer)?;
+        let hint = verify_id_token_hint(
+            hint,
+            &state.keys.current(),
+            &state.settings.issuer,
+            state.now(),
+        )?;
         match (&client_id, hint.audience().as_slice()) {
             (Some(id), _) if !hint.is_for(id) => {
                 return Err(OAuthError::invalid_request(

@@ -358,7 +358,7 @@ fn verify_id_token_hint(
             "id_token_hint is not a valid ID token from this provider for this client",
         )
     };
-    let hint = tokens::verify_id_token_hint(hint, ctx.keys, &ctx.settings.issuer)
+    let hint = tokens::verify_id_token_hint(hint, ctx.keys, &ctx.settings.issuer, ctx.now)
         .map_err(|_| invalid())?;
     if !hint.is_for(client_id) {
         return Err(invalid());

@@ -2,11 +2,13 @@
 //! by the client, by value (`request`) or by reference (`request_uri`, one the client
 //! registered).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use crate::protocol::client_auth::client_public_key;
+use crate::protocol::jwt::{
+    AudienceRule, IssuedAt, JtiRule, JwtRejection, Lifetime, Rules, SubjectRule, UnverifiedJwt,
+    VerifyingKey, verify as verify_jwt,
+};
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::Client;
 
@@ -23,16 +25,38 @@ fn invalid(description: &'static str) -> OAuthError {
 /// JWT claims that are about the object, not parameters of the request.
 const ENVELOPE: [&str; 6] = ["iss", "aud", "exp", "iat", "nbf", "jti"];
 
-fn segment(part: &str) -> Result<Value, OAuthError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| invalid("the request object is not a JWT"))?;
-    serde_json::from_slice(&bytes).map_err(|_| invalid("the request object is not a JWT"))
-}
-
 /// The client's registered `request_object_signing_alg`.
 fn registered_alg(client: &Client) -> Option<&str> {
     client.metadata.request_object_signing_alg.as_deref()
+}
+
+/// What the shared verifier found wrong, said as this endpoint has always said it.
+fn rejected(rejection: JwtRejection) -> OAuthError {
+    match rejection {
+        // Five parts would be encrypted (JWE): not supported.
+        JwtRejection::NotCompact => invalid("the request object must be a signed JWT"),
+        JwtRejection::Malformed => invalid("the request object is not a JWT"),
+        JwtRejection::NotUnsigned => {
+            invalid("an unsigned request object must have an empty signature")
+        }
+        JwtRejection::BadSignature => invalid("the request object's signature does not verify"),
+        JwtRejection::NotAnObject => invalid("the request object's payload is not a JSON object"),
+        JwtRejection::WrongIssuer => invalid("the request object's iss must be the client"),
+        JwtRejection::WrongAudience => invalid("the request object's aud must be this issuer"),
+        JwtRejection::Expired
+        | JwtRejection::NotYetValid
+        | JwtRejection::MissingExpiry
+        | JwtRejection::LivesTooLong
+        | JwtRejection::MissingIssuedAt
+        | JwtRejection::IssuedInFuture => {
+            invalid("the request object has expired or is not valid yet")
+        }
+        // Not among the rules a request object is held to (`verify` below).
+        JwtRejection::WrongSubject | JwtRejection::MissingJti | JwtRejection::Replayed => {
+            invalid("the request object is not valid")
+        }
+        JwtRejection::Store(e) => e.into(),
+    }
 }
 
 /// Verifies `jwt` as `client`'s request object and returns its claims: signed with a
@@ -42,13 +66,8 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
     if jwt.len() > MAX_REQUEST_OBJECT {
         return Err(invalid("the request object is too large"));
     }
-    let parts: Vec<&str> = jwt.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        // Five parts would be encrypted (JWE): not supported.
-        return Err(invalid("the request object must be a signed JWT"));
-    };
-    let header = segment(header)?;
-    let alg = header["alg"].as_str().unwrap_or_default();
+    let token = UnverifiedJwt::parse(jwt).map_err(rejected)?;
+    let alg = token.alg().unwrap_or_default();
     if let Some(registered) = registered_alg(client)
         && registered != alg
     {
@@ -56,17 +75,12 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
             "the request object is not signed with the registered algorithm",
         ));
     }
-    let claims = if alg == "none" {
+    let key = if alg == "none" {
         // OIDC Dynamic Registration §2: with no registered request_object_signing_alg,
         // any algorithm the OP supports may be used, and discovery lists `none`. An
         // unsigned object is trusted no more than the query parameters it stands for; a
         // client that registered a signing algorithm was refused above.
-        if !signature.is_empty() {
-            return Err(invalid(
-                "an unsigned request object must have an empty signature",
-            ));
-        }
-        segment(payload)?
+        VerifyingKey::Unsigned
     } else {
         if !REQUEST_OBJECT_ALGS.contains(&alg) {
             return Err(invalid("the request object's algorithm is not supported"));
@@ -74,46 +88,28 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
         let algorithm: jsonwebtoken::Algorithm = alg
             .parse()
             .map_err(|_| invalid("the request object's algorithm is not supported"))?;
-        let key = client_public_key(client, header["kid"].as_str(), algorithm, ctx)
+        let key = client_public_key(client, token.kid(), algorithm, ctx)
             .map_err(|_| invalid("no key of the client verifies the request object"))?;
-        let mut validation = jsonwebtoken::Validation::new(algorithm);
-        // Checked below, against the injected clock and with our rules.
-        validation.validate_aud = false;
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(jwt, &key, &validation)
-            .map_err(|_| invalid("the request object's signature does not verify"))?
-            .claims
+        VerifyingKey::Jose(key, algorithm)
     };
-    if !claims.is_object() {
-        return Err(invalid("the request object's payload is not a JSON object"));
-    }
-    if claims["iss"].as_str() != Some(client.id.as_str()) {
-        return Err(invalid("the request object's iss must be the client"));
-    }
-    let for_us = match &claims["aud"] {
-        Value::String(aud) => *aud == ctx.settings.issuer,
-        Value::Array(auds) => auds
-            .iter()
-            .any(|a| a.as_str() == Some(&ctx.settings.issuer)),
-        _ => false,
+    // RFC 9101 §6.3, §10.2: `iss` the client, `aud` this issuer; `exp` and `nbf` are
+    // optional and checked when present.
+    let us = [ctx.settings.issuer.as_str()];
+    let rules = Rules {
+        issuer: &client.id,
+        subject: SubjectRule::Any,
+        audience: AudienceRule::Includes(&us),
+        lifetime: Lifetime::CheckedWhenPresent,
+        issued_at: IssuedAt::Unchecked,
+        leeway: 0,
+        jti: JtiRule::Unchecked,
     };
-    if !for_us {
-        return Err(invalid("the request object's aud must be this issuer"));
-    }
+    let claims = verify_jwt(&token, key, &rules, ctx.now).map_err(rejected)?;
     if claims
         .get("client_id")
         .is_some_and(|c| c.as_str() != Some(client.id.as_str()))
     {
         return Err(invalid("the request object's client_id is another client"));
-    }
-    let expired = claims["exp"].as_i64().is_some_and(|exp| exp <= ctx.now);
-    let early = claims["nbf"].as_i64().is_some_and(|nbf| nbf > ctx.now);
-    if expired || early {
-        return Err(invalid(
-            "the request object has expired or is not valid yet",
-        ));
     }
     if claims.get("request").is_some() || claims.get("request_uri").is_some() {
         return Err(invalid("a request object cannot name another"));
