@@ -1,10 +1,22 @@
 //! Settings: defaults, then an optional TOML file, then `PORTCULLIS_<KEY>` environment
 //! variables. Validated once at start; a bad value is a one-line error naming the key.
+//!
+//! `keys` lists every key once (name, default, meaning); `sources` merges the layers and
+//! reads them with one derived struct; `Settings::from_values` applies the rules that
+//! join several keys and the defaults computed from other keys.
 
-use std::collections::BTreeMap;
+mod keys;
+mod sources;
+
 use std::path::Path;
 
-use crate::domain::Secret;
+pub use keys::{DefaultValue, KEYS, Key};
+
+use crate::domain::{Seconds, Secret};
+use sources::Values;
+
+/// `brand_name` when unset or empty.
+const DEFAULT_BRAND_NAME: &str = "Portcullis";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -37,30 +49,30 @@ pub struct Settings {
     pub registration_token: Option<Secret<String>>,
     pub cookie_secure: bool,
     pub log_format: LogFormat,
-    pub authorization_code_ttl: i64,
-    pub access_token_ttl: i64,
-    pub id_token_ttl: i64,
-    /// Seconds an unused refresh token lives; each rotation starts it again.
-    pub refresh_token_ttl: i64,
-    /// Seconds from sign-in after which no refresh token of the grant works, used or not.
-    pub refresh_token_absolute_ttl: i64,
-    /// Seconds after a rotation during which the rotated token still yields its successor
-    /// (a retry or a concurrent request, not theft); see `protocol::grants::refresh_token`.
-    pub refresh_token_grace_period: i64,
+    pub authorization_code_ttl: Seconds,
+    pub access_token_ttl: Seconds,
+    pub id_token_ttl: Seconds,
+    /// How long an unused refresh token lives; each rotation starts it again.
+    pub refresh_token_ttl: Seconds,
+    /// How long from sign-in until no refresh token of the grant works, used or not.
+    pub refresh_token_absolute_ttl: Seconds,
+    /// How long after a rotation the rotated token still yields its successor (a retry or
+    /// a concurrent request, not theft); see `protocol::grants::refresh_token`.
+    pub refresh_token_grace_period: Seconds,
     /// The key-encryption key itself (base64 of 32 bytes), or `None` to use the file.
     pub key_encryption_key: Option<Secret<String>>,
     /// Where the key-encryption key is read from (created on first start if missing).
     pub key_encryption_key_file: std::path::PathBuf,
-    pub session_ttl: i64,
+    pub session_ttl: Seconds,
     /// Where `/metrics` is served: its own listener, loopback by default; `off` serves it
     /// nowhere.
     pub metrics_bind: Option<String>,
-    /// Seconds after which a signing key is replaced by a new one automatically (0: never).
-    pub key_rotation_interval: i64,
+    /// How old a signing key gets before a new one replaces it automatically (0: never).
+    pub key_rotation_interval: Seconds,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Request-Id` are believed.
     pub trusted_proxies: Vec<crate::domain::IpRange>,
     /// How often each instance reloads the signing keys (to pick up rotations).
-    pub key_refresh_interval: i64,
+    pub key_refresh_interval: Seconds,
     /// RFC 9126 §5: every authorization request must be pushed first (PAR), for every
     /// client (clients may also require it one by one).
     pub require_pushed_authorization_requests: bool,
@@ -107,10 +119,6 @@ impl Brand {
     }
 }
 
-fn is_hex_color(value: &str) -> bool {
-    value.len() == 7 && value.starts_with('#') && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {key}: {message}")]
 pub struct ConfigError {
@@ -124,40 +132,6 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
         message: message.into(),
     }
 }
-
-const KEYS: &[&str] = &[
-    "issuer",
-    "bind",
-    "database_url",
-    "redis_url",
-    "redis_prefix",
-    "redis_ca_file",
-    "registration",
-    "registration_token",
-    "cookie_secure",
-    "log_format",
-    "authorization_code_ttl",
-    "access_token_ttl",
-    "id_token_ttl",
-    "refresh_token_ttl",
-    "refresh_token_absolute_ttl",
-    "refresh_token_grace_period",
-    "key_encryption_key",
-    "key_encryption_key_file",
-    "session_ttl",
-    "trusted_proxies",
-    "metrics_bind",
-    "key_rotation_interval",
-    "key_refresh_interval",
-    "require_pushed_authorization_requests",
-    "brand_name",
-    "brand_logo_url",
-    "brand_accent_color",
-    "brand_stylesheet",
-    "pending_sign_ins_per_address",
-    "registrations_per_address",
-    "password_failures_per_address",
-];
 
 impl Settings {
     /// Reads the file (if any) and the process environment.
@@ -178,37 +152,15 @@ impl Settings {
         toml_text: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut raw: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(text) = toml_text {
-            let table: toml::Table =
-                toml::from_str(text).map_err(|e| bad("config", e.message().to_owned()))?;
-            for (key, value) in table {
-                if !KEYS.contains(&key.as_str()) {
-                    return Err(bad(&key, "unknown key"));
-                }
-                let text = match value {
-                    toml::Value::String(s) => s,
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Boolean(b) => b.to_string(),
-                    other => return Err(bad(&key, format!("unsupported value {other:?}"))),
-                };
-                raw.insert(key, text);
-            }
-        }
-        for key in KEYS {
-            if let Some(value) = env(&format!("PORTCULLIS_{}", key.to_uppercase())) {
-                raw.insert((*key).to_owned(), value);
-            }
-        }
-        Self::from_raw(&raw)
+        Self::from_values(Values::read(toml_text, env)?)
     }
 
-    fn from_raw(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |key: &str| -> Option<&str> { raw.get(key).map(String::as_str) };
-        let issuer = parse_issuer(get("issuer").unwrap_or("http://localhost:8080"))?;
+    /// The rules that join keys, and the defaults computed from other keys; each value
+    /// alone was checked as it was read.
+    fn from_values(values: Values) -> Result<Self, ConfigError> {
         // Insecure cookies only for a plain-http issuer on this machine, judged on the
         // parsed host (`http://localhost.evil.example` is not local).
-        let local = url::Url::parse(&issuer).is_ok_and(|u| {
+        let local = url::Url::parse(&values.issuer).is_ok_and(|u| {
             u.scheme() == "http"
                 && match u.host() {
                     Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -217,110 +169,20 @@ impl Settings {
                     None => false,
                 }
         });
-        let registration = match get("registration").unwrap_or("token") {
-            "open" => RegistrationMode::Open,
-            "token" => RegistrationMode::Token,
-            "off" => RegistrationMode::Off,
-            other => {
-                return Err(bad(
-                    "registration",
-                    format!("expected open, token or off, got {other:?}"),
-                ));
-            }
-        };
-        let registration_token = get("registration_token")
-            .filter(|t| !t.is_empty())
-            .map(|t| Secret::new(t.to_owned()));
-        let log_format = match get("log_format").unwrap_or("pretty") {
-            "pretty" => LogFormat::Pretty,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(bad(
-                    "log_format",
-                    format!("expected pretty or json, got {other:?}"),
-                ));
-            }
-        };
-        let cookie_secure = match get("cookie_secure") {
-            None => !local,
-            Some("true") => true,
-            Some("false") => false,
-            Some(other) => {
-                return Err(bad(
-                    "cookie_secure",
-                    format!("expected true or false, got {other:?}"),
-                ));
-            }
-        };
-        let require_pushed_authorization_requests =
-            match get("require_pushed_authorization_requests") {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(bad(
-                        "require_pushed_authorization_requests",
-                        format!("expected true or false, got {other:?}"),
-                    ));
-                }
-            };
-        let database_url = get("database_url")
-            .unwrap_or("sqlite://data/portcullis.db")
-            .to_owned();
-        if !(database_url.starts_with("sqlite://")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(bad(
-                "database_url",
-                "expected sqlite://PATH or postgres://...",
-            ));
-        }
-        let redis_url = get("redis_url")
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned);
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(bad(
-                    "redis_url",
-                    "expected redis://HOST[:PORT][/DB] or, over TLS, rediss://HOST[:PORT][/DB]",
-                ));
-            }
-            // `#insecure` (no certificate verification) is not built in; refuse any fragment
-            // here rather than at the first connection.
-            if url.contains('#') {
-                return Err(bad(
-                    "redis_url",
-                    "no #fragment allowed (certificates are always verified; for a private CA \
-                     set redis_ca_file)",
-                ));
-            }
-        }
-        let redis_ca_file = get("redis_ca_file")
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from);
-        if redis_ca_file.is_some()
-            && !redis_url
+        if values.redis_ca_file.is_some()
+            && !values
+                .redis_url
                 .as_deref()
                 .is_some_and(|u| u.starts_with("rediss://"))
         {
             return Err(bad("redis_ca_file", "needs a rediss:// redis_url"));
         }
-        let bind = get("bind").unwrap_or("127.0.0.1:8080").to_owned();
-        if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
-            return Err(bad("bind", "expected HOST:PORT"));
-        }
-        let key_encryption_key = get("key_encryption_key")
-            .filter(|k| !k.is_empty())
-            .map(|k| Secret::new(k.to_owned()));
-        if let Some(key) = &key_encryption_key {
-            crate::crypto::kek::KeyEncryptionKey::from_base64(key.expose())
-                .map_err(|e| bad("key_encryption_key", e.to_string()))?;
-        }
         // By default the key lives beside the SQLite file (or in ./data for PostgreSQL):
         // never inside the database it protects.
-        let key_encryption_key_file = match get("key_encryption_key_file") {
-            Some(path) if !path.is_empty() => std::path::PathBuf::from(path),
-            _ => {
+        let key_encryption_key_file = match values.key_encryption_key_file {
+            Some(path) => path,
+            None => {
+                let database_url = values.database_url.as_str();
                 let dir = database_url
                     .strip_prefix("sqlite://")
                     .map(Path::new)
@@ -330,201 +192,73 @@ impl Settings {
                 dir.join("portcullis.kek")
             }
         };
-        let grace = match get("refresh_token_grace_period") {
-            None => 5,
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|v| (0..=300).contains(v))
-                .ok_or_else(|| {
-                    bad(
-                        "refresh_token_grace_period",
-                        format!("expected 0 to 300 seconds, got {text:?}"),
-                    )
-                })?,
-        };
-        let trusted_proxies = get("trusted_proxies")
-            .unwrap_or("")
-            .split([',', ' '])
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                crate::domain::IpRange::parse(p).ok_or_else(|| {
-                    bad(
-                        "trusted_proxies",
-                        format!("{p:?} is not an address or CIDR range"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let metrics_bind = match get("metrics_bind").unwrap_or("127.0.0.1:9464") {
-            "off" | "" => None,
-            addr if addr.parse::<std::net::SocketAddr>().is_ok() || addr.contains(':') => {
-                Some(addr.to_owned())
-            }
-            other => {
-                return Err(bad(
-                    "metrics_bind",
-                    format!("expected HOST:PORT or off, got {other:?}"),
-                ));
-            }
-        };
-        let key_rotation_interval = match get("key_rotation_interval") {
-            None => 7_776_000,
-            Some(text) => text
-                .parse::<i64>()
-                .ok()
-                .filter(|v| *v == 0 || *v >= 86_400)
-                .ok_or_else(|| {
-                    bad(
-                        "key_rotation_interval",
-                        format!("expected 0 (never) or at least 86400 seconds, got {text:?}"),
-                    )
-                })?,
-        };
-        let brand = Brand {
-            name: match get("brand_name").map(str::trim) {
-                None | Some("") => "Portcullis".to_owned(),
-                Some(name) if name.chars().count() > 60 || name.chars().any(char::is_control) => {
-                    return Err(bad(
-                        "brand_name",
-                        "at most 60 characters, no control characters",
-                    ));
-                }
-                Some(name) => name.to_owned(),
-            },
-            logo_url: match get("brand_logo_url").filter(|v| !v.is_empty()) {
-                None => None,
-                // The pages' CSP allows images from this server and from https: sites.
-                Some(v) if v.starts_with('/') || v.starts_with("https://") => Some(v.to_owned()),
-                Some(v) => {
-                    return Err(bad(
-                        "brand_logo_url",
-                        format!("expected an https URL or a path on this server, got {v:?}"),
-                    ));
-                }
-            },
-            accent_color: match get("brand_accent_color").filter(|v| !v.is_empty()) {
-                None => None,
-                Some(v) if is_hex_color(v) => Some(v.to_ascii_lowercase()),
-                Some(v) => {
-                    return Err(bad(
-                        "brand_accent_color",
-                        format!("expected #rrggbb, got {v:?}"),
-                    ));
-                }
-            },
-            stylesheet: match get("brand_stylesheet").filter(|v| !v.is_empty()) {
-                None => None,
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| bad("brand_stylesheet", format!("cannot read {path}: {e}")))?,
-                ),
-            },
-        };
-        let issuer_path = url::Url::parse(&issuer)
-            .map(|u| u.path().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
-        let settings = Settings {
-            issuer,
-            issuer_path,
-            bind,
-            database_url,
-            redis_url,
-            redis_prefix: get("redis_prefix").unwrap_or("portcullis:").to_owned(),
-            redis_ca_file,
-            registration,
-            registration_token,
-            cookie_secure,
-            log_format,
-            authorization_code_ttl: ttl(raw, "authorization_code_ttl", 60)?,
-            access_token_ttl: ttl(raw, "access_token_ttl", 3600)?,
-            id_token_ttl: ttl(raw, "id_token_ttl", 3600)?,
-            refresh_token_ttl: ttl(raw, "refresh_token_ttl", 2_592_000)?,
-            refresh_token_absolute_ttl: ttl(raw, "refresh_token_absolute_ttl", 7_776_000)?,
-            refresh_token_grace_period: grace,
-            key_encryption_key,
-            key_encryption_key_file,
-            session_ttl: ttl(raw, "session_ttl", 86_400)?,
-            trusted_proxies,
-            metrics_bind,
-            key_rotation_interval,
-            key_refresh_interval: ttl(raw, "key_refresh_interval", 60)?,
-            require_pushed_authorization_requests,
-            brand,
-            // The defaults, and why: README, "Limits per client address".
-            pending_sign_ins_per_address: per_address(raw, "pending_sign_ins_per_address", 600)?,
-            registrations_per_address: per_address(raw, "registrations_per_address", 20)?,
-            password_failures_per_address: per_address(raw, "password_failures_per_address", 100)?,
+        let stylesheet = match &values.brand_stylesheet {
+            None => None,
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                bad(
+                    "brand_stylesheet",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?),
         };
         // A grant must outlive the access tokens it backs, and a refresh token its grant.
-        if settings.refresh_token_absolute_ttl < settings.access_token_ttl {
+        if values.refresh_token_absolute_ttl < values.access_token_ttl {
             return Err(bad(
                 "refresh_token_absolute_ttl",
                 "must be at least access_token_ttl",
             ));
         }
-        if settings.registration == RegistrationMode::Token && settings.registration_token.is_none()
-        {
+        if values.registration == RegistrationMode::Token && values.registration_token.is_none() {
             // Not an error: registration simply stays closed until a token is configured.
             tracing::debug!(
                 "registration = token without registration_token: registration is closed"
             );
         }
-        Ok(settings)
+        let issuer_path = url::Url::parse(&values.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Ok(Settings {
+            issuer: values.issuer,
+            issuer_path,
+            bind: values.bind,
+            database_url: values.database_url,
+            redis_url: values.redis_url,
+            redis_prefix: values.redis_prefix,
+            redis_ca_file: values.redis_ca_file,
+            registration: values.registration,
+            registration_token: values.registration_token,
+            cookie_secure: values.cookie_secure.unwrap_or(!local),
+            log_format: values.log_format,
+            authorization_code_ttl: values.authorization_code_ttl,
+            access_token_ttl: values.access_token_ttl,
+            id_token_ttl: values.id_token_ttl,
+            refresh_token_ttl: values.refresh_token_ttl,
+            refresh_token_absolute_ttl: values.refresh_token_absolute_ttl,
+            refresh_token_grace_period: values.refresh_token_grace_period,
+            key_encryption_key: values.key_encryption_key,
+            key_encryption_key_file,
+            session_ttl: values.session_ttl,
+            metrics_bind: values.metrics_bind,
+            key_rotation_interval: values.key_rotation_interval,
+            trusted_proxies: values.trusted_proxies,
+            key_refresh_interval: values.key_refresh_interval,
+            require_pushed_authorization_requests: values.require_pushed_authorization_requests,
+            brand: Brand {
+                name: values.brand_name,
+                logo_url: values.brand_logo_url,
+                accent_color: values.brand_accent_color,
+                stylesheet,
+            },
+            // The defaults, and why: README, "Limits per client address".
+            pending_sign_ins_per_address: values.pending_sign_ins_per_address,
+            registrations_per_address: values.registrations_per_address,
+            password_failures_per_address: values.password_failures_per_address,
+        })
     }
 
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
-}
-
-fn ttl(raw: &BTreeMap<String, String>, key: &str, default: i64) -> Result<i64, ConfigError> {
-    match raw.get(key) {
-        None => Ok(default),
-        Some(text) => match text.parse::<i64>() {
-            Ok(v) if (1..=31_536_000 * 10).contains(&v) => Ok(v),
-            _ => Err(bad(
-                key,
-                format!("expected a positive number of seconds, got {text:?}"),
-            )),
-        },
-    }
-}
-
-/// A per-address limit: a count of at least 1 (a limit of 0 would shut every address out;
-/// a very large one turns the limit off in effect).
-fn per_address(
-    raw: &BTreeMap<String, String>,
-    key: &str,
-    default: i64,
-) -> Result<i64, ConfigError> {
-    match raw.get(key) {
-        None => Ok(default),
-        Some(text) => match text.parse::<i64>() {
-            Ok(v) if (1..=1_000_000_000).contains(&v) => Ok(v),
-            _ => Err(bad(
-                key,
-                format!("expected a count from 1 to 1000000000, got {text:?}"),
-            )),
-        },
-    }
-}
-
-/// OIDC Discovery §3: the issuer is an https URL (http allowed here for development) with
-/// no query or fragment.
-fn parse_issuer(value: &str) -> Result<String, ConfigError> {
-    let trimmed = value.trim_end_matches('/');
-    let url = url::Url::parse(trimmed).map_err(|e| bad("issuer", format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(
-            "issuer",
-            "must be an https:// (or http:// for development) URL",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() || url.host_str().is_none() {
-        return Err(bad("issuer", "must have a host and no query or fragment"));
-    }
-    Ok(trimmed.to_owned())
 }
 
 #[cfg(test)]
@@ -541,9 +275,9 @@ mod tests {
         assert_eq!(s.issuer, "http://localhost:8080");
         assert_eq!(s.database_url, "sqlite://data/portcullis.db");
         assert!(!s.cookie_secure);
-        assert_eq!(s.authorization_code_ttl, 60);
+        assert_eq!(s.authorization_code_ttl.as_secs(), 60);
         assert_eq!(s.registration, RegistrationMode::Token);
-        assert_eq!(s.refresh_token_grace_period, 5);
+        assert_eq!(s.refresh_token_grace_period.as_secs(), 5);
         assert_eq!(
             s.key_encryption_key_file,
             std::path::PathBuf::from("data/portcullis.kek")
@@ -591,7 +325,7 @@ mod tests {
         assert_eq!(s.metrics_bind.as_deref(), Some("127.0.0.1:9464"));
         let off = Settings::from_sources(Some("metrics_bind = \"off\""), no_env).unwrap();
         assert_eq!(off.metrics_bind, None);
-        assert_eq!(s.key_rotation_interval, 7_776_000);
+        assert_eq!(s.key_rotation_interval.as_secs(), 7_776_000);
         let err = Settings::from_sources(Some("key_rotation_interval = 5"), no_env).unwrap_err();
         assert_eq!(err.key, "key_rotation_interval");
     }
@@ -604,7 +338,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.issuer, "https://env.example");
-        assert_eq!(s.access_token_ttl, 5);
+        assert_eq!(s.access_token_ttl.as_secs(), 5);
         assert!(s.cookie_secure);
     }
 
@@ -616,6 +350,19 @@ mod tests {
         assert_eq!(err.key, "issuer");
         let err = Settings::from_sources(Some("isuer = \"https://x\""), no_env).unwrap_err();
         assert_eq!(err.key, "isuer");
+        assert_eq!(err.to_string(), "configuration: isuer: unknown key");
+    }
+
+    #[test]
+    fn the_environment_is_asked_for_the_listed_keys_only() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        Settings::from_sources(None, |name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        })
+        .unwrap();
+        let listed: Vec<String> = KEYS.iter().map(Key::env_var).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 
     #[test]

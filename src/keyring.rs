@@ -3,7 +3,6 @@
 //! publish the same JWKS and sign with the same key.
 
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
 
 use crate::config::Settings;
 use crate::crypto::kek::KeyEncryptionKey;
@@ -196,7 +195,7 @@ pub fn rotate_when_due(
 ) -> anyhow::Result<()> {
     let keys = store.list_keys(now)?;
     for alg in ALGORITHMS {
-        if !rotation_due(&keys, alg, settings.key_rotation_interval, now) {
+        if !rotation_due(&keys, alg, settings.key_rotation_interval.as_secs(), now) {
             continue;
         }
         match rotate(store, kek, alg, DEFAULT_ACTIVATION_DELAY, settings, now) {
@@ -219,7 +218,7 @@ pub fn spawn_refresh(
     settings: Arc<Settings>,
     clock: Arc<dyn crate::domain::Clock>,
 ) {
-    let every = Duration::from_secs(settings.key_refresh_interval as u64);
+    let every = settings.key_refresh_interval.as_duration();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;

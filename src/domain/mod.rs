@@ -7,6 +7,7 @@ mod grant_type;
 mod key_algorithm;
 mod response_type;
 mod scope;
+mod seconds;
 mod secret;
 mod username;
 
@@ -18,6 +19,7 @@ pub use key_algorithm::KeyAlgorithm;
 pub use response_type::ResponseType;
 
 pub use scope::{Scope, Scopes};
+pub use seconds::Seconds;
 pub use secret::Secret;
 pub use username::UsernameKey;
 

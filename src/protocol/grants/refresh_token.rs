@@ -146,7 +146,7 @@ pub fn exchange(
         Some(_) => Some(token),
     };
     if let Some(used) = used {
-        let grace = ctx.settings.refresh_token_grace_period;
+        let grace = ctx.settings.refresh_token_grace_period.as_secs();
         let within_grace = grace > 0 && used.consumed_at.is_some_and(|at| ctx.now - at <= grace);
         let same_successor = used.successor_hash.as_deref() == Some(&successor_record.token_hash);
         if !(within_grace && same_successor) {
