@@ -52,7 +52,7 @@ pub fn session_cookie(settings: &Settings, session_id: String) -> Cookie<'static
         settings,
         CookieNames::session(settings),
         session_id,
-        Some(settings.session_ttl),
+        Some(settings.session_ttl.as_secs()),
     )
 }
 

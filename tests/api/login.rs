@@ -342,29 +342,27 @@ async fn past_password_failures_per_address_attempts_are_spaced_not_refused() {
     let client = app.add_client(false);
     let (url, _) = app.authorize_url(&client, &[]);
     let office = "198.51.100.8";
-    for name in ["dave", "erin"] {
-        let (status, _) = sign_in_from(&app.browser(), &url, name, "typo", office).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-    }
-    // The address's budget of two is spent: each further attempt takes a place in the
-    // address's queue, a second after the previous one (the first one past the budget
-    // too). Nothing is refused.
+    let (status, _) = sign_in_from(&app.browser(), &url, "dave", "typo", office).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The last attempt within the budget of two takes the first place in the address's
+    // queue; each further attempt comes a second after the one before it. Nothing is
+    // refused.
     let started = std::time::Instant::now();
+    let (status, _) = sign_in_from(&app.browser(), &url, "erin", "typo", office).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = sign_in_from(&app.browser(), &url, "frank", "typo", office).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "checked, not refused");
-    let first_wait = started.elapsed();
+    let first_past = started.elapsed();
     let (status, _) = sign_in_from(&app.browser(), &url, "carol", PASSWORD, office).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "carol signs in");
     assert!(
-        first_wait >= std::time::Duration::from_millis(900)
-            && started.elapsed() >= std::time::Duration::from_millis(1900),
-        "each attempt past the budget waited its turn: {first_wait:?}, {:?}",
+        first_past >= std::time::Duration::from_secs(1)
+            && started.elapsed() >= std::time::Duration::from_secs(2),
+        "each attempt past the budget waited its turn: {first_past:?}, {:?}",
         started.elapsed()
     );
 }
 
-/// Ten attempts on an account go through at once; the eleventh waits its place in the
-/// account's queue (it used to be the twelfth).
 #[tokio::test]
 async fn the_eleventh_attempt_on_an_account_is_the_first_to_wait() {
     let app = crate::helpers::spawn_app_with(behind_a_proxy(vec![])).await;
@@ -372,18 +370,15 @@ async fn the_eleventh_attempt_on_an_account_is_the_first_to_wait() {
     let client = app.add_client(false);
     let (url, _) = app.authorize_url(&client, &[]);
     // From ten addresses (each under its own five per name), so only the account counts.
+    let mut tenth = std::time::Instant::now();
     for n in 1..=10 {
         let from = format!("198.51.100.{n}");
-        let started = std::time::Instant::now();
+        tenth = std::time::Instant::now();
         let (status, _) = sign_in_from(&app.browser(), &url, "gina", "typo", &from).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(
-            started.elapsed() < std::time::Duration::from_millis(900),
-            "attempt {n} waited {:?}",
-            started.elapsed()
-        );
     }
-    let started = std::time::Instant::now();
+    // The tenth took the first place in the account's queue (at once); the eleventh comes
+    // a second after it.
     let (status, _) = sign_in_from(&app.browser(), &url, "gina", PASSWORD, "198.51.100.11").await;
     assert_eq!(
         status,
@@ -391,8 +386,9 @@ async fn the_eleventh_attempt_on_an_account_is_the_first_to_wait() {
         "the right password, after its wait"
     );
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(900),
-        "the eleventh attempt went straight through"
+        tenth.elapsed() >= std::time::Duration::from_secs(1),
+        "the eleventh attempt went straight through: {:?} after the tenth began",
+        tenth.elapsed()
     );
 }
 

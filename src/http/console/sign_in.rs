@@ -119,7 +119,7 @@ async fn callback_page(req: &HttpRequest, query: CallbackQuery, state: &State) -
             state,
             SESSION_COOKIE,
             sealed,
-            state.settings.access_token_ttl,
+            state.settings.access_token_ttl.as_secs(),
         ),
     );
     Ok(with_cookie(

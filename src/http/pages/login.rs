@@ -419,7 +419,7 @@ async fn submit_page(
         &signed_in,
         previous.as_ref(),
         now,
-        state.settings.session_ttl,
+        state.settings.session_ttl.as_secs(),
     );
     if let Some(sid) = replaced {
         let ending = Ending::Session {
