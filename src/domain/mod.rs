@@ -5,6 +5,7 @@ mod client_metadata;
 mod clock;
 mod grant_type;
 mod key_algorithm;
+mod pkce;
 mod response_type;
 mod scope;
 mod seconds;
@@ -16,6 +17,7 @@ pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
 pub use key_algorithm::KeyAlgorithm;
+pub use pkce::is_pkce_string;
 pub use response_type::ResponseType;
 
 pub use scope::{Scope, Scopes};

@@ -12,10 +12,13 @@ use crate::admin::{
     Admin, AdminError, AdminResult, ClientChange, NewUser, UserPatch, authenticate,
 };
 use crate::domain::Secret;
-use crate::http::endpoints::at;
+use crate::http::body::BodyType;
+use crate::http::client_address::client_address_of;
 use crate::http::endpoints::userinfo::bearer_token;
 use crate::http::error::{AdminApiError, BearerError};
-use crate::http::{BodyType, State, client_address_of, sign_out};
+use crate::http::routes::at;
+use crate::http::sign_out;
+use crate::http::state::State;
 use crate::protocol::Context;
 use crate::protocol::registration::{operator_draft_from_json, sector_document};
 use crate::store::EndedSessions;

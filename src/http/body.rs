@@ -3,7 +3,8 @@
 
 use actix_web::{HttpRequest, web};
 
-use crate::http::{State, endpoints, error};
+use crate::http::error;
+use crate::http::state::State;
 use crate::protocol::{OAuthError, Params};
 
 /// Query string and (for POST forms) body parameters, in that order.
@@ -97,7 +98,7 @@ fn answers_json(req: &actix_web::dev::ServiceRequest) -> bool {
         .map(|s| s.settings.issuer_path.clone())
         .unwrap_or_default();
     let path = req.path();
-    endpoints::answers_json(path.strip_prefix(base.as_str()).unwrap_or(path))
+    error::answers_json(path.strip_prefix(base.as_str()).unwrap_or(path))
 }
 
 /// Reads each request's body before routing, so that every route shares one limit, one

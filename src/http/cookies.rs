@@ -5,7 +5,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 use crate::config::Settings;
 use crate::crypto::tokens::random_token;
-use crate::http::AppState;
+use crate::http::state::AppState;
 
 /// The browser's cookies, named so that Secure cookies get the `__Host-` guarantee
 /// (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).

@@ -4,7 +4,7 @@
 use actix_web::HttpRequest;
 
 use crate::config::Settings;
-use crate::http::AppState;
+use crate::http::state::AppState;
 
 /// Whether a form POST comes from one of our own pages. Cookies ignore ports, so a sibling
 /// site (another port or subdomain) can plant or use our cookies; `Origin` (and

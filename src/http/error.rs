@@ -7,8 +7,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
-use super::{State, pages};
 use crate::config::Settings;
+use crate::http::page;
+use crate::http::state::State;
+use crate::protocol::features;
 use crate::protocol::{ErrorCode, OAuthError};
 
 fn status_of(code: ErrorCode) -> StatusCode {
@@ -167,7 +169,7 @@ impl PageError {
 
     pub fn render(&self, base: &str) -> HttpResponse {
         log(&self.0);
-        mark(pages::error_page(base, self.status(), &self.0), &self.0)
+        mark(page::error_page(base, self.status(), &self.0), &self.0)
     }
 }
 
@@ -204,7 +206,7 @@ pub fn refusal(
     if json {
         api_response(&error, status)
     } else {
-        mark(pages::error_page(base, status, &error), &error)
+        mark(page::error_page(base, status, &error), &error)
     }
 }
 
@@ -239,7 +241,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
             .app_data::<State>()
             .map(|s| s.settings.issuer_path.clone())
             .unwrap_or_default();
-        return pages::not_found_page(&base);
+        return page::not_found_page(&base);
     }
     HttpResponse::NotFound().json(json!({
         "error": "not_found",
@@ -321,6 +323,30 @@ impl ResponseError for AdminApiError {
         }
         response
     }
+}
+
+/// Whether errors at `path` (below the issuer's) are JSON, as back-channel clients read
+/// them, rather than the error page a person reads: the endpoints called by programs.
+/// Everything else (authorize, the pages, unknown paths) is a browser's.
+pub fn answers_json(path: &str) -> bool {
+    const JSON: [&str; 9] = [
+        features::TOKEN.path,
+        features::PUSHED_AUTHORIZATION.path,
+        features::REVOCATION.path,
+        features::INTROSPECTION.path,
+        features::REGISTRATION.path,
+        features::USERINFO.path,
+        features::JWKS.path,
+        "/healthz",
+        "/readyz",
+    ];
+    JSON.contains(&path)
+        // RFC 7592 §2: a registered client's configuration, below the registration path.
+        || path
+            .strip_prefix(features::REGISTRATION.path)
+            .is_some_and(|rest| rest.starts_with('/'))
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/admin/api/")
 }
 
 #[cfg(test)]

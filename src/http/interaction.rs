@@ -8,9 +8,11 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::crypto::tokens::{constant_time_eq, random_token};
+use crate::http::cookies::{browser_id, known_browser, session_id};
+use crate::http::csrf::form_token;
 use crate::http::error::PageError;
-use crate::http::pages;
-use crate::http::{State, blocking, browser_id, form_token, known_browser, session_id};
+use crate::http::page;
+use crate::http::state::{State, blocking};
 use crate::protocol::authorize::{AuthorizationResponse, issue_response};
 use crate::protocol::interaction::{self, Interaction, Step, expired};
 use crate::protocol::{ErrorCode, OAuthError};
@@ -25,10 +27,14 @@ const PENDING_WINDOW: Duration = Duration::from_secs(60);
 
 /// Every stored interaction is counted against its client address before it is stored.
 pub async fn admit(req: &HttpRequest, state: &State) -> Result<(), PageError> {
-    let address = crate::http::client_address_of(req, &state.settings);
+    let address = crate::http::client_address::client_address_of(req, &state.settings);
     let count = state
         .sessions
-        .count_event("pending", &crate::http::limit_key(&address), PENDING_WINDOW)
+        .count_event(
+            "pending",
+            &crate::http::client_address::limit_key(&address),
+            PENDING_WINDOW,
+        )
         .await
         .map_err(OAuthError::from)?;
     if count > state.settings.pending_sign_ins_per_address {
@@ -153,11 +159,11 @@ pub async fn proceed(
         &state.settings.issuer,
         state.now(),
     ) {
-        Step::Login => pages::LOGIN,
-        Step::Consent => pages::CONSENT,
+        Step::Login => page::LOGIN,
+        Step::Consent => page::CONSENT,
         Step::Account => {
             forget(state, handle.as_deref()).await?;
-            let account = format!("{}{}", state.settings.issuer_path, pages::ACCOUNT);
+            let account = format!("{}{}", state.settings.issuer_path, page::ACCOUNT);
             return Ok(redirect(StatusCode::SEE_OTHER, &account));
         }
         Step::Fail(response) => {
@@ -277,7 +283,7 @@ pub fn respond(response: &AuthorizationResponse, state: &State) -> HttpResponse 
         return redirect(StatusCode::SEE_OTHER, &url);
     }
     let nonce = random_token(16);
-    let mut page = crate::http::pages::render(
+    let mut page = crate::http::page::render(
         StatusCode::OK,
         &FormPostPage {
             ui: crate::http::ui::Ui::current(),
@@ -287,7 +293,7 @@ pub fn respond(response: &AuthorizationResponse, state: &State) -> HttpResponse 
             nonce: &nonce,
         },
     );
-    crate::http::allow_form_redirect(&mut page, &response.redirect_uri);
-    crate::http::allow_script_nonce(&mut page, &nonce);
+    crate::http::csp::allow_form_redirect(&mut page, &response.redirect_uri);
+    crate::http::csp::allow_script_nonce(&mut page, &nonce);
     page
 }

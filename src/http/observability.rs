@@ -9,8 +9,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use tracing::Instrument;
 
-use super::State;
 use crate::crypto::tokens::random_token;
+use crate::http::state::State;
 // Error responses carry the failed backend as an extension (see `http::error`).
 use crate::protocol::error::Backend;
 

@@ -9,7 +9,8 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http;
+use crate::http::state::AppState;
 
 /// Serves Prometheus metrics on their own listener (`metrics_bind`, loopback by default),
 /// so that they never reach the public one.

@@ -3,7 +3,7 @@
 //! records go (so every instance sees the end at once) and this instance's delivery task
 //! is woken. The front-channel iframes are the signed-out page's business.
 
-use crate::http::{State, blocking};
+use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
 use crate::protocol::logout::frontchannel_uri;
 use crate::store::EndedSessions;

@@ -8,8 +8,8 @@ use crate::client_keys::JwksFetcher;
 use crate::config::Settings;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, UnixTime};
-use crate::http::observability;
 use crate::keyring::KeyRing;
+use crate::metrics::Metrics;
 use crate::protocol::{Context, OAuthError};
 use crate::sessions::Sessions;
 use crate::store::Store;
@@ -22,7 +22,7 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// The discovery document, serialized once.
     pub discovery_json: String,
-    pub metrics: Arc<observability::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Bounds concurrent password verifications (argon2 is deliberately expensive).
     pub password_checks: Arc<tokio::sync::Semaphore>,
     pub clock: Arc<dyn Clock>,

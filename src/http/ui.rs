@@ -142,7 +142,7 @@ pub async fn localize(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let settings = req
-        .app_data::<crate::http::State>()
+        .app_data::<crate::http::state::State>()
         .map(|s| s.settings.clone());
     let asked = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "ui_locales")

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{base, finish, run, signed_in};
 use crate::domain::format_utc;
-use crate::http::State;
 use crate::http::pages::render;
+use crate::http::state::State;
 
 struct EventRow {
     at: String,

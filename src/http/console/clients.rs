@@ -11,8 +11,8 @@ use super::{
     Console, CsrfForm, Page, Refusal, base, confirm, finish, run, see_other, signed_in, verified,
 };
 use crate::admin::CONSOLE_CLIENT_ID;
-use crate::http::State;
 use crate::http::pages::render;
+use crate::http::state::State;
 use crate::http::ui::Ui;
 use crate::protocol::{ErrorCode, OAuthError};
 

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::{base, finish, run, see_other, signed_in, verified};
 use crate::admin::AdminError;
 use crate::domain::format_utc;
-use crate::http::State;
 use crate::http::pages::render;
+use crate::http::state::State;
 
 struct KeyRow {
     kid: String,

@@ -24,12 +24,14 @@ use serde::Deserialize;
 
 use crate::admin::{Actor, Admin, AdminError, AdminResult};
 use crate::crypto::tokens::constant_time_eq;
-use crate::http::endpoints::at;
+use crate::http::client_address::client_address_of;
+use crate::http::csrf::from_our_pages;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::redirect;
 use crate::http::pages::render;
+use crate::http::routes::at;
+use crate::http::state::State;
 use crate::http::ui::Ui;
-use crate::http::{State, client_address_of, from_our_pages};
 use crate::protocol::{ErrorCode, OAuthError};
 
 /// Where the console lives, below the issuer: its home, and the redirect URI of its
@@ -174,7 +176,7 @@ async fn signed_in(req: &HttpRequest, state: &State) -> Result<Console, Refusal>
         return Err(Refusal::SignIn);
     };
     let token = String::from_utf8(token).map_err(|_| Refusal::SignIn)?;
-    let actor = crate::http::blocking(state, move |ctx| {
+    let actor = crate::http::state::blocking(state, move |ctx| {
         Ok(crate::admin::authenticate(&token, ctx))
     })
     .await?;
@@ -210,7 +212,7 @@ where
 {
     let actor = console.actor.clone();
     let address = console.address.clone();
-    let outcome = crate::http::blocking(state, move |ctx| {
+    let outcome = crate::http::state::blocking(state, move |ctx| {
         Ok(op(&Admin::in_context(ctx, &actor, Some(&address))))
     })
     .await?;

@@ -11,9 +11,9 @@ use super::{
 };
 use crate::admin::CONSOLE_CLIENT_ID;
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, random_token};
-use crate::http::State;
 use crate::http::error::PageError;
 use crate::http::interaction::{redirect, with_cookie};
+use crate::http::state::State;
 use crate::protocol::features;
 use crate::protocol::grants::{TokenRequest, exchange};
 use crate::protocol::{ErrorCode, OAuthError, Params};
@@ -101,7 +101,7 @@ async fn callback_page(req: &HttpRequest, query: CallbackQuery, state: &State) -
     ])
     .map_err(OAuthError::server)?;
     let params = Params::from_urlencoded(&form)?;
-    let tokens = crate::http::blocking(state, move |ctx| {
+    let tokens = crate::http::state::blocking(state, move |ctx| {
         let client = ctx
             .store
             .find_client(CONSOLE_CLIENT_ID)?

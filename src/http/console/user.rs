@@ -10,8 +10,9 @@ use super::{base, confirm, finish, run, see_other, signed_in, verified};
 use crate::admin::UserPatch;
 use crate::domain::{Secret, format_utc};
 use crate::http::pages::render;
+use crate::http::sign_out;
+use crate::http::state::State;
 use crate::http::ui::Ui;
-use crate::http::{State, sign_out};
 use crate::protocol::OAuthError;
 
 struct ConsentRow {

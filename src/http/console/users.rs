@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{Console, Page, Refusal, base, finish, run, see_other, signed_in, verified};
 use crate::admin::NewUser;
 use crate::domain::Secret;
-use crate::http::State;
 use crate::http::pages::render;
+use crate::http::state::State;
 use crate::http::ui::Ui;
 use crate::protocol::ErrorCode;
 

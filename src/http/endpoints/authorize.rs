@@ -8,11 +8,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::crypto::tokens::random_token;
+use crate::http::body::request_params;
+use crate::http::cookies::browser_id;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{
     INTERACTION_TTL, admit, load, proceed, redirect, respond, save, start, with_cookie,
 };
-use crate::http::{State, blocking, browser_id, request_params};
+use crate::http::state::{State, blocking};
 use crate::protocol::authorize::pushed::{self, PushedRequest};
 use crate::protocol::authorize::request_object;
 use crate::protocol::authorize::{AuthorizeError, resolve_redirect_uri, validate};

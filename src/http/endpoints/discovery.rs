@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::header;
 
-use crate::http::State;
+use crate::http::state::State;
 
 /// Where the provider configuration is published (OIDC Discovery §4.1), below the issuer.
 pub const CONFIGURATION: &str = "/.well-known/openid-configuration";

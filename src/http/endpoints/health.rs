@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix_web::HttpResponse;
 use serde_json::json;
 
-use crate::http::{State, blocking};
+use crate::http::state::{State, blocking};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 

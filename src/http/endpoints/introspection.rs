@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::client_request;
 use crate::http::error::ApiError;
-use crate::http::{State, read_mostly_cached};
+use crate::http::state::{State, read_mostly_cached};
 use crate::protocol::client_auth::authenticate;
 use crate::protocol::introspection::{JWT_RESPONSE_TYPE, introspect, jwt_response};
 use crate::protocol::{OAuthError, Params};

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::token::client_request;
 use crate::http::error::ApiError;
-use crate::http::{State, blocking};
+use crate::http::state::{State, blocking};
 use crate::protocol::authorize::pushed::{PUSHED_REQUEST_TTL, PushedRequest, new_request_uri};
 use crate::protocol::authorize::request_object::expand;
 use crate::protocol::authorize::{AuthorizeError, resolve_redirect_uri, validate};

@@ -6,8 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::userinfo::bearer_token;
 use crate::config::RegistrationMode;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
+use crate::http::body::BodyType;
+use crate::http::client_address::client_address_of;
 use crate::http::error::{ApiError, BearerError};
-use crate::http::{BodyType, State, blocking, client_address_of};
+use crate::http::state::{State, blocking};
 
 /// The window of `registrations_per_address`.
 const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -51,7 +53,7 @@ pub async fn register(
             .sessions
             .count_event(
                 "register",
-                &crate::http::limit_key(&address),
+                &crate::http::client_address::limit_key(&address),
                 REGISTRATION_WINDOW,
             )
             .await

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::client_request;
 use crate::http::error::ApiError;
-use crate::http::{State, blocking};
+use crate::http::state::{State, blocking};
 use crate::protocol::client_auth::authenticate;
 use crate::protocol::revocation::revoke;
 

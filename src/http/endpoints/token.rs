@@ -6,8 +6,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::domain::Secret;
+use crate::http::body::form_params;
 use crate::http::error::ApiError;
-use crate::http::{State, blocking, form_params};
+use crate::http::state::{State, blocking};
 use crate::protocol::client_auth::PresentedCredentials;
 use crate::protocol::grants::{TokenRequest, exchange};
 use crate::protocol::{OAuthError, Params};

@@ -3,8 +3,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::http::body::BodyType;
 use crate::http::error::BearerError;
-use crate::http::{BodyType, State, read_mostly_cached};
+use crate::http::state::{State, read_mostly_cached};
 use crate::protocol::{OAuthError, Params, userinfo};
 
 pub async fn userinfo(

@@ -12,12 +12,12 @@ use super::logout::signed_out_page;
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
 use crate::domain::format_utc;
+use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, session_id};
+use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, sign_in_to_account, with_cookie};
 use crate::http::sign_out::{self, Ending};
-use crate::http::{
-    State, blocking, browser_id, expired_session_cookie, form_token, known_browser, session_id,
-};
+use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
 use crate::protocol::logout::session_user;
 use crate::sessions::SsoSession;
@@ -154,7 +154,7 @@ async fn verified(
     let (session, user) = signed_in(req, state).await?.ok_or_else(refused)?;
     let expected =
         known_browser(req, state).map(|b| form_token(state, ACCOUNT_FORM, &session.sid, &b));
-    if !crate::http::from_our_pages(req, &state.settings)
+    if !crate::http::csrf::from_our_pages(req, &state.settings)
         || !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes()))
     {
         return Err(refused().into());

@@ -7,10 +7,12 @@ use serde::Deserialize;
 
 use super::login::PageQuery;
 use super::render;
+use crate::http::cookies::session_id;
+use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
+use crate::http::state::{State, blocking};
 use crate::http::ui::Ui;
-use crate::http::{State, blocking, form_token, session_id};
 use crate::protocol::authorize::claims_beyond_scopes;
 use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::interaction::{CONSENT_FORM, other_browser};
@@ -123,7 +125,7 @@ async fn show_page(
         },
     );
     // Allow and deny both end at the client: the CSP must let the browser follow.
-    crate::http::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
     Ok(response)
 }
 
@@ -148,7 +150,7 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load(&state, &form.id).await?.consentable()?;
-    if !crate::http::from_our_pages(&req, &state.settings)
+    if !crate::http::csrf::from_our_pages(&req, &state.settings)
         || !accepts(&pending, &req, &state, CONSENT_FORM, &form.id, &form.csrf)
     {
         return Err(OAuthError::invalid_request(

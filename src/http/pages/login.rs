@@ -13,11 +13,12 @@ use super::render;
 use crate::crypto::password::verify_password_async;
 use crate::crypto::tokens::token_hash;
 use crate::domain::{Secret, UnixTime};
+use crate::http::client_address::{client_address_of, limit_key};
+use crate::http::cookies::{session_cookie, session_id};
+use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, load, proceed, take, with_cookie};
-use crate::http::{
-    State, blocking, client_address_of, form_token, limit_key, session_cookie, session_id,
-};
+use crate::http::state::{State, blocking};
 use crate::protocol::interaction::{Interaction, LOGIN_FORM, expired, other_browser};
 
 /// How long a browser that signed in to an account skips the account-wide login queue
@@ -116,7 +117,7 @@ fn page(
 /// The login form's submission may end at the client (when consent is already given):
 /// the CSP must let the browser follow that redirect.
 fn with_form_target(mut response: HttpResponse, pending: &Interaction) -> HttpResponse {
-    crate::http::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
     response
 }
 
@@ -318,7 +319,7 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let mut pending = load(&state, &form.id).await?;
-    if !crate::http::from_our_pages(&req, &state.settings)
+    if !crate::http::csrf::from_our_pages(&req, &state.settings)
         || !accepts(&pending, &req, &state, LOGIN_FORM, &form.id, &form.csrf)
     {
         return Err(OAuthError::invalid_request(

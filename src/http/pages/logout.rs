@@ -8,13 +8,13 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
+use crate::http::body::request_params;
+use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, session_id};
+use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, with_cookie};
 use crate::http::sign_out::{self, Ending};
-use crate::http::{
-    State, blocking, browser_id, expired_session_cookie, form_token, known_browser, request_params,
-    session_id,
-};
+use crate::http::state::{State, blocking};
 use crate::protocol::tokens::verify_id_token_hint;
 use crate::protocol::{OAuthError, Params};
 use crate::store::Client;
@@ -48,7 +48,7 @@ struct LoggedOutPage<'a> {
 pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> HttpResponse {
     let frames: Vec<String> = frames
         .iter()
-        .filter(|f| crate::http::frame_source(f).is_some())
+        .filter(|f| crate::http::csp::frame_source(f).is_some())
         .cloned()
         .collect();
     if frames.is_empty()
@@ -66,7 +66,7 @@ pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> H
             continue_to: target,
         },
     );
-    crate::http::allow_frames(&mut response, &frames, target.is_some());
+    crate::http::csp::allow_frames(&mut response, &frames, target.is_some());
     response
 }
 
@@ -160,7 +160,7 @@ async fn start_page(
     );
     if let Some(target) = &uri {
         // Confirming ends at the registered URI: the CSP must let the browser follow.
-        crate::http::allow_form_redirect(&mut response, target);
+        crate::http::csp::allow_form_redirect(&mut response, target);
     }
     Ok(match new_cookie {
         Some(c) => with_cookie(response, &c),
@@ -191,7 +191,7 @@ async fn confirm_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let expected = known_browser(&req, &state).map(|b| logout_csrf(&state, &b));
-    if !crate::http::from_our_pages(&req, &state.settings)
+    if !crate::http::csrf::from_our_pages(&req, &state.settings)
         || !expected.is_some_and(|e| constant_time_eq(form.csrf.as_bytes(), e.as_bytes()))
     {
         return Err(OAuthError::invalid_request("the form could not be verified").into());

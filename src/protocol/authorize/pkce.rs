@@ -28,16 +28,7 @@ impl PkceMethod {
     }
 }
 
-/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, unreserved being
-/// `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`. The token endpoint holds verifiers to
-/// it; challenges are held to it too (§4.2: an S256 challenge is 43 characters of
-/// base64url, within the same alphabet).
-pub fn is_pkce_string(value: &str) -> bool {
-    (43..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-}
+pub use crate::domain::is_pkce_string;
 
 /// RFC 7636 §4.3/§4.4.1: S256 only (plain offers no protection against a leaked request),
 /// required for every client (RFC 9700 §2.1.1) but a confidential one registered with an

@@ -3,8 +3,7 @@
 use super::refresh_token::first_refresh_token;
 use super::{Allowed, SessionFacts, TokenResponse, amr_of_code, user_grant, user_token_response};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
-use crate::domain::{GrantType, Scopes};
-use crate::protocol::authorize::is_pkce_string;
+use crate::domain::{GrantType, Scopes, is_pkce_string};
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::Client;
