@@ -12,18 +12,13 @@ use std::path::Path;
 
 pub use keys::{DefaultValue, KEYS, Key};
 
+// The `registration` key reads it; it lives in the domain because the protocol names it too.
+pub use crate::domain::RegistrationMode;
 use crate::domain::{Seconds, Secret};
 use sources::Values;
 
 /// `brand_name` when unset or empty.
 const DEFAULT_BRAND_NAME: &str = "Portcullis";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RegistrationMode {
-    Open,
-    Token,
-    Off,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {

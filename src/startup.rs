@@ -11,6 +11,7 @@ use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, SystemClock};
 use crate::http::{self, AppState};
 use crate::keyring::{self, KeyRing};
+use crate::protocol::ProtocolConfig;
 use crate::protocol::discovery::provider_metadata;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
 use crate::store::Store;
@@ -22,6 +23,26 @@ pub use crate::http::server::{KEEP_ALIVE, run, run_metrics};
 /// Opens storage and keys; shared by `serve` and the tests.
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     build_state_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// What protocol code reads of the configuration. Here, above both, because the
+/// protocol names no `Settings` and the configuration knows no protocol.
+impl From<&Settings> for ProtocolConfig {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            issuer: settings.issuer.clone(),
+            authorization_code_ttl: settings.authorization_code_ttl,
+            access_token_ttl: settings.access_token_ttl,
+            id_token_ttl: settings.id_token_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
+            refresh_token_absolute_ttl: settings.refresh_token_absolute_ttl,
+            refresh_token_grace_period: settings.refresh_token_grace_period,
+            session_ttl: settings.session_ttl,
+            require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
+            registration: settings.registration,
+            registration_token_set: settings.registration_token.is_some(),
+        }
+    }
 }
 
 /// The key-encryption key from the configuration or its file.
@@ -159,7 +180,8 @@ pub async fn build_state_with_clock(
             &store.liveness_cache(),
         );
     }
-    let discovery_json = provider_metadata(&settings, &keys).to_string();
+    let protocol_config = ProtocolConfig::from(&settings);
+    let discovery_json = provider_metadata(&protocol_config, &keys).to_string();
     let local_development = crate::protocol::registration::local_development(&settings.issuer);
     let store: Arc<dyn Store> = Arc::new(store);
     let keys = Arc::new(KeyRing::new(keys));
@@ -185,6 +207,7 @@ pub async fn build_state_with_clock(
     )?;
     Ok(AppState {
         settings,
+        protocol_config,
         store,
         sessions: Sessions::new(session_store),
         keys,
@@ -269,4 +292,43 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         crate::http::server::until_stopped(main, metrics).await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RegistrationMode;
+
+    #[test]
+    fn the_protocol_gets_the_operators_issuer_lifetimes_and_registration() {
+        let settings = Settings::from_sources(
+            Some(
+                "issuer = \"https://id.example/\"\nauthorization_code_ttl = 30\n\
+                 refresh_token_grace_period = 0\nregistration = \"open\"\n\
+                 require_pushed_authorization_requests = true",
+            ),
+            |_| None,
+        )
+        .unwrap();
+        let config = ProtocolConfig::from(&settings);
+        assert_eq!(config.issuer, "https://id.example");
+        assert_eq!(config.endpoint("/token"), settings.endpoint("/token"));
+        assert_eq!(config.authorization_code_ttl.as_secs(), 30);
+        assert!(config.refresh_token_grace_period.is_zero());
+        assert_eq!(config.registration, RegistrationMode::Open);
+        assert!(!config.registration_token_set);
+        assert!(config.require_pushed_authorization_requests);
+    }
+
+    #[test]
+    fn the_unit_tests_configuration_is_the_defaults_under_another_issuer() {
+        let defaults = ProtocolConfig::from(&Settings::from_sources(None, |_| None).unwrap());
+        assert_eq!(
+            ProtocolConfig {
+                issuer: defaults.issuer.clone(),
+                ..crate::protocol::testing::config()
+            },
+            defaults
+        );
+    }
 }

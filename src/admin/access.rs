@@ -17,7 +17,7 @@ fn forbidden(description: &'static str) -> OAuthError {
 
 pub fn authenticate(token: &str, ctx: &Context<'_>) -> Result<Actor, OAuthError> {
     // RFC 9068 §4: the admin API is this provider's resource; its tokens name the issuer.
-    let claims = verify_access_token(token, Some(&ctx.settings.issuer), ctx)?;
+    let claims = verify_access_token(token, Some(&ctx.config.issuer), ctx)?;
     let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     if !scopes.contains(ADMIN_SCOPE) {
         return Err(forbidden("the admin scope is required"));

@@ -126,16 +126,18 @@ pub const MAX_PAGE: i64 = 200;
 
 impl<'a> Admin<'a> {
     /// `actor` acting from `address` with what a protocol context holds (the admin API,
-    /// the console).
+    /// the console), and the whole configuration, which the protocol's does not carry
+    /// (a key rotation reads lifetimes of its own).
     pub fn in_context(
         ctx: &'a crate::protocol::Context<'a>,
+        settings: &'a Settings,
         actor: &'a Actor,
         address: Option<&'a str>,
     ) -> Self {
         Self {
             store: ctx.store,
             kek: Some(ctx.kek),
-            settings: ctx.settings,
+            settings,
             now: ctx.now,
             actor,
             address,

@@ -6,6 +6,7 @@ mod clock;
 mod grant_type;
 mod key_algorithm;
 mod pkce;
+mod registration_mode;
 mod response_type;
 mod scope;
 mod seconds;
@@ -18,6 +19,7 @@ pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
 pub use key_algorithm::KeyAlgorithm;
 pub use pkce::is_pkce_string;
+pub use registration_mode::RegistrationMode;
 pub use response_type::ResponseType;
 
 pub use scope::{Scope, Scopes};

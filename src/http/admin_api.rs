@@ -102,8 +102,11 @@ where
         span.in_scope(|| {
             state.with_context(|ctx| {
                 let actor = authenticate(&token, ctx).map_err(BearerError::Rejected)?;
-                op(&Admin::in_context(ctx, &actor, Some(&address)), ctx)
-                    .map_err(AdminApiError::from)
+                op(
+                    &Admin::in_context(ctx, &state.settings, &actor, Some(&address)),
+                    ctx,
+                )
+                .map_err(AdminApiError::from)
             })
         })
     })

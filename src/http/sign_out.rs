@@ -1,68 +1,53 @@
-//! Ending browser sessions from a page (logout, the account page): the database ends
-//! them and queues the back-channel logouts in one transaction; then the session store's
-//! records go (so every instance sees the end at once) and this instance's delivery task
-//! is woken. The front-channel iframes are the signed-out page's business.
+//! Ending browser sessions from a page (logout, the account page, a sign-in that
+//! replaces another user's session): the adapter of `protocol::sign_out`, which decides
+//! what ends and whom to tell. Here are its ports: the store on the blocking pool, the
+//! session store, and this instance's outbox.
 
 use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
-use crate::protocol::logout::frontchannel_uri;
-use crate::store::EndedSessions;
+pub use crate::protocol::sign_out::Ending;
+use crate::protocol::sign_out::{self, SignOutPorts};
+use crate::store::{Client, EndedSessions};
 
-/// What to end.
-#[derive(Clone, Debug)]
-pub enum Ending {
-    /// One session, by its public `sid`.
-    Session { sid: String, reason: &'static str },
-    /// Every session of the user, and every grant the user gave ("sign out everywhere").
-    EveryUserSession { user_id: String },
+struct StatePorts<'a>(&'a State);
+
+impl SignOutPorts for StatePorts<'_> {
+    async fn end_in_store(&self, ending: Ending) -> Result<EndedSessions, OAuthError> {
+        blocking(self.0, move |ctx| {
+            Ok(sign_out::end_in_store(ctx.store, &ending, ctx.now)?)
+        })
+        .await
+    }
+
+    async fn forget_record(&self, store_key: &str) -> Result<(), OAuthError> {
+        Ok(self.0.sessions.delete_sso_record(store_key).await?)
+    }
+
+    fn wake_outbox(&self) {
+        self.0.outbox.wake();
+    }
+
+    async fn clients(&self, ids: Vec<String>) -> Result<Vec<Client>, OAuthError> {
+        blocking(self.0, move |ctx| {
+            let mut clients = Vec::new();
+            for id in &ids {
+                clients.extend(ctx.store.find_client(id)?);
+            }
+            Ok(clients)
+        })
+        .await
+    }
 }
 
+/// Ends what `ending` names, forgets the ended sessions' records, and audits.
 pub async fn end(state: &State, ending: Ending) -> Result<EndedSessions, OAuthError> {
-    let ended = blocking(state, {
-        let ending = ending.clone();
-        move |ctx| match &ending {
-            Ending::Session { sid, .. } => {
-                let ended = ctx.store.end_session(sid, ctx.now)?;
-                if ended.sessions.is_empty() {
-                    // A session from before sessions were recorded: its grants still go.
-                    ctx.store.revoke_session_grants(sid, ctx.now)?;
-                }
-                Ok(ended)
-            }
-            Ending::EveryUserSession { user_id } => {
-                Ok(ctx.store.end_user_sessions(user_id, ctx.now)?)
-            }
-        }
-    })
-    .await?;
-    forget(state, &ended).await?;
-    match (&ending, ended.sessions.first()) {
-        (Ending::Session { reason, .. }, Some(s)) => {
-            crate::audit::sessions_ended(&s.user_id, ended.sessions.len(), reason)
-        }
-        (Ending::EveryUserSession { user_id }, _) => {
-            crate::audit::sessions_ended(user_id, ended.sessions.len(), "signed_out_everywhere")
-        }
-        _ => {}
-    }
-    Ok(ended)
+    sign_out::sign_out(&StatePorts(state), ending).await
 }
 
-/// What follows ending sessions in the database, wherever they were ended: their
-/// session-store records go (every instance sees the end at once) and this instance's
-/// back-channel delivery is woken.
+/// What follows ending sessions in the database, wherever they were ended (the admin
+/// API, the console): see `protocol::sign_out::forget`.
 pub async fn forget(state: &State, ended: &EndedSessions) -> Result<(), OAuthError> {
-    for session in &ended.sessions {
-        state
-            .sessions
-            .delete_sso_record(&session.store_key)
-            .await
-            .map_err(OAuthError::from)?;
-    }
-    if ended.deliveries > 0 {
-        state.outbox.wake();
-    }
-    Ok(())
+    sign_out::forget(&StatePorts(state), ended).await
 }
 
 /// The front-channel logout URIs (with `iss` and `sid`) of the clients that got tokens
@@ -72,29 +57,5 @@ pub async fn frontchannel_uris(
     ended: &EndedSessions,
     sid: &str,
 ) -> Result<Vec<String>, OAuthError> {
-    let client_ids: Vec<String> = ended
-        .clients
-        .iter()
-        .filter(|(s, _)| s == sid)
-        .flat_map(|(_, ids)| ids.clone())
-        .collect();
-    if client_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let issuer = state.settings.issuer.clone();
-    let sid = sid.to_owned();
-    blocking(state, move |ctx| {
-        let mut uris = Vec::new();
-        for id in &client_ids {
-            if let Some(uri) = ctx
-                .store
-                .find_client(id)?
-                .and_then(|c| frontchannel_uri(&c, &issuer, &sid))
-            {
-                uris.push(uri);
-            }
-        }
-        Ok(uris)
-    })
-    .await
+    sign_out::frontchannel_uris(&StatePorts(state), ended, sid, &state.settings.issuer).await
 }

@@ -10,13 +10,15 @@ use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, UnixTime};
 use crate::keyring::KeyRing;
 use crate::metrics::Metrics;
-use crate::protocol::{Context, OAuthError};
+use crate::protocol::{Context, OAuthError, ProtocolConfig};
 use crate::sessions::Sessions;
 use crate::store::Store;
 
 /// Everything a handler may use; built once in `startup` and shared by every worker.
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// What protocol code reads of `settings`, taken from it once at start.
+    pub protocol_config: ProtocolConfig,
     pub store: Arc<dyn Store>,
     pub sessions: Sessions,
     pub keys: Arc<KeyRing>,
@@ -41,7 +43,7 @@ impl AppState {
         f(&Context {
             store: &*self.store,
             keys: &keys,
-            settings: &self.settings,
+            config: &self.protocol_config,
             kek: &self.kek,
             client_keys: &*self.client_keys,
             now: self.clock.now(),

@@ -225,9 +225,9 @@ fn verify_assertion(
     };
     // One audience, and it is us: the issuer (draft-ietf-oauth-rfc7523bis), the token
     // endpoint (OIDC Core §9) or the endpoint called (what authlib sends).
-    let token_endpoint = ctx.settings.endpoint("/token");
+    let token_endpoint = ctx.config.endpoint("/token");
     let ours = [
-        ctx.settings.issuer.as_str(),
+        ctx.config.issuer.as_str(),
         token_endpoint.as_str(),
         endpoint,
     ];
@@ -305,4 +305,113 @@ fn key_fits(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> bool {
         Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
     );
     family_fits && use_fits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+    use crate::protocol::testing::TestWorld;
+
+    fn basic(client_id: &str, secret: &str) -> PresentedCredentials {
+        PresentedCredentials::Basic {
+            client_id: client_id.to_owned(),
+            secret: Secret::new(secret.to_owned()),
+        }
+    }
+
+    fn post(client_id: &str, secret: &str) -> PresentedCredentials {
+        PresentedCredentials::Post {
+            client_id: client_id.to_owned(),
+            secret: Secret::new(secret.to_owned()),
+        }
+    }
+
+    /// The credentials as the token endpoint checks them.
+    fn at_token_endpoint(
+        world: &TestWorld,
+        creds: &PresentedCredentials,
+    ) -> Result<Client, OAuthError> {
+        authenticate(creds, &world.config.endpoint("/token"), &world.ctx())
+    }
+
+    /// Refused the one way every failure is refused, telling nothing more.
+    fn assert_failed(answer: Result<Client, OAuthError>) {
+        let error = answer.unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidClient);
+        assert_eq!(
+            error.description.as_deref(),
+            Some("client authentication failed")
+        );
+    }
+
+    #[test]
+    fn a_secret_client_authenticates_with_its_secret_in_the_header_or_in_the_body() {
+        let world = TestWorld::default();
+        for method in [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost] {
+            let id = method.as_str();
+            let (_, secret) = world.add_client(id, method);
+            let secret = secret.unwrap();
+            for creds in [basic(id, &secret), post(id, &secret)] {
+                let client = at_token_endpoint(&world, &creds).unwrap();
+                assert_eq!(client.id, id, "{creds:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_secret_is_invalid_client_either_way() {
+        let world = TestWorld::default();
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        assert_failed(at_token_endpoint(&world, &basic(&client.id, "wrong")));
+        assert_failed(at_token_endpoint(&world, &post(&client.id, "wrong")));
+        assert_failed(at_token_endpoint(&world, &basic(&client.id, "")));
+    }
+
+    #[test]
+    fn a_public_client_names_itself_and_may_not_present_a_secret() {
+        let world = TestWorld::default();
+        let (client, secret) = world.add_client("spa", AuthMethod::None);
+        assert_eq!(secret, None);
+        let named = PresentedCredentials::ClientId(client.id.clone());
+        assert_eq!(at_token_endpoint(&world, &named).unwrap().id, "spa");
+        assert_failed(at_token_endpoint(&world, &post(&client.id, "made-up")));
+        assert_failed(at_token_endpoint(&world, &basic(&client.id, "made-up")));
+    }
+
+    #[test]
+    fn a_confidential_client_that_only_names_itself_is_invalid_client() {
+        let world = TestWorld::default();
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let named = PresentedCredentials::ClientId(client.id.clone());
+        assert_failed(at_token_endpoint(&world, &named));
+        assert_failed(at_token_endpoint(&world, &PresentedCredentials::Nothing));
+    }
+
+    #[test]
+    fn an_unknown_client_is_invalid_client_whatever_it_presents() {
+        let world = TestWorld::default();
+        let unknown = "no-such-client";
+        assert_failed(at_token_endpoint(&world, &basic(unknown, "x")));
+        assert_failed(at_token_endpoint(&world, &post(unknown, "x")));
+        let named = PresentedCredentials::ClientId(unknown.to_owned());
+        assert_failed(at_token_endpoint(&world, &named));
+    }
+
+    #[test]
+    fn a_private_key_jwt_client_whose_keys_cannot_be_fetched_is_invalid_client() {
+        let world = TestWorld::default();
+        let (mut client, _) = world.add_client("jwt", AuthMethod::PrivateKeyJwt);
+        client.jwks_uri = Some("https://rp.example/jwks".to_owned());
+        let key = client_public_key(&client, None, Algorithm::ES256, &world.ctx());
+        assert_eq!(key.err().map(|e| e.code), Some(ErrorCode::InvalidClient));
+    }
+
+    #[test]
+    fn two_methods_at_once_are_invalid_request_not_invalid_client() {
+        let body = Params::new(vec![("client_secret".to_owned(), "s".to_owned())]);
+        let header = Some(("rp".to_owned(), Secret::new("s".to_owned())));
+        let error = PresentedCredentials::from_request(header, &body).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidRequest);
+    }
 }

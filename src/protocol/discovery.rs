@@ -7,11 +7,10 @@ use super::authorize::{DISPLAY_VALUES, PkceMethod, Prompt, ResponseMode};
 use super::claims_request::ACR_VALUES_SUPPORTED;
 use super::client_auth::ASSERTION_ALGS;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
-use super::{SUPPORTED_SCOPES, features};
+use super::{ProtocolConfig, SUPPORTED_SCOPES, features};
 
 /// The languages of the pages (`templates/i18n`), English first.
 pub const UI_LOCALES: [&str; 2] = ["en", "fr"];
-use crate::config::Settings;
 use crate::crypto::KeySet;
 use crate::domain::{GrantType, SubjectType};
 use crate::store::AuthMethod;
@@ -48,11 +47,11 @@ pub const CLAIMS_SUPPORTED: [&str; 29] = [
     "c_hash",
 ];
 
-pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
+pub fn provider_metadata(config: &ProtocolConfig, keys: &KeySet) -> Value {
     let algs: Vec<&str> = keys.algorithms().into_iter().map(|a| a.as_str()).collect();
     let mut doc = json!({
-        "issuer": settings.issuer,
-        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        "issuer": config.issuer,
+        "require_pushed_authorization_requests": config.require_pushed_authorization_requests,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ResponseMode::SUPPORTED,
@@ -95,8 +94,8 @@ pub fn provider_metadata(settings: &Settings, keys: &KeySet) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     });
-    for endpoint in features::enabled_endpoints(settings) {
-        doc[endpoint.metadata] = json!(settings.endpoint(endpoint.path));
+    for endpoint in features::enabled_endpoints(config) {
+        doc[endpoint.metadata] = json!(config.endpoint(endpoint.path));
     }
     doc
 }

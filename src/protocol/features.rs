@@ -3,7 +3,8 @@
 //! supported values discovery lists, each taken from the type or constant that the
 //! validation itself uses, so the three cannot drift.
 
-use crate::config::{RegistrationMode, Settings};
+use super::ProtocolConfig;
+use crate::domain::RegistrationMode;
 
 /// One endpoint: where it is mounted and the provider-metadata name of its URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,12 +26,12 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub fn enabled(self, settings: &Settings) -> bool {
+    pub fn enabled(self, config: &ProtocolConfig) -> bool {
         match self {
             Self::Core => true,
-            Self::Registration => match settings.registration {
+            Self::Registration => match config.registration {
                 RegistrationMode::Open => true,
-                RegistrationMode::Token => settings.registration_token.is_some(),
+                RegistrationMode::Token => config.registration_token_set,
                 RegistrationMode::Off => false,
             },
         }
@@ -72,11 +73,9 @@ pub const ENDPOINTS: [Endpoint; 9] = [
     REGISTRATION,
 ];
 
-/// The endpoints switched on under `settings`.
-pub fn enabled_endpoints(settings: &Settings) -> impl Iterator<Item = Endpoint> + '_ {
-    ENDPOINTS
-        .into_iter()
-        .filter(|e| e.feature.enabled(settings))
+/// The endpoints switched on under `config`.
+pub fn enabled_endpoints(config: &ProtocolConfig) -> impl Iterator<Item = Endpoint> + '_ {
+    ENDPOINTS.into_iter().filter(|e| e.feature.enabled(config))
 }
 
 #[cfg(test)]
@@ -95,22 +94,22 @@ mod tests {
 
     #[test]
     fn registration_is_on_only_when_it_can_be_used() {
-        let mut settings = Settings::from_sources(None, |_| None).unwrap();
-        for (mode, token, on) in [
-            (RegistrationMode::Open, None, true),
-            (RegistrationMode::Token, None, false),
-            (RegistrationMode::Token, Some("t"), true),
-            (RegistrationMode::Off, Some("t"), false),
+        let mut config = crate::protocol::testing::config();
+        for (mode, token_set, on) in [
+            (RegistrationMode::Open, false, true),
+            (RegistrationMode::Token, false, false),
+            (RegistrationMode::Token, true, true),
+            (RegistrationMode::Off, true, false),
         ] {
-            settings.registration = mode;
-            settings.registration_token = token.map(|t| crate::domain::Secret::new(t.to_owned()));
-            assert_eq!(Feature::Registration.enabled(&settings), on, "{mode:?}");
+            config.registration = mode;
+            config.registration_token_set = token_set;
+            assert_eq!(Feature::Registration.enabled(&config), on, "{mode:?}");
             assert_eq!(
-                enabled_endpoints(&settings).any(|e| e == REGISTRATION),
+                enabled_endpoints(&config).any(|e| e == REGISTRATION),
                 on,
                 "{mode:?}"
             );
-            assert_eq!(enabled_endpoints(&settings).count(), 8 + usize::from(on));
+            assert_eq!(enabled_endpoints(&config).count(), 8 + usize::from(on));
         }
     }
 }

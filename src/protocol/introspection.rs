@@ -82,7 +82,7 @@ fn refresh_token_info(
     }
     Ok(Some(json!({
         "active": true,
-        "iss": ctx.settings.issuer,
+        "iss": ctx.config.issuer,
         "client_id": grant.client_id,
         "sub": subject_for(caller, &grant.user_id, ctx.kek),
         "aud": grant.client_id,
@@ -106,7 +106,7 @@ pub fn jwt_response(info: Value, caller: &Client, ctx: &Context<'_>) -> Result<S
         .signing_key(alg, ctx.now)
         .ok_or_else(|| OAuthError::server(format!("no {} signing key", alg.as_str())))?;
     let claims = json!({
-        "iss": ctx.settings.issuer,
+        "iss": ctx.config.issuer,
         "aud": caller.id,
         "iat": ctx.now,
         "token_introspection": info,

@@ -5,6 +5,8 @@ pub mod authorize;
 pub mod claims;
 pub mod claims_request;
 pub mod client_auth;
+pub mod config;
+pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod features;
@@ -17,14 +19,17 @@ pub mod params;
 pub mod registration;
 pub mod revocation;
 pub mod sign_in;
+pub mod sign_out;
+#[cfg(test)]
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;
 
+pub use config::ProtocolConfig;
 pub use error::{ErrorCode, OAuthError};
 pub use params::Params;
 
-use crate::config::Settings;
 use crate::crypto::KeySet;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::UnixTime;
@@ -77,11 +82,11 @@ impl ClientKeySource for NoClientKeys {
     }
 }
 
-/// What protocol code may use: storage, keys, settings and the current time.
+/// What protocol code may use: storage, keys, its configuration and the current time.
 pub struct Context<'a> {
     pub store: &'a dyn Store,
     pub keys: &'a KeySet,
-    pub settings: &'a Settings,
+    pub config: &'a ProtocolConfig,
     pub kek: &'a KeyEncryptionKey,
     pub client_keys: &'a dyn ClientKeySource,
     pub now: UnixTime,

@@ -75,7 +75,7 @@ fn revoke_access_token(
 
 fn is_our_id_token(token: &str, ctx: &Context<'_>) -> bool {
     let expect = JwtExpectations {
-        issuer: &ctx.settings.issuer,
+        issuer: &ctx.config.issuer,
         typ: Some("JWT"),
         now: None,
         audience: None,

@@ -120,7 +120,7 @@ pub fn issue_access_token(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,
 ) -> Result<AccessToken, OAuthError> {
-    let settings = ctx.settings;
+    let config = ctx.config;
     let (sub, gid) = match request.subject {
         Subject::User { user_id, grant_id } => (
             subject_for(request.client, user_id, ctx.kek),
@@ -129,18 +129,18 @@ pub fn issue_access_token(
         Subject::Client { client_id } => (client_id.clone(), None),
     };
     let aud = match request.audience {
-        [] => json!(settings.issuer),
+        [] => json!(config.issuer),
         [one] => json!(one),
         many => json!(many),
     };
     let claims = AccessTokenClaims {
-        iss: settings.issuer.clone(),
+        iss: config.issuer.clone(),
         sub,
         aud,
         client_id: request.client.id.clone(),
         scope: request.scope.to_owned(),
         jti: random_token(16),
-        exp: ctx.now + settings.access_token_ttl,
+        exp: ctx.now + config.access_token_ttl,
         iat: ctx.now,
         auth_time: request.auth_time,
         gid,
@@ -193,10 +193,10 @@ pub fn issue_id_token(
     let alg = id_token_alg(client);
     let key = signing_key(ctx.keys, alg, ctx.now)?;
     let mut id = json!({
-        "iss": ctx.settings.issuer,
+        "iss": ctx.config.issuer,
         "sub": subject_for(client, &grant.user_id, ctx.kek),
         "aud": client.id,
-        "exp": ctx.now + ctx.settings.id_token_ttl,
+        "exp": ctx.now + ctx.config.id_token_ttl,
         "iat": ctx.now,
         "auth_time": grant.auth_time,
     });
@@ -286,7 +286,7 @@ pub fn decode_access_token(
     audience: Option<&str>,
 ) -> Option<AccessTokenClaims> {
     let expect = JwtExpectations {
-        issuer: &ctx.settings.issuer,
+        issuer: &ctx.config.issuer,
         typ: Some(ACCESS_TOKEN_TYP),
         now: Some(ctx.now),
         audience,

@@ -19,7 +19,7 @@ pub enum UserinfoResponse {
 
 pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoResponse, OAuthError> {
     // RFC 9068 §4: userinfo is this provider's resource, so the token must name it.
-    let claims = verify_access_token(access_token, Some(&ctx.settings.issuer), ctx)?;
+    let claims = verify_access_token(access_token, Some(&ctx.config.issuer), ctx)?;
     let Some(Subject::User { user_id, grant_id }) = claims.subject() else {
         // A client's own token (client_credentials) speaks for no user.
         return Err(OAuthError::invalid_token(
@@ -56,7 +56,7 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
     };
     // §5.3.2: "If signed, the UserInfo Response SHOULD contain the Claims iss (issuer) and
     // aud (audience) as members", the audience being the client.
-    out.insert("iss".into(), json!(ctx.settings.issuer));
+    out.insert("iss".into(), json!(ctx.config.issuer));
     out.insert("aud".into(), json!(claims.client_id));
     let token = signing_key(ctx.keys, alg, ctx.now)?
         .sign_jwt("JWT", &Value::Object(out))

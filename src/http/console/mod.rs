@@ -212,8 +212,14 @@ where
 {
     let actor = console.actor.clone();
     let address = console.address.clone();
+    let settings = state.settings.clone();
     let outcome = crate::http::state::blocking(state, move |ctx| {
-        Ok(op(&Admin::in_context(ctx, &actor, Some(&address))))
+        Ok(op(&Admin::in_context(
+            ctx,
+            &settings,
+            &actor,
+            Some(&address),
+        )))
     })
     .await?;
     Ok(outcome?)

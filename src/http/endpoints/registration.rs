@@ -22,7 +22,7 @@ pub async fn register(
     body: web::Bytes,
     state: State,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !Feature::Registration.enabled(&state.settings) {
+    if !Feature::Registration.enabled(&state.protocol_config) {
         return Ok(HttpResponse::NotFound().finish());
     }
     if state.settings.registration == RegistrationMode::Token {

@@ -13,12 +13,11 @@ use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
 use crate::http::state::{State, blocking};
 use crate::http::ui::Ui;
-use crate::protocol::authorize::claims_beyond_scopes;
 use crate::protocol::claims_request::ClaimsRequest;
+use crate::protocol::consent::{self, Decision, Outcome};
 use crate::protocol::interaction::{CONSENT_FORM, other_browser};
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
-use crate::store::Consent;
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -169,41 +168,30 @@ async fn submit_page(
     let Some(session) = session else {
         return proceed(&req, &state, pending, Some(form.id), None).await;
     };
-    match form.decision.as_str() {
-        "allow" => {}
-        "deny" => {
-            crate::audit::consent_denied(&session.user_id, &pending.request.client_id);
-            return finish_with_error(&state, &form.id, &pending, ErrorCode::AccessDenied).await;
+    // Parsed once the session is known: without one, the form goes through the sign-in
+    // whatever it says.
+    let decision = Decision::parse(&form.decision)
+        .ok_or_else(|| OAuthError::invalid_request("decision must be allow or deny"))?;
+    let outcome = match decision {
+        // Nothing to record: no trip to the database.
+        Decision::Deny => consent::deny(&pending.request, &session),
+        Decision::Allow => {
+            let request = pending.request.clone();
+            blocking(&state, move |ctx| {
+                consent::record_consent(ctx.store, &request, &session, ctx.now)
+            })
+            .await?
         }
-        _ => return Err(OAuthError::invalid_request("decision must be allow or deny").into()),
-    }
-    let consent = Consent {
-        user_id: session.user_id.clone(),
-        client_id: pending.request.client_id.clone(),
-        scope: pending.request.scopes().to_string(),
-        granted_at: state.now(),
-        claims: claims_beyond_scopes(&pending.request)
-            .into_iter()
-            .collect::<Vec<_>>()
-            .join(" "),
     };
-    let lookup = session.clone();
-    let saved = blocking(&state, move |ctx| {
-        // A session ended elsewhere, or from before a password change, consents to nothing.
-        if session_user(ctx.store, &lookup)?.is_none() {
-            return Ok(false);
+    match outcome {
+        Outcome::Denied => {
+            finish_with_error(&state, &form.id, &pending, ErrorCode::AccessDenied).await
         }
-        // Added to what was allowed before, so a later request for the same or less
-        // needs no new consent.
-        let allowed = ctx.store.add_consent(&consent)?;
-        crate::audit::consent_given(&allowed.user_id, &allowed.client_id, &allowed.scope);
-        Ok(true)
-    })
-    .await?;
-    if !saved {
         // `proceed` ends the stale session and asks for a sign-in.
-        return proceed(&req, &state, pending, Some(form.id), None).await;
+        Outcome::SessionGone => proceed(&req, &state, pending, Some(form.id), None).await,
+        Outcome::Recorded(_) => {
+            pending.consented();
+            proceed(&req, &state, pending, Some(form.id), None).await
+        }
     }
-    pending.consented();
-    proceed(&req, &state, pending, Some(form.id), None).await
 }

@@ -15,9 +15,10 @@ use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, with_cookie};
 use crate::http::sign_out::{self, Ending};
 use crate::http::state::{State, blocking};
-use crate::protocol::tokens::verify_id_token_hint;
-use crate::protocol::{OAuthError, Params};
-use crate::store::Client;
+use crate::protocol::OAuthError;
+use crate::protocol::sign_out::{
+    LogoutRequest, check_post_logout_redirect, logout_request, post_logout_target,
+};
 
 #[derive(Template)]
 #[template(path = "logout.html")]
@@ -76,54 +77,6 @@ fn logout_csrf(state: &State, browser: &str) -> String {
     form_token(state, "logout-form", "", browser)
 }
 
-/// The client named by `client_id` or by the hint's `aud`, and the redirect URI if it is
-/// registered for that client (OIDC RP-Initiated Logout §2, §3).
-fn resolve(params: &Params, state: &State) -> Result<(Option<String>, Option<String>), OAuthError> {
-    let mut client_id = params.single("client_id")?.map(str::to_owned);
-    if let Some(hint) = params.single("id_token_hint")? {
-        let hint = verify_id_token_hint(
-            hint,
-            &state.keys.current(),
-            &state.settings.issuer,
-            state.now(),
-        )?;
-        match (&client_id, hint.audience().as_slice()) {
-            (Some(id), _) if !hint.is_for(id) => {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match id_token_hint",
-                ));
-            }
-            (Some(_), _) => {}
-            (None, [only]) => client_id = Some((*only).to_owned()),
-            // An audience of several clients does not say which one asks.
-            (None, _) => {
-                return Err(OAuthError::invalid_request(
-                    "client_id is required with this id_token_hint",
-                ));
-            }
-        }
-    }
-    let uri = params
-        .single("post_logout_redirect_uri")?
-        .map(str::to_owned);
-    if uri.is_some() && client_id.is_none() {
-        return Err(OAuthError::invalid_request(
-            "post_logout_redirect_uri needs client_id or id_token_hint",
-        ));
-    }
-    Ok((client_id, uri))
-}
-
-fn check_registered(client: Option<&Client>, uri: Option<&str>) -> Result<(), OAuthError> {
-    match (client, uri) {
-        (_, None) => Ok(()),
-        (Some(c), Some(u)) if c.post_logout_redirect_uris.iter().any(|r| r == u) => Ok(()),
-        _ => Err(OAuthError::invalid_request(
-            "post_logout_redirect_uri is not registered for this client",
-        )),
-    }
-}
-
 pub async fn start(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
     let settings = state.settings.clone();
     page_response(&settings, start_page(req, body, state).await)
@@ -135,7 +88,15 @@ async fn start_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let params = request_params(&req, &body)?;
-    let (client_id, uri) = resolve(&params, &state)?;
+    let LogoutRequest {
+        client_id,
+        post_logout_redirect_uri: uri,
+    } = logout_request(
+        &params,
+        &state.keys.current(),
+        &state.settings.issuer,
+        state.now(),
+    )?;
     let client = match client_id.clone() {
         Some(id) => blocking(&state, move |ctx| Ok(ctx.store.find_client(&id)?)).await?,
         None => None,
@@ -143,7 +104,7 @@ async fn start_page(
     if client_id.is_some() && client.is_none() {
         return Err(OAuthError::invalid_request("unknown client_id").into());
     }
-    check_registered(client.as_ref(), uri.as_deref())?;
+    check_post_logout_redirect(client.as_ref(), uri.as_deref())?;
     let (browser, new_cookie) = browser_id(&req, &state);
     let base = &state.settings.issuer_path;
     let mut response = render(
@@ -238,21 +199,14 @@ async fn confirm_page(
     let target = match (form.client_id, form.post_logout_redirect_uri) {
         (Some(id), Some(uri)) => {
             let client = blocking(&state, move |ctx| Ok(ctx.store.find_client(&id)?)).await?;
-            check_registered(client.as_ref(), Some(&uri))
+            check_post_logout_redirect(client.as_ref(), Some(&uri))
                 .ok()
                 .map(|_| uri)
         }
         _ => None,
     };
     let target = match target {
-        Some(uri) => {
-            let mut url =
-                url::Url::parse(&uri).map_err(|_| OAuthError::invalid_request("bad redirect"))?;
-            if let Some(s) = form.state.filter(|s| !s.is_empty()) {
-                url.query_pairs_mut().append_pair("state", &s);
-            }
-            Some(String::from(url))
-        }
+        Some(uri) => Some(post_logout_target(&uri, form.state.as_deref())?),
         None => None,
     };
     let response = signed_out_page(base, &frames, target.as_deref());

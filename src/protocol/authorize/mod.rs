@@ -132,7 +132,7 @@ pub fn validate(
     pushed: bool,
     ctx: &Context<'_>,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
-    let issuer = &ctx.settings.issuer;
+    let issuer = &ctx.config.issuer;
     let fail = |mode, state: Option<&str>, error: OAuthError| AuthorizeError::Redirect {
         response: AuthorizationResponse::error(&redirect.uri, mode, state, &error, issuer),
         error,
@@ -187,7 +187,7 @@ pub fn validate(
 /// RFC 9126 §5, §6: per client (`require_pushed_authorization_requests` metadata) or for
 /// the whole server.
 pub fn requires_pushed_requests(client: &Client, ctx: &Context<'_>) -> bool {
-    ctx.settings.require_pushed_authorization_requests
+    ctx.config.require_pushed_authorization_requests
         || client.metadata.require_pushed_authorization_requests
 }
 
@@ -358,7 +358,7 @@ fn verify_id_token_hint(
             "id_token_hint is not a valid ID token from this provider for this client",
         )
     };
-    let hint = tokens::verify_id_token_hint(hint, ctx.keys, &ctx.settings.issuer, ctx.now)
+    let hint = tokens::verify_id_token_hint(hint, ctx.keys, &ctx.config.issuer, ctx.now)
         .map_err(|_| invalid())?;
     if !hint.is_for(client_id) {
         return Err(invalid());

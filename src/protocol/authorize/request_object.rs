@@ -94,7 +94,7 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
     };
     // RFC 9101 §6.3, §10.2: `iss` the client, `aud` this issuer; `exp` and `nbf` are
     // optional and checked when present.
-    let us = [ctx.settings.issuer.as_str()];
+    let us = [ctx.config.issuer.as_str()];
     let rules = Rules {
         issuer: &client.id,
         subject: SubjectRule::Any,

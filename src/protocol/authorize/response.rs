@@ -164,7 +164,7 @@ pub fn issue_response(
                 claims: request.claims.as_deref(),
             },
             ctx.now,
-            ctx.now + ctx.settings.access_token_ttl.max(ctx.settings.id_token_ttl),
+            ctx.now + ctx.config.access_token_ttl.max(ctx.config.id_token_ttl),
         );
         if !ctx.store.create_grant(&grant)? {
             return Err(OAuthError::new(
@@ -222,15 +222,12 @@ pub fn issue_response(
         if let Some(access) = access {
             pairs.push(("access_token", Some(access.token)));
             pairs.push(("token_type", Some("Bearer".to_owned())));
-            pairs.push((
-                "expires_in",
-                Some(ctx.settings.access_token_ttl.to_string()),
-            ));
+            pairs.push(("expires_in", Some(ctx.config.access_token_ttl.to_string())));
             pairs.push(("scope", Some(scope)));
         }
     }
     pairs.push(("state", request.state.clone()));
-    pairs.push(("iss", Some(ctx.settings.issuer.clone())));
+    pairs.push(("iss", Some(ctx.config.issuer.clone())));
     let pairs: Vec<(&'static str, Option<&str>)> =
         pairs.iter().map(|(k, v)| (*k, v.as_deref())).collect();
     Ok(AuthorizationResponse::new(
@@ -273,7 +270,7 @@ fn issue_code(
         session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,
-        expires_at: ctx.now + ctx.settings.authorization_code_ttl,
+        expires_at: ctx.now + ctx.config.authorization_code_ttl,
         consumed_at: None,
         acr: request.acr.clone(),
         claims: request.claims.clone(),

@@ -125,7 +125,7 @@ pub fn exchange(
         session,
         allowed,
         ctx.now,
-        ctx.now + ctx.settings.refresh_token_absolute_ttl,
+        ctx.now + ctx.config.refresh_token_absolute_ttl,
     );
     let scopes = Scopes::parse(&grant.scope).unwrap_or_default();
     // OIDC Core §11: a refresh token only for offline_access (which the authorization
@@ -157,8 +157,140 @@ pub fn exchange(
 
 #[cfg(test)]
 mod tests {
-    use super::CodeRequest;
-    use crate::protocol::Params;
+    use super::{CodeRequest, TokenResponse, exchange};
+    use crate::crypto::tokens::token_hash;
+    use crate::protocol::testing::{REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::protocol::{ErrorCode, OAuthError, Params};
+    use crate::store::{AuthMethod, Client};
+
+    /// The request of the client the code was issued to, as its authorization request
+    /// was made.
+    fn rightful(code: &str) -> CodeRequest {
+        CodeRequest {
+            code: code.to_owned(),
+            redirect_uri: Some(REDIRECT_URI.to_owned()),
+            code_verifier: Some(VERIFIER.to_owned()),
+        }
+    }
+
+    fn redeem(
+        world: &TestWorld,
+        client: &Client,
+        request: CodeRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        exchange(request, client, &world.ctx())
+    }
+
+    fn refused(answer: Result<TokenResponse, OAuthError>) -> ErrorCode {
+        answer.unwrap_err().code
+    }
+
+    /// A confidential client, and a code issued to it for Alice with a refresh token
+    /// to come (by which the tests find the grant the code makes).
+    fn world_with_code() -> (TestWorld, Client, String) {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let code = world.issue_code(&client, &alice, "openid offline_access");
+        (world, client, code)
+    }
+
+    /// Whether the grant behind `refresh_token` was revoked.
+    fn grant_revoked(world: &TestWorld, refresh_token: &str) -> bool {
+        let hash = token_hash(refresh_token);
+        let (_, grant) = world.store.find_refresh_token(&hash).unwrap().unwrap();
+        grant.revoked_at.is_some()
+    }
+
+    #[test]
+    fn a_code_redeems_for_the_tokens_of_what_was_granted() {
+        let (world, client, code) = world_with_code();
+        let tokens = redeem(&world, &client, rightful(&code)).unwrap();
+        assert_eq!(tokens.token_type, "Bearer");
+        assert_eq!(tokens.expires_in, 3600);
+        assert_eq!(tokens.scope, "offline_access openid");
+        assert!(tokens.id_token.is_some(), "openid was granted");
+        assert!(tokens.refresh_token.is_some(), "offline_access was granted");
+    }
+
+    #[test]
+    fn a_reused_code_is_refused_and_revokes_the_grant_it_made() {
+        let (world, client, code) = world_with_code();
+        let first = redeem(&world, &client, rightful(&code)).unwrap();
+        let refresh_token = first.refresh_token.unwrap();
+        assert!(!grant_revoked(&world, &refresh_token));
+        world.clock.advance(1);
+        let again = redeem(&world, &client, rightful(&code));
+        assert_eq!(refused(again), ErrorCode::InvalidGrant);
+        assert!(grant_revoked(&world, &refresh_token), "RFC 6749 §4.1.2");
+    }
+
+    #[test]
+    fn another_client_presenting_a_used_code_is_refused_and_revokes_nothing() {
+        let (world, client, code) = world_with_code();
+        let (other, _) = world.add_client("other", AuthMethod::ClientSecretBasic);
+        let first = redeem(&world, &client, rightful(&code)).unwrap();
+        let stolen = redeem(&world, &other, rightful(&code));
+        assert_eq!(refused(stolen), ErrorCode::InvalidGrant);
+        assert!(!grant_revoked(&world, &first.refresh_token.unwrap()));
+    }
+
+    #[test]
+    fn a_wrong_or_missing_pkce_verifier_is_refused() {
+        let (world, client, code) = world_with_code();
+        let wrong = CodeRequest {
+            code_verifier: Some("a-verifier-of-the-right-form-but-not-the-challenged-one".into()),
+            ..rightful(&code)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, wrong)),
+            ErrorCode::InvalidGrant
+        );
+        let missing = CodeRequest {
+            code_verifier: None,
+            ..rightful(&code)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, missing)),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn another_redirect_uri_or_none_when_the_request_sent_one_is_refused() {
+        let (world, client, code) = world_with_code();
+        let moved = CodeRequest {
+            redirect_uri: Some("https://rp.example/other".into()),
+            ..rightful(&code)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, moved)),
+            ErrorCode::InvalidGrant
+        );
+        let left_out = CodeRequest {
+            redirect_uri: None,
+            ..rightful(&code)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, left_out)),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn a_code_redeems_until_its_lifetime_is_over_and_not_after() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let in_time = world.issue_code(&client, &alice, "openid");
+        let late = world.issue_code(&client, &alice, "openid");
+        let lifetime = world.config.authorization_code_ttl.as_secs();
+        world.clock.advance(lifetime - 1);
+        redeem(&world, &client, rightful(&in_time)).unwrap();
+        world.clock.advance(1);
+        let expired = redeem(&world, &client, rightful(&late));
+        assert_eq!(refused(expired), ErrorCode::InvalidGrant);
+    }
 
     #[test]
     fn debug_output_never_contains_the_code_or_the_verifier() {

@@ -99,7 +99,7 @@ pub fn exchange(
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
-        expires_in: ctx.settings.access_token_ttl.as_secs(),
+        expires_in: ctx.config.access_token_ttl.as_secs(),
         id_token: None,
         refresh_token: None,
         scope,

@@ -228,7 +228,7 @@ fn user_token_response(
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer",
-        expires_in: ctx.settings.access_token_ttl.as_secs(),
+        expires_in: ctx.config.access_token_ttl.as_secs(),
         id_token,
         refresh_token,
         scope: scope_text,

@@ -65,7 +65,7 @@ fn record(token: &str, grant: &Grant, ctx: &Context<'_>) -> RefreshToken {
         token_hash: token_hash(token),
         grant_id: grant.id.clone(),
         created_at: ctx.now,
-        expires_at: (ctx.now + ctx.settings.refresh_token_ttl).min(grant.expires_at),
+        expires_at: (ctx.now + ctx.config.refresh_token_ttl).min(grant.expires_at),
         consumed_at: None,
         successor_hash: None,
     }
@@ -146,7 +146,7 @@ pub fn exchange(
         Some(_) => Some(token),
     };
     if let Some(used) = used {
-        let grace = ctx.settings.refresh_token_grace_period.as_secs();
+        let grace = ctx.config.refresh_token_grace_period.as_secs();
         let within_grace = grace > 0 && used.consumed_at.is_some_and(|at| ctx.now - at <= grace);
         let same_successor = used.successor_hash.as_deref() == Some(&successor_record.token_hash);
         if !(within_grace && same_successor) {
@@ -178,8 +178,156 @@ pub fn exchange(
 
 #[cfg(test)]
 mod tests {
-    use super::RefreshRequest;
-    use crate::protocol::Params;
+    use super::{RefreshRequest, TokenResponse, exchange};
+    use crate::crypto::tokens::token_hash;
+    use crate::domain::Seconds;
+    use crate::protocol::grants::authorization_code::{self, CodeRequest};
+    use crate::protocol::testing::{self, REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::protocol::{ErrorCode, OAuthError, Params, ProtocolConfig};
+    use crate::store::{AuthMethod, Client};
+
+    /// A client of Alice's that redeemed a code with `offline_access`, and the refresh
+    /// token it got.
+    fn signed_in(world: &TestWorld) -> (Client, String) {
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let code = world.issue_code(&client, &alice, "openid offline_access");
+        let params = Params::new(vec![
+            ("code".to_owned(), code),
+            ("redirect_uri".to_owned(), REDIRECT_URI.to_owned()),
+            ("code_verifier".to_owned(), VERIFIER.to_owned()),
+        ]);
+        let request = CodeRequest::parse(&params).unwrap();
+        let tokens = authorization_code::exchange(request, &client, &world.ctx()).unwrap();
+        (client, tokens.refresh_token.unwrap())
+    }
+
+    fn refresh(
+        world: &TestWorld,
+        client: &Client,
+        token: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let request = RefreshRequest {
+            refresh_token: token.to_owned(),
+            scope: None,
+        };
+        exchange(request, client, &world.ctx())
+    }
+
+    /// The successor a refresh answered with.
+    fn successor(answer: Result<TokenResponse, OAuthError>) -> String {
+        answer.unwrap().refresh_token.unwrap()
+    }
+
+    fn refused(answer: Result<TokenResponse, OAuthError>) -> ErrorCode {
+        answer.unwrap_err().code
+    }
+
+    /// Whether the grant behind `token` (used or not) was revoked.
+    fn family_revoked(world: &TestWorld, token: &str) -> bool {
+        let (_, grant) = world
+            .store
+            .find_refresh_token(&token_hash(token))
+            .unwrap()
+            .unwrap();
+        grant.revoked_at.is_some()
+    }
+
+    #[test]
+    fn a_refresh_issues_a_successor_and_records_the_old_token_as_used_by_it() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in(&world);
+        world.clock.advance(10);
+        let second = successor(refresh(&world, &client, &first));
+        assert_ne!(second, first);
+        let (used, _) = world
+            .store
+            .find_refresh_token(&token_hash(&first))
+            .unwrap()
+            .unwrap();
+        assert_eq!(used.consumed_at, Some(world.ctx().now));
+        assert_eq!(used.successor_hash, Some(token_hash(&second)));
+        successor(refresh(&world, &client, &second));
+    }
+
+    #[test]
+    fn once_its_successor_was_used_the_old_token_gets_nothing_and_revokes_nothing() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in(&world);
+        let second = successor(refresh(&world, &client, &first));
+        let third = successor(refresh(&world, &client, &second));
+        assert_eq!(
+            refused(refresh(&world, &client, &first)),
+            ErrorCode::InvalidGrant
+        );
+        assert!(
+            !family_revoked(&world, &first),
+            "a slow tab, likelier than a thief"
+        );
+        successor(refresh(&world, &client, &third));
+    }
+
+    #[test]
+    fn a_retry_within_the_grace_period_gets_the_same_successor_and_a_new_access_token() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in(&world);
+        let answer = refresh(&world, &client, &first).unwrap();
+        world
+            .clock
+            .advance(world.config.refresh_token_grace_period.as_secs());
+        let retry = refresh(&world, &client, &first).unwrap();
+        assert_eq!(retry.refresh_token, answer.refresh_token, "one live head");
+        assert_ne!(retry.access_token, answer.access_token);
+        assert!(!family_revoked(&world, &first));
+        successor(refresh(&world, &client, &answer.refresh_token.unwrap()));
+    }
+
+    #[test]
+    fn a_used_token_presented_after_the_grace_period_revokes_the_family() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in(&world);
+        let second = successor(refresh(&world, &client, &first));
+        world
+            .clock
+            .advance(world.config.refresh_token_grace_period.as_secs() + 1);
+        assert_eq!(
+            refused(refresh(&world, &client, &first)),
+            ErrorCode::InvalidGrant
+        );
+        assert!(family_revoked(&world, &first), "RFC 9700 §4.14.2");
+        assert_eq!(
+            refused(refresh(&world, &client, &second)),
+            ErrorCode::InvalidGrant,
+            "the family is dead"
+        );
+    }
+
+    #[test]
+    fn with_no_grace_period_even_a_retry_in_the_same_second_revokes_the_family() {
+        let world = TestWorld::with_config(ProtocolConfig {
+            refresh_token_grace_period: Seconds::ZERO,
+            ..testing::config()
+        });
+        let (client, first) = signed_in(&world);
+        successor(refresh(&world, &client, &first));
+        assert_eq!(
+            refused(refresh(&world, &client, &first)),
+            ErrorCode::InvalidGrant
+        );
+        assert!(family_revoked(&world, &first));
+    }
+
+    #[test]
+    fn another_clients_refresh_token_is_refused_and_revokes_nothing() {
+        let world = TestWorld::default();
+        let (_, token) = signed_in(&world);
+        let (other, _) = world.add_client("other", AuthMethod::ClientSecretBasic);
+        assert_eq!(
+            refused(refresh(&world, &other, &token)),
+            ErrorCode::InvalidGrant
+        );
+        assert!(!family_revoked(&world, &token));
+    }
 
     #[test]
     fn debug_output_never_contains_the_refresh_token() {

@@ -504,7 +504,7 @@ pub fn issue_secret(
 /// redirect URIs); `None` if it cannot be fetched or is no such array (`register` says so).
 pub fn sector_document(uri: &str, ctx: &Context<'_>) -> Option<Vec<String>> {
     // Only a URL that passes the registration rules is fetched at all.
-    check_fetch_uri("sector_identifier_uri", uri, &ctx.settings.issuer).ok()?;
+    check_fetch_uri("sector_identifier_uri", uri, &ctx.config.issuer).ok()?;
     parse_sector_document(&ctx.client_keys.document(uri).ok()?)
 }
 
@@ -517,7 +517,7 @@ pub fn parse_sector_document(document: &Value) -> Option<Vec<String>> {
 }
 
 fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
-    ctx.settings.endpoint(&format!("/register/{client_id}"))
+    ctx.config.endpoint(&format!("/register/{client_id}"))
 }
 
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client
@@ -526,7 +526,7 @@ pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Val
     if let Some(uri) = &draft.sector_identifier_uri {
         draft.sector_redirect_uris = sector_document(uri, ctx);
     }
-    let mut registered = register(draft, &ctx.settings.issuer, ctx.kek, ctx.now)?;
+    let mut registered = register(draft, &ctx.config.issuer, ctx.kek, ctx.now)?;
     // RFC 7592 §3: the registration access token reads the client back. Its presence also
     // marks the client as self-registered (shown as unverified on the consent page).
     let registration_access_token = random_token(32);
