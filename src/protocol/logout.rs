@@ -94,35 +94,16 @@ mod tests {
     use super::*;
     use crate::crypto::keys::{JwtExpectations, SigningKey};
     use crate::crypto::{KeyAlgorithm, KeySet};
-    use crate::store::{AuthMethod, LogoutUri};
+    use crate::store::LogoutUri;
 
     fn client() -> Client {
         Client {
-            id: "rp".into(),
             name: "RP".into(),
-            secret_hash: None,
-            auth_method: AuthMethod::None,
-            application_type: crate::domain::ApplicationType::Web,
-            grant_types: vec![],
-            response_types: vec![],
-            scope: None,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            metadata: Default::default(),
-            registration_token_hash: None,
-            created_at: 0,
-            secret_ciphertext: None,
-            jwks: None,
-            jwks_uri: None,
-            pkce_required: true,
-            resources: vec![],
-            registered_dynamically: false,
-            first_party: false,
-            backchannel_logout: None,
             frontchannel_logout: Some(LogoutUri {
                 uri: "https://rp.example/fc?x=1".into(),
                 session_required: true,
             }),
+            ..crate::protocol::testing::client("rp")
         }
     }
 

@@ -214,34 +214,16 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::store::{AuthMethod, BrowserSession, LogoutUri};
+    use crate::store::{BrowserSession, LogoutUri};
 
     const ISSUER: &str = "https://op";
 
     fn client(id: &str, front: Option<LogoutUri>, back: Option<LogoutUri>) -> Client {
         Client {
-            id: id.into(),
-            name: id.into(),
-            secret_hash: None,
-            auth_method: AuthMethod::None,
-            application_type: crate::domain::ApplicationType::Web,
-            grant_types: vec![],
-            response_types: vec![],
-            scope: None,
-            redirect_uris: vec![],
             post_logout_redirect_uris: vec!["https://rp.example/bye".into()],
-            metadata: Default::default(),
-            registration_token_hash: None,
-            created_at: 0,
-            secret_ciphertext: None,
-            jwks: None,
-            jwks_uri: None,
-            pkce_required: true,
-            resources: vec![],
-            registered_dynamically: false,
-            first_party: false,
             backchannel_logout: back,
             frontchannel_logout: front,
+            ..crate::protocol::testing::client(id)
         }
     }
 

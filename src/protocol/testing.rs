@@ -44,6 +44,34 @@ pub fn config() -> ProtocolConfig {
     }
 }
 
+/// A public web client named `id` with nothing registered: tests set what they need.
+pub fn client(id: &str) -> Client {
+    Client {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        secret_hash: None,
+        auth_method: AuthMethod::None,
+        application_type: ApplicationType::Web,
+        grant_types: vec![],
+        response_types: vec![],
+        scope: None,
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        metadata: ClientMetadata::default(),
+        registration_token_hash: None,
+        created_at: 0,
+        secret_ciphertext: None,
+        jwks: None,
+        jwks_uri: None,
+        pkce_required: true,
+        resources: vec![],
+        registered_dynamically: false,
+        first_party: false,
+        backchannel_logout: None,
+        frontchannel_logout: None,
+    }
+}
+
 pub struct TestWorld {
     pub store: Box<dyn Store>,
     pub clock: ManualClock,
@@ -102,32 +130,18 @@ impl TestWorld {
     pub fn add_client(&self, id: &str, auth_method: AuthMethod) -> (Client, Option<String>) {
         let secret = auth_method.has_secret().then(|| random_token(32));
         let client = Client {
-            id: id.to_owned(),
-            name: id.to_owned(),
             secret_hash: secret.as_deref().map(token_hash),
             auth_method,
-            application_type: ApplicationType::Web,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             response_types: vec![ResponseType::CODE],
-            scope: None,
             redirect_uris: vec![REDIRECT_URI.to_owned()],
-            post_logout_redirect_uris: vec![],
             metadata: ClientMetadata {
                 id_token_signed_response_alg: Some(KeyAlgorithm::Es256),
                 access_token_signed_response_alg: Some(KeyAlgorithm::Es256),
                 ..ClientMetadata::default()
             },
-            registration_token_hash: None,
             created_at: START,
-            secret_ciphertext: None,
-            jwks: None,
-            jwks_uri: None,
-            pkce_required: true,
-            resources: vec![],
-            registered_dynamically: false,
-            first_party: false,
-            backchannel_logout: None,
-            frontchannel_logout: None,
+            ..client(id)
         };
         self.store.create_client(&client).unwrap();
         (client, secret)
@@ -137,6 +151,18 @@ impl TestWorld {
     /// `user` and `scope`, for a request that sent `REDIRECT_URI` and the S256 challenge
     /// of `VERIFIER`, outside any browser session. Returns the code itself.
     pub fn issue_code(&self, client: &Client, user: &User, scope: &str) -> String {
+        self.issue_code_as(client, user, scope, true)
+    }
+
+    /// As `issue_code`, saying whether the authorization request named `REDIRECT_URI`
+    /// (RFC 6749 §4.1.3: then the token request must repeat it).
+    pub fn issue_code_as(
+        &self,
+        client: &Client,
+        user: &User,
+        scope: &str,
+        redirect_uri_sent: bool,
+    ) -> String {
         let code = random_token(32);
         let now = self.clock.now();
         self.store
@@ -146,7 +172,7 @@ impl TestWorld {
                 client_id: client.id.clone(),
                 user_id: user.id.clone(),
                 redirect_uri: REDIRECT_URI.to_owned(),
-                redirect_uri_sent: true,
+                redirect_uri_sent,
                 scope: scope.to_owned(),
                 nonce: None,
                 code_challenge: Some(pkce_s256(VERIFIER)),

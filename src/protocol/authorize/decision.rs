@@ -241,6 +241,16 @@ mod tests {
             next_step(&request(&[], Some(100)), Some(&old), Some(&c), 150),
             Next::IssueCode
         );
+        // §3.1.2.1: "If the elapsed time is greater than this value": at exactly
+        // max_age the sign-in still stands, a second later it does not.
+        assert_eq!(
+            next_step(&request(&[], Some(50)), Some(&old), Some(&c), 150),
+            Next::IssueCode
+        );
+        assert_eq!(
+            next_step(&request(&[], Some(50)), Some(&old), Some(&c), 151),
+            Next::Login
+        );
         assert_eq!(
             next_step(&request(&[], Some(0)), Some(&old), Some(&c), 100),
             Next::Login

@@ -159,6 +159,7 @@ pub fn exchange(
 mod tests {
     use super::{CodeRequest, TokenResponse, exchange};
     use crate::crypto::tokens::token_hash;
+    use crate::domain::GrantType;
     use crate::protocol::testing::{REDIRECT_URI, TestWorld, VERIFIER};
     use crate::protocol::{ErrorCode, OAuthError, Params};
     use crate::store::{AuthMethod, Client};
@@ -274,6 +275,37 @@ mod tests {
         assert_eq!(
             refused(redeem(&world, &client, left_out)),
             ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn a_code_whose_request_named_no_redirect_uri_redeems_without_one() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let code = world.issue_code_as(&client, &alice, "openid", false);
+        let bare = CodeRequest {
+            redirect_uri: None,
+            ..rightful(&code)
+        };
+        assert!(redeem(&world, &client, bare).is_ok());
+    }
+
+    #[test]
+    fn a_refresh_token_comes_only_with_offline_access_to_a_client_that_may_refresh() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (refreshing, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let online = world.issue_code(&refreshing, &alice, "openid");
+        let tokens = redeem(&world, &refreshing, rightful(&online)).unwrap();
+        assert!(tokens.refresh_token.is_none(), "no offline_access");
+        let (mut plain, _) = world.add_client("plain", AuthMethod::ClientSecretBasic);
+        plain.grant_types = vec![GrantType::AuthorizationCode];
+        let offline = world.issue_code(&plain, &alice, "openid offline_access");
+        let tokens = redeem(&world, &plain, rightful(&offline)).unwrap();
+        assert!(
+            tokens.refresh_token.is_none(),
+            "a client without the refresh_token grant"
         );
     }
 

@@ -542,4 +542,18 @@ mod tests {
             write!(f, "{:?}", self.calls.borrow())
         }
     }
+
+    #[test]
+    fn a_factor_speaking_for_another_account_than_the_one_before_is_denied() {
+        let mut sign_in = SignIn::begin("alice", Mechanism::Password, LIMITS);
+        assert!(matches!(
+            sign_in.proved(Factor::Password, "alice-id".into(), NOW),
+            Answer::Success(_)
+        ));
+        // A second proof (as a second factor will bring) for another account.
+        assert_eq!(
+            sign_in.proved(Factor::Password, "mallory-id".into(), NOW),
+            Answer::Denied(Denied::Incorrect)
+        );
+    }
 }
