@@ -225,7 +225,7 @@ fn verify_assertion(
     };
     // One audience, and it is us: the issuer (draft-ietf-oauth-rfc7523bis), the token
     // endpoint (OIDC Core §9) or the endpoint called (what authlib sends).
-    let token_endpoint = ctx.config.endpoint("/token");
+    let token_endpoint = ctx.config.endpoint(super::features::TOKEN.path);
     let ours = [
         ctx.config.issuer.as_str(),
         token_endpoint.as_str(),
@@ -332,7 +332,11 @@ mod tests {
         world: &TestWorld,
         creds: &PresentedCredentials,
     ) -> Result<Client, OAuthError> {
-        authenticate(creds, &world.config.endpoint("/token"), &world.ctx())
+        authenticate(
+            creds,
+            &world.config.endpoint(crate::protocol::features::TOKEN.path),
+            &world.ctx(),
+        )
     }
 
     /// Refused the one way every failure is refused, telling nothing more.

@@ -32,11 +32,9 @@ async fn poll(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
-    let Some(redis) = TempRedis::create() else {
-        return;
-    };
+/// Two instances' caches kept in step over `redis`, once both have subscribed (and so
+/// cleared themselves).
+async fn two_synced_caches(redis: &TempRedis) -> (Arc<LivenessCache>, Arc<LivenessCache>) {
     let channel = liveness_sync::channel(&redis.prefix);
     let client = || redis::Client::open(redis.url.as_str()).unwrap();
     let a = Arc::new(LivenessCache::with_ttl(LONG));
@@ -45,7 +43,7 @@ async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
     liveness_sync::spawn(client(), channel.clone(), &a);
     liveness_sync::spawn(client(), channel.clone(), &b);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while subscribers(&redis, &channel).await < 2 {
+    while subscribers(redis, &channel).await < 2 {
         assert!(Instant::now() < deadline, "both instances subscribe");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -54,6 +52,15 @@ async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
         a.generation() != a_before && b.generation() != b_before
     })
     .await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_change_on_one_instance_is_forgotten_on_the_other_at_once() {
+    let Some(redis) = TempRedis::create() else {
+        return;
+    };
+    let (a, b) = two_synced_caches(&redis).await;
     let now = 1_000;
     for cache in [&a, &b] {
         cache.remember_token(
@@ -164,22 +171,7 @@ async fn a_client_changed_on_one_instance_is_forgotten_on_the_other_at_once() {
     let Some(redis) = TempRedis::create() else {
         return;
     };
-    let channel = liveness_sync::channel(&redis.prefix);
-    let client = || redis::Client::open(redis.url.as_str()).unwrap();
-    let a = Arc::new(LivenessCache::with_ttl(LONG));
-    let b = Arc::new(LivenessCache::with_ttl(LONG));
-    let (a_before, b_before) = (a.generation(), b.generation());
-    liveness_sync::spawn(client(), channel.clone(), &a);
-    liveness_sync::spawn(client(), channel.clone(), &b);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while subscribers(&redis, &channel).await < 2 {
-        assert!(Instant::now() < deadline, "both instances subscribe");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    poll("both have subscribed and cleared", || {
-        a.generation() != a_before && b.generation() != b_before
-    })
-    .await;
+    let (a, b) = two_synced_caches(&redis).await;
     let rp = registered_client();
     for cache in [&a, &b] {
         cache.remember_client(cache.generation(), &rp, Instant::now());

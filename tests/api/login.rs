@@ -238,22 +238,7 @@ async fn repeated_failures_stop_that_address_for_that_name_but_not_the_owner_els
     let (url, _) = app.authorize_url(&client, &[]);
     let attempt = |user: &'static str, password: &'static str, from: &'static str| {
         let (browser, url) = (app.browser(), url.clone());
-        async move {
-            let (login_url, _, html) = browser.open(&url).await.page();
-            let mut form = crate::helpers::hidden_inputs(&html);
-            form.push(("username".into(), user.into()));
-            form.push(("password".into(), password.into()));
-            let response = browser
-                .http
-                .post(login_url.join("login").unwrap())
-                .header("x-forwarded-for", from)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            (status, response.text().await.unwrap())
-        }
+        async move { sign_in_from(&browser, &url, user, password, from).await }
     };
     for _ in 0..5 {
         let (status, _) = attempt("alice", "wrong", "198.51.100.1").await;

@@ -517,7 +517,9 @@ pub fn parse_sector_document(document: &Value) -> Option<Vec<String>> {
 }
 
 fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
-    ctx.config.endpoint(&format!("/register/{client_id}"))
+    // RFC 7592 §3: the client configuration endpoint, below the registration endpoint.
+    let registration = crate::protocol::features::REGISTRATION.path;
+    ctx.config.endpoint(&format!("{registration}/{client_id}"))
 }
 
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client
