@@ -72,7 +72,15 @@ fn members<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, OAuthError
         let inner = e.inner().to_string();
         // serde says "invalid type: <what was found>, expected <what it should be>".
         match inner.rsplit_once(", expected ") {
-            Some((_, expected)) => metadata_error(format!("{} must be {expected}", e.path())),
+            Some((_, expected)) => {
+                // In JSON's words rather than serde's.
+                let expected = match expected {
+                    "a sequence" => "an array",
+                    "a map" => "a JSON object",
+                    other => other,
+                };
+                metadata_error(format!("{} must be {expected}", e.path()))
+            }
             None => metadata_error(format!("{} is malformed", e.path())),
         }
     })
@@ -262,7 +270,7 @@ mod tests {
     fn a_member_of_the_wrong_type_is_named_without_its_value() {
         assert_eq!(
             description(json!({"redirect_uris": "https://a/cb"})),
-            "redirect_uris must be a sequence"
+            "redirect_uris must be an array"
         );
         assert_eq!(
             description(json!({"redirect_uris": ["https://a/cb", 7]})),
