@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::http::endpoints::health;
 use crate::http::page;
 use crate::http::state::State;
 use crate::protocol::features;
@@ -337,8 +338,8 @@ pub fn answers_json(path: &str) -> bool {
         features::REGISTRATION.path,
         features::USERINFO.path,
         features::JWKS.path,
-        "/healthz",
-        "/readyz",
+        health::LIVENESS,
+        health::READINESS,
     ];
     JSON.contains(&path)
         // RFC 7592 §2: a registered client's configuration, below the registration path.

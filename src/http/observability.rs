@@ -79,7 +79,7 @@ pub async fn observe(
             metrics.backend_error(*failure);
         }
     }
-    if path != "/healthz" {
+    if path != crate::http::endpoints::health::LIVENESS {
         span.in_scope(|| {
             tracing::info!(method = %method, path = %path, status, client = %client, ms = elapsed.as_secs_f64() * 1e3, "request");
         });

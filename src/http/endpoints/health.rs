@@ -8,6 +8,10 @@ use serde_json::json;
 
 use crate::http::state::{State, blocking};
 
+/// Where the probes are, below the issuer.
+pub const LIVENESS: &str = "/healthz";
+pub const READINESS: &str = "/readyz";
+
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn healthz() -> HttpResponse {

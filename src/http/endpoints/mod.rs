@@ -66,8 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .done(),
     )
     .service(at("/register/{client_id}").get(registration::read).done())
-    .service(at("/healthz").get(health::healthz).done())
-    .service(at("/readyz").get(health::readyz).done());
+    .service(at(health::LIVENESS).get(health::healthz).done())
+    .service(at(health::READINESS).get(health::readyz).done());
 }
 
 #[cfg(test)]
