@@ -42,15 +42,7 @@ async fn call(
     if let Some(b) = body {
         request = request.json(&b);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
+    crate::helpers::status_and_json(request.send().await.unwrap()).await
 }
 
 /// The status of an admin API call (the body is not looked at).

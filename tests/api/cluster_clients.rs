@@ -83,15 +83,7 @@ async fn admin_api(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
+    crate::helpers::status_and_json(request.send().await.unwrap()).await
 }
 
 #[tokio::test]

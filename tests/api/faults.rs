@@ -381,6 +381,9 @@ async fn sign_in_once(app: &TestApp, client: &TestClient, username: &str, addres
     matches!(browser.follow(response).await, Outcome::Left(url) if query(&url, "code").is_some())
 }
 
+/// Every attempt of the load so far, shared by its workers and the test.
+type Attempts = Arc<std::sync::Mutex<Vec<Attempt>>>;
+
 /// Signs in over and over on `app` (each time from another loopback address, so that
 /// per-address limits stay out of it) until `stop`, recording every attempt.
 fn login_load(
@@ -388,19 +391,27 @@ fn login_load(
     client: Arc<TestClient>,
     username: String,
     stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Vec<Attempt>> {
+    attempts: Attempts,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut attempts = Vec::new();
         let mut n: u32 = 0;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
             let address = IpAddr::from([127, 2, (n / 250 % 250) as u8, (n % 250 + 1) as u8]);
             let started = Instant::now();
             let ok = sign_in_once(&app, &client, &username, address).await;
-            attempts.push(Attempt { started, ok });
+            attempts.lock().unwrap().push(Attempt { started, ok });
         }
-        attempts
     })
+}
+
+/// Waits, with a deadline, until `enough` holds of the attempts recorded so far.
+async fn until_attempts(attempts: &Attempts, what: &str, enough: impl Fn(&[Attempt]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !enough(&attempts.lock().unwrap()) {
+        assert!(Instant::now() < deadline, "the load never got to: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Two instances on one private PostgreSQL under login load while `disrupt` runs. Returns
@@ -422,6 +433,7 @@ async fn two_instances_under_login_load(
         }),
     );
     let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Attempts::default();
     let mut load = Vec::new();
     for (i, app) in [&first, &second, &first, &second].into_iter().enumerate() {
         let username = format!("user{i}");
@@ -434,24 +446,29 @@ async fn two_instances_under_login_load(
             client.clone(),
             username,
             stop.clone(),
+            attempts.clone(),
         ));
     }
-    // Every connection of both pools has served a sign-in before the disruption.
-    wait_for_attempts(&load, Duration::from_millis(800)).await;
+    // The pools' connections have served sign-ins before the disruption.
+    until_attempts(&attempts, "40 sign-ins before the disruption", |a| {
+        a.iter().filter(|a| a.ok).count() >= 40
+    })
+    .await;
     disrupt(pg);
     let back = Instant::now();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The measurement runs until sign-ins begun two seconds after the database returned
+    // have been answered: a failure a second after it would have been seen.
+    let settled = back + Duration::from_secs(2);
+    until_attempts(&attempts, "sign-ins two seconds after the return", |a| {
+        a.iter().filter(|a| a.started >= settled).count() >= 8
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
-    let mut attempts = Vec::new();
     for task in load {
-        attempts.extend(task.await.unwrap());
+        task.await.unwrap();
     }
+    let attempts = std::mem::take(&mut *attempts.lock().unwrap());
     (attempts, back)
-}
-
-/// Lets the load run for `span` (the load itself is what passes the time).
-async fn wait_for_attempts(_load: &[tokio::task::JoinHandle<Vec<Attempt>>], span: Duration) {
-    tokio::time::sleep(span).await;
 }
 
 /// Failed sign-ins while the database was back, and the last one's delay after `back`.

@@ -192,6 +192,15 @@ mod tests {
         }
     }
 
+    /// `session` signed in before this request, for the user the request names (if any).
+    fn signed_in(session: &SsoSession) -> Authentication<'_> {
+        Authentication {
+            session,
+            fresh: false,
+            is_the_named_user: true,
+        }
+    }
+
     fn consent(scope: &str) -> Consent {
         Consent {
             user_id: "u".into(),
@@ -264,11 +273,7 @@ mod tests {
     #[test]
     fn consent_must_cover_every_requested_scope() {
         let s = session(100);
-        let a = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let a = signed_in(&s);
         let narrow = consent("openid");
         let wide = consent("openid profile email");
         assert_eq!(
@@ -292,11 +297,7 @@ mod tests {
     #[test]
     fn consent_must_cover_every_claim_asked_for_one_by_one() {
         let s = session(100);
-        let a = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let a = signed_in(&s);
         let mut r = request(&[], None);
         r.scope = "openid".into();
         r.claims = Some(
@@ -368,11 +369,7 @@ mod tests {
     #[test]
     fn id_token_hint_for_another_user_requires_login() {
         let s = session(100);
-        let a = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let a = signed_in(&s);
         let other = Authentication {
             is_the_named_user: false,
             ..a
@@ -398,11 +395,7 @@ mod tests {
     #[test]
     fn a_first_party_client_is_not_asked_for_consent_unless_prompt_consent_says_so() {
         let s = session(100);
-        let a = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let a = signed_in(&s);
         let narrow = consent("openid");
         assert_eq!(
             first_party_step(&request(&[], None), Some(&a), None, 100),
@@ -431,11 +424,7 @@ mod tests {
     #[test]
     fn prompt_none_gets_a_first_party_client_a_code_without_any_consent_record() {
         let s = session(100);
-        let a = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let a = signed_in(&s);
         assert_eq!(
             first_party_step(&request(&["none"], None), Some(&a), None, 100),
             Next::IssueCode
