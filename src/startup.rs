@@ -137,7 +137,7 @@ pub fn first_run_hint(store: &dyn Store, settings: &Settings) -> anyhow::Result<
             "no users yet: create the first administrator with \
              `portcullis users add --username admin --admin --password-stdin`, \
              then sign in to the admin console at {}",
-            settings.endpoint(http::console::HOME)
+            settings.endpoint(http::paths::console::HOME)
         )
     }))
 }

@@ -16,6 +16,7 @@ use crate::http::body::BodyType;
 use crate::http::client_address::client_address_of;
 use crate::http::endpoints::userinfo::bearer_token;
 use crate::http::error::{AdminApiError, BearerError};
+use crate::http::paths::{admin_api, fill};
 use crate::http::routes::at;
 use crate::http::sign_out;
 use crate::http::state::State;
@@ -23,65 +24,47 @@ use crate::protocol::Context;
 use crate::protocol::registration::{operator_draft_from_json, sector_document};
 use crate::store::EndedSessions;
 
-pub const PREFIX: &str = "/admin/api";
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        at("/admin/api/users")
+        at(admin_api::USERS)
             .get(list_users)
             .post(create_user)
             .done(),
     )
     .service(
-        at("/admin/api/users/{id}")
+        at(admin_api::USER)
             .get(get_user)
             .patch(update_user)
             .delete(delete_user)
             .done(),
     )
+    .service(at(admin_api::USER_PASSWORD).post(set_password).done())
     .service(
-        at("/admin/api/users/{id}/password")
-            .post(set_password)
-            .done(),
-    )
-    .service(
-        at("/admin/api/users/{id}/sessions")
+        at(admin_api::USER_SESSIONS)
             .get(list_sessions)
             .delete(end_user_sessions)
             .done(),
     )
+    .service(at(admin_api::USER_CONSENTS).get(list_consents).done())
+    .service(at(admin_api::USER_CONSENT).delete(withdraw_consent).done())
+    .service(at(admin_api::SESSION).delete(end_session).done())
     .service(
-        at("/admin/api/users/{id}/consents")
-            .get(list_consents)
-            .done(),
-    )
-    .service(
-        at("/admin/api/users/{id}/consents/{client_id}")
-            .delete(withdraw_consent)
-            .done(),
-    )
-    .service(at("/admin/api/sessions/{sid}").delete(end_session).done())
-    .service(
-        at("/admin/api/clients")
+        at(admin_api::CLIENTS)
             .get(list_clients)
             .post(register_client)
             .done(),
     )
     .service(
-        at("/admin/api/clients/{id}")
+        at(admin_api::CLIENT)
             .get(get_client)
             .patch(update_client)
             .delete(delete_client)
             .done(),
     )
-    .service(
-        at("/admin/api/clients/{id}/secret")
-            .post(rotate_secret)
-            .done(),
-    )
-    .service(at("/admin/api/keys").get(list_keys).done())
-    .service(at("/admin/api/keys/rotate").post(rotate_keys).done())
-    .service(at("/admin/api/audit").get(list_audit).done());
+    .service(at(admin_api::CLIENT_SECRET).post(rotate_secret).done())
+    .service(at(admin_api::KEYS).get(list_keys).done())
+    .service(at(admin_api::ROTATE_KEYS).post(rotate_keys).done())
+    .service(at(admin_api::AUDIT).get(list_audit).done());
 }
 
 type Reply = Result<HttpResponse, AdminApiError>;
@@ -200,9 +183,7 @@ async fn create_user(req: HttpRequest, body: web::Bytes, state: State) -> Reply 
         admin.create_user(body.parse::<NewUser>()?)
     })
     .await?;
-    let location = state
-        .settings
-        .endpoint(&format!("{PREFIX}/users/{}", user.id));
+    let location = state.settings.endpoint(&fill(admin_api::USER, &[&user.id]));
     Ok(created(location, user))
 }
 
@@ -319,7 +300,7 @@ async fn register_client(req: HttpRequest, body: web::Bytes, state: State) -> Re
     .await?;
     let location = state
         .settings
-        .endpoint(&format!("{PREFIX}/clients/{}", registered.client_id));
+        .endpoint(&fill(admin_api::CLIENT, &[&registered.client_id]));
     Ok(created(location, registered.metadata))
 }
 

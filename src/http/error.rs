@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::http::endpoints::health;
+use crate::http::endpoints::{discovery, health};
 use crate::http::page;
+use crate::http::paths;
 use crate::http::state::State;
 use crate::protocol::features;
 use crate::protocol::{ErrorCode, OAuthError};
@@ -346,8 +347,10 @@ pub fn answers_json(path: &str) -> bool {
         || path
             .strip_prefix(features::REGISTRATION.path)
             .is_some_and(|rest| rest.starts_with('/'))
-        || path.starts_with("/.well-known/")
-        || path.starts_with("/admin/api/")
+        || path.starts_with(discovery::WELL_KNOWN)
+        || path
+            .strip_prefix(paths::admin_api::PREFIX)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::crypto::tokens::{constant_time_eq, random_token};
 use crate::http::cookies::{browser_id, known_browser, session_id};
 use crate::http::csrf::form_token;
 use crate::http::error::PageError;
-use crate::http::page;
+use crate::http::paths::{self, Links};
 use crate::http::state::{State, blocking};
 use crate::protocol::authorize::{AuthorizationResponse, issue_response};
 use crate::protocol::interaction::{self, Interaction, Step, expired};
@@ -159,11 +159,11 @@ pub async fn proceed(
         &state.settings.issuer,
         state.now(),
     ) {
-        Step::Login => page::LOGIN,
-        Step::Consent => page::CONSENT,
+        Step::Login => paths::LOGIN,
+        Step::Consent => paths::CONSENT,
         Step::Account => {
             forget(state, handle.as_deref()).await?;
-            let account = format!("{}{}", state.settings.issuer_path, page::ACCOUNT);
+            let account = Links::new(&state.settings.issuer_path).account();
             return Ok(redirect(StatusCode::SEE_OTHER, &account));
         }
         Step::Fail(response) => {
@@ -267,7 +267,7 @@ pub fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> HttpRespo
 #[template(path = "form_post.html")]
 struct FormPostPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     action: &'a str,
     params: &'a [(&'static str, String)],
     nonce: &'a str,
@@ -287,7 +287,7 @@ pub fn respond(response: &AuthorizationResponse, state: &State) -> HttpResponse 
         StatusCode::OK,
         &FormPostPage {
             ui: crate::http::ui::Ui::current(),
-            base: &state.settings.issuer_path,
+            links: Links::new(&state.settings.issuer_path),
             action: &response.redirect_uri,
             params: &response.params,
             nonce: &nonce,

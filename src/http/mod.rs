@@ -15,6 +15,7 @@ pub mod interaction;
 pub mod observability;
 pub mod page;
 pub mod pages;
+pub mod paths;
 pub mod routes;
 pub mod server;
 pub mod sign_out;

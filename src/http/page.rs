@@ -1,17 +1,12 @@
-//! What every page is rendered with (headers, the error page), and where the pages of an
-//! interaction are, below the issuer: what the error mapping and the interaction need of
-//! the pages without depending on them.
+//! What every page is rendered with (headers, the error page): what the error mapping
+//! and the interaction need of the pages without depending on them.
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use askama::Template;
 
+use crate::http::paths::Links;
 use crate::protocol::OAuthError;
-
-/// The pages an interaction sends the browser to, below the issuer.
-pub const LOGIN: &str = "/login";
-pub const CONSENT: &str = "/consent";
-pub const ACCOUNT: &str = "/account";
 
 /// Renders a page with the headers every page carries: no caching, no framing, no scripts.
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
@@ -41,7 +36,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     code: &'a str,
     description: &'a str,
 }
@@ -54,7 +49,7 @@ pub fn not_found_page(base: &str) -> HttpResponse {
         StatusCode::NOT_FOUND,
         &ErrorPage {
             ui: ui.clone(),
-            base,
+            links: Links::new(base),
             code: "not_found",
             description: ui.t("error.not_found"),
         },
@@ -77,7 +72,7 @@ pub fn error_page(base: &str, status: StatusCode, error: &OAuthError) -> HttpRes
         status,
         &ErrorPage {
             ui: crate::http::ui::Ui::current(),
-            base,
+            links: Links::new(base),
             code: error.code.as_str(),
             description,
         },

@@ -20,9 +20,10 @@ pub fn run_metrics(
 ) -> anyhow::Result<Server> {
     let metrics = web::Data::new(metrics);
     Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(http::observability::metrics))
+        App::new().app_data(metrics.clone()).route(
+            http::paths::METRICS,
+            web::get().to(http::observability::metrics),
+        )
     })
     .workers(1)
     // Signals are the main server's: on SIGTERM actix would also stop the whole system

@@ -60,6 +60,10 @@ pub const REGISTRATION: Endpoint = Endpoint {
     feature: Feature::Registration,
 };
 
+/// RFC 7592 §3: a registered client's configuration endpoint, below the registration
+/// endpoint. Not in discovery: the registration response gives each client its URL.
+pub const CLIENT_CONFIGURATION: &str = "/register/{client_id}";
+
 /// Every endpoint discovery may publish.
 pub const ENDPOINTS: [Endpoint; 9] = [
     AUTHORIZATION,
@@ -90,6 +94,12 @@ mod tests {
                 assert_ne!(a.metadata, b.metadata);
             }
         }
+    }
+
+    #[test]
+    fn a_clients_configuration_is_below_the_registration_endpoint() {
+        let below = CLIENT_CONFIGURATION.strip_prefix(REGISTRATION.path);
+        assert_eq!(below, Some("/{client_id}"));
     }
 
     #[test]

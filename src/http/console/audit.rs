@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::{base, finish, run, signed_in};
+use super::{finish, links, run, signed_in};
 use crate::domain::format_utc;
 use crate::http::pages::render;
 use crate::http::state::State;
@@ -22,7 +22,7 @@ struct EventRow {
 #[template(path = "admin_audit.html")]
 struct AuditPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: crate::http::paths::Links,
     csrf: String,
     actor: String,
     events: Vec<EventRow>,
@@ -53,7 +53,7 @@ pub(super) async fn audit(
             StatusCode::OK,
             &AuditPage {
                 ui: crate::http::ui::Ui::current(),
-                base: base(&state),
+                links: links(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
                 events: events

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Console, CsrfForm, Page, Refusal, base, confirm, finish, run, see_other, signed_in, verified,
+    Console, CsrfForm, Page, Refusal, confirm, finish, links, run, see_other, signed_in, verified,
 };
 use crate::admin::CONSOLE_CLIENT_ID;
 use crate::http::pages::render;
@@ -36,7 +36,7 @@ struct Registered {
 #[template(path = "admin_clients.html")]
 struct ClientsPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: crate::http::paths::Links,
     csrf: String,
     actor: String,
     clients: Vec<ClientRow>,
@@ -71,7 +71,7 @@ async fn clients_page(
         status,
         &ClientsPage {
             ui: crate::http::ui::Ui::current(),
-            base: base(state),
+            links: links(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
             clients: list
@@ -152,8 +152,8 @@ pub(super) async fn client_action(
             let client = run(&state, &console, move |admin| admin.get_client(&target)).await?;
             client["client_name"].as_str().unwrap_or(&id).to_owned()
         };
-        let action_url = format!("{}/admin/clients/{id}/{action}", base(&state));
-        let back = format!("{}/admin/clients", base(&state));
+        let action_url = links(&state).console_client_action(&id, &action);
+        let back = links(&state).console_clients();
         match (action.as_str(), confirmed) {
             ("secret", false) => Ok(confirm(
                 &state,
@@ -188,7 +188,7 @@ pub(super) async fn client_action(
             )),
             ("delete", true) => {
                 run(&state, &console, move |admin| admin.delete_client(&id)).await?;
-                Ok(see_other(&state, "/clients"))
+                Ok(see_other(&links(&state).console_clients()))
             }
             _ => Err(OAuthError::invalid_request("no such action").into()),
         }

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{base, finish, run, see_other, signed_in, verified};
+use super::{finish, links, run, see_other, signed_in, verified};
 use crate::admin::AdminError;
 use crate::domain::format_utc;
 use crate::http::pages::render;
@@ -23,7 +23,7 @@ struct KeyRow {
 #[template(path = "admin_keys.html")]
 struct KeysPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: crate::http::paths::Links,
     csrf: String,
     actor: String,
     keys: Vec<KeyRow>,
@@ -37,7 +37,7 @@ pub(super) async fn keys(req: HttpRequest, state: State) -> HttpResponse {
             StatusCode::OK,
             &KeysPage {
                 ui: crate::http::ui::Ui::current(),
-                base: base(&state),
+                links: links(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
                 keys: keys
@@ -83,7 +83,7 @@ pub(super) async fn rotate_keys(
                 .map_err(|e| AdminError::Internal(e.to_string()))
         })
         .await?;
-        Ok(see_other(&state, "/keys"))
+        Ok(see_other(&links(&state).console_keys()))
     }
     .await;
     finish(&state, page)

@@ -29,15 +29,11 @@ use crate::http::csrf::from_our_pages;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::redirect;
 use crate::http::pages::render;
+use crate::http::paths::{Links, console};
 use crate::http::routes::at;
 use crate::http::state::State;
 use crate::http::ui::Ui;
 use crate::protocol::{ErrorCode, OAuthError};
-
-/// Where the console lives, below the issuer: its home, and the redirect URI of its
-/// client registration.
-pub const HOME: &str = "/admin";
-pub const CALLBACK: &str = "/admin/callback";
 
 const SESSION_COOKIE: &str = "portcullis_console";
 const LOGIN_COOKIE: &str = "portcullis_console_login";
@@ -45,36 +41,32 @@ const SESSION_CONTEXT: &str = "console-session";
 const LOGIN_CONTEXT: &str = "console-login";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(at(HOME).get(home).done())
-        .service(at(CALLBACK).get(sign_in::callback).done())
-        .service(at("/admin/logout").post(sign_in::logout).done())
+    cfg.service(at(console::HOME).get(home).done())
+        .service(at(console::CALLBACK).get(sign_in::callback).done())
+        .service(at(console::LOGOUT).post(sign_in::logout).done())
         .service(
-            at("/admin/users")
+            at(console::USERS)
                 .get(users::users)
                 .post(users::create_user)
                 .done(),
         )
-        .service(at("/admin/users/{id}").get(user::user).done())
+        .service(at(console::USER).get(user::user).done())
+        .service(at(console::USER_ACTION).post(user::user_action).done())
+        .service(at(console::END_SESSION).post(user::end_session).done())
         .service(
-            at("/admin/users/{id}/{action}")
-                .post(user::user_action)
-                .done(),
-        )
-        .service(at("/admin/sessions/end").post(user::end_session).done())
-        .service(
-            at("/admin/clients")
+            at(console::CLIENTS)
                 .get(clients::clients)
                 .post(clients::register_client)
                 .done(),
         )
         .service(
-            at("/admin/clients/{id}/{action}")
+            at(console::CLIENT_ACTION)
                 .post(clients::client_action)
                 .done(),
         )
-        .service(at("/admin/keys").get(keys::keys).done())
-        .service(at("/admin/keys/rotate").post(keys::rotate_keys).done())
-        .service(at("/admin/audit").get(audit::audit).done());
+        .service(at(console::KEYS).get(keys::keys).done())
+        .service(at(console::ROTATE_KEYS).post(keys::rotate_keys).done())
+        .service(at(console::AUDIT).get(audit::audit).done());
 }
 
 /// The console's own client registration (every instance makes sure it is there and
@@ -84,8 +76,8 @@ pub fn console_client_draft(
 ) -> crate::protocol::registration::ClientDraft {
     crate::protocol::registration::ClientDraft {
         name: Some("Portcullis admin console".into()),
-        redirect_uris: vec![settings.endpoint(CALLBACK)],
-        post_logout_redirect_uris: vec![settings.endpoint(HOME)],
+        redirect_uris: vec![settings.endpoint(console::CALLBACK)],
+        post_logout_redirect_uris: vec![settings.endpoint(console::HOME)],
         auth_method: Some("none".into()),
         grant_types: vec!["authorization_code".into()],
         scope: Some(format!("openid profile {}", crate::admin::ADMIN_SCOPE)),
@@ -114,7 +106,7 @@ impl Console {
 
 fn cookie(state: &State, name: &'static str, value: String, max_age: i64) -> Cookie<'static> {
     let mut c = Cookie::build(name, value)
-        .path(format!("{}{HOME}", state.settings.issuer_path))
+        .path(format!("{}{}", state.settings.issuer_path, console::HOME))
         .http_only(true)
         .secure(state.settings.cookie_secure)
         // Lax, not Strict: a link to the console from another site (mail, chat) is a
@@ -233,19 +225,17 @@ fn finish(state: &State, page: Page) -> HttpResponse {
     }
 }
 
-fn base(state: &State) -> String {
-    state.settings.issuer_path.clone()
+/// Where the console's links and redirects go, below the issuer.
+fn links(state: &State) -> Links {
+    Links::new(&state.settings.issuer_path)
 }
 
-fn see_other(state: &State, path: &str) -> HttpResponse {
-    redirect(
-        StatusCode::SEE_OTHER,
-        &format!("{}{HOME}{path}", state.settings.issuer_path),
-    )
+fn see_other(location: &str) -> HttpResponse {
+    redirect(StatusCode::SEE_OTHER, location)
 }
 
 async fn home(state: State) -> HttpResponse {
-    see_other(&state, "/users")
+    see_other(&links(&state).console_users())
 }
 
 #[derive(Deserialize)]
@@ -258,7 +248,7 @@ struct CsrfForm {
 #[template(path = "admin_confirm.html")]
 struct ConfirmPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: Links,
     csrf: String,
     actor: String,
     question: String,
@@ -286,7 +276,7 @@ fn confirm(
             consequence: ui.t(&format!("{what}.why")).to_owned(),
             verb: ui.t(&format!("{what}.verb")).to_owned(),
             ui,
-            base: base(state),
+            links: links(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
             action,
@@ -297,9 +287,10 @@ fn confirm(
 
 #[cfg(test)]
 mod tests {
-    use super::{CALLBACK, HOME, admin_page_error, console_client_draft};
+    use super::{admin_page_error, console_client_draft};
     use crate::admin::AdminError;
     use crate::config::Settings;
+    use crate::http::paths::console::{CALLBACK, HOME};
 
     #[test]
     fn the_console_client_comes_back_to_the_console() {

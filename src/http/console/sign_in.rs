@@ -6,13 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::{
-    CALLBACK, CsrfForm, HOME, LOGIN_CONTEXT, LOGIN_COOKIE, Page, SESSION_CONTEXT, SESSION_COOKIE,
-    cookie, finish, see_other, verified,
+    CsrfForm, LOGIN_CONTEXT, LOGIN_COOKIE, Page, SESSION_CONTEXT, SESSION_COOKIE, cookie, finish,
+    links, see_other, verified,
 };
 use crate::admin::CONSOLE_CLIENT_ID;
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, random_token};
 use crate::http::error::PageError;
 use crate::http::interaction::{redirect, with_cookie};
+use crate::http::paths::console::{CALLBACK, HOME};
 use crate::http::state::State;
 use crate::protocol::features;
 use crate::protocol::grants::{TokenRequest, exchange};
@@ -114,7 +115,7 @@ async fn callback_page(req: &HttpRequest, query: CallbackQuery, state: &State) -
         .encrypt(tokens.access_token.as_bytes(), SESSION_CONTEXT)
         .map_err(OAuthError::server)?;
     let response = with_cookie(
-        see_other(state, "/users"),
+        see_other(&links(state).console_users()),
         &cookie(
             state,
             SESSION_COOKIE,

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{base, confirm, finish, run, see_other, signed_in, verified};
+use super::{confirm, finish, links, run, see_other, signed_in, verified};
 use crate::admin::UserPatch;
 use crate::domain::{Secret, format_utc};
 use crate::http::pages::render;
@@ -32,7 +32,7 @@ struct SessionRow {
 #[template(path = "admin_user.html")]
 struct UserPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: crate::http::paths::Links,
     csrf: String,
     actor: String,
     user: crate::admin::UserView,
@@ -87,7 +87,7 @@ pub(super) async fn user(
             StatusCode::OK,
             &UserPage {
                 ui: crate::http::ui::Ui::current(),
-                base: base(&state),
+                links: links(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
                 claims,
@@ -135,7 +135,7 @@ pub(super) async fn user_action(
         let (id, action) = path.into_inner();
         let form = form.into_inner();
         let console = verified(&req, &state, &form.csrf).await?;
-        let back = format!("/users/{id}");
+        let back = links(&state).console_user(&id);
         match action.as_str() {
             "disable" | "enable" => {
                 let patch = UserPatch {
@@ -148,7 +148,7 @@ pub(super) async fn user_action(
                 })
                 .await?;
                 sign_out::forget(&state, &ended).await?;
-                Ok(see_other(&state, &format!("{back}?done=saved")))
+                Ok(see_other(&format!("{back}?done=saved")))
             }
             "password" => {
                 let password = Secret::new(form.password.unwrap_or_default());
@@ -158,7 +158,7 @@ pub(super) async fn user_action(
                 })
                 .await?;
                 sign_out::forget(&state, &ended).await?;
-                Ok(see_other(&state, &format!("{back}?done=password")))
+                Ok(see_other(&format!("{back}?done=password")))
             }
             "withdraw" => {
                 let client = form.client_id.unwrap_or_default();
@@ -167,7 +167,7 @@ pub(super) async fn user_action(
                     admin.withdraw_consent(&target, &client)
                 })
                 .await?;
-                Ok(see_other(&state, &format!("{back}?done=withdrawn")))
+                Ok(see_other(&format!("{back}?done=withdrawn")))
             }
             "delete" if form.confirm.as_deref() != Some("yes") => {
                 let target = id.clone();
@@ -177,14 +177,14 @@ pub(super) async fn user_action(
                     &console,
                     "console.confirm.delete_user",
                     &user.username,
-                    format!("{}/admin/users/{id}/delete", base(&state)),
-                    format!("{}/admin{back}", base(&state)),
+                    links(&state).console_user_action(&id, "delete"),
+                    back,
                 ))
             }
             "delete" => {
                 let ended = run(&state, &console, move |admin| admin.delete_user(&id)).await?;
                 sign_out::forget(&state, &ended).await?;
-                Ok(see_other(&state, "/users"))
+                Ok(see_other(&links(&state).console_users()))
             }
             _ => Err(OAuthError::invalid_request("no such action").into()),
         }
@@ -216,7 +216,10 @@ pub(super) async fn end_session(
             .first()
             .map(|s| s.user_id.clone())
             .unwrap_or_default();
-        Ok(see_other(&state, &format!("/users/{user}?done=session")))
+        Ok(see_other(&format!(
+            "{}?done=session",
+            links(&state).console_user(&user)
+        )))
     }
     .await;
     finish(&state, page)

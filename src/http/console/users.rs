@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Console, Page, Refusal, base, finish, run, see_other, signed_in, verified};
+use super::{Console, Page, Refusal, finish, links, run, see_other, signed_in, verified};
 use crate::admin::NewUser;
 use crate::domain::Secret;
 use crate::http::pages::render;
@@ -27,7 +27,7 @@ struct UserRow {
 #[template(path = "admin_users.html")]
 struct UsersPage {
     ui: crate::http::ui::Ui,
-    base: String,
+    links: crate::http::paths::Links,
     csrf: String,
     actor: String,
     search: String,
@@ -85,7 +85,7 @@ async fn users_page(
         status,
         &UsersPage {
             ui: crate::http::ui::Ui::current(),
-            base: base(state),
+            links: links(state),
             csrf: console.csrf.clone(),
             actor: console.name(),
             search: query.search.unwrap_or_default(),
@@ -140,7 +140,7 @@ pub(super) async fn create_user(
             claims,
         };
         match run(&state, &console, move |admin| admin.create_user(new)).await {
-            Ok(user) => Ok(see_other(&state, &format!("/users/{}", user.id))),
+            Ok(user) => Ok(see_other(&links(&state).console_user(&user.id))),
             // Bad input is said on the form, which stays as it was.
             Err(Refusal::Page(e)) if e.0.code == ErrorCode::InvalidRequest => {
                 let message = e.0.description.map(|d| d.into_owned());

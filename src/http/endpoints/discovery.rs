@@ -8,6 +8,9 @@ use crate::http::state::State;
 /// Where the provider configuration is published (OIDC Discovery §4.1), below the issuer.
 pub const CONFIGURATION: &str = "/.well-known/openid-configuration";
 
+/// The well-known URIs (RFC 8615 §3), below the issuer: programs read them.
+pub const WELL_KNOWN: &str = "/.well-known/";
+
 pub async fn openid_configuration(state: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -65,7 +65,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .post(registration::register)
             .done(),
     )
-    .service(at("/register/{client_id}").get(registration::read).done())
+    .service(
+        at(features::CLIENT_CONFIGURATION)
+            .get(registration::read)
+            .done(),
+    )
     .service(at(health::LIVENESS).get(health::healthz).done())
     .service(at(health::READINESS).get(health::readyz).done());
 }
@@ -89,6 +93,11 @@ mod tests {
         for page in [authorize::CONTINUE, "/login", "/admin/users", "/nowhere"] {
             assert!(!answers_json(page), "{page}");
         }
+    }
+
+    #[test]
+    fn the_provider_configuration_is_a_well_known_uri() {
+        assert!(discovery::CONFIGURATION.starts_with(discovery::WELL_KNOWN));
     }
 
     #[test]

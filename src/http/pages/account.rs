@@ -16,6 +16,7 @@ use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, se
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, sign_in_to_account, with_cookie};
+use crate::http::paths::Links;
 use crate::http::sign_out::{self, Ending};
 use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
@@ -44,7 +45,7 @@ struct AppView {
 #[template(path = "account.html")]
 struct AccountPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     csrf: &'a str,
     username: &'a str,
     sessions: &'a [SessionView],
@@ -120,7 +121,7 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
         StatusCode::OK,
         &AccountPage {
             ui: crate::http::ui::Ui::current(),
-            base: &state.settings.issuer_path,
+            links: Links::new(&state.settings.issuer_path),
             csrf: &form_token(&state, ACCOUNT_FORM, &session.sid, &browser),
             username: &user.username,
             sessions: &sessions,
@@ -165,7 +166,7 @@ async fn verified(
 fn back_to_account(state: &State) -> HttpResponse {
     redirect(
         StatusCode::SEE_OTHER,
-        &format!("{}{}", state.settings.issuer_path, super::ACCOUNT),
+        &Links::new(&state.settings.issuer_path).account(),
     )
 }
 

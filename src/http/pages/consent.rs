@@ -11,6 +11,7 @@ use crate::http::cookies::session_id;
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, finish_with_error, load, proceed};
+use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::http::ui::Ui;
 use crate::protocol::claims_request::ClaimsRequest;
@@ -23,7 +24,7 @@ use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
 #[template(path = "consent.html")]
 struct ConsentPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     id: &'a str,
     csrf: &'a str,
     client_name: &'a str,
@@ -82,7 +83,7 @@ async fn show_page(
         StatusCode::OK,
         &ConsentPage {
             ui: ui.clone(),
-            base,
+            links: Links::new(base),
             id: &query.id,
             csrf: &csrf,
             client_name: &pending.client_name,

@@ -18,6 +18,7 @@ use crate::http::cookies::{session_cookie, session_id};
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{accepts, bound_browser, load, proceed, take, with_cookie};
+use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::protocol::interaction::{Interaction, LOGIN_FORM, expired, other_browser};
 
@@ -48,7 +49,7 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     id: &'a str,
     csrf: &'a str,
     client_name: &'a str,
@@ -149,7 +150,7 @@ fn login_page<'a>(
 ) -> LoginPage<'a> {
     LoginPage {
         ui: crate::http::ui::Ui::current(),
-        base,
+        links: Links::new(base),
         id,
         csrf,
         client_name: &pending.client_name,

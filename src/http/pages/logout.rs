@@ -13,6 +13,7 @@ use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, se
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, with_cookie};
+use crate::http::paths::Links;
 use crate::http::sign_out::{self, Ending};
 use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
@@ -24,7 +25,7 @@ use crate::protocol::sign_out::{
 #[template(path = "logout.html")]
 struct LogoutPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     csrf: &'a str,
     client_name: Option<&'a str>,
     client_id: Option<&'a str>,
@@ -36,7 +37,7 @@ struct LogoutPage<'a> {
 #[template(path = "logged_out.html")]
 struct LoggedOutPage<'a> {
     ui: crate::http::ui::Ui,
-    base: &'a str,
+    links: Links,
     signed_out: bool,
     /// Front-Channel Logout §3: each client's logout URI, loaded in a hidden iframe.
     frames: &'a [String],
@@ -61,7 +62,7 @@ pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> H
         StatusCode::OK,
         &LoggedOutPage {
             ui: crate::http::ui::Ui::current(),
-            base,
+            links: Links::new(base),
             signed_out: true,
             frames: &frames,
             continue_to: target,
@@ -111,7 +112,7 @@ async fn start_page(
         StatusCode::OK,
         &LogoutPage {
             ui: crate::http::ui::Ui::current(),
-            base,
+            links: Links::new(base),
             csrf: &logout_csrf(&state, &browser),
             client_name: client.as_ref().map(|c| c.name.as_str()),
             client_id: client_id.as_deref(),
@@ -163,7 +164,7 @@ async fn confirm_page(
             StatusCode::OK,
             &LoggedOutPage {
                 ui: crate::http::ui::Ui::current(),
-                base,
+                links: Links::new(base),
                 signed_out: false,
                 frames: &[],
                 continue_to: None,

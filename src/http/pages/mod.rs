@@ -14,40 +14,46 @@ const STYLESHEET: &str = include_str!("../../../static/style.css");
 const FRONTCHANNEL_SCRIPT: &str = include_str!("../../../static/frontchannel.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
-pub use crate::http::page::{ACCOUNT, CONSENT, LOGIN, error_page, not_found_page, render};
+pub use crate::http::page::{error_page, not_found_page, render};
 
 pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
+    use crate::http::paths::{self, assets};
     use crate::http::routes::at;
-    cfg.service(at(LOGIN).get(login::show).post(login::submit).done())
-        .service(at(CONSENT).get(consent::show).post(consent::submit).done())
+    cfg.service(at(paths::LOGIN).get(login::show).post(login::submit).done())
+        .service(
+            at(paths::CONSENT)
+                .get(consent::show)
+                .post(consent::submit)
+                .done(),
+        )
         .service(
             at(crate::protocol::features::END_SESSION.path)
                 .get(logout::start)
                 .post(logout::start)
                 .done(),
         )
-        .service(at("/logout/confirm").post(logout::confirm).done())
-        .service(at(ACCOUNT).get(account::show).done())
+        .service(at(paths::LOGOUT_CONFIRM).post(logout::confirm).done())
+        .service(at(paths::account::HOME).get(account::show).done())
         .service(
-            at("/account/sessions/end")
+            at(paths::account::END_SESSION)
                 .post(account::end_session)
                 .done(),
         )
         .service(
-            at("/account/sign-out-everywhere")
+            at(paths::account::SIGN_OUT_EVERYWHERE)
                 .post(account::sign_out_everywhere)
                 .done(),
         )
         .service(
-            at("/account/consents/withdraw")
+            at(paths::account::WITHDRAW_CONSENT)
                 .post(account::withdraw_consent)
                 .done(),
         )
-        .service(at("/static/style.css").get(stylesheet).done())
-        .service(at("/static/favicon.svg").get(favicon).done())
-        .service(at("/static/brand.css").get(brand_stylesheet).done())
+        .service(at(assets::STYLESHEET).get(stylesheet).done())
+        .service(at(assets::FAVICON).get(favicon).done())
+        .service(at(assets::BRAND_STYLESHEET).get(brand_stylesheet).done())
         .service(
-            at("/static/frontchannel.js")
+            at(assets::FRONTCHANNEL_SCRIPT)
                 .get(frontchannel_script)
                 .done(),
         );

@@ -379,8 +379,8 @@ pub fn parse_sector_document(document: &Value) -> Option<Vec<String>> {
 
 fn registration_uri(ctx: &Context<'_>, client_id: &str) -> String {
     // RFC 7592 §3: the client configuration endpoint, below the registration endpoint.
-    let registration = crate::protocol::features::REGISTRATION.path;
-    ctx.config.endpoint(&format!("{registration}/{client_id}"))
+    let path = crate::protocol::features::CLIENT_CONFIGURATION.replace("{client_id}", client_id);
+    ctx.config.endpoint(&path)
 }
 
 /// Dynamic registration (RFC 7591 §3): creates the client and returns the client

@@ -1,0 +1,429 @@
+//! Where this provider's own pages, the admin console, the admin API, the static files and
+//! the metrics are: every path of ours that is not a protocol endpoint (those are
+//! `protocol::features`), each written once, here. The routes mount these constants,
+//! redirects and `Location`s are built from them, and templates get their links from
+//! [`Links`]: a test below fails on a path literal anywhere else in `http` or in
+//! `templates/`. The URLs themselves are fixed by CONTRACT.md ("Browser pages", "HTTP").
+//!
+//! A `{name}` segment is a route parameter (actix's syntax); [`fill`] puts values in.
+
+/// An interaction's login page (`?id=` names the interaction).
+pub const LOGIN: &str = "/login";
+/// An interaction's consent page (`?id=` names the interaction).
+pub const CONSENT: &str = "/consent";
+/// Where the RP-initiated logout page (`protocol::features::END_SESSION`) posts the
+/// user's answer.
+pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+/// Prometheus metrics, served on their own listener (`metrics_bind`), not below the issuer.
+pub const METRICS: &str = "/metrics";
+
+/// The account page and its forms.
+pub mod account {
+    pub const HOME: &str = "/account";
+    pub const END_SESSION: &str = "/account/sessions/end";
+    pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
+    pub const WITHDRAW_CONSENT: &str = "/account/consents/withdraw";
+}
+
+/// The files the pages load.
+pub mod assets {
+    pub const STYLESHEET: &str = "/static/style.css";
+    /// The operator's branding (`brand_accent_color`, `brand_stylesheet`), after ours.
+    pub const BRAND_STYLESHEET: &str = "/static/brand.css";
+    pub const FAVICON: &str = "/static/favicon.svg";
+    /// The signed-out page's script: it continues once the front-channel frames loaded.
+    pub const FRONTCHANNEL_SCRIPT: &str = "/static/frontchannel.js";
+}
+
+/// The admin console. Its cookies are limited to `HOME`, so every page of it is below.
+pub mod console {
+    pub const HOME: &str = "/admin";
+    /// The redirect URI of the console's own client registration.
+    pub const CALLBACK: &str = "/admin/callback";
+    pub const LOGOUT: &str = "/admin/logout";
+    pub const USERS: &str = "/admin/users";
+    pub const USER: &str = "/admin/users/{id}";
+    /// `action`: `enable`, `disable`, `password`, `withdraw`, `delete`.
+    pub const USER_ACTION: &str = "/admin/users/{id}/{action}";
+    pub const END_SESSION: &str = "/admin/sessions/end";
+    pub const CLIENTS: &str = "/admin/clients";
+    /// `action`: `secret`, `delete`.
+    pub const CLIENT_ACTION: &str = "/admin/clients/{id}/{action}";
+    pub const KEYS: &str = "/admin/keys";
+    pub const ROTATE_KEYS: &str = "/admin/keys/rotate";
+    pub const AUDIT: &str = "/admin/audit";
+}
+
+/// The admin API: JSON, its errors too (`http::error::answers_json` reads `PREFIX`).
+pub mod admin_api {
+    pub const PREFIX: &str = "/admin/api";
+    pub const USERS: &str = "/admin/api/users";
+    pub const USER: &str = "/admin/api/users/{id}";
+    pub const USER_PASSWORD: &str = "/admin/api/users/{id}/password";
+    pub const USER_SESSIONS: &str = "/admin/api/users/{id}/sessions";
+    pub const USER_CONSENTS: &str = "/admin/api/users/{id}/consents";
+    pub const USER_CONSENT: &str = "/admin/api/users/{id}/consents/{client_id}";
+    pub const SESSION: &str = "/admin/api/sessions/{sid}";
+    pub const CLIENTS: &str = "/admin/api/clients";
+    pub const CLIENT: &str = "/admin/api/clients/{id}";
+    pub const CLIENT_SECRET: &str = "/admin/api/clients/{id}/secret";
+    pub const KEYS: &str = "/admin/api/keys";
+    pub const ROTATE_KEYS: &str = "/admin/api/keys/rotate";
+    pub const AUDIT: &str = "/admin/api/audit";
+}
+
+/// `pattern` with its `{name}` parameters replaced, in order, by `values` (as they are,
+/// unencoded); a parameter without a value stays as it was.
+pub fn fill(pattern: &str, values: &[&str]) -> String {
+    let mut filled = String::with_capacity(pattern.len());
+    let mut values = values.iter();
+    let mut rest = pattern;
+    while let Some((before, parameter)) = rest.split_once('{') {
+        filled.push_str(before);
+        let (name, after) = parameter.split_once('}').unwrap_or((parameter, ""));
+        match values.next() {
+            Some(value) => filled.push_str(value),
+            None => {
+                filled.push('{');
+                filled.push_str(name);
+                filled.push('}');
+            }
+        }
+        rest = after;
+    }
+    filled.push_str(rest);
+    filled
+}
+
+/// The registry's paths as a page links to them: below the issuer's path. Every page
+/// template gets one (`links`) and writes no path of its own.
+#[derive(Clone, Debug)]
+pub struct Links {
+    /// `Settings::issuer_path`: "" or "/something".
+    base: String,
+}
+
+impl Links {
+    pub fn new(issuer_path: &str) -> Self {
+        Self {
+            base: issuer_path.to_owned(),
+        }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn login(&self) -> String {
+        self.at(LOGIN)
+    }
+
+    pub fn consent(&self) -> String {
+        self.at(CONSENT)
+    }
+
+    pub fn logout_confirm(&self) -> String {
+        self.at(LOGOUT_CONFIRM)
+    }
+
+    pub fn account(&self) -> String {
+        self.at(account::HOME)
+    }
+
+    pub fn account_end_session(&self) -> String {
+        self.at(account::END_SESSION)
+    }
+
+    pub fn account_sign_out_everywhere(&self) -> String {
+        self.at(account::SIGN_OUT_EVERYWHERE)
+    }
+
+    pub fn account_withdraw_consent(&self) -> String {
+        self.at(account::WITHDRAW_CONSENT)
+    }
+
+    pub fn stylesheet(&self) -> String {
+        self.at(assets::STYLESHEET)
+    }
+
+    pub fn brand_stylesheet(&self) -> String {
+        self.at(assets::BRAND_STYLESHEET)
+    }
+
+    pub fn favicon(&self) -> String {
+        self.at(assets::FAVICON)
+    }
+
+    pub fn frontchannel_script(&self) -> String {
+        self.at(assets::FRONTCHANNEL_SCRIPT)
+    }
+
+    pub fn console_logout(&self) -> String {
+        self.at(console::LOGOUT)
+    }
+
+    pub fn console_users(&self) -> String {
+        self.at(console::USERS)
+    }
+
+    pub fn console_user(&self, id: &str) -> String {
+        self.at(&fill(console::USER, &[id]))
+    }
+
+    pub fn console_user_action(&self, id: &str, action: &str) -> String {
+        self.at(&fill(console::USER_ACTION, &[id, action]))
+    }
+
+    pub fn console_end_session(&self) -> String {
+        self.at(console::END_SESSION)
+    }
+
+    pub fn console_clients(&self) -> String {
+        self.at(console::CLIENTS)
+    }
+
+    pub fn console_client_action(&self, id: &str, action: &str) -> String {
+        self.at(&fill(console::CLIENT_ACTION, &[id, action]))
+    }
+
+    pub fn console_keys(&self) -> String {
+        self.at(console::KEYS)
+    }
+
+    pub fn console_rotate_keys(&self) -> String {
+        self.at(console::ROTATE_KEYS)
+    }
+
+    pub fn console_audit(&self) -> String {
+        self.at(console::AUDIT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    const TEST_MODULE: &str = "#[cfg(test)]\nmod tests";
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// `(name, path)` of every `const NAME: &str = "/...";` of the registry (this file).
+    fn registry() -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(root().join("src/http/paths.rs")).unwrap();
+        let code = text.split(TEST_MODULE).next().unwrap();
+        code.lines()
+            .filter_map(|line| {
+                let definition = line.trim().strip_prefix("pub const ")?;
+                let (name, value) = definition.split_once(": &str = \"")?;
+                Some((name.to_owned(), value.strip_suffix("\";")?.to_owned()))
+            })
+            .collect()
+    }
+
+    /// The first segment of a path (`admin` of `/admin/users/{id}`).
+    fn first_segment(path: &str) -> &str {
+        path.trim_start_matches('/')
+            .split(['/', '"', '{', '?'])
+            .next()
+            .unwrap_or("")
+    }
+
+    /// Where a path starts in `line`: `"/x` (a literal path) or `}/x` (a path written after
+    /// a value, `{base}/x` or `{{ base }}/x`), `x` a letter or a dot. Template attributes
+    /// may be single-quoted too.
+    fn path_starts(line: &str, template: bool) -> Vec<usize> {
+        let bytes = line.as_bytes();
+        (1..bytes.len().saturating_sub(1))
+            .filter(|&i| {
+                bytes[i] == b'/'
+                    && (matches!(bytes[i - 1], b'"' | b'}') || (template && bytes[i - 1] == b'\''))
+                    && (bytes[i + 1].is_ascii_alphabetic() || bytes[i + 1] == b'.')
+            })
+            .collect()
+    }
+
+    /// The path literals of Rust `code` (outside comments): each must be the whole value
+    /// of a named constant (`const NAME: &str = "/...";`, a protocol-side path such as the
+    /// health probes), and none of those may take a path the registry's segments own.
+    fn stray_in_rust(code: &str, owned: &[&str]) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in code.lines().map(|l| l.split("//").next().unwrap_or("")) {
+            let named = line.contains("const ") && line.trim_end().ends_with("\";");
+            for at in path_starts(line, false) {
+                let constant = named && line[..at].ends_with(": &str = \"");
+                if !constant || owned.contains(&first_segment(&line[at..])) {
+                    found.push(line.trim().to_owned());
+                }
+            }
+        }
+        found.dedup();
+        found
+    }
+
+    /// A template writes no path: its links come from `links`.
+    fn stray_in_template(text: &str) -> Vec<String> {
+        text.lines()
+            .filter(|line| !path_starts(line, true).is_empty())
+            .map(|line| line.trim().to_owned())
+            .collect()
+    }
+
+    fn shown(file: &Path) -> String {
+        let root = root();
+        file.strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string()
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_path_is_written_outside_the_registry() {
+        let registry = registry();
+        assert!(registry.len() > 30, "read {} paths", registry.len());
+        let mut owned: Vec<&str> = registry.iter().map(|(_, p)| first_segment(p)).collect();
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(
+            owned,
+            [
+                "account", "admin", "consent", "login", "logout", "metrics", "static"
+            ]
+        );
+        let mut stray = Vec::new();
+        let mut files = Vec::new();
+        rust_files(&root().join("src/http"), &mut files);
+        assert!(files.len() > 30, "read {} files", files.len());
+        for file in files.iter().filter(|f| !f.ends_with("http/paths.rs")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let code = text.split(TEST_MODULE).next().unwrap();
+            for line in stray_in_rust(code, &owned) {
+                stray.push(format!("{}: {line}", shown(file)));
+            }
+        }
+        let mut templates = 0;
+        for entry in std::fs::read_dir(root().join("templates")).unwrap() {
+            let file = entry.unwrap().path();
+            if file.extension().is_some_and(|e| e == "html") {
+                templates += 1;
+                let text = std::fs::read_to_string(&file).unwrap();
+                for line in stray_in_template(&text) {
+                    stray.push(format!("{}: {line}", shown(&file)));
+                }
+            }
+        }
+        assert!(templates > 10, "read {templates} templates");
+        assert_eq!(stray, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_path_written_outside_the_registry_is_found() {
+        let owned = ["account", "admin", "static"];
+        let code = r#"
+            cfg.service(at("/admin/users").get(users).done())
+            let back = format!("{}/admin/clients/{id}", base);
+            Ok(see_other(&state, "/users"))
+            pub const MINE: &str = "/account/elsewhere";
+            pub const LIVENESS: &str = "/healthz";
+            const WELL_KNOWN: &str = "/.well-known/";
+            const STYLESHEET: &str = include_str!("../../../static/style.css");
+            .content_type("text/html; charset=utf-8")
+            .path("/")
+            at(paths::account::HOME) // not at("/account")
+        "#;
+        assert_eq!(
+            stray_in_rust(code, &owned),
+            [
+                r#"cfg.service(at("/admin/users").get(users).done())"#,
+                r#"let back = format!("{}/admin/clients/{id}", base);"#,
+                r#"Ok(see_other(&state, "/users"))"#,
+                r#"pub const MINE: &str = "/account/elsewhere";"#,
+            ]
+        );
+        let template = r#"
+<link rel="stylesheet" href="{{ base }}/static/style.css">
+<form method="post" action="/login">
+<a href='/account'>
+<link rel="stylesheet" href="{{ links.stylesheet() }}">
+<p><a href="{{ links.console_users() }}?after={{ next|urlencode }}">
+<img class="logo" src="{{ logo }}" alt="">
+        "#;
+        assert_eq!(stray_in_template(template).len(), 3);
+    }
+
+    #[test]
+    fn the_registry_keeps_the_urls_users_rely_on() {
+        // CONTRACT.md: "Browser pages" and "HTTP".
+        assert_eq!(account::HOME, "/account");
+        assert_eq!(account::END_SESSION, "/account/sessions/end");
+        assert_eq!(account::SIGN_OUT_EVERYWHERE, "/account/sign-out-everywhere");
+        assert_eq!(account::WITHDRAW_CONSENT, "/account/consents/withdraw");
+        assert_eq!(console::HOME, "/admin");
+        assert_eq!(admin_api::PREFIX, "/admin/api");
+        assert_eq!(METRICS, "/metrics");
+    }
+
+    #[test]
+    fn paths_are_distinct_and_sit_below_their_parts() {
+        let registry = registry();
+        for (i, (name, path)) in registry.iter().enumerate() {
+            for (other, again) in &registry[i + 1..] {
+                assert_ne!(path, again, "{name} and {other}");
+            }
+            let below = |home: &str| path == home || path.starts_with(&format!("{home}/"));
+            let expected = match first_segment(path) {
+                "account" => below(account::HOME),
+                "static" => below("/static"),
+                // The console's cookies are limited to its home: its pages must be below.
+                "admin" if below(admin_api::PREFIX) => true,
+                "admin" => below(console::HOME),
+                _ => true,
+            };
+            assert!(expected, "{name} = {path}");
+        }
+    }
+
+    #[test]
+    fn links_are_the_registry_below_the_issuer() {
+        let links = Links::new("/auth");
+        assert_eq!(links.account_end_session(), "/auth/account/sessions/end");
+        assert_eq!(links.stylesheet(), "/auth/static/style.css");
+        assert_eq!(links.console_user("u1"), "/auth/admin/users/u1");
+        assert_eq!(
+            links.console_user_action("u1", "withdraw"),
+            "/auth/admin/users/u1/withdraw"
+        );
+        assert_eq!(
+            links.console_client_action("c1", "secret"),
+            "/auth/admin/clients/c1/secret"
+        );
+        assert_eq!(Links::new("").login(), "/login");
+    }
+
+    #[test]
+    fn fill_puts_values_in_order_and_leaves_missing_ones() {
+        assert_eq!(
+            fill(admin_api::USER_CONSENT, &["u1", "c1"]),
+            "/admin/api/users/u1/consents/c1"
+        );
+        assert_eq!(
+            fill(console::USER_ACTION, &["u1"]),
+            "/admin/users/u1/{action}"
+        );
+        assert_eq!(fill(account::HOME, &["ignored"]), "/account");
+    }
+}
