@@ -74,7 +74,7 @@ pub fn password_changed(sub: &str) {
 }
 
 /// Sessions ended, and why (`signed_out`, `ended_by_user`, `ended_by_operator`,
-/// `signed_out_everywhere`, `user_removed`, `password_changed`).
+/// `signed_out_everywhere`, `user_removed`, `password_changed`, `second_factors_reset`).
 pub fn sessions_ended(sub: &str, sessions: usize, reason: &str) {
     tracing::info!(target: "audit", event = "sessions.ended", sub, sessions, reason);
 }

@@ -98,6 +98,9 @@ pub enum UsersCommand {
         /// Give the user the admin role (the admin console and API).
         #[arg(long)]
         admin: bool,
+        /// Require a second factor of the user (whatever the server-wide `mfa` says).
+        #[arg(long)]
+        require_mfa: bool,
         #[arg(long, required = true)]
         password_stdin: bool,
     },
@@ -126,6 +129,13 @@ pub enum UsersCommand {
         /// Enable a disabled account.
         #[arg(long)]
         enable: bool,
+        /// Require a second factor of the user.
+        #[arg(long, conflicts_with = "no_require_mfa")]
+        require_mfa: bool,
+        /// Stop requiring a second factor of the user (the server-wide `mfa` and the
+        /// client's `require_mfa` still apply).
+        #[arg(long)]
+        no_require_mfa: bool,
     },
     /// List users.
     List,
@@ -134,6 +144,9 @@ pub enum UsersCommand {
     /// End every session of the user and revoke every grant the user gave (offline
     /// access included); apps are told by back-channel logout.
     SignOutEverywhere { username: String },
+    /// See or reset a user's second factors (one-time codes, passkeys, recovery codes).
+    #[command(subcommand)]
+    Mfa(MfaCommand),
     /// Set a user's password from standard input. The user's browser sessions and every
     /// grant the user gave (refresh and access tokens) end, so a reset after a compromise
     /// locks the intruder out.
@@ -142,6 +155,17 @@ pub enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MfaCommand {
+    /// List the user's second factors, tab-separated: kind, name, created, last used;
+    /// then how many recovery codes are left. Never a secret.
+    List { username: String },
+    /// Remove the user's second factors and end every session and grant of the user (as
+    /// sign-out-everywhere does; apps are told by back-channel logout). The user enrols
+    /// again at the next sign-in.
+    Reset { username: String },
 }
 
 // `Add` carries every registration flag; the value is parsed once per process.
@@ -223,6 +247,9 @@ pub enum ClientsCommand {
         /// prompt=consent).
         #[arg(long)]
         first_party: bool,
+        /// Everyone who signs in to this client needs a second factor.
+        #[arg(long)]
+        require_mfa: bool,
     },
     /// List clients.
     List,
@@ -510,6 +537,7 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             family_name,
             claims,
             admin,
+            require_mfa,
             password_stdin: _,
         } => {
             let username = username.trim().to_owned();
@@ -524,6 +552,7 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             user.given_name = given_name;
             user.family_name = family_name;
             user.is_admin = admin;
+            user.mfa_required = require_mfa;
             apply_claims(&mut user, &claims, &[])?;
             user.password_hash = hash_password(&password)?;
             let user = as_operator(settings, store, |a| a.add_user(user))?;
@@ -539,6 +568,8 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             no_admin,
             disable,
             enable,
+            require_mfa,
+            no_require_mfa,
         } => {
             let before = find_user(store, &username)?;
             let mut user = before.clone();
@@ -555,6 +586,10 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
                 user.disabled_at = disable.then(|| before.disabled_at.unwrap_or_else(now));
                 changed.push("disabled");
             }
+            if require_mfa || no_require_mfa {
+                user.mfa_required = require_mfa;
+                changed.push("mfa_required");
+            }
             if !assignments.is_empty() || !unset_claims.is_empty() {
                 changed.push("claims");
             }
@@ -570,6 +605,9 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
                 }
                 if user.disabled_at.is_some() {
                     flags.push("disabled");
+                }
+                if user.mfa_required {
+                    flags.push("mfa-required");
                 }
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -593,6 +631,7 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             crate::audit::sessions_ended(&user.id, ended.sessions.len(), "signed_out_everywhere");
             println!("ended {} sessions of {username}", ended.sessions.len());
         }
+        UsersCommand::Mfa(cmd) => mfa(cmd, settings, store)?,
         UsersCommand::SetPassword {
             username,
             password_stdin: _,
@@ -602,6 +641,52 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             let ended = as_operator(settings, store, |a| a.set_password_hash(&user.id, &hash))?;
             forget_sessions(settings, &ended)?;
             crate::audit::sessions_ended(&user.id, ended.sessions.len(), "password_changed");
+        }
+    }
+    Ok(())
+}
+
+/// `-` for a time that never was.
+fn time_or_dash(time: Option<i64>) -> String {
+    time.map_or_else(|| "-".to_owned(), |t| t.to_string())
+}
+
+fn mfa(cmd: MfaCommand, settings: &Settings, store: &SqlStore) -> anyhow::Result<()> {
+    match cmd {
+        MfaCommand::List { username } => {
+            let user = find_user(store, &username)?;
+            let factors = as_operator(settings, store, |a| a.second_factors(&user.id))?;
+            if let Some(totp) = &factors.totp {
+                println!(
+                    "totp\tauthenticator app\t{}\t{}",
+                    totp.confirmed_at,
+                    time_or_dash(totp.last_used_at)
+                );
+            }
+            for passkey in &factors.passkeys {
+                // A tab or line break in a name would break the columns.
+                let name: String = passkey
+                    .name
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                println!(
+                    "passkey\t{name}\t{}\t{}",
+                    passkey.created_at,
+                    time_or_dash(passkey.last_used_at)
+                );
+            }
+            println!("recovery codes: {} left", factors.recovery_codes_left);
+        }
+        MfaCommand::Reset { username } => {
+            let user = find_user(store, &username)?;
+            let ended = as_operator(settings, store, |a| a.reset_second_factors(&user.id))?;
+            forget_sessions(settings, &ended)?;
+            crate::audit::sessions_ended(&user.id, ended.sessions.len(), "second_factors_reset");
+            println!(
+                "removed the second factors of {username}; ended {} sessions",
+                ended.sessions.len()
+            );
         }
     }
     Ok(())
@@ -634,6 +719,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             frontchannel_logout_uri,
             frontchannel_logout_session_required,
             first_party,
+            require_mfa,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -674,6 +760,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 frontchannel_logout_uri,
                 frontchannel_logout_session_required: Some(frontchannel_logout_session_required),
                 first_party,
+                require_mfa,
                 ..ClientDraft::default()
             };
             let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;

@@ -50,6 +50,7 @@ pub fn describe(client: &Client) -> Value {
         );
         // Ours, not RFC 7591: a PATCH carries it over like the metadata (see `change_draft`).
         map.insert("first_party".into(), json!(client.first_party));
+        map.insert("require_mfa".into(), json!(client.require_mfa));
     }
     out
 }

@@ -6,6 +6,7 @@
 
 mod access;
 mod clients;
+mod factors;
 mod users;
 mod views;
 

@@ -24,7 +24,8 @@ pub struct NewUser {
     pub claims: Map<String, Value>,
 }
 
-/// A change to a user: claims to set (`null` removes one), the admin role, disabled.
+/// A change to a user: claims to set (`null` removes one), the admin role, disabled, a
+/// second factor required.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
@@ -32,6 +33,8 @@ pub struct UserPatch {
     pub claims: Map<String, Value>,
     pub admin: Option<bool>,
     pub disabled: Option<bool>,
+    /// Require a second factor of the user (or stop requiring it).
+    pub mfa_required: Option<bool>,
 }
 
 /// The password rule of every new password set by an administrator (NIST SP 800-63B
@@ -171,6 +174,9 @@ impl Admin<'_> {
         if let Some(admin) = patch.admin {
             user.is_admin = admin;
         }
+        if let Some(required) = patch.mfa_required {
+            user.mfa_required = required;
+        }
         match patch.disabled {
             Some(true) if user.disabled_at.is_none() => user.disabled_at = Some(self.now),
             Some(false) => user.disabled_at = None,
@@ -182,6 +188,9 @@ impl Admin<'_> {
         }
         if patch.disabled.is_some() {
             changed.push("disabled");
+        }
+        if patch.mfa_required.is_some() {
+            changed.push("mfa_required");
         }
         self.save_user(&before, user, &changed)
     }

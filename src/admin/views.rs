@@ -15,6 +15,8 @@ pub struct UserView {
     pub disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<i64>,
+    /// An administrator requires a second factor of the user.
+    pub mfa_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// Standard claims the user has, `sub` and `preferred_username` aside.
@@ -32,6 +34,7 @@ impl UserView {
             admin: user.is_admin,
             disabled: user.disabled_at.is_some(),
             disabled_at: user.disabled_at,
+            mfa_required: user.mfa_required,
             created_at: user.created_at,
             updated_at: user.updated_at,
             claims,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod consent;
 pub mod discovery;
 pub mod error;
+pub mod factors;
 pub mod features;
 pub mod grants;
 pub mod interaction;

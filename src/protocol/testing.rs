@@ -67,6 +67,7 @@ pub fn client(id: &str) -> Client {
         resources: vec![],
         registered_dynamically: false,
         first_party: false,
+        require_mfa: false,
         backchannel_logout: None,
         frontchannel_logout: None,
     }

@@ -55,6 +55,9 @@ pub struct User {
     pub is_admin: bool,
     /// When the account was disabled: it cannot sign in, and its tokens were revoked.
     pub disabled_at: Option<i64>,
+    /// An administrator requires a second factor of this user, whatever the server-wide
+    /// `mfa` policy says.
+    pub mfa_required: bool,
 }
 
 impl User {
@@ -93,6 +96,7 @@ impl User {
             address: None,
             is_admin: false,
             disabled_at: None,
+            mfa_required: false,
         }
     }
 }
@@ -185,6 +189,8 @@ pub struct Client {
     /// user is taken to consent to what it asks and sees no consent page unless the
     /// request says `prompt=consent`.
     pub first_party: bool,
+    /// Everyone who signs in to this client needs a second factor (set by the operator).
+    pub require_mfa: bool,
     /// OIDC Back-Channel Logout: where logout tokens are POSTed when a session ends.
     pub backchannel_logout: Option<LogoutUri>,
     /// OIDC Front-Channel Logout: the page the signed-out page loads in a hidden iframe.
@@ -433,6 +439,10 @@ pub enum AdminChange<'a> {
         user_id: &'a str,
         client_id: &'a str,
     },
+    /// Removes the user's second factors (one-time code authenticator, recovery codes,
+    /// passkeys), then ends every session and grant of the user as "sign out everywhere"
+    /// does: whoever signed in with a factor that is gone is out.
+    ResetSecondFactors(&'a str),
 }
 
 /// One page of users, ordered by username.
@@ -632,6 +642,187 @@ pub trait KeyStore {
     fn replace_key_material(&self, kid: &str, private_key: &[u8]) -> StoreResult<()>;
 }
 
+/// A user's one-time code authenticator (RFC 6238). Never handed out unsealed: the secret
+/// is sealed under the key-encryption key (`protocol::factors::totp`).
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::totp_credentials)]
+pub struct TotpCredential {
+    pub user_id: String,
+    pub sealed_secret: String,
+    pub created_at: i64,
+    /// When the first correct code confirmed the enrolment; until then it is no factor.
+    pub confirmed_at: Option<i64>,
+    /// The highest time step whose code was accepted (RFC 6238 §5.2: at most once).
+    pub last_used_step: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl TotpCredential {
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed_at.is_some()
+    }
+}
+
+/// A registered WebAuthn credential. `passkey` is webauthn-rs's serialized `Passkey`
+/// (public key, counter, backup state): public data, not a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::passkeys)]
+pub struct StoredPasskey {
+    pub id: String,
+    pub user_id: String,
+    /// The credential id, base64url without padding; unique across users.
+    pub credential_id: String,
+    /// What the user calls it ("YubiKey", "Phone").
+    pub name: String,
+    pub passkey: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// The BE flag: the credential may be synced to other devices.
+    pub backup_eligible: bool,
+    /// The BS flag as last seen: the credential is synced.
+    pub backed_up: bool,
+    /// User verification happened at registration (the UV flag).
+    pub user_verified: bool,
+}
+
+/// A user's one-time code authenticator as the account page and the operator see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotpSummary {
+    pub created_at: i64,
+    pub confirmed_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A passkey as the account page and the operator see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeySummary {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+    pub user_verified: bool,
+}
+
+impl PasskeySummary {
+    pub fn of(passkey: &StoredPasskey) -> Self {
+        Self {
+            id: passkey.id.clone(),
+            name: passkey.name.clone(),
+            created_at: passkey.created_at,
+            last_used_at: passkey.last_used_at,
+            backup_eligible: passkey.backup_eligible,
+            backed_up: passkey.backed_up,
+            user_verified: passkey.user_verified,
+        }
+    }
+}
+
+/// What second factors a user has: kinds, names and times, never a secret. An
+/// enrolment of a one-time code authenticator not yet confirmed is none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorSummary {
+    pub totp: Option<TotpSummary>,
+    /// Oldest first.
+    pub passkeys: Vec<PasskeySummary>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: i64,
+}
+
+impl FactorSummary {
+    /// Whether the user has a factor beyond the password: a confirmed one-time code
+    /// authenticator or a passkey (recovery codes stand in for those, they are not one).
+    pub fn has_second_factor(&self) -> bool {
+        self.totp.is_some() || !self.passkeys.is_empty()
+    }
+}
+
+/// What `reset_second_factors` removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovedFactors {
+    /// A one-time code authenticator (confirmed or pending).
+    pub totp: bool,
+    /// Recovery codes, used ones included.
+    pub recovery_codes: usize,
+    pub passkeys: usize,
+}
+
+/// Second factors: the one-time code authenticator, recovery codes and passkeys. Every
+/// check that can race (a code used twice at once, on two instances) is one conditional
+/// UPDATE: of two callers exactly one sees `true`.
+///
+/// Factors do not decide whether a token is live, so no write here touches the liveness
+/// cache; a reset by an administrator ends the user's sessions through
+/// `AuditStore::apply_audited` (`AdminChange::ResetSecondFactors`), which does.
+pub trait FactorStore {
+    /// The user's authenticator, confirmed or pending.
+    fn find_totp(&self, user_id: &str) -> StoreResult<Option<TotpCredential>>;
+    /// Starts an enrolment with `sealed_secret`, replacing a pending one; `false` (and
+    /// nothing written) if the user has a confirmed authenticator: it must be removed
+    /// first. `Gone` if there is no such user.
+    fn begin_totp(&self, user_id: &str, sealed_secret: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Confirms the pending enrolment of `sealed_secret` (the one the first code was
+    /// checked against) and records `step` as used, atomically; `false` if there is no
+    /// such pending enrolment (confirmed meanwhile, or replaced).
+    fn confirm_totp(
+        &self,
+        user_id: &str,
+        sealed_secret: &str,
+        step: i64,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Compare-and-set (RFC 6238 §5.2): records `step` as used if it is later than every
+    /// step used before on the confirmed authenticator. `true` for exactly one of any
+    /// callers presenting the same step, on any instance; `false` for a step already
+    /// used, an older one, or no confirmed authenticator.
+    fn use_totp_step(&self, user_id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
+    /// Removes the authenticator (confirmed or pending); `false` if there was none.
+    fn remove_totp(&self, user_id: &str) -> StoreResult<bool>;
+
+    /// Replaces the user's recovery codes with `code_hashes`, in one transaction: the old
+    /// set, used or not, stops working.
+    fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        code_hashes: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Uses the code: `true` for exactly one caller, the first; `false` for a used or
+    /// unknown code.
+    fn use_recovery_code(&self, user_id: &str, code_hash: &str, now: UnixTime)
+    -> StoreResult<bool>;
+    /// How many of the user's recovery codes are unused.
+    fn count_recovery_codes(&self, user_id: &str) -> StoreResult<i64>;
+
+    /// `Conflict` if the credential id is registered already (to anyone); `Gone` if there
+    /// is no such user.
+    fn insert_passkey(&self, passkey: &StoredPasskey) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    fn list_passkeys(&self, user_id: &str) -> StoreResult<Vec<StoredPasskey>>;
+    fn find_passkey_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<StoredPasskey>>;
+    /// `false` if the user has no passkey `id`.
+    fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> StoreResult<bool>;
+    /// `false` if the user has no passkey `id`.
+    fn remove_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    /// After an assertion: the updated credential (counter, backup state) and the time;
+    /// `false` if the passkey was removed meanwhile.
+    fn record_passkey_use(
+        &self,
+        id: &str,
+        passkey: &str,
+        backed_up: bool,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+
+    fn factor_summary(&self, user_id: &str) -> StoreResult<FactorSummary>;
+    /// Removes the authenticator, the recovery codes and the passkeys, in one transaction.
+    fn reset_second_factors(&self, user_id: &str) -> StoreResult<RemovedFactors>;
+}
+
 /// Everything the provider stores.
 pub trait Store:
     UserStore
@@ -643,6 +834,7 @@ pub trait Store:
     + FactStore
     + SessionRecordStore
     + AuditStore
+    + FactorStore
     + Send
     + Sync
 {

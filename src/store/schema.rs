@@ -28,6 +28,7 @@ diesel::table! {
         is_admin -> Bool,
         disabled_at -> Nullable<BigInt>,
         username_key -> Text,
+        mfa_required -> Bool,
     }
 }
 
@@ -55,6 +56,7 @@ diesel::table! {
         frontchannel_logout_uri -> Nullable<Text>,
         frontchannel_logout_session_required -> Bool,
         first_party -> Bool,
+        require_mfa -> Bool,
     }
 }
 
@@ -202,6 +204,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_credentials (user_id) {
+        user_id -> Text,
+        sealed_secret -> Text,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_step -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        user_verified -> Bool,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
@@ -217,6 +254,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_access_tokens,
     client_assertion_jtis,
     instance_facts,
+    totp_credentials,
+    recovery_codes,
+    passkeys,
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));

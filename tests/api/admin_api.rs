@@ -934,3 +934,62 @@ async fn the_consoles_own_client_and_a_pairwise_sector_cannot_be_changed() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn the_admin_api_requires_a_second_factor_of_a_user_or_a_client_and_changes_keep_it() {
+    let app = spawn_app().await;
+    let ann = app.add_user("ann").await;
+    let (_, token) = automation(&app).await;
+    let user = format!("/users/{ann}");
+    assert_eq!(get(&app, &token, &user).await["mfa_required"], false);
+    let (status, changed) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &user,
+        Some(json!({ "mfa_required": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["mfa_required"], true);
+    let (_, changed) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &user,
+        Some(json!({ "claims": { "name": "Ann A" } })),
+    )
+    .await;
+    assert_eq!(changed["mfa_required"], true, "another change keeps it");
+    assert!(app.store.find_user(&ann).unwrap().unwrap().mfa_required);
+
+    let (status, created) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/clients",
+        Some(json!({ "client_name": "Payroll", "redirect_uris": ["https://rp.example/cb"], "require_mfa": true })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["require_mfa"], true);
+    let path = format!("/clients/{}", created["client_id"].as_str().unwrap());
+    let (_, changed) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &path,
+        Some(json!({ "client_name": "Payroll 2" })),
+    )
+    .await;
+    assert_eq!(changed["require_mfa"], true, "another change keeps it");
+    let (_, changed) = call(
+        &app,
+        Some(&token),
+        Method::PATCH,
+        &path,
+        Some(json!({ "require_mfa": false })),
+    )
+    .await;
+    assert_eq!(changed["require_mfa"], false);
+}

@@ -52,13 +52,15 @@ struct Metadata {
     request_object_encryption_alg: Option<String>,
 }
 
-/// What only an operator may set (admin API, console): RFC 8707 `resources`, and
-/// `first_party` (no consent page). A registrant's are never read.
+/// What only an operator may set (admin API, console): RFC 8707 `resources`,
+/// `first_party` (no consent page) and `require_mfa` (a second factor for everyone who
+/// signs in to it). A registrant's are never read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct OperatorMetadata {
     resources: Option<Vec<String>>,
     first_party: Option<bool>,
+    require_mfa: Option<bool>,
 }
 
 /// The one mapping of a malformed body to RFC 7591 §3.2.2 `invalid_client_metadata`:
@@ -183,8 +185,10 @@ impl Metadata {
             subject_type: self.subject_type,
             sector_identifier_uri: self.sector_identifier_uri,
             sector_redirect_uris: None,
-            // Never from the metadata itself: only an operator vouches for a client.
+            // Never from the metadata itself: only an operator vouches for a client, or
+            // sets its policy.
             first_party: false,
+            require_mfa: false,
         })
     }
 }
@@ -229,6 +233,7 @@ pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError>
         ));
     }
     draft.first_party = operator.first_party.unwrap_or(false);
+    draft.require_mfa = operator.require_mfa.unwrap_or(false);
     Ok(draft)
 }
 

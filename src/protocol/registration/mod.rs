@@ -72,6 +72,9 @@ pub struct ClientDraft {
     /// The operator vouches for the client: its users are not asked to consent. Set by
     /// operators only (CLI, admin API); `draft_from_json` never reads it.
     pub first_party: bool,
+    /// Everyone who signs in to the client needs a second factor. Set by operators only,
+    /// like `first_party`.
+    pub require_mfa: bool,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -329,6 +332,7 @@ pub fn register(
         resources: draft.resources,
         registered_dynamically: false,
         first_party: draft.first_party,
+        require_mfa: draft.require_mfa,
         backchannel_logout,
         frontchannel_logout,
     };
@@ -399,6 +403,7 @@ pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Val
     // request is replaced by the default, as RFC 7591 §2 lets a server do with any
     // requested value (rather than refused, like the API scopes registrants may not have).
     registered.client.first_party = false;
+    registered.client.require_mfa = false;
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.

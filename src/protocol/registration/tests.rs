@@ -179,12 +179,14 @@ fn resources_must_be_absolute_uris_without_a_fragment() {
 }
 
 #[test]
-fn only_an_operator_makes_a_client_first_party() {
-    let body = json!({"redirect_uris": ["https://a/cb"], "first_party": true});
+fn only_an_operator_makes_a_client_first_party_or_requires_mfa_of_it() {
+    let body = json!({"redirect_uris": ["https://a/cb"], "first_party": true, "require_mfa": true});
+    let registrant = draft(body.clone()).unwrap().client;
     assert!(
-        !draft(body.clone()).unwrap().client.first_party,
+        !registrant.first_party,
         "a registrant's first_party is ignored"
     );
+    assert!(!registrant.require_mfa, "and so is its require_mfa");
     let by_operator = register(
         operator_draft_from_json(&body).unwrap(),
         "https://op.example",
@@ -193,6 +195,7 @@ fn only_an_operator_makes_a_client_first_party() {
     )
     .unwrap();
     assert!(by_operator.client.first_party);
+    assert!(by_operator.client.require_mfa);
     assert!(
         client_information(&by_operator.client, None, None, "")
             .get("first_party")
@@ -201,6 +204,7 @@ fn only_an_operator_makes_a_client_first_party() {
     );
     let plain = operator_draft_from_json(&json!({"redirect_uris": ["https://a/cb"]})).unwrap();
     assert!(!plain.first_party);
+    assert!(!plain.require_mfa);
     let malformed = json!({"redirect_uris": ["https://a/cb"], "first_party": "yes"});
     assert_eq!(
         operator_draft_from_json(&malformed).unwrap_err().code,

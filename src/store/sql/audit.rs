@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::{AnyConnection, SqlStore, clients, keys, sessions, users};
+use super::{AnyConnection, SqlStore, clients, factors, keys, sessions, users};
 use crate::store::schema::audit_events;
 use crate::store::{
     AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent, StoreError, StoreResult,
@@ -63,6 +63,12 @@ impl AuditStore for SqlStore {
                 }
                 AdminChange::WithdrawConsent { user_id, client_id } => {
                     keys::withdraw_consent_in(conn, user_id, client_id, now)
+                }
+                AdminChange::ResetSecondFactors(user_id) => {
+                    sessions::lock_for_writing(conn)?;
+                    factors::reset_in(conn, user_id)?;
+                    sessions::end_user_in(conn, user_id, now, &mut ended)?;
+                    Ok(true)
                 }
             }?;
             // Nothing changed, nothing to record (and the caller says "not found"); a

@@ -32,6 +32,7 @@ struct ClientRow {
     frontchannel_logout_uri: Option<String>,
     frontchannel_logout_session_required: bool,
     first_party: bool,
+    require_mfa: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -146,6 +147,7 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         resources: row.resources.as_deref().map(split).unwrap_or_default(),
         registered_dynamically: row.registered_dynamically,
         first_party: row.first_party,
+        require_mfa: row.require_mfa,
         backchannel_logout: logout_uri(
             row.backchannel_logout_uri,
             row.backchannel_logout_session_required,
@@ -200,6 +202,7 @@ fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
         resources: (!client.resources.is_empty()).then(|| words(&client.resources)),
         registered_dynamically: client.registered_dynamically,
         first_party: client.first_party,
+        require_mfa: client.require_mfa,
         backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
         backchannel_logout_session_required: client
             .backchannel_logout

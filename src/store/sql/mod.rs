@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod factors;
 mod grants;
 mod keys;
 pub mod liveness;

@@ -51,7 +51,8 @@ pub(super) fn settle_username_keys(conn: &mut AnyConnection) -> StoreResult<()> 
     Ok(())
 }
 
-/// Everything but the id, username, password and creation time.
+/// Everything but the id, username, password and creation time (the admin's `mfa_required`
+/// included).
 pub(super) fn update_user_in(
     conn: &mut AnyConnection,
     user: &User,
@@ -81,6 +82,7 @@ pub(super) fn update_user_in(
                 users::address.eq(&user.address),
                 users::is_admin.eq(user.is_admin),
                 users::disabled_at.eq(user.disabled_at),
+                users::mfa_required.eq(user.mfa_required),
                 users::updated_at.eq(now),
             ),
         ))
