@@ -88,3 +88,25 @@ pub fn consent_withdrawn(sub: &str, client_id: &str) {
 pub fn admin_change(actor: &str, action: &str, target: &str, address: &str) {
     tracing::info!(target: "audit", event = action, actor, object = target, client = address);
 }
+
+/// A second factor (`otp`, `recovery`, `passkey`) proved in a sign-in.
+pub fn factor_used(sub: &str, kind: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "factor.used", sub, kind, client = client_address);
+}
+
+/// A wrong code, or a passkey assertion that failed (never the code or assertion itself).
+pub fn factor_failed(sub: &str, kind: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "factor.failed", sub, kind, client = client_address);
+}
+
+pub fn factor_throttled(sub: &str, kind: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "factor.throttled", sub, kind, client = client_address);
+}
+
+pub fn factor_enrolled(sub: &str, kind: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "factor.enrolled", sub, kind, client = client_address);
+}
+
+pub fn factor_removed(sub: &str, kind: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "factor.removed", sub, kind, client = client_address);
+}

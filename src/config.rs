@@ -80,6 +80,12 @@ pub struct Settings {
     /// Failed passwords from one client address, over all account names, per 15 minutes
     /// before its attempts are queued a second apart (see `protocol::throttle`).
     pub password_failures_per_address: i64,
+    /// The second-factor policy (`mfa`).
+    pub mfa: crate::domain::MfaPolicy,
+    /// The passkeys' relying party ID; `None`: the issuer's host.
+    pub webauthn_rp_id: Option<String>,
+    /// The origins passkey ceremonies may come from; empty: the issuer's origin.
+    pub webauthn_origins: Vec<String>,
 }
 
 /// The operator's branding of the pages, read at start (no rebuild).
@@ -248,6 +254,9 @@ impl Settings {
             pending_sign_ins_per_address: values.pending_sign_ins_per_address,
             registrations_per_address: values.registrations_per_address,
             password_failures_per_address: values.password_failures_per_address,
+            mfa: values.mfa,
+            webauthn_rp_id: values.webauthn_rp_id,
+            webauthn_origins: values.webauthn_origins,
         })
     }
 

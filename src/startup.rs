@@ -41,6 +41,7 @@ impl From<&Settings> for ProtocolConfig {
             require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
             registration: settings.registration,
             registration_token_set: settings.registration_token.is_some(),
+            mfa: settings.mfa,
         }
     }
 }

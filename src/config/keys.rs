@@ -168,6 +168,21 @@ pub const KEYS: &[Key] = &[
         Text("100"),
         "failed passwords per address and 15 minutes before queueing",
     ),
+    key(
+        "mfa",
+        Text("optional"),
+        "second factors: off, optional or required",
+    ),
+    key(
+        "webauthn_rp_id",
+        Derived("the issuer's host"),
+        "the passkeys' relying party ID",
+    ),
+    key(
+        "webauthn_origins",
+        Derived("the issuer's origin"),
+        "origins whose pages may use passkeys",
+    ),
 ];
 
 #[cfg(test)]

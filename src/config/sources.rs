@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::keys::{DefaultValue, KEYS};
 use super::{ConfigError, LogFormat, RegistrationMode, bad};
+use crate::domain::MfaPolicy;
 use crate::domain::{IpRange, Seconds, Secret};
 
 /// The longest lifetime any `_ttl` key takes: ten years.
@@ -85,6 +86,12 @@ pub(super) struct Values {
     pub registrations_per_address: i64,
     #[serde(deserialize_with = "per_address")]
     pub password_failures_per_address: i64,
+    #[serde(deserialize_with = "mfa")]
+    pub mfa: MfaPolicy,
+    #[serde(default, deserialize_with = "rp_id")]
+    pub webauthn_rp_id: Option<String>,
+    #[serde(default, deserialize_with = "origins")]
+    pub webauthn_origins: Vec<String>,
 }
 
 /// One key's value as its source gave it.
@@ -319,6 +326,49 @@ fn registration<'de, D: Deserializer<'de>>(d: D) -> Result<RegistrationMode, D::
             "expected open, token or off, got {other:?}"
         ))),
     }
+}
+
+fn mfa<'de, D: Deserializer<'de>>(d: D) -> Result<MfaPolicy, D::Error> {
+    let value = text(d)?;
+    MfaPolicy::parse(&value).ok_or_else(|| {
+        D::Error::custom(format!("expected off, optional or required, got {value:?}"))
+    })
+}
+
+/// A WebAuthn RP ID is a domain (WebAuthn §5.1.2 "RP ID"): no scheme, port or path.
+fn rp_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = text(d)?.trim().to_ascii_lowercase();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let valid = value.split('.').all(|label| {
+        !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !valid || value.parse::<std::net::IpAddr>().is_ok() {
+        return Err(D::Error::custom(format!(
+            "{value:?} is not a domain name (no scheme, port, path or IP address)"
+        )));
+    }
+    Ok(Some(value))
+}
+
+/// Origins pages with passkeys are served from (`https://host[:port]`), comma-separated.
+fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    text(d)?
+        .split([',', ' '])
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let url = url::Url::parse(p)
+                .map_err(|_| D::Error::custom(format!("{p:?} is not an origin")))?;
+            let origin = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "https" | "http") || origin != p.trim_end_matches('/') {
+                return Err(D::Error::custom(format!(
+                    "{p:?} is not an origin (scheme://host[:port], nothing after)"
+                )));
+            }
+            Ok(origin)
+        })
+        .collect()
 }
 
 fn log_format<'de, D: Deserializer<'de>>(d: D) -> Result<LogFormat, D::Error> {

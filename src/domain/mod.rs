@@ -1,6 +1,7 @@
 //! Small value types shared by every layer.
 
 mod application_type;
+mod auth_level;
 mod client_metadata;
 mod clock;
 mod grant_type;
@@ -14,6 +15,7 @@ mod secret;
 mod username;
 
 pub use application_type::ApplicationType;
+pub use auth_level::{ACR_MFA, ACR_PASSWORD, AcrAsked, Level, MethodUse, MfaPolicy};
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;

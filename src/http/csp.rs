@@ -38,6 +38,14 @@ pub fn allow_script_nonce(response: &mut actix_web::HttpResponse, nonce: &str) {
     });
 }
 
+/// Lets a page run our passkey script (`static/passkey.js`) and send its ceremony's
+/// requests to this server: `script-src 'self'` and `connect-src 'self'`, nothing else.
+pub fn allow_passkey_script(response: &mut actix_web::HttpResponse) {
+    rewrite_csp(response, |policy| {
+        format!("{policy}; script-src 'self'; connect-src 'self'")
+    });
+}
+
 /// Replaces the response's Content-Security-Policy by `rewrite` of it (pages only: a
 /// response without one is left alone).
 fn rewrite_csp(response: &mut actix_web::HttpResponse, rewrite: impl FnOnce(&str) -> String) {

@@ -15,6 +15,7 @@ use crate::http::paths::{self, Links};
 use crate::http::state::{State, blocking};
 use crate::protocol::authorize::{AuthorizationResponse, issue_response};
 use crate::protocol::interaction::{self, Interaction, Step, expired};
+use crate::protocol::sign_in::SignIn;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
 
@@ -160,10 +161,30 @@ pub async fn proceed(
         state.now(),
     ) {
         Step::Login => paths::LOGIN,
+        Step::StepUp => {
+            // Only the missing factor is asked for, in the same session (`sid` kept).
+            let Some(signed_in) = &signed_in else {
+                return Err(OAuthError::server("a step-up without a session").into());
+            };
+            interaction.sign_in = Some(SignIn::step_up(
+                &signed_in.session,
+                signed_in.required,
+                state.settings.mfa,
+                crate::protocol::sign_in::ThrottleLimits {
+                    failures_per_address: state.settings.password_failures_per_address,
+                },
+            ));
+            paths::SECOND_FACTOR
+        }
         Step::Consent => paths::CONSENT,
         Step::Account => {
             forget(state, handle.as_deref()).await?;
-            let account = Links::new(&state.settings.issuer_path).account();
+            let links = Links::new(&state.settings.issuer_path);
+            let account = if interaction.reauth {
+                links.security()
+            } else {
+                links.account()
+            };
             return Ok(redirect(StatusCode::SEE_OTHER, &account));
         }
         Step::Fail(response) => {

@@ -9,6 +9,12 @@
 
 /// An interaction's login page (`?id=` names the interaction).
 pub const LOGIN: &str = "/login";
+/// The second step of a sign-in (`?id=` names the interaction): a second factor, the
+/// enrolment of one, or a step-up.
+pub const SECOND_FACTOR: &str = "/login/factor";
+/// A passkey sign-in's ceremony (`static/passkey.js`): its options, then its answer.
+pub const PASSKEY_SIGN_IN_OPTIONS: &str = "/login/passkey/options";
+pub const PASSKEY_SIGN_IN_FINISH: &str = "/login/passkey/finish";
 /// An interaction's consent page (`?id=` names the interaction).
 pub const CONSENT: &str = "/consent";
 /// Where the RP-initiated logout page (`protocol::features::END_SESSION`) posts the
@@ -23,6 +29,11 @@ pub mod account {
     pub const END_SESSION: &str = "/account/sessions/end";
     pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
     pub const WITHDRAW_CONSENT: &str = "/account/consents/withdraw";
+    /// How the account signs in: passkeys, the authenticator app, recovery codes.
+    pub const SECURITY: &str = "/account/security";
+    /// Adding a passkey (`static/passkey.js`): the ceremony's options, then its answer.
+    pub const PASSKEY_OPTIONS: &str = "/account/security/passkey/options";
+    pub const PASSKEY_FINISH: &str = "/account/security/passkey/finish";
 }
 
 /// The files the pages load.
@@ -33,6 +44,8 @@ pub mod assets {
     pub const FAVICON: &str = "/static/favicon.svg";
     /// The signed-out page's script: it continues once the front-channel frames loaded.
     pub const FRONTCHANNEL_SCRIPT: &str = "/static/frontchannel.js";
+    /// The passkey ceremonies' script (login, second-factor and security pages).
+    pub const PASSKEY_SCRIPT: &str = "/static/passkey.js";
 }
 
 /// The admin console. Its cookies are limited to `HOME`, so every page of it is below.
@@ -120,6 +133,39 @@ impl Links {
 
     pub fn consent(&self) -> String {
         self.at(CONSENT)
+    }
+
+    pub fn second_factor(&self) -> String {
+        self.at(SECOND_FACTOR)
+    }
+
+    /// The second-factor page of interaction `handle`, showing `factor`.
+    pub fn second_factor_choice(&self, handle: &str, factor: &str) -> String {
+        format!("{}?id={handle}&factor={factor}", self.at(SECOND_FACTOR))
+    }
+
+    pub fn passkey_sign_in_options(&self) -> String {
+        self.at(PASSKEY_SIGN_IN_OPTIONS)
+    }
+
+    pub fn passkey_sign_in_finish(&self) -> String {
+        self.at(PASSKEY_SIGN_IN_FINISH)
+    }
+
+    pub fn security(&self) -> String {
+        self.at(account::SECURITY)
+    }
+
+    pub fn passkey_options(&self) -> String {
+        self.at(account::PASSKEY_OPTIONS)
+    }
+
+    pub fn passkey_finish(&self) -> String {
+        self.at(account::PASSKEY_FINISH)
+    }
+
+    pub fn passkey_script(&self) -> String {
+        self.at(assets::PASSKEY_SCRIPT)
     }
 
     pub fn logout_confirm(&self) -> String {

@@ -8,11 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{ErrorCode, OAuthError};
+use crate::domain::{AcrAsked, Level, MfaPolicy};
 
-/// The one authentication context this provider achieves today: a password
-/// (`amr: ["pwd"]`, RFC 8176 §2).
-pub const ACR_PASSWORD: &str = "urn:portcullis:acr:password";
-pub const ACR_VALUES_SUPPORTED: [&str; 1] = [ACR_PASSWORD];
+pub use crate::domain::{ACR_MFA, ACR_PASSWORD};
 
 /// §5.5.1: one requested claim; `null` asks for it voluntarily with no conditions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -128,24 +126,47 @@ impl ClaimsRequest {
     }
 }
 
-/// The `acr` to report, if the request asked for one (`acr_values`, or `acr` in the
-/// claims parameter): the one this provider achieves. An essential `acr` whose values
-/// exclude it cannot be met: §5.5.1.1 makes that "a failed authentication attempt".
-pub fn acr_for(
+/// What the request asks of the authentication context, if anything (`acr_values`, or
+/// `acr` in the claims parameter), in the levels this provider reaches under `policy`.
+/// An essential `acr` whose values name none of them cannot be met: §5.5.1.1 makes that
+/// "a failed authentication attempt". `acr_values` is a voluntary request (§3.1.2.1):
+/// values of others are ignored.
+pub fn acr_asked(
     acr_values: Option<&str>,
     claims: &ClaimsRequest,
-) -> Result<Option<String>, OAuthError> {
-    let achieved = Value::String(ACR_PASSWORD.to_owned());
+    policy: MfaPolicy,
+) -> Result<Option<AcrAsked>, OAuthError> {
+    let reachable = policy.levels();
     if let Some(request) = claims.id_token.get("acr") {
-        if request.essential && !request.accepts(&achieved) {
+        let levels: Vec<Level> = reachable
+            .iter()
+            .copied()
+            .filter(|l| request.accepts(&Value::String(l.acr().to_owned())))
+            .collect();
+        if request.essential && levels.is_empty() {
             return Err(OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the requested authentication context cannot be met",
             ));
         }
-        return Ok(Some(ACR_PASSWORD.to_owned()));
+        return Ok(Some(AcrAsked {
+            levels,
+            essential: request.essential,
+        }));
     }
-    Ok(acr_values.map(|_| ACR_PASSWORD.to_owned()))
+    Ok(acr_values.map(|values| {
+        let mut levels: Vec<Level> = values
+            .split(' ')
+            .filter_map(Level::from_acr)
+            .filter(|l| reachable.contains(l))
+            .collect();
+        levels.sort_unstable();
+        levels.dedup();
+        AcrAsked {
+            levels,
+            essential: false,
+        }
+    }))
 }
 
 /// Adds to `out` the user's claims (from `available`, all the user has) that `requested`
@@ -198,28 +219,50 @@ mod tests {
     }
 
     #[test]
-    fn acr_is_reported_when_asked_for_and_an_unmeetable_essential_one_fails() {
+    fn acr_is_asked_by_name_and_an_unmeetable_essential_one_fails() {
+        use MfaPolicy::*;
         let none = ClaimsRequest::default();
-        assert_eq!(acr_for(None, &none).unwrap(), None);
+        assert_eq!(acr_asked(None, &none, Optional).unwrap(), None);
+        let levels = |values: &str, policy| {
+            acr_asked(Some(values), &none, policy)
+                .unwrap()
+                .unwrap()
+                .levels
+        };
+        assert_eq!(levels("urn:x", Optional), []);
         assert_eq!(
-            acr_for(Some("urn:x"), &none).unwrap().as_deref(),
-            Some(ACR_PASSWORD)
+            levels(
+                &format!("{ACR_MFA} urn:x {ACR_PASSWORD} {ACR_MFA}"),
+                Optional
+            ),
+            [Level::SingleFactor, Level::MultiFactor],
+            "ours only, weakest first, once each"
         );
+        assert_eq!(levels(ACR_MFA, Off), [], "not reachable with mfa = off");
         let voluntary =
             ClaimsRequest::parse(r#"{"id_token":{"acr":{"values":["urn:x"]}}}"#).unwrap();
+        let asked = acr_asked(None, &voluntary, Optional).unwrap().unwrap();
+        assert!(asked.levels.is_empty() && !asked.essential);
+        let any = ClaimsRequest::parse(r#"{"id_token":{"acr":null}}"#).unwrap();
         assert_eq!(
-            acr_for(None, &voluntary).unwrap().as_deref(),
-            Some(ACR_PASSWORD)
+            acr_asked(None, &any, Optional).unwrap().unwrap().levels,
+            Level::ALL
         );
         let essential =
             ClaimsRequest::parse(r#"{"id_token":{"acr":{"essential":true,"values":["urn:x"]}}}"#)
                 .unwrap();
-        assert!(acr_for(None, &essential).is_err());
-        let met = ClaimsRequest::parse(&format!(
-            r#"{{"id_token":{{"acr":{{"essential":true,"value":"{ACR_PASSWORD}"}}}}}}"#
+        assert!(acr_asked(None, &essential, Optional).is_err());
+        let essential_mfa = ClaimsRequest::parse(&format!(
+            r#"{{"id_token":{{"acr":{{"essential":true,"value":"{ACR_MFA}"}}}}}}"#
         ))
         .unwrap();
-        assert!(acr_for(None, &met).is_ok());
+        let asked = acr_asked(None, &essential_mfa, Optional).unwrap().unwrap();
+        assert_eq!(asked.levels, [Level::MultiFactor]);
+        assert!(asked.essential);
+        assert!(
+            acr_asked(None, &essential_mfa, Off).is_err(),
+            "two factors are not reachable with mfa = off"
+        );
     }
 
     #[test]

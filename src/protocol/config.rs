@@ -2,7 +2,7 @@
 //! operator's settings (`startup`), so that protocol code depends on what it uses and its
 //! tests can state every value without reading a configuration (`testing::TestWorld`).
 
-use crate::domain::{RegistrationMode, Seconds};
+use crate::domain::{MfaPolicy, RegistrationMode, Seconds};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProtocolConfig {
@@ -27,6 +27,8 @@ pub struct ProtocolConfig {
     /// Whether an initial access token is configured: `registration = token` without one
     /// leaves registration closed. The token itself is checked by the endpoint, never here.
     pub registration_token_set: bool,
+    /// The second-factor policy: which levels sign-ins reach, and the least they must.
+    pub mfa: MfaPolicy,
 }
 
 impl ProtocolConfig {

@@ -177,6 +177,8 @@ mod tests {
             user_id: "alice".into(),
             auth_time: NOW - 10,
             amr: vec!["pwd".into()],
+            level: Default::default(),
+            methods: Vec::new(),
             expires_at: NOW + 1000,
         }
     }

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
 use super::authorize::{DISPLAY_VALUES, PkceMethod, Prompt, ResponseMode};
-use super::claims_request::ACR_VALUES_SUPPORTED;
 use super::client_auth::ASSERTION_ALGS;
 use super::registration::SUPPORTED_RESPONSE_TYPES;
 use super::{ProtocolConfig, SUPPORTED_SCOPES, features};
@@ -74,7 +73,7 @@ pub fn provider_metadata(config: &ProtocolConfig, keys: &KeySet) -> Value {
         "claim_types_supported": ["normal"],
         "prompt_values_supported": Prompt::SUPPORTED,
         "claims_parameter_supported": true,
-        "acr_values_supported": ACR_VALUES_SUPPORTED,
+        "acr_values_supported": config.mfa.levels().iter().map(|l| l.acr()).collect::<Vec<_>>(),
         "display_values_supported": DISPLAY_VALUES,
         "ui_locales_supported": UI_LOCALES,
         "request_parameter_supported": true,

@@ -12,16 +12,18 @@ use super::authorize::{
     drop_unconsented_offline_access, next_step,
 };
 use super::logout::session_user;
+use super::sign_in::SignIn;
 use super::tokens::subject_for;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
-use crate::domain::UnixTime;
+use crate::domain::{Level, MfaPolicy, UnixTime};
 use crate::sessions::SsoSession;
 use crate::store::{Client, Consent};
 
 /// What a form token is for: a token of one form is no good in another.
 pub const LOGIN_FORM: &str = "login-form";
 pub const CONSENT_FORM: &str = "consent-form";
+pub const FACTOR_FORM: &str = "factor-form";
 
 /// An authorization request waiting for the user, bound to the browser that first
 /// opened it. It holds nothing from which a cookie or a form token could be rebuilt:
@@ -47,12 +49,25 @@ pub struct Interaction {
     /// account page, with no client and no consent.
     #[serde(default)]
     pub for_account: bool,
+    /// A sign-in waiting for its next step (a second factor, an enrolment, a step-up).
+    #[serde(default)]
+    pub sign_in: Option<SignIn>,
+    /// The level a sign-in for this request is asked to reach: the request's
+    /// `acr_values` and the client's `require_mfa` (see [`asked_of_sign_in`]).
+    #[serde(default)]
+    pub asked: Level,
+    /// An account sign-in that confirms who is there before a change to how the account
+    /// signs in: a fresh sign-in even with a session, and then the security page.
+    #[serde(default)]
+    pub reauth: bool,
 }
 
 impl Interaction {
     /// A validated request of `client`, bound to no browser yet.
     pub fn new(request: AuthorizationRequest, client: &Client) -> Self {
         Self {
+            asked: asked_of_sign_in(&request, client.require_mfa),
+            reauth: false,
             request,
             client_name: client.name.clone(),
             client_unverified: client.registered_dynamically,
@@ -60,6 +75,7 @@ impl Interaction {
             continue_hash: None,
             logged_in_session: None,
             for_account: false,
+            sign_in: None,
         }
     }
 
@@ -73,7 +89,19 @@ impl Interaction {
             continue_hash: None,
             logged_in_session: None,
             for_account: true,
+            sign_in: None,
+            asked: Level::SingleFactor,
+            reauth: false,
         }
+    }
+
+    /// A fresh sign-in of `username` to confirm it is them, before a change to how the
+    /// account signs in (the security page).
+    pub fn confirm_identity(username: &str) -> Self {
+        let mut interaction = Self::for_account();
+        interaction.reauth = true;
+        interaction.request.login_hint = Some(username.to_owned());
+        interaction
     }
 
     pub fn bind(&mut self, browser_id: &str) {
@@ -152,6 +180,9 @@ pub struct SignedIn {
     pub first_party: bool,
     /// The request's `id_token_hint` names this session's user.
     pub hint_names_user: bool,
+    /// The level the session must have reached for this request (see
+    /// [`required_level`]).
+    pub required: Level,
 }
 
 /// Whether `session` still speaks for its user, and if so what they consented to for
@@ -173,12 +204,42 @@ pub fn signed_in(
         (Some(hint), Some(client)) => *hint == subject_for(client, &user.id, ctx.kek),
         _ => false,
     };
+    let client_requires = client.as_ref().is_some_and(|c| c.require_mfa);
     Ok(Some(SignedIn {
         consent: ctx.store.find_consent(&user.id, client_id)?,
         first_party: client.as_ref().is_some_and(|c| c.first_party),
+        required: required_level(
+            ctx.config.mfa,
+            asked_of_sign_in(request, client_requires),
+            user.mfa_required,
+        ),
         session,
         hint_names_user,
     }))
+}
+
+/// What a sign-in for `request` is asked to reach before the account is known: the
+/// request's `acr_values` and the client's `require_mfa`.
+pub fn asked_of_sign_in(request: &AuthorizationRequest, client_requires_mfa: bool) -> Level {
+    let client = if client_requires_mfa {
+        Level::MultiFactor
+    } else {
+        Level::SingleFactor
+    };
+    request.asked_level().max(client)
+}
+
+/// The level a session must have reached: what was `asked` (request and client), what
+/// an administrator requires of the user, and the server's policy. A sign-in asked for
+/// `asked` reaches at least this (`sign_in::SignIn::required` adds the account's own
+/// factors), so a fresh sign-in is never stepped up again.
+pub fn required_level(policy: MfaPolicy, asked: Level, user_mfa_required: bool) -> Level {
+    let user = if user_mfa_required {
+        Level::MultiFactor
+    } else {
+        Level::SingleFactor
+    };
+    policy.required(asked.max(user))
 }
 
 /// Where an interaction goes next.
@@ -186,6 +247,8 @@ pub fn signed_in(
 pub enum Step {
     /// To the login page.
     Login,
+    /// To the second-factor page, for the session's own user.
+    StepUp,
     /// To the consent page.
     Consent,
     /// An account sign-in is done: to the account page.
@@ -209,8 +272,10 @@ pub fn step(
 ) -> Step {
     if interaction.for_account {
         return match signed_in {
-            None => Step::Login,
-            Some(_) => Step::Account,
+            Some(s) if !interaction.reauth || interaction.fresh_login_of(&s.session) => {
+                Step::Account
+            }
+            _ => Step::Login,
         };
     }
     let consent = signed_in.and_then(|s| s.consent.as_ref());
@@ -221,6 +286,7 @@ pub fn step(
         session: &s.session,
         fresh: interaction.fresh_login_of(&s.session),
         is_the_named_user: !named || s.hint_names_user,
+        required: s.required,
     });
     match next_step(
         &interaction.request,
@@ -230,6 +296,7 @@ pub fn step(
         now,
     ) {
         Next::Login => Step::Login,
+        Next::StepUp => Step::StepUp,
         Next::Consent => Step::Consent,
         Next::IssueCode => Step::Issue,
         Next::Fail(code) => Step::Fail(interaction.error_response(code, issuer)),
@@ -283,6 +350,9 @@ mod tests {
             continue_hash: None,
             logged_in_session: None,
             for_account: false,
+            sign_in: None,
+            asked: Level::SingleFactor,
+            reauth: false,
         }
     }
 
@@ -293,6 +363,8 @@ mod tests {
             user_id: user.into(),
             auth_time,
             amr: vec!["pwd".into()],
+            level: Default::default(),
+            methods: Vec::new(),
             expires_at: auth_time + 3600,
         }
     }
@@ -309,6 +381,7 @@ mod tests {
             }),
             first_party: false,
             hint_names_user,
+            required: Level::SingleFactor,
         }
     }
 

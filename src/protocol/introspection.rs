@@ -59,6 +59,12 @@ fn access_token_info(
     if let Some(auth_time) = claims.auth_time {
         info["auth_time"] = json!(auth_time);
     }
+    if let Some(acr) = &claims.acr {
+        info["acr"] = json!(acr);
+    }
+    if let Some(amr) = &claims.amr {
+        info["amr"] = json!(amr);
+    }
     if let Some(Subject::Client { .. }) = claims.subject() {
         info["sub_type"] = json!("client");
     }
@@ -80,7 +86,7 @@ fn refresh_token_info(
     if !active {
         return Ok(Some(inactive()));
     }
-    Ok(Some(json!({
+    let mut info = json!({
         "active": true,
         "iss": ctx.config.issuer,
         "client_id": grant.client_id,
@@ -91,7 +97,14 @@ fn refresh_token_info(
         "iat": record.created_at,
         "auth_time": grant.auth_time,
         "token_type": "refresh_token",
-    })))
+    });
+    if let Some(acr) = &grant.acr {
+        info["acr"] = json!(acr);
+    }
+    if let Some(amr) = &grant.amr {
+        info["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+    }
+    Ok(Some(info))
 }
 
 /// RFC 9701 §5: the response as a signed JWT for `caller`, `typ`

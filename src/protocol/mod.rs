@@ -19,6 +19,7 @@ pub mod logout;
 pub mod params;
 pub mod registration;
 pub mod revocation;
+pub mod security;
 pub mod sign_in;
 pub mod sign_out;
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub fn config() -> ProtocolConfig {
         require_pushed_authorization_requests: false,
         registration: RegistrationMode::Token,
         registration_token_set: false,
+        mfa: crate::domain::MfaPolicy::Optional,
     }
 }
 

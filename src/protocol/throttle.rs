@@ -53,6 +53,28 @@ pub enum Throttle {
     Refuse,
 }
 
+/// Failed code attempts in the current window (`WINDOW`), of one kind (one-time codes and
+/// recovery codes are counted apart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeAttempts {
+    pub for_account: i64,
+    /// From this address, for any account.
+    pub from_address: i64,
+}
+
+/// Wrong codes of one kind an account gets per window. A code step comes after the
+/// password, so its guesser already knows that; a TOTP guess is right with odds of 3 in a
+/// million (the code of the step before, now and after), so 5 a window is 480 a day and
+/// odds of about 1 in 700 a day, and each success is logged and audited.
+pub const MAX_CODES_PER_ACCOUNT: i64 = 5;
+
+/// Whether a code attempt, already counted, may be checked: within the account's
+/// `MAX_CODES_PER_ACCOUNT` and the address's `failures_per_address`. No queue: a code is
+/// typed by a person, who can wait out the window or use another factor.
+pub fn admits_code(attempts: CodeAttempts, failures_per_address: i64) -> bool {
+    attempts.for_account <= MAX_CODES_PER_ACCOUNT && attempts.from_address <= failures_per_address
+}
+
 /// `known_browser`: this browser signed in to the account before.
 /// `failures_per_address`: the setting `password_failures_per_address`.
 pub fn decide(attempts: LoginAttempts, known_browser: bool, failures_per_address: i64) -> Throttle {

@@ -52,6 +52,12 @@ pub struct AccessTokenClaims {
     pub iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The sign-in's authentication context class and methods (RFC 9068 §2.2.1), for a
+    /// resource server that wants to know how its user signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
 }
@@ -88,6 +94,9 @@ pub struct AccessTokenRequest<'a> {
     /// RFC 8707 resources; empty means this provider (its userinfo endpoint).
     pub audience: &'a [String],
     pub auth_time: Option<i64>,
+    /// The user's sign-in: its `acr` and `amr` (as stored: space-separated).
+    pub acr: Option<&'a str>,
+    pub amr: Option<&'a str>,
 }
 
 pub(crate) fn signing_key(
@@ -143,6 +152,10 @@ pub fn issue_access_token(
         exp: ctx.now + config.access_token_ttl,
         iat: ctx.now,
         auth_time: request.auth_time,
+        acr: request.acr.map(str::to_owned),
+        amr: request
+            .amr
+            .map(|text| text.split(' ').map(str::to_owned).collect()),
         gid,
     };
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;

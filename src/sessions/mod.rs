@@ -16,7 +16,7 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use memory::MemorySessionStore;
 pub use redis::{RedisSessionStore, open_client as open_redis_client};
 
-use crate::domain::{UnixTime, UsernameKey};
+use crate::domain::{Level, MethodUse, UnixTime, UsernameKey};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -83,7 +83,32 @@ pub struct SsoSession {
     /// in the order proved. Grants made in the session carry them into ID tokens.
     #[serde(default = "amr_before_it_was_recorded")]
     pub amr: Vec<String>,
+    /// The level the sign-in reached (`acr`). Sessions saved before levels were recorded
+    /// were signed in with a password alone: one factor.
+    #[serde(default)]
+    pub level: Level,
+    /// Each method proved, and when (empty in sessions saved before they were
+    /// recorded: see [`SsoSession::method_uses`]).
+    #[serde(default)]
+    pub methods: Vec<MethodUse>,
     pub expires_at: UnixTime,
+}
+
+impl SsoSession {
+    /// Each method proved and when; for a session saved before they were recorded, its
+    /// `amr` at its `auth_time`.
+    pub fn method_uses(&self) -> Vec<MethodUse> {
+        if !self.methods.is_empty() {
+            return self.methods.clone();
+        }
+        self.amr
+            .iter()
+            .map(|amr| MethodUse {
+                amr: amr.clone(),
+                at: self.auth_time,
+            })
+            .collect()
+    }
 }
 
 /// Sessions saved before `amr` was recorded were all signed in with a password alone.
@@ -100,6 +125,8 @@ impl std::fmt::Debug for SsoSession {
             .field("user_id", &self.user_id)
             .field("auth_time", &self.auth_time)
             .field("amr", &self.amr)
+            .field("level", &self.level)
+            .field("methods", &self.methods)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -142,6 +169,13 @@ fn login_keys(username: &str, address: &str) -> [String; 3] {
         key(FAILED_LOGINS, name.as_str()),
         key(FAILED_FROM, &format!("{name}\n{address}")),
         key(FAILED_SOURCE, address),
+    ]
+}
+
+fn code_keys(kind: &str, user_id: &str, address: &str) -> [String; 2] {
+    [
+        key(&format!("failed-code:{kind}:"), user_id),
+        key(&format!("failed-code-source:{kind}:"), address),
     ]
 }
 
@@ -210,6 +244,37 @@ impl Sessions {
             self.store
                 .add(&browser_login_key(username, b), -1, window)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Counts a code attempt (`kind`: one-time or recovery codes, each counted apart) on
+    /// an account and from an address before the code is checked, atomically across
+    /// instances; returns `(for_account, from_address)` in the window.
+    pub async fn reserve_code(
+        &self,
+        kind: &str,
+        user_id: &str,
+        address: &str,
+        window: Duration,
+    ) -> SessionResult<(i64, i64)> {
+        let [account, source] = code_keys(kind, user_id, address);
+        Ok((
+            self.store.add(&account, 1, window).await?,
+            self.store.add(&source, 1, window).await?,
+        ))
+    }
+
+    /// A right code's reservation is returned.
+    pub async fn code_succeeded(
+        &self,
+        kind: &str,
+        user_id: &str,
+        address: &str,
+        window: Duration,
+    ) -> SessionResult<()> {
+        for key in code_keys(kind, user_id, address) {
+            self.store.add(&key, -1, window).await?;
         }
         Ok(())
     }
@@ -451,6 +516,8 @@ mod tests {
             user_id: "user-1".into(),
             auth_time: 1,
             amr: vec!["pwd".into()],
+            level: Default::default(),
+            methods: Vec::new(),
             expires_at: 2,
         };
         let shown = format!("{session:?}");

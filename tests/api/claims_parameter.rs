@@ -234,7 +234,10 @@ async fn discovery_announces_the_claims_parameter_acr_values_and_display_values(
     let app = spawn_app().await;
     let doc = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["claims_parameter_supported"], true);
-    assert_eq!(doc["acr_values_supported"], json!([ACR_PASSWORD]));
+    assert_eq!(
+        doc["acr_values_supported"],
+        json!([ACR_PASSWORD, portcullis::protocol::claims_request::ACR_MFA])
+    );
     assert_eq!(
         doc["display_values_supported"],
         json!(["page", "popup", "touch", "wap"])

@@ -61,9 +61,10 @@ async fn operators_list_and_reset_a_users_second_factors() {
     let app = spawn_app().await;
     let alice = app.add_user("alice").await;
     app.add_user("bob").await;
-    let sealed = enrol(&app, &alice);
+    // Signed in before the factors were enrolled (a password sign-in then sufficed).
     let client = app.add_refreshing_client();
     let (tokens, browser) = app.offline_tokens(&client, "alice").await;
+    let sealed = enrol(&app, &alice);
 
     let (ok, listed, err) = run(&db(&app), &["users", "mfa", "list", "alice"], None);
     assert!(ok, "{err}");

@@ -28,8 +28,8 @@ const KNOWN_BROWSER_TTL: Duration = Duration::from_secs(90 * 86_400);
 use crate::http::sign_out::{self, Ending};
 use crate::protocol::OAuthError;
 use crate::protocol::sign_in::{
-    Account, Answer, Denied, Mechanism, NewSession, PasswordCheck, SignIn, SignInPorts,
-    ThrottleLimits, new_sid, session_after,
+    Account, AccountFactors, Answer, Authenticated, CodeAttempts, CodeKind, Denied, NewSession,
+    PasswordCheck, SignIn, SignInPorts, ThrottleLimits, new_sid, session_after, stored,
 };
 use crate::protocol::throttle;
 use crate::sessions::{LoginAttempts, Sessions};
@@ -193,15 +193,33 @@ async fn wait_in_queues(
     Ok(true)
 }
 
-/// The sign-in's I/O for one post of the login form (`protocol::sign_in` decides): the
-/// throttle's counters and queues in the session store, the account on the blocking
-/// pool, argon2 on the hashing threads.
-struct FormPorts<'a> {
+/// The sign-in's I/O for one post of a sign-in form (`protocol::sign_in` decides): the
+/// throttle's counters and queues in the session store, the account and its factors on
+/// the blocking pool, argon2 on the hashing threads.
+pub(super) struct FormPorts<'a> {
     state: &'a State,
     /// The client address's limit key (`limit_key`).
     source: String,
     /// The browser's id, when it is the browser the interaction is bound to.
     browser: Option<String>,
+}
+
+impl<'a> FormPorts<'a> {
+    pub(super) fn new(state: &'a State, req: &HttpRequest, pending: &Interaction) -> Self {
+        let address = client_address_of(req, &state.settings);
+        Self {
+            state,
+            source: limit_key(&address),
+            browser: bound_browser(pending, req, state),
+        }
+    }
+}
+
+/// The limits of the throttle that are settings.
+pub(super) fn throttle_limits(state: &State) -> ThrottleLimits {
+    ThrottleLimits {
+        failures_per_address: state.settings.password_failures_per_address,
+    }
 }
 
 impl FormPorts<'_> {
@@ -292,6 +310,66 @@ impl SignInPorts for FormPorts<'_> {
         Ok(())
     }
 
+    async fn account_factors(&self, user_id: &str) -> Result<Option<AccountFactors>, OAuthError> {
+        let user_id = user_id.to_owned();
+        blocking(self.state, move |ctx| {
+            stored::account_factors(ctx, &user_id)
+        })
+        .await
+    }
+
+    async fn reserve_code_attempt(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+    ) -> Result<CodeAttempts, OAuthError> {
+        let (for_account, from_address) = self
+            .state
+            .sessions
+            .reserve_code(kind.as_str(), user_id, &self.source, throttle::WINDOW)
+            .await?;
+        Ok(CodeAttempts {
+            for_account,
+            from_address,
+        })
+    }
+
+    async fn code_attempt_succeeded(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+    ) -> Result<(), OAuthError> {
+        Ok(self
+            .state
+            .sessions
+            .code_succeeded(kind.as_str(), user_id, &self.source, throttle::WINDOW)
+            .await?)
+    }
+
+    async fn use_one_time_code(
+        &self,
+        user_id: &str,
+        code: &Secret<String>,
+    ) -> Result<bool, OAuthError> {
+        let (user_id, code) = (user_id.to_owned(), code.clone());
+        blocking(self.state, move |ctx| {
+            stored::use_one_time_code(ctx, &user_id, code.expose())
+        })
+        .await
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code: &Secret<String>,
+    ) -> Result<bool, OAuthError> {
+        let (user_id, code) = (user_id.to_owned(), code.clone());
+        blocking(self.state, move |ctx| {
+            stored::use_recovery_code(ctx, &user_id, code.expose())
+        })
+        .await
+    }
+
     fn now(&self) -> UnixTime {
         self.state.now()
     }
@@ -319,7 +397,7 @@ async fn submit_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let mut pending = load(&state, &form.id).await?;
+    let pending = load(&state, &form.id).await?;
     if !crate::http::csrf::from_our_pages(&req, &state.settings)
         || !accepts(&pending, &req, &state, LOGIN_FORM, &form.id, &form.csrf)
     {
@@ -330,23 +408,22 @@ async fn submit_page(
     }
     let base = &state.settings.issuer_path;
     let address = client_address_of(&req, &state.settings);
-    let ports = FormPorts {
-        state: &state,
-        source: limit_key(&address),
-        browser: bound_browser(&pending, &req, &state),
-    };
-    let limits = ThrottleLimits {
-        failures_per_address: state.settings.password_failures_per_address,
-    };
-    let mut sign_in = SignIn::begin(&form.username, Mechanism::Password, limits);
+    let ports = FormPorts::new(&state, &req, &pending);
+    let mut sign_in = SignIn::begin(
+        &form.username,
+        pending.asked,
+        state.settings.mfa,
+        throttle_limits(&state),
+    );
     let answer = sign_in.password(Secret::new(form.password), &ports).await?;
     let username = sign_in.username();
     let ui = crate::http::ui::Ui::current();
     let signed_in = match answer {
         Answer::Success(signed_in) => signed_in,
-        // The password mechanism has no second step yet.
         Answer::Continue(_) => {
-            return Err(OAuthError::server("the sign-in asks for a step this page lacks").into());
+            // The password is right; a second factor (or an enrolment) comes next.
+            state.metrics.login(true);
+            return to_second_step(&state, &form.id, pending, sign_in).await;
         }
         Answer::Denied(Denied::Throttled) => {
             state.metrics.login(false);
@@ -364,7 +441,7 @@ async fn submit_page(
                 ui.t("login.throttled"),
             ));
         }
-        Answer::Denied(Denied::Incorrect) => {
+        Answer::Denied(Denied::Incorrect | Denied::WrongCode) => {
             state.metrics.login(false);
             crate::audit::login_failed(&crate::audit::account_ref(&state.kek, username), &address);
             return Ok(page(
@@ -392,17 +469,49 @@ async fn submit_page(
         }
     };
     state.metrics.login(true);
-    crate::audit::login_succeeded(&signed_in.user_id, &address);
+    complete(&req, &state, &form.id, pending, signed_in).await
+}
 
+/// Keeps `sign_in` with its interaction and sends the browser to the second step.
+pub(super) async fn to_second_step(
+    state: &State,
+    handle: &str,
+    mut pending: Interaction,
+    sign_in: SignIn,
+) -> Result<HttpResponse, PageError> {
+    pending.sign_in = Some(sign_in);
+    crate::http::interaction::save(state, handle, &pending).await?;
+    let location = format!(
+        "{}?id={handle}",
+        crate::http::paths::Links::new(&state.settings.issuer_path).second_factor()
+    );
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// A sign-in succeeded: the browser gets its session (a new cookie; the same `sid` for
+/// the same user, see `sign_in::session_after`) and the interaction goes on.
+pub(super) async fn complete(
+    req: &HttpRequest,
+    state: &State,
+    handle: &str,
+    mut pending: Interaction,
+    signed_in: Authenticated,
+) -> Result<HttpResponse, PageError> {
+    let address = client_address_of(req, &state.settings);
+    crate::audit::login_succeeded(&signed_in.user_id, &address);
     // Claim the interaction before creating anything: of two submissions of this form
     // (a double click, two instances) one wins, and the other leaves nothing behind.
-    if !take(&state, &form.id).await? {
+    if !take(state, handle).await? {
         return Err(expired().into());
     }
+    pending.sign_in = None;
     // The session the browser had is replaced (`sign_in::session_after` decides how).
     let now = state.now();
     let mut previous = None;
-    if let Some(old) = session_id(&req, &state.settings) {
+    if let Some(old) = session_id(req, &state.settings) {
         previous = state
             .sessions
             .load_sso(&old, now)
@@ -428,7 +537,7 @@ async fn submit_page(
             sid,
             reason: "replaced_by_another_user",
         };
-        sign_out::end(&state, ending).await?;
+        sign_out::end(state, ending).await?;
     }
     let mut record = BrowserSession {
         sid: session.sid.clone(),
@@ -437,10 +546,10 @@ async fn submit_page(
         created_at: now,
         expires_at: session.expires_at,
         ended_at: None,
-        user_agent: user_agent(&req),
+        user_agent: user_agent(req),
         ip_address: Some(address.clone()),
     };
-    let recorded = blocking(&state, {
+    let recorded = blocking(state, {
         let record = record.clone();
         move |ctx| Ok(ctx.store.record_session(&record)?)
     })
@@ -449,7 +558,7 @@ async fn submit_page(
         // The session it would go on in was ended meanwhile (elsewhere): a new one.
         session.sid = new_sid();
         record.sid = session.sid.clone();
-        blocking(&state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
+        blocking(state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
     }
     state
         .sessions
@@ -459,6 +568,6 @@ async fn submit_page(
     pending.logged_in_session = Some(token_hash(&session.id));
     let cookie = session_cookie(&state.settings, session.id.clone());
     // The claimed interaction goes on under a new handle (if a consent page follows).
-    let response = proceed(&req, &state, pending, None, Some(session)).await?;
+    let response = proceed(req, state, pending, None, Some(session)).await?;
     Ok(with_cookie(response, &cookie))
 }

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod consent;
+pub mod factor;
 pub mod login;
 pub mod logout;
+pub mod security;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -21,6 +23,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
     use crate::http::routes::at;
     cfg.service(at(paths::LOGIN).get(login::show).post(login::submit).done())
         .service(
+            at(paths::SECOND_FACTOR)
+                .get(factor::show)
+                .post(factor::submit)
+                .done(),
+        )
+        .service(
             at(paths::CONSENT)
                 .get(consent::show)
                 .post(consent::submit)
@@ -34,6 +42,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
         )
         .service(at(paths::LOGOUT_CONFIRM).post(logout::confirm).done())
         .service(at(paths::account::HOME).get(account::show).done())
+        .service(
+            at(paths::account::SECURITY)
+                .get(security::show)
+                .post(security::submit)
+                .done(),
+        )
         .service(
             at(paths::account::END_SESSION)
                 .post(account::end_session)

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::{AuthorizationRequest, Prompt};
-use crate::domain::{Scopes, UnixTime};
+use crate::domain::{Level, Scopes, UnixTime};
 use crate::protocol::claims::releasing_scope;
 use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::{ErrorCode, OFFLINE_ACCESS};
@@ -20,11 +20,17 @@ pub struct Authentication<'a> {
     /// `sub`, OIDC Core §5.5.1) and it is not this session's. The name is the client's
     /// (pairwise, perhaps): only the caller, who knows the client, can compare it.
     pub is_the_named_user: bool,
+    /// The level the session must have reached: what the request, the client, the
+    /// server's policy and the user's administrator ask for.
+    pub required: Level,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     Login,
+    /// The session's user signed in at a lower level than required: ask only for the
+    /// missing factor, in the same session.
+    StepUp,
     Consent,
     IssueCode,
     Fail(ErrorCode),
@@ -120,6 +126,15 @@ pub fn next_step(
     if auth.is_some_and(|a| !a.is_the_named_user) {
         return Next::Fail(ErrorCode::LoginRequired);
     }
+    // A session below the level asked is stepped up (OIDC Core §3.1.2.1 `acr_values`;
+    // with `prompt=none` that needs the user: `login_required`, §3.1.2.6).
+    if auth.is_some_and(|a| a.session.level < a.required) {
+        return if none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::StepUp
+        };
+    }
     let covered = first_party || consent.is_some_and(|c| consent_covers(c, request));
     // OIDC Core §3.1.2.1: with `prompt=consent` the OP "SHOULD prompt the End-User for
     // consent before returning information to the Client", first-party or not.
@@ -177,7 +192,7 @@ mod tests {
             response_mode: Default::default(),
             response_type: Default::default(),
             claims: None,
-            acr: None,
+            acr_asked: None,
         }
     }
 
@@ -188,6 +203,8 @@ mod tests {
             user_id: "u".into(),
             auth_time,
             amr: vec!["pwd".into()],
+            level: Level::SingleFactor,
+            methods: Vec::new(),
             expires_at: auth_time + 1000,
         }
     }
@@ -198,6 +215,7 @@ mod tests {
             session,
             fresh: false,
             is_the_named_user: true,
+            required: Level::SingleFactor,
         }
     }
 
@@ -223,15 +241,10 @@ mod tests {
     #[test]
     fn prompt_login_and_exceeded_max_age_force_a_new_login_once() {
         let s = session(100);
-        let old = Authentication {
-            session: &s,
-            fresh: false,
-            is_the_named_user: true,
-        };
+        let old = signed_in(&s);
         let fresh = Authentication {
-            session: &s,
             fresh: true,
-            is_the_named_user: true,
+            ..signed_in(&s)
         };
         let c = consent("openid profile");
         assert_eq!(
@@ -389,6 +402,45 @@ mod tests {
         assert_eq!(
             next_step(&request(&[], None), Some(&just_signed_in), None, 100),
             Next::Fail(ErrorCode::LoginRequired)
+        );
+    }
+
+    #[test]
+    fn a_session_below_the_level_required_is_stepped_up_in_place() {
+        let s = session(100);
+        let c = consent("openid profile");
+        let below = Authentication {
+            required: Level::MultiFactor,
+            ..signed_in(&s)
+        };
+        assert_eq!(
+            next_step(&request(&[], None), Some(&below), Some(&c), 100),
+            Next::StepUp
+        );
+        assert_eq!(
+            next_step(&request(&["none"], None), Some(&below), Some(&c), 100),
+            Next::Fail(ErrorCode::LoginRequired),
+            "prompt=none cannot ask for the factor"
+        );
+        // prompt=login is a whole new sign-in, not a step-up.
+        assert_eq!(
+            next_step(&request(&["login"], None), Some(&below), Some(&c), 100),
+            Next::Login
+        );
+        let mut strong = session(100);
+        strong.level = Level::MultiFactor;
+        let met = Authentication {
+            required: Level::MultiFactor,
+            ..signed_in(&strong)
+        };
+        assert_eq!(
+            next_step(&request(&[], None), Some(&met), Some(&c), 100),
+            Next::IssueCode
+        );
+        // Consent comes after the step-up, not before.
+        assert_eq!(
+            next_step(&request(&[], None), Some(&below), None, 100),
+            Next::StepUp
         );
     }
 

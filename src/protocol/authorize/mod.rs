@@ -19,9 +19,9 @@ pub use response::{AuthorizationResponse, ResponseMode, issue_response};
 
 use serde::{Deserialize, Serialize};
 
-use super::claims_request::{ClaimsRequest, acr_for};
+use super::claims_request::{ClaimsRequest, acr_asked};
 use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, tokens};
-use crate::domain::{GrantType, Scopes};
+use crate::domain::{AcrAsked, GrantType, Level, Scopes};
 use crate::store::Client;
 
 /// A validated authorization request, kept while the user logs in and consents.
@@ -50,9 +50,10 @@ pub struct AuthorizationRequest {
     /// The `claims` parameter (OIDC Core §5.5), normalized JSON.
     #[serde(default)]
     pub claims: Option<String>,
-    /// The `acr` to report, when the request asked for one.
+    /// What the request asked of the authentication context (`acr_values`, an `acr`
+    /// claims request): the level the sign-in must reach, and the `acr` reported.
     #[serde(default)]
-    pub acr: Option<String>,
+    pub acr_asked: Option<AcrAsked>,
 }
 
 impl AuthorizationRequest {
@@ -62,6 +63,23 @@ impl AuthorizationRequest {
 
     pub(crate) fn prompts(&self, prompt: Prompt) -> bool {
         self.prompt.contains(&prompt)
+    }
+
+    /// The level the request asks the sign-in to reach (before the client's and the
+    /// server's policies).
+    pub fn asked_level(&self) -> Level {
+        self.acr_asked
+            .as_ref()
+            .map(AcrAsked::required)
+            .unwrap_or_default()
+    }
+
+    /// The `acr` to report for a session that reached `achieved`, when the request asked
+    /// for one.
+    pub fn reported_acr(&self, achieved: Level) -> Option<String> {
+        self.acr_asked
+            .as_ref()
+            .map(|asked| asked.reported(achieved).to_owned())
     }
 }
 
@@ -303,7 +321,11 @@ fn check(
         Some(text) => ClaimsRequest::parse(text)?,
         None => ClaimsRequest::default(),
     };
-    let acr = acr_for(bounded(params, "acr_values", MAX_HINT)?, &claims)?;
+    let acr_asked = acr_asked(
+        bounded(params, "acr_values", MAX_HINT)?,
+        &claims,
+        ctx.config.mfa,
+    )?;
     // OIDC Core §3.1.2.1: `display` names how pages are shown; ours fit every device, so
     // each value gets the same page. `ui_locales` and `claims_locales` (§5.2) are
     // preferences: there is one language to choose from today.
@@ -343,7 +365,7 @@ fn check(
         response_mode,
         response_type,
         claims: (!claims.is_empty()).then(|| claims.to_json()),
-        acr,
+        acr_asked,
     })
 }
 

@@ -153,6 +153,7 @@ pub fn issue_response(
         let mut scopes = granted;
         scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
         let scope = scopes.to_string();
+        let acr = request.reported_acr(session.level);
         let grant = user_grant(
             random_token(16),
             session.into(),
@@ -160,7 +161,7 @@ pub fn issue_response(
                 client_id: &client.id,
                 scope: &scope,
                 nonce: request.nonce.as_deref(),
-                acr: request.acr.as_deref(),
+                acr: acr.as_deref(),
                 claims: request.claims.as_deref(),
             },
             ctx.now,
@@ -185,6 +186,8 @@ pub fn issue_response(
                         scope: &scope,
                         audience: &[],
                         auth_time: Some(grant.auth_time),
+                        acr: grant.acr.as_deref(),
+                        amr: grant.amr.as_deref(),
                     },
                     ctx,
                 )
@@ -272,7 +275,7 @@ fn issue_code(
         created_at: ctx.now,
         expires_at: ctx.now + ctx.config.authorization_code_ttl,
         consumed_at: None,
-        acr: request.acr.clone(),
+        acr: request.reported_acr(session.level),
         claims: request.claims.clone(),
         amr: amr_text(&session.amr),
     })?;

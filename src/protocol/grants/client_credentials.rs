@@ -93,6 +93,8 @@ pub fn exchange(
             scope: &scope,
             audience: &request.resources,
             auth_time: None,
+            acr: None,
+            amr: None,
         },
         ctx,
     )?;

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use super::claims::all_claims;
 use super::claims_request::{ClaimsRequest, add_requested};
-use super::sign_in::Factor;
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -161,7 +160,7 @@ pub fn amr_of_code(stored: Option<&str>) -> Vec<String> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        None => vec![Factor::Password.amr().to_owned()],
+        None => vec!["pwd".to_owned()],
     }
 }
 
@@ -199,6 +198,8 @@ fn user_token_response(
             scope: &scope_text,
             audience: &[],
             auth_time: Some(grant.auth_time),
+            acr: grant.acr.as_deref(),
+            amr: grant.amr.as_deref(),
         },
         ctx,
     )?;
@@ -246,6 +247,8 @@ mod tests {
             user_id: "alice-id".into(),
             auth_time: 100,
             amr: amr.iter().map(|s| (*s).to_owned()).collect(),
+            level: Default::default(),
+            methods: Vec::new(),
             expires_at: 1000,
         }
     }

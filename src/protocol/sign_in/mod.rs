@@ -2,80 +2,142 @@
 //! still needed, and what the browser session earns by it (`amr`, RFC 8176; `auth_time`
 //! and `acr`, OIDC Core §2).
 //!
-//! Modelled on Kanidm's `authsession`: the mechanism is chosen first, then one typed
-//! handler per factor answers each step with [`Answer::Success`], [`Answer::Continue`]
-//! (the factor asked next) or [`Answer::Denied`] (why). A mechanism is a fixed sequence of
-//! factors, not "any factors in any order": Kanidm's design note
-//! (`auth_proto_rewrite_late_2020`) found that ambiguous for users and hard to test. Today
-//! the only mechanism is the password; one-time codes, passkeys, recovery codes, email
-//! links and upstream providers come as new [`Factor`]s and [`Mechanism`]s, each answered
-//! by a handler of its own beside [`SignIn::password`].
+//! Modelled on Kanidm's `authsession`: each step is answered by one typed handler, with
+//! [`Answer::Success`], [`Answer::Continue`] (what is asked next) or [`Answer::Denied`]
+//! (why). The first factor is a password or a passkey. Once it names the account, the
+//! level the sign-in must reach ([`Level`]: asked by the request, the client, the
+//! server's `mfa` policy or the account's own) decides whether a second factor is asked:
+//! one the account has (a one-time code, a recovery code, a passkey), or, for an account
+//! with none, an enrolment. A step-up starts from the session's own proofs
+//! ([`SignIn::step_up`]) and asks only for what is missing.
 //!
-//! Plain Rust: the throttle's counters and queues, the accounts and the password hasher
-//! sit behind [`SignInPorts`], which the HTTP adapter implements and the tests fake. The
-//! browser session the sign-in leads to is decided here too ([`session_after`]); the
-//! adapter stores it and sets the cookie.
+//! Plain Rust: the throttle's counters and queues, the accounts, the factors and the
+//! password hasher sit behind [`SignInPorts`], which the HTTP adapter implements and the
+//! tests fake. A sign-in waiting for its next step is kept (serialized) with the
+//! interaction, bound to its browser. The browser session it leads to is decided here too
+//! ([`session_after`]); the adapter stores it and sets the cookie.
 
 mod session;
+pub mod stored;
 
 use std::time::Duration;
 
-pub use session::{NewSession, new_sid, session_after};
+use serde::{Deserialize, Serialize};
+
+pub use session::{NewSession, new_sid, recent_enough, session_after};
 
 use super::OAuthError;
-use super::claims_request::ACR_PASSWORD;
+pub use super::throttle::CodeAttempts;
 use super::throttle::{self, Throttle};
-use crate::domain::{Secret, UnixTime};
-use crate::sessions::LoginAttempts;
+use crate::domain::{Level, MethodUse, MfaPolicy, Secret, UnixTime};
+use crate::sessions::{LoginAttempts, SsoSession};
 
 /// One proof of who the user is. Each is answered by a handler of [`SignIn`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Factor {
     Password,
+    Passkey,
+    OneTimeCode,
+    RecoveryCode,
 }
 
 impl Factor {
-    /// The authentication method reference this factor adds to `amr` (RFC 8176 §2).
-    pub fn amr(self) -> &'static str {
-        match self {
-            Self::Password => "pwd",
-        }
-    }
-}
+    /// The factors that can come second, in the order a second-factor page offers them.
+    pub const SECOND: [Factor; 3] = [Factor::OneTimeCode, Factor::Passkey, Factor::RecoveryCode];
 
-/// The way of signing in the user chose, before any factor is answered: a fixed
-/// sequence of factors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mechanism {
-    Password,
-}
-
-impl Mechanism {
-    /// The factors this mechanism asks for, in the order it asks for them.
-    pub fn factors(self) -> &'static [Factor] {
-        match self {
-            Self::Password => &[Factor::Password],
-        }
-    }
-
-    /// The authentication context class a completed sign-in reaches (OIDC Core §2
-    /// `acr`). A password alone is the one class offered today (`acr_values_supported`);
-    /// a mechanism with a second factor will earn a stronger one.
-    pub fn acr(self) -> &'static str {
-        match self {
-            Self::Password => ACR_PASSWORD,
+    /// What the factor is, by the amr it records (for sessions that recorded amr only).
+    fn of_amr(amr: &str) -> Option<Self> {
+        match amr {
+            "pwd" => Some(Self::Password),
+            "hwk" | "swk" => Some(Self::Passkey),
+            "otp" => Some(Self::OneTimeCode),
+            _ => None,
         }
     }
 }
 
 /// A factor proved, and when.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proof {
     pub factor: Factor,
     pub at: UnixTime,
+    /// A passkey's authenticator verified the user (PIN or biometric; WebAuthn UV flag).
+    #[serde(default)]
+    pub user_verified: bool,
+    /// A passkey that may be synced to other devices (WebAuthn BE flag): a software key.
+    #[serde(default)]
+    pub synced: bool,
 }
 
-/// Why a sign-in was refused. Every reason ends the sign-in: it answers nothing more.
+impl Proof {
+    fn of(factor: Factor, at: UnixTime) -> Self {
+        Self {
+            factor,
+            at,
+            user_verified: false,
+            synced: false,
+        }
+    }
+
+    /// The authentication method reference it adds to `amr` (RFC 8176 §2): `pwd`;
+    /// `otp` for one-time and recovery codes (each a one-time password); `hwk` for a
+    /// device-bound passkey, `swk` for one that may be synced.
+    pub fn amr(&self) -> &'static str {
+        match self.factor {
+            Factor::Password => "pwd",
+            Factor::OneTimeCode | Factor::RecoveryCode => "otp",
+            Factor::Passkey if self.synced => "swk",
+            Factor::Passkey => "hwk",
+        }
+    }
+}
+
+/// The level `proofs` reach together: two factors when something known (the password)
+/// joins something held (a code, a passkey), or a passkey verified its user (possession
+/// and a PIN or biometric in one step).
+pub fn level_of(proofs: &[Proof]) -> Level {
+    let known = proofs.iter().any(|p| p.factor == Factor::Password);
+    let held = proofs.iter().any(|p| p.factor != Factor::Password);
+    let verifying_key = proofs
+        .iter()
+        .any(|p| p.factor == Factor::Passkey && p.user_verified);
+    if (known && held) || verifying_key {
+        Level::MultiFactor
+    } else {
+        Level::SingleFactor
+    }
+}
+
+/// The `amr` of `proofs` (RFC 8176 §2): each method once, in the order proved, and `mfa`
+/// when they reach two factors.
+pub fn amr_of(proofs: &[Proof]) -> Vec<String> {
+    let mut amr: Vec<String> = Vec::new();
+    for proof in proofs {
+        if !amr.iter().any(|a| a == proof.amr()) {
+            amr.push(proof.amr().to_owned());
+        }
+    }
+    if level_of(proofs) == Level::MultiFactor {
+        amr.push("mfa".to_owned());
+    }
+    amr
+}
+
+/// What the sign-in asks for next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A password (with the account's name) or a passkey.
+    FirstFactor,
+    /// One of these second factors, which the account has (the first is the one to ask
+    /// for; the page links to the others).
+    SecondFactor(Vec<Factor>),
+    /// The account must reach two factors but has no second factor: it enrols one, and
+    /// the enrolment's first code is the proof.
+    Enrol,
+}
+
+/// Why a sign-in step was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Denied {
     /// Too many attempts (see `protocol::throttle`): refused before any secret was
@@ -85,15 +147,18 @@ pub enum Denied {
     Incorrect,
     /// The right password for a disabled account (said only to whoever knows it).
     Disabled { user_id: String },
+    /// A code that is not the account's (wrong, already used, or out of its window). The
+    /// sign-in goes on: the user may try again, as the throttle allows.
+    WrongCode,
 }
 
 /// The answer to a step of the sign-in.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// Every factor of the mechanism is proved.
+    /// The sign-in reached the level it must.
     Success(Authenticated),
     /// This factor is proved; the next one is asked for.
-    Continue(Factor),
+    Continue(Next),
     Denied(Denied),
 }
 
@@ -107,8 +172,21 @@ pub struct Authenticated {
     pub amr: Vec<String>,
     /// When the last factor was proved (OIDC Core §2 `auth_time`).
     pub auth_time: UnixTime,
-    /// The authentication context class the factors reach (OIDC Core §2 `acr`).
-    pub acr: &'static str,
+    /// The level the factors reach together (`acr`).
+    pub level: Level,
+}
+
+impl Authenticated {
+    /// Each method proved and when, as the session records them.
+    pub fn method_uses(&self) -> Vec<MethodUse> {
+        self.proofs
+            .iter()
+            .map(|p| MethodUse {
+                amr: p.amr().to_owned(),
+                at: p.at,
+            })
+            .collect()
+    }
 }
 
 /// The outcome of a password check, as the account store and the hasher found it.
@@ -126,8 +204,68 @@ pub struct Account {
     pub disabled: bool,
 }
 
+/// What an account has that the sign-in needs to know once it names the account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFactors {
+    pub disabled: bool,
+    /// An administrator requires two factors of this account.
+    pub mfa_required: bool,
+    /// A confirmed TOTP credential.
+    pub one_time_codes: bool,
+    pub passkeys: bool,
+    /// Unused recovery codes are left.
+    pub recovery_codes: bool,
+}
+
+impl AccountFactors {
+    /// The second factors the account has, in the order they are offered.
+    pub fn second_factors(&self) -> Vec<Factor> {
+        Factor::SECOND
+            .into_iter()
+            .filter(|f| match f {
+                Factor::OneTimeCode => self.one_time_codes,
+                Factor::Passkey => self.passkeys,
+                Factor::RecoveryCode => self.recovery_codes,
+                Factor::Password => false,
+            })
+            .collect()
+    }
+}
+
+/// A passkey assertion the WebAuthn ceremony verified (`protocol::passkeys`): whose it
+/// is, and what its authenticator said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedPasskey {
+    pub user_id: String,
+    pub user_verified: bool,
+    pub synced: bool,
+}
+
+/// Which code a code step checks: each has its own attempt counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeKind {
+    OneTime,
+    Recovery,
+}
+
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneTime => "otp",
+            Self::Recovery => "recovery",
+        }
+    }
+
+    fn factor(self) -> Factor {
+        match self {
+            Self::OneTime => Factor::OneTimeCode,
+            Self::Recovery => Factor::RecoveryCode,
+        }
+    }
+}
+
 /// The per-address limits of the throttle that are settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct ThrottleLimits {
     /// `password_failures_per_address`.
     pub failures_per_address: i64,
@@ -170,29 +308,100 @@ pub trait SignInPorts {
         username: &str,
         known_browser: bool,
     ) -> Result<(), OAuthError>;
+    /// What the account has (`None`: it no longer exists).
+    async fn account_factors(&self, user_id: &str) -> Result<Option<AccountFactors>, OAuthError>;
+    /// Counts a code attempt, across instances, before the code is checked.
+    async fn reserve_code_attempt(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+    ) -> Result<CodeAttempts, OAuthError>;
+    /// Hands a right code's attempt back.
+    async fn code_attempt_succeeded(&self, user_id: &str, kind: CodeKind)
+    -> Result<(), OAuthError>;
+    /// Checks a one-time code of the account's TOTP credential and, if right, uses its
+    /// time step up (at most once, RFC 6238 §5.2); a credential being enrolled is
+    /// confirmed by it.
+    async fn use_one_time_code(
+        &self,
+        user_id: &str,
+        code: &Secret<String>,
+    ) -> Result<bool, OAuthError>;
+    /// Uses up one of the account's recovery codes, if `code` is one not used yet.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code: &Secret<String>,
+    ) -> Result<bool, OAuthError>;
     fn now(&self) -> UnixTime;
 }
 
-/// One sign-in: the account name typed, the mechanism chosen, the factors proved so far.
-#[derive(Debug)]
+/// One sign-in: the account name typed, the level it must reach, the factors proved so
+/// far. Kept with its interaction between steps.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SignIn {
     username: String,
-    mechanism: Mechanism,
+    /// What the request and the client asked for, before the server's policy.
+    asked: Level,
+    policy: MfaPolicy,
     limits: ThrottleLimits,
     proofs: Vec<Proof>,
     /// The account the factors so far proved (`None` before the first).
     user_id: Option<String>,
+    /// What that account has, read when it was named.
+    #[serde(default)]
+    factors: AccountFactors,
     denied: bool,
 }
 
 impl SignIn {
-    pub fn begin(username: &str, mechanism: Mechanism, limits: ThrottleLimits) -> Self {
+    /// A sign-in from the start, that must reach `asked` (the request's and the client's
+    /// level) under `policy`.
+    pub fn begin(username: &str, asked: Level, policy: MfaPolicy, limits: ThrottleLimits) -> Self {
         Self {
             username: username.trim().to_owned(),
-            mechanism,
+            asked,
+            policy,
             limits,
             proofs: Vec::new(),
             user_id: None,
+            factors: AccountFactors::default(),
+            denied: false,
+        }
+    }
+
+    /// A step-up of `session` to `asked`: the session's proofs stand, only what is
+    /// missing is asked for. Call [`SignIn::resume`] for the first step.
+    pub fn step_up(
+        session: &SsoSession,
+        asked: Level,
+        policy: MfaPolicy,
+        limits: ThrottleLimits,
+    ) -> Self {
+        let mut proofs: Vec<Proof> = session
+            .method_uses()
+            .iter()
+            .filter_map(|m| {
+                Factor::of_amr(&m.amr).map(|factor| Proof {
+                    synced: m.amr == "swk",
+                    ..Proof::of(factor, m.at)
+                })
+            })
+            .collect();
+        // A session that reached two factors by one verifying passkey keeps that level.
+        if session.level == Level::MultiFactor && level_of(&proofs) < Level::MultiFactor {
+            for proof in proofs.iter_mut().filter(|p| p.factor == Factor::Passkey) {
+                proof.user_verified = true;
+            }
+        }
+        Self {
+            username: String::new(),
+            asked,
+            policy,
+            limits,
+            proofs,
+            user_id: Some(session.user_id.clone()),
+            factors: AccountFactors::default(),
             denied: false,
         }
     }
@@ -202,12 +411,61 @@ impl SignIn {
         &self.username
     }
 
-    /// The factor asked for next; `None` once the sign-in succeeded or was denied.
-    pub fn next(&self) -> Option<Factor> {
+    /// The account the factors so far speak for.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// What the named account has (default before it is named).
+    pub fn account_factors(&self) -> AccountFactors {
+        self.factors
+    }
+
+    /// The level this sign-in must reach: asked, raised by the account's own policy and
+    /// the server's floor, never above what the server's policy reaches. An account with
+    /// a one-time-code credential or a passkey asks for two factors of itself: otherwise
+    /// its password alone would still be a way in.
+    pub fn required(&self) -> Level {
+        let own = self.factors.mfa_required || self.factors.one_time_codes || self.factors.passkeys;
+        let account = if own {
+            Level::MultiFactor
+        } else {
+            Level::SingleFactor
+        };
+        self.policy.required(self.asked.max(account))
+    }
+
+    /// What is asked next; `None` once the sign-in succeeded or was denied.
+    pub fn next(&self) -> Option<Next> {
         if self.denied {
             return None;
         }
-        self.mechanism.factors().get(self.proofs.len()).copied()
+        if self.proofs.is_empty() {
+            return Some(Next::FirstFactor);
+        }
+        if level_of(&self.proofs) >= self.required() {
+            return None;
+        }
+        let offered: Vec<Factor> = self
+            .factors
+            .second_factors()
+            .into_iter()
+            .filter(|f| !self.proofs.iter().any(|p| p.factor == *f))
+            .collect();
+        Some(if offered.is_empty() {
+            Next::Enrol
+        } else {
+            Next::SecondFactor(offered)
+        })
+    }
+
+    /// Reads the account a step-up (or a sign-in kept between steps) speaks for, and
+    /// says what comes next. A step-up that the session already meets succeeds at once.
+    pub async fn resume(&mut self, ports: &impl SignInPorts) -> Result<Answer, OAuthError> {
+        let Some(user_id) = self.user_id.clone() else {
+            return Ok(Answer::Continue(Next::FirstFactor));
+        };
+        self.decide(user_id, ports).await
     }
 
     /// The password step. The attempt is counted and judged by the throttle before the
@@ -218,7 +476,7 @@ impl SignIn {
         password: Secret<String>,
         ports: &impl SignInPorts,
     ) -> Result<Answer, OAuthError> {
-        if self.next() != Some(Factor::Password) {
+        if self.next() != Some(Next::FirstFactor) {
             return Err(not_asked());
         }
         let known_browser = ports.is_known_browser(&self.username).await?;
@@ -249,7 +507,70 @@ impl SignIn {
         ports
             .attempt_succeeded(&self.username, known_browser)
             .await?;
-        Ok(self.proved(Factor::Password, account.user_id, ports.now()))
+        self.proved(
+            Proof::of(Factor::Password, ports.now()),
+            account.user_id,
+            ports,
+        )
+        .await
+    }
+
+    /// A passkey the WebAuthn ceremony verified, as the first factor (it names the
+    /// account) or as a second one (it must be the same account's). Not throttled like
+    /// a guess: a forged assertion fails its signature, not a guess count.
+    pub async fn passkey(
+        &mut self,
+        verified: VerifiedPasskey,
+        ports: &impl SignInPorts,
+    ) -> Result<Answer, OAuthError> {
+        let asked = match self.next() {
+            Some(Next::FirstFactor) => true,
+            Some(Next::SecondFactor(offered)) => offered.contains(&Factor::Passkey),
+            _ => false,
+        };
+        if !asked {
+            return Err(not_asked());
+        }
+        let proof = Proof {
+            user_verified: verified.user_verified,
+            synced: verified.synced,
+            ..Proof::of(Factor::Passkey, ports.now())
+        };
+        self.proved(proof, verified.user_id, ports).await
+    }
+
+    /// A one-time code (TOTP), as a second factor or to confirm the enrolment the
+    /// sign-in asked for; or a recovery code, as a second factor. Each kind has its own
+    /// throttle, counted before the code is checked.
+    pub async fn code(
+        &mut self,
+        kind: CodeKind,
+        code: Secret<String>,
+        ports: &impl SignInPorts,
+    ) -> Result<Answer, OAuthError> {
+        let asked = match self.next() {
+            Some(Next::SecondFactor(offered)) => offered.contains(&kind.factor()),
+            Some(Next::Enrol) => kind == CodeKind::OneTime,
+            _ => false,
+        };
+        let Some(user_id) = self.user_id.clone().filter(|_| asked) else {
+            return Err(not_asked());
+        };
+        let attempts = ports.reserve_code_attempt(&user_id, kind).await?;
+        if !throttle::admits_code(attempts, self.limits.failures_per_address) {
+            return Ok(self.deny(Denied::Throttled));
+        }
+        let right = match kind {
+            CodeKind::OneTime => ports.use_one_time_code(&user_id, &code).await?,
+            CodeKind::Recovery => ports.use_recovery_code(&user_id, &code).await?,
+        };
+        if !right {
+            // The sign-in goes on: the next code is counted again.
+            return Ok(Answer::Denied(Denied::WrongCode));
+        }
+        ports.code_attempt_succeeded(&user_id, kind).await?;
+        self.proved(Proof::of(kind.factor(), ports.now()), user_id, ports)
+            .await
     }
 
     fn deny(&mut self, reason: Denied) -> Answer {
@@ -257,28 +578,47 @@ impl SignIn {
         Answer::Denied(reason)
     }
 
-    /// Records `factor` as proved for `user_id` at `at`, and says what comes next.
-    fn proved(&mut self, factor: Factor, user_id: String, at: UnixTime) -> Answer {
+    /// Records `proof` for `user_id`, and says what comes next.
+    async fn proved(
+        &mut self,
+        proof: Proof,
+        user_id: String,
+        ports: &impl SignInPorts,
+    ) -> Result<Answer, OAuthError> {
         // Every factor must speak for the same account (a passkey names its own).
         if self.user_id.as_ref().is_some_and(|u| *u != user_id) {
-            return self.deny(Denied::Incorrect);
+            return Ok(self.deny(Denied::Incorrect));
         }
         self.user_id = Some(user_id.clone());
-        self.proofs.push(Proof { factor, at });
-        if let Some(next) = self.next() {
-            return Answer::Continue(next);
+        self.proofs.push(proof);
+        self.decide(user_id, ports).await
+    }
+
+    /// Reads what the account has, then: success once the proofs reach the level
+    /// required, else the next step.
+    async fn decide(
+        &mut self,
+        user_id: String,
+        ports: &impl SignInPorts,
+    ) -> Result<Answer, OAuthError> {
+        let Some(factors) = ports.account_factors(&user_id).await? else {
+            return Ok(self.deny(Denied::Incorrect));
+        };
+        if factors.disabled {
+            return Ok(self.deny(Denied::Disabled { user_id }));
         }
-        Answer::Success(Authenticated {
+        self.factors = factors;
+        if let Some(next) = self.next() {
+            return Ok(Answer::Continue(next));
+        }
+        let auth_time = self.proofs.iter().map(|p| p.at).max().unwrap_or_default();
+        Ok(Answer::Success(Authenticated {
             user_id,
-            amr: self
-                .proofs
-                .iter()
-                .map(|p| p.factor.amr().to_owned())
-                .collect(),
-            auth_time: at,
-            acr: self.mechanism.acr(),
+            amr: amr_of(&self.proofs),
+            auth_time,
+            level: level_of(&self.proofs),
             proofs: self.proofs.clone(),
-        })
+        }))
     }
 }
 
@@ -289,271 +629,4 @@ fn not_asked() -> OAuthError {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::cell::RefCell;
-
-    use super::*;
-
-    pub(super) const NOW: UnixTime = 1_000_000;
-    const LIMITS: ThrottleLimits = ThrottleLimits {
-        failures_per_address: 100,
-    };
-
-    fn attempts(from_address: i64, from_browser: i64) -> LoginAttempts {
-        LoginAttempts {
-            for_account: 1,
-            from_address,
-            from_source: 1,
-            from_browser,
-        }
-    }
-
-    /// The outside world of one attempt, recording what the sign-in asked of it.
-    struct World {
-        known_browser: bool,
-        attempts: LoginAttempts,
-        room_in_queue: bool,
-        password: &'static str,
-        disabled: bool,
-        calls: RefCell<Vec<String>>,
-    }
-
-    impl World {
-        fn new() -> Self {
-            Self {
-                known_browser: false,
-                attempts: attempts(1, 0),
-                room_in_queue: true,
-                password: "right",
-                disabled: false,
-                calls: RefCell::new(Vec::new()),
-            }
-        }
-
-        fn called(&self, what: &str) -> bool {
-            self.calls.borrow().iter().any(|c| c.starts_with(what))
-        }
-
-        fn log(&self, call: String) {
-            self.calls.borrow_mut().push(call);
-        }
-    }
-
-    impl SignInPorts for World {
-        async fn is_known_browser(&self, username: &str) -> Result<bool, OAuthError> {
-            self.log(format!("is_known_browser {username}"));
-            Ok(self.known_browser)
-        }
-
-        async fn reserve_attempt(
-            &self,
-            username: &str,
-            known_browser: bool,
-        ) -> Result<LoginAttempts, OAuthError> {
-            self.log(format!("reserve_attempt {username} {known_browser}"));
-            Ok(self.attempts)
-        }
-
-        async fn wait_in_queues(
-            &self,
-            _username: &str,
-            account: Option<Duration>,
-            source: Option<Duration>,
-        ) -> Result<bool, OAuthError> {
-            self.log(format!("wait_in_queues {account:?} {source:?}"));
-            Ok(self.room_in_queue)
-        }
-
-        async fn check_password(
-            &self,
-            username: &str,
-            password: Secret<String>,
-        ) -> Result<PasswordCheck, OAuthError> {
-            self.log(format!("check_password {username}"));
-            Ok(if password.expose() == self.password {
-                PasswordCheck::Right(Account {
-                    user_id: "alice-id".into(),
-                    disabled: self.disabled,
-                })
-            } else {
-                PasswordCheck::Wrong
-            })
-        }
-
-        async fn attempt_succeeded(
-            &self,
-            username: &str,
-            known_browser: bool,
-        ) -> Result<(), OAuthError> {
-            self.log(format!("attempt_succeeded {username} {known_browser}"));
-            Ok(())
-        }
-
-        fn now(&self) -> UnixTime {
-            NOW
-        }
-    }
-
-    async fn sign_in_with(password: &str, world: &World) -> (SignIn, Answer) {
-        let mut sign_in = SignIn::begin("  alice ", Mechanism::Password, LIMITS);
-        let answer = sign_in
-            .password(Secret::new(password.to_owned()), world)
-            .await
-            .unwrap();
-        (sign_in, answer)
-    }
-
-    pub(super) fn authenticated(user: &str, amr: &[&str], auth_time: UnixTime) -> Authenticated {
-        Authenticated {
-            user_id: user.into(),
-            proofs: vec![Proof {
-                factor: Factor::Password,
-                at: auth_time,
-            }],
-            amr: amr.iter().map(|s| (*s).to_owned()).collect(),
-            auth_time,
-            acr: ACR_PASSWORD,
-        }
-    }
-
-    #[test]
-    fn the_password_mechanism_asks_for_the_password_first_and_only() {
-        let sign_in = SignIn::begin("alice", Mechanism::Password, LIMITS);
-        assert_eq!(sign_in.next(), Some(Factor::Password));
-        assert_eq!(Mechanism::Password.factors(), [Factor::Password]);
-    }
-
-    #[tokio::test]
-    async fn the_right_password_signs_in_with_amr_pwd_at_the_time_it_was_checked() {
-        let world = World::new();
-        let (sign_in, answer) = sign_in_with("right", &world).await;
-        assert_eq!(
-            answer,
-            Answer::Success(authenticated("alice-id", &["pwd"], NOW))
-        );
-        assert_eq!(sign_in.username(), "alice", "the name as typed, trimmed");
-        assert_eq!(sign_in.next(), None, "nothing more is asked");
-        assert!(
-            world.called("attempt_succeeded alice false"),
-            "the attempt is handed back: only failures stay counted"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_wrong_password_is_denied_and_stays_counted() {
-        let world = World::new();
-        let (mut sign_in, answer) = sign_in_with("wrong", &world).await;
-        assert_eq!(answer, Answer::Denied(Denied::Incorrect));
-        assert!(!world.called("attempt_succeeded"));
-        assert_eq!(sign_in.next(), None, "a denied sign-in is over");
-        let again = sign_in
-            .password(Secret::new("right".to_owned()), &world)
-            .await;
-        assert!(again.is_err(), "and answers nothing more");
-    }
-
-    #[tokio::test]
-    async fn a_throttle_refusal_is_denied_without_checking_the_password() {
-        let world = World {
-            attempts: attempts(throttle::MAX_PER_ADDRESS + 1, 0),
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &world).await;
-        assert_eq!(answer, Answer::Denied(Denied::Throttled));
-        assert!(world.called("reserve_attempt"), "counted first");
-        assert!(!world.called("check_password"));
-        assert!(!world.called("wait_in_queues"));
-    }
-
-    #[tokio::test]
-    async fn a_queue_too_long_to_wait_in_is_denied_without_checking_the_password() {
-        let world = World {
-            attempts: LoginAttempts {
-                for_account: throttle::FREE_PER_ACCOUNT + 3,
-                ..attempts(1, 0)
-            },
-            room_in_queue: false,
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &world).await;
-        assert_eq!(answer, Answer::Denied(Denied::Throttled));
-        assert!(world.called("wait_in_queues Some(8s) None"), "{world:?}");
-        assert!(!world.called("check_password"));
-    }
-
-    #[tokio::test]
-    async fn an_attempt_that_waits_its_turn_in_the_queue_goes_on_to_the_password() {
-        let world = World {
-            attempts: LoginAttempts {
-                for_account: throttle::FREE_PER_ACCOUNT,
-                ..attempts(1, 0)
-            },
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &world).await;
-        assert!(matches!(answer, Answer::Success(_)), "{answer:?}");
-        assert!(world.called("wait_in_queues"));
-    }
-
-    #[tokio::test]
-    async fn a_browser_that_signed_in_before_is_judged_on_its_own_attempts_not_its_addresss() {
-        // Its address has used up the name's attempts (a guesser behind the same NAT).
-        let world = World {
-            known_browser: true,
-            attempts: attempts(throttle::MAX_PER_ADDRESS + 1, 1),
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &world).await;
-        assert!(matches!(answer, Answer::Success(_)), "{answer:?}");
-        assert!(
-            world.called("reserve_attempt alice true"),
-            "counted as itself"
-        );
-        assert!(world.called("attempt_succeeded alice true"));
-        // Its own failures count: it does not get to guess for ever.
-        let guessing = World {
-            known_browser: true,
-            attempts: attempts(1, throttle::MAX_PER_ADDRESS + 1),
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &guessing).await;
-        assert_eq!(answer, Answer::Denied(Denied::Throttled));
-        assert!(!guessing.called("check_password"));
-    }
-
-    #[tokio::test]
-    async fn the_right_password_of_a_disabled_account_is_denied_and_stays_counted() {
-        let world = World {
-            disabled: true,
-            ..World::new()
-        };
-        let (_, answer) = sign_in_with("right", &world).await;
-        assert_eq!(
-            answer,
-            Answer::Denied(Denied::Disabled {
-                user_id: "alice-id".into()
-            })
-        );
-        assert!(!world.called("attempt_succeeded"));
-    }
-
-    impl std::fmt::Debug for World {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "{:?}", self.calls.borrow())
-        }
-    }
-
-    #[test]
-    fn a_factor_speaking_for_another_account_than_the_one_before_is_denied() {
-        let mut sign_in = SignIn::begin("alice", Mechanism::Password, LIMITS);
-        assert!(matches!(
-            sign_in.proved(Factor::Password, "alice-id".into(), NOW),
-            Answer::Success(_)
-        ));
-        // A second proof (as a second factor will bring) for another account.
-        assert_eq!(
-            sign_in.proved(Factor::Password, "mallory-id".into(), NOW),
-            Answer::Denied(Denied::Incorrect)
-        );
-    }
-}
+mod tests;

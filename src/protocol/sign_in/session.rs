@@ -1,8 +1,8 @@
 //! The browser session a sign-in leads to, and the defence against session fixation.
 
-use super::Authenticated;
+use super::{Authenticated, Factor, Proof, level_of};
 use crate::crypto::tokens::random_token;
-use crate::domain::UnixTime;
+use crate::domain::{Level, UnixTime};
 use crate::sessions::SsoSession;
 
 /// The browser session a sign-in leads to.
@@ -38,10 +38,31 @@ pub fn session_after(
             user_id: signed_in.user_id.clone(),
             auth_time: signed_in.auth_time,
             amr: signed_in.amr.clone(),
+            level: signed_in.level,
+            methods: signed_in.method_uses(),
             expires_at: now + session_ttl,
         },
         replaced,
     }
+}
+
+/// Whether `session`'s user proved, in the last `within` seconds before `now`, methods
+/// that reach `level` together: what changing a factor or the password asks for (a
+/// sign-in of an hour ago, or by a weaker method than the account has, is not enough).
+pub fn recent_enough(session: &SsoSession, level: Level, now: UnixTime, within: i64) -> bool {
+    let methods = session.method_uses();
+    let recent: Vec<Proof> = methods
+        .iter()
+        .filter(|m| now - m.at <= within && m.at <= now)
+        .filter_map(|m| Factor::of_amr(&m.amr).map(|factor| Proof::of(factor, m.at)))
+        .collect();
+    // Every method is recent: the session's own level counts (a verifying passkey's).
+    let reached = if !recent.is_empty() && recent.len() == methods.len() {
+        session.level.max(level_of(&recent))
+    } else {
+        level_of(&recent)
+    };
+    !recent.is_empty() && reached >= level
 }
 
 /// A new public session id (`sid`).
@@ -61,6 +82,8 @@ mod tests {
             user_id: user.into(),
             auth_time: 1,
             amr: vec!["pwd".into()],
+            level: Level::SingleFactor,
+            methods: Vec::new(),
             expires_at: 10,
         }
     }
@@ -77,6 +100,43 @@ mod tests {
         assert_ne!(new.session.id, "");
         let other = session_after(&signed_in, None, NOW, 3600);
         assert_ne!(new.session.sid, other.session.sid, "a new sid each time");
+    }
+
+    #[test]
+    fn a_change_needs_methods_of_the_accounts_level_proved_recently() {
+        let mut session = session_of("alice-id", "sid-a");
+        session.methods = vec![
+            crate::domain::MethodUse {
+                amr: "pwd".into(),
+                at: 1_000,
+            },
+            crate::domain::MethodUse {
+                amr: "otp".into(),
+                at: 1_100,
+            },
+        ];
+        session.level = Level::MultiFactor;
+        assert!(recent_enough(&session, Level::MultiFactor, 1_200, 300));
+        assert!(
+            recent_enough(&session, Level::SingleFactor, 1_350, 300),
+            "the code alone"
+        );
+        assert!(
+            !recent_enough(&session, Level::MultiFactor, 1_350, 300),
+            "the password is too old"
+        );
+        assert!(!recent_enough(&session, Level::SingleFactor, 1_500, 300));
+        // A verifying passkey reached two factors by itself: its session level counts.
+        session.methods = vec![crate::domain::MethodUse {
+            amr: "hwk".into(),
+            at: 1_000,
+        }];
+        assert!(recent_enough(&session, Level::MultiFactor, 1_100, 300));
+        assert!(!recent_enough(&session, Level::MultiFactor, 1_400, 300));
+        // A session from before methods were recorded: its amr at its auth_time.
+        let old = session_of("alice-id", "sid-a");
+        assert!(recent_enough(&old, Level::SingleFactor, 5, 300));
+        assert!(!recent_enough(&old, Level::MultiFactor, 5, 300));
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! The security page: how the account signs in. An authenticator app (added with a QR
+//! code and its first code, or removed), recovery codes (a new set shown once), and the
+//! passkeys (named, renamed, removed). Every change needs a recent sign-in at the
+//! account's full strength (`protocol::security`); without one the user confirms who they
+//! are first, and comes back here.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::render;
+use crate::crypto::tokens::constant_time_eq;
+use crate::domain::format_utc;
+use crate::http::client_address::client_address_of;
+use crate::http::cookies::{known_browser, session_id};
+use crate::http::csrf::form_token;
+use crate::http::error::{PageError, page_response};
+use crate::http::interaction::{redirect, start};
+use crate::http::paths::Links;
+use crate::http::state::{State, blocking};
+use crate::protocol::OAuthError;
+use crate::protocol::interaction::Interaction;
+use crate::protocol::logout::session_user;
+use crate::protocol::security;
+use crate::protocol::sign_in::stored::Enrolment;
+use crate::sessions::SsoSession;
+use crate::store::{FactorSummary, User};
+
+const SECURITY_FORM: &str = "security-form";
+
+struct PasskeyView {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage<'a> {
+    ui: crate::http::ui::Ui,
+    links: Links,
+    csrf: &'a str,
+    username: &'a str,
+    /// `(added, last used)` of the authenticator app.
+    totp: Option<(String, String)>,
+    enrolment: Option<Enrolment>,
+    /// "N recovery codes left."
+    recovery_left: String,
+    /// A new set of recovery codes, shown this once.
+    new_codes: Vec<String>,
+    passkeys: Vec<PasskeyView>,
+    passkeys_enabled: bool,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+/// The browser's session and its user, if the session still speaks for them.
+async fn signed_in(
+    req: &HttpRequest,
+    state: &State,
+) -> Result<Option<(SsoSession, User)>, PageError> {
+    let Some(id) = session_id(req, &state.settings) else {
+        return Ok(None);
+    };
+    let Some(session) = state
+        .sessions
+        .load_sso(&id, state.now())
+        .await
+        .map_err(OAuthError::from)?
+    else {
+        return Ok(None);
+    };
+    let lookup = session.clone();
+    let user = blocking(state, move |ctx| Ok(session_user(ctx.store, &lookup)?)).await?;
+    Ok(user.map(|u| (session, u)))
+}
+
+/// What the page shows besides the factors themselves.
+#[derive(Default)]
+struct Extras<'a> {
+    enrolment: Option<Enrolment>,
+    new_codes: Vec<String>,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &State,
+    session: &SsoSession,
+    user: &User,
+    status: StatusCode,
+    extras: Extras<'_>,
+) -> Result<HttpResponse, PageError> {
+    let user_id = user.id.clone();
+    let summary: FactorSummary =
+        blocking(state, move |ctx| Ok(ctx.store.factor_summary(&user_id)?)).await?;
+    let browser = known_browser(req, state).unwrap_or_default();
+    let never = crate::http::ui::Ui::current().t("security.never");
+    let when = |t: Option<i64>| t.map(format_utc).unwrap_or_else(|| never.to_owned());
+    let totp = summary
+        .totp
+        .as_ref()
+        .map(|t| (format_utc(t.created_at), when(t.last_used_at)));
+    let passkeys = summary
+        .passkeys
+        .iter()
+        .map(|p| PasskeyView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created: format_utc(p.created_at),
+            last_used: when(p.last_used_at),
+        })
+        .collect();
+    let response = render(
+        status,
+        &SecurityPage {
+            ui: crate::http::ui::Ui::current(),
+            links: Links::new(&state.settings.issuer_path),
+            csrf: &form_token(state, SECURITY_FORM, &session.sid, &browser),
+            username: &user.username,
+            totp,
+            enrolment: extras.enrolment,
+            recovery_left: crate::http::ui::Ui::current().fill(
+                "security.recovery_left",
+                &[("count", &summary.recovery_codes_left.to_string())],
+            ),
+            new_codes: extras.new_codes,
+            passkeys,
+            passkeys_enabled: false, // INTEGRATE: state.passkeys.is_some()
+            error: extras.error,
+            notice: extras.notice,
+        },
+    );
+    Ok(response)
+}
+
+pub async fn show(req: HttpRequest, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, show_page(req, state).await)
+}
+
+async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageError> {
+    let Some((session, user)) = signed_in(&req, &state).await? else {
+        return start(&req, &state, Interaction::for_account()).await;
+    };
+    page(
+        &req,
+        &state,
+        &session,
+        &user,
+        StatusCode::OK,
+        Extras::default(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct SecurityForm {
+    #[serde(default)]
+    csrf: String,
+    /// `totp_begin`, `totp_confirm`, `totp_remove`, `recovery_new`, `passkey_rename`,
+    /// `passkey_remove`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    passkey: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn submit(req: HttpRequest, form: web::Form<SecurityForm>, state: State) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, submit_page(req, form.into_inner(), state).await)
+}
+
+async fn submit_page(
+    req: HttpRequest,
+    form: SecurityForm,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let refused = || OAuthError::invalid_request("the form could not be verified");
+    let (session, user) = signed_in(&req, &state).await?.ok_or_else(refused)?;
+    let expected =
+        known_browser(&req, &state).map(|b| form_token(&state, SECURITY_FORM, &session.sid, &b));
+    if !crate::http::csrf::from_our_pages(&req, &state.settings)
+        || !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes()))
+    {
+        return Err(refused().into());
+    }
+    let check = session.clone();
+    let recent = blocking(&state, move |ctx| security::may_change_factors(ctx, &check)).await?;
+    if !recent {
+        // Confirm who is there first; the change is made again from the page after.
+        return start(&req, &state, Interaction::confirm_identity(&user.username)).await;
+    }
+    let address = client_address_of(&req, &state.settings);
+    let ui = crate::http::ui::Ui::current();
+    let issuer = state.settings.brand.name.clone();
+    let mut extras = Extras::default();
+    let mut status = StatusCode::OK;
+    let who = user.clone();
+    match form.action.as_str() {
+        "totp_begin" => {
+            extras.enrolment =
+                blocking(&state, move |ctx| security::begin_totp(ctx, &who, &issuer)).await?;
+        }
+        "totp_confirm" => {
+            let code = form.code;
+            let confirmed = blocking(&state, {
+                let address = address.clone();
+                move |ctx| security::confirm_totp(ctx, &who, &code, &address)
+            })
+            .await?;
+            if confirmed {
+                extras.notice = Some(ui.t("security.totp_added"));
+            } else {
+                status = StatusCode::UNAUTHORIZED;
+                extras.error = Some(ui.t("factor.wrong_code"));
+                let (who, issuer) = (user.clone(), state.settings.brand.name.clone());
+                extras.enrolment =
+                    blocking(&state, move |ctx| security::begin_totp(ctx, &who, &issuer)).await?;
+            }
+        }
+        "totp_remove" => {
+            blocking(&state, move |ctx| {
+                security::remove_totp(ctx, &who, &address)
+            })
+            .await?;
+            extras.notice = Some(ui.t("security.totp_removed"));
+        }
+        "recovery_new" => {
+            let codes = blocking(&state, move |ctx| {
+                security::new_recovery_codes(ctx, &who, &address)
+            })
+            .await?;
+            extras.new_codes = codes.to_vec();
+        }
+        "passkey_rename" | "passkey_remove" => {
+            let (id, name, remove) = (form.passkey, form.name, form.action == "passkey_remove");
+            let done = blocking(&state, move |ctx| {
+                if remove {
+                    security::remove_passkey(ctx, &who, &id, &address)
+                } else {
+                    security::rename_passkey(ctx, &who, &id, &name)
+                }
+            })
+            .await?;
+            if !done {
+                return Err(OAuthError::invalid_request("no such passkey").into());
+            }
+        }
+        _ => return Err(OAuthError::invalid_request("unknown action").into()),
+    }
+    if extras.enrolment.is_none() && extras.new_codes.is_empty() && extras.error.is_none() {
+        // A change made: back to the page (a reload does not post it again).
+        if extras.notice.is_none() {
+            return Ok(redirect(
+                StatusCode::SEE_OTHER,
+                &Links::new(&state.settings.issuer_path).security(),
+            ));
+        }
+    }
+    page(&req, &state, &session, &user, status, extras).await
+}

@@ -1,0 +1,147 @@
+//! The account's own changes to how it signs in: an authenticator app (TOTP) added or
+//! removed, a new set of recovery codes, a passkey renamed or removed. Each needs a
+//! recent sign-in at the account's full strength ([`may_change_factors`]): a session left
+//! open an hour ago, or one signed in by the password alone on an account that has a
+//! second factor, changes nothing (Keycloak CVE-2026-37982 and Pocket ID
+//! GHSA-hp74-gm6m-2qm5 show what a weaker check lets through). Nothing here is reached by
+//! a link: every change is a form of a signed-in session.
+
+use serde_json::json;
+
+use super::factors::recovery;
+use super::sign_in::recent_enough;
+use super::sign_in::stored::{self, Enrolment};
+use super::{Context, OAuthError};
+use crate::domain::{Level, UnixTime};
+use crate::sessions::SsoSession;
+use crate::store::{NewAuditEvent, User};
+
+/// How long after a sign-in its methods count as recent.
+pub const RECENT: UnixTime = 300;
+
+/// The level the account signs in at: two factors once it has a second one.
+pub fn account_level(ctx: &Context<'_>, user_id: &str) -> Result<Level, OAuthError> {
+    let summary = ctx.store.factor_summary(user_id)?;
+    Ok(if summary.has_second_factor() {
+        Level::MultiFactor
+    } else {
+        Level::SingleFactor
+    })
+}
+
+/// Whether `session` may change the account's factors now: its methods reaching the
+/// account's level were proved in the last [`RECENT`] seconds.
+pub fn may_change_factors(ctx: &Context<'_>, session: &SsoSession) -> Result<bool, OAuthError> {
+    let level = account_level(ctx, &session.user_id)?;
+    Ok(recent_enough(session, level, ctx.now, RECENT))
+}
+
+/// Records a change the user made to their own factors, in the audit trail.
+fn audited(
+    ctx: &Context<'_>,
+    user: &User,
+    action: &str,
+    kind: &str,
+    address: &str,
+) -> Result<(), OAuthError> {
+    ctx.store.record_audit_event(&NewAuditEvent {
+        at: ctx.now,
+        actor: format!("user:{}", user.username),
+        action: action.to_owned(),
+        target: Some(user.id.clone()),
+        address: Some(address.to_owned()),
+        details: Some(json!({ "kind": kind }).to_string()),
+    })?;
+    if action == "factor.enrolled" {
+        crate::audit::factor_enrolled(&user.id, kind, address);
+    } else {
+        crate::audit::factor_removed(&user.id, kind, address);
+    }
+    Ok(())
+}
+
+/// The pending enrolment of an authenticator app (begun now if none); `None` when the
+/// account has one already.
+pub fn begin_totp(
+    ctx: &Context<'_>,
+    user: &User,
+    issuer: &str,
+) -> Result<Option<Enrolment>, OAuthError> {
+    stored::enrolment(ctx, &user.id, &user.username, issuer)
+}
+
+/// Confirms the pending enrolment with its first code; `false` for a wrong code.
+pub fn confirm_totp(
+    ctx: &Context<'_>,
+    user: &User,
+    code: &str,
+    address: &str,
+) -> Result<bool, OAuthError> {
+    let pending = ctx
+        .store
+        .find_totp(&user.id)?
+        .is_some_and(|c| !c.is_confirmed());
+    if !pending || !stored::use_one_time_code(ctx, &user.id, code)? {
+        return Ok(false);
+    }
+    audited(ctx, user, "factor.enrolled", "totp", address)?;
+    Ok(true)
+}
+
+pub fn remove_totp(ctx: &Context<'_>, user: &User, address: &str) -> Result<bool, OAuthError> {
+    let removed = ctx.store.remove_totp(&user.id)?;
+    if removed {
+        audited(ctx, user, "factor.removed", "totp", address)?;
+    }
+    Ok(removed)
+}
+
+/// A new set of recovery codes, shown once: the old set stops working.
+pub fn new_recovery_codes(
+    ctx: &Context<'_>,
+    user: &User,
+    address: &str,
+) -> Result<[String; recovery::COUNT], OAuthError> {
+    let codes = recovery::generate();
+    let hashes = recovery::hashes(ctx.kek, &user.id, &codes);
+    ctx.store
+        .replace_recovery_codes(&user.id, &hashes, ctx.now)?;
+    audited(ctx, user, "factor.enrolled", "recovery_codes", address)?;
+    Ok(codes)
+}
+
+/// The longest passkey name kept (what the page shows fits a line).
+const MAX_PASSKEY_NAME: usize = 60;
+
+/// Renames one of the user's passkeys; `false` if it is not theirs.
+pub fn rename_passkey(
+    ctx: &Context<'_>,
+    user: &User,
+    id: &str,
+    name: &str,
+) -> Result<bool, OAuthError> {
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_PASSKEY_NAME)
+        .collect();
+    if name.is_empty() {
+        return Err(OAuthError::invalid_request("a passkey needs a name"));
+    }
+    Ok(ctx.store.rename_passkey(&user.id, id, &name)?)
+}
+
+/// Removes one of the user's passkeys; `false` if it is not theirs.
+pub fn remove_passkey(
+    ctx: &Context<'_>,
+    user: &User,
+    id: &str,
+    address: &str,
+) -> Result<bool, OAuthError> {
+    let removed = ctx.store.remove_passkey(&user.id, id)?;
+    if removed {
+        audited(ctx, user, "factor.removed", "passkey", address)?;
+    }
+    Ok(removed)
+}

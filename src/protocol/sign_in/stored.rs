@@ -1,0 +1,104 @@
+//! The sign-in's reads and writes of an account's factors, over the store: what the HTTP
+//! adapter's [`super::SignInPorts`] run on the blocking pool. The checks themselves are
+//! `protocol::factors`; the single use of each code is the store's compare-and-set.
+
+use super::AccountFactors;
+use crate::domain::UnixTime;
+use crate::protocol::factors::{qr, recovery, totp};
+use crate::protocol::{Context, OAuthError};
+
+/// What the account has (`None`: no such account).
+pub fn account_factors(
+    ctx: &Context<'_>,
+    user_id: &str,
+) -> Result<Option<AccountFactors>, OAuthError> {
+    let Some(user) = ctx.store.find_user(user_id)? else {
+        return Ok(None);
+    };
+    let summary = ctx.store.factor_summary(user_id)?;
+    Ok(Some(AccountFactors {
+        disabled: user.disabled_at.is_some(),
+        mfa_required: user.mfa_required,
+        one_time_codes: summary.totp.is_some(),
+        passkeys: !summary.passkeys.is_empty(),
+        recovery_codes: summary.recovery_codes_left > 0,
+    }))
+}
+
+/// Checks `code` against the account's TOTP credential and uses its time step up: at
+/// most once, on every instance (RFC 6238 §5.2, the store's compare-and-set). A pending
+/// enrolment is confirmed by its first right code, which is used up the same way.
+pub fn use_one_time_code(ctx: &Context<'_>, user_id: &str, code: &str) -> Result<bool, OAuthError> {
+    let Some(credential) = ctx.store.find_totp(user_id)? else {
+        return Ok(false);
+    };
+    let secret = totp::TotpSecret::unseal(ctx.kek, &credential.sealed_secret, user_id)
+        .map_err(OAuthError::server)?;
+    let Some(step) = totp::check(&secret, code, ctx.now) else {
+        return Ok(false);
+    };
+    Ok(if credential.is_confirmed() {
+        ctx.store.use_totp_step(user_id, step, ctx.now)?
+    } else {
+        ctx.store
+            .confirm_totp(user_id, &credential.sealed_secret, step, ctx.now)?
+    })
+}
+
+/// Uses up `code` if it is one of the account's recovery codes not used yet.
+pub fn use_recovery_code(ctx: &Context<'_>, user_id: &str, code: &str) -> Result<bool, OAuthError> {
+    let Some(hash) = recovery::hash(ctx.kek, user_id, code) else {
+        return Ok(false);
+    };
+    Ok(ctx.store.use_recovery_code(user_id, &hash, ctx.now)?)
+}
+
+/// A TOTP enrolment as its page shows it: the key as text and as an `otpauth://` URI,
+/// and that URI as a QR code.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    pub secret: String,
+    pub uri: String,
+    pub qr_svg: String,
+}
+
+/// How long a pending enrolment's key is shown again (a reload, a wrong first code)
+/// before a new key replaces it.
+const PENDING_ENROLMENT_TTL: UnixTime = 600;
+
+/// The account's pending TOTP enrolment, begun now if it has none (or an old one); `None`
+/// if it has a confirmed credential already (remove it first). `label` names the account
+/// in the authenticator app, `issuer` the provider.
+pub fn enrolment(
+    ctx: &Context<'_>,
+    user_id: &str,
+    label: &str,
+    issuer: &str,
+) -> Result<Option<Enrolment>, OAuthError> {
+    let pending = match ctx.store.find_totp(user_id)? {
+        Some(c) if c.is_confirmed() => return Ok(None),
+        Some(c) if ctx.now - c.created_at < PENDING_ENROLMENT_TTL => Some(
+            totp::TotpSecret::unseal(ctx.kek, &c.sealed_secret, user_id)
+                .map_err(OAuthError::server)?,
+        ),
+        _ => None,
+    };
+    let secret = match pending {
+        Some(secret) => secret,
+        None => {
+            let secret = totp::TotpSecret::generate();
+            let sealed = secret.seal(ctx.kek, user_id).map_err(OAuthError::server)?;
+            if !ctx.store.begin_totp(user_id, &sealed, ctx.now)? {
+                return Ok(None);
+            }
+            secret
+        }
+    };
+    let uri = totp::otpauth_uri(&secret, issuer, label);
+    let qr_svg = qr::qr_svg(&uri, "QR code").unwrap_or_default();
+    Ok(Some(Enrolment {
+        secret: secret.to_base32(),
+        uri,
+        qr_svg,
+    }))
+}
