@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -45,6 +46,7 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     backend_errors: Family<BackendLabels, Counter>,
     logout_deliveries: Family<OutcomeLabels, Counter>,
+    in_flight: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +65,12 @@ impl Default for Metrics {
         let logins = Family::<OutcomeLabels, Counter>::default();
         let backend_errors = Family::<BackendLabels, Counter>::default();
         let logout_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered now (a graceful stop waits for them)",
+            in_flight.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -101,11 +109,27 @@ impl Default for Metrics {
             logins,
             backend_errors,
             logout_deliveries,
+            in_flight,
         }
     }
 }
 
+/// A request being answered, counted in `http_requests_in_flight` until dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 impl Metrics {
+    /// Counts a request in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
     pub fn token_issued(&self, grant_type: &str) {
         self.tokens_issued
             .get_or_create(&GrantLabels {

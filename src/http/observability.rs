@@ -62,7 +62,9 @@ pub async fn observe(
     };
     // The path only: query strings may carry tokens (id_token_hint) and never reach logs.
     let path = req.path().to_owned();
+    let in_flight = state.as_ref().map(|s| s.metrics.in_flight());
     let mut response = next.call(req).instrument(span.clone()).await?;
+    drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -24,10 +24,11 @@ impl Instance {
     fn spawn(port: u16, env: &[(String, String)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("serve")
+            // A test may give the metrics a port of its own (in `env`).
+            .env("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")
             .envs(env.iter().cloned())
             .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
             .env("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)
-            .env("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -496,6 +497,7 @@ async fn json_logs_carry_the_request_id_and_client_address_and_no_query_string()
 async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
     let dir = tempfile::TempDir::new().unwrap();
     let port = free_port();
+    let metrics_port = free_port();
     let db = format!("sqlite://{}/db.sqlite", dir.path().display());
     let env = vec![
         (
@@ -503,6 +505,10 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
             format!("http://127.0.0.1:{port}"),
         ),
         ("PORTCULLIS_DATABASE_URL".to_owned(), db.clone()),
+        (
+            "PORTCULLIS_METRICS_BIND".to_owned(),
+            format!("127.0.0.1:{metrics_port}"),
+        ),
     ];
     let instance = Instance::spawn(port, &env);
     instance.ready().await;
@@ -542,7 +548,31 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
         });
     }
     let in_flight: Vec<_> = submissions.into_iter().map(tokio::spawn).collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Stop only once the server is answering all of them (a request still in the
+    // kernel's queue when the listener closes was never accepted: not this test's case).
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = crate::helpers::get(&metrics)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let answering: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("portcullis_http_requests_in_flight "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if answering >= 16 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "in flight: {answering}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let pid = instance.child.id();
     let stopping = tokio::task::spawn_blocking(move || instance.terminate());
     for request in in_flight {
