@@ -30,19 +30,20 @@ pub fn allow_frames(response: &mut actix_web::HttpResponse, frames: &[String], s
     });
 }
 
+/// Lets a page run `/static/passkey.js` and let it fetch the passkey options and post the
+/// answer to its own origin (`fetch` falls under `connect-src`, which `default-src 'none'`
+/// closes). Nothing else: no inline script, no other origin.
+pub fn allow_passkey_script(response: &mut actix_web::HttpResponse) {
+    rewrite_csp(response, |policy| {
+        format!("{policy}; script-src 'self'; connect-src 'self'")
+    });
+}
+
 /// Lets the page run the inline scripts that carry `nonce` (CSP3 `'nonce-…'`), and no
 /// other.
 pub fn allow_script_nonce(response: &mut actix_web::HttpResponse, nonce: &str) {
     rewrite_csp(response, |policy| {
         format!("{policy}; script-src 'nonce-{nonce}'")
-    });
-}
-
-/// Lets a page run our passkey script (`static/passkey.js`) and send its ceremony's
-/// requests to this server: `script-src 'self'` and `connect-src 'self'`, nothing else.
-pub fn allow_passkey_script(response: &mut actix_web::HttpResponse) {
-    rewrite_csp(response, |policy| {
-        format!("{policy}; script-src 'self'; connect-src 'self'")
     });
 }
 

@@ -34,7 +34,9 @@ pub use client_address::{client_address, client_address_of, forwarded_for, limit
 pub use cookies::{
     CookieNames, browser_id, expired_session_cookie, known_browser, session_cookie, session_id,
 };
-pub use csp::{allow_form_redirect, allow_frames, allow_script_nonce, frame_source};
+pub use csp::{
+    allow_form_redirect, allow_frames, allow_passkey_script, allow_script_nonce, frame_source,
+};
 pub use csrf::{form_token, from_our_pages};
 pub use server::{HSTS, sends_hsts};
 pub use state::{AppState, State, blocking, read_mostly_cached};

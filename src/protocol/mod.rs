@@ -17,6 +17,7 @@ pub mod introspection;
 pub mod jwt;
 pub mod logout;
 pub mod params;
+pub mod passkeys;
 pub mod registration;
 pub mod revocation;
 pub mod security;

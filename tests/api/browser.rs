@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app};
 use crate::logout_receiver::Receiver;
+use crate::virtual_authenticator::{
+    add_virtual_authenticator, remove_all_virtual_credentials, remove_virtual_authenticator,
+    set_virtual_user_verified, virtual_credentials,
+};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -457,5 +461,213 @@ async fn an_administrator_registers_an_app_in_the_console_on_a_phone() {
     chrome.goto(&app.url("/admin/users")).await;
     chrome.find("#new-username").await;
     chrome.check("console").await;
+    chrome.done().await;
+}
+
+/// `url` of the test server at `localhost` instead of `127.0.0.1`. The test issuer is
+/// `http://127.0.0.1:PORT`: a secure context, but an IP address, which cannot be a WebAuthn
+/// RP ID, so a page there can use no passkey. `localhost` is the same server (it listens on
+/// 127.0.0.1) and both a secure context and a valid RP ID.
+fn at_localhost(url: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_host(Some("localhost")).unwrap();
+    url.into()
+}
+
+#[tokio::test]
+async fn a_virtual_authenticator_makes_a_discoverable_passkey_on_localhost() {
+    let Some(chrome) = Chrome::start("virtual-authenticator").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    // Any page of ours that stays at localhost (no redirect to the issuer's host).
+    chrome.goto(&at_localhost(&app.url("/login"))).await;
+    let authenticator = add_virtual_authenticator(&chrome.client).await.unwrap();
+    assert!(!authenticator.is_empty());
+
+    // A registration as a Relying Party at "localhost" asks for it, made-up challenge and
+    // all: the authenticator makes a discoverable credential after verifying the user.
+    let created = chrome
+        .script(
+            "return (async () => {
+               const credential = await navigator.credentials.create({ publicKey: {
+                 rp: { id: 'localhost', name: 'Portcullis tests' },
+                 user: { id: new Uint8Array([1, 2, 3, 4]), name: 'alice', displayName: 'Alice' },
+                 challenge: crypto.getRandomValues(new Uint8Array(32)),
+                 pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
+                 authenticatorSelection: { residentKey: 'required', requireResidentKey: true,
+                                           userVerification: 'required' },
+                 extensions: { credProps: true },
+               } });
+               return { secure: window.isSecureContext, type: credential.type, id: credential.id,
+                        rk: credential.getClientExtensionResults().credProps.rk,
+                        json: typeof credential.toJSON === 'function' };
+             })()",
+        )
+        .await
+        .unwrap();
+    assert_eq!(created["secure"], true);
+    assert_eq!(created["type"], "public-key");
+    assert_eq!(created["rk"], true, "{created}");
+    let credential_id = created["id"].as_str().unwrap().to_owned();
+
+    let stored = virtual_credentials(&chrome.client, &authenticator)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["isResidentCredential"], true);
+    assert_eq!(stored[0]["rpId"], "localhost");
+    assert_eq!(
+        stored[0]["credentialId"].as_str(),
+        Some(credential_id.as_str())
+    );
+
+    // Found again with no allowCredentials (no username), with its user handle.
+    let found = chrome
+        .script(
+            "return (async () => {
+               const credential = await navigator.credentials.get({ publicKey: {
+                 rpId: 'localhost', challenge: crypto.getRandomValues(new Uint8Array(32)),
+                 userVerification: 'required',
+               } });
+               return { id: credential.id,
+                        user: Array.from(new Uint8Array(credential.response.userHandle)) };
+             })()",
+        )
+        .await
+        .unwrap();
+    assert_eq!(found["id"].as_str(), Some(credential_id.as_str()));
+    assert_eq!(found["user"], json!([1, 2, 3, 4]));
+
+    // A failed PIN or fingerprint: the browser refuses a request that requires it.
+    set_virtual_user_verified(&chrome.client, &authenticator, false)
+        .await
+        .unwrap();
+    let refused = chrome
+        .script(
+            "return navigator.credentials.get({ publicKey: {
+               rpId: 'localhost', challenge: crypto.getRandomValues(new Uint8Array(32)),
+               userVerification: 'required',
+             } }).then(() => 'signed', e => e.name);",
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, "NotAllowedError");
+
+    remove_all_virtual_credentials(&chrome.client, &authenticator)
+        .await
+        .unwrap();
+    assert_eq!(
+        virtual_credentials(&chrome.client, &authenticator)
+            .await
+            .unwrap(),
+        Vec::<Value>::new()
+    );
+    remove_virtual_authenticator(&chrome.client, &authenticator)
+        .await
+        .unwrap();
+    chrome.done().await;
+}
+
+/// Runs `ceremony` (a JS function body's async part, given `options`) in the page and
+/// returns what it returns: the WebDriver script awaits the promise.
+async fn in_page(chrome: &Chrome, ceremony: &str, options: &Value) -> Value {
+    chrome
+        .client
+        .execute(
+            &format!("const options = arguments[0]; return (async () => {{ {ceremony} }})();"),
+            vec![options.clone()],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_passkey_glue_accepts_real_chromium_ceremonies() {
+    use portcullis::protocol::passkeys::{PasskeySettings, Passkeys, StoredPasskey};
+    let Some(chrome) = Chrome::start("passkey-glue").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let page = at_localhost(&app.url("/login"));
+    let origin = url::Url::parse(&page)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let settings = PasskeySettings::from_issuer(&origin, None, &[])
+        .unwrap()
+        .unwrap();
+    let passkeys = Passkeys::new(&settings).unwrap();
+    chrome.goto(&page).await;
+    let authenticator = add_virtual_authenticator(&chrome.client).await.unwrap();
+    let now = portcullis::domain::now();
+
+    // Registration: the options as JSON, parsed by the browser (WebAuthn L3), the
+    // credential back in its toJSON() form.
+    let (options, ceremony) = passkeys
+        .start_registration("user-1", "alice", "Alice", &[], now)
+        .unwrap();
+    let created = in_page(
+        &chrome,
+        "const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+         return (await navigator.credentials.create({ publicKey })).toJSON();",
+        &options,
+    )
+    .await;
+    let new = passkeys
+        .finish_registration(&created.to_string(), ceremony, "user-1", now)
+        .unwrap();
+    assert!(new.user_verified);
+    let stored = virtual_credentials(&chrome.client, &authenticator)
+        .await
+        .unwrap();
+    assert_eq!(stored[0]["isResidentCredential"], true, "discoverable");
+
+    // Sign-in without a username: the browser finds the credential by itself.
+    let lookup = |id: &str| {
+        Ok::<_, portcullis::protocol::passkeys::PasskeyError>((id == new.credential_id).then(
+            || StoredPasskey {
+                user_id: new.user_id.clone(),
+                passkey_json: new.passkey_json.clone(),
+            },
+        ))
+    };
+    let (options, ceremony) = passkeys.start_sign_in(now).unwrap();
+    let asserted = in_page(
+        &chrome,
+        "const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+         return (await navigator.credentials.get({ publicKey })).toJSON();",
+        &options,
+    )
+    .await;
+    let verified = passkeys
+        .finish_sign_in(&asserted.to_string(), ceremony, now, lookup)
+        .unwrap();
+    assert_eq!(verified.user_id, "user-1");
+    assert_eq!(verified.credential_id, new.credential_id);
+
+    // As a second factor; an answer replayed to a new ceremony is refused.
+    let (options, ceremony) = passkeys
+        .start_second_factor("user-1", [&new.passkey_json], now)
+        .unwrap();
+    let asserted = in_page(
+        &chrome,
+        "const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+         return (await navigator.credentials.get({ publicKey })).toJSON();",
+        &options,
+    )
+    .await;
+    let verified = passkeys
+        .finish_second_factor(&asserted.to_string(), ceremony, "user-1", now, lookup)
+        .unwrap();
+    assert!(verified.user_verified);
+    let (_, again) = passkeys
+        .start_second_factor("user-1", [&new.passkey_json], now)
+        .unwrap();
+    assert!(
+        passkeys
+            .finish_second_factor(&asserted.to_string(), again, "user-1", now, lookup)
+            .is_err()
+    );
     chrome.done().await;
 }

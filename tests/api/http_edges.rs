@@ -767,3 +767,21 @@ async fn unknown_paths_get_the_error_page_in_a_browser_and_json_otherwise() {
             .contains("/auth/static/style.css")
     );
 }
+
+#[tokio::test]
+async fn the_passkey_script_is_served_from_static_as_javascript() {
+    let app = spawn_app().await;
+    let script = http()
+        .get(app.url("/static/passkey.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(script.headers()["x-content-type-options"], "nosniff");
+    let text = script.text().await.unwrap();
+    assert!(text.contains("data-passkey-options"), "{text}");
+}

@@ -51,3 +51,4 @@ mod tls_backends;
 mod token;
 mod ui;
 mod userinfo;
+mod virtual_authenticator;

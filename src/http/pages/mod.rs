@@ -14,6 +14,7 @@ use crate::config::Settings;
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");
 const FRONTCHANNEL_SCRIPT: &str = include_str!("../../../static/frontchannel.js");
+const PASSKEY_SCRIPT: &str = include_str!("../../../static/passkey.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub use crate::http::page::{error_page, not_found_page, render};
@@ -70,7 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
             at(assets::FRONTCHANNEL_SCRIPT)
                 .get(frontchannel_script)
                 .done(),
-        );
+        )
+        .service(at(assets::PASSKEY_SCRIPT).get(passkey_script).done());
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -102,4 +104,14 @@ async fn frontchannel_script() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(FRONTCHANNEL_SCRIPT)
+}
+
+/// The passkey ceremonies' browser side (pages that use it call
+/// `csp::allow_passkey_script`).
+async fn passkey_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(PASSKEY_SCRIPT)
 }
