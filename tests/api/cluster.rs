@@ -589,3 +589,57 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_zero() {
         "pid {pid} exits 0 after draining"
     );
 }
+
+#[tokio::test]
+async fn the_same_one_time_code_raced_on_two_instances_is_accepted_once() {
+    use portcullis::protocol::factors::totp;
+    use portcullis::store::FactorStore;
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let rp = cluster.client();
+    let alice = cluster
+        .store
+        .find_user_by_username("alice")
+        .unwrap()
+        .unwrap()
+        .id;
+    let secret = totp::TotpSecret::generate();
+    let sealed = secret.seal(&crate::helpers::test_kek(), &alice).unwrap();
+    assert!(cluster.store.begin_totp(&alice, &sealed, now()).unwrap());
+    assert!(
+        cluster
+            .store
+            .confirm_totp(&alice, &sealed, 1, now())
+            .unwrap()
+    );
+    // One browser on each instance, each past the password, at the second-factor page.
+    let mut at_factor = Vec::new();
+    for instance in [&cluster.a, &cluster.b] {
+        let browser = cluster.browser();
+        let url = authorize_url(instance, &rp, &Pkce::new(), "");
+        let (page, status, html) = browser
+            .login(browser.open(&url).await, "alice")
+            .await
+            .page();
+        assert_eq!(status, 200);
+        assert!(page.path().ends_with("/login/factor"), "{page}");
+        at_factor.push((browser, page, html));
+    }
+    let code = totp::code_at(&secret, now(), totp::DIGITS).unwrap();
+    let [(a, page_a, html_a), (b, page_b, html_b)] = <[_; 2]>::try_from(at_factor).ok().unwrap();
+    let fields = [("code", code.as_str())];
+    let (on_a, on_b) = tokio::join!(
+        a.submit(&page_a, &html_a, &fields),
+        b.submit(&page_b, &html_b, &fields),
+    );
+    let refused = |outcome: &crate::helpers::Outcome| matches!(outcome, crate::helpers::Outcome::Page { status, .. } if *status == 401);
+    assert_eq!(
+        [refused(&on_a), refused(&on_b)]
+            .iter()
+            .filter(|r| **r)
+            .count(),
+        1,
+        "exactly one of the two is refused (RFC 6238 §5.2)"
+    );
+}
