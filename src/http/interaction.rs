@@ -173,6 +173,7 @@ pub async fn proceed(
                 crate::protocol::sign_in::ThrottleLimits {
                     failures_per_address: state.settings.password_failures_per_address,
                 },
+                state.now(),
             ));
             paths::SECOND_FACTOR
         }

@@ -12,21 +12,23 @@ use super::factors::recovery;
 use super::sign_in::recent_enough;
 use super::sign_in::stored::{self, Enrolment};
 use super::{Context, OAuthError};
-use crate::domain::{Level, UnixTime};
+use crate::domain::Level;
 use crate::sessions::SsoSession;
 use crate::store::{NewAuditEvent, User};
 
 /// How long after a sign-in its methods count as recent.
-pub const RECENT: UnixTime = 300;
+pub use super::sign_in::RECENT;
 
-/// The level the account signs in at: two factors once it has a second one.
+/// The level the account signs in at: two factors once it has a second one (as the
+/// server's policy allows: with `mfa = off`, one).
 pub fn account_level(ctx: &Context<'_>, user_id: &str) -> Result<Level, OAuthError> {
     let summary = ctx.store.factor_summary(user_id)?;
-    Ok(if summary.has_second_factor() {
+    let own = if summary.has_second_factor() {
         Level::MultiFactor
     } else {
         Level::SingleFactor
-    })
+    };
+    Ok(ctx.config.mfa.required(own))
 }
 
 /// Whether `session` may change the account's factors now: its methods reaching the
@@ -34,6 +36,30 @@ pub fn account_level(ctx: &Context<'_>, user_id: &str) -> Result<Level, OAuthErr
 pub fn may_change_factors(ctx: &Context<'_>, session: &SsoSession) -> Result<bool, OAuthError> {
     let level = account_level(ctx, &session.user_id)?;
     Ok(recent_enough(session, level, ctx.now, RECENT))
+}
+
+/// Records a second factor's use, failure or throttling in a sign-in, or its enrolment
+/// there, in the audit trail (table and log line); never the code or assertion itself.
+pub fn record_sign_in_event(
+    ctx: &Context<'_>,
+    user_id: &str,
+    action: &str,
+    kind: &str,
+    address: &str,
+) -> Result<(), OAuthError> {
+    let actor = match ctx.store.find_user(user_id)? {
+        Some(user) => format!("user:{}", user.username),
+        None => "system".to_owned(),
+    };
+    ctx.store.record_audit_event(&NewAuditEvent {
+        at: ctx.now,
+        actor,
+        action: action.to_owned(),
+        target: Some(user_id.to_owned()),
+        address: Some(address.to_owned()),
+        details: Some(json!({ "kind": kind }).to_string()),
+    })?;
+    Ok(())
 }
 
 /// Records a change the user made to their own factors, in the audit trail.
@@ -60,28 +86,35 @@ fn audited(
     Ok(())
 }
 
-/// The pending enrolment of an authenticator app (begun now if none); `None` when the
-/// account has one already.
+/// The enrolment of an authenticator app this page shows: the one it showed before
+/// (`shown`, its sealed key) while pending, else a new one; `None` when the account has
+/// one already. Refused with `mfa = off`: no second factor is offered.
 pub fn begin_totp(
     ctx: &Context<'_>,
     user: &User,
     issuer: &str,
+    shown: Option<&str>,
 ) -> Result<Option<Enrolment>, OAuthError> {
-    stored::enrolment(ctx, &user.id, &user.username, issuer)
+    if ctx.config.mfa == crate::domain::MfaPolicy::Off {
+        return Err(OAuthError::invalid_request("second factors are turned off"));
+    }
+    stored::enrolment(ctx, &user.id, &user.username, issuer, shown)
 }
 
-/// Confirms the pending enrolment with its first code; `false` for a wrong code.
+/// Confirms the enrolment this page showed (`shown`, its sealed key) with its first
+/// code; `false` for a wrong code, or an enrolment replaced meanwhile.
 pub fn confirm_totp(
     ctx: &Context<'_>,
     user: &User,
     code: &str,
+    shown: &str,
     address: &str,
 ) -> Result<bool, OAuthError> {
     let pending = ctx
         .store
         .find_totp(&user.id)?
         .is_some_and(|c| !c.is_confirmed());
-    if !pending || !stored::use_one_time_code(ctx, &user.id, code)? {
+    if !pending || !stored::use_one_time_code(ctx, &user.id, code, Some(shown))? {
         return Ok(false);
     }
     audited(ctx, user, "factor.enrolled", "totp", address)?;

@@ -245,7 +245,10 @@ async fn a_password_session_asked_for_two_factors_is_stepped_up_in_place() {
     assert_eq!(id["sid"], first_id["sid"], "the same session");
     assert_eq!(id["acr"], ACR_MFA);
     assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
-    assert!(id["auth_time"].as_i64() > first_id["auth_time"].as_i64());
+    assert_eq!(
+        id["auth_time"], first_id["auth_time"],
+        "authenticated when the password was: the oldest proof"
+    );
     // prompt=none now gets a code at once: the session has two factors.
     let (url, _) = app.authorize_url(&client, &[("acr_values", ACR_MFA), ("prompt", "none")]);
     assert!(
@@ -282,5 +285,62 @@ async fn with_mfa_off_discovery_offers_one_level_and_an_essential_mfa_request_is
     assert!(
         left.query().unwrap().contains("error=access_denied"),
         "{left}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_of_a_session_ended_meanwhile_completes_nothing() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let client = app.add_client(false);
+    let browser = app.signed_in(&client, "alice").await;
+    let secret = enrol_totp(&app, &alice);
+    let (url, _) = app.authorize_url(&client, &[("acr_values", ACR_MFA)]);
+    let (page, _, html) = browser.open(&url).await.page();
+    assert!(page.path().ends_with("/login/factor"), "{page}");
+    // The session ends (signed out everywhere) while the code is being typed.
+    app.store
+        .end_user_sessions(&alice, app.clock.now())
+        .unwrap();
+    let outcome = browser
+        .submit(&page, &html, &[("code", &code_now(&app, &secret))])
+        .await;
+    let (_, status, _) = outcome.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the step-up has expired");
+    let (url, _) = app.authorize_url(&client, &[("prompt", "none")]);
+    let left = browser.open(&url).await.left();
+    assert!(
+        left.query().unwrap().contains("error=login_required"),
+        "{left}"
+    );
+}
+
+#[tokio::test]
+async fn an_enrolment_key_is_shown_only_to_the_flow_that_began_it() {
+    let app = app_with(&[("MFA", "required")]).await;
+    let alice = app.add_user("alice").await;
+    let client = app.add_client(false);
+    // Two sign-ins reach the enrolment page; each shows a key of its own.
+    let (url, _) = app.authorize_url(&client, &[]);
+    let (first, second) = (app.browser(), app.browser());
+    let (page_1, html_1) = at_second_factor(&first, &url).await;
+    let key_1 = totp_secret(&app, &alice);
+    let (_, html_2) = at_second_factor(&second, &url).await;
+    let key_2 = totp_secret(&app, &alice);
+    assert_ne!(key_1.to_base32(), key_2.to_base32());
+    assert!(html_1.contains(&key_1.to_base32()) && !html_2.contains(&key_1.to_base32()));
+    // The first key was replaced: its code confirms nothing.
+    let (_, status, _) = first
+        .submit(&page_1, &html_1, &[("code", &code_now(&app, &key_1))])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        app.store
+            .find_totp(&alice)
+            .unwrap()
+            .unwrap()
+            .confirmed_at
+            .is_none()
     );
 }

@@ -91,7 +91,7 @@ async fn show_page(
                 &state,
                 &query.id,
                 &pending,
-                &sign_in,
+                &mut sign_in,
                 &next,
                 chosen,
                 None,
@@ -99,7 +99,7 @@ async fn show_page(
             )
             .await?;
             pending.sign_in = Some(sign_in);
-            save(&state, &query.id, &pending).await?;
+            save_if_present(&state, &query.id, &pending).await?;
             Ok(response)
         }
         Answer::Denied(reason) => Err(denied(reason).into()),
@@ -138,7 +138,7 @@ async fn step_page(
     state: &State,
     handle: &str,
     pending: &Interaction,
-    sign_in: &SignIn,
+    sign_in: &mut SignIn,
     next: &Next,
     chosen: Option<&str>,
     error: Option<&str>,
@@ -172,6 +172,7 @@ async fn step_page(
             let user_id = sign_in.user_id().unwrap_or_default().to_owned();
             let label = sign_in.username().to_owned();
             let issuer = state.settings.brand.name.clone();
+            let shown = sign_in.enrolling().map(str::to_owned);
             let enrolment = blocking(state, move |ctx| {
                 let label = if label.is_empty() {
                     ctx.store
@@ -181,9 +182,12 @@ async fn step_page(
                 } else {
                     label
                 };
-                stored::enrolment(ctx, &user_id, &label, &issuer)
+                stored::enrolment(ctx, &user_id, &label, &issuer, shown.as_deref())
             })
             .await?;
+            if let Some(e) = &enrolment {
+                sign_in.show_enrolment(e.sealed.clone());
+            }
             ("enrol", Vec::new(), enrolment)
         }
     };
@@ -254,8 +258,10 @@ async fn submit_page(
     match answer {
         Answer::Success(signed_in) => {
             if enrolling {
+                record(&state, &user_id, "factor.enrolled", kind, &address).await?;
                 crate::audit::factor_enrolled(&user_id, kind.as_str(), &address);
             }
+            record(&state, &user_id, "factor.used", kind, &address).await?;
             crate::audit::factor_used(&user_id, kind.as_str(), &address);
             state.metrics.login(true);
             complete(&req, &state, &form.id, pending, signed_in).await
@@ -267,7 +273,7 @@ async fn submit_page(
                 &state,
                 &form.id,
                 &pending,
-                &sign_in,
+                &mut sign_in,
                 &next,
                 None,
                 None,
@@ -279,6 +285,7 @@ async fn submit_page(
             Ok(response)
         }
         Answer::Denied(Denied::WrongCode) => {
+            record(&state, &user_id, "factor.failed", kind, &address).await?;
             crate::audit::factor_failed(&user_id, kind.as_str(), &address);
             state.metrics.login(false);
             let next = sign_in.next().unwrap_or(Next::Enrol);
@@ -296,7 +303,7 @@ async fn submit_page(
                 &state,
                 &form.id,
                 &pending,
-                &sign_in,
+                &mut sign_in,
                 &next,
                 Some(chosen),
                 Some(message),
@@ -304,17 +311,51 @@ async fn submit_page(
             )
             .await?;
             pending.sign_in = Some(sign_in);
-            save(&state, &form.id, &pending).await?;
+            save_if_present(&state, &form.id, &pending).await?;
             Ok(response)
         }
         Answer::Denied(reason) => {
             if reason == Denied::Throttled {
+                record(&state, &user_id, "factor.throttled", kind, &address).await?;
                 crate::audit::factor_throttled(&user_id, kind.as_str(), &address);
             }
             state.metrics.login(false);
             // The sign-in is over; the interaction stays, for a new sign-in later.
-            save(&state, &form.id, &pending).await?;
+            save_if_present(&state, &form.id, &pending).await?;
             Err(denied(reason).into())
         }
     }
+}
+
+/// Saves the interaction back unless another request finished it meanwhile (a right code
+/// in another tab): a finished interaction is not brought back under its old handle.
+async fn save_if_present(
+    state: &State,
+    handle: &str,
+    pending: &Interaction,
+) -> Result<(), PageError> {
+    load(state, handle).await?;
+    save(state, handle, pending).await
+}
+
+/// A second factor's use, failure or throttling, or its enrolment, in the audit table.
+async fn record(
+    state: &State,
+    user_id: &str,
+    action: &'static str,
+    kind: CodeKind,
+    address: &str,
+) -> Result<(), PageError> {
+    let (user_id, address) = (user_id.to_owned(), address.to_owned());
+    blocking(state, move |ctx| {
+        crate::protocol::security::record_sign_in_event(
+            ctx,
+            &user_id,
+            action,
+            kind.as_str(),
+            &address,
+        )
+    })
+    .await?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::password::verify_password_async;
-use crate::crypto::tokens::token_hash;
+use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::domain::{Secret, UnixTime};
 use crate::http::client_address::{client_address_of, limit_key};
 use crate::http::cookies::{session_cookie, session_id};
@@ -350,10 +350,12 @@ impl SignInPorts for FormPorts<'_> {
         &self,
         user_id: &str,
         code: &Secret<String>,
+        enrolling: Option<&str>,
     ) -> Result<bool, OAuthError> {
         let (user_id, code) = (user_id.to_owned(), code.clone());
+        let enrolling = enrolling.map(str::to_owned);
         blocking(self.state, move |ctx| {
-            stored::use_one_time_code(ctx, &user_id, code.expose())
+            stored::use_one_time_code(ctx, &user_id, code.expose(), enrolling.as_deref())
         })
         .await
     }
@@ -414,6 +416,7 @@ async fn submit_page(
         pending.asked,
         state.settings.mfa,
         throttle_limits(&state),
+        state.now(),
     );
     let answer = sign_in.password(Secret::new(form.password), &ports).await?;
     let username = sign_in.username();
@@ -421,8 +424,8 @@ async fn submit_page(
     let signed_in = match answer {
         Answer::Success(signed_in) => signed_in,
         Answer::Continue(_) => {
-            // The password is right; a second factor (or an enrolment) comes next.
-            state.metrics.login(true);
+            // The password is right; a second factor (or an enrolment) comes next (the
+            // sign-in is counted once it is done).
             return to_second_step(&state, &form.id, pending, sign_in).await;
         }
         Answer::Denied(Denied::Throttled) => {
@@ -511,7 +514,35 @@ pub(super) async fn complete(
     // The session the browser had is replaced (`sign_in::session_after` decides how).
     let now = state.now();
     let mut previous = None;
-    if let Some(old) = session_id(req, &state.settings) {
+    let cookie = session_id(req, &state.settings);
+    if let Some(stepped_up) = &signed_in.steps_up {
+        // A step-up completes only the session it began in, while that session still
+        // speaks for its user: not one signed out, ended or replaced meanwhile.
+        let same = cookie
+            .as_deref()
+            .is_some_and(|c| constant_time_eq(token_hash(c).as_bytes(), stepped_up.as_bytes()));
+        let live = match (same, cookie.as_deref()) {
+            (true, Some(c)) => match state
+                .sessions
+                .load_sso(c, now)
+                .await
+                .map_err(OAuthError::from)?
+            {
+                Some(session) => {
+                    blocking(state, move |ctx| {
+                        Ok(crate::protocol::logout::session_user(ctx.store, &session)?.is_some())
+                    })
+                    .await?
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        if !live {
+            return Err(expired().into());
+        }
+    }
+    if let Some(old) = cookie {
         previous = state
             .sessions
             .load_sso(&old, now)
@@ -555,7 +586,11 @@ pub(super) async fn complete(
     })
     .await?;
     if !recorded {
-        // The session it would go on in was ended meanwhile (elsewhere): a new one.
+        // The session it would go on in was ended meanwhile (elsewhere): a new one, but
+        // not for a step-up, which only ever raises the session it began in.
+        if signed_in.steps_up.is_some() {
+            return Err(expired().into());
+        }
         session.sid = new_sid();
         record.sid = session.sid.clone();
         blocking(state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;

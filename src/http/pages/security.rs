@@ -19,11 +19,11 @@ use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, start};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
-use crate::protocol::OAuthError;
 use crate::protocol::interaction::Interaction;
 use crate::protocol::logout::session_user;
 use crate::protocol::security;
 use crate::protocol::sign_in::stored::Enrolment;
+use crate::protocol::{ErrorCode, OAuthError, throttle};
 use crate::sessions::SsoSession;
 use crate::store::{FactorSummary, User};
 
@@ -52,6 +52,8 @@ struct SecurityPage<'a> {
     new_codes: Vec<String>,
     passkeys: Vec<PasskeyView>,
     passkeys_enabled: bool,
+    /// Second factors are offered (`mfa` is not `off`).
+    mfa_on: bool,
     error: Option<&'a str>,
     notice: Option<&'a str>,
 }
@@ -130,6 +132,7 @@ async fn page(
             new_codes: extras.new_codes,
             passkeys,
             passkeys_enabled: false, // INTEGRATE: state.passkeys.is_some()
+            mfa_on: state.settings.mfa != crate::domain::MfaPolicy::Off,
             error: extras.error,
             notice: extras.notice,
         },
@@ -167,6 +170,9 @@ pub struct SecurityForm {
     action: String,
     #[serde(default)]
     code: String,
+    /// The sealed key of the enrolment the page showed (`totp_confirm`).
+    #[serde(default)]
+    pending: String,
     #[serde(default)]
     passkey: String,
     #[serde(default)]
@@ -206,24 +212,53 @@ async fn submit_page(
     let who = user.clone();
     match form.action.as_str() {
         "totp_begin" => {
-            extras.enrolment =
-                blocking(&state, move |ctx| security::begin_totp(ctx, &who, &issuer)).await?;
+            extras.enrolment = blocking(&state, move |ctx| {
+                security::begin_totp(ctx, &who, &issuer, None)
+            })
+            .await?;
         }
         "totp_confirm" => {
-            let code = form.code;
+            // The code is a factor's code: counted like a sign-in's, before it is checked.
+            let source = crate::http::client_address::limit_key(&address);
+            let (for_account, from_address) = state
+                .sessions
+                .reserve_code("otp", &user.id, &source, throttle::WINDOW)
+                .await
+                .map_err(OAuthError::from)?;
+            let attempts = throttle::CodeAttempts {
+                for_account,
+                from_address,
+            };
+            if !throttle::admits_code(attempts, state.settings.password_failures_per_address) {
+                return Err(
+                    OAuthError::new(ErrorCode::RateLimited, ui.t("factor.throttled")).into(),
+                );
+            }
+            let (code, shown) = (form.code, form.pending.clone());
             let confirmed = blocking(&state, {
                 let address = address.clone();
-                move |ctx| security::confirm_totp(ctx, &who, &code, &address)
+                move |ctx| security::confirm_totp(ctx, &who, &code, &shown, &address)
             })
             .await?;
             if confirmed {
+                state
+                    .sessions
+                    .code_succeeded("otp", &user.id, &source, throttle::WINDOW)
+                    .await
+                    .map_err(OAuthError::from)?;
                 extras.notice = Some(ui.t("security.totp_added"));
             } else {
                 status = StatusCode::UNAUTHORIZED;
                 extras.error = Some(ui.t("factor.wrong_code"));
-                let (who, issuer) = (user.clone(), state.settings.brand.name.clone());
-                extras.enrolment =
-                    blocking(&state, move |ctx| security::begin_totp(ctx, &who, &issuer)).await?;
+                let (who, issuer, shown) = (
+                    user.clone(),
+                    state.settings.brand.name.clone(),
+                    form.pending,
+                );
+                extras.enrolment = blocking(&state, move |ctx| {
+                    security::begin_totp(ctx, &who, &issuer, Some(&shown))
+                })
+                .await?;
             }
         }
         "totp_remove" => {

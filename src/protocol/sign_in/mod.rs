@@ -29,6 +29,7 @@ pub use session::{NewSession, new_sid, recent_enough, session_after};
 use super::OAuthError;
 pub use super::throttle::CodeAttempts;
 use super::throttle::{self, Throttle};
+use crate::crypto::tokens::token_hash;
 use crate::domain::{Level, MethodUse, MfaPolicy, Secret, UnixTime};
 use crate::sessions::{LoginAttempts, SsoSession};
 
@@ -174,6 +175,8 @@ pub struct Authenticated {
     pub auth_time: UnixTime,
     /// The level the factors reach together (`acr`).
     pub level: Level,
+    /// A step-up: the hash of the session cookie it steps up.
+    pub steps_up: Option<String>,
 }
 
 impl Authenticated {
@@ -322,10 +325,13 @@ pub trait SignInPorts {
     /// Checks a one-time code of the account's TOTP credential and, if right, uses its
     /// time step up (at most once, RFC 6238 §5.2); a credential being enrolled is
     /// confirmed by it.
+    /// `enrolling`: the sealed key of the enrolment this sign-in showed, the only pending
+    /// credential its code may confirm.
     async fn use_one_time_code(
         &self,
         user_id: &str,
         code: &Secret<String>,
+        enrolling: Option<&str>,
     ) -> Result<bool, OAuthError>;
     /// Uses up one of the account's recovery codes, if `code` is one not used yet.
     async fn use_recovery_code(
@@ -335,6 +341,15 @@ pub trait SignInPorts {
     ) -> Result<bool, OAuthError>;
     fn now(&self) -> UnixTime;
 }
+
+/// How long a sign-in may take from its first step to its last: an interaction's life
+/// (`INTERACTION_TTL`), which its pages would otherwise renew at every visit.
+pub const MAX_DURATION: UnixTime = 600;
+
+/// How recent a proof must be for an enrolment to rest on it: a session's password of an
+/// hour ago does not let whoever holds the browser now add a factor (Keycloak
+/// CVE-2026-37982: an enrolment must not outlive the sign-in that allowed it).
+pub const RECENT: UnixTime = 300;
 
 /// One sign-in: the account name typed, the level it must reach, the factors proved so
 /// far. Kept with its interaction between steps.
@@ -352,12 +367,29 @@ pub struct SignIn {
     #[serde(default)]
     factors: AccountFactors,
     denied: bool,
+    /// When the first step was taken: a sign-in is over after [`MAX_DURATION`].
+    #[serde(default)]
+    started_at: UnixTime,
+    /// A step-up: the hash of the session cookie it steps up, which must still be the
+    /// browser's (and live) when it succeeds.
+    #[serde(default)]
+    steps_up: Option<String>,
+    /// The sealed key of the TOTP enrolment this sign-in showed: only that one is
+    /// confirmed by its code (not one begun by another page or person).
+    #[serde(default)]
+    enrolling: Option<String>,
 }
 
 impl SignIn {
     /// A sign-in from the start, that must reach `asked` (the request's and the client's
     /// level) under `policy`.
-    pub fn begin(username: &str, asked: Level, policy: MfaPolicy, limits: ThrottleLimits) -> Self {
+    pub fn begin(
+        username: &str,
+        asked: Level,
+        policy: MfaPolicy,
+        limits: ThrottleLimits,
+        now: UnixTime,
+    ) -> Self {
         Self {
             username: username.trim().to_owned(),
             asked,
@@ -367,6 +399,9 @@ impl SignIn {
             user_id: None,
             factors: AccountFactors::default(),
             denied: false,
+            started_at: now,
+            steps_up: None,
+            enrolling: None,
         }
     }
 
@@ -377,6 +412,7 @@ impl SignIn {
         asked: Level,
         policy: MfaPolicy,
         limits: ThrottleLimits,
+        now: UnixTime,
     ) -> Self {
         let mut proofs: Vec<Proof> = session
             .method_uses()
@@ -403,7 +439,35 @@ impl SignIn {
             user_id: Some(session.user_id.clone()),
             factors: AccountFactors::default(),
             denied: false,
+            started_at: now,
+            steps_up: Some(token_hash(&session.id)),
+            enrolling: None,
         }
+    }
+
+    /// The hash of the session cookie a step-up steps up (`None` for a sign-in).
+    pub fn steps_up(&self) -> Option<&str> {
+        self.steps_up.as_deref()
+    }
+
+    /// The sealed key of the TOTP enrolment this sign-in shows.
+    pub fn enrolling(&self) -> Option<&str> {
+        self.enrolling.as_deref()
+    }
+
+    /// Remembers the enrolment this sign-in shows (its sealed key).
+    pub fn show_enrolment(&mut self, sealed_key: String) {
+        self.enrolling = Some(sealed_key);
+    }
+
+    /// A sign-in older than [`MAX_DURATION`] answers nothing more.
+    fn live(&self, now: UnixTime) -> Result<(), OAuthError> {
+        if now - self.started_at > MAX_DURATION {
+            return Err(OAuthError::invalid_request(
+                "this sign-in took too long; return to the application and start again",
+            ));
+        }
+        Ok(())
     }
 
     /// The account name as typed (trimmed).
@@ -462,6 +526,7 @@ impl SignIn {
     /// Reads the account a step-up (or a sign-in kept between steps) speaks for, and
     /// says what comes next. A step-up that the session already meets succeeds at once.
     pub async fn resume(&mut self, ports: &impl SignInPorts) -> Result<Answer, OAuthError> {
+        self.live(ports.now())?;
         let Some(user_id) = self.user_id.clone() else {
             return Ok(Answer::Continue(Next::FirstFactor));
         };
@@ -479,6 +544,7 @@ impl SignIn {
         if self.next() != Some(Next::FirstFactor) {
             return Err(not_asked());
         }
+        self.live(ports.now())?;
         let known_browser = ports.is_known_browser(&self.username).await?;
         let attempts = ports.reserve_attempt(&self.username, known_browser).await?;
         let admitted =
@@ -531,6 +597,7 @@ impl SignIn {
         if !asked {
             return Err(not_asked());
         }
+        self.live(ports.now())?;
         let proof = Proof {
             user_verified: verified.user_verified,
             synced: verified.synced,
@@ -556,12 +623,23 @@ impl SignIn {
         let Some(user_id) = self.user_id.clone().filter(|_| asked) else {
             return Err(not_asked());
         };
+        self.live(ports.now())?;
         let attempts = ports.reserve_code_attempt(&user_id, kind).await?;
         if !throttle::admits_code(attempts, self.limits.failures_per_address) {
             return Ok(self.deny(Denied::Throttled));
         }
+        // An account disabled or removed meanwhile uses up no code.
+        match ports.account_factors(&user_id).await? {
+            None => return Ok(self.deny(Denied::Incorrect)),
+            Some(f) if f.disabled => return Ok(self.deny(Denied::Disabled { user_id })),
+            Some(_) => {}
+        }
         let right = match kind {
-            CodeKind::OneTime => ports.use_one_time_code(&user_id, &code).await?,
+            CodeKind::OneTime => {
+                ports
+                    .use_one_time_code(&user_id, &code, self.enrolling.as_deref())
+                    .await?
+            }
             CodeKind::Recovery => ports.use_recovery_code(&user_id, &code).await?,
         };
         if !right {
@@ -608,16 +686,25 @@ impl SignIn {
             return Ok(self.deny(Denied::Disabled { user_id }));
         }
         self.factors = factors;
+        let now = ports.now();
+        if self.next() == Some(Next::Enrol) && self.proofs.iter().any(|p| now - p.at > RECENT) {
+            // An enrolment rests only on proofs of now: the first factor again.
+            self.proofs.clear();
+        }
         if let Some(next) = self.next() {
             return Ok(Answer::Continue(next));
         }
-        let auth_time = self.proofs.iter().map(|p| p.at).max().unwrap_or_default();
+        // OIDC Core §2 `auth_time`: when the user was authenticated, which for proofs
+        // made at different times is the oldest of them (a step-up does not make a
+        // password of an hour ago fresh for `max_age`).
+        let auth_time = self.proofs.iter().map(|p| p.at).min().unwrap_or_default();
         Ok(Answer::Success(Authenticated {
             user_id,
             amr: amr_of(&self.proofs),
             auth_time,
             level: level_of(&self.proofs),
             proofs: self.proofs.clone(),
+            steps_up: self.steps_up.clone(),
         }))
     }
 }

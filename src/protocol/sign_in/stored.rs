@@ -3,7 +3,6 @@
 //! `protocol::factors`; the single use of each code is the store's compare-and-set.
 
 use super::AccountFactors;
-use crate::domain::UnixTime;
 use crate::protocol::factors::{qr, recovery, totp};
 use crate::protocol::{Context, OAuthError};
 
@@ -27,11 +26,20 @@ pub fn account_factors(
 
 /// Checks `code` against the account's TOTP credential and uses its time step up: at
 /// most once, on every instance (RFC 6238 §5.2, the store's compare-and-set). A pending
-/// enrolment is confirmed by its first right code, which is used up the same way.
-pub fn use_one_time_code(ctx: &Context<'_>, user_id: &str, code: &str) -> Result<bool, OAuthError> {
+/// enrolment is confirmed by its first right code, which is used up the same way, and
+/// only by the flow that showed it (`enrolling`: its sealed key).
+pub fn use_one_time_code(
+    ctx: &Context<'_>,
+    user_id: &str,
+    code: &str,
+    enrolling: Option<&str>,
+) -> Result<bool, OAuthError> {
     let Some(credential) = ctx.store.find_totp(user_id)? else {
         return Ok(false);
     };
+    if !credential.is_confirmed() && enrolling != Some(credential.sealed_secret.as_str()) {
+        return Ok(false);
+    }
     let secret = totp::TotpSecret::unseal(ctx.kek, &credential.sealed_secret, user_id)
         .map_err(OAuthError::server)?;
     let Some(step) = totp::check(&secret, code, ctx.now) else {
@@ -54,44 +62,52 @@ pub fn use_recovery_code(ctx: &Context<'_>, user_id: &str, code: &str) -> Result
 }
 
 /// A TOTP enrolment as its page shows it: the key as text and as an `otpauth://` URI,
-/// and that URI as a QR code.
-#[derive(Clone, Debug)]
+/// and that URI as a QR code; `sealed`, the key as stored, names it to its flow.
+#[derive(Clone)]
 pub struct Enrolment {
     pub secret: String,
     pub uri: String,
     pub qr_svg: String,
+    pub sealed: String,
 }
 
-/// How long a pending enrolment's key is shown again (a reload, a wrong first code)
-/// before a new key replaces it.
-const PENDING_ENROLMENT_TTL: UnixTime = 600;
+/// The key is a credential: never in a log line.
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Enrolment([redacted])")
+    }
+}
 
-/// The account's pending TOTP enrolment, begun now if it has none (or an old one); `None`
-/// if it has a confirmed credential already (remove it first). `label` names the account
-/// in the authenticator app, `issuer` the provider.
+/// The account's TOTP enrolment for one flow (a sign-in, a security page): the one that
+/// flow showed before (`shown`, its sealed key) while it is still pending, else a new key
+/// that replaces any other pending one. A pending key is never shown to another flow (a
+/// key begun on the security page must not appear on a sign-in's enrolment page, nor the
+/// other way round). `None` if the account has a confirmed credential already (remove it
+/// first). `label` names the account in the authenticator app, `issuer` the provider.
 pub fn enrolment(
     ctx: &Context<'_>,
     user_id: &str,
     label: &str,
     issuer: &str,
+    shown: Option<&str>,
 ) -> Result<Option<Enrolment>, OAuthError> {
     let pending = match ctx.store.find_totp(user_id)? {
         Some(c) if c.is_confirmed() => return Ok(None),
-        Some(c) if ctx.now - c.created_at < PENDING_ENROLMENT_TTL => Some(
-            totp::TotpSecret::unseal(ctx.kek, &c.sealed_secret, user_id)
-                .map_err(OAuthError::server)?,
-        ),
+        Some(c) if shown == Some(c.sealed_secret.as_str()) => Some(c.sealed_secret),
         _ => None,
     };
-    let secret = match pending {
-        Some(secret) => secret,
+    let (secret, sealed) = match pending {
+        Some(sealed) => (
+            totp::TotpSecret::unseal(ctx.kek, &sealed, user_id).map_err(OAuthError::server)?,
+            sealed,
+        ),
         None => {
             let secret = totp::TotpSecret::generate();
             let sealed = secret.seal(ctx.kek, user_id).map_err(OAuthError::server)?;
             if !ctx.store.begin_totp(user_id, &sealed, ctx.now)? {
                 return Ok(None);
             }
-            secret
+            (secret, sealed)
         }
     };
     let uri = totp::otpauth_uri(&secret, issuer, label);
@@ -100,5 +116,6 @@ pub fn enrolment(
         secret: secret.to_base32(),
         uri,
         qr_svg,
+        sealed,
     }))
 }

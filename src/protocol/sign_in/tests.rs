@@ -157,8 +157,9 @@ impl SignInPorts for World {
         &self,
         user_id: &str,
         code: &Secret<String>,
+        enrolling: Option<&str>,
     ) -> Result<bool, OAuthError> {
-        self.log(format!("use_one_time_code {user_id}"));
+        self.log(format!("use_one_time_code {user_id} {enrolling:?}"));
         Ok(code.expose() == self.one_time_code)
     }
 
@@ -177,7 +178,7 @@ impl SignInPorts for World {
 }
 
 fn begin(asked: Level, policy: MfaPolicy) -> SignIn {
-    SignIn::begin("  alice ", asked, policy, LIMITS)
+    SignIn::begin("  alice ", asked, policy, LIMITS, NOW)
 }
 
 async fn sign_in_with(password: &str, world: &World) -> (SignIn, Answer) {
@@ -204,6 +205,7 @@ pub(super) fn authenticated(user: &str, amr: &[&str], auth_time: UnixTime) -> Au
         amr: amr.iter().map(|s| (*s).to_owned()).collect(),
         auth_time,
         level: ONE,
+        steps_up: None,
     }
 }
 
@@ -670,7 +672,7 @@ fn password_session(at: UnixTime) -> SsoSession {
 async fn a_step_up_asks_only_for_the_missing_factor_and_keeps_the_password() {
     let world = World::with_codes();
     let session = password_session(NOW - 600);
-    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS);
+    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
     assert_eq!(
         sign_in.resume(&world).await.unwrap(),
         Answer::Continue(Next::SecondFactor(vec![
@@ -691,7 +693,16 @@ async fn a_step_up_asks_only_for_the_missing_factor_and_keeps_the_password() {
     );
     assert_eq!(signed_in.amr, ["pwd", "otp", "mfa"]);
     assert_eq!(signed_in.level, TWO);
-    assert_eq!(signed_in.auth_time, NOW);
+    assert_eq!(
+        signed_in.auth_time,
+        NOW - 600,
+        "when the user was authenticated: the oldest proof (max_age)"
+    );
+    assert_eq!(
+        signed_in.steps_up.as_deref(),
+        Some(token_hash("cookie").as_str()),
+        "the session it steps up"
+    );
     assert_eq!(
         signed_in.method_uses(),
         [
@@ -717,7 +728,7 @@ async fn a_step_up_the_session_already_meets_succeeds_at_once() {
         at: NOW - 60,
     }];
     session.level = TWO;
-    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS);
+    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
     let signed_in = success(sign_in.resume(&world).await.unwrap());
     assert_eq!(signed_in.level, TWO, "the verifying passkey still counts");
     assert_eq!(signed_in.amr, ["hwk", "mfa"]);
@@ -742,4 +753,84 @@ fn levels_and_amr_follow_the_kinds_of_factor_proved() {
     assert_eq!(amr_of(&[pwd, pwd]), ["pwd"]);
     let recovery = Proof::of(Factor::RecoveryCode, 4);
     assert_eq!(amr_of(&[pwd, otp, recovery]), ["pwd", "otp", "mfa"]);
+}
+
+#[tokio::test]
+async fn a_step_up_to_an_enrolment_needs_a_recent_first_factor() {
+    let world = World::new();
+    // An hour-old password: whoever holds the browser now signs in again first.
+    let old = password_session(NOW - 3600);
+    let mut sign_in = SignIn::step_up(&old, TWO, OPTIONAL, LIMITS, NOW);
+    assert_eq!(
+        sign_in.resume(&world).await.unwrap(),
+        Answer::Continue(Next::FirstFactor)
+    );
+    assert!(
+        sign_in
+            .code(CodeKind::OneTime, secret("123456"), &world)
+            .await
+            .is_err(),
+        "no enrolment rests on it"
+    );
+    // A password of a minute ago does.
+    let recent = password_session(NOW - RECENT);
+    let mut sign_in = SignIn::step_up(&recent, TWO, OPTIONAL, LIMITS, NOW);
+    assert_eq!(
+        sign_in.resume(&world).await.unwrap(),
+        Answer::Continue(Next::Enrol)
+    );
+    // Its code confirms only the enrolment this sign-in showed.
+    sign_in.show_enrolment("sealed-key".into());
+    success(
+        sign_in
+            .code(CodeKind::OneTime, secret("123456"), &world)
+            .await
+            .unwrap(),
+    );
+    assert!(
+        world.called("use_one_time_code alice-id Some(\"sealed-key\")"),
+        "{world:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_that_took_too_long_answers_nothing_more() {
+    let world = World::with_codes();
+    let mut sign_in = SignIn::begin("alice", ONE, OPTIONAL, LIMITS, NOW - MAX_DURATION - 1);
+    assert!(sign_in.password(secret("right"), &world).await.is_err());
+    assert!(!world.called("reserve_attempt"));
+    let mut just_in_time = SignIn::begin("alice", ONE, OPTIONAL, LIMITS, NOW - MAX_DURATION);
+    assert!(just_in_time.password(secret("right"), &world).await.is_ok());
+    let mut stale = SignIn::step_up(
+        &password_session(NOW),
+        TWO,
+        OPTIONAL,
+        LIMITS,
+        NOW - MAX_DURATION - 1,
+    );
+    assert!(stale.resume(&world).await.is_err());
+}
+
+#[tokio::test]
+async fn a_code_for_an_account_disabled_since_the_password_uses_nothing_up() {
+    let (mut sign_in, _) = sign_in_with("right", &World::with_codes()).await;
+    let disabled = World {
+        factors: Some(AccountFactors {
+            disabled: true,
+            one_time_codes: true,
+            ..AccountFactors::default()
+        }),
+        ..World::new()
+    };
+    let answer = sign_in
+        .code(CodeKind::OneTime, secret("123456"), &disabled)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        Answer::Denied(Denied::Disabled {
+            user_id: "alice-id".into()
+        })
+    );
+    assert!(!disabled.called("use_one_time_code"), "{disabled:?}");
 }
