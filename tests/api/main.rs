@@ -40,6 +40,7 @@ mod relying_party;
 mod request_objects;
 mod response_modes;
 mod revocation;
+mod rolling_upgrade;
 mod second_factors;
 mod session_contract;
 mod session_record_contract;

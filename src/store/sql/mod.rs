@@ -16,7 +16,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -76,6 +76,69 @@ thread_local! {
     static SERVER_GONE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Connections are counted in generations: a server found gone retires every connection
+/// opened before (`PoolManager`). How often that may happen is bounded here.
+struct PoolGeneration {
+    current: AtomicU64,
+    /// The origin of `quiet_until_ms` (an `Instant` cannot be stored atomically).
+    started: Instant,
+    /// Milliseconds after `started` before which a lost server retires only the
+    /// connection that found it, not the whole pool.
+    quiet_until_ms: AtomicU64,
+}
+
+/// At most one retirement of the whole pool this often. A restart or fail-over ends
+/// every connection at once, and one retirement clears them all; any connection opened
+/// after it that still meets a lost server fails once and is retired alone. But a
+/// database that stays read-only (an operator pointed us at a replica) fails every write
+/// with `ReadOnlyTransaction`, which counts as a lost server: without this bound each
+/// failed write would throw away and reopen all `POOL_SIZE` connections, reads included,
+/// and the reconnecting would load the database that is already failing us.
+const POOL_RETIREMENT_INTERVAL: Duration = Duration::from_secs(1);
+
+impl PoolGeneration {
+    fn new() -> Self {
+        Self {
+            current: AtomicU64::new(0),
+            started: Instant::now(),
+            quiet_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn current(&self) -> u64 {
+        self.current.load(Ordering::Acquire)
+    }
+
+    /// A connection of generation `of` found its server gone at `now`: retires every
+    /// connection of that generation and older, unless that is done already (the same
+    /// loss, met by another connection) or was done less than `POOL_RETIREMENT_INTERVAL`
+    /// ago. Returns whether it retired them.
+    fn server_lost(&self, of: u64, now: Instant) -> bool {
+        if of < self.current() {
+            return false;
+        }
+        let now_ms = millis(now.saturating_duration_since(self.started));
+        let quiet_until = self.quiet_until_ms.load(Ordering::Acquire);
+        if now_ms < quiet_until {
+            return false;
+        }
+        let next = now_ms.saturating_add(millis(POOL_RETIREMENT_INTERVAL));
+        // Of threads meeting the loss together, one retires the pool.
+        if self
+            .quiet_until_ms
+            .compare_exchange(quiet_until, next, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        self.current.fetch_max(of + 1, Ordering::AcqRel) <= of
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A pooled connection and the pool generation it was opened in.
 pub struct TrackedConnection {
     conn: AnyConnection,
@@ -92,10 +155,11 @@ pub struct TrackedConnection {
 /// idle timeout. Instead, a query that finds its server gone marks its connection lost,
 /// and bumps the generation: every connection opened before it is retired too, at its
 /// next checkout, since a restart or fail-over ends them all. A request meets a dead
-/// connection at most once per pool, not once per connection per request.
+/// connection at most once per pool, not once per connection per request. (The bump is
+/// rate-limited: `POOL_RETIREMENT_INTERVAL`.)
 pub struct PoolManager {
     url: String,
-    generation: Arc<AtomicU64>,
+    generation: Arc<PoolGeneration>,
 }
 
 impl ManageConnection for PoolManager {
@@ -103,7 +167,7 @@ impl ManageConnection for PoolManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<TrackedConnection, r2d2::Error> {
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = self.generation.current();
         connect(&self.url)
             .map(|conn| TrackedConnection {
                 conn,
@@ -131,8 +195,8 @@ impl ManageConnection for PoolManager {
 }
 
 impl TrackedConnection {
-    fn is_older_than(&self, generation: &AtomicU64) -> bool {
-        self.generation < generation.load(Ordering::Acquire)
+    fn is_older_than(&self, generation: &PoolGeneration) -> bool {
+        self.generation < generation.current()
     }
 }
 
@@ -140,7 +204,7 @@ impl TrackedConnection {
 pub(crate) struct Conn<'a> {
     pooled: PooledConnection<PoolManager>,
     /// The pool's generation (`PoolManager`).
-    generation: &'a AtomicU64,
+    generation: &'a PoolGeneration,
 }
 
 impl Deref for Conn<'_> {
@@ -159,10 +223,11 @@ impl DerefMut for Conn<'_> {
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
         if SERVER_GONE.replace(false) {
-            // This connection and every one opened before it retire.
+            // This connection retires, always; every one opened before it too, unless
+            // that was done moments ago (`POOL_RETIREMENT_INTERVAL`).
             self.pooled.lost = true;
             self.generation
-                .fetch_max(self.pooled.generation + 1, Ordering::AcqRel);
+                .server_lost(self.pooled.generation, Instant::now());
         }
     }
 }
@@ -191,7 +256,7 @@ const POOL_SIZE: u32 = 16;
 
 pub struct SqlStore {
     pool: Pool<PoolManager>,
-    generation: Arc<AtomicU64>,
+    generation: Arc<PoolGeneration>,
     /// Token, grant and user liveness, and client metadata (`find_client`).
     liveness: Arc<liveness::LivenessCache>,
 }
@@ -235,7 +300,7 @@ impl SqlStore {
             let mut conn = connect(url)?;
             conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
         }
-        let generation = Arc::new(AtomicU64::new(0));
+        let generation = Arc::new(PoolGeneration::new());
         let pool = Pool::builder()
             // An in-memory SQLite database exists per connection: keep exactly one.
             .max_size(if memory { 1 } else { POOL_SIZE })
@@ -396,6 +461,56 @@ impl super::Store for SqlStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// What PostgreSQL answers a write on a server that is read-only (a replica, or a
+    /// primary demoted by a fail-over): SQLSTATE 25006, which diesel classifies.
+    fn read_only_error() -> diesel::result::Error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+            Box::new(String::from(
+                "cannot execute INSERT in a read-only transaction",
+            )),
+        )
+    }
+
+    #[test]
+    fn a_lost_server_retires_the_pool_at_most_once_a_second() {
+        let generation = PoolGeneration::new();
+        let at = |ms| generation.started + Duration::from_millis(ms);
+        assert!(generation.server_lost(0, at(10)));
+        // Another connection of the retired generation: the same loss.
+        assert!(!generation.server_lost(0, at(20)));
+        // A connection opened since, failing again within the second: alone.
+        assert!(!generation.server_lost(1, at(500)));
+        assert!(!generation.server_lost(1, at(1009)));
+        assert_eq!(generation.current(), 1);
+        assert!(generation.server_lost(1, at(1010)));
+        assert_eq!(generation.current(), 2);
+        assert!(!generation.server_lost(1, at(5000)), "already retired");
+        assert!(generation.server_lost(2, at(5000)));
+        assert_eq!(generation.current(), 3);
+    }
+
+    #[test]
+    fn writes_failing_on_a_read_only_database_retire_their_own_connections_not_the_pool_each_time()
+    {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}/replica.db", dir.path().display());
+        let store = SqlStore::connect_with(&url, 0).unwrap();
+        for _ in 0..2 {
+            let idle = store.conn().unwrap();
+            let failing = store.conn().unwrap();
+            let _ = StoreError::from(read_only_error());
+            drop(failing);
+            drop(idle);
+        }
+        // The first failure retired both; the second only its own: the idle connection
+        // serves on.
+        assert_eq!(store.generation.current(), 1);
+        assert_eq!(store.pool.state().connections, 1);
+    }
+
     #[test]
     fn both_backends_have_the_same_migrations() {
         let names = |dir: &str| {

@@ -14,8 +14,9 @@ pub(super) fn insert_user(conn: &mut AnyConnection, user: &User) -> StoreResult<
     Ok(())
 }
 
-/// What the migration `username_key` left as a row's key when SQL could not compute it:
-/// the row's id and this suffix. No key has it (keys are lower case), so nobody signs in
+/// What the migration `username_key` left as a row's key when SQL could not compute it
+/// (and what the trigger of `username_key_trigger` gives a user an instance from before
+/// it adds with such a name): the row's id and this suffix. No key has it (keys are lower case), so nobody signs in
 /// by it before `settle_username_keys` has run.
 const UNSETTLED: &str = "#UNSETTLED";
 
