@@ -187,6 +187,22 @@ impl Admin<'_> {
         Ok(with_secret(&client, secret))
     }
 
+    /// Requires a second factor of everyone who signs in to the client (or stops
+    /// requiring it): one flag of ours, not RFC 7591 metadata, so the rest of the
+    /// registration is left as it is rather than checked again.
+    pub fn set_client_require_mfa(&self, id: &str, required: bool) -> AdminResult<Value> {
+        refuse_console(id, "changed")?;
+        let mut client = self.client(id)?;
+        client.require_mfa = required;
+        let event = self.event(
+            "client.updated",
+            id,
+            Some(json!({ "changed": ["require_mfa"], "new_secret": false })),
+        );
+        self.audited(AdminChange::UpdateClient(&client), &event, "client")?;
+        Ok(describe(&client))
+    }
+
     /// Replaces the client's secret; the old one stops working at once.
     pub fn rotate_secret(&self, id: &str) -> AdminResult<RegisteredClient> {
         refuse_console(id, "given a secret")?;

@@ -13,7 +13,10 @@ mod views;
 pub use access::{ADMIN_SCOPE, authenticate};
 pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient};
 pub use users::{NewUser, UserPatch};
-pub use views::{AuditView, ConsentView, KeyView, SessionView, UserPage, UserView};
+pub use views::{
+    AuditView, ConsentView, FactorsView, KeyView, PasskeyView, SessionView, TotpView, UserPage,
+    UserView,
+};
 
 use serde_json::Value;
 

@@ -4,7 +4,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::protocol::claims::all_claims;
-use crate::store::{AuditEvent, BrowserSession, Consent, StoredKey, User};
+use crate::store::{
+    AuditEvent, BrowserSession, Consent, FactorSummary, PasskeySummary, StoredKey, TotpSummary,
+    User,
+};
 
 #[derive(Debug, Serialize)]
 pub struct UserView {
@@ -47,6 +50,77 @@ impl UserView {
 pub struct UserPage {
     pub users: Vec<UserView>,
     pub next_after: Option<String>,
+}
+
+/// A user's second factors: kinds, names and times. Built from `FactorSummary`, which
+/// holds no secret; the sealed TOTP secret, the recovery-code hashes and the passkeys'
+/// credentials (public keys, counters) never reach it.
+#[derive(Debug, Serialize)]
+pub struct FactorsView {
+    /// The one-time code authenticator, once confirmed (a pending enrolment is none).
+    pub totp: Option<TotpView>,
+    /// Oldest first.
+    pub passkeys: Vec<PasskeyView>,
+    pub recovery_codes_left: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TotpView {
+    /// When the enrolment began (the account's security page says "added" of it).
+    pub created_at: i64,
+    /// When the first code confirmed it: a factor since then.
+    pub confirmed_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// The credential may be synced to other devices (WebAuthn's BE flag).
+    pub backup_eligible: bool,
+    /// It is synced, as last seen (the BS flag).
+    pub backed_up: bool,
+}
+
+impl FactorsView {
+    pub fn of(summary: &FactorSummary) -> Self {
+        Self {
+            totp: summary.totp.as_ref().map(TotpView::of),
+            passkeys: summary.passkeys.iter().map(PasskeyView::of).collect(),
+            recovery_codes_left: summary.recovery_codes_left,
+        }
+    }
+
+    /// Whether there is anything a reset would remove.
+    pub fn is_empty(&self) -> bool {
+        self.totp.is_none() && self.passkeys.is_empty() && self.recovery_codes_left == 0
+    }
+}
+
+impl TotpView {
+    fn of(t: &TotpSummary) -> Self {
+        Self {
+            created_at: t.created_at,
+            confirmed_at: t.confirmed_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+impl PasskeyView {
+    fn of(p: &PasskeySummary) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            backup_eligible: p.backup_eligible,
+            backed_up: p.backed_up,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

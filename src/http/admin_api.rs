@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::admin::{
-    Admin, AdminError, AdminResult, ClientChange, NewUser, UserPatch, authenticate,
+    Admin, AdminError, AdminResult, ClientChange, FactorsView, NewUser, UserPatch, authenticate,
 };
 use crate::domain::Secret;
 use crate::http::body::BodyType;
@@ -43,6 +43,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         at(admin_api::USER_SESSIONS)
             .get(list_sessions)
             .delete(end_user_sessions)
+            .done(),
+    )
+    .service(
+        at(admin_api::USER_FACTORS)
+            .get(list_factors)
+            .delete(reset_factors)
             .done(),
     )
     .service(at(admin_api::USER_CONSENTS).get(list_consents).done())
@@ -258,6 +264,27 @@ async fn end_user_sessions(req: HttpRequest, path: web::Path<String>, state: Sta
 async fn end_session(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
     let sid = path.into_inner();
     let ended = run(&req, &state, move |admin, _| admin.end_session(&sid)).await?;
+    forgotten(&state, &ended).await?;
+    Ok(no_content())
+}
+
+async fn list_factors(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    let factors = run(&req, &state, move |admin, _| {
+        admin.second_factors(&id).map(|f| FactorsView::of(&f))
+    })
+    .await?;
+    Ok(ok(factors))
+}
+
+/// Removes the user's second factors; their sessions and grants end with them (as
+/// `DELETE .../sessions`, and announced to the other instances the same way).
+async fn reset_factors(req: HttpRequest, path: web::Path<String>, state: State) -> Reply {
+    let id = path.into_inner();
+    let ended = run(&req, &state, move |admin, _| {
+        admin.reset_second_factors(&id)
+    })
+    .await?;
     forgotten(&state, &ended).await?;
     Ok(no_content())
 }

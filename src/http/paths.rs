@@ -56,11 +56,12 @@ pub mod console {
     pub const LOGOUT: &str = "/admin/logout";
     pub const USERS: &str = "/admin/users";
     pub const USER: &str = "/admin/users/{id}";
-    /// `action`: `enable`, `disable`, `password`, `withdraw`, `delete`.
+    /// `action`: `enable`, `disable`, `password`, `withdraw`, `delete`, `require_mfa`,
+    /// `waive_mfa`, `reset_factors`.
     pub const USER_ACTION: &str = "/admin/users/{id}/{action}";
     pub const END_SESSION: &str = "/admin/sessions/end";
     pub const CLIENTS: &str = "/admin/clients";
-    /// `action`: `secret`, `delete`.
+    /// `action`: `secret`, `delete`, `require_mfa`, `waive_mfa`.
     pub const CLIENT_ACTION: &str = "/admin/clients/{id}/{action}";
     pub const KEYS: &str = "/admin/keys";
     pub const ROTATE_KEYS: &str = "/admin/keys/rotate";
@@ -74,6 +75,8 @@ pub mod admin_api {
     pub const USER: &str = "/admin/api/users/{id}";
     pub const USER_PASSWORD: &str = "/admin/api/users/{id}/password";
     pub const USER_SESSIONS: &str = "/admin/api/users/{id}/sessions";
+    /// The user's second factors: listed (never a secret), or all removed.
+    pub const USER_FACTORS: &str = "/admin/api/users/{id}/factors";
     pub const USER_CONSENTS: &str = "/admin/api/users/{id}/consents";
     pub const USER_CONSENT: &str = "/admin/api/users/{id}/consents/{client_id}";
     pub const SESSION: &str = "/admin/api/sessions/{sid}";

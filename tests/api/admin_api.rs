@@ -974,6 +974,7 @@ async fn the_admin_api_requires_a_second_factor_of_a_user_or_a_client_and_change
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["require_mfa"], true);
     let path = format!("/clients/{}", created["client_id"].as_str().unwrap());
+    assert_eq!(get(&app, &token, &path).await["require_mfa"], true, "read");
     let (_, changed) = call(
         &app,
         Some(&token),
@@ -992,4 +993,110 @@ async fn the_admin_api_requires_a_second_factor_of_a_user_or_a_client_and_change
     )
     .await;
     assert_eq!(changed["require_mfa"], false);
+}
+
+#[tokio::test]
+async fn a_users_second_factors_are_listed_without_a_secret_and_reset_with_their_sessions() {
+    let app = spawn_app().await;
+    let (bot, token) = automation(&app).await;
+    let mia = app.add_user("mia").await;
+    let noel = app.add_user("noel").await;
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "mia").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo_status(access).await, 200);
+    let sealed = crate::cli_factors::enrol(&app, &mia);
+    let path = format!("/users/{mia}/factors");
+
+    let response = http()
+        .get(app.url(&format!("/admin/api{path}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let text = response.text().await.unwrap();
+    for secret in [sealed.as_str(), "public key", "secret-looking", "Y3JlZA"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let listed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        listed,
+        json!({
+            "totp": { "created_at": 100, "confirmed_at": 110, "last_used_at": 150 },
+            "passkeys": [{
+                "id": "pk-1", "name": "YubiKey\t5", "created_at": 130, "last_used_at": null,
+                "backup_eligible": false, "backed_up": false,
+            }],
+            "recovery_codes_left": 9,
+        })
+    );
+    assert_eq!(
+        get(&app, &token, &format!("/users/{noel}/factors")).await,
+        json!({ "totp": null, "passkeys": [], "recovery_codes_left": 0 })
+    );
+    for method in [Method::GET, Method::DELETE] {
+        assert_eq!(
+            status_of(&app, &token, method, "/users/nobody/factors", None).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    assert_eq!(
+        status_of(&app, &token, Method::DELETE, &path, None).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        get(&app, &token, &path).await,
+        json!({ "totp": null, "passkeys": [], "recovery_codes_left": 0 })
+    );
+    assert!(app.store.find_totp(&mia).unwrap().is_none());
+    // Whoever signed in with a factor that is gone is signed out: sessions and tokens end.
+    assert_eq!(app.userinfo_status(access).await, 401);
+    let sessions = get(&app, &token, &format!("/users/{mia}/sessions")).await;
+    assert_eq!(sessions, json!([]));
+    let events = audit_events(&app, &token, "").await;
+    assert_eq!(
+        (
+            &events[0]["actor"],
+            &events[0]["action"],
+            &events[0]["target"],
+            &events[0]["details"]
+        ),
+        (
+            &json!(format!("client:{}", bot.id)),
+            &json!("user.second_factors_reset"),
+            &json!(mia),
+            &json!({ "totp": true, "passkeys": 1, "recovery_codes_left": 9 })
+        )
+    );
+}
+
+#[tokio::test]
+async fn only_an_administrator_lists_or_resets_second_factors() {
+    let app = spawn_app().await;
+    let olga = app.add_user("olga").await;
+    crate::cli_factors::enrol(&app, &olga);
+    let path = format!("/users/{olga}/factors");
+    let api = app.add_service_client("api:read", &[]);
+    let api_token = client_token(&app, &api).await;
+    app.add_user("henry").await;
+    let henry = user_token(&app, "henry").await;
+    for token in [api_token.as_str(), henry.as_str()] {
+        for method in [Method::GET, Method::DELETE] {
+            let (status, body) = call(&app, Some(token), method, &path, None).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::FORBIDDEN, Some("insufficient_scope"))
+            );
+        }
+    }
+    let (status, _) = call(&app, None, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        app.store.find_totp(&olga).unwrap().is_some(),
+        "nothing removed"
+    );
+    assert_eq!(app.store.list_passkeys(&olga).unwrap().len(), 1);
 }

@@ -456,6 +456,19 @@ async fn an_administrator_registers_an_app_in_the_console_on_a_phone() {
     let source = chrome.client.source().await.unwrap();
     assert!(!source.contains("Payroll"), "deleted");
 
+    // A user's second factors, and the question before resetting them.
+    let pat = app.add_user("pat").await;
+    crate::cli_factors::enrol(&app, &pat);
+    chrome.goto(&app.url(&format!("/admin/users/{pat}"))).await;
+    let reset = "form[action$='/reset_factors'] button";
+    chrome.find(reset).await;
+    chrome.check("console-user").await;
+    chrome.click(reset).await;
+    chrome.find("input[name=confirm]").await;
+    chrome.click("button.danger").await;
+    let shown = chrome.find("[role=status]").await.text().await.unwrap();
+    assert!(shown.contains("second factors were removed"), "{shown}");
+
     // The wide console too, for the README.
     chrome.client.set_window_size(1280, 900).await.unwrap();
     chrome.goto(&app.url("/admin/users")).await;

@@ -22,8 +22,10 @@ fn db(app: &TestApp) -> String {
     format!("sqlite://{}/portcullis.db", app.dir.path().display())
 }
 
-/// A confirmed authenticator used once, recovery codes with one used, and a passkey.
-fn enrol(app: &TestApp, user_id: &str) -> String {
+/// A confirmed authenticator used once, recovery codes with one used, and a passkey
+/// (named "YubiKey\t5", its credential id "Y3JlZA", its JSON holding "public key").
+/// Returns the sealed TOTP secret, which nothing shown to anyone may contain.
+pub(crate) fn enrol(app: &TestApp, user_id: &str) -> String {
     let secret = TotpSecret::generate();
     let sealed = secret.seal(&test_kek(), user_id).unwrap();
     assert!(app.store.begin_totp(user_id, &sealed, 100).unwrap());

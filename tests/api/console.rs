@@ -217,3 +217,200 @@ async fn a_user_without_the_admin_role_is_refused_and_signing_out_ends_the_sessi
         assert!(again.is_page("/login"), "signed out of the provider too");
     }
 }
+
+/// The form of a confirmation page that says yes: its path and its fields.
+fn confirmation_form(html: &str) -> (String, Vec<(String, String)>) {
+    let form = html
+        .split("<form")
+        .find(|f| f.contains("name=\"confirm\""))
+        .expect("a confirmation form");
+    let form = &form[..form.find("</form>").unwrap()];
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&#47;", "/");
+    (action, hidden_inputs(form))
+}
+
+#[tokio::test]
+async fn the_user_page_shows_second_factors_without_secrets_and_resets_them_after_asking() {
+    let app = spawn_app().await;
+    app.add_admin("root").await;
+    let nina = app.add_user("nina").await;
+    let client = app.add_client(false);
+    let tokens = app.tokens_for(&client, "nina").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let sealed = crate::cli_factors::enrol(&app, &nina);
+    let (browser, _, html) = console_as(&app, "root").await;
+    let token = csrf(&html);
+    let user_page = app.url(&format!("/admin/users/{nina}"));
+
+    let (_, _, page) = browser.open(&user_page).await.page();
+    for shown in [
+        "Second factors",
+        "Authenticator app",
+        "Passkey: YubiKey\t5",
+        "last used never",
+        "9 recovery codes left.",
+    ] {
+        assert!(page.contains(shown), "{shown} in {page}");
+    }
+    for secret in [sealed.as_str(), "public key", "secret-looking", "Y3JlZA"] {
+        assert!(!page.contains(secret), "{secret} in {page}");
+    }
+
+    // Without the form's CSRF token nothing happens, confirmed or not.
+    let reset = format!("/admin/users/{nina}/reset_factors");
+    let (_, status, _) = post(
+        &browser,
+        &app,
+        &reset,
+        &[("csrf", "forged"), ("confirm", "yes")],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(app.store.find_totp(&nina).unwrap().is_some());
+
+    // It asks first, and nothing is removed before the answer.
+    let (_, status, html) = post(&browser, &app, &reset, &[("csrf", &token)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Reset the second factors of nina?"), "{html}");
+    assert!(app.store.find_totp(&nina).unwrap().is_some());
+    assert_eq!(app.userinfo_status(access).await, 200);
+
+    let (action, fields) = confirmation_form(&html);
+    assert_eq!(action, reset);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (url, status, page) = post(&browser, &app, &action, &fields).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(url.path(), format!("/admin/users/{nina}"));
+    assert!(
+        page.contains("The second factors were removed")
+            && page.contains("No authenticator app or passkey.")
+            && page.contains("0 recovery codes left.")
+            && !page.contains("YubiKey"),
+        "{page}"
+    );
+    assert!(app.store.find_totp(&nina).unwrap().is_none());
+    assert!(app.store.list_passkeys(&nina).unwrap().is_empty());
+    assert_eq!(app.userinfo_status(access).await, 401, "her sessions ended");
+    let event = &app.store.list_audit_events(None, 1).unwrap()[0];
+    assert_eq!(
+        (
+            event.actor.as_str(),
+            event.action.as_str(),
+            event.target.as_deref()
+        ),
+        (
+            "user:root",
+            "user.second_factors_reset",
+            Some(nina.as_str())
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_console_requires_a_second_factor_of_a_user_and_of_an_app() {
+    let app = spawn_app().await;
+    app.add_admin("root").await;
+    let oscar = app.add_user("oscar").await;
+    let (browser, _, html) = console_as(&app, "root").await;
+    let token = csrf(&html);
+
+    let (_, _, page) = post(
+        &browser,
+        &app,
+        &format!("/admin/users/{oscar}/require_mfa"),
+        &[("csrf", &token)],
+    )
+    .await
+    .page();
+    assert!(page.contains("· second factor required"), "{page}");
+    assert!(page.contains("Stop requiring a second factor"), "{page}");
+    assert!(app.store.find_user(&oscar).unwrap().unwrap().mfa_required);
+    let (_, _, page) = post(
+        &browser,
+        &app,
+        &format!("/admin/users/{oscar}/waive_mfa"),
+        &[("csrf", &token)],
+    )
+    .await
+    .page();
+    assert!(!page.contains("· second factor required"), "{page}");
+    assert!(!app.store.find_user(&oscar).unwrap().unwrap().mfa_required);
+
+    // An app registered with the box ticked, then changed from its row.
+    let (_, status, html) = post(
+        &browser,
+        &app,
+        "/admin/clients",
+        &[
+            ("csrf", &token),
+            ("name", "Payroll"),
+            ("redirect_uri", "https://payroll.example/callback"),
+            ("kind", "web"),
+            ("require_mfa", "yes"),
+        ],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Payroll <span class=\"tag\">second factor required</span>"));
+    let payroll = |app: &TestApp| {
+        app.store
+            .list_clients()
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name == "Payroll")
+            .unwrap()
+    };
+    let id = payroll(&app).id;
+    assert!(payroll(&app).require_mfa);
+    let waive = format!("/admin/clients/{id}/waive_mfa");
+    let (_, status, _) = post(&browser, &app, &waive, &[("csrf", "forged")])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        payroll(&app).require_mfa,
+        "unchanged without the CSRF token"
+    );
+    let (url, _, listed) = post(&browser, &app, &waive, &[("csrf", &token)])
+        .await
+        .page();
+    assert!(url.path().ends_with("/admin/clients"), "{url}");
+    assert!(!listed.contains("second factor required"), "{listed}");
+    assert!(!payroll(&app).require_mfa);
+    post(
+        &browser,
+        &app,
+        &format!("/admin/clients/{id}/require_mfa"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert!(payroll(&app).require_mfa);
+    assert_eq!(
+        app.store.list_audit_events(None, 1).unwrap()[0].action,
+        "client.updated"
+    );
+
+    // The console's own app is the provider's: it stays as every instance sets it up.
+    let (_, status, _) = post(
+        &browser,
+        &app,
+        "/admin/clients/portcullis-console/require_mfa",
+        &[("csrf", &token)],
+    )
+    .await
+    .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -1,5 +1,5 @@
-//! The clients page: the registered applications, registering one, a new secret, and
-//! deleting one.
+//! The clients page: the registered applications, registering one, a new secret,
+//! requiring a second factor of everyone who signs in to one, and deleting one.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,6 +21,9 @@ struct ClientRow {
     client_id: String,
     auth_method: String,
     has_secret: bool,
+    /// Everyone who signs in to it needs a second factor.
+    require_mfa: bool,
+    /// Not the console's own client, which every instance sets up as it is.
     deletable: bool,
 }
 
@@ -81,6 +84,7 @@ async fn clients_page(
                     client_id: text(c, "client_id"),
                     auth_method: text(c, "token_endpoint_auth_method"),
                     has_secret: c.get("client_secret_expires_at").is_some(),
+                    require_mfa: c["require_mfa"] == true,
                     deletable: c["client_id"] != CONSOLE_CLIENT_ID,
                 })
                 .collect(),
@@ -99,6 +103,8 @@ pub(super) struct RegisterForm {
     name: String,
     redirect_uri: String,
     kind: String,
+    /// The checkbox: present when ticked.
+    require_mfa: Option<String>,
 }
 
 pub(super) async fn register_client(
@@ -113,6 +119,7 @@ pub(super) async fn register_client(
             name: Some(form.name.clone()),
             redirect_uris: vec![form.redirect_uri.trim().to_owned()],
             auth_method: (form.kind == "public").then(|| "none".to_owned()),
+            require_mfa: form.require_mfa.is_some(),
             ..Default::default()
         };
         match run(&state, &console, move |admin| admin.register_client(draft)).await {
@@ -144,6 +151,14 @@ pub(super) async fn client_action(
     let page = async {
         let (id, action) = path.into_inner();
         let console = verified(&req, &state, &form.csrf).await?;
+        if let "require_mfa" | "waive_mfa" = action.as_str() {
+            let required = action == "require_mfa";
+            run(&state, &console, move |admin| {
+                admin.set_client_require_mfa(&id, required)
+            })
+            .await?;
+            return Ok(see_other(&links(&state).console_clients()));
+        }
         let confirmed = form.confirm.as_deref() == Some("yes");
         let name = if confirmed {
             String::new()

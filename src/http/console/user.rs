@@ -1,5 +1,5 @@
-//! One user's page: their claims, sessions and consents, and what an administrator may
-//! do to them.
+//! One user's page: their claims, sessions, consents and second factors, and what an
+//! administrator may do to them.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{confirm, finish, links, run, see_other, signed_in, verified};
-use crate::admin::UserPatch;
+use crate::admin::{FactorsView, UserPatch};
 use crate::domain::{Secret, format_utc};
 use crate::http::pages::render;
 use crate::http::sign_out;
@@ -19,6 +19,15 @@ struct ConsentRow {
     client_id: String,
     scope: String,
     since: String,
+}
+
+/// A second factor as the page lists it: what it is and when it was added and used;
+/// never a secret (`admin::FactorsView` has none).
+struct FactorRow {
+    /// "Authenticator app", or the passkey's name with its kind.
+    name: String,
+    added: String,
+    last_used: String,
 }
 
 struct SessionRow {
@@ -39,7 +48,28 @@ struct UserPage {
     claims: Vec<(String, String)>,
     sessions: Vec<SessionRow>,
     consents: Vec<ConsentRow>,
+    factors: Vec<FactorRow>,
+    /// "N recovery codes left."
+    recovery_codes: String,
+    /// Whether a reset would remove anything.
+    has_factors: bool,
     message: Option<String>,
+}
+
+fn factor_rows(ui: &Ui, factors: &FactorsView) -> Vec<FactorRow> {
+    let when =
+        |at: Option<i64>| at.map_or_else(|| ui.t("console.factors.never").to_owned(), format_utc);
+    let totp = factors.totp.iter().map(|t| FactorRow {
+        name: ui.t("console.factors.totp").to_owned(),
+        added: format_utc(t.created_at),
+        last_used: when(t.last_used_at),
+    });
+    let passkeys = factors.passkeys.iter().map(|p| FactorRow {
+        name: ui.fill("console.factors.passkey", &[("name", &p.name)]),
+        added: format_utc(p.created_at),
+        last_used: when(p.last_used_at),
+    });
+    totp.chain(passkeys).collect()
 }
 
 #[derive(Deserialize)]
@@ -56,11 +86,12 @@ pub(super) async fn user(
     let page = async {
         let console = signed_in(&req, &state).await?;
         let id = path.into_inner();
-        let (user, sessions, consents) = run(&state, &console, move |admin| {
+        let (user, sessions, consents, factors) = run(&state, &console, move |admin| {
             Ok((
                 admin.get_user(&id)?,
                 admin.list_sessions(&id)?,
                 admin.list_consents(&id)?,
+                FactorsView::of(&admin.second_factors(&id)?),
             ))
         })
         .await?;
@@ -79,14 +110,22 @@ pub(super) async fn user(
                 "password" => "console.done.password",
                 "session" => "console.done.session",
                 "withdrawn" => "console.done.withdrawn",
+                "factors_reset" => "console.done.factors_reset",
                 _ => "console.done.saved",
             };
             Ui::current().t(key).to_owned()
         });
+        let ui = Ui::current();
         Ok(render(
             StatusCode::OK,
             &UserPage {
-                ui: crate::http::ui::Ui::current(),
+                factors: factor_rows(&ui, &factors),
+                recovery_codes: ui.fill(
+                    "console.factors.recovery_left",
+                    &[("count", &factors.recovery_codes_left.to_string())],
+                ),
+                has_factors: !factors.is_empty(),
+                ui,
                 links: links(&state),
                 csrf: console.csrf.clone(),
                 actor: console.name(),
@@ -137,10 +176,16 @@ pub(super) async fn user_action(
         let console = verified(&req, &state, &form.csrf).await?;
         let back = links(&state).console_user(&id);
         match action.as_str() {
-            "disable" | "enable" => {
-                let patch = UserPatch {
-                    disabled: Some(action == "disable"),
-                    ..UserPatch::default()
+            "disable" | "enable" | "require_mfa" | "waive_mfa" => {
+                let patch = match action.as_str() {
+                    "disable" | "enable" => UserPatch {
+                        disabled: Some(action == "disable"),
+                        ..UserPatch::default()
+                    },
+                    _ => UserPatch {
+                        mfa_required: Some(action == "require_mfa"),
+                        ..UserPatch::default()
+                    },
                 };
                 let target = id.clone();
                 let (_, ended) = run(&state, &console, move |admin| {
@@ -168,6 +213,27 @@ pub(super) async fn user_action(
                 })
                 .await?;
                 Ok(see_other(&format!("{back}?done=withdrawn")))
+            }
+            "reset_factors" if form.confirm.as_deref() != Some("yes") => {
+                let target = id.clone();
+                let user = run(&state, &console, move |admin| admin.get_user(&target)).await?;
+                Ok(confirm(
+                    &state,
+                    &console,
+                    "console.confirm.reset_factors",
+                    &user.username,
+                    links(&state).console_user_action(&id, "reset_factors"),
+                    back,
+                ))
+            }
+            "reset_factors" => {
+                let target = id.clone();
+                let ended = run(&state, &console, move |admin| {
+                    admin.reset_second_factors(&target)
+                })
+                .await?;
+                sign_out::forget(&state, &ended).await?;
+                Ok(see_other(&format!("{back}?done=factors_reset")))
             }
             "delete" if form.confirm.as_deref() != Some("yes") => {
                 let target = id.clone();
