@@ -19,6 +19,7 @@ pub mod logout;
 pub mod params;
 pub mod passkeys;
 pub mod registration;
+pub mod resource_indicators;
 pub mod revocation;
 pub mod security;
 pub mod sign_in;

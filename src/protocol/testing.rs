@@ -165,6 +165,28 @@ impl TestWorld {
         scope: &str,
         redirect_uri_sent: bool,
     ) -> String {
+        self.insert_code(client, user, scope, redirect_uri_sent, &[])
+    }
+
+    /// As `issue_code`, for a request that named RFC 8707 `resources`.
+    pub fn issue_code_for(
+        &self,
+        client: &Client,
+        user: &User,
+        scope: &str,
+        resources: &[&str],
+    ) -> String {
+        self.insert_code(client, user, scope, true, resources)
+    }
+
+    fn insert_code(
+        &self,
+        client: &Client,
+        user: &User,
+        scope: &str,
+        redirect_uri_sent: bool,
+        resources: &[&str],
+    ) -> String {
         let code = random_token(32);
         let now = self.clock.now();
         self.store
@@ -187,6 +209,7 @@ impl TestWorld {
                 acr: None,
                 claims: None,
                 amr: Some("pwd".to_owned()),
+                resources: (!resources.is_empty()).then(|| resources.join(" ")),
             })
             .unwrap();
         code

@@ -249,6 +249,8 @@ pub struct AuthorizationCode {
     /// How the user signed in (the session's `amr`, space-separated): the grant made at
     /// redemption carries it. `None` on codes issued before it was recorded.
     pub amr: Option<String>,
+    /// RFC 8707 resources the request named (space-separated): the grant's audience.
+    pub resources: Option<String>,
 }
 
 /// The stored authorization of a user for a client: what the user granted and how they
@@ -275,6 +277,9 @@ pub struct Grant {
     pub claims: Option<String>,
     /// The absolute end: no refresh token of the grant outlives it.
     pub expires_at: i64,
+    /// RFC 8707 resources granted (space-separated): the audience of the grant's access
+    /// tokens, which a token request may narrow. `None`: this provider.
+    pub resources: Option<String>,
 }
 
 impl Grant {

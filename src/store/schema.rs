@@ -84,6 +84,7 @@ diesel::table! {
         amr -> Nullable<Text>,
         claims -> Nullable<Text>,
         expires_at -> BigInt,
+        resources -> Nullable<Text>,
     }
 }
 
@@ -107,6 +108,7 @@ diesel::table! {
         acr -> Nullable<Text>,
         claims -> Nullable<Text>,
         amr -> Nullable<Text>,
+        resources -> Nullable<Text>,
     }
 }
 

@@ -38,6 +38,7 @@ mod refresh;
 mod registration;
 mod relying_party;
 mod request_objects;
+mod resource_indicators;
 mod response_modes;
 mod revocation;
 mod rolling_upgrade;

@@ -38,6 +38,7 @@ fn grant(id: &str, client: &str, user: &str, sid: Option<&str>) -> Grant {
         amr: None,
         claims: None,
         expires_at: now() + 3600,
+        resources: None,
     }
 }
 
@@ -72,6 +73,7 @@ fn insert_grant(store: &dyn Store, g: &Grant) {
         acr: None,
         claims: None,
         amr: Some("pwd".into()),
+        resources: None,
     };
     store.insert_code(&code).unwrap();
     assert!(store.redeem_code(&code.code_hash, g, None, now()).unwrap());

@@ -44,6 +44,7 @@ fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode 
         acr: None,
         claims: None,
         amr: Some("pwd".into()),
+        resources: Some("https://api.example/ urn:example:b".into()),
     }
 }
 
@@ -62,6 +63,7 @@ fn grant(id: &str, client: &str, user: &str) -> Grant {
         amr: Some("pwd".into()),
         claims: None,
         expires_at: now() + 3600,
+        resources: Some("https://api.example/".into()),
     }
 }
 
@@ -141,9 +143,11 @@ fn contract(store: Arc<dyn Store>) {
     store
         .insert_code(&code("h1", &client.id, &alice.id, "g1"))
         .unwrap();
+    let stored = store.find_code("h1").unwrap().unwrap();
+    assert_eq!(stored.nonce.as_deref(), Some("n"));
     assert_eq!(
-        store.find_code("h1").unwrap().unwrap().nonce.as_deref(),
-        Some("n")
+        stored.resources.as_deref(),
+        Some("https://api.example/ urn:example:b")
     );
     let winners: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
@@ -171,6 +175,15 @@ fn contract(store: Arc<dyn Store>) {
             .unwrap()
             .revoked_at
             .is_none()
+    );
+    assert_eq!(
+        store
+            .find_grant("g1")
+            .unwrap()
+            .unwrap()
+            .resources
+            .as_deref(),
+        Some("https://api.example/")
     );
     store.revoke_grant("g1", 9).unwrap();
     assert_eq!(store.find_grant("g1").unwrap().unwrap().revoked_at, Some(9));

@@ -1,4 +1,5 @@
-//! The consent page: the client's name, each scope in plain words, allow or deny.
+//! The consent page: the client's name, each scope in plain words, the resources the
+//! tokens are for, allow or deny.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -33,6 +34,8 @@ struct ConsentPage<'a> {
     redirect_host: String,
     unverified: bool,
     scopes: Vec<(String, &'static str)>,
+    /// The RFC 8707 resources the tokens would be for: the user sees where they go.
+    resources: &'a [String],
 }
 
 /// The consent page's words for an OpenID scope: what it lets the client do, and a detail.
@@ -122,6 +125,7 @@ async fn show_page(
                         .map(|names| (ui.fill("scope.claims", &[("names", &names)]), "")),
                 )
                 .collect(),
+            resources: &pending.request.resources,
         },
     );
     // Allow and deny both end at the client: the CSP must let the browser follow.

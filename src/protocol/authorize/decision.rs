@@ -193,6 +193,7 @@ mod tests {
             response_type: Default::default(),
             claims: None,
             acr_asked: None,
+            resources: Vec::new(),
         }
     }
 

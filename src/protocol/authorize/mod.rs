@@ -20,7 +20,9 @@ pub use response::{AuthorizationResponse, ResponseMode, issue_response};
 use serde::{Deserialize, Serialize};
 
 use super::claims_request::{ClaimsRequest, acr_asked};
-use super::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, tokens};
+use super::{
+    Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, resource_indicators, tokens,
+};
 use crate::domain::{AcrAsked, GrantType, Level, Scopes};
 use crate::store::Client;
 
@@ -54,6 +56,10 @@ pub struct AuthorizationRequest {
     /// claims request): the level the sign-in must reach, and the `acr` reported.
     #[serde(default)]
     pub acr_asked: Option<AcrAsked>,
+    /// The RFC 8707 resources the access tokens are for, each one the client is
+    /// registered for (an older stored request has none: this provider).
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -289,6 +295,10 @@ fn check(
             "no supported scope was requested",
         ));
     }
+    // RFC 8707 §2: malformed, or not one the client may ask for, is `invalid_target`,
+    // redirected as any other error of the request (RFC 6749 §4.1.2.1).
+    let resources = resource_indicators::requested(params)?;
+    resource_indicators::registered_for(client, &resources)?;
 
     // OIDC Core §3.2.2.1, §3.3.2.11: an ID token from the authorization endpoint needs a
     // nonce (it is what binds that token to the browser's request), and `openid`.
@@ -366,6 +376,7 @@ fn check(
         response_type,
         claims: (!claims.is_empty()).then(|| claims.to_json()),
         acr_asked,
+        resources,
     })
 }
 
@@ -386,4 +397,101 @@ fn verify_id_token_hint(
         return Err(invalid());
     }
     Ok(hint.sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::tokens::pkce_s256;
+    use crate::protocol::testing::{REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::store::AuthMethod;
+
+    /// A code request of a client registered for `https://api.example`, with `extra`.
+    fn validated(extra: &[(&str, &str)]) -> Result<AuthorizationRequest, AuthorizeError> {
+        let world = TestWorld::default();
+        let (mut client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        client.resources = vec!["https://api.example".into(), "urn:example:b".into()];
+        let mut pairs: Vec<(String, String)> = [
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("state", "st"),
+            ("code_challenge", &pkce_s256(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let redirect = ResolvedRedirect {
+            uri: REDIRECT_URI.to_owned(),
+            sent: true,
+        };
+        validate(&Params::new(pairs), &client, redirect, false, &world.ctx())
+    }
+
+    /// The error a refused request sends to the client, and where it sends it.
+    fn redirected(answer: Result<AuthorizationRequest, AuthorizeError>) -> (ErrorCode, String) {
+        match answer {
+            Err(AuthorizeError::Redirect { response, error }) => {
+                let state = response.params.iter().find(|(k, _)| *k == "state");
+                assert_eq!(state.map(|(_, v)| v.as_str()), Some("st"));
+                (error.code, response.redirect_uri)
+            }
+            other => panic!("expected an error redirected to the client, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_keeps_the_resources_its_client_is_registered_for() {
+        let one = validated(&[("resource", "https://api.example")]).unwrap();
+        assert_eq!(one.resources, ["https://api.example"]);
+        let both = validated(&[
+            ("resource", "urn:example:b"),
+            ("resource", "https://api.example"),
+        ])
+        .unwrap();
+        assert_eq!(both.resources, ["urn:example:b", "https://api.example"]);
+        assert!(validated(&[]).unwrap().resources.is_empty());
+    }
+
+    #[test]
+    fn a_resource_the_client_is_not_registered_for_is_invalid_target_at_the_client() {
+        let unregistered = validated(&[
+            ("resource", "https://api.example"),
+            ("resource", "https://other.example"),
+        ]);
+        assert_eq!(
+            redirected(unregistered),
+            (ErrorCode::InvalidTarget, REDIRECT_URI.to_owned())
+        );
+    }
+
+    #[test]
+    fn a_malformed_resource_is_invalid_target_at_the_client() {
+        for malformed in ["/relative", "https://api.example#part"] {
+            assert_eq!(
+                redirected(validated(&[("resource", malformed)])),
+                (ErrorCode::InvalidTarget, REDIRECT_URI.to_owned()),
+                "{malformed}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_stored_before_resources_were_kept_reads_as_naming_none() {
+        let stored = serde_json::json!({
+            "client_id": "rp", "redirect_uri": REDIRECT_URI, "redirect_uri_sent": true,
+            "scope": "openid", "state": null, "nonce": null, "code_challenge": null,
+            "code_challenge_method": null, "prompt": [], "max_age": null,
+            "hinted_sub": null, "login_hint": null,
+        });
+        let request: AuthorizationRequest = serde_json::from_value(stored).unwrap();
+        assert!(request.resources.is_empty());
+    }
 }

@@ -156,6 +156,16 @@ pub fn expand(params: Params, client: &Client, ctx: &Context<'_>) -> Result<Para
             let text = match value {
                 Value::String(s) => s.clone(),
                 Value::Null => continue,
+                // RFC 8707 §2: `resource` may repeat; in a JSON object, as an array.
+                Value::Array(items) if name == "resource" => {
+                    for item in items {
+                        let text = item
+                            .as_str()
+                            .map_or_else(|| item.to_string(), str::to_owned);
+                        merged.push((name.clone(), text));
+                    }
+                    continue;
+                }
                 // `max_age` as a number, `claims` as an object: their text form.
                 other => other.to_string(),
             };

@@ -8,6 +8,7 @@ use crate::domain::Scopes;
 use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
 use crate::protocol::grants::{Allowed, amr_text, user_grant};
+use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -163,6 +164,7 @@ pub fn issue_response(
                 nonce: request.nonce.as_deref(),
                 acr: acr.as_deref(),
                 claims: request.claims.as_deref(),
+                resources: &request.resources,
             },
             ctx.now,
             ctx.now + ctx.config.access_token_ttl.max(ctx.config.id_token_ttl),
@@ -184,7 +186,8 @@ pub fn issue_response(
                         },
                         client: &client,
                         scope: &scope,
-                        audience: &[],
+                        // RFC 8707 §2: the token is for the resources the request named.
+                        audience: &request.resources,
                         auth_time: Some(grant.auth_time),
                         acr: grant.acr.as_deref(),
                         amr: grant.amr.as_deref(),
@@ -278,6 +281,7 @@ fn issue_code(
         acr: request.reported_acr(session.level),
         claims: request.claims.clone(),
         amr: amr_text(&session.amr),
+        resources: resource_indicators::stored(&request.resources),
     })?;
     Ok(code)
 }

@@ -1,9 +1,13 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
 use super::refresh_token::first_refresh_token;
-use super::{Allowed, SessionFacts, TokenResponse, amr_of_code, user_grant, user_token_response};
+use super::{
+    Allowed, SessionFacts, TokenResponse, amr_of_code, granted_audience, user_grant,
+    user_token_response,
+};
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes, is_pkce_string};
+use crate::protocol::resource_indicators::{self, from_stored};
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
 use crate::store::Client;
@@ -12,6 +16,8 @@ pub struct CodeRequest {
     code: String,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    /// RFC 8707 §2.2: the resources the access token is for, among those granted.
+    resources: Vec<String>,
 }
 
 /// The code and the verifier are credentials: never in a log line.
@@ -24,6 +30,7 @@ impl std::fmt::Debug for CodeRequest {
                 "code_verifier",
                 &self.code_verifier.as_ref().map(|_| "[redacted]"),
             )
+            .field("resources", &self.resources)
             .finish()
     }
 }
@@ -34,6 +41,7 @@ impl CodeRequest {
             code: params.required("code")?.to_owned(),
             redirect_uri: params.single("redirect_uri")?.map(str::to_owned),
             code_verifier: params.single("code_verifier")?.map(str::to_owned),
+            resources: resource_indicators::requested(params)?,
         })
     }
 }
@@ -113,12 +121,14 @@ pub fn exchange(
         auth_time: code.auth_time,
         amr: &amr,
     };
+    let resources = from_stored(code.resources.as_deref());
     let allowed = Allowed {
         client_id: &client.id,
         scope: &code.scope,
         nonce: code.nonce.as_deref(),
         acr: code.acr.as_deref(),
         claims: code.claims.as_deref(),
+        resources: &resources,
     };
     let grant = user_grant(
         code.grant_id.clone(),
@@ -127,6 +137,8 @@ pub fn exchange(
         ctx.now,
         ctx.now + ctx.config.refresh_token_absolute_ttl,
     );
+    // Refused before the code is used up: the client may ask again for what was granted.
+    let audience = granted_audience(&grant, request.resources)?;
     let scopes = Scopes::parse(&grant.scope).unwrap_or_default();
     // OIDC Core §11: a refresh token only for offline_access (which the authorization
     // endpoint keeps only when consented to and the client may refresh).
@@ -149,6 +161,7 @@ pub fn exchange(
         &grant,
         client,
         &scopes,
+        &audience,
         IdTokenOccasion::Authentication,
         refresh.map(|(plain, _)| plain),
         ctx,
@@ -160,7 +173,10 @@ mod tests {
     use super::{CodeRequest, TokenResponse, exchange};
     use crate::crypto::tokens::token_hash;
     use crate::domain::GrantType;
+    use serde_json::json;
+
     use crate::protocol::testing::{REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::protocol::tokens::verify_access_token;
     use crate::protocol::{ErrorCode, OAuthError, Params};
     use crate::store::{AuthMethod, Client};
 
@@ -171,6 +187,7 @@ mod tests {
             code: code.to_owned(),
             redirect_uri: Some(REDIRECT_URI.to_owned()),
             code_verifier: Some(VERIFIER.to_owned()),
+            resources: Vec::new(),
         }
     }
 
@@ -322,6 +339,68 @@ mod tests {
         world.clock.advance(1);
         let expired = redeem(&world, &client, rightful(&late));
         assert_eq!(refused(expired), ErrorCode::InvalidGrant);
+    }
+
+    /// The `aud` of an access token of `tokens`.
+    fn audience(world: &TestWorld, tokens: &TokenResponse) -> serde_json::Value {
+        verify_access_token(&tokens.access_token, None, &world.ctx())
+            .unwrap()
+            .aud
+    }
+
+    fn resources(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_access_token_is_for_the_resources_the_authorization_request_named() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let one = world.issue_code_for(&client, &alice, "openid", &["https://api.example"]);
+        let tokens = redeem(&world, &client, rightful(&one)).unwrap();
+        assert_eq!(audience(&world, &tokens), json!("https://api.example"));
+        let two = world.issue_code_for(&client, &alice, "openid", &["https://a.example", "urn:b"]);
+        let tokens = redeem(&world, &client, rightful(&two)).unwrap();
+        assert_eq!(
+            audience(&world, &tokens),
+            json!(["https://a.example", "urn:b"])
+        );
+        let none = world.issue_code(&client, &alice, "openid");
+        let tokens = redeem(&world, &client, rightful(&none)).unwrap();
+        assert_eq!(audience(&world, &tokens), json!(world.config.issuer));
+    }
+
+    #[test]
+    fn a_token_request_may_narrow_the_resources_but_not_widen_them() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let code = world.issue_code_for(&client, &alice, "openid", &["https://a.example", "urn:b"]);
+        let wider = CodeRequest {
+            resources: resources(&["https://a.example", "https://c.example"]),
+            ..rightful(&code)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, wider)),
+            ErrorCode::InvalidTarget
+        );
+        // The refusal did not use the code up.
+        let narrower = CodeRequest {
+            resources: resources(&["urn:b"]),
+            ..rightful(&code)
+        };
+        let tokens = redeem(&world, &client, narrower).unwrap();
+        assert_eq!(audience(&world, &tokens), json!("urn:b"));
+        let ungranted = world.issue_code(&client, &alice, "openid");
+        let asked = CodeRequest {
+            resources: resources(&["https://a.example"]),
+            ..rightful(&ungranted)
+        };
+        assert_eq!(
+            refused(redeem(&world, &client, asked)),
+            ErrorCode::InvalidTarget
+        );
     }
 
     #[test]

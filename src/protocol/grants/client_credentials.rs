@@ -3,6 +3,7 @@
 
 use super::{TokenResponse, requested_scope};
 use crate::domain::Scopes;
+use crate::protocol::resource_indicators::{registered_for, requested};
 use crate::protocol::tokens::{AccessTokenRequest, Subject, issue_access_token};
 use crate::protocol::{Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES};
 use crate::store::Client;
@@ -15,29 +16,10 @@ pub struct ClientCredentialsRequest {
 
 impl ClientCredentialsRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
-        let resources = params
-            .all("resource")
-            .into_iter()
-            .map(|r| check_resource(r).map(|()| r.to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             scope: requested_scope(params)?,
-            resources,
+            resources: requested(params)?,
         })
-    }
-}
-
-fn invalid_target(description: &'static str) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidTarget, description)
-}
-
-/// RFC 8707 §2: "an absolute URI ... MUST NOT include a fragment component".
-pub fn check_resource(resource: &str) -> Result<(), OAuthError> {
-    match url::Url::parse(resource) {
-        Ok(url) if url.fragment().is_none() && !resource.contains('#') => Ok(()),
-        _ => Err(invalid_target(
-            "resource must be an absolute URI without a fragment",
-        )),
     }
 }
 
@@ -74,15 +56,7 @@ pub fn exchange(
         Some(s) => s,
         None => allowed,
     };
-    if request
-        .resources
-        .iter()
-        .any(|r| !client.resources.contains(r))
-    {
-        return Err(invalid_target(
-            "the client may not request tokens for this resource",
-        ));
-    }
+    registered_for(client, &request.resources)?;
     let scope = scope.to_string();
     let access = issue_access_token(
         &AccessTokenRequest {

@@ -13,7 +13,7 @@ use super::claims_request::{ClaimsRequest, add_requested};
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
-use super::{Context, ErrorCode, OAuthError, Params};
+use super::{Context, ErrorCode, OAuthError, Params, resource_indicators};
 use crate::domain::{GrantType, Scopes, UnixTime};
 use crate::sessions::SsoSession;
 use crate::store::{Client, Grant};
@@ -118,6 +118,9 @@ pub struct Allowed<'a> {
     pub acr: Option<&'a str>,
     /// The `claims` request parameter, normalized JSON.
     pub claims: Option<&'a str>,
+    /// The RFC 8707 resources the request named (checked against the client's): the
+    /// audience of the grant's access tokens. None: this provider.
+    pub resources: &'a [String],
 }
 
 /// The grant of a user's authorization, made now: one constructor for the code, implicit
@@ -143,6 +146,7 @@ pub fn user_grant(
         amr: amr_text(session.amr),
         claims: allowed.claims.map(str::to_owned),
         expires_at,
+        resources: resource_indicators::stored(allowed.resources),
     }
 }
 
@@ -176,13 +180,24 @@ fn requested_scope(params: &Params) -> Result<Option<Scopes>, OAuthError> {
         .transpose()
 }
 
+/// The audience of an access token of `grant` for a token request that named
+/// `requested` resources (RFC 8707 §2.2): the grant's, or fewer of them.
+fn granted_audience(grant: &Grant, requested: Vec<String>) -> Result<Vec<String>, OAuthError> {
+    resource_indicators::narrowed(
+        &resource_indicators::from_stored(grant.resources.as_deref()),
+        requested,
+    )
+}
+
 /// The response of a grant that speaks for a user (code, refresh): an access token for
-/// `scope` (the grant's or a narrower one), an ID token when `openid` is among it, and
-/// the refresh token the grant decided on.
+/// `scope` (the grant's or a narrower one) and `audience` (RFC 8707 resources, the
+/// grant's or fewer; none: this provider), an ID token when `openid` is among the scope,
+/// and the refresh token the grant decided on.
 fn user_token_response(
     grant: &Grant,
     client: &Client,
     scope: &Scopes,
+    audience: &[String],
     occasion: IdTokenOccasion,
     refresh_token: Option<String>,
     ctx: &Context<'_>,
@@ -196,7 +211,7 @@ fn user_token_response(
             },
             client,
             scope: &scope_text,
-            audience: &[],
+            audience,
             auth_time: Some(grant.auth_time),
             acr: grant.acr.as_deref(),
             amr: grant.amr.as_deref(),
@@ -260,6 +275,7 @@ mod tests {
             nonce: Some("n"),
             acr: None,
             claims: None,
+            resources: &[],
         }
     }
 
@@ -274,6 +290,32 @@ mod tests {
         assert_eq!((grant.created_at, grant.expires_at), (200, 300));
         assert_eq!(grant.revoked_at, None);
         assert_eq!(grant.nonce.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn a_grant_carries_the_resources_the_request_named_and_none_when_it_named_none() {
+        let signed_in = session(&["pwd"]);
+        let named = ["https://api.example".to_owned(), "urn:b".to_owned()];
+        let for_apis = Allowed {
+            resources: &named,
+            ..allowed()
+        };
+        let grant = user_grant("g".into(), (&signed_in).into(), for_apis, 200, 300);
+        assert_eq!(
+            grant.resources.as_deref(),
+            Some("https://api.example urn:b")
+        );
+        assert_eq!(
+            granted_audience(&grant, vec![]).unwrap(),
+            ["https://api.example", "urn:b"]
+        );
+        assert_eq!(
+            granted_audience(&grant, vec!["urn:b".into()]).unwrap(),
+            ["urn:b"]
+        );
+        let plain = user_grant("g".into(), (&signed_in).into(), allowed(), 200, 300);
+        assert_eq!(plain.resources, None);
+        assert!(granted_audience(&plain, vec![]).unwrap().is_empty());
     }
 
     #[test]

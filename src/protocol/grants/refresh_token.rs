@@ -27,9 +27,10 @@
 //! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time` and `sid` of the grant
 //! and leaves out `nonce` (OIDC Core §12.2).
 
-use super::{TokenResponse, requested_scope, user_token_response};
+use super::{TokenResponse, granted_audience, requested_scope, user_token_response};
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
+use crate::protocol::resource_indicators;
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::{Client, Grant, RefreshToken};
@@ -37,6 +38,8 @@ use crate::store::{Client, Grant, RefreshToken};
 pub struct RefreshRequest {
     refresh_token: String,
     scope: Option<Scopes>,
+    /// RFC 8707 §2.2: the resources the access token is for, among those granted.
+    resources: Vec<String>,
 }
 
 /// The refresh token is a credential: never in a log line.
@@ -45,6 +48,7 @@ impl std::fmt::Debug for RefreshRequest {
         f.debug_struct("RefreshRequest")
             .field("refresh_token", &"[redacted]")
             .field("scope", &self.scope)
+            .field("resources", &self.resources)
             .finish()
     }
 }
@@ -54,6 +58,7 @@ impl RefreshRequest {
         Ok(Self {
             refresh_token: params.required("refresh_token")?.to_owned(),
             scope: requested_scope(params)?,
+            resources: resource_indicators::requested(params)?,
         })
     }
 }
@@ -113,6 +118,8 @@ pub fn exchange(
             "the requested scope exceeds the scope originally granted",
         )
     };
+    // RFC 8707 §2.2: the grant's resources, or fewer; decided and enforced as the scope.
+    let audience = granted_audience(&grant, request.resources);
 
     let successor = ctx.kek.derive(SUCCESSOR, &request.refresh_token);
     let successor_record = record(&successor, &grant, ctx);
@@ -122,6 +129,9 @@ pub fn exchange(
         None => {
             if scope.is_none() {
                 return Err(widened());
+            }
+            if let Err(error) = audience {
+                return Err(error);
             }
             let rotated =
                 match ctx
@@ -165,11 +175,13 @@ pub fn exchange(
         }
     }
     let scope = scope.ok_or_else(widened)?;
+    let audience = audience?;
 
     user_token_response(
         &grant,
         client,
         &scope,
+        &audience,
         IdTokenOccasion::Refresh,
         Some(successor),
         ctx,
@@ -182,9 +194,11 @@ mod tests {
     use crate::crypto::tokens::token_hash;
     use crate::domain::Seconds;
     use crate::protocol::grants::authorization_code::{self, CodeRequest};
-    use crate::protocol::testing::{self, REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::protocol::testing::{self, ISSUER, REDIRECT_URI, TestWorld, VERIFIER};
+    use crate::protocol::tokens::verify_access_token;
     use crate::protocol::{ErrorCode, OAuthError, Params, ProtocolConfig};
     use crate::store::{AuthMethod, Client};
+    use serde_json::json;
 
     /// A client of Alice's that redeemed a code with `offline_access`, and the refresh
     /// token it got.
@@ -210,6 +224,7 @@ mod tests {
         let request = RefreshRequest {
             refresh_token: token.to_owned(),
             scope: None,
+            resources: Vec::new(),
         };
         exchange(request, client, &world.ctx())
     }
@@ -327,6 +342,91 @@ mod tests {
             ErrorCode::InvalidGrant
         );
         assert!(!family_revoked(&world, &token));
+    }
+
+    /// A refresh token of a grant whose authorization request named two resources.
+    fn signed_in_for_apis(world: &TestWorld) -> (Client, String) {
+        let alice = world.add_user("alice");
+        let (client, _) = world.add_client("rp", AuthMethod::ClientSecretBasic);
+        let code = world.issue_code_for(
+            &client,
+            &alice,
+            "openid offline_access",
+            &["https://a.example", "urn:b"],
+        );
+        let params = Params::new(vec![
+            ("code".to_owned(), code),
+            ("redirect_uri".to_owned(), REDIRECT_URI.to_owned()),
+            ("code_verifier".to_owned(), VERIFIER.to_owned()),
+        ]);
+        let request = CodeRequest::parse(&params).unwrap();
+        let tokens = authorization_code::exchange(request, &client, &world.ctx()).unwrap();
+        (client, tokens.refresh_token.unwrap())
+    }
+
+    fn refresh_for(
+        world: &TestWorld,
+        client: &Client,
+        token: &str,
+        resources: &[&str],
+    ) -> Result<TokenResponse, OAuthError> {
+        let request = RefreshRequest {
+            refresh_token: token.to_owned(),
+            scope: None,
+            resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        exchange(request, client, &world.ctx())
+    }
+
+    fn audience(world: &TestWorld, tokens: &TokenResponse) -> serde_json::Value {
+        verify_access_token(&tokens.access_token, None, &world.ctx())
+            .unwrap()
+            .aud
+    }
+
+    #[test]
+    fn a_refresh_keeps_the_grants_resources_or_narrows_them_as_asked() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in_for_apis(&world);
+        let kept = refresh(&world, &client, &first).unwrap();
+        assert_eq!(
+            audience(&world, &kept),
+            json!(["https://a.example", "urn:b"])
+        );
+        let narrowed = refresh_for(&world, &client, &kept.refresh_token.unwrap(), &["urn:b"]);
+        let narrowed = narrowed.unwrap();
+        assert_eq!(audience(&world, &narrowed), json!("urn:b"));
+        // Narrowing one token does not narrow the grant.
+        let again = refresh(&world, &client, &narrowed.refresh_token.unwrap()).unwrap();
+        assert_eq!(
+            audience(&world, &again),
+            json!(["https://a.example", "urn:b"])
+        );
+    }
+
+    #[test]
+    fn a_refresh_for_a_resource_not_granted_is_refused_and_uses_nothing_up() {
+        let world = TestWorld::default();
+        let (client, first) = signed_in_for_apis(&world);
+        assert_eq!(
+            refused(refresh_for(&world, &client, &first, &["https://c.example"])),
+            ErrorCode::InvalidTarget
+        );
+        successor(refresh(&world, &client, &first));
+        let plain_world = TestWorld::default();
+        let (plain, token) = signed_in(&plain_world);
+        assert_eq!(
+            refused(refresh_for(
+                &plain_world,
+                &plain,
+                &token,
+                &["https://a.example"]
+            )),
+            ErrorCode::InvalidTarget,
+            "a grant without resources has none to narrow to"
+        );
+        let kept = refresh(&plain_world, &plain, &token).unwrap();
+        assert_eq!(audience(&plain_world, &kept), json!(ISSUER));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{ClientDraft, MAX_URI, SUPPORTED_RESPONSE_TYPES, metadata_error};
 use crate::domain::{ClientDisplay, GrantType, ResponseType, Scopes};
-use crate::protocol::grants::client_credentials::check_resource;
+use crate::protocol::resource_indicators::check_resource;
 use crate::protocol::{OAuthError, SUPPORTED_SCOPES};
 
 /// The metadata members we read. Every member may be absent or `null`; members we do not

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::authorize::ResponseType;
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
-use super::grants::client_credentials::check_resource;
+use super::resource_indicators::check_resource;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;

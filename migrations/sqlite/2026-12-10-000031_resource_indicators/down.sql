@@ -1,0 +1,2 @@
+ALTER TABLE grants DROP COLUMN resources;
+ALTER TABLE authorization_codes DROP COLUMN resources;
