@@ -13,6 +13,7 @@ use crate::http::{self, AppState};
 use crate::keyring::{self, KeyRing};
 use crate::protocol::ProtocolConfig;
 use crate::protocol::discovery::provider_metadata;
+use crate::protocol::passkeys::{self, PasskeySettings, Passkeys};
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
 use crate::store::Store;
 use crate::store::sql::SqlStore;
@@ -143,11 +144,30 @@ pub fn first_run_hint(store: &dyn Store, settings: &Settings) -> anyhow::Result<
     }))
 }
 
+/// The passkeys' Relying Party, from the issuer and `webauthn_rp_id` / `webauthn_origins`
+/// (named after the brand); `None` when passkeys are off, which `PasskeySettings` has
+/// said in a warning. A wrong configured value stops the start with the key's name.
+pub fn passkey_service(settings: &Settings) -> anyhow::Result<Option<Passkeys>> {
+    let Some(relying_party) = PasskeySettings::from_issuer(
+        &settings.issuer,
+        settings.webauthn_rp_id.as_deref(),
+        &settings.webauthn_origins,
+    )?
+    else {
+        return Ok(None);
+    };
+    let relying_party = relying_party.named(&settings.brand.name);
+    let passkeys = Passkeys::new(&relying_party)
+        .map_err(|e| anyhow::anyhow!("configuration: {}: {e}", passkeys::ORIGINS_KEY))?;
+    Ok(Some(passkeys))
+}
+
 /// Opens storage and keys with time from `clock` (tests move a manual clock).
 pub async fn build_state_with_clock(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
+    let passkeys = passkey_service(&settings)?;
     let url = settings.database_url.clone();
     let kek = load_kek(&settings)?;
     let now = clock.now();
@@ -221,6 +241,7 @@ pub async fn build_state_with_clock(
         kek,
         client_keys: Arc::new(JwksFetcher::new(local_development)?),
         outbox,
+        passkeys,
     })
 }
 
@@ -319,6 +340,37 @@ mod tests {
         assert_eq!(config.registration, RegistrationMode::Open);
         assert!(!config.registration_token_set);
         assert!(config.require_pushed_authorization_requests);
+    }
+
+    fn settings_of(toml: &str) -> Settings {
+        Settings::from_sources(Some(toml), |_| None).unwrap()
+    }
+
+    #[test]
+    fn passkeys_are_on_at_a_domain_and_off_at_an_ip_address() {
+        let on = passkey_service(&settings_of(
+            "issuer = \"https://id.example/\"\nbrand_name = \"Acme\"",
+        ))
+        .unwrap();
+        assert!(on.is_some());
+        let local = passkey_service(&settings_of("issuer = \"http://localhost:8080\""));
+        assert!(local.unwrap().is_some(), "localhost is a secure context");
+        let ip = passkey_service(&settings_of("issuer = \"http://127.0.0.1:8080\"")).unwrap();
+        assert!(ip.is_none());
+    }
+
+    #[test]
+    fn a_wrong_passkey_setting_stops_the_start_naming_its_key() {
+        let error = passkey_service(&settings_of(
+            "issuer = \"https://id.example\"\nwebauthn_origins = \"https://elsewhere.example\"",
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("webauthn_origins"), "{error:#}");
+        let error = passkey_service(&settings_of(
+            "issuer = \"https://id.example\"\nwebauthn_rp_id = \"other.example\"",
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("webauthn_rp_id"), "{error:#}");
     }
 
     #[test]

@@ -38,6 +38,11 @@
   var PKC = window.PublicKeyCredential;
   if (!PKC || !navigator.credentials) return;
 
+  // How many refused answers the username field's autofill takes before it stops asking
+  // (the button still works): an authenticator that answers by itself, with a passkey
+  // this server does not know, would otherwise be asked in a loop.
+  var AUTOFILL_REFUSALS = 3;
+
   function toBase64url(buffer) {
     var bytes = new Uint8Array(buffer), text = "";
     for (var i = 0; i < bytes.length; i++) text += String.fromCharCode(bytes[i]);
@@ -106,6 +111,7 @@
     this.button = element.querySelector("[data-passkey-start]");
     this.conditional = null; // the AbortController of a pending autofill request
     this.autofillAvailable = false;
+    this.refusals = 0; // answers of the autofill the server refused
   }
 
   Passkey.prototype.body = function (extra) {
@@ -176,8 +182,14 @@
     });
   };
 
+  // Whether the autofill may ask (again).
+  Passkey.prototype.mayAutofill = function () {
+    return this.autofillAvailable && this.refusals < AUTOFILL_REFUSALS;
+  };
+
   // The username field's autofill: one pending request for as long as the page is open;
-  // after the server refuses an answer, a fresh one (a ceremony is answered only once).
+  // after the server refuses an answer, a fresh one (a ceremony is answered only once),
+  // up to AUTOFILL_REFUSALS times.
   Passkey.prototype.autofill = function () {
     var self = this;
     var controller = new AbortController();
@@ -193,7 +205,10 @@
     }).catch(function (error) {
       if (controller.signal.aborted) return;
       self.failed(error, false);
-      if (error && error.answered) self.autofill();
+      if (error && error.answered) {
+        self.refusals += 1;
+        if (self.mayAutofill()) self.autofill();
+      }
     });
   };
 
@@ -216,7 +231,7 @@
     }).catch(function (error) {
       self.failed(error, true);
       // The autofill was given up for the dialog: offer it again.
-      if (self.autofillAvailable) self.autofill();
+      if (self.mayAutofill()) self.autofill();
     }).then(function () {
       self.button.disabled = false;
     });

@@ -175,6 +175,82 @@ impl PageError {
     }
 }
 
+/// Errors of the passkey ceremonies' JSON endpoints, which `static/passkey.js` shows as
+/// they are: `{"error": "text a person understands"}`, in the page's language, with a 4xx
+/// status for what the request got wrong. A server fault is logged (with its cause) and
+/// said in general words, with its 5xx status.
+#[derive(Debug)]
+pub struct PasskeyApiError {
+    status: StatusCode,
+    message: String,
+    cause: Option<OAuthError>,
+}
+
+impl PasskeyApiError {
+    /// The request is refused with `status` (4xx), and `message` for the person.
+    pub fn refused(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            cause: None,
+        }
+    }
+}
+
+/// A protocol error: a server fault in general words, anything else with its own
+/// description (the sign-in's "not asked now", an unknown account).
+impl From<OAuthError> for PasskeyApiError {
+    fn from(error: OAuthError) -> Self {
+        let status = status_of(error.code);
+        let general = || {
+            crate::http::ui::Ui::current()
+                .t("passkey.failed")
+                .to_owned()
+        };
+        let message = if status.is_server_error() {
+            general()
+        } else {
+            error.wire_description().unwrap_or_else(general)
+        };
+        Self {
+            status,
+            message,
+            cause: Some(error),
+        }
+    }
+}
+
+impl From<PageError> for PasskeyApiError {
+    fn from(error: PageError) -> Self {
+        error.0.into()
+    }
+}
+
+impl std::fmt::Display for PasskeyApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl ResponseError for PasskeyApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let response = HttpResponse::build(self.status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "error": self.message }));
+        match &self.cause {
+            Some(cause) => {
+                log(cause);
+                mark(response, cause)
+            }
+            None => response,
+        }
+    }
+}
+
 /// A page handler's result as a response: errors become the HTML error page.
 pub fn page_response(settings: &Settings, result: Result<HttpResponse, PageError>) -> HttpResponse {
     result.unwrap_or_else(|e| e.render(&settings.issuer_path))

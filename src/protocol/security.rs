@@ -1,5 +1,5 @@
 //! The account's own changes to how it signs in: an authenticator app (TOTP) added or
-//! removed, a new set of recovery codes, a passkey renamed or removed. Each needs a
+//! removed, a new set of recovery codes, a passkey registered, renamed or removed. Each needs a
 //! recent sign-in at the account's full strength ([`may_change_factors`]): a session left
 //! open an hour ago, or one signed in by the password alone on an account that has a
 //! second factor, changes nothing (Keycloak CVE-2026-37982 and Pocket ID
@@ -9,12 +9,13 @@
 use serde_json::json;
 
 use super::factors::recovery;
+use super::passkeys::NewPasskey;
 use super::sign_in::recent_enough;
 use super::sign_in::stored::{self, Enrolment};
 use super::{Context, OAuthError};
 use crate::domain::Level;
 use crate::sessions::SsoSession;
-use crate::store::{NewAuditEvent, User};
+use crate::store::{NewAuditEvent, StoreError, StoredPasskey, User};
 
 /// How long after a sign-in its methods count as recent.
 pub use super::sign_in::RECENT;
@@ -146,6 +147,58 @@ pub fn new_recovery_codes(
 /// The longest passkey name kept (what the page shows fits a line).
 const MAX_PASSKEY_NAME: usize = 60;
 
+/// A passkey's name as kept: trimmed, without control characters, bounded.
+fn passkey_name(name: &str) -> String {
+    name.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_PASSKEY_NAME)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Keeps a passkey the registration ceremony verified as the user's, named `name`
+/// ("Passkey" if that is empty once cleaned), and audits it.
+/// `false`, and nothing written, when the credential is registered already, to this
+/// account or another (WebAuthn L3 §7.1 step 26).
+pub fn register_passkey(
+    ctx: &Context<'_>,
+    user: &User,
+    new: &NewPasskey,
+    name: &str,
+    address: &str,
+) -> Result<bool, OAuthError> {
+    if new.user_id != user.id {
+        return Err(OAuthError::invalid_request(
+            "this passkey was made for another account",
+        ));
+    }
+    let name = match passkey_name(name) {
+        name if name.is_empty() => "Passkey".to_owned(),
+        name => name,
+    };
+    let passkey = StoredPasskey {
+        id: crate::crypto::tokens::random_uuid(),
+        user_id: user.id.clone(),
+        credential_id: new.credential_id.clone(),
+        name,
+        passkey: new.passkey_json.clone(),
+        created_at: ctx.now,
+        last_used_at: None,
+        backup_eligible: new.backup_eligible,
+        backed_up: new.backed_up,
+        user_verified: new.user_verified,
+    };
+    match ctx.store.insert_passkey(&passkey) {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    audited(ctx, user, "factor.enrolled", "passkey", address)?;
+    Ok(true)
+}
+
 /// Renames one of the user's passkeys; `false` if it is not theirs.
 pub fn rename_passkey(
     ctx: &Context<'_>,
@@ -153,12 +206,7 @@ pub fn rename_passkey(
     id: &str,
     name: &str,
 ) -> Result<bool, OAuthError> {
-    let name: String = name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_PASSKEY_NAME)
-        .collect();
+    let name = passkey_name(name);
     if name.is_empty() {
         return Err(OAuthError::invalid_request("a passkey needs a name"));
     }

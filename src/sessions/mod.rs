@@ -148,6 +148,41 @@ const FAILED_BROWSER: &str = "failed-browser:";
 const SOURCE_QUEUE: &str = "login-queue-source:";
 const KNOWN_BROWSER: &str = "known-browser:";
 const PUSHED: &str = "par:";
+const PASSKEY_CEREMONY: &str = "passkey-ceremony:";
+const PASSKEY_CEREMONIES_OPEN: &str = "passkey-ceremonies:";
+
+/// Passkey ceremonies one owner may have open at once (within a ceremony's lifetime):
+/// every view of the login page starts one for the username field's autofill, so a few
+/// are normal; more is a script asking in a loop, refused before it fills the store.
+pub const MAX_OPEN_CEREMONIES: i64 = 30;
+
+/// Whom a passkey ceremony (`protocol::passkeys`) is kept for, and so the key it is kept
+/// under: bound to one browser, never to something a browser could name for another.
+#[derive(Clone, Copy, Debug)]
+pub enum CeremonyOwner<'a> {
+    /// A sign-in: its interaction's handle and the id of the browser the interaction is
+    /// bound to (the caller checked that it is). Another browser with the handle derives
+    /// another key.
+    SignIn {
+        interaction: &'a str,
+        browser: &'a str,
+    },
+    /// A passkey registration of the signed-in session `sid` (the session the browser's
+    /// cookie loaded, not one the request names).
+    Registration { sid: &'a str },
+}
+
+impl CeremonyOwner<'_> {
+    fn id(&self) -> String {
+        match self {
+            Self::SignIn {
+                interaction,
+                browser,
+            } => format!("sign-in\n{interaction}\n{browser}"),
+            Self::Registration { sid } => format!("registration\n{sid}"),
+        }
+    }
+}
 
 /// Login attempts (reserved, less the successful ones) in the current window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -395,6 +430,46 @@ impl Sessions {
         }
     }
 
+    /// Keeps a passkey ceremony of `owner` for `ttl`, under its `challenge` (so that the
+    /// username field's autofill and the button, each with a ceremony of its own, do not
+    /// replace each other's). `false`, and nothing kept, when the owner has
+    /// [`MAX_OPEN_CEREMONIES`] already.
+    pub async fn save_ceremony<T: Serialize>(
+        &self,
+        owner: CeremonyOwner<'_>,
+        challenge: &str,
+        ceremony: &T,
+        ttl: Duration,
+    ) -> SessionResult<bool> {
+        let open = self
+            .store
+            .add(&key(PASSKEY_CEREMONIES_OPEN, &owner.id()), 1, ttl)
+            .await?;
+        if open > MAX_OPEN_CEREMONIES {
+            return Ok(false);
+        }
+        let id = format!("{}\n{challenge}", owner.id());
+        self.put(PASSKEY_CEREMONY, &id, ceremony, ttl).await?;
+        Ok(true)
+    }
+
+    /// Takes (reads and deletes at once) the ceremony of `owner` with `challenge`: it is
+    /// answered once, right or wrong. `None` when there is none (expired, answered
+    /// already, another browser's or another owner's), or it cannot be read (written by
+    /// another version): either way the person starts a new one.
+    pub async fn take_ceremony<T: DeserializeOwned>(
+        &self,
+        owner: CeremonyOwner<'_>,
+        challenge: &str,
+    ) -> SessionResult<Option<T>> {
+        let id = format!("{}\n{challenge}", owner.id());
+        Ok(self
+            .store
+            .take(&key(PASSKEY_CEREMONY, &id))
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
     pub async fn save_pending<T: Serialize>(
         &self,
         handle: &str,
@@ -506,6 +581,68 @@ mod tests {
             .unwrap();
         assert_eq!(session.amr, ["pwd"]);
         assert_eq!(session.sid, "public-sid");
+    }
+
+    #[tokio::test]
+    async fn a_ceremony_is_taken_once_and_only_by_its_owner_with_its_challenge() {
+        let sessions = Sessions::new(Arc::new(MemorySessionStore::new()));
+        let ttl = Duration::from_secs(300);
+        let mine = CeremonyOwner::SignIn {
+            interaction: "handle",
+            browser: "browser-1",
+        };
+        assert!(
+            sessions
+                .save_ceremony(mine, "challenge-1", &"state-1", ttl)
+                .await
+                .unwrap()
+        );
+        // The same interaction handle in another browser, another challenge, a session
+        // of the same name: none of them finds it.
+        let other_browser = CeremonyOwner::SignIn {
+            interaction: "handle",
+            browser: "browser-2",
+        };
+        let taken: Option<String> = sessions
+            .take_ceremony(other_browser, "challenge-1")
+            .await
+            .unwrap();
+        assert_eq!(taken, None);
+        let taken: Option<String> = sessions.take_ceremony(mine, "challenge-2").await.unwrap();
+        assert_eq!(taken, None);
+        let registration = CeremonyOwner::Registration { sid: "handle" };
+        let taken: Option<String> = sessions
+            .take_ceremony(registration, "challenge-1")
+            .await
+            .unwrap();
+        assert_eq!(taken, None);
+        let taken: Option<String> = sessions.take_ceremony(mine, "challenge-1").await.unwrap();
+        assert_eq!(taken.as_deref(), Some("state-1"));
+        let again: Option<String> = sessions.take_ceremony(mine, "challenge-1").await.unwrap();
+        assert_eq!(again, None, "single use");
+    }
+
+    #[tokio::test]
+    async fn an_owner_asking_for_ceremonies_in_a_loop_is_refused_before_the_store_fills() {
+        let sessions = Sessions::new(Arc::new(MemorySessionStore::new()));
+        let ttl = Duration::from_secs(300);
+        let owner = CeremonyOwner::Registration { sid: "sid-1" };
+        for n in 0..MAX_OPEN_CEREMONIES {
+            let saved = sessions
+                .save_ceremony(owner, &format!("c{n}"), &n, ttl)
+                .await
+                .unwrap();
+            assert!(saved, "ceremony {n}");
+        }
+        let saved = sessions
+            .save_ceremony(owner, "one-more", &0, ttl)
+            .await
+            .unwrap();
+        assert!(!saved);
+        let kept: Option<i64> = sessions.take_ceremony(owner, "one-more").await.unwrap();
+        assert_eq!(kept, None, "nothing kept");
+        let other = CeremonyOwner::Registration { sid: "sid-2" };
+        assert!(sessions.save_ceremony(other, "c", &0, ttl).await.unwrap());
     }
 
     #[test]

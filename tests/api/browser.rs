@@ -61,8 +61,8 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-struct Chrome {
-    client: Client,
+pub(crate) struct Chrome {
+    pub(crate) client: Client,
     driver: Child,
     axe: String,
     test: &'static str,
@@ -71,7 +71,7 @@ struct Chrome {
 impl Chrome {
     /// A fresh headless Chromium (a new profile: no cookies), or `None` where the tools
     /// are missing.
-    async fn start(test: &'static str) -> Option<Self> {
+    pub(crate) async fn start(test: &'static str) -> Option<Self> {
         let driver =
             found(&std::env::var("PORTCULLIS_CHROMEDRIVER").unwrap_or("chromedriver".into()));
         let chromium = found(&std::env::var("PORTCULLIS_CHROMIUM").unwrap_or("chromium".into()));
@@ -139,7 +139,7 @@ impl Chrome {
         })
     }
 
-    async fn done(mut self) {
+    pub(crate) async fn done(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -147,12 +147,12 @@ impl Chrome {
 
     /// Opens `url`. What the console said before (on pages of other sites, such as the
     /// test's app, which has no favicon) is dropped: `check` judges our pages.
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.issue_cmd(BrowserLog).await.unwrap();
         self.client.goto(url).await.unwrap();
     }
 
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         let found = self
             .client
             .wait()
@@ -170,28 +170,32 @@ impl Chrome {
         }
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field.click().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
     /// Types `keys` where the focus is, as a keyboard does.
-    async fn press(&self, keys: &str) {
+    pub(crate) async fn press(&self, keys: &str) {
         let focused = self.client.active_element().await.unwrap();
         focused.send_keys(keys).await.unwrap();
     }
 
-    async fn url(&self) -> url::Url {
+    pub(crate) async fn url(&self) -> url::Url {
         self.client.current_url().await.unwrap()
     }
 
     /// Waits (polling, with a deadline) until the browser is at a URL `at` accepts.
-    async fn wait_for_url(&self, what: &str, at: impl Fn(&url::Url) -> bool) -> url::Url {
+    pub(crate) async fn wait_for_url(
+        &self,
+        what: &str,
+        at: impl Fn(&url::Url) -> bool,
+    ) -> url::Url {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let url = self.url().await;
@@ -207,12 +211,42 @@ impl Chrome {
         }
     }
 
-    async fn script(&self, js: &str) -> Result<Value, CmdError> {
+    pub(crate) async fn script(&self, js: &str) -> Result<Value, CmdError> {
         self.client.execute(js, vec![]).await
     }
 
+    /// Takes the console's entries so far, where the page's script met a refusal it shows
+    /// the person: a 4xx answer of `path` (below the page's origin), which Chromium logs
+    /// as a resource that failed to load. Those are expected (and counted); any other
+    /// error fails.
+    pub(crate) async fn refused_by(&self, path: &str) -> usize {
+        let log = self.client.issue_cmd(BrowserLog).await.unwrap();
+        let refusal = format!(
+            "{}{path} - Failed to load resource: the server responded with a status of 4",
+            self.url().await.origin().ascii_serialization()
+        );
+        let severe: Vec<&Value> = log
+            .as_array()
+            .map(|entries| entries.iter().filter(|e| e["level"] == "SEVERE").collect())
+            .unwrap_or_default();
+        let (refusals, unexpected): (Vec<&Value>, Vec<&Value>) =
+            severe.into_iter().partition(|e| {
+                e["source"] == "network"
+                    && e["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with(&refusal)
+            });
+        assert!(
+            unexpected.is_empty(),
+            "{}: console errors besides the refusal: {unexpected:?}",
+            self.test
+        );
+        refusals.len()
+    }
+
     /// The checks of every page: screenshot, accessibility, console, width.
-    async fn check(&self, name: &str) {
+    pub(crate) async fn check(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         let dir = format!("{MANIFEST}/target/browser-screenshots");
         std::fs::create_dir_all(&dir).unwrap();

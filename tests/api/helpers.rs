@@ -69,6 +69,10 @@ pub struct Options {
     /// Another database than a fresh SQLite file (PostgreSQL, or one shared with another
     /// instance).
     pub database_url: Option<String>,
+    /// The issuer's host instead of `127.0.0.1`, e.g. `localhost` (passkeys need a domain
+    /// as their RP ID). The server still listens on 127.0.0.1 only, where `localhost`
+    /// reaches it.
+    pub issuer_host: Option<&'static str>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -81,7 +85,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap_or_else(|| Arc::new(TempDir::new().unwrap()));
     let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let issuer = format!("http://127.0.0.1:{port}{}", options.issuer_path);
+    let host = options.issuer_host.unwrap_or("127.0.0.1");
+    let issuer = format!("http://{host}:{port}{}", options.issuer_path);
     let db: PathBuf = dir.path().join("portcullis.db");
     let mut env: HashMap<String, String> = HashMap::from([
         ("PORTCULLIS_ISSUER".into(), issuer.clone()),

@@ -109,3 +109,53 @@ pub async fn set_virtual_user_verified(
         .await?;
     Ok(())
 }
+
+/// chromedriver's `goog/cdp/execute`: one Chrome DevTools Protocol command.
+#[derive(Debug)]
+struct DevTools(&'static str, Value);
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// From the next page on, the browser offers no passkeys in the username field's
+/// autofill (`isConditionalMediationAvailable()` says no, as in a browser without
+/// conditional mediation), so that the page's button is what asks. A virtual
+/// authenticator answers an autofill request at once, by itself, where a person would
+/// have to pick the passkey. Returns what [`with_passkey_autofill`] takes.
+pub async fn without_passkey_autofill(client: &Client) -> Result<String, CmdError> {
+    let source = "PublicKeyCredential.isConditionalMediationAvailable = \
+                  () => Promise.resolve(false);";
+    let added = client
+        .issue_cmd(DevTools(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        ))
+        .await?;
+    Ok(added["identifier"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Undoes [`without_passkey_autofill`] (from the next page on).
+pub async fn with_passkey_autofill(client: &Client, identifier: &str) -> Result<(), CmdError> {
+    client
+        .issue_cmd(DevTools(
+            "Page.removeScriptToEvaluateOnNewDocument",
+            json!({ "identifier": identifier }),
+        ))
+        .await?;
+    Ok(())
+}

@@ -36,6 +36,8 @@ struct FactorPage<'a> {
     /// Links to the other factors: `(href, label)`.
     others: Vec<(String, &'static str)>,
     error: Option<&'a str>,
+    /// This server has passkeys (`passkey` is shown with its button).
+    passkeys_enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -203,11 +205,12 @@ async fn step_page(
             enrolment,
             others,
             error,
+            passkeys_enabled: state.passkeys.is_some(),
         },
     );
     // The code's submission may end at the client: the CSP must let the browser follow.
     crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
-    if shown == "passkey" {
+    if shown == "passkey" && state.passkeys.is_some() {
         crate::http::csp::allow_passkey_script(&mut response);
     }
     Ok(response)

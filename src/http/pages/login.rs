@@ -55,6 +55,8 @@ struct LoginPage<'a> {
     client_name: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    /// The "Sign in with a passkey" button and the username field's passkey autofill.
+    passkeys: bool,
 }
 
 #[derive(Deserialize)]
@@ -76,9 +78,8 @@ async fn show_page(
     // Only the browser that started the request sees its form (and so a token).
     let browser = bound_browser(&pending, &req, &state).ok_or_else(other_browser)?;
     let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);
-    let base = &state.settings.issuer_path;
     Ok(page(
-        base,
+        &state,
         &query.id,
         &csrf,
         &pending,
@@ -88,7 +89,7 @@ async fn show_page(
 }
 
 fn page(
-    base: &str,
+    state: &State,
     id: &str,
     csrf: &str,
     pending: &Interaction,
@@ -98,7 +99,7 @@ fn page(
     match error {
         Some(message) => page_with_status(
             StatusCode::UNAUTHORIZED,
-            base,
+            state,
             id,
             csrf,
             pending,
@@ -106,9 +107,10 @@ fn page(
             message,
         ),
         None => with_form_target(
+            state,
             render(
                 StatusCode::OK,
-                &login_page(base, id, csrf, pending, username, None),
+                &login_page(state, id, csrf, pending, username, None),
             ),
             pending,
         ),
@@ -116,15 +118,23 @@ fn page(
 }
 
 /// The login form's submission may end at the client (when consent is already given):
-/// the CSP must let the browser follow that redirect.
-fn with_form_target(mut response: HttpResponse, pending: &Interaction) -> HttpResponse {
+/// the CSP must let the browser follow that redirect. With passkeys, the page runs their
+/// script.
+fn with_form_target(
+    state: &State,
+    mut response: HttpResponse,
+    pending: &Interaction,
+) -> HttpResponse {
     crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    if state.passkeys.is_some() {
+        crate::http::csp::allow_passkey_script(&mut response);
+    }
     response
 }
 
 fn page_with_status(
     status: StatusCode,
-    base: &str,
+    state: &State,
     id: &str,
     csrf: &str,
     pending: &Interaction,
@@ -132,16 +142,17 @@ fn page_with_status(
     error: &str,
 ) -> HttpResponse {
     with_form_target(
+        state,
         render(
             status,
-            &login_page(base, id, csrf, pending, username, Some(error)),
+            &login_page(state, id, csrf, pending, username, Some(error)),
         ),
         pending,
     )
 }
 
 fn login_page<'a>(
-    base: &'a str,
+    state: &'a State,
     id: &'a str,
     csrf: &'a str,
     pending: &'a Interaction,
@@ -150,12 +161,13 @@ fn login_page<'a>(
 ) -> LoginPage<'a> {
     LoginPage {
         ui: crate::http::ui::Ui::current(),
-        links: Links::new(base),
+        links: Links::new(&state.settings.issuer_path),
         id,
         csrf,
         client_name: &pending.client_name,
         username,
         error,
+        passkeys: state.passkeys.is_some(),
     }
 }
 
@@ -408,7 +420,6 @@ async fn submit_page(
         )
         .into());
     }
-    let base = &state.settings.issuer_path;
     let address = client_address_of(&req, &state.settings);
     let ports = FormPorts::new(&state, &req, &pending);
     let mut sign_in = SignIn::begin(
@@ -436,7 +447,7 @@ async fn submit_page(
             );
             return Ok(page_with_status(
                 StatusCode::TOO_MANY_REQUESTS,
-                base,
+                &state,
                 &form.id,
                 &form.csrf,
                 &pending,
@@ -448,7 +459,7 @@ async fn submit_page(
             state.metrics.login(false);
             crate::audit::login_failed(&crate::audit::account_ref(&state.kek, username), &address);
             return Ok(page(
-                base,
+                &state,
                 &form.id,
                 &form.csrf,
                 &pending,
@@ -462,7 +473,7 @@ async fn submit_page(
             state.metrics.login(true);
             crate::audit::login_refused_disabled(&user_id, &address);
             return Ok(page(
-                base,
+                &state,
                 &form.id,
                 &form.csrf,
                 &pending,

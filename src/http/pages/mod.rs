@@ -5,6 +5,7 @@ pub mod consent;
 pub mod factor;
 pub mod login;
 pub mod logout;
+pub mod passkey;
 pub mod security;
 
 use actix_web::http::header;
@@ -39,6 +40,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
             at(crate::protocol::features::END_SESSION.path)
                 .get(logout::start)
                 .post(logout::start)
+                .done(),
+        )
+        .service(
+            at(paths::PASSKEY_SIGN_IN_OPTIONS)
+                .post(passkey::sign_in::options)
+                .done(),
+        )
+        .service(
+            at(paths::PASSKEY_SIGN_IN_FINISH)
+                .post(passkey::sign_in::finish)
+                .done(),
+        )
+        .service(
+            at(paths::account::PASSKEY_OPTIONS)
+                .post(passkey::registration::options)
+                .done(),
+        )
+        .service(
+            at(paths::account::PASSKEY_FINISH)
+                .post(passkey::registration::finish)
                 .done(),
         )
         .service(at(paths::LOGOUT_CONFIRM).post(logout::confirm).done())

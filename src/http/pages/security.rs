@@ -1,8 +1,9 @@
 //! The security page: how the account signs in. An authenticator app (added with a QR
 //! code and its first code, or removed), recovery codes (a new set shown once), and the
-//! passkeys (named, renamed, removed). Every change needs a recent sign-in at the
-//! account's full strength (`protocol::security`); without one the user confirms who they
-//! are first, and comes back here.
+//! passkeys (added with `static/passkey.js` and `pages::passkey`, named, renamed,
+//! removed). Every change needs a recent sign-in at the account's full strength
+//! (`protocol::security`); without one the user confirms who they are first ("Confirm
+//! it's you": a fresh sign-in), and comes back here.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -27,7 +28,8 @@ use crate::protocol::{ErrorCode, OAuthError, throttle};
 use crate::sessions::SsoSession;
 use crate::store::{FactorSummary, User};
 
-const SECURITY_FORM: &str = "security-form";
+/// The purpose of the page's form token (its forms and its passkey requests).
+pub(super) const SECURITY_FORM: &str = "security-form";
 
 struct PasskeyView {
     id: String,
@@ -54,12 +56,15 @@ struct SecurityPage<'a> {
     passkeys_enabled: bool,
     /// Second factors are offered (`mfa` is not `off`).
     mfa_on: bool,
+    /// The session signed in recently enough, at the account's strength, to add a
+    /// passkey now; otherwise the page offers to confirm who is there first.
+    recent: bool,
     error: Option<&'a str>,
     notice: Option<&'a str>,
 }
 
 /// The browser's session and its user, if the session still speaks for them.
-async fn signed_in(
+pub(super) async fn signed_in(
     req: &HttpRequest,
     state: &State,
 ) -> Result<Option<(SsoSession, User)>, PageError> {
@@ -96,9 +101,14 @@ async fn page(
     status: StatusCode,
     extras: Extras<'_>,
 ) -> Result<HttpResponse, PageError> {
-    let user_id = user.id.clone();
-    let summary: FactorSummary =
-        blocking(state, move |ctx| Ok(ctx.store.factor_summary(&user_id)?)).await?;
+    let (user_id, check) = (user.id.clone(), session.clone());
+    let (summary, recent): (FactorSummary, bool) = blocking(state, move |ctx| {
+        Ok((
+            ctx.store.factor_summary(&user_id)?,
+            security::may_change_factors(ctx, &check)?,
+        ))
+    })
+    .await?;
     let browser = known_browser(req, state).unwrap_or_default();
     let never = crate::http::ui::Ui::current().t("security.never");
     let when = |t: Option<i64>| t.map(format_utc).unwrap_or_else(|| never.to_owned());
@@ -116,7 +126,8 @@ async fn page(
             last_used: when(p.last_used_at),
         })
         .collect();
-    let response = render(
+    let passkeys_enabled = state.passkeys.is_some();
+    let mut response = render(
         status,
         &SecurityPage {
             ui: crate::http::ui::Ui::current(),
@@ -131,12 +142,16 @@ async fn page(
             ),
             new_codes: extras.new_codes,
             passkeys,
-            passkeys_enabled: false, // INTEGRATE: state.passkeys.is_some()
+            passkeys_enabled,
+            recent,
             mfa_on: state.settings.mfa != crate::domain::MfaPolicy::Off,
             error: extras.error,
             notice: extras.notice,
         },
     );
+    if passkeys_enabled && recent {
+        crate::http::csp::allow_passkey_script(&mut response);
+    }
     Ok(response)
 }
 
@@ -164,8 +179,8 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
 pub struct SecurityForm {
     #[serde(default)]
     csrf: String,
-    /// `totp_begin`, `totp_confirm`, `totp_remove`, `recovery_new`, `passkey_rename`,
-    /// `passkey_remove`.
+    /// `confirm` (sign in again first), `totp_begin`, `totp_confirm`, `totp_remove`,
+    /// `recovery_new`, `passkey_rename`, `passkey_remove`.
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -197,6 +212,10 @@ async fn submit_page(
         || !expected.is_some_and(|e| constant_time_eq(e.as_bytes(), form.csrf.as_bytes()))
     {
         return Err(refused().into());
+    }
+    if form.action == "confirm" {
+        // "Confirm it's you": a fresh sign-in, then back here.
+        return start(&req, &state, Interaction::confirm_identity(&user.username)).await;
     }
     let check = session.clone();
     let recent = blocking(&state, move |ctx| security::may_change_factors(ctx, &check)).await?;

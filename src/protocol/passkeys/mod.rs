@@ -25,6 +25,7 @@
 mod settings;
 #[cfg(test)]
 mod soft_authenticator;
+pub mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -550,6 +551,42 @@ impl Passkeys {
                 .flatten(),
         })
     }
+}
+
+/// The challenge of a ceremony's options (`challenge`), as its stored ceremony is found
+/// by: unpadded base64url.
+pub fn challenge_of_options(options: &Value) -> Option<String> {
+    options["challenge"].as_str().and_then(canonical_base64url)
+}
+
+/// The challenge the browser's answer (`credential.toJSON()`) signed: its client data's
+/// `challenge` (WebAuthn L3 §5.8.1), to find the ceremony it answers. `None` for an
+/// answer that cannot be read that far. Only a key to look the ceremony up by:
+/// webauthn-rs compares it with the ceremony's own when it verifies the answer.
+pub fn challenge_of_answer(response_json: &str) -> Option<String> {
+    let response: Value = serde_json::from_str(response_json).ok()?;
+    let client_data = decode_base64url(response["response"]["clientDataJSON"].as_str()?)?;
+    let client_data: Value = serde_json::from_slice(&client_data).ok()?;
+    client_data["challenge"]
+        .as_str()
+        .and_then(canonical_base64url)
+}
+
+/// base64url (WebAuthn's encoding) with or without padding; standard base64 is read too,
+/// as webauthn-rs reads it.
+fn decode_base64url(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    let text = text.trim_end_matches('=');
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .or_else(|_| STANDARD_NO_PAD.decode(text))
+        .ok()
+}
+
+fn canonical_base64url(text: &str) -> Option<String> {
+    decode_base64url(text)
+        .filter(|bytes| !bytes.is_empty())
+        .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn expiry(now: UnixTime) -> UnixTime {

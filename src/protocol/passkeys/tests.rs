@@ -725,3 +725,46 @@ mod properties {
         }
     }
 }
+
+// ---- the challenge a ceremony is kept by ------------------------------------------------
+
+#[test]
+fn the_challenge_of_the_options_is_the_one_the_answer_signed() {
+    let passkeys = passkeys();
+    let mut phone = Authenticator::new(ISSUER);
+    let (options, _) = passkeys
+        .start_registration("alice-id", "alice", "", &[], NOW)
+        .unwrap();
+    let created = phone.create(&options);
+    let challenge = challenge_of_options(&options).unwrap();
+    assert_eq!(
+        challenge_of_answer(&created.to_string()).as_deref(),
+        Some(challenge.as_str())
+    );
+    let (options, _) = passkeys.start_sign_in(NOW).unwrap();
+    let asserted = phone.get(&options, 0);
+    let challenge = challenge_of_options(&options).unwrap();
+    assert_eq!(
+        challenge_of_answer(&asserted.to_string()).as_deref(),
+        Some(challenge.as_str())
+    );
+    // Padded or in standard base64, it is the same challenge.
+    let padded = json!({ "challenge": format!("{challenge}==") });
+    assert_eq!(challenge_of_options(&padded), Some(challenge));
+}
+
+#[test]
+fn an_answer_without_readable_client_data_has_no_challenge() {
+    for answer in [
+        "",
+        "null",
+        "{}",
+        r#"{"response": {}}"#,
+        r#"{"response": {"clientDataJSON": "!!"}}"#,
+        r#"{"response": {"clientDataJSON": "bm90IGpzb24"}}"#,
+        r#"{"response": {"clientDataJSON": "e30"}}"#,
+        r#"{"response": {"clientDataJSON": "eyJjaGFsbGVuZ2UiOiIifQ"}}"#,
+    ] {
+        assert_eq!(challenge_of_answer(answer), None, "{answer}");
+    }
+}
