@@ -212,6 +212,7 @@ pub async fn finish(
             pending.asked,
             state.settings.mfa,
             throttle_limits(&state),
+            state.now(),
         ),
         Page::SecondFactor => pending
             .sign_in
