@@ -56,7 +56,7 @@ pub use crate::domain::describe_user_agent;
 
 /// The browser's SSO session and its user, if the session still speaks for them: not
 /// ended (wherever it was ended), and begun after the last password change.
-async fn signed_in(
+pub(super) async fn signed_in(
     req: &HttpRequest,
     state: &State,
 ) -> Result<Option<(SsoSession, User)>, PageError> {

@@ -14,14 +14,13 @@ use super::render;
 use crate::crypto::tokens::constant_time_eq;
 use crate::domain::format_utc;
 use crate::http::client_address::client_address_of;
-use crate::http::cookies::{known_browser, session_id};
+use crate::http::cookies::known_browser;
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
 use crate::http::interaction::{redirect, start};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::protocol::interaction::Interaction;
-use crate::protocol::logout::session_user;
 use crate::protocol::security;
 use crate::protocol::sign_in::stored::Enrolment;
 use crate::protocol::{ErrorCode, OAuthError, throttle};
@@ -63,26 +62,7 @@ struct SecurityPage<'a> {
     notice: Option<&'a str>,
 }
 
-/// The browser's session and its user, if the session still speaks for them.
-pub(super) async fn signed_in(
-    req: &HttpRequest,
-    state: &State,
-) -> Result<Option<(SsoSession, User)>, PageError> {
-    let Some(id) = session_id(req, &state.settings) else {
-        return Ok(None);
-    };
-    let Some(session) = state
-        .sessions
-        .load_sso(&id, state.now())
-        .await
-        .map_err(OAuthError::from)?
-    else {
-        return Ok(None);
-    };
-    let lookup = session.clone();
-    let user = blocking(state, move |ctx| Ok(session_user(ctx.store, &lookup)?)).await?;
-    Ok(user.map(|u| (session, u)))
-}
+pub(super) use super::account::signed_in;
 
 /// What the page shows besides the factors themselves.
 #[derive(Default)]
