@@ -43,6 +43,8 @@ impl From<&Settings> for ProtocolConfig {
             registration: settings.registration,
             registration_token_set: settings.registration_token.is_some(),
             mfa: settings.mfa,
+            // Set from the passkey service once it is built (`build_state_with_clock`).
+            passkeys: false,
         }
     }
 }
@@ -201,7 +203,10 @@ pub async fn build_state_with_clock(
             &store.liveness_cache(),
         );
     }
-    let protocol_config = ProtocolConfig::from(&settings);
+    let protocol_config = ProtocolConfig {
+        passkeys: passkeys.is_some(),
+        ..ProtocolConfig::from(&settings)
+    };
     let discovery_json = provider_metadata(&protocol_config, &keys).to_string();
     let local_development = crate::protocol::registration::local_development(&settings.issuer);
     let store: Arc<dyn Store> = Arc::new(store);

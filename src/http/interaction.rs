@@ -94,6 +94,18 @@ pub async fn load(state: &State, handle: &str) -> Result<Interaction, PageError>
         .ok_or_else(|| expired().into())
 }
 
+/// Saves the interaction back unless another request finished it meanwhile (a right code
+/// or passkey in another tab or instance): a finished interaction is not brought back
+/// under its old handle.
+pub async fn save_if_present(
+    state: &State,
+    handle: &str,
+    interaction: &Interaction,
+) -> Result<(), PageError> {
+    load(state, handle).await?;
+    save(state, handle, interaction).await
+}
+
 /// Takes the interaction out of the store; `false` if it was gone (finished elsewhere).
 pub async fn take(state: &State, handle: &str) -> Result<bool, PageError> {
     Ok(state

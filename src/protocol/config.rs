@@ -29,6 +29,9 @@ pub struct ProtocolConfig {
     pub registration_token_set: bool,
     /// The second-factor policy: which levels sign-ins reach, and the least they must.
     pub mfa: MfaPolicy,
+    /// Passkeys are on (the issuer is served at a domain): without them an account's
+    /// passkeys are no factor it can use, and none is asked for.
+    pub passkeys: bool,
 }
 
 impl ProtocolConfig {

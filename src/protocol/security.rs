@@ -24,7 +24,10 @@ pub use super::sign_in::RECENT;
 /// server's policy allows: with `mfa = off`, one).
 pub fn account_level(ctx: &Context<'_>, user_id: &str) -> Result<Level, OAuthError> {
     let summary = ctx.store.factor_summary(user_id)?;
-    let own = if summary.has_second_factor() {
+    // Passkeys count only while the server has them (an issuer moved to an IP address
+    // must not lock their owners out of this page).
+    let usable = summary.totp.is_some() || (ctx.config.passkeys && !summary.passkeys.is_empty());
+    let own = if usable {
         Level::MultiFactor
     } else {
         Level::SingleFactor
@@ -144,6 +147,9 @@ pub fn new_recovery_codes(
     Ok(codes)
 }
 
+/// The most passkeys one account keeps.
+pub const MAX_PASSKEYS: usize = 20;
+
 /// The longest passkey name kept (what the page shows fits a line).
 const MAX_PASSKEY_NAME: usize = 60;
 
@@ -172,6 +178,12 @@ pub fn register_passkey(
     if new.user_id != user.id {
         return Err(OAuthError::invalid_request(
             "this passkey was made for another account",
+        ));
+    }
+    // Every second-factor ceremony lists them all: a bound keeps that answer small.
+    if ctx.store.list_passkeys(&user.id)?.len() >= MAX_PASSKEYS {
+        return Err(OAuthError::invalid_request(
+            "this account has as many passkeys as it may have; remove one first",
         ));
     }
     let name = match passkey_name(name) {
@@ -225,4 +237,64 @@ pub fn remove_passkey(
         audited(ctx, user, "factor.removed", "passkey", address)?;
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::{TestWorld, config};
+    use crate::store::StoredPasskey;
+
+    fn with_a_passkey(world: &TestWorld, user: &User, n: usize) {
+        let now = world.ctx().now;
+        world
+            .store
+            .insert_passkey(&StoredPasskey {
+                id: format!("pk-{n}"),
+                user_id: user.id.clone(),
+                credential_id: format!("cred-{n}"),
+                name: "Laptop".into(),
+                passkey: "{}".into(),
+                created_at: now,
+                last_used_at: None,
+                backup_eligible: true,
+                backed_up: true,
+                user_verified: true,
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn passkeys_count_toward_the_accounts_level_only_while_the_server_has_them() {
+        let world = TestWorld::with_config(config());
+        let alice = world.add_user("alice");
+        assert_eq!(
+            account_level(&world.ctx(), &alice.id).unwrap(),
+            Level::SingleFactor
+        );
+        with_a_passkey(&world, &alice, 1);
+        assert_eq!(
+            account_level(&world.ctx(), &alice.id).unwrap(),
+            Level::MultiFactor
+        );
+        let factors = stored::account_factors(&world.ctx(), &alice.id)
+            .unwrap()
+            .unwrap();
+        assert!(factors.passkeys);
+        // The issuer moved to an IP address: the passkey is no factor its owner can use.
+        let off = TestWorld::with_config(crate::protocol::ProtocolConfig {
+            passkeys: false,
+            ..config()
+        });
+        let bob = off.add_user("bob");
+        with_a_passkey(&off, &bob, 2);
+        assert_eq!(
+            account_level(&off.ctx(), &bob.id).unwrap(),
+            Level::SingleFactor
+        );
+        let factors = stored::account_factors(&off.ctx(), &bob.id)
+            .unwrap()
+            .unwrap();
+        assert!(!factors.passkeys, "not offered, not required");
+    }
 }

@@ -42,6 +42,7 @@ pub fn config() -> ProtocolConfig {
         registration: RegistrationMode::Token,
         registration_token_set: false,
         mfa: crate::domain::MfaPolicy::Optional,
+        passkeys: true,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::domain::Secret;
 use crate::http::client_address::client_address_of;
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
-use crate::http::interaction::{accepts, bound_browser, load, save};
+use crate::http::interaction::{accepts, bound_browser, load, save, save_if_present};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::protocol::interaction::{FACTOR_FORM, Interaction, expired, other_browser};
@@ -328,17 +328,6 @@ async fn submit_page(
             Err(denied(reason).into())
         }
     }
-}
-
-/// Saves the interaction back unless another request finished it meanwhile (a right code
-/// in another tab): a finished interaction is not brought back under its old handle.
-async fn save_if_present(
-    state: &State,
-    handle: &str,
-    pending: &Interaction,
-) -> Result<(), PageError> {
-    load(state, handle).await?;
-    save(state, handle, pending).await
 }
 
 /// A second factor's use, failure or throttling, or its enrolment, in the audit table.

@@ -19,7 +19,7 @@ pub fn account_factors(
         disabled: user.disabled_at.is_some(),
         mfa_required: user.mfa_required,
         one_time_codes: summary.totp.is_some(),
-        passkeys: !summary.passkeys.is_empty(),
+        passkeys: ctx.config.passkeys && !summary.passkeys.is_empty(),
         recovery_codes: summary.recovery_codes_left > 0,
     }))
 }

@@ -20,7 +20,7 @@ use crate::crypto::tokens::constant_time_eq;
 use crate::http::client_address::client_address_of;
 use crate::http::csrf::{form_token, from_our_pages};
 use crate::http::error::PasskeyApiError;
-use crate::http::interaction::{bound_browser, save};
+use crate::http::interaction::{bound_browser, save_if_present};
 use crate::http::pages::login::{FormPorts, throttle_limits};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
@@ -229,11 +229,12 @@ pub async fn finish(
     match answer {
         Answer::Success(_) | Answer::Continue(_) => {
             crate::audit::factor_used(&verified.user_id, "passkey", &address);
+            record(&state, &verified.user_id, "factor.used", &address).await?;
             if matches!(answer, Answer::Success(_)) {
                 state.metrics.login(true);
             }
             pending.sign_in = Some(sign_in);
-            save(&state, &body.interaction, &pending).await?;
+            save_if_present(&state, &body.interaction, &pending).await?;
             let links = Links::new(&state.settings.issuer_path);
             Ok(redirect_answer(&format!(
                 "{}?id={}",
@@ -245,7 +246,7 @@ pub async fn finish(
             state.metrics.login(false);
             if page == Page::SecondFactor {
                 // The sign-in is over; the interaction stays, for a new sign-in.
-                save(&state, &body.interaction, &pending).await?;
+                save_if_present(&state, &body.interaction, &pending).await?;
             }
             Err(match reason {
                 // Said only to whoever holds the account's passkey.
@@ -256,6 +257,7 @@ pub async fn finish(
                 // Another account's passkey after a password, or an account gone.
                 _ => {
                     crate::audit::factor_failed(&verified.user_id, "passkey", &address);
+                    record(&state, &verified.user_id, "factor.failed", &address).await?;
                     tracing::info!(
                         credential_id = %verified.credential_id,
                         "a passkey was refused: its account is not the one signing in"
@@ -265,4 +267,19 @@ pub async fn finish(
             })
         }
     }
+}
+
+/// A passkey's use or failure for a known account, in the audit table.
+async fn record(
+    state: &State,
+    user_id: &str,
+    action: &'static str,
+    address: &str,
+) -> Result<(), PasskeyApiError> {
+    let (user_id, address) = (user_id.to_owned(), address.to_owned());
+    blocking(state, move |ctx| {
+        crate::protocol::security::record_sign_in_event(ctx, &user_id, action, "passkey", &address)
+    })
+    .await?;
+    Ok(())
 }
