@@ -380,7 +380,13 @@ mod tests {
 
     #[test]
     fn the_unit_tests_configuration_is_the_defaults_under_another_issuer() {
-        let defaults = ProtocolConfig::from(&Settings::from_sources(None, |_| None).unwrap());
+        let settings = Settings::from_sources(None, |_| None).unwrap();
+        // `passkeys` is what the passkey service makes of the settings: on for the
+        // default issuer (http://localhost), as in the unit tests.
+        let defaults = ProtocolConfig {
+            passkeys: passkey_service(&settings).unwrap().is_some(),
+            ..ProtocolConfig::from(&settings)
+        };
         assert_eq!(
             ProtocolConfig {
                 issuer: defaults.issuer.clone(),
