@@ -9,6 +9,10 @@ used), so a server that does not saturate its core is not penalised for the clie
 
     python3 bench/compare.py                       # everything, ~15 min
     python3 bench/compare.py --scenarios jwks,cc-rs256 --rounds 3 --duration 5
+    python3 bench/compare.py --scenarios login,login-passkey --flood-seconds 0
+
+Portcullis runs with the issuer http://localhost:4200 (a host name: passkeys need one; it
+listens on 127.0.0.1). Binaries are taken from $CARGO_TARGET_DIR when set, else target/.
 
 Writes target/bench/results.json and prints a Markdown table (the README's).
 Needs: cargo, node + npm (the peer) and wrk (Debian: apt-get install wrk).
@@ -31,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "bench"
+# Where cargo puts the binaries (it honours CARGO_TARGET_DIR; so do we).
+BUILD = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+DRIVER = str(BUILD / "release" / "examples" / "bench_driver")
 PEER_SRC = ROOT.parent / "shared" / "peers" / "node-oidc-provider"
 SERVER_CORE, LOAD_CORE = "0", "1"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -112,13 +119,14 @@ class Server:
         """The client whose client_credentials tokens are signed with alg."""
         return self.web
 
-    def driver(self, mode, client=None, **kw):
+    def driver(self, mode, client=None, usernames=None, **kw):
         service = self.service("RS256")
         client = client or self.web
-        args = [str(ROOT / "target/release/examples/bench_driver"), mode, "--issuer", self.issuer,
+        args = [DRIVER, mode, "--issuer", self.issuer,
                 "--client-id", client[0], "--client-secret", client[1],
                 "--service-id", service[0], "--service-secret", service[1],
-                "--redirect-uri", REDIRECT_URI, "--username", ",".join(self.usernames), "--password", PASSWORD]
+                "--redirect-uri", REDIRECT_URI, "--username", ",".join(usernames or self.usernames),
+                "--password", PASSWORD]
         for k, v in kw.items():
             args += [f"--{k.replace('_', '-')}", str(v)]
         return json.loads(run(["taskset", "-c", LOAD_CORE] + args).strip().splitlines()[-1])
@@ -131,7 +139,9 @@ class Portcullis(Server):
                  core=SERVER_CORE, prepare=True, profile="release"):
         self.port, self.core = port, core
         self.home = home or WORK / "portcullis"
-        self.issuer = issuer or f"http://127.0.0.1:{port}"
+        # A host name, not 127.0.0.1: an IP address cannot be a WebAuthn RP ID, and
+        # http://localhost is a secure context, so passkeys are on (login-passkey).
+        self.issuer = issuer or f"http://localhost:{port}"
         if prepare:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home.mkdir(parents=True)
@@ -144,7 +154,7 @@ class Portcullis(Server):
         if redis_url:
             self.env["PORTCULLIS_REDIS_URL"] = redis_url
             self.env["PORTCULLIS_REDIS_PREFIX"] = f"bench{os.getpid()}:"
-        self.bin = str(ROOT / "target" / profile / "portcullis")
+        self.bin = str(BUILD / profile / "portcullis")
         if prepare:
             self.register()
 
@@ -188,6 +198,19 @@ class Portcullis(Server):
 
     def userinfo_url(self):
         return self.discovery["userinfo_endpoint"]
+
+    def register_passkeys(self):
+        """FLOOD_USERS more people, each with a passkey added through the account page
+        after a password sign-in (setup, outside the measurements; the private keys go to
+        a file). Others than the password logins' people: an account with a passkey is
+        asked for it after its password (a second factor), which is not that row's flow."""
+        usernames = [f"passkey{i}" for i in range(FLOOD_USERS)]
+        for username in usernames:
+            self.cli("users", "add", "--username", username, "--password-stdin", "--name", "Pat Bench",
+                     "--email", f"{username}@example.test", stdin=PASSWORD + "\n")
+        self.passkeys = WORK / "passkeys-portcullis.json"
+        report = self.driver("passkey-register", usernames=usernames, passkeys=self.passkeys)
+        log(f"passkeys registered for {report['registered']} users")
 
 
 class NodePeer(Server):
@@ -283,6 +306,9 @@ def scenarios(server, duration):
         "refresh": lambda: server.driver("refresh", concurrency=16, duration=duration),
         "refresh-es256": lambda: server.driver("refresh", client=server.web_es256, concurrency=16, duration=duration),
         "login": lambda: server.driver("login", concurrency=8, duration=duration)["login"],
+        # Portcullis only: node-oidc-provider has no passkeys.
+        "login-passkey": lambda: server.driver("passkey-login", passkeys=server.passkeys,
+                                               concurrency=8, duration=duration)["login"],
     }
 
 
@@ -295,8 +321,11 @@ LABELS = {
     "introspection": "introspection (token from a real login)",
     "refresh": "refresh_token grant (rotation)",
     "refresh-es256": "refresh_token grant, a client registered for ES256",
-    "login": "browser login round trips (9 requests, argon2id)",
+    "login": "browser login round trips (password, argon2id)",
+    "login-passkey": "browser login round trips with a passkey (no argon2) ²",
 }
+# Scenarios node-oidc-provider cannot run, and the row of its shown beside them instead.
+PEER_REFERENCE = {"login-passkey": "login"}
 
 
 def median_of(runs, key):
@@ -329,19 +358,29 @@ def main():
             results["servers"][s.name] = {"idle_rss_mib": rss_mib(s.pid), "runs": {}}
         plans = {s.name: scenarios(s, args.duration) for s in servers}
         wanted = [n for n in args.scenarios.split(",") if n]
+        unknown = [n for n in wanted if n not in LABELS]
+        if unknown:
+            raise SystemExit(f"unknown scenarios {unknown}: {', '.join(LABELS)}")
+        for s in servers:
+            if "login-passkey" in wanted and isinstance(s, Portcullis):
+                s.register_passkeys()
         for name in wanted:
             for rnd in range(args.rounds):
                 for s in servers:
+                    if isinstance(s, NodePeer) and name in PEER_REFERENCE:
+                        continue
                     r = measure(s, plans[s.name][name])
                     results["servers"][s.name]["runs"].setdefault(name, []).append(r)
+                    per_login = f" {r['requests_per_login']:.1f} requests/login" if "requests_per_login" in r else ""
+                    first_error = f" first error: {r['first_error']}" if r.get("first_error") else ""
                     log(f"{name:<14} round {rnd + 1} {s.name:<19} {r['per_cpu_s']:>9.0f}/CPU-s "
                         f"{r['rate']:>9.0f}/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms "
-                        f"errors {r['errors']} cpu {r['cpu_s']:.1f} s rss {r['rss_mib']:.0f} MiB")
+                        f"errors {r['errors']} cpu {r['cpu_s']:.1f} s rss {r['rss_mib']:.0f} MiB{per_login}{first_error}")
         # The ceiling of client_credentials: raw signing through the same key code, on the
         # server's core, while no server is busy.
         results["signing"] = {
             alg: statistics.median(
-                json.loads(run(["taskset", "-c", SERVER_CORE, str(ROOT / "target/release/examples/bench_driver"),
+                json.loads(run(["taskset", "-c", SERVER_CORE, DRIVER,
                                 "sign", "--alg", alg, "--duration", "3"]))["rate"] for _ in range(args.rounds))
             for alg in ("RS256", "ES256")}
         log(f"raw signing, one core: {results['signing']}")
@@ -400,11 +439,27 @@ def table(results):
     for name, label in LABELS.items():
         if name not in ours and name not in peer:
             continue
-        a, b = median_of(ours.get(name), "per_cpu_s"), median_of(peer.get(name), "per_cpu_s")
+        peer_name = PEER_REFERENCE.get(name, name)
+        a, b = median_of(ours.get(name), "per_cpu_s"), median_of(peer.get(peer_name), "per_cpu_s")
         ratio = f"{a / b:.1f}×" if a and b else "—"
         lat = f"{median_of(ours.get(name), 'p50_ms'):.2f} / {median_of(ours.get(name), 'p99_ms'):.2f} ms" if name in ours else "—"
         errors = sum(r["errors"] for r in ours.get(name, []) + peer.get(name, []))
-        lines.append(f"| {label} | {a:,.0f} | {b:,.0f} | {ratio} | {lat} | {errors} |")
+        peer_figure = f"{b:,.0f}" + (" (password)" if peer_name != name and b else "")
+        lines.append(f"| {label} | {a:,.0f} | {peer_figure} | {ratio} | {lat} | {errors} |")
+    if "login-passkey" in ours:
+        passkey, password = median_of(ours["login-passkey"], "per_cpu_s"), median_of(ours.get("login"), "per_cpu_s")
+        peer_password = median_of(peer.get("login"), "per_cpu_s")
+        versus = [f"{passkey / password:.1f}× Portcullis's password logins" if password else "",
+                  f"{passkey / peer_password:.1f}× node-oidc-provider's" if peer_password else ""]
+        requests = lambda runs: (f"{median_of(runs, 'requests_per_login'):.0f}"
+                                 if runs and all("requests_per_login" in r for r in runs) else "?")
+        lines.append(f"\n² Portcullis only (node-oidc-provider has no passkeys: its column and ratio are its "
+                     f"password logins, for reference). A software authenticator (ES256, discoverable, "
+                     f"\"none\" attestation) answers the login page's passkey ceremony (options, then the "
+                     f"assertion); no argon2. Passkey logins per CPU-second: "
+                     + (", ".join(v for v in versus if v) or "no password figure to compare") + ". "
+                     f"Requests per login, the token request included: passkey {requests(ours['login-passkey'])}, "
+                     f"password {requests(ours.get('login'))} (node-oidc-provider {requests(peer.get('login'))}).")
     sig = results.get("signing")
     if sig:
         for alg in ("RS256", "ES256"):

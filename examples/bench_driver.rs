@@ -1,6 +1,7 @@
 //! The load driver of `bench/compare.py` for what `wrk` cannot do: browser login round
 //! trips (authorize → login form → consent form → code → token, a fresh cookie jar each
-//! time), refresh-token chains (each refresh uses the token the last one returned) and
+//! time), the same with a passkey instead of a password (a software authenticator,
+//! `support/soft_passkey.rs`, registered once through the account page), refresh-token chains (each refresh uses the token the last one returned) and
 //! fixed-rate latency probes (open loop: latency counts from when a request was due, so a
 //! stalled server cannot hide behind a slowed-down client).
 //!
@@ -13,6 +14,11 @@
 //!     --client-id ID --client-secret S --redirect-uri http://127.0.0.1:4199/cb \
 //!     --username alice --password alice-password-123 --concurrency 8 --duration 10
 //! ```
+//!
+//! Passkeys need a host-name issuer (`http://localhost:PORT`: an IP address cannot be a
+//! WebAuthn RP ID). `passkey-register --passkeys FILE` signs each `--username` in with its
+//! password and adds a passkey on `/account/security`, the private keys going to FILE;
+//! `passkey-login --passkeys FILE` then signs in with them (no username, no password).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a tool run by hand: a panic is its error report
 
@@ -22,12 +28,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use portcullis::crypto::tokens::{pkce_s256, random_token};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
+
+#[path = "support/soft_passkey.rs"]
+mod soft_passkey;
+
+use soft_passkey::Passkey;
 
 #[derive(Clone)]
 struct Target {
     issuer: String,
+    /// The issuer's origin, which a browser sends as `Origin` with a script's POST and
+    /// puts in a passkey's client data.
+    origin: String,
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
@@ -48,6 +62,14 @@ struct Target {
     /// a flood of people, not one address (whose pending sign-ins are capped, by design).
     browsers: Arc<Vec<reqwest::Client>>,
     next_browser: Arc<AtomicUsize>,
+    /// HTTP requests the sign-ins made (each login's share is in the reports).
+    requests: Arc<AtomicUsize>,
+}
+
+impl Target {
+    fn next_browser(&self) -> &reqwest::Client {
+        &self.browsers[self.next_browser.fetch_add(1, Ordering::Relaxed) % self.browsers.len()]
+    }
 }
 
 const BROWSER_ADDRESSES: usize = 1024;
@@ -135,16 +157,25 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
     Some(unescape(&rest[..rest.find('"')?]))
 }
 
-/// The first POST form of a page: where it goes and what it sends, filled in as a person
-/// would (credentials on a sign-in form, "allow" on a consent form).
+/// The first form of a page that a script does not drive (`data-passkey`): where it goes
+/// and what it sends, filled in as a person would (credentials on a sign-in form, "allow"
+/// on a consent form).
 fn fill_form(
     html: &str,
     target: &Target,
     username: &str,
 ) -> Option<(String, Vec<(String, String)>)> {
-    let form_start = html.find("<form")?;
-    let form = &html[form_start..html[form_start..].find("</form>").map(|e| form_start + e)?];
-    let open = &form[..form.find('>')?];
+    let mut search = 0;
+    let (form, open) = loop {
+        let form_start = search + html[search..].find("<form")?;
+        let form_end = form_start + html[form_start..].find("</form>")?;
+        let form = &html[form_start..form_end];
+        let open = &form[..form.find('>')?];
+        if !open.contains(" data-passkey=") {
+            break (form, open);
+        }
+        search = form_end;
+    };
     let action = attribute(open, "action").unwrap_or_default();
     let mut fields = Vec::new();
     for tag in form.split("<input").skip(1) {
@@ -205,11 +236,42 @@ fn basic_for(client_id: &str, client_secret: &str) -> String {
     )
 }
 
-/// One sign-in from an empty cookie jar; returns the token response.
+/// One password sign-in from an empty cookie jar; returns the token response.
 async fn login(target: &Target, worker: usize) -> Result<Value, String> {
     let username = &target.usernames[worker % target.usernames.len()];
-    let browser = &target.browsers
-        [target.next_browser.fetch_add(1, Ordering::Relaxed) % target.browsers.len()];
+    sign_in(
+        target,
+        target.next_browser(),
+        &mut Jar::default(),
+        username,
+        None,
+    )
+    .await
+}
+
+/// One passkey sign-in from an empty cookie jar: no username, no password.
+async fn passkey_login(target: &Target, passkey: &Passkey) -> Result<Value, String> {
+    sign_in(
+        target,
+        target.next_browser(),
+        &mut Jar::default(),
+        "",
+        Some(passkey),
+    )
+    .await
+}
+
+/// A browser's round trip from the authorization request to the tokens: the login page
+/// answered with the password or, given `passkey`, with it (the page's passkey ceremony),
+/// the consent page with "allow", then the code redeemed. `jar` keeps the cookies (the
+/// session's among them) for what the caller does next.
+async fn sign_in(
+    target: &Target,
+    browser: &reqwest::Client,
+    jar: &mut Jar,
+    username: &str,
+    passkey: Option<&Passkey>,
+) -> Result<Value, String> {
     let verifier = random_token(32);
     let state = random_token(12);
     let mut url = url::Url::parse(&target.authorization_endpoint).map_err(|e| e.to_string())?;
@@ -222,7 +284,6 @@ async fn login(target: &Target, worker: usize) -> Result<Value, String> {
         .append_pair("prompt", "consent")
         .append_pair("code_challenge", &pkce_s256(&verifier))
         .append_pair("code_challenge_method", "S256");
-    let mut jar = Jar::default();
     let mut next = url.to_string();
     let mut form: Option<Vec<(String, String)>> = None;
     for _ in 0..12 {
@@ -230,6 +291,7 @@ async fn login(target: &Target, worker: usize) -> Result<Value, String> {
             Some(fields) => browser.post(&next).form(&fields),
             None => browser.get(&next),
         };
+        target.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .header(COOKIE, jar.header())
             .send()
@@ -265,6 +327,13 @@ async fn login(target: &Target, worker: usize) -> Result<Value, String> {
             return Err(format!("{status} at {next}"));
         }
         let html = response.text().await.map_err(|e| e.to_string())?;
+        if let Some(passkey) = passkey
+            && let Some(block) = PasskeyBlock::find(&html, "sign-in")
+        {
+            let redirect = passkey_sign_in(target, browser, jar, &block, passkey).await?;
+            next = absolute(&target.issuer, &redirect);
+            continue;
+        }
         let (action, fields) = fill_form(&html, target, username).ok_or("a page without a form")?;
         if !action.is_empty() {
             next = absolute(&target.issuer, &action);
@@ -272,6 +341,156 @@ async fn login(target: &Target, worker: usize) -> Result<Value, String> {
         form = Some(fields);
     }
     Err("the sign-in did not finish in 12 steps".into())
+}
+
+/// What a page tells `static/passkey.js` (its `data-passkey="KIND"` element): where the
+/// ceremony's options and answer go, and what to send with them.
+struct PasskeyBlock {
+    options: String,
+    finish: String,
+    csrf: String,
+    interaction: Option<String>,
+}
+
+impl PasskeyBlock {
+    fn find(html: &str, kind: &str) -> Option<Self> {
+        let at = html.find(&format!(" data-passkey=\"{kind}\""))?;
+        let start = html[..at].rfind('<')?;
+        let tag = &html[start..at + html[at..].find('>')?];
+        Some(Self {
+            options: attribute(tag, "data-passkey-options")?,
+            finish: attribute(tag, "data-passkey-finish")?,
+            csrf: attribute(tag, "data-passkey-csrf")?,
+            interaction: attribute(tag, "data-passkey-interaction"),
+        })
+    }
+
+    /// The body of both POSTs: `{csrf, interaction}` and what the ceremony adds.
+    fn body(&self, extra: Value) -> Value {
+        let mut body = json!({ "csrf": self.csrf });
+        if let Some(interaction) = &self.interaction {
+            body["interaction"] = json!(interaction);
+        }
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        body
+    }
+}
+
+/// A script's JSON POST from one of the issuer's pages (`fetch` sends `Origin`).
+async fn post_json(
+    target: &Target,
+    browser: &reqwest::Client,
+    jar: &mut Jar,
+    url: &str,
+    body: &Value,
+) -> Result<Value, String> {
+    target.requests.fetch_add(1, Ordering::Relaxed);
+    let response = browser
+        .post(absolute(&target.issuer, url))
+        .header(COOKIE, jar.header())
+        .header(ORIGIN, &target.origin)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    jar.take(&response);
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status} at {url}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{url}: {e}: {text}"))
+}
+
+/// The `publicKey` options of a ceremony (also accepted wrapped as `{"publicKey": ...}`).
+fn public_key_options(answer: Value) -> Value {
+    match answer.get("publicKey") {
+        Some(options) => options.clone(),
+        None => answer,
+    }
+}
+
+/// The login page's passkey ceremony, as `static/passkey.js` runs it when the person
+/// picks a passkey: options, assertion, answer; returns where the answer sends the browser.
+async fn passkey_sign_in(
+    target: &Target,
+    browser: &reqwest::Client,
+    jar: &mut Jar,
+    block: &PasskeyBlock,
+    passkey: &Passkey,
+) -> Result<String, String> {
+    let options = post_json(target, browser, jar, &block.options, &block.body(json!({}))).await?;
+    let credential = passkey.get(&public_key_options(options))?;
+    let answer = post_json(
+        target,
+        browser,
+        jar,
+        &block.finish,
+        &block.body(json!({ "credential": credential })),
+    )
+    .await?;
+    answer["redirect"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("a passkey sign-in without a redirect: {answer}"))
+}
+
+/// Signs `username` in with the password, then adds a passkey on the account's security
+/// page (a recent sign-in, so allowed) as a person would: `passkey-register`'s setup.
+async fn register_passkey(target: &Target, username: &str) -> Result<Passkey, String> {
+    let browser = target.next_browser();
+    let mut jar = Jar::default();
+    sign_in(target, browser, &mut jar, username, None).await?;
+    let page = format!("{}/account/security", target.issuer);
+    let response = browser
+        .get(&page)
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    jar.take(&response);
+    let status = response.status();
+    let html = response.text().await.map_err(|e| e.to_string())?;
+    let block = PasskeyBlock::find(&html, "register").ok_or_else(|| {
+        format!("{status} at {page}: no data-passkey=\"register\" (passkeys off?)")
+    })?;
+    let options = post_json(
+        target,
+        browser,
+        &mut jar,
+        &block.options,
+        &block.body(json!({})),
+    )
+    .await?;
+    let (passkey, credential) =
+        Passkey::create(username, &target.origin, &public_key_options(options))?;
+    post_json(
+        target,
+        browser,
+        &mut jar,
+        &block.finish,
+        &block.body(json!({ "credential": credential, "name": "bench" })),
+    )
+    .await?;
+    Ok(passkey)
+}
+
+fn read_passkeys(path: &str) -> Vec<Passkey> {
+    let saved: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("--passkeys {path}: {e}")),
+    )
+    .expect("a JSON list of passkeys");
+    let passkeys: Vec<Passkey> = saved
+        .iter()
+        .map(|p| Passkey::from_json(p).expect("a saved passkey"))
+        .collect();
+    assert!(
+        !passkeys.is_empty(),
+        "--passkeys {path}: no passkeys (run passkey-register)"
+    );
+    passkeys
 }
 
 async fn token_request(target: &Target, form: &[(&str, &str)]) -> Result<Value, String> {
@@ -292,6 +511,7 @@ async fn token_request(target: &Target, form: &[(&str, &str)]) -> Result<Value, 
 }
 
 async fn redeem(target: &Target, code: &str, verifier: &str) -> Result<Value, String> {
+    target.requests.fetch_add(1, Ordering::Relaxed);
     token_request(
         target,
         &[
@@ -488,6 +708,16 @@ fn sign(args: &Args) -> Value {
     json!({ "alg": alg.as_str(), "signatures": n, "rate": n as f64 / started.elapsed().as_secs_f64() })
 }
 
+/// HTTP requests per sign-in, the token request included (a failed sign-in's requests
+/// count too, so this is exact only without errors).
+fn per_login(target: &Target, report: &Value) -> f64 {
+    let done = report["ok"].as_u64().unwrap_or(0) + report["errors"].as_u64().unwrap_or(0);
+    if done == 0 {
+        return 0.0;
+    }
+    target.requests.load(Ordering::Relaxed) as f64 / done as f64
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -516,6 +746,10 @@ async fn main() {
     let endpoint = |name: &str| discovery[name].as_str().unwrap_or_default().to_owned();
     let target = Target {
         issuer: issuer.clone(),
+        origin: url::Url::parse(&issuer)
+            .expect("--issuer is a URL")
+            .origin()
+            .ascii_serialization(),
         authorization_endpoint: endpoint("authorization_endpoint"),
         token_endpoint: endpoint("token_endpoint"),
         jwks_uri: endpoint("jwks_uri"),
@@ -534,6 +768,7 @@ async fn main() {
         http,
         browsers: Arc::new(browsers),
         next_browser: Arc::new(AtomicUsize::new(0)),
+        requests: Arc::new(AtomicUsize::new(0)),
     };
     let duration = Duration::from_secs_f64(args.number("duration", 10.0));
     let concurrency = args.number("concurrency", 8.0) as usize;
@@ -543,7 +778,7 @@ async fn main() {
         "login" => {
             let flood_target = target.clone();
             let running = probes(&target, &args.or("probes", ""), duration);
-            let logins = closed_loop("login", concurrency, duration, move |worker| {
+            let mut logins = closed_loop("login", concurrency, duration, move |worker| {
                 let target = flood_target.clone();
                 async move { login(&target, worker).await.map(|_| ()) }
             })
@@ -552,7 +787,36 @@ async fn main() {
             for p in running {
                 probe_reports.push(p.await.expect("probe"));
             }
+            logins["requests_per_login"] = json!(per_login(&target, &logins));
             json!({ "login": logins, "probes": probe_reports })
+        }
+        // Setup for passkey-login: a passkey for each --username, kept in --passkeys.
+        "passkey-register" => {
+            let mut saved = Vec::new();
+            for username in &target.usernames {
+                let passkey = register_passkey(&target, username)
+                    .await
+                    .unwrap_or_else(|e| panic!("a passkey for {username}: {e}"));
+                saved.push(passkey.to_json());
+            }
+            let path = args.get("passkeys");
+            std::fs::write(&path, Value::Array(saved).to_string()).expect("--passkeys written");
+            json!({ "registered": target.usernames.len(), "passkeys": path })
+        }
+        // Passkey sign-ins, worker i with the (i mod n)-th passkey of --passkeys.
+        "passkey-login" => {
+            let passkeys = Arc::new(read_passkeys(&args.get("passkeys")));
+            let flood_target = target.clone();
+            let mut logins = closed_loop("passkey-login", concurrency, duration, move |worker| {
+                let (target, passkeys) = (flood_target.clone(), passkeys.clone());
+                async move {
+                    let passkey = &passkeys[worker % passkeys.len()];
+                    passkey_login(&target, passkey).await.map(|_| ())
+                }
+            })
+            .await;
+            logins["requests_per_login"] = json!(per_login(&target, &logins));
+            json!({ "login": logins })
         }
         "refresh" => {
             // Each worker signs in once, then refreshes in a chain: a rotated refresh
@@ -596,7 +860,9 @@ async fn main() {
             }
             json!({ "probes": reports })
         }
-        other => panic!("unknown mode {other:?}: tokens, login, refresh or probe"),
+        other => panic!(
+            "unknown mode {other:?}: tokens, login, passkey-register, passkey-login, refresh or probe"
+        ),
     };
     println!("{report}");
 }
