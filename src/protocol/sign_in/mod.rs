@@ -510,16 +510,28 @@ impl SignIn {
         if level_of(&self.proofs) >= self.required() {
             return None;
         }
+        // The factors the account has that would raise the level: after a passkey that
+        // did not verify its user, another thing held (a code) would not.
+        let current = level_of(&self.proofs);
         let offered: Vec<Factor> = self
             .factors
             .second_factors()
             .into_iter()
             .filter(|f| !self.proofs.iter().any(|p| p.factor == *f))
+            .filter(|f| {
+                let mut with = self.proofs.clone();
+                with.push(Proof::of(*f, 0));
+                level_of(&with) > current
+            })
             .collect();
-        Some(if offered.is_empty() {
-            Next::Enrol
-        } else {
+        let knows = self.proofs.iter().any(|p| p.factor == Factor::Password);
+        Some(if !offered.is_empty() {
             Next::SecondFactor(offered)
+        } else if !knows {
+            // Only the password adds what is missing.
+            Next::FirstFactor
+        } else {
+            Next::Enrol
         })
     }
 

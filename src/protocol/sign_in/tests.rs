@@ -561,7 +561,7 @@ async fn a_user_verifying_passkey_alone_reaches_two_factors() {
 }
 
 #[tokio::test]
-async fn a_passkey_without_user_verification_asks_for_a_code_next() {
+async fn a_passkey_without_user_verification_asks_for_the_password_not_a_code() {
     let world = World {
         factors: Some(AccountFactors {
             passkeys: true,
@@ -577,12 +577,12 @@ async fn a_passkey_without_user_verification_asks_for_a_code_next() {
         .unwrap();
     assert_eq!(
         answer,
-        Answer::Continue(Next::SecondFactor(vec![Factor::OneTimeCode])),
-        "not the passkey again"
+        Answer::Continue(Next::FirstFactor),
+        "a code is one more thing held: it cannot make two factors"
     );
     assert!(
         sign_in
-            .passkey(passkey("alice-id", true, false), &world)
+            .code(CodeKind::OneTime, secret("123456"), &world)
             .await
             .is_err()
     );
@@ -833,4 +833,33 @@ async fn a_code_for_an_account_disabled_since_the_password_uses_nothing_up() {
         })
     );
     assert!(!disabled.called("use_one_time_code"), "{disabled:?}");
+}
+
+#[tokio::test]
+async fn a_step_up_keeps_what_kind_of_passkey_the_session_used() {
+    let world = World::new();
+    let mut session = password_session(NOW - 60);
+    session.amr = vec!["swk".into(), "mfa".into()];
+    session.methods = vec![MethodUse {
+        amr: "swk".into(),
+        at: NOW - 60,
+    }];
+    session.level = TWO;
+    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
+    let signed_in = success(sign_in.resume(&world).await.unwrap());
+    assert_eq!(signed_in.amr, ["swk", "mfa"], "a synced passkey stays swk");
+}
+
+#[tokio::test]
+async fn a_passkey_without_user_verification_is_completed_by_the_password_not_more_keys() {
+    let world = World::with_codes();
+    let mut sign_in = begin(TWO, OPTIONAL);
+    let answer = sign_in
+        .passkey(passkey("alice-id", false, false), &world)
+        .await
+        .unwrap();
+    // A code is one more thing held: only the password adds what is missing.
+    assert_eq!(answer, Answer::Continue(Next::FirstFactor));
+    let signed_in = success(sign_in.password(secret("right"), &world).await.unwrap());
+    assert_eq!(signed_in.amr, ["hwk", "pwd", "mfa"]);
 }
