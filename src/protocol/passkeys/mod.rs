@@ -26,6 +26,7 @@ mod settings;
 #[cfg(test)]
 mod soft_authenticator;
 pub mod stored;
+
 #[cfg(test)]
 mod tests;
 
@@ -38,9 +39,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn, WebauthnBuilder,
-    WebauthnError,
+    AuthenticationResult, Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid, Webauthn,
+    WebauthnBuilder, WebauthnError,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
@@ -445,22 +446,12 @@ impl Passkeys {
         if handle != user_handle(&stored.user_id).as_bytes() {
             return Err(PasskeyError::UserHandleMismatch.into());
         }
-        let mut passkey = stored_passkey(&stored.passkey_json)?;
+        let passkey = stored_passkey(&stored.passkey_json)?;
         let result = self
             .webauthn
             .finish_discoverable_authentication_v2(&response, ceremony.state, &passkey)
             .map_err(refusal)?;
-        let updated = passkey.update_credential(&result) == Some(true);
-        Ok(VerifiedPasskey {
-            user_id: stored.user_id,
-            credential_id: id,
-            user_verified: result.user_verified(),
-            backup_eligible: result.backup_eligible(),
-            backed_up: result.backup_state(),
-            updated_passkey_json: updated
-                .then(|| serde_json::to_string(&passkey).ok())
-                .flatten(),
-        })
+        Ok(verified(stored.user_id, id, passkey, &result))
     }
 
     /// Options for a passkey as the second factor of `user_id`, who has `passkeys`
@@ -538,18 +529,8 @@ impl Passkeys {
         let stored = lookup(&id)?
             .filter(|stored| stored.user_id == user_id)
             .ok_or(PasskeyError::UnknownCredential)?;
-        let mut passkey = stored_passkey(&stored.passkey_json)?;
-        let updated = passkey.update_credential(&result) == Some(true);
-        Ok(VerifiedPasskey {
-            user_id: stored.user_id,
-            credential_id: id,
-            user_verified: result.user_verified(),
-            backup_eligible: result.backup_eligible(),
-            backed_up: result.backup_state(),
-            updated_passkey_json: updated
-                .then(|| serde_json::to_string(&passkey).ok())
-                .flatten(),
-        })
+        let passkey = stored_passkey(&stored.passkey_json)?;
+        Ok(verified(stored.user_id, id, passkey, &result))
     }
 }
 
@@ -606,4 +587,25 @@ fn assertion(response_json: &str) -> Result<PublicKeyCredential, PasskeyError> {
 fn stored_passkey(json: &str) -> Result<Passkey, PasskeyError> {
     serde_json::from_str(json)
         .map_err(|e| PasskeyError::Server(format!("a stored passkey cannot be read: {e}")))
+}
+
+/// What a verified assertion says, with the passkey as it is to be stored back when the
+/// assertion changed it (counter, backup state).
+fn verified(
+    user_id: String,
+    credential_id: String,
+    mut passkey: Passkey,
+    result: &AuthenticationResult,
+) -> VerifiedPasskey {
+    let updated = passkey.update_credential(result) == Some(true);
+    VerifiedPasskey {
+        user_id,
+        credential_id,
+        user_verified: result.user_verified(),
+        backup_eligible: result.backup_eligible(),
+        backed_up: result.backup_state(),
+        updated_passkey_json: updated
+            .then(|| serde_json::to_string(&passkey).ok())
+            .flatten(),
+    }
 }
