@@ -813,11 +813,15 @@ pub trait FactorStore {
     fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> StoreResult<bool>;
     /// `false` if the user has no passkey `id`.
     fn remove_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool>;
-    /// After an assertion: the updated credential (counter, backup state) and the time;
-    /// `false` if the passkey was removed meanwhile.
+    /// After an assertion: the updated credential (counter, backup state) and the time,
+    /// written only if the stored credential is still `verified_against`, the one the
+    /// assertion was checked with (compare-and-set: of two assertions racing, one with
+    /// an older counter cannot overwrite a newer one). `false` if the passkey was
+    /// removed or changed meanwhile.
     fn record_passkey_use(
         &self,
         id: &str,
+        verified_against: &str,
         passkey: &str,
         backed_up: bool,
         now: UnixTime,

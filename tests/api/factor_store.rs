@@ -205,8 +205,17 @@ fn passkey_contract(store: &dyn Store) {
         "not another user's"
     );
     assert!(
+        !store
+            .record_passkey_use("p2", "{\"counter\":6}", "{\"counter\":7}", true, 24)
+            .unwrap(),
+        "not over a record other than the one verified against"
+    );
+    let unchanged = store.find_passkey_by_credential_id("Y3JlZC0y").unwrap();
+    assert_eq!(unchanged.unwrap().last_used_at, None);
+    let verified_against = passkey("p2", &alice, "Y3JlZC0y", 20).passkey;
+    assert!(
         store
-            .record_passkey_use("p2", "{\"counter\":7}", true, 25)
+            .record_passkey_use("p2", &verified_against, "{\"counter\":7}", true, 25)
             .unwrap()
     );
     let used = store
@@ -232,7 +241,11 @@ fn passkey_contract(store: &dyn Store) {
     assert!(!store.remove_passkey(&bob.id, "p1").unwrap());
     assert!(store.remove_passkey(&alice.id, "p1").unwrap());
     assert!(!store.remove_passkey(&alice.id, "p1").unwrap());
-    assert!(!store.record_passkey_use("p1", "{}", false, 26).unwrap());
+    assert!(
+        !store
+            .record_passkey_use("p1", "{}", "{}", false, 26)
+            .unwrap()
+    );
     assert_eq!(ids(&alice), ["p2"]);
     store.delete_user("alice").unwrap();
     store.delete_user("bob").unwrap();

@@ -530,8 +530,20 @@ impl Passkeys {
             .filter(|stored| stored.user_id == user_id)
             .ok_or(PasskeyError::UnknownCredential)?;
         let passkey = stored_passkey(&stored.passkey_json)?;
+        // webauthn-rs compared the counter with the copy taken when the ceremony began;
+        // another sign-in may have moved it on since. Compare with the record as it is now.
+        if !counter_moves_on(Credential::from(passkey.clone()).counter, result.counter()) {
+            return Err(PasskeyError::VerificationFailed.into());
+        }
         Ok(verified(stored.user_id, id, passkey, &result))
     }
+}
+
+/// WebAuthn L3 §7.2, the `signCount` step: when either the stored signature counter or the
+/// assertion's is non-zero, the assertion's must be greater; otherwise the authenticator
+/// may have been cloned. Both zero is legal (synced passkeys keep no counter).
+fn counter_moves_on(stored: u32, asserted: u32) -> bool {
+    (asserted == 0 && stored == 0) || asserted > stored
 }
 
 /// The challenge of a ceremony's options (`challenge`), as its stored ceremony is found

@@ -114,8 +114,10 @@ fn as_found(passkey: &StoredPasskey) -> Found {
 }
 
 /// Writes the passkey back as the assertion left it (a new counter or backup state; the
-/// same passkey otherwise) with the time of its use. One removed while it was being
-/// verified signs nobody in.
+/// same passkey otherwise) with the time of its use, if the record is still the one it
+/// was verified against. One removed while it was being verified signs nobody in; one
+/// another assertion changed meanwhile (its counter moved on) refuses this one, as a
+/// counter that did not move past the stored one would be.
 fn record_use(
     ctx: &Context<'_>,
     found: Option<StoredPasskey>,
@@ -126,11 +128,21 @@ fn record_use(
         .updated_passkey_json
         .as_deref()
         .unwrap_or(&stored.passkey);
-    if !ctx
-        .store
-        .record_passkey_use(&stored.id, passkey, verified.backed_up, ctx.now)?
-    {
-        return Err(PasskeyError::UnknownCredential.into());
+    if !ctx.store.record_passkey_use(
+        &stored.id,
+        &stored.passkey,
+        passkey,
+        verified.backed_up,
+        ctx.now,
+    )? {
+        return Err(match ctx
+            .store
+            .find_passkey_by_credential_id(&stored.credential_id)?
+        {
+            Some(_) => PasskeyError::VerificationFailed,
+            None => PasskeyError::UnknownCredential,
+        }
+        .into());
     }
     Ok(())
 }
@@ -216,6 +228,67 @@ mod tests {
             .passkey
             .clone();
         assert_ne!(before, after, "the new counter is stored");
+    }
+
+    #[test]
+    fn a_second_factor_checks_the_counter_against_the_record_as_it_is_now() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let passkeys = passkeys();
+        let mut key = Authenticator::new(ORIGIN);
+        key.counter_step = 1;
+        assert!(register(&world, &passkeys, &mut key, &alice));
+        let ctx = world.ctx();
+        // The ceremony begins while the stored counter is 0...
+        let (options, ceremony) = second_factor_options(&ctx, &passkeys, &alice.id).unwrap();
+        // ...then the key signs in elsewhere, and the record's counter moves to 1.
+        sign_in(&world, &passkeys, &mut key).unwrap();
+        let after_sign_in = world.store.list_passkeys(&alice.id).unwrap().remove(0);
+        // A clone of the key as it was (counter 0) answers with 1: above the ceremony's
+        // copy, not above the record.
+        key.credentials[0].counter = 0;
+        let answer = key.get(&options, 0);
+        assert!(matches!(
+            verify_second_factor(&ctx, &passkeys, &answer.to_string(), ceremony, &alice.id),
+            Err(Failure::Refused(PasskeyError::VerificationFailed))
+        ));
+        let now = world.store.list_passkeys(&alice.id).unwrap().remove(0);
+        assert_eq!(now, after_sign_in, "nothing written");
+
+        // The key itself, a step on, still works.
+        key.credentials[0].counter = 1;
+        let (options, ceremony) = second_factor_options(&ctx, &passkeys, &alice.id).unwrap();
+        let answer = key.get(&options, 0);
+        verify_second_factor(&ctx, &passkeys, &answer.to_string(), ceremony, &alice.id).unwrap();
+    }
+
+    #[test]
+    fn an_assertion_verified_against_a_record_changed_since_writes_nothing() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let passkeys = passkeys();
+        let mut key = Authenticator::new(ORIGIN);
+        key.counter_step = 1;
+        assert!(register(&world, &passkeys, &mut key, &alice));
+        let stale = world.store.list_passkeys(&alice.id).unwrap().remove(0);
+        // Another assertion is recorded (counter 1) while this one is verified against
+        // the record as it was (counter 0), with counter 2.
+        sign_in(&world, &passkeys, &mut key).unwrap();
+        let current = world.store.list_passkeys(&alice.id).unwrap().remove(0);
+        let ctx = world.ctx();
+        let (options, ceremony) = passkeys.start_sign_in(ctx.now).unwrap();
+        let answer = key.get(&options, 0);
+        let verified = passkeys
+            .finish_sign_in(&answer.to_string(), ceremony, ctx.now, |_| {
+                Ok::<_, Failure>(Some(as_found(&stale)))
+            })
+            .unwrap();
+        assert!(matches!(
+            record_use(&ctx, Some(stale), &verified),
+            Err(Failure::Refused(PasskeyError::VerificationFailed))
+        ));
+        let now = world.store.list_passkeys(&alice.id).unwrap().remove(0);
+        assert_eq!(now, current, "the newer record stands");
     }
 
     #[test]

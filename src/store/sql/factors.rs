@@ -239,17 +239,22 @@ impl FactorStore for SqlStore {
     fn record_passkey_use(
         &self,
         id: &str,
+        verified_against: &str,
         passkey: &str,
         backed_up: bool,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let recorded = diesel::update(passkeys::table.find(id))
-            .set((
-                passkeys::passkey.eq(passkey),
-                passkeys::backed_up.eq(backed_up),
-                passkeys::last_used_at.eq(now),
-            ))
-            .execute(&mut *self.conn()?)?;
+        let recorded = diesel::update(
+            passkeys::table
+                .find(id)
+                .filter(passkeys::passkey.eq(verified_against)),
+        )
+        .set((
+            passkeys::passkey.eq(passkey),
+            passkeys::backed_up.eq(backed_up),
+            passkeys::last_used_at.eq(now),
+        ))
+        .execute(&mut *self.conn()?)?;
         Ok(recorded == 1)
     }
 
