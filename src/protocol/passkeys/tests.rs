@@ -768,3 +768,79 @@ fn an_answer_without_readable_client_data_has_no_challenge() {
         assert_eq!(challenge_of_answer(answer), None, "{answer}");
     }
 }
+
+// ---- what is said, and what is not -------------------------------------------------------
+
+#[test]
+fn each_webauthn_refusal_is_told_in_the_persons_words_or_blamed_on_the_server() {
+    use WebauthnError as W;
+    for (error, expected) in [
+        (W::ParseNOMFailure, PasskeyError::Malformed),
+        (W::InvalidClientDataType, PasskeyError::Malformed),
+        (W::MismatchedChallenge, PasskeyError::ChallengeMismatch),
+        (W::InvalidRPOrigin, PasskeyError::WrongOrigin),
+        (W::CredentialCrossOrigin, PasskeyError::WrongOrigin),
+        (W::InvalidRPIDHash, PasskeyError::WrongRpId),
+        (W::UserNotVerified, PasskeyError::UserNotVerified),
+        (W::CredentialNotFound, PasskeyError::UnknownCredential),
+        (W::CredentialAlreadyExists, PasskeyError::AlreadyRegistered),
+        (
+            W::CredentialExcludedFromRequest,
+            PasskeyError::AlreadyRegistered,
+        ),
+        (W::InvalidUserUniqueId, PasskeyError::UserHandleMismatch),
+        (
+            W::CredentialPossibleCompromise,
+            PasskeyError::VerificationFailed,
+        ),
+    ] {
+        assert_eq!(refusal(error), expected);
+    }
+    for error in [W::Configuration, W::InvalidUsername] {
+        let refused = refusal(error);
+        assert!(refused.is_server_fault(), "{refused:?}");
+    }
+}
+
+#[test]
+fn a_ceremony_prints_its_account_and_expiry_never_its_challenge() {
+    let passkeys = passkeys();
+    let mut phone = Authenticator::new(ISSUER);
+    let registered = register(&passkeys, &mut phone, "alice-id");
+    let expires = NOW + CEREMONY_TTL.as_secs() as i64;
+
+    let (options, ceremony) = passkeys
+        .start_registration("alice-id", "alice", "", &[], NOW)
+        .unwrap();
+    let challenge = options["challenge"].as_str().unwrap().to_owned();
+    let printed = format!("{ceremony:?}");
+    assert_eq!(
+        printed,
+        format!("RegistrationCeremony {{ user_id: \"alice-id\", expires_at: {expires}, .. }}")
+    );
+
+    let (options, ceremony) = passkeys.start_sign_in(NOW).unwrap();
+    assert_eq!(ceremony.expires_at(), expires);
+    let printed = format!("{ceremony:?}");
+    assert_eq!(
+        printed,
+        format!("SignInCeremony {{ expires_at: {expires}, .. }}")
+    );
+    assert!(!printed.contains(options["challenge"].as_str().unwrap()));
+
+    let (options, ceremony) = passkeys
+        .start_second_factor("alice-id", [&registered.passkey.passkey_json], NOW)
+        .unwrap();
+    assert_eq!(ceremony.expires_at(), expires);
+    let printed = format!("{ceremony:?}");
+    assert_eq!(
+        printed,
+        format!("SecondFactorCeremony {{ user_id: \"alice-id\", expires_at: {expires}, .. }}")
+    );
+    assert!(!printed.contains(options["challenge"].as_str().unwrap()));
+    assert!(!printed.contains(&challenge));
+
+    let printed = format!("{passkeys:?}");
+    assert!(printed.starts_with("Passkeys { origins: ["), "{printed}");
+    assert!(printed.contains("login.example.com"), "{printed}");
+}
