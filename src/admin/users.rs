@@ -37,14 +37,10 @@ pub struct UserPatch {
     pub mfa_required: Option<bool>,
 }
 
-/// The password rule of every new password set by an administrator (NIST SP 800-63B
-/// §5.1.1.2: at least 8 characters; long passphrases welcome).
+/// The password rule of every new password set by an administrator
+/// (`domain::check_new_password`).
 pub fn check_password(password: &Secret<String>) -> AdminResult<()> {
-    let length = password.expose().chars().count();
-    if !(8..=1024).contains(&length) {
-        return Err(AdminError::invalid("password must be 8 to 1024 characters"));
-    }
-    Ok(())
+    crate::domain::check_new_password(password).map_err(|e| AdminError::invalid(e.to_string()))
 }
 
 /// Applies claims given as JSON to `user`, checking every one (the CLI's `--claim` rules).

@@ -13,9 +13,11 @@ use super::passkeys::NewPasskey;
 use super::sign_in::recent_enough;
 use super::sign_in::stored::{self, Enrolment};
 use super::{Context, OAuthError};
-use crate::domain::Level;
+use crate::crypto::password::hash_password;
+use crate::crypto::tokens::constant_time_eq;
+use crate::domain::{Level, PasswordRuleError, Secret, check_new_password};
 use crate::sessions::SsoSession;
-use crate::store::{NewAuditEvent, StoreError, StoredPasskey, User};
+use crate::store::{AdminChange, EndedSessions, NewAuditEvent, StoreError, StoredPasskey, User};
 
 /// How long after a sign-in its methods count as recent.
 pub use super::sign_in::RECENT;
@@ -239,6 +241,54 @@ pub fn remove_passkey(
     Ok(removed)
 }
 
+/// Why a new password from the security page is refused (nothing is changed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewPasswordRefused {
+    /// The two entries differ.
+    Mismatch,
+    /// It breaks the password rule.
+    Rule(PasswordRuleError),
+}
+
+/// The user's own change of their password. Like an administrator's, it ends every
+/// session and grant of the user, this session included (their apps are told): whoever
+/// signed in with the old password, or holds a token got with it, is out. The caller
+/// forgets the ended sessions' records (`sign_out::forget`). `Ok(Err(_))`: refused,
+/// nothing changed.
+pub fn change_password(
+    ctx: &Context<'_>,
+    user: &User,
+    password: &Secret<String>,
+    again: &Secret<String>,
+    address: &str,
+) -> Result<Result<EndedSessions, NewPasswordRefused>, OAuthError> {
+    if !constant_time_eq(password.expose().as_bytes(), again.expose().as_bytes()) {
+        return Ok(Err(NewPasswordRefused::Mismatch));
+    }
+    if let Err(e) = check_new_password(password) {
+        return Ok(Err(NewPasswordRefused::Rule(e)));
+    }
+    let hash = hash_password(password).map_err(OAuthError::server)?;
+    let event = NewAuditEvent {
+        at: ctx.now,
+        actor: format!("user:{}", user.username),
+        action: "user.password_changed".to_owned(),
+        target: Some(user.id.clone()),
+        address: Some(address.to_owned()),
+        details: None,
+    };
+    let change = AdminChange::SetPassword {
+        user_id: &user.id,
+        hash: &hash,
+    };
+    let ended = ctx
+        .store
+        .apply_audited(change, &event)?
+        .ok_or_else(|| OAuthError::invalid_request("this account no longer exists"))?;
+    crate::audit::password_changed(&user.id);
+    Ok(Ok(ended))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +312,59 @@ mod tests {
                 user_verified: true,
             })
             .unwrap();
+    }
+
+    fn secret(text: &str) -> Secret<String> {
+        Secret::new(text.to_owned())
+    }
+
+    #[test]
+    fn a_new_password_is_refused_unless_both_entries_agree_and_it_meets_the_rule() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let ctx = world.ctx();
+        let change = |a: &str, b: &str| {
+            change_password(&ctx, &alice, &secret(a), &secret(b), "198.51.100.7").unwrap()
+        };
+        assert_eq!(
+            change("long enough", "long enougH").unwrap_err(),
+            NewPasswordRefused::Mismatch
+        );
+        assert_eq!(
+            change("short", "short").unwrap_err(),
+            NewPasswordRefused::Rule(PasswordRuleError::Length)
+        );
+        let unchanged = world.store.find_user(&alice.id).unwrap().unwrap();
+        assert_eq!(unchanged.password_hash, "", "nothing written");
+        assert!(world.store.list_audit_events(None, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_password_is_hashed_audited_and_ends_the_users_sessions() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        world.clock.advance(10);
+        let ctx = world.ctx();
+        change_password(
+            &ctx,
+            &alice,
+            &secret("a new passphrase"),
+            &secret("a new passphrase"),
+            "198.51.100.7",
+        )
+        .unwrap()
+        .unwrap();
+        let changed = world.store.find_user(&alice.id).unwrap().unwrap();
+        assert!(changed.password_hash.starts_with("$argon2id$"));
+        assert!(
+            !changed.accepts_session_from(ctx.now),
+            "no session from before the change speaks for the user"
+        );
+        let events = world.store.list_audit_events(None, 10).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, "user.password_changed");
+        assert_eq!(events[0].actor, "user:alice");
+        assert_eq!(events[0].target.as_deref(), Some(alice.id.as_str()));
     }
 
     #[test]

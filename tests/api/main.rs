@@ -6,6 +6,7 @@ mod authorize;
 mod backends;
 mod browser;
 mod browser_passkeys;
+mod change_password;
 mod claims;
 mod claims_parameter;
 mod cli;

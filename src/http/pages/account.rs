@@ -171,14 +171,16 @@ fn back_to_account(state: &State) -> HttpResponse {
 }
 
 /// What this browser sees once its own session has ended: the signed-out page with the
-/// front-channel frames of that session, and the session cookie cleared.
-async fn signed_out_here(
+/// front-channel frames of that session (and `message`, why), and the session cookie
+/// cleared.
+pub(super) async fn signed_out_here(
     state: &State,
     ended: &crate::store::EndedSessions,
     sid: &str,
+    message: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let frames = sign_out::frontchannel_uris(state, ended, sid).await?;
-    let response = signed_out_page(&state.settings.issuer_path, &frames, None);
+    let response = signed_out_page(&state.settings.issuer_path, &frames, None, message);
     Ok(with_cookie(
         response,
         &expired_session_cookie(&state.settings),
@@ -220,7 +222,7 @@ async fn end_session_page(
     };
     let ended = sign_out::end(&state, ending).await?;
     if sid == session.sid {
-        return signed_out_here(&state, &ended, &sid).await;
+        return signed_out_here(&state, &ended, &sid, None).await;
     }
     Ok(back_to_account(&state))
 }
@@ -244,7 +246,7 @@ async fn everywhere_page(
 ) -> Result<HttpResponse, PageError> {
     let (session, user) = verified(&req, &state, &form).await?;
     let ended = sign_out::end(&state, Ending::EveryUserSession { user_id: user.id }).await?;
-    signed_out_here(&state, &ended, &session.sid).await
+    signed_out_here(&state, &ended, &session.sid, None).await
 }
 
 pub async fn withdraw_consent(

@@ -43,11 +43,18 @@ struct LoggedOutPage<'a> {
     frames: &'a [String],
     /// Where the page goes once the frames have loaded (the post-logout redirect).
     continue_to: Option<&'a str>,
+    /// Why this browser was signed out, when it did not ask to be (a password change).
+    message: Option<&'a str>,
 }
 
 /// The signed-out page: it loads the front-channel frames, then continues to `target`
 /// (by its script, or the user's click). Without frames the browser is redirected at once.
-pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> HttpResponse {
+pub fn signed_out_page(
+    base: &str,
+    frames: &[String],
+    target: Option<&str>,
+    message: Option<&str>,
+) -> HttpResponse {
     let frames: Vec<String> = frames
         .iter()
         .filter(|f| crate::http::csp::frame_source(f).is_some())
@@ -66,6 +73,7 @@ pub fn signed_out_page(base: &str, frames: &[String], target: Option<&str>) -> H
             signed_out: true,
             frames: &frames,
             continue_to: target,
+            message,
         },
     );
     crate::http::csp::allow_frames(&mut response, &frames, target.is_some());
@@ -168,6 +176,7 @@ async fn confirm_page(
                 signed_out: false,
                 frames: &[],
                 continue_to: None,
+                message: None,
             },
         ));
     }
@@ -210,6 +219,6 @@ async fn confirm_page(
         Some(uri) => Some(post_logout_target(&uri, form.state.as_deref())?),
         None => None,
     };
-    let response = signed_out_page(base, &frames, target.as_deref());
+    let response = signed_out_page(base, &frames, target.as_deref(), None);
     Ok(with_cookie(response, &cookie))
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
-use crate::domain::format_utc;
+use crate::domain::{Secret, format_utc};
 use crate::http::client_address::client_address_of;
 use crate::http::cookies::known_browser;
 use crate::http::csrf::form_token;
@@ -21,7 +21,7 @@ use crate::http::interaction::{redirect, start};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::protocol::interaction::Interaction;
-use crate::protocol::security;
+use crate::protocol::security::{self, NewPasswordRefused};
 use crate::protocol::sign_in::stored::Enrolment;
 use crate::protocol::{ErrorCode, OAuthError, throttle};
 use crate::sessions::SsoSession;
@@ -63,6 +63,7 @@ struct SecurityPage<'a> {
 }
 
 pub(super) use super::account::signed_in;
+use super::account::signed_out_here;
 
 /// What the page shows besides the factors themselves.
 #[derive(Default)]
@@ -160,7 +161,7 @@ pub struct SecurityForm {
     #[serde(default)]
     csrf: String,
     /// `confirm` (sign in again first), `totp_begin`, `totp_confirm`, `totp_remove`,
-    /// `recovery_new`, `passkey_rename`, `passkey_remove`.
+    /// `recovery_new`, `passkey_rename`, `passkey_remove`, `password_change`.
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -172,6 +173,11 @@ pub struct SecurityForm {
     passkey: String,
     #[serde(default)]
     name: String,
+    /// The new password, twice (`password_change`).
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_again: String,
 }
 
 pub async fn submit(req: HttpRequest, form: web::Form<SecurityForm>, state: State) -> HttpResponse {
@@ -286,6 +292,28 @@ async fn submit_page(
             .await?;
             if !done {
                 return Err(OAuthError::invalid_request("no such passkey").into());
+            }
+        }
+        "password_change" => {
+            let (password, again) = (Secret::new(form.password), Secret::new(form.password_again));
+            let changed = blocking(&state, move |ctx| {
+                security::change_password(ctx, &who, &password, &again, &address)
+            })
+            .await?;
+            match changed {
+                Ok(ended) => {
+                    // Every session of the user ended, this one too: sign in again.
+                    crate::http::sign_out::forget(&state, &ended).await?;
+                    let message = ui.t("security.password_changed");
+                    return signed_out_here(&state, &ended, &session.sid, Some(message)).await;
+                }
+                Err(refused) => {
+                    status = StatusCode::BAD_REQUEST;
+                    extras.error = Some(match refused {
+                        NewPasswordRefused::Mismatch => ui.t("security.password_mismatch"),
+                        NewPasswordRefused::Rule(_) => ui.t("security.password_rule"),
+                    });
+                }
             }
         }
         _ => return Err(OAuthError::invalid_request("unknown action").into()),

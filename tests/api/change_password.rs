@@ -1,0 +1,137 @@
+//! A user changes their own password on the security page (issue 22 §5): only in a
+//! session that signed in moments ago, with the new password typed twice and meeting the
+//! rule; then every session of the user ends, this one too, and only the new password
+//! signs in.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Browser, Outcome, PASSWORD, TestApp, hidden_inputs, spawn_app};
+
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// A browser signed in to the account page just now, and the security page's form token.
+async fn on_security_page(app: &TestApp, username: &str) -> (Browser, String) {
+    let browser = app.browser();
+    let outcome = browser
+        .login(browser.open(&app.url("/account")).await, username)
+        .await;
+    assert!(outcome.is_page("/account"));
+    let (_, status, html) = browser.open(&app.url("/account/security")).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("value=\"password_change\""), "{html}");
+    let csrf = hidden_inputs(&html)
+        .into_iter()
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value)
+        .unwrap();
+    (browser, csrf)
+}
+
+async fn change(
+    app: &TestApp,
+    browser: &Browser,
+    csrf: &str,
+    password: &str,
+    again: &str,
+) -> Outcome {
+    let response = browser
+        .http
+        .post(app.url("/account/security"))
+        .form(&[
+            ("csrf", csrf),
+            ("action", "password_change"),
+            ("password", password),
+            ("password_again", again),
+        ])
+        .send()
+        .await
+        .unwrap();
+    browser.follow(response).await
+}
+
+/// Whether a new browser signs `username` in with `password` at the account page.
+async fn signs_in(app: &TestApp, username: &str, password: &str) -> bool {
+    let browser = app.browser();
+    let (url, _, html) = browser.open(&app.url("/account")).await.page();
+    browser
+        .submit(
+            &url,
+            &html,
+            &[("username", username), ("password", password)],
+        )
+        .await
+        .is_page("/account")
+}
+
+#[tokio::test]
+async fn a_changed_password_signs_out_every_session_and_only_the_new_one_works() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (browser, csrf) = on_security_page(&app, "alice").await;
+    let elsewhere = app.browser();
+    elsewhere
+        .login(elsewhere.open(&app.url("/account")).await, "alice")
+        .await;
+
+    // The two entries differ, or it is too short: refused, with words, nothing changed.
+    let (_, status, html) = change(&app, &browser, &csrf, NEW_PASSWORD, "something else")
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("The two passwords are not the same."),
+        "{html}"
+    );
+    let (_, status, html) = change(&app, &browser, &csrf, "short", "short").await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("At least 8 characters"), "{html}");
+    // A forged form token changes nothing either.
+    let (_, status, _) = change(&app, &browser, "forged", NEW_PASSWORD, NEW_PASSWORD)
+        .await
+        .page();
+    assert!(status.is_client_error(), "{status}");
+    assert!(signs_in(&app, "alice", PASSWORD).await);
+
+    let (_, status, html) = change(&app, &browser, &csrf, NEW_PASSWORD, NEW_PASSWORD)
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Your password was changed."), "{html}");
+    // Signed out here and elsewhere: the account page asks for a sign-in again.
+    for b in [&browser, &elsewhere] {
+        let (url, _, _) = b.open(&app.url("/account")).await.page();
+        assert!(url.path().ends_with("/login"), "{url}");
+    }
+    // A sign-in in the second of the change might have been the intruder's: the next.
+    app.clock.advance(1);
+    assert!(!signs_in(&app, "alice", PASSWORD).await);
+    assert!(signs_in(&app, "alice", NEW_PASSWORD).await);
+    let events = app.store.list_audit_events(None, 20).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "user.password_changed" && e.actor == "user:alice"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_minutes_old_confirms_it_is_you_before_the_password_changes() {
+    let app = spawn_app().await;
+    app.add_user("alice").await;
+    let (browser, csrf) = on_security_page(&app, "alice").await;
+    app.clock.advance(600);
+    let (_, _, html) = browser.open(&app.url("/account/security")).await.page();
+    assert!(!html.contains("value=\"password_change\""), "{html}");
+    assert!(
+        html.contains("To change your password, confirm it"),
+        "{html}"
+    );
+    // The form posted anyway starts a fresh sign-in and changes nothing.
+    let (url, _, _) = change(&app, &browser, &csrf, NEW_PASSWORD, NEW_PASSWORD)
+        .await
+        .page();
+    assert!(url.path().ends_with("/login"), "{url}");
+    assert!(signs_in(&app, "alice", PASSWORD).await);
+    assert!(!signs_in(&app, "alice", NEW_PASSWORD).await);
+}
