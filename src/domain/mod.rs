@@ -21,7 +21,7 @@ pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
 pub use key_algorithm::KeyAlgorithm;
-pub use password_rule::{PasswordRuleError, check_new_password};
+pub use password_rule::{PasswordRuleError, check_chosen_password, check_new_password};
 pub use pkce::is_pkce_string;
 pub use registration_mode::RegistrationMode;
 pub use response_type::ResponseType;

@@ -1,7 +1,13 @@
-//! The rule every new password meets, whoever sets it (an administrator, the CLI, the
-//! user on the security page): a length, and no composition rules (NIST SP 800-63B
-//! §3.1.1.2: at least 8 characters; long passphrases welcome, up to a bound that keeps
-//! hashing cheap to refuse).
+//! The rules new passwords meet (NIST SP 800-63B-3 §5.1.1.2, memorized secrets): a
+//! length, and no composition rules ("one digit, one capital"). Every new password an
+//! administrator (console, admin API) or the person sets is 8 to 1024 characters
+//! ([`check_new_password`]): 8 is that revision's floor, and accounts here may add a
+//! second factor. One a person chooses for themselves (on the
+//! security page, at a reset, at sign-up) must also not be easy to guess
+//! ([`check_chosen_password`]): §5.1.1.2 asks that it be compared with lists of common
+//! and breached passwords and with context-specific words (the service's and the user's
+//! names); zxcvbn does both, and scores what is left. An administrator's password meets
+//! the length alone: it is often a first one, for the person to change.
 
 use super::Secret;
 
@@ -10,11 +16,24 @@ pub const MIN_CHARS: usize = 8;
 /// The most: a passphrase, not a file.
 pub const MAX_CHARS: usize = 1024;
 
+/// The least zxcvbn score a chosen password reaches: `Three`, more than 10^8 guesses
+/// (zxcvbn's "safely unguessable" band starts there; `Two` is within reach of an online
+/// attack that the throttle slows but does not stop).
+const LEAST_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// zxcvbn's matching grows faster than linearly with the length: it looks at this many
+/// characters, as its JavaScript original's demos advise. A longer password is a
+/// passphrase whose start alone decides.
+const SCORED_CHARS: usize = 100;
+
 /// Why a new password is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordRuleError {
     #[error("password must be 8 to 1024 characters")]
     Length,
+    /// Common, breached, a pattern (`qwerty123`, a date), or made of the person's names.
+    #[error("password is too easy to guess")]
+    Guessable,
 }
 
 /// Checks `password` against the rule.
@@ -22,6 +41,35 @@ pub fn check_new_password(password: &Secret<String>) -> Result<(), PasswordRuleE
     let length = password.expose().chars().count();
     if !(MIN_CHARS..=MAX_CHARS).contains(&length) {
         return Err(PasswordRuleError::Length);
+    }
+    Ok(())
+}
+
+/// Checks a password a person chose for themselves: the length, and that it is not easy
+/// to guess, `about_them` (their username, email address, name) and the service's name
+/// counting as known words.
+pub fn check_chosen_password(
+    password: &Secret<String>,
+    about_them: &[&str],
+) -> Result<(), PasswordRuleError> {
+    check_new_password(password)?;
+    let scored: String = password.expose().chars().take(SCORED_CHARS).collect();
+    let mut words: Vec<&str> = about_them
+        .iter()
+        .copied()
+        .filter(|w| !w.is_empty())
+        .collect();
+    // An email address's local part and domain are words of their own.
+    let parts: Vec<&str> = about_them
+        .iter()
+        .filter_map(|w| w.split_once('@'))
+        .flat_map(|(local, domain)| [local, domain])
+        .collect();
+    words.extend(parts);
+    words.push("portcullis");
+    let estimate = zxcvbn::zxcvbn(&scored, &words);
+    if estimate.score() < LEAST_SCORE {
+        return Err(PasswordRuleError::Guessable);
     }
     Ok(())
 }

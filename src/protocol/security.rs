@@ -1,5 +1,6 @@
 //! The account's own changes to how it signs in: an authenticator app (TOTP) added or
-//! removed, a new set of recovery codes, a passkey registered, renamed or removed. Each needs a
+//! removed, a new set of recovery codes, a passkey registered, renamed or removed, a new
+//! password. Each needs a
 //! recent sign-in at the account's full strength ([`may_change_factors`]): a session left
 //! open an hour ago, or one signed in by the password alone on an account that has a
 //! second factor, changes nothing (Keycloak CVE-2026-37982 and Pocket ID
@@ -15,7 +16,7 @@ use super::sign_in::stored::{self, Enrolment};
 use super::{Context, OAuthError};
 use crate::crypto::password::hash_password;
 use crate::crypto::tokens::constant_time_eq;
-use crate::domain::{Level, PasswordRuleError, Secret, check_new_password};
+use crate::domain::{Level, PasswordRuleError, Secret, check_chosen_password};
 use crate::sessions::SsoSession;
 use crate::store::{AdminChange, EndedSessions, NewAuditEvent, StoreError, StoredPasskey, User};
 
@@ -265,7 +266,9 @@ pub fn change_password(
     if !constant_time_eq(password.expose().as_bytes(), again.expose().as_bytes()) {
         return Ok(Err(NewPasswordRefused::Mismatch));
     }
-    if let Err(e) = check_new_password(password) {
+    let email = user.email.as_deref().unwrap_or_default();
+    let name = user.name.as_deref().unwrap_or_default();
+    if let Err(e) = check_chosen_password(password, &[&user.username, email, name]) {
         return Ok(Err(NewPasswordRefused::Rule(e)));
     }
     let hash = hash_password(password).map_err(OAuthError::server)?;
@@ -286,6 +289,7 @@ pub fn change_password(
         .apply_audited(change, &event)?
         .ok_or_else(|| OAuthError::invalid_request("this account no longer exists"))?;
     crate::audit::password_changed(&user.id);
+    crate::audit::sessions_ended(&user.id, ended.sessions.len(), "password_changed");
     Ok(Ok(ended))
 }
 
@@ -334,6 +338,10 @@ mod tests {
             change("short", "short").unwrap_err(),
             NewPasswordRefused::Rule(PasswordRuleError::Length)
         );
+        assert_eq!(
+            change("alice2024!", "alice2024!").unwrap_err(),
+            NewPasswordRefused::Rule(PasswordRuleError::Guessable)
+        );
         let unchanged = world.store.find_user(&alice.id).unwrap().unwrap();
         assert_eq!(unchanged.password_hash, "", "nothing written");
         assert!(world.store.list_audit_events(None, 10).unwrap().is_empty());
@@ -345,15 +353,32 @@ mod tests {
         let alice = world.add_user("alice");
         world.clock.advance(10);
         let ctx = world.ctx();
-        change_password(
+        let session = crate::store::BrowserSession {
+            sid: "sid-1".into(),
+            user_id: alice.id.clone(),
+            store_key: "key-1".into(),
+            created_at: ctx.now - 5,
+            expires_at: ctx.now + 3600,
+            ended_at: None,
+            user_agent: None,
+            ip_address: None,
+        };
+        assert!(world.store.record_session(&session).unwrap());
+        let ended = change_password(
             &ctx,
             &alice,
-            &secret("a new passphrase"),
-            &secret("a new passphrase"),
+            &secret("violet tugboat anthem drizzle"),
+            &secret("violet tugboat anthem drizzle"),
             "198.51.100.7",
         )
         .unwrap()
         .unwrap();
+        let sids: Vec<&str> = ended.sessions.iter().map(|s| s.sid.as_str()).collect();
+        assert_eq!(sids, ["sid-1"]);
+        assert_eq!(
+            ended.sessions[0].store_key, "key-1",
+            "its record is to be forgotten"
+        );
         let changed = world.store.find_user(&alice.id).unwrap().unwrap();
         assert!(changed.password_hash.starts_with("$argon2id$"));
         assert!(

@@ -415,7 +415,8 @@ pub struct NewAuditEvent {
     pub details: Option<String>,
 }
 
-/// A change an administrator makes, written together with its audit event
+/// A change an administrator makes (or the user, to their own password), written
+/// together with its audit event
 /// (`AuditStore::apply_audited`). Those that end sessions end them in the same
 /// transaction.
 #[derive(Clone, Copy, Debug)]

@@ -27,14 +27,14 @@ async fn on_security_page(app: &TestApp, username: &str) -> (Browser, String) {
     (browser, csrf)
 }
 
-async fn change(
-    app: &TestApp,
+async fn post_change(
     browser: &Browser,
+    app: &TestApp,
     csrf: &str,
     password: &str,
     again: &str,
-) -> Outcome {
-    let response = browser
+) -> reqwest::Response {
+    browser
         .http
         .post(app.url("/account/security"))
         .form(&[
@@ -45,7 +45,17 @@ async fn change(
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn change(
+    app: &TestApp,
+    browser: &Browser,
+    csrf: &str,
+    password: &str,
+    again: &str,
+) -> Outcome {
+    let response = post_change(browser, app, csrf, password, again).await;
     browser.follow(response).await
 }
 
@@ -68,10 +78,11 @@ async fn a_changed_password_signs_out_every_session_and_only_the_new_one_works()
     let app = spawn_app().await;
     app.add_user("alice").await;
     let (browser, csrf) = on_security_page(&app, "alice").await;
-    let elsewhere = app.browser();
-    elsewhere
-        .login(elsewhere.open(&app.url("/account")).await, "alice")
-        .await;
+    // Another browser, signed in to an app that holds tokens.
+    let client = app.add_refreshing_client();
+    let (tokens, elsewhere) = app.offline_tokens(&client, "alice").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
 
     // The two entries differ, or it is too short: refused, with words, nothing changed.
     let (_, status, html) = change(&app, &browser, &csrf, NEW_PASSWORD, "something else")
@@ -79,12 +90,23 @@ async fn a_changed_password_signs_out_every_session_and_only_the_new_one_works()
         .page();
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        html.contains("The two passwords are not the same."),
+        html.contains("role=\"alert\">The two passwords are not the same."),
         "{html}"
     );
     let (_, status, html) = change(&app, &browser, &csrf, "short", "short").await.page();
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(html.contains("At least 8 characters"), "{html}");
+    assert!(
+        html.contains("role=\"alert\">This password is too short"),
+        "{html}"
+    );
+    let (_, status, html) = change(&app, &browser, &csrf, "alice123", "alice123")
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("role=\"alert\">This password is too easy to guess"),
+        "{html}"
+    );
     // A forged form token changes nothing either.
     let (_, status, _) = change(&app, &browser, "forged", NEW_PASSWORD, NEW_PASSWORD)
         .await
@@ -92,11 +114,25 @@ async fn a_changed_password_signs_out_every_session_and_only_the_new_one_works()
     assert!(status.is_client_error(), "{status}");
     assert!(signs_in(&app, "alice", PASSWORD).await);
 
-    let (_, status, html) = change(&app, &browser, &csrf, NEW_PASSWORD, NEW_PASSWORD)
-        .await
-        .page();
-    assert_eq!(status, StatusCode::OK);
+    let response = post_change(&browser, &app, &csrf, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cleared = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .any(|c| c.contains("Max-Age=0"));
+    assert!(
+        cleared,
+        "the session cookie is cleared: {:?}",
+        response.headers()
+    );
+    let html = response.text().await.unwrap();
     assert!(html.contains("Your password was changed."), "{html}");
+    // The app's tokens from before are dead.
+    assert_eq!(app.userinfo_status(access_token).await, 401);
+    let refused = app.refresh(&client, refresh_token, &[]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     // Signed out here and elsewhere: the account page asks for a sign-in again.
     for b in [&browser, &elsewhere] {
         let (url, _, _) = b.open(&app.url("/account")).await.page();

@@ -1,7 +1,8 @@
 //! The security page: how the account signs in. An authenticator app (added with a QR
 //! code and its first code, or removed), recovery codes (a new set shown once), and the
 //! passkeys (added with `static/passkey.js` and `pages::passkey`, named, renamed,
-//! removed). Every change needs a recent sign-in at the account's full strength
+//! removed), and the password (changed: every session ends). Every change needs a
+//! recent sign-in at the account's full strength
 //! (`protocol::security`); without one the user confirms who they are first ("Confirm
 //! it's you": a fresh sign-in), and comes back here.
 
@@ -12,7 +13,7 @@ use serde::Deserialize;
 
 use super::render;
 use crate::crypto::tokens::constant_time_eq;
-use crate::domain::{Secret, format_utc};
+use crate::domain::{PasswordRuleError, Secret, format_utc};
 use crate::http::client_address::client_address_of;
 use crate::http::cookies::known_browser;
 use crate::http::csrf::form_token;
@@ -56,7 +57,8 @@ struct SecurityPage<'a> {
     /// Second factors are offered (`mfa` is not `off`).
     mfa_on: bool,
     /// The session signed in recently enough, at the account's strength, to add a
-    /// passkey now; otherwise the page offers to confirm who is there first.
+    /// passkey or change the password now; otherwise the page offers to confirm who is
+    /// there first.
     recent: bool,
     error: Option<&'a str>,
     notice: Option<&'a str>,
@@ -311,7 +313,12 @@ async fn submit_page(
                     status = StatusCode::BAD_REQUEST;
                     extras.error = Some(match refused {
                         NewPasswordRefused::Mismatch => ui.t("security.password_mismatch"),
-                        NewPasswordRefused::Rule(_) => ui.t("security.password_rule"),
+                        NewPasswordRefused::Rule(PasswordRuleError::Length) => {
+                            ui.t("security.password_too_short")
+                        }
+                        NewPasswordRefused::Rule(PasswordRuleError::Guessable) => {
+                            ui.t("security.password_guessable")
+                        }
                     });
                 }
             }

@@ -533,6 +533,12 @@ impl Passkeys {
         // webauthn-rs compared the counter with the copy taken when the ceremony began;
         // another sign-in may have moved it on since. Compare with the record as it is now.
         if !counter_moves_on(Credential::from(passkey.clone()).counter, result.counter()) {
+            tracing::warn!(
+                user_id,
+                credential_id = id,
+                "a passkey's signature counter did not move past the stored one (a cloned \
+                 authenticator?): refused"
+            );
             return Err(PasskeyError::VerificationFailed.into());
         }
         Ok(verified(stored.user_id, id, passkey, &result))

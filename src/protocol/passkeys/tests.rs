@@ -812,12 +812,12 @@ fn a_ceremony_prints_its_account_and_expiry_never_its_challenge() {
     let (options, ceremony) = passkeys
         .start_registration("alice-id", "alice", "", &[], NOW)
         .unwrap();
-    let challenge = options["challenge"].as_str().unwrap().to_owned();
     let printed = format!("{ceremony:?}");
     assert_eq!(
         printed,
         format!("RegistrationCeremony {{ user_id: \"alice-id\", expires_at: {expires}, .. }}")
     );
+    assert!(!printed.contains(options["challenge"].as_str().unwrap()));
 
     let (options, ceremony) = passkeys.start_sign_in(NOW).unwrap();
     assert_eq!(ceremony.expires_at(), expires);
@@ -838,7 +838,6 @@ fn a_ceremony_prints_its_account_and_expiry_never_its_challenge() {
         format!("SecondFactorCeremony {{ user_id: \"alice-id\", expires_at: {expires}, .. }}")
     );
     assert!(!printed.contains(options["challenge"].as_str().unwrap()));
-    assert!(!printed.contains(&challenge));
 
     let printed = format!("{passkeys:?}");
     assert!(printed.starts_with("Passkeys { origins: ["), "{printed}");
