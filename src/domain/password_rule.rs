@@ -54,17 +54,17 @@ pub fn check_chosen_password(
 ) -> Result<(), PasswordRuleError> {
     check_new_password(password)?;
     let scored: String = password.expose().chars().take(SCORED_CHARS).collect();
+    // Each whole, and each word in it: a full name's given and family names, an
+    // address's local part and its domain's labels, are words of their own.
     let mut words: Vec<&str> = about_them
         .iter()
         .copied()
         .filter(|w| !w.is_empty())
         .collect();
-    // An email address's local part and domain are words of their own.
-    let parts: Vec<&str> = about_them
+    let parts = about_them
         .iter()
-        .filter_map(|w| w.split_once('@'))
-        .flat_map(|(local, domain)| [local, domain])
-        .collect();
+        .flat_map(|w| w.split(|c: char| !c.is_alphanumeric()))
+        .filter(|part| part.chars().count() >= 3);
     words.extend(parts);
     words.push("portcullis");
     let estimate = zxcvbn::zxcvbn(&scored, &words);
@@ -94,5 +94,48 @@ mod tests {
             check(&"x".repeat(MAX_CHARS + 1)),
             Err(PasswordRuleError::Length)
         );
+    }
+
+    fn chosen(password: &str, about: &[&str]) -> Result<(), PasswordRuleError> {
+        check_chosen_password(&Secret::new(password.to_owned()), about)
+    }
+
+    #[test]
+    fn a_chosen_password_must_not_be_common_a_pattern_or_the_persons_own_words() {
+        for common in [
+            "password1",
+            "qwertyuiop",
+            "12345678",
+            "iloveyou123",
+            "P@ssw0rd!",
+        ] {
+            assert_eq!(
+                chosen(common, &[]),
+                Err(PasswordRuleError::Guessable),
+                "{common}"
+            );
+        }
+        // The person's own name and address, a little dressed up.
+        let about = [
+            "margaretha",
+            "margaretha.zelle@example.org",
+            "Margaretha Zelle",
+        ];
+        assert_eq!(
+            chosen("margaretha1", &about),
+            Err(PasswordRuleError::Guessable)
+        );
+        assert_eq!(
+            chosen("zelle2024!", &about),
+            Err(PasswordRuleError::Guessable)
+        );
+        // Still refused for its length first.
+        assert_eq!(chosen("a1!", &[]), Err(PasswordRuleError::Length));
+        // No composition rule: lowercase words pass; so does a random string.
+        assert_eq!(chosen("violet tugboat anthem drizzle", &about), Ok(()));
+        assert_eq!(chosen("kX9#vQ2!mZ", &about), Ok(()));
+        // A long passphrase is scored by its start, quickly.
+        let long = format!("violet tugboat anthem drizzle {}", "z".repeat(900));
+        assert_eq!(chosen(&long, &[]), Ok(()));
     }
 }
