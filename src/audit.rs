@@ -73,6 +73,12 @@ pub fn password_changed(sub: &str) {
     tracing::info!(target: "audit", event = "password.changed", sub);
 }
 
+/// A password hash in another form (imported, or argon2 at other costs) was replaced by
+/// our argon2id at a sign-in with the right password; `from` is the old kind.
+pub fn password_upgraded(sub: &str, from: &str) {
+    tracing::info!(target: "audit", event = "password.upgraded", sub, from);
+}
+
 /// Sessions ended, and why (`signed_out`, `ended_by_user`, `ended_by_operator`,
 /// `signed_out_everywhere`, `user_removed`, `password_changed`, `second_factors_reset`).
 pub fn sessions_ended(sub: &str, sessions: usize, reason: &str) {

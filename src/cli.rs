@@ -22,6 +22,8 @@ use crate::startup::{check_kek, load_kek};
 use crate::store::sql::SqlStore;
 use crate::store::{ClientStore, EndedSessions, KeyStore, SessionRecordStore, User, UserStore};
 
+mod transfer;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "portcullis",
@@ -155,6 +157,20 @@ pub enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Create users from a file of JSON lines, one user each, with their password hashes
+    /// as they are (argon2, bcrypt, PBKDF2, scrypt; each becomes our argon2id at the
+    /// user's first sign-in). All of them or, if a line is bad, none: the error names the
+    /// line. FILE `-` is standard input.
+    Import {
+        file: PathBuf,
+        /// Check everything (the database included) and say what would be created; write
+        /// nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write every user to standard output as JSON lines, in the format `import` reads,
+    /// with their password hashes.
+    Export,
 }
 
 #[derive(Subcommand, Debug)]
@@ -642,6 +658,10 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             forget_sessions(settings, &ended)?;
             crate::audit::sessions_ended(&user.id, ended.sessions.len(), "password_changed");
         }
+        UsersCommand::Import { file, dry_run } => {
+            transfer::import(settings, store, &file, dry_run)?;
+        }
+        UsersCommand::Export => transfer::export(settings, store)?,
     }
     Ok(())
 }

@@ -6,12 +6,16 @@
 
 mod access;
 mod clients;
+mod export;
 mod factors;
+mod import;
 mod users;
 mod views;
 
 pub use access::{ADMIN_SCOPE, authenticate};
 pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient};
+pub use export::record_of;
+pub use import::{ImportReport, MAX_LINE, UserRecord};
 pub use users::{NewUser, UserPatch};
 pub use views::{
     AuditView, ConsentView, FactorsView, KeyView, PasskeyView, SessionView, TotpView, UserPage,

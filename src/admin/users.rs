@@ -76,7 +76,7 @@ pub fn apply_json_claims(user: &mut User, claims: &Map<String, Value>) -> AdminR
     Ok(())
 }
 
-fn check_username(username: &str) -> AdminResult<String> {
+pub(super) fn check_username(username: &str) -> AdminResult<String> {
     let username = username.trim();
     if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
         return Err(AdminError::invalid(

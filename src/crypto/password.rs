@@ -14,6 +14,10 @@
 //! `argon2-rust` is a port of the reference implementation with SIMD chosen at run time:
 //! about 9 ms per hash on this kind of machine against 22–25 ms with the `argon2` crate
 //! (bench/README.md). Its PHC strings and the `argon2` crate's verify each other (tests).
+//!
+//! Hashes imported from other providers (bcrypt, PBKDF2, scrypt, argon2 at other costs;
+//! `formats`) are checked on the same threads, and replaced by our argon2id at the first
+//! right password ([`Checked::Right`]).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,26 +27,13 @@ use argon2_rust::{Algorithm, Argon2, Hasher, Params, Version};
 
 use crate::domain::Secret;
 
+mod formats;
+
+pub use formats::{HashFormatError, HashKind, hash_kind};
+use formats::{Parsed, argon2_ceiling, needs_upgrade};
+
 /// A worker's work area is given back after this long without a job.
 const IDLE_RELEASE: Duration = Duration::from_secs(60);
-
-/// The largest cost a stored hash may ask for (imported from elsewhere, say): beyond it the
-/// hash is refused rather than letting one database row allocate without bound.
-#[allow(
-    clippy::expect_used,
-    reason = "constant parameters, checked by the tests"
-)]
-fn ceiling() -> &'static Params {
-    static CEILING: OnceLock<Params> = OnceLock::new();
-    CEILING.get_or_init(|| {
-        Params::builder()
-            .memory(argon2_rust::params::Memory::mib(256))
-            .passes(16)
-            .lanes(16)
-            .build()
-            .expect("valid argon2 ceiling")
-    })
-}
 
 fn argon2id() -> Argon2 {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
@@ -158,55 +149,74 @@ pub fn hash_password(password: &Secret<String>) -> anyhow::Result<String> {
     run_blocking(move |hasher| hash_with(hasher, password.expose().as_bytes()))?
 }
 
-/// The algorithm a PHC string names, so hashes imported as argon2i or argon2d still verify.
-fn algorithm_of(phc: &str) -> Option<Algorithm> {
-    match phc.split('$').nth(1)? {
-        "argon2id" => Some(Algorithm::Argon2id),
-        "argon2i" => Some(Algorithm::Argon2i),
-        "argon2d" => Some(Algorithm::Argon2d),
-        _ => None,
-    }
+/// What a password check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// No stored hash (an unknown user, or one without a password), or the wrong password.
+    Wrong,
+    /// The right password. `upgraded` is a hash of it in our own form when the stored one
+    /// was another (imported, or argon2 at other parameters): the caller stores it in
+    /// place of the one that verified, if that is still the one stored.
+    Right { upgraded: Option<String> },
 }
 
-/// With `None` (unknown user) verifies against a fixed dummy hash, so that both failures
-/// take the same time.
-fn verify_with(hasher: &mut Hasher, password: &[u8], stored: Option<&str>) -> bool {
+/// A hash that is never stored: what an unknown user (or one without a usable hash) is
+/// checked against, so that those failures take as long as a wrong password.
+fn dummy(hasher: &mut Hasher) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let (phc, known) = match stored {
-        Some(phc) => (phc, true),
-        None => (
-            DUMMY
-                .get_or_init(|| {
-                    let random = crate::crypto::tokens::random_token(16);
-                    hash_with(hasher, random.as_bytes()).unwrap_or_default()
-                })
-                .as_str(),
-            false,
-        ),
+    DUMMY.get_or_init(|| {
+        let random = crate::crypto::tokens::random_token(16);
+        hash_with(hasher, random.as_bytes()).unwrap_or_default()
+    })
+}
+
+fn verify_argon2(hasher: &mut Hasher, phc: &str, algorithm: Algorithm, password: &[u8]) -> bool {
+    hasher
+        .verify_encoded_bounded(phc, password, algorithm, argon2_ceiling())
+        .is_ok()
+}
+
+/// With `None` (unknown user), or a stored value that is no hash we accept (a user
+/// imported without a password), verifies against the dummy hash and answers `Wrong`, so
+/// that those failures take the time a wrong password does. A right password for a hash
+/// in another form than ours comes with its replacement, made on the same thread.
+fn check_with(hasher: &mut Hasher, password: &[u8], stored: Option<&str>) -> Checked {
+    let parsed = stored.and_then(|phc| formats::parse(phc).ok().map(|(_, p)| (phc, p)));
+    let Some((phc, parsed)) = parsed else {
+        let dummy = dummy(hasher);
+        verify_argon2(hasher, dummy, Algorithm::Argon2id, password);
+        return Checked::Wrong;
     };
-    let Some(algorithm) = algorithm_of(phc) else {
-        return false;
+    let right = match &parsed {
+        Parsed::Argon2(algorithm) => verify_argon2(hasher, phc, *algorithm, password),
+        other => formats::verify_other(other, phc, password),
     };
-    let ok = hasher
-        .verify_encoded_bounded(phc, password, algorithm, ceiling())
-        .is_ok();
-    ok && known
+    if !right {
+        return Checked::Wrong;
+    }
+    let upgraded = needs_upgrade(phc)
+        .then(|| hash_with(hasher, password).ok())
+        .flatten();
+    Checked::Right { upgraded }
 }
 
 /// Verifies `password` against a stored PHC string, waiting for the answer (the tests';
-/// the server verifies with [`verify_password_async`]).
+/// the server verifies with [`check_password_async`]).
 #[cfg(test)]
 fn verify_password(password: &Secret<String>, stored: Option<&str>) -> bool {
     let (password, stored) = (password.clone(), stored.map(str::to_owned));
-    run_blocking(move |hasher| verify_with(hasher, password.expose().as_bytes(), stored.as_deref()))
-        .unwrap_or(false)
+    let checked = run_blocking(move |hasher| {
+        check_with(hasher, password.expose().as_bytes(), stored.as_deref())
+    });
+    matches!(checked, Ok(Checked::Right { .. }))
 }
 
-/// Verifies `password` against a stored PHC string; the caller's worker is free meanwhile.
-pub async fn verify_password_async(password: Secret<String>, stored: Option<String>) -> bool {
-    run_async(move |hasher| verify_with(hasher, password.expose().as_bytes(), stored.as_deref()))
+/// Checks `password` against a stored hash on a hashing thread (the caller's worker is
+/// free meanwhile), with our own hash of it when the stored one should be replaced.
+pub async fn check_password_async(password: Secret<String>, stored: Option<String>) -> Checked {
+    run_async(move |hasher| check_with(hasher, password.expose().as_bytes(), stored.as_deref()))
         .await
-        .unwrap_or(false)
+        .unwrap_or(Checked::Wrong)
 }
 
 #[cfg(test)]
@@ -277,15 +287,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_async_verifier_agrees() {
+    async fn the_async_checker_agrees_and_upgrades_only_hashes_not_in_our_form() {
         let hash = hash_password(&secret("s3cret")).unwrap();
-        let (right, wrong, unknown) = tokio::join!(
-            verify_password_async(secret("s3cret"), Some(hash.clone())),
-            verify_password_async(secret("nope"), Some(hash.clone())),
-            verify_password_async(secret("s3cret"), None),
+        let (right, wrong, unknown, unusable) = tokio::join!(
+            check_password_async(secret("s3cret"), Some(hash.clone())),
+            check_password_async(secret("nope"), Some(hash.clone())),
+            check_password_async(secret("s3cret"), None),
+            // A user imported without a password: nothing verifies.
+            check_password_async(secret(""), Some(String::new())),
         );
-        assert!(right);
-        assert!(!wrong);
-        assert!(!unknown);
+        assert_eq!(right, Checked::Right { upgraded: None });
+        assert_eq!(wrong, Checked::Wrong);
+        assert_eq!(unknown, Checked::Wrong);
+        assert_eq!(unusable, Checked::Wrong);
+
+        // argon2i at other parameters, and a bcrypt hash (jBCrypt's test vector): the
+        // right password comes back with our argon2id of it, which verifies.
+        use argon2::{Algorithm as A, Params as P, Version as V};
+        let argon2i = argon2::Argon2::new(A::Argon2i, V::V0x13, P::new(8192, 3, 1, None).unwrap())
+            .hash_password(b"legacy")
+            .unwrap()
+            .to_string();
+        let bcrypt = "$2a$06$If6bvum7DFjUnE9p2uDeDu0YHzrHM6tf.iqN8.yx.jNN1ILEf7h0i";
+        for (stored, password) in [(argon2i.as_str(), "legacy"), (bcrypt, "abc")] {
+            let Checked::Right {
+                upgraded: Some(upgraded),
+            } = check_password_async(secret(password), Some(stored.to_owned())).await
+            else {
+                panic!("{stored} should verify and be upgraded");
+            };
+            assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+            assert_eq!(
+                check_password_async(secret(password), Some(upgraded)).await,
+                Checked::Right { upgraded: None }
+            );
+            assert_eq!(
+                check_password_async(secret("other"), Some(stored.to_owned())).await,
+                Checked::Wrong
+            );
+        }
     }
 }

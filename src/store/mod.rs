@@ -461,6 +461,28 @@ pub struct UserQuery<'a> {
     pub limit: i64,
 }
 
+/// One user of an import (`AuditStore::import_users`), checked whole by the caller.
+#[derive(Clone, Debug)]
+pub struct ImportedUser {
+    pub user: User,
+    /// Names of the groups the user belongs to, as the import file gives them. Not
+    /// written yet: groups are issue 23's part 5 (`sql::audit`, the marked step).
+    pub groups: Vec<String>,
+}
+
+/// Why an import stopped before its end: the source found a bad record (and knows which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportAbandoned;
+
+/// The users of an import, handed over one at a time, so that an import of any size
+/// holds one user in memory.
+pub trait UserImport {
+    /// The next user; `None` at the end; `Err` abandons the import (nothing is written).
+    fn next_user(&mut self) -> Option<Result<ImportedUser, ImportAbandoned>>;
+    /// The audit event of the whole import, asked for once every user is in.
+    fn event(&self) -> NewAuditEvent;
+}
+
 pub trait AuditStore {
     /// Applies `change` and records `event` in one transaction: both or neither. `None`
     /// (and nothing written) if there was nothing to change (no such user, client,
@@ -476,6 +498,11 @@ pub trait AuditStore {
     /// Events newest first, older than the event `before` (by id) when given.
     fn list_audit_events(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
     fn find_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;
+    /// Creates every user `import` yields, then records its event, in one transaction:
+    /// all or nothing. `Ok(false)` (nothing written) if the import abandoned itself;
+    /// `Conflict` (nothing written) if a username (in any case) or `sub` is taken, by an
+    /// existing user or an earlier one of the import: the last user yielded.
+    fn import_users(&self, import: &mut dyn UserImport) -> StoreResult<bool>;
 }
 
 pub trait UserStore {
@@ -493,6 +520,16 @@ pub trait UserStore {
     fn update_user(&self, user: &User, now: UnixTime) -> StoreResult<bool>;
     /// Sets the password and ends the user's browser sessions (`credentials_changed_at`).
     fn set_password_hash(&self, username: &str, hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Replaces the user's password hash by `upgraded` (the same password, hashed our way)
+    /// if it is still `verified`, the hash the password was just checked against: `false`,
+    /// and nothing written, if it changed meanwhile (a new password, or another sign-in's
+    /// upgrade). The password is the same, so sessions live on and nothing else changes.
+    fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        verified: &str,
+        upgraded: &str,
+    ) -> StoreResult<bool>;
 }
 
 pub trait ClientStore {

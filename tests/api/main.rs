@@ -26,6 +26,7 @@ mod flow;
 mod helpers;
 mod http_edges;
 mod implicit_hybrid;
+mod import;
 mod interaction;
 mod introspection;
 mod keys;

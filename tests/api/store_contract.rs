@@ -118,6 +118,29 @@ fn contract(store: Arc<dyn Store>) {
         "$argon2id$y"
     );
     assert!(!store.set_password_hash("nobody", "h", 5).unwrap());
+    // An upgrade replaces only the hash that verified (compare-and-set), and nothing else.
+    let before = store.find_user(&alice.id).unwrap().unwrap();
+    assert!(
+        !store
+            .upgrade_password_hash(&alice.id, "$stale", "$new")
+            .unwrap()
+    );
+    assert!(
+        store
+            .upgrade_password_hash(&alice.id, "$argon2id$y", "$new")
+            .unwrap()
+    );
+    assert!(
+        !store
+            .upgrade_password_hash(&alice.id, "$argon2id$y", "$newer")
+            .unwrap()
+    );
+    let after = store.find_user(&alice.id).unwrap().unwrap();
+    assert_eq!(after.password_hash, "$new");
+    assert_eq!(
+        (after.updated_at, after.credentials_changed_at),
+        (before.updated_at, before.credentials_changed_at)
+    );
 
     // Clients keep their redirect URIs in order, and their first-party mark.
     let registered = crate::helpers::register_client(ClientDraft {
@@ -256,6 +279,7 @@ fn contract(store: Arc<dyn Store>) {
 
     token_contract(&store, &client.id, &alice.id);
     audit_contract(&store, &client);
+    import_contract(&store);
 
     // Removing a user removes what hangs off it; removing a client forgets it at once.
     assert!(store.delete_user("alice").unwrap());
@@ -264,6 +288,73 @@ fn contract(store: Arc<dyn Store>) {
     assert!(store.delete_client(&client.id).unwrap());
     assert!(store.find_client(&client.id).unwrap().is_none());
     assert!(!store.delete_client(&client.id).unwrap());
+}
+
+/// Users to import, then (optionally) a refusal of the import.
+struct Importing {
+    users: std::vec::IntoIter<User>,
+    abandon: bool,
+}
+
+impl portcullis::store::UserImport for Importing {
+    fn next_user(
+        &mut self,
+    ) -> Option<Result<portcullis::store::ImportedUser, portcullis::store::ImportAbandoned>> {
+        match self.users.next() {
+            Some(user) => Some(Ok(portcullis::store::ImportedUser {
+                user,
+                groups: vec!["staff".into()],
+            })),
+            None if self.abandon => {
+                self.abandon = false;
+                Some(Err(portcullis::store::ImportAbandoned))
+            }
+            None => None,
+        }
+    }
+
+    fn event(&self) -> NewAuditEvent {
+        event("users.imported", "file")
+    }
+}
+
+/// An import is written whole with its event, or not at all.
+fn import_contract(store: &Arc<dyn Store>) {
+    let importing = |names: &[&str], abandon: bool| {
+        store.import_users(&mut Importing {
+            users: names
+                .iter()
+                .map(|n| user(n))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            abandon,
+        })
+    };
+    let imported = |name: &str| store.find_user_by_username(name).unwrap().is_some();
+    let before = store.list_audit_events(None, 1).unwrap();
+    assert!(!importing(&["imp1", "imp2"], true).unwrap());
+    assert!(!imported("imp1") && !imported("imp2"));
+    // A taken name (in another case) rolls back those before it.
+    store.create_user(&user("Taken")).unwrap();
+    assert!(matches!(
+        importing(&["imp1", "TAKEN", "imp2"], false),
+        Err(StoreError::Conflict)
+    ));
+    assert!(!imported("imp1") && !imported("imp2"));
+    assert_eq!(
+        format!("{:?}", store.list_audit_events(None, 1).unwrap()),
+        format!("{before:?}"),
+        "no event either"
+    );
+    assert!(importing(&["imp1", "imp2"], false).unwrap());
+    assert!(imported("imp1") && imported("imp2"));
+    assert_eq!(
+        store.list_audit_events(None, 1).unwrap()[0].action,
+        "users.imported"
+    );
+    for name in ["imp1", "imp2", "taken"] {
+        assert!(store.delete_user(name).unwrap());
+    }
 }
 
 fn refresh(hash: &str, grant: &str, expires_at: i64) -> RefreshToken {

@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::render;
-use crate::crypto::password::verify_password_async;
+use crate::crypto::password::{Checked, check_password_async, hash_kind};
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::domain::{Secret, UnixTime};
 use crate::http::client_address::{client_address_of, limit_key};
@@ -293,13 +293,18 @@ impl SignInPorts for FormPorts<'_> {
         })
         .await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let right = verify_password_async(password, stored).await;
-        Ok(match user.filter(|_| right) {
-            Some(user) => PasswordCheck::Right(Account {
-                disabled: user.disabled_at.is_some(),
-                user_id: user.id,
-            }),
-            None => PasswordCheck::Wrong,
+        let checked = check_password_async(password, stored.clone()).await;
+        Ok(match (user, checked) {
+            (Some(user), Checked::Right { upgraded }) => {
+                if let (Some(upgraded), Some(verified)) = (upgraded, stored) {
+                    upgrade_password(self.state, &user.id, verified, upgraded).await;
+                }
+                PasswordCheck::Right(Account {
+                    disabled: user.disabled_at.is_some(),
+                    user_id: user.id,
+                })
+            }
+            _ => PasswordCheck::Wrong,
         })
     }
 
@@ -386,6 +391,25 @@ impl SignInPorts for FormPorts<'_> {
 
     fn now(&self) -> UnixTime {
         self.state.now()
+    }
+}
+
+/// Stores `upgraded` (our argon2id of the password that just verified) in place of
+/// `verified`, unless the stored hash changed meanwhile. A failure is logged and the
+/// sign-in goes on: the old hash still works, and the next sign-in tries again.
+async fn upgrade_password(state: &State, user_id: &str, verified: String, upgraded: String) {
+    let from = hash_kind(&verified).map_or("unknown", |k| k.as_str());
+    let id = user_id.to_owned();
+    let stored = blocking(state, move |ctx| {
+        Ok(ctx.store.upgrade_password_hash(&id, &verified, &upgraded)?)
+    })
+    .await;
+    match stored {
+        Ok(true) => crate::audit::password_upgraded(user_id, from),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(sub = user_id, error = %e, "could not store the upgraded password hash")
+        }
     }
 }
 

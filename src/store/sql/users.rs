@@ -222,4 +222,23 @@ impl UserStore for SqlStore {
         self.liveness_changed();
         Ok(n > 0)
     }
+
+    fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        verified: &str,
+        upgraded: &str,
+    ) -> StoreResult<bool> {
+        // Compare-and-set in one statement: of two sign-ins upgrading at once, one writes.
+        // Neither `updated_at` (the profile did not change) nor `credentials_changed_at`
+        // (the password did not: the session being signed in must live).
+        let n = diesel::update(
+            users::table
+                .find(user_id)
+                .filter(users::password_hash.eq(verified)),
+        )
+        .set(users::password_hash.eq(upgraded))
+        .execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
 }
