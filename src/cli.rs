@@ -1,5 +1,10 @@
-//! The command line (CONTRACT.md): `serve` (default), `migrate`, `users ...`, `clients ...`,
-//! `keys list`. Every command reads the same configuration as `serve`.
+//! The command line (CONTRACT.md): `serve` (default), `migrate`, `users ...`, `groups ...`
+//! (in `groups`), `clients ...`, `keys list`. Every command reads the same configuration
+//! as `serve`.
+
+mod groups;
+
+pub use groups::GroupsCommand;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -58,6 +63,9 @@ pub enum Command {
     /// See and end users' browser sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manage groups and their members (the `groups` claim).
+    #[command(subcommand)]
+    Groups(GroupsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -312,6 +320,9 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(cmd) => {
             announcing_changes(&settings, |store| clients(cmd, &settings, store))
+        }
+        Command::Groups(cmd) => {
+            announcing_changes(&settings, |store| groups::groups(cmd, &settings, store))
         }
         Command::Keys(cmd) => keys(
             cmd,

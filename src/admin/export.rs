@@ -23,8 +23,8 @@ const NOT_CLAIMS: [&str; 6] = [
     "name",
 ];
 
-/// The record of `user` in the import format.
-pub fn record_of(user: &User) -> UserRecord {
+/// The record of `user`, a member of `groups` (names), in the import format.
+pub fn record_of(user: &User, groups: Vec<String>) -> UserRecord {
     let mut claims = claims::all_claims(user);
     for name in NOT_CLAIMS {
         claims.remove(name);
@@ -37,8 +37,7 @@ pub fn record_of(user: &User) -> UserRecord {
         name: user.name.clone(),
         password_hash: (!user.password_hash.is_empty()).then(|| user.password_hash.clone()),
         claims: Some(claims),
-        // GROUPS (issue 23, part 5): the user's group names, once groups exist.
-        groups: Some(Vec::new()),
+        groups: Some(groups),
         disabled: Some(user.disabled_at.is_some()),
     }
 }
@@ -57,7 +56,9 @@ impl Admin<'_> {
                 limit: PAGE,
             })?;
             for user in &users {
-                serde_json::to_writer(&mut *out, &record_of(user))
+                let groups = self.store.list_user_groups(&user.id)?;
+                let names = groups.into_iter().map(|g| g.name).collect();
+                serde_json::to_writer(&mut *out, &record_of(user, names))
                     .map_err(|e| AdminError::Internal(format!("cannot write: {e}")))?;
                 out.write_all(b"\n").map_err(failed)?;
                 count += 1;

@@ -18,7 +18,7 @@ use super::users::{apply_json_claims, check_username};
 use super::{Admin, AdminError, AdminResult};
 use crate::crypto::password::hash_kind;
 use crate::crypto::tokens::random_uuid;
-use crate::domain::UsernameKey;
+use crate::domain::{GroupName, UsernameKey};
 use crate::protocol::claims;
 use crate::store::{ImportAbandoned, ImportedUser, NewAuditEvent, StoreError, User, UserImport};
 
@@ -26,7 +26,7 @@ use crate::store::{ImportAbandoned, ImportedUser, NewAuditEvent, StoreError, Use
 /// into memory whole.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// What `groups` can hold per user (names of at most 255 characters).
+/// How many groups one user may name.
 const MAX_GROUPS: usize = 1000;
 
 /// One line of an import or export file (CONTRACT.md, "Import/export format"). `sub` is
@@ -68,7 +68,7 @@ pub struct ImportReport {
     /// Users by the kind of their password hash; `none` for those without one.
     pub by_hash_kind: BTreeMap<&'static str, usize>,
     pub disabled: usize,
-    /// Group memberships the file names. Not applied yet (issue 23, part 5).
+    /// Group memberships the file names (a group that does not exist is created).
     pub group_memberships: usize,
     /// For a dry run: each user that would be created, with its line.
     pub planned: Vec<(usize, String)>,
@@ -104,20 +104,17 @@ fn check_sub(sub: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_groups(groups: Vec<String>) -> Result<Vec<String>, String> {
+/// The user's groups by the group-name rule (`GroupName`); a name given twice (in any
+/// case: one group) is kept once.
+fn check_groups(groups: Vec<String>) -> Result<Vec<GroupName>, String> {
     if groups.len() > MAX_GROUPS {
         return Err(format!("at most {MAX_GROUPS} groups"));
     }
-    let mut kept: Vec<String> = Vec::with_capacity(groups.len());
+    let mut kept: Vec<GroupName> = Vec::with_capacity(groups.len());
     for group in groups {
-        let group = group.trim();
-        if group.is_empty() || group.chars().count() > 255 || group.chars().any(char::is_control) {
-            return Err(
-                "group names must be 1 to 255 characters, without control characters".into(),
-            );
-        }
-        if !kept.iter().any(|g| g == group) {
-            kept.push(group.to_owned());
+        let name = GroupName::parse(&group).map_err(|e| format!("in groups, {group:?}: {e}"))?;
+        if !kept.iter().any(|g| g.key() == name.key()) {
+            kept.push(name);
         }
     }
     Ok(kept)
@@ -337,8 +334,7 @@ impl<'a, R: BufRead> Lines<'a, R> {
             "users": r.users,
             "hash_kinds": r.by_hash_kind,
             "disabled": r.disabled,
-            // Issue 23 part 5 applies them; until then the event says they were not.
-            "group_memberships_not_applied": r.group_memberships,
+            "group_memberships": r.group_memberships,
         })
     }
 }
@@ -432,7 +428,8 @@ mod tests {
         assert_eq!(user.disabled_at, Some(1_000));
         assert!(user.password_hash.starts_with("$2b$10$"));
         assert_eq!(user.address.as_deref(), Some(r#"{"locality":"Paris"}"#));
-        assert_eq!(imported.groups, ["staff", "ops"]);
+        let groups: Vec<&str> = imported.groups.iter().map(GroupName::as_str).collect();
+        assert_eq!(groups, ["staff", "ops"], "trimmed, and one group once");
         assert!(!user.is_admin);
     }
 
@@ -484,7 +481,14 @@ mod tests {
                 r#"{"username": "a", "claims": {"sub": "x"}}"#,
                 "not set this way",
             ),
-            (r#"{"username": "a", "groups": [""]}"#, "group names"),
+            (
+                r#"{"username": "a", "groups": [""]}"#,
+                "a group name is 1 to 64",
+            ),
+            (
+                r#"{"username": "a", "groups": ["\u202Eevil"]}"#,
+                "bidirectional",
+            ),
             (r#"{"username": "a", "groups": "staff"}"#, "invalid type"),
             (r#"{"username": "a", "username": "b"}"#, "duplicate field"),
         ] {
@@ -503,8 +507,8 @@ mod tests {
                 "claims": {"locale": "fr-CA", "address": {"country": "CA"}}}"#,
         )
         .unwrap();
-        let exported = super::super::export::record_of(&imported.user);
-        assert_eq!(exported.groups, Some(vec![]));
+        let exported = super::super::export::record_of(&imported.user, vec!["Ops".into()]);
+        assert_eq!(exported.groups, Some(vec!["Ops".to_owned()]));
         let text = serde_json::to_string(&exported).unwrap();
         let (again, _) = record(&text).unwrap();
         let strip = |u: &User| User {

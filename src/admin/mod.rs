@@ -8,6 +8,7 @@ mod access;
 mod clients;
 mod export;
 mod factors;
+mod groups;
 mod import;
 mod users;
 mod views;
@@ -15,11 +16,12 @@ mod views;
 pub use access::{ADMIN_SCOPE, authenticate};
 pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient};
 pub use export::record_of;
+pub use groups::{GroupNameBody, NewMember};
 pub use import::{ImportReport, MAX_LINE, UserRecord};
 pub use users::{NewUser, UserPatch};
 pub use views::{
-    AuditView, ConsentView, FactorsView, KeyView, PasskeyView, SessionView, TotpView, UserPage,
-    UserView,
+    AuditView, ConsentView, FactorsView, GroupRef, GroupView, KeyView, MemberView, PasskeyView,
+    SessionView, TotpView, UserPage, UserView,
 };
 
 use serde_json::Value;

@@ -93,8 +93,11 @@ impl Admin<'_> {
             .ok_or(AdminError::NotFound("user"))
     }
 
+    /// The user, with the groups they belong to.
     pub fn get_user(&self, id: &str) -> AdminResult<UserView> {
-        Ok(UserView::of(&self.user(id)?))
+        let mut view = UserView::of(&self.user(id)?);
+        view.groups = Some(self.user_groups(id)?);
+        Ok(view)
     }
 
     /// A page of users by username, after `after`, matching `search`.
@@ -154,7 +157,9 @@ impl Admin<'_> {
             Err(e) => return Err(e.into()),
         }
         self.logged(&event);
-        Ok(UserView::of(&user))
+        let mut view = UserView::of(&user);
+        view.groups = Some(Vec::new());
+        Ok(view)
     }
 
     /// Changes claims, role or disabled state. Disabling ends every session of the user
@@ -212,8 +217,7 @@ impl Admin<'_> {
         let event = self.event(action, &user.id, Some(json!({ "changed": changed })));
         // A disabled user's sessions and grants end in the same transaction.
         let ended = self.audited(AdminChange::UpdateUser(&user), &event, "user")?;
-        let user = self.user(&user.id)?;
-        Ok((UserView::of(&user), ended))
+        Ok((self.get_user(&user.id)?, ended))
     }
 
     fn is_acting_user(&self, id: &str) -> bool {

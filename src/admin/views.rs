@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::protocol::claims::all_claims;
 use crate::store::{
-    AuditEvent, BrowserSession, Consent, FactorSummary, PasskeySummary, StoredKey, TotpSummary,
-    User,
+    AuditEvent, BrowserSession, Consent, FactorSummary, Group, GroupMember, GroupSummary,
+    PasskeySummary, StoredKey, TotpSummary, User,
 };
 
 #[derive(Debug, Serialize)]
@@ -24,6 +24,10 @@ pub struct UserView {
     pub updated_at: i64,
     /// Standard claims the user has, `sub` and `preferred_username` aside.
     pub claims: Map<String, Value>,
+    /// The groups the user belongs to, by name: in the view of one user (listings leave
+    /// it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupRef>>,
 }
 
 impl UserView {
@@ -41,6 +45,63 @@ impl UserView {
             created_at: user.created_at,
             updated_at: user.updated_at,
             claims,
+            groups: None,
+        }
+    }
+}
+
+/// A group: its name as the `groups` claim says it, and how many members it has.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub id: String,
+    pub name: String,
+    pub members: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl GroupView {
+    pub fn of(summary: &GroupSummary) -> Self {
+        Self {
+            id: summary.group.id.clone(),
+            name: summary.group.name.clone(),
+            members: summary.members,
+            created_at: summary.group.created_at,
+            updated_at: summary.group.updated_at,
+        }
+    }
+}
+
+/// A group as a user's view names it.
+#[derive(Debug, Serialize)]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl GroupRef {
+    pub fn of(group: &Group) -> Self {
+        Self {
+            id: group.id.clone(),
+            name: group.name.clone(),
+        }
+    }
+}
+
+/// A member of a group: the user (`id` is the user's `sub`) and when they were added.
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub username: String,
+    pub added_at: i64,
+}
+
+impl MemberView {
+    pub fn of(member: &GroupMember) -> Self {
+        Self {
+            id: member.user_id.clone(),
+            username: member.username.clone(),
+            added_at: member.added_at,
         }
     }
 }

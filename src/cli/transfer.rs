@@ -29,14 +29,6 @@ pub(super) fn import(
         })?
     };
     print!("{}", summary(&report));
-    if report.group_memberships > 0 {
-        // GROUPS (issue 23, part 5): gone once memberships are written.
-        eprintln!(
-            "warning: the file names {} group memberships; they are not applied (groups \
-             are not supported yet)",
-            report.group_memberships
-        );
-    }
     Ok(())
 }
 
@@ -51,7 +43,7 @@ fn summary(report: &ImportReport) -> String {
         }
     }
     out.push_str(&format!(
-        "{} {} users (password hashes: {}); {} disabled\n",
+        "{} {} users (password hashes: {}); {} disabled; {} group memberships\n",
         if report.dry_run {
             "would import"
         } else {
@@ -60,6 +52,7 @@ fn summary(report: &ImportReport) -> String {
         report.users,
         report.kinds(),
         report.disabled,
+        report.group_memberships,
     ));
     out
 }

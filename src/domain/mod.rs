@@ -5,6 +5,7 @@ mod auth_level;
 mod client_metadata;
 mod clock;
 mod grant_type;
+mod group_name;
 mod key_algorithm;
 mod password_rule;
 mod pkce;
@@ -20,6 +21,7 @@ pub use auth_level::{ACR_MFA, ACR_PASSWORD, AcrAsked, Level, MethodUse, MfaPolic
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
+pub use group_name::{GroupName, InvalidGroupName, MAX_GROUP_NAME};
 pub use key_algorithm::KeyAlgorithm;
 pub use password_rule::{PasswordRuleError, check_chosen_password, check_new_password};
 pub use pkce::is_pkce_string;

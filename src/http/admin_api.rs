@@ -1,7 +1,9 @@
 //! The admin API (`/admin/api/...`): JSON over HTTP for the operations of `admin`,
 //! each authorized by a bearer access token with the admin scope (`admin::authenticate`).
 //! Handlers parse, run the operation on the blocking pool, and finish what lives outside
-//! the database (session-store records, the key ring).
+//! the database (session-store records, the key ring). Groups are in `groups`.
+
+mod groups;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -70,7 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(at(admin_api::CLIENT_SECRET).post(rotate_secret).done())
     .service(at(admin_api::KEYS).get(list_keys).done())
     .service(at(admin_api::ROTATE_KEYS).post(rotate_keys).done())
-    .service(at(admin_api::AUDIT).get(list_audit).done());
+    .service(at(admin_api::AUDIT).get(list_audit).done())
+    .configure(groups::configure);
 }
 
 type Reply = Result<HttpResponse, AdminApiError>;
@@ -127,8 +130,18 @@ impl JsonBody {
         if !self.declared {
             return Err(AdminError::invalid(BodyType::Json.refusal()));
         }
-        serde_json::from_slice(&self.bytes)
-            .map_err(|e| AdminError::invalid(format!("the body is not what this call takes: {e}")))
+        let refused = |e: serde_json::Error| {
+            AdminError::invalid(format!("the body is not what this call takes: {e}"))
+        };
+        // Every body of this API is a JSON object: serde would also fill a struct from
+        // an array of its fields' values in order (`["Ops"]` as `{"name": "Ops"}`).
+        let value: serde_json::Value = serde_json::from_slice(&self.bytes).map_err(refused)?;
+        if !value.is_object() {
+            return Err(AdminError::invalid(
+                "the body is not what this call takes: a JSON object",
+            ));
+        }
+        serde_json::from_value(value).map_err(refused)
     }
 }
 

@@ -66,6 +66,12 @@ pub mod console {
     pub const KEYS: &str = "/admin/keys";
     pub const ROTATE_KEYS: &str = "/admin/keys/rotate";
     pub const AUDIT: &str = "/admin/audit";
+    /// The groups (GET), and creating one (POST).
+    pub const GROUPS: &str = "/admin/groups";
+    /// One group: its members, renaming, deleting, adding a member.
+    pub const GROUP: &str = "/admin/groups/{id}";
+    /// `action`: `rename`, `delete`, `add_member`, `remove_member`.
+    pub const GROUP_ACTION: &str = "/admin/groups/{id}/{action}";
 }
 
 /// The admin API: JSON, its errors too (`http::error::answers_json` reads `PREFIX`).
@@ -86,6 +92,10 @@ pub mod admin_api {
     pub const KEYS: &str = "/admin/api/keys";
     pub const ROTATE_KEYS: &str = "/admin/api/keys/rotate";
     pub const AUDIT: &str = "/admin/api/audit";
+    pub const GROUPS: &str = "/admin/api/groups";
+    pub const GROUP: &str = "/admin/api/groups/{id}";
+    pub const GROUP_MEMBERS: &str = "/admin/api/groups/{id}/members";
+    pub const GROUP_MEMBER: &str = "/admin/api/groups/{id}/members/{user_id}";
 }
 
 /// `pattern` with its `{name}` parameters replaced, in order, by `values` (as they are,
@@ -245,6 +255,18 @@ impl Links {
 
     pub fn console_audit(&self) -> String {
         self.at(console::AUDIT)
+    }
+
+    pub fn console_groups(&self) -> String {
+        self.at(console::GROUPS)
+    }
+
+    pub fn console_group(&self, id: &str) -> String {
+        self.at(&fill(console::GROUP, &[id]))
+    }
+
+    pub fn console_group_action(&self, id: &str, action: &str) -> String {
+        self.at(&fill(console::GROUP_ACTION, &[id, action]))
     }
 }
 
@@ -459,6 +481,10 @@ mod tests {
         assert_eq!(
             links.console_client_action("c1", "secret"),
             "/auth/admin/clients/c1/secret"
+        );
+        assert_eq!(
+            links.console_group_action("g1", "rename"),
+            "/auth/admin/groups/g1/rename"
         );
         assert_eq!(Links::new("").login(), "/login");
     }

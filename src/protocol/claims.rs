@@ -210,7 +210,8 @@ fn unknown_or_fixed(name: &str) -> ClaimError {
     }
 }
 
-/// The scope that releases `claim` (OIDC Core §5.4), for the claims about the user;
+/// The scope that releases `claim` (OIDC Core §5.4, and `groups`), for the claims about
+/// the user;
 /// `None` for the others (`sub`, `acr`, `auth_time`, and names this provider never
 /// releases).
 pub fn releasing_scope(claim: &str) -> Option<&'static str> {
@@ -221,6 +222,7 @@ pub fn releasing_scope(claim: &str) -> Option<&'static str> {
         "email" | "email_verified" => Some("email"),
         "address" => Some("address"),
         "phone_number" | "phone_number_verified" => Some("phone"),
+        super::groups::GROUPS => Some(super::groups::GROUPS),
         _ => None,
     }
 }

@@ -14,7 +14,7 @@ use crate::crypto::KeySet;
 use crate::domain::{GrantType, SubjectType};
 use crate::store::AuthMethod;
 
-pub const CLAIMS_SUPPORTED: [&str; 29] = [
+pub const CLAIMS_SUPPORTED: [&str; 30] = [
     "sub",
     "iss",
     "aud",
@@ -44,6 +44,7 @@ pub const CLAIMS_SUPPORTED: [&str; 29] = [
     "phone_number",
     "phone_number_verified",
     "c_hash",
+    super::groups::GROUPS,
 ];
 
 pub fn provider_metadata(config: &ProtocolConfig, keys: &KeySet) -> Value {

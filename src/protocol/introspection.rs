@@ -2,10 +2,12 @@
 
 use serde_json::{Value, json};
 
+use super::groups::{self, GROUPS};
 use super::tokens::{Subject, subject_for, verify_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::tokens::token_hash;
+use crate::domain::Scopes;
 use crate::store::Client;
 
 /// RFC 9701 §5: the media type a client asks for (Accept) and gets.
@@ -65,8 +67,14 @@ fn access_token_info(
     if let Some(amr) = &claims.amr {
         info["amr"] = json!(amr);
     }
-    if let Some(Subject::Client { .. }) = claims.subject() {
-        info["sub_type"] = json!("client");
+    match claims.subject() {
+        Some(Subject::Client { .. }) => info["sub_type"] = json!("client"),
+        // What the groups are now, not what the token says they were: a resource server
+        // that asks is told of a membership ended since (`protocol::groups`).
+        Some(Subject::User { grant_id, .. }) if has_groups_scope(&claims.scope) => {
+            info[GROUPS] = groups::value(&groups::claim(&grant_id, ctx)?);
+        }
+        _ => {}
     }
     Ok(Some(info))
 }
@@ -104,7 +112,14 @@ fn refresh_token_info(
     if let Some(amr) = &grant.amr {
         info["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
     }
+    if has_groups_scope(&grant.scope) {
+        info[GROUPS] = groups::value(&groups::claim(&grant.id, ctx)?);
+    }
     Ok(Some(info))
+}
+
+fn has_groups_scope(scope: &str) -> bool {
+    Scopes::parse(scope).is_some_and(|s| s.contains(GROUPS))
 }
 
 /// RFC 9701 §5: the response as a signed JWT for `caller`, `typ`

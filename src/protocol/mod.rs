@@ -12,6 +12,7 @@ pub mod error;
 pub mod factors;
 pub mod features;
 pub mod grants;
+pub mod groups;
 pub mod interaction;
 pub mod introspection;
 pub mod jwt;
@@ -39,15 +40,16 @@ use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::UnixTime;
 use crate::store::Store;
 
-/// Scopes of the user's identity this provider understands (OIDC Core §5.4, §11); others
-/// are dropped from authorization requests (RFC 6749 §3.3) unless the client was
-/// registered with them (API scopes).
-pub const SUPPORTED_SCOPES: [&str; 6] = [
+/// Scopes of the user's identity this provider understands (OIDC Core §5.4, §11, and
+/// `groups`, see `groups`); others are dropped from authorization requests (RFC 6749
+/// §3.3) unless the client was registered with them (API scopes).
+pub const SUPPORTED_SCOPES: [&str; 7] = [
     "openid",
     "profile",
     "email",
     "address",
     "phone",
+    groups::GROUPS,
     "offline_access",
 ];
 

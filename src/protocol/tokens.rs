@@ -58,6 +58,10 @@ pub struct AccessTokenClaims {
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// The user's groups when the token was issued, for a token with the `groups` scope
+    /// (RFC 9068 §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
 }
@@ -97,6 +101,8 @@ pub struct AccessTokenRequest<'a> {
     /// The user's sign-in: its `acr` and `amr` (as stored: space-separated).
     pub acr: Option<&'a str>,
     pub amr: Option<&'a str>,
+    /// The user's group names, for a token with the `groups` scope.
+    pub groups: Option<&'a [String]>,
 }
 
 pub(crate) fn signing_key(
@@ -156,6 +162,7 @@ pub fn issue_access_token(
         amr: request
             .amr
             .map(|text| text.split(' ').map(str::to_owned).collect()),
+        groups: request.groups.map(<[String]>::to_vec),
         gid,
     };
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;

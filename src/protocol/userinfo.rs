@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::claims::{all_claims, claims_for};
 use super::claims_request::{ClaimsRequest, add_requested};
+use super::groups;
 use super::tokens::{Subject, signing_key, subject_for, verify_access_token};
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
@@ -46,8 +47,14 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
         .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
     let mut out = claims_for(&user, &scopes);
     // OIDC Core §5.5: claims the request asked userinfo for, beyond its scopes.
-    if let Some(requested) = ClaimsRequest::from_stored(requested.as_deref()) {
+    let requested = ClaimsRequest::from_stored(requested.as_deref());
+    if let Some(requested) = &requested {
         add_requested(&mut out, &all_claims(&user), &requested.userinfo);
+    }
+    // The user's groups as they are now (one indexed query, or none from the cache).
+    if groups::released(&scopes, requested.as_ref().map(|r| &r.userinfo)) {
+        let names = groups::claim(&grant_id, ctx)?;
+        out.insert(groups::GROUPS.into(), groups::value(&names));
     }
     out.insert("sub".into(), json!(user_id));
     let alg = userinfo_alg(&client);

@@ -7,7 +7,7 @@ pub mod sql;
 
 use diesel::prelude::*;
 
-use crate::domain::{ApplicationType, GrantType, ResponseType, Scopes, UnixTime};
+use crate::domain::{ApplicationType, GrantType, GroupName, ResponseType, Scopes, UnixTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -449,6 +449,22 @@ pub enum AdminChange<'a> {
     /// passkeys), then ends every session and grant of the user as "sign out everywhere"
     /// does: whoever signed in with a factor that is gone is out.
     ResetSecondFactors(&'a str),
+    /// `Conflict` if a group of that name (in any case) exists.
+    CreateGroup(&'a Group),
+    /// Gives the group (by id) the record's name and `updated_at`; `Conflict` if another
+    /// group has the name.
+    RenameGroup(&'a Group),
+    /// Deletes the group and its memberships.
+    DeleteGroup(&'a str),
+    /// `Conflict` if the user is a member already.
+    AddGroupMember {
+        group_id: &'a str,
+        user_id: &'a str,
+    },
+    RemoveGroupMember {
+        group_id: &'a str,
+        user_id: &'a str,
+    },
 }
 
 /// One page of users, ordered by username.
@@ -465,9 +481,9 @@ pub struct UserQuery<'a> {
 #[derive(Clone, Debug)]
 pub struct ImportedUser {
     pub user: User,
-    /// Names of the groups the user belongs to, as the import file gives them. Not
-    /// written yet: groups are issue 23's part 5 (`sql::audit`, the marked step).
-    pub groups: Vec<String>,
+    /// The groups the user belongs to, by name: a group of that name (in any case) is
+    /// joined, and one that does not exist yet is created, in the import's transaction.
+    pub groups: Vec<crate::domain::GroupName>,
 }
 
 /// Why an import stopped before its end: the source found a bad record (and knows which).
@@ -486,8 +502,9 @@ pub trait UserImport {
 pub trait AuditStore {
     /// Applies `change` and records `event` in one transaction: both or neither. `None`
     /// (and nothing written) if there was nothing to change (no such user, client,
-    /// consent or live session); otherwise the sessions it ended, for the session store
-    /// and the outbox. `Conflict` if a new user's name or client's id is taken.
+    /// consent, live session, group or membership); otherwise the sessions it ended, for
+    /// the session store and the outbox. `Conflict` if a new user's name, client's id or
+    /// group's name is taken, or the user is a member of the group already.
     fn apply_audited(
         &self,
         change: AdminChange<'_>,
@@ -870,6 +887,80 @@ pub trait FactorStore {
     fn reset_second_factors(&self, user_id: &str) -> StoreResult<RemovedFactors>;
 }
 
+/// A named set of users. Its name is what the `groups` claim releases.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::groups)]
+pub struct Group {
+    pub id: String,
+    /// As the administrator wrote it (a checked `GroupName`).
+    pub name: String,
+    /// `GroupName::key` of the name: unique.
+    pub name_key: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Group {
+    pub fn new(id: String, name: &GroupName, now: UnixTime) -> Self {
+        Self {
+            id,
+            name: name.as_str().to_owned(),
+            name_key: name.key(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The same group under `name`.
+    pub fn renamed(&self, name: &GroupName, now: UnixTime) -> Self {
+        Self {
+            name: name.as_str().to_owned(),
+            name_key: name.key(),
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+}
+
+/// A group and how many members it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSummary {
+    pub group: Group,
+    pub members: i64,
+}
+
+/// A member of a group as listed: the user and when they joined.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable)]
+pub struct GroupMember {
+    pub user_id: String,
+    pub username: String,
+    pub added_at: i64,
+}
+
+/// Groups and their members, as read. Every change goes through
+/// `AuditStore::apply_audited` (`AdminChange::CreateGroup` ...), which writes its audit
+/// event in the same transaction and clears the liveness cache, here and, announced, on
+/// the other instances: a group's change reaches them as a user's does.
+///
+/// Listings are ordered by the names' keys (case-insensitively, the same on every backend:
+/// sorted here, not by the database's collation).
+pub trait GroupStore {
+    fn find_group(&self, id: &str) -> StoreResult<Option<Group>>;
+    /// The group whose name has the key of `name` (any case).
+    fn find_group_by_name(&self, name: &str) -> StoreResult<Option<Group>>;
+    /// Every group with its member count.
+    fn list_groups(&self) -> StoreResult<Vec<GroupSummary>>;
+    fn count_group_members(&self, group_id: &str) -> StoreResult<i64>;
+    /// The group's members, by username (case-insensitively).
+    fn list_group_members(&self, group_id: &str) -> StoreResult<Vec<GroupMember>>;
+    /// The groups the user belongs to.
+    fn list_user_groups(&self, user_id: &str) -> StoreResult<Vec<Group>>;
+    /// The names of the groups of the grant's user, sorted: the `groups` claim. One
+    /// indexed query (grant, then the user's memberships, then their groups), answered
+    /// from the liveness cache for a grant seen live lately.
+    fn grant_group_names(&self, grant_id: &str) -> StoreResult<Vec<String>>;
+}
+
 /// Everything the provider stores.
 pub trait Store:
     UserStore
@@ -882,6 +973,7 @@ pub trait Store:
     + SessionRecordStore
     + AuditStore
     + FactorStore
+    + GroupStore
     + Send
     + Sync
 {

@@ -241,6 +241,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        name -> Text,
+        name_key -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+        added_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
@@ -259,7 +277,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_credentials,
     recovery_codes,
     passkeys,
+    groups,
+    group_members,
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(grants -> users (user_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, TestClient, http, jwt_part, spawn_app};
 
 /// A client registered for the admin scope, and a client_credentials token of it.
-async fn automation(app: &TestApp) -> (TestClient, String) {
+pub(crate) async fn automation(app: &TestApp) -> (TestClient, String) {
     let client = app.add_service_client("admin", &[]);
     let token = client_token(app, &client).await;
     (client, token)
@@ -28,7 +28,7 @@ async fn client_token(app: &TestApp, client: &TestClient) -> String {
 }
 
 /// Calls the admin API; returns the status and the JSON body (Null when empty).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -56,7 +56,7 @@ async fn status_of(
     call(app, Some(token), method, path, body).await.0
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, token: &str, path: &str) -> Value {
     let (status, body) = call(app, Some(token), Method::GET, path, None).await;
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
     body
@@ -64,7 +64,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 
 /// An access token with the admin scope for `username`, through the code flow of a
 /// client registered for it (as the console signs in).
-async fn user_token(app: &TestApp, username: &str) -> String {
+pub(crate) async fn user_token(app: &TestApp, username: &str) -> String {
     let console = app.add_client_with(ClientDraft {
         scope: Some("openid profile admin".into()),
         ..ClientDraft::default()
@@ -107,7 +107,7 @@ async fn the_admin_scope_is_issued_to_administrators_only() {
 
 /// The audit trail, newest first, without the start-up's own registration of the
 /// console client (by `system`).
-async fn audit_events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn audit_events(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let events = get(app, token, &format!("/audit{query}")).await;
     let all = events.as_array().unwrap();
     if query.is_empty() {

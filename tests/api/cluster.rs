@@ -139,7 +139,7 @@ impl Cluster {
         })
     }
 
-    fn client(&self) -> Rp {
+    pub(crate) fn client(&self) -> Rp {
         let redirect_uri = "http://127.0.0.1:1/cb".to_owned();
         let r = crate::helpers::register_client(ClientDraft {
             name: Some("RP".into()),

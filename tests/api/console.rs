@@ -8,7 +8,7 @@ use url::Url;
 use crate::helpers::{Browser, Outcome, TestApp, hidden_inputs, spawn_app};
 
 /// A browser signed in to the console as `username`; returns it with the first page.
-async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
+pub(crate) async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
     let browser = app.browser();
     let outcome = browser.open(&app.url("/admin")).await;
     assert!(
@@ -25,7 +25,7 @@ async fn console_as(app: &TestApp, username: &str) -> (Browser, Url, String) {
     (browser, url, html)
 }
 
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     hidden_inputs(html)
         .into_iter()
         .find(|(name, _)| name == "csrf")
@@ -33,7 +33,12 @@ fn csrf(html: &str) -> String {
         .expect("a CSRF token")
 }
 
-async fn post(browser: &Browser, app: &TestApp, path: &str, form: &[(&str, &str)]) -> Outcome {
+pub(crate) async fn post(
+    browser: &Browser,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Outcome {
     let response = browser
         .http
         .post(app.url(path))

@@ -303,7 +303,7 @@ impl portcullis::store::UserImport for Importing {
         match self.users.next() {
             Some(user) => Some(Ok(portcullis::store::ImportedUser {
                 user,
-                groups: vec!["staff".into()],
+                groups: vec![portcullis::domain::GroupName::parse("Staff").unwrap()],
             })),
             None if self.abandon => {
                 self.abandon = false;
@@ -341,6 +341,10 @@ fn import_contract(store: &Arc<dyn Store>) {
         Err(StoreError::Conflict)
     ));
     assert!(!imported("imp1") && !imported("imp2"));
+    assert!(
+        store.find_group_by_name("staff").unwrap().is_none(),
+        "nor the group the users were to join"
+    );
     assert_eq!(
         format!("{:?}", store.list_audit_events(None, 1).unwrap()),
         format!("{before:?}"),
@@ -352,6 +356,22 @@ fn import_contract(store: &Arc<dyn Store>) {
         store.list_audit_events(None, 1).unwrap()[0].action,
         "users.imported"
     );
+    // The group was made once, by the first user that names it, and both joined it.
+    let staff = store.find_group_by_name("STAFF").unwrap().unwrap();
+    assert_eq!(staff.name, "Staff");
+    let members: Vec<String> = store
+        .list_group_members(&staff.id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.username)
+        .collect();
+    assert_eq!(members, ["imp1", "imp2"]);
+    store
+        .apply_audited(
+            portcullis::store::AdminChange::DeleteGroup(&staff.id),
+            &event("group.deleted", &staff.id),
+        )
+        .unwrap();
     for name in ["imp1", "imp2", "taken"] {
         assert!(store.delete_user(name).unwrap());
     }

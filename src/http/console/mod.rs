@@ -6,11 +6,13 @@
 //! API does, so a disabled or demoted administrator is out at once.
 //!
 //! One module per page: `sign_in` (the sign-in, its callback, and signing out), `users`,
-//! `user` (one user, its sessions and consents), `clients`, `keys`, `audit`. This one
+//! `user` (one user, its sessions and consents), `groups` (the groups and one group),
+//! `clients`, `keys`, `audit`. This one
 //! holds what they share: who is signed in, the CSRF check, the cookies and the refusals.
 
 mod audit;
 mod clients;
+mod groups;
 mod keys;
 mod sign_in;
 mod user;
@@ -66,7 +68,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(at(console::KEYS).get(keys::keys).done())
         .service(at(console::ROTATE_KEYS).post(keys::rotate_keys).done())
-        .service(at(console::AUDIT).get(audit::audit).done());
+        .service(at(console::AUDIT).get(audit::audit).done())
+        .service(
+            at(console::GROUPS)
+                .get(groups::groups)
+                .post(groups::create_group)
+                .done(),
+        )
+        .service(at(console::GROUP).get(groups::group).done())
+        .service(at(console::GROUP_ACTION).post(groups::group_action).done());
 }
 
 /// The console's own client registration (every instance makes sure it is there and

@@ -8,6 +8,7 @@ use crate::domain::Scopes;
 use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
 use crate::protocol::grants::{Allowed, amr_text, user_grant};
+use crate::protocol::groups;
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
@@ -175,6 +176,15 @@ pub fn issue_response(
                 "the session has ended",
             ));
         }
+        // Looked up once, and only if a token here releases them.
+        let requested = ClaimsRequest::from_stored(request.claims.as_deref())
+            .filter(|r| !r.id_token.is_empty());
+        let groups_in_access = response_type.token && scopes.contains(groups::GROUPS);
+        let groups_in_id = response_type.id_token
+            && groups::released(&scopes, requested.as_ref().map(|r| &r.id_token));
+        let group_names = (groups_in_access || groups_in_id)
+            .then(|| groups::claim(&grant.id, ctx))
+            .transpose()?;
         let access = response_type
             .token
             .then(|| {
@@ -191,6 +201,7 @@ pub fn issue_response(
                         auth_time: Some(grant.auth_time),
                         acr: grant.acr.as_deref(),
                         amr: grant.amr.as_deref(),
+                        groups: group_names.as_deref().filter(|_| groups_in_access),
                     },
                     ctx,
                 )
@@ -199,18 +210,21 @@ pub fn issue_response(
         if response_type.id_token {
             // §5.4: without an access token the client cannot ask userinfo, so the
             // claims its scopes release travel in the ID token.
-            let requested = ClaimsRequest::from_stored(request.claims.as_deref())
-                .filter(|r| !r.id_token.is_empty());
-            let claims = (access.is_none() || requested.is_some()).then(|| {
-                let mut claims = match access {
-                    Some(_) => serde_json::Map::new(),
-                    None => claims_for(&user, &scopes),
-                };
-                if let Some(requested) = &requested {
-                    add_requested(&mut claims, &all_claims(&user), &requested.id_token);
-                }
-                claims
-            });
+            let groups_claim = group_names.as_deref().filter(|_| groups_in_id);
+            let claims =
+                (access.is_none() || requested.is_some() || groups_claim.is_some()).then(|| {
+                    let mut claims = match access {
+                        Some(_) => serde_json::Map::new(),
+                        None => claims_for(&user, &scopes),
+                    };
+                    if let Some(requested) = &requested {
+                        add_requested(&mut claims, &all_claims(&user), &requested.id_token);
+                    }
+                    if let Some(names) = groups_claim {
+                        claims.insert(groups::GROUPS.into(), groups::value(names));
+                    }
+                    claims
+                });
             let extras = IdTokenExtras {
                 access_token: access.as_ref().map(|a| a.token.as_str()),
                 code: code.as_deref(),

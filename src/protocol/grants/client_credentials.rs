@@ -69,6 +69,7 @@ pub fn exchange(
             auth_time: None,
             acr: None,
             amr: None,
+            groups: None,
         },
         ctx,
     )?;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::claims::all_claims;
 use super::claims_request::{ClaimsRequest, add_requested};
+use super::groups;
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -203,6 +204,15 @@ fn user_token_response(
     ctx: &Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope_text = scope.to_string();
+    let requested = ClaimsRequest::from_stored(grant.claims.as_deref());
+    // The groups, looked up once if either token releases them (the ID token by the
+    // scope or by the claims parameter, the access token by its scope).
+    let groups_in_access = scope.contains(groups::GROUPS);
+    let groups_in_id = scope.contains("openid")
+        && groups::released(scope, requested.as_ref().map(|r| &r.id_token));
+    let group_names = (groups_in_access || groups_in_id)
+        .then(|| groups::claim(&grant.id, ctx))
+        .transpose()?;
     let access = issue_access_token(
         &AccessTokenRequest {
             subject: &Subject::User {
@@ -215,6 +225,7 @@ fn user_token_response(
             auth_time: Some(grant.auth_time),
             acr: grant.acr.as_deref(),
             amr: grant.amr.as_deref(),
+            groups: group_names.as_deref().filter(|_| groups_in_access),
         },
         ctx,
     )?;
@@ -223,7 +234,7 @@ fn user_token_response(
         .then(|| {
             // OIDC Core §5.5: claims the request asked the ID token for (a user lookup
             // only then: the common path needs none).
-            let claims = match ClaimsRequest::from_stored(grant.claims.as_deref()) {
+            let mut claims = match &requested {
                 Some(requested) if !requested.id_token.is_empty() => {
                     ctx.store.find_user(&grant.user_id)?.map(|user| {
                         let mut claims = serde_json::Map::new();
@@ -233,6 +244,11 @@ fn user_token_response(
                 }
                 _ => None,
             };
+            if let Some(names) = group_names.as_deref().filter(|_| groups_in_id) {
+                claims
+                    .get_or_insert_with(serde_json::Map::new)
+                    .insert(groups::GROUPS.into(), groups::value(names));
+            }
             let extras = IdTokenExtras {
                 access_token: Some(&access.token),
                 claims,

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::{AnyConnection, SqlStore, clients, factors, keys, sessions, users};
+use super::{AnyConnection, SqlStore, clients, factors, groups, keys, sessions, users};
 use crate::store::schema::audit_events;
 use crate::store::{
     AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent, StoreError, StoreResult,
@@ -88,6 +88,17 @@ impl AuditStore for SqlStore {
                     sessions::end_user_in(conn, user_id, now, &mut ended)?;
                     Ok(true)
                 }
+                AdminChange::CreateGroup(group) => {
+                    groups::insert_group_in(conn, group).map(|()| true)
+                }
+                AdminChange::RenameGroup(group) => groups::rename_group_in(conn, group),
+                AdminChange::DeleteGroup(id) => groups::delete_group_in(conn, id),
+                AdminChange::AddGroupMember { group_id, user_id } => {
+                    groups::add_member_in(conn, group_id, user_id, now)
+                }
+                AdminChange::RemoveGroupMember { group_id, user_id } => {
+                    groups::remove_member_in(conn, group_id, user_id)
+                }
             }?;
             // Nothing changed, nothing to record (and the caller says "not found"); a
             // failed change rolls back what it began.
@@ -102,16 +113,18 @@ impl AuditStore for SqlStore {
             Err(StoreError::Gone)
                 if !matches!(
                     change,
-                    AdminChange::CreateUser(_) | AdminChange::CreateClient(_)
+                    AdminChange::CreateUser(_)
+                        | AdminChange::CreateClient(_)
+                        | AdminChange::CreateGroup(_)
                 ) =>
             {
                 None
             }
             Err(e) => return Err(e),
         };
-        // Users, clients, consents and sessions: any of them may end grants, change what
-        // userinfo says or what a client may do. Forgotten here and, announced, on the
-        // other instances.
+        // Users, groups, clients, consents and sessions: any of them may end grants,
+        // change what userinfo and the tokens say (a group's name, its members) or what a
+        // client may do. Forgotten here and, announced, on the other instances.
         self.liveness_changed();
         Ok(applied)
     }
@@ -144,9 +157,15 @@ impl AuditStore for SqlStore {
             while let Some(next) = import.next_user() {
                 let imported = next.map_err(|_| ImportStop::Abandoned)?;
                 users::insert_user(conn, &imported.user)?;
-                // GROUPS (issue 23, part 5): write the memberships in `imported.groups`
-                // here, in this transaction, once groups exist. Until then they are parsed
-                // and counted (the import's report says so) but not written.
+                for name in &imported.groups {
+                    let group = groups::find_or_create_in(conn, name, imported.user.created_at)?;
+                    groups::add_member_in(
+                        conn,
+                        &group,
+                        &imported.user.id,
+                        imported.user.created_at,
+                    )?;
+                }
             }
             insert_event(conn, &import.event())?;
             Ok(())

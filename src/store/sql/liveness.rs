@@ -2,8 +2,9 @@
 //! who is its grant's user), and the client metadata nearly every request reads, answered
 //! from memory after the first time.
 //!
-//! The answers change only when something is revoked, a user changes or a client changes
-//! (removed, a new secret, another scope, grant type, redirect URI or any metadata), and
+//! The answers change only when something is revoked, a user or a group changes (its
+//! name, its members) or a client changes (removed, a new secret, another scope, grant
+//! type, redirect URI or any metadata), and
 //! those writes are rare. A write through this store clears the cache as soon as it has
 //! committed, and tells the other instances (`on_change`, Redis pub/sub in production). A
 //! write that nobody announces (a second process on the same database without Redis) is
@@ -31,11 +32,13 @@ const MAX_ENTRIES: usize = 20_000;
 const MAX_CLIENTS: usize = 10_000;
 
 /// A grant seen unrevoked at `checked_at`, with its absolute end (checked against the
-/// request's clock on every use) and, once asked for, its user and requested claims.
+/// request's clock on every use) and, once asked for, its user and requested claims, and
+/// the names of the user's groups.
 #[derive(Clone)]
 struct GrantEntry {
     expires_at: UnixTime,
     user: Option<(User, Option<String>)>,
+    groups: Option<Vec<String>>,
     checked_at: Instant,
 }
 
@@ -163,8 +166,15 @@ impl LivenessCache {
             let entry = entries.grants.entry(id.to_owned()).or_insert(GrantEntry {
                 expires_at,
                 user: None,
+                groups: None,
                 checked_at: at,
             });
+            // The user and groups read with an entry past its TTL are as old as it: read
+            // them again, or an unannounced change to them would outlive the TTL.
+            if !self.fresh(entry.checked_at) {
+                entry.user = None;
+                entry.groups = None;
+            }
             entry.expires_at = expires_at;
             entry.checked_at = at;
         }
@@ -193,6 +203,27 @@ impl LivenessCache {
         }
         if let Some(grant) = entries.grants.get_mut(grant_id) {
             grant.user = Some(user.clone());
+        }
+    }
+
+    /// The names of the groups of a grant's user, for a grant seen unrevoked lately.
+    pub fn grant_groups(&self, grant_id: &str) -> Option<Vec<String>> {
+        let entries = self.lock();
+        entries
+            .grants
+            .get(grant_id)
+            .filter(|g| self.fresh(g.checked_at))
+            .and_then(|g| g.groups.clone())
+    }
+
+    /// Adds the user's group names to a grant entry already there (as `remember_grant_user`).
+    pub fn remember_grant_groups(&self, seen: Generation, grant_id: &str, names: &[String]) {
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if let Some(grant) = entries.grants.get_mut(grant_id) {
+            grant.groups = Some(names.to_vec());
         }
     }
 
@@ -290,6 +321,42 @@ mod tests {
         let cache = LivenessCache::default();
         cache.remember_grant_user(cache.generation(), "g1", &user());
         assert!(cache.grant_user("g1").is_none());
+        cache.remember_grant_groups(cache.generation(), "g1", &["a".into()]);
+        assert!(cache.grant_groups("g1").is_none());
+    }
+
+    #[test]
+    fn a_user_and_groups_read_with_a_stale_grant_entry_are_read_again() {
+        let cache = LivenessCache::default();
+        let old = Instant::now() - LIVENESS_TTL;
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), old);
+        cache.remember_grant_user(cache.generation(), "g1", &user());
+        cache.remember_grant_groups(cache.generation(), "g1", &["ops".into()]);
+        // The token checked again at the database: the grant is fresh, its user is not.
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        assert!(cache.grant_user("g1").is_none());
+        assert!(cache.grant_groups("g1").is_none());
+    }
+
+    #[test]
+    fn a_users_groups_are_kept_with_the_grant_until_a_change() {
+        let cache = LivenessCache::default();
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        let before = cache.generation();
+        cache.remember_grant_groups(before, "g1", &["admins".into(), "ops".into()]);
+        assert_eq!(
+            cache.grant_groups("g1"),
+            Some(vec!["admins".to_owned(), "ops".to_owned()])
+        );
+        // A group renamed, or a member added or removed, anywhere: forgotten.
+        cache.changed();
+        assert!(cache.grant_groups("g1").is_none());
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
+        cache.remember_grant_groups(before, "g1", &["admins".into()]);
+        assert!(
+            cache.grant_groups("g1").is_none(),
+            "read before the change, not kept after it"
+        );
     }
 
     #[test]

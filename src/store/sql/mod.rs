@@ -5,6 +5,7 @@ mod audit;
 mod clients;
 mod factors;
 mod grants;
+mod groups;
 mod keys;
 pub mod liveness;
 mod sessions;
