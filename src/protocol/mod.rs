@@ -16,6 +16,7 @@ pub mod groups;
 pub mod interaction;
 pub mod introspection;
 pub mod jwt;
+pub mod links;
 pub mod logout;
 pub mod params;
 pub mod passkeys;

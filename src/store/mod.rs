@@ -578,8 +578,8 @@ pub trait GrantStore {
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     /// Revokes every live grant made in the SSO session `sid`; returns how many.
     fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize>;
-    /// Deletes codes, refresh tokens and revocation records that expired before
-    /// `before`; returns how many rows went.
+    /// Deletes codes, refresh tokens, revocation records and mailed links that expired
+    /// before `before`; returns how many rows went.
     fn purge_expired(&self, before: UnixTime) -> StoreResult<usize>;
 }
 
@@ -961,6 +961,43 @@ pub trait GroupStore {
     fn grant_group_names(&self, grant_id: &str) -> StoreResult<Vec<String>>;
 }
 
+/// A link sent by mail (`protocol::links`): only the token's hash is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::action_links)]
+pub struct ActionLink {
+    pub token_hash: String,
+    /// What the link does (`protocol::links::LinkPurpose`'s names).
+    pub purpose: String,
+    /// The account it acts on; none for an invitation.
+    pub user_id: Option<String>,
+    /// The address it was sent to: the link speaks for that address only.
+    pub email: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// Who sent it (an invitation's administrator, as the audit trail names them).
+    pub created_by: Option<String>,
+}
+
+/// Links sent by mail. Using one is a single conditional UPDATE, decided by the database
+/// between racing callers: a link works once.
+pub trait LinkStore {
+    fn insert_link(&self, link: &ActionLink) -> StoreResult<()>;
+    /// The link, used or not, expired or not (the caller says which).
+    fn find_link(&self, token_hash: &str) -> StoreResult<Option<ActionLink>>;
+    /// Marks the link of `purpose` used if it is unused and unexpired at `now`, and
+    /// returns it; `None` if it was not (unknown, another purpose, used, expired).
+    fn use_link(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<ActionLink>>;
+    /// Marks every unused link of `purpose` for the user used (a newer one, or what it
+    /// was for, made them pointless); returns how many.
+    fn retire_links(&self, user_id: &str, purpose: &str, now: UnixTime) -> StoreResult<usize>;
+}
+
 /// Everything the provider stores.
 pub trait Store:
     UserStore
@@ -974,6 +1011,7 @@ pub trait Store:
     + AuditStore
     + FactorStore
     + GroupStore
+    + LinkStore
     + Send
     + Sync
 {

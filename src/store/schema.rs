@@ -259,6 +259,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    action_links (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_by -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
@@ -279,6 +292,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkeys,
     groups,
     group_members,
+    action_links,
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));

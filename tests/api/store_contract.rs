@@ -280,6 +280,7 @@ fn contract(store: Arc<dyn Store>) {
     token_contract(&store, &client.id, &alice.id);
     audit_contract(&store, &client);
     import_contract(&store);
+    link_contract(&store);
 
     // Removing a user removes what hangs off it; removing a client forgets it at once.
     assert!(store.delete_user("alice").unwrap());
@@ -375,6 +376,83 @@ fn import_contract(store: &Arc<dyn Store>) {
     for name in ["imp1", "imp2", "taken"] {
         assert!(store.delete_user(name).unwrap());
     }
+}
+
+/// A mailed link is used once, however many use it at once; its user's going takes it.
+fn link_contract(store: &Arc<dyn Store>) {
+    let owner = user("link-owner");
+    store.create_user(&owner).unwrap();
+    let link = portcullis::store::ActionLink {
+        token_hash: "link-hash-1".into(),
+        purpose: "password_reset".into(),
+        user_id: Some(owner.id.clone()),
+        email: "owner@example.com".into(),
+        created_at: 100,
+        expires_at: 200,
+        used_at: None,
+        created_by: None,
+    };
+    store.insert_link(&link).unwrap();
+    assert_eq!(
+        store.find_link("link-hash-1").unwrap().as_ref(),
+        Some(&link)
+    );
+    assert!(
+        store
+            .use_link("link-hash-1", "invitation", 150)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .use_link("link-hash-1", "password_reset", 200)
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    // Eight threads race: one wins.
+    let winners: usize = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| store.use_link("link-hash-1", "password_reset", 150)))
+            .collect();
+        racers
+            .into_iter()
+            .map(|r| usize::from(r.join().unwrap().unwrap().is_some()))
+            .sum()
+    });
+    assert_eq!(winners, 1);
+    assert_eq!(
+        store.find_link("link-hash-1").unwrap().unwrap().used_at,
+        Some(150)
+    );
+
+    let second = portcullis::store::ActionLink {
+        token_hash: "link-hash-2".into(),
+        ..link.clone()
+    };
+    store.insert_link(&second).unwrap();
+    assert_eq!(
+        store
+            .retire_links(&owner.id, "password_reset", 160)
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .use_link("link-hash-2", "password_reset", 170)
+            .unwrap()
+            .is_none()
+    );
+    let third = portcullis::store::ActionLink {
+        token_hash: "link-hash-3".into(),
+        ..link
+    };
+    store.insert_link(&third).unwrap();
+    assert!(store.delete_user("link-owner").unwrap());
+    assert!(
+        store.find_link("link-hash-3").unwrap().is_none(),
+        "gone with its user"
+    );
 }
 
 fn refresh(hash: &str, grant: &str, expires_at: i64) -> RefreshToken {

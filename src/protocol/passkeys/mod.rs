@@ -140,9 +140,8 @@ pub fn user_handle(user_id: &str) -> Uuid {
     for (to, from) in bytes.iter_mut().zip(hash.as_ref()) {
         *to = *from;
     }
-    bytes[6] = (bytes[6] & 0x0f) | 0x80; // version 8
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // the RFC 9562 variant
-    Uuid::from_bytes(bytes)
+    // The version (8) and variant bits, set by the uuid crate (RFC 9562 §5.8).
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 /// A credential ID as stored and compared: unpadded base64url (as in the WebAuthn JSON).

@@ -3,8 +3,8 @@ use diesel::prelude::*;
 use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
-    authorization_codes, browser_sessions, client_assertion_jtis, grants, logout_deliveries,
-    refresh_tokens, revoked_access_tokens,
+    action_links, authorization_codes, browser_sessions, client_assertion_jtis, grants,
+    logout_deliveries, refresh_tokens, revoked_access_tokens,
 };
 use crate::store::{AuthorizationCode, Grant, GrantStore, RefreshToken, StoreError, StoreResult};
 
@@ -125,6 +125,8 @@ impl GrantStore for SqlStore {
             client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(before)),
         )
         .execute(&mut *conn)?;
+        purged += diesel::delete(action_links::table.filter(action_links::expires_at.lt(before)))
+            .execute(&mut *conn)?;
         purged += diesel::delete(
             logout_deliveries::table.filter(
                 logout_deliveries::delivered_at

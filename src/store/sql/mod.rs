@@ -7,6 +7,7 @@ mod factors;
 mod grants;
 mod groups;
 mod keys;
+mod links;
 pub mod liveness;
 mod sessions;
 mod tokens;
