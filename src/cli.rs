@@ -66,6 +66,22 @@ pub enum Command {
     /// Manage groups and their members (the `groups` claim).
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Check that mail leaves (a test message).
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Queue a test message to ADDRESS; prints its id. A running `portcullis serve` sends
+    /// it (to smtp_url, or as a file in the data directory's outbox/ without one): its log
+    /// says whether it went, was retried or was given up.
+    Test {
+        address: String,
+        /// The message's language.
+        #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
+        locale: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -324,6 +340,24 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Groups(cmd) => {
             announcing_changes(&settings, |store| groups::groups(cmd, &settings, store))
         }
+        Command::Mail(MailCommand::Test { address, locale }) => {
+            let store = SqlStore::open_for_command(&settings.database_url)?;
+            let kek = load_kek(&settings)?;
+            check_kek(&store, &kek)?;
+            let id = mail_test(&store, &kek, &address, &locale)?;
+            println!("{id}");
+            eprintln!(
+                "queued: a running portcullis serve sends it ({})",
+                match &settings.smtp {
+                    Some(server) => format!("to {}:{}", server.host, server.port),
+                    None => format!(
+                        "no smtp_url: written to {}",
+                        settings.mail_outbox_dir.join(format!("{id}.eml")).display()
+                    ),
+                }
+            );
+            Ok(())
+        }
         Command::Keys(cmd) => keys(
             cmd,
             &settings,
@@ -359,6 +393,24 @@ fn announcing_changes(
         );
     }
     result
+}
+
+/// Queues the test message (`mail test`); returns the outbox row's id.
+fn mail_test(
+    store: &SqlStore,
+    kek: &crate::crypto::kek::KeyEncryptionKey,
+    address: &str,
+    locale: &str,
+) -> anyhow::Result<String> {
+    use crate::mail::{EmailAddress, Locale, MailKind, Outgoing};
+    let to = EmailAddress::parse(address)
+        .map_err(|_| anyhow::anyhow!("not an email address: {address:?}"))?;
+    let outgoing = Outgoing {
+        to,
+        locale: Locale::from_tag(locale).unwrap_or_default(),
+        kind: MailKind::Test,
+    };
+    Ok(outgoing.send_later(store, kek, now())?)
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -6,11 +6,13 @@
 //! join several keys and the defaults computed from other keys.
 
 mod keys;
+pub mod smtp;
 mod sources;
 
 use std::path::Path;
 
 pub use keys::{DefaultValue, KEYS, Key};
+pub use smtp::{SmtpCredentials, SmtpSecurity, SmtpServer};
 
 // The `registration` key reads it; it lives in the domain because the protocol names it too.
 pub use crate::domain::RegistrationMode;
@@ -86,6 +88,17 @@ pub struct Settings {
     pub webauthn_rp_id: Option<String>,
     /// The origins passkey ceremonies may come from; empty: the issuer's origin.
     pub webauthn_origins: Vec<String>,
+    /// Where mail goes: this SMTP server, or (`None`, the embedded default) `.eml` files
+    /// in `mail_outbox_dir`, their links logged.
+    pub smtp: Option<SmtpServer>,
+    /// PEM CA(s) trusted for the SMTP server's certificate besides the system's roots (a
+    /// private server's own CA).
+    pub smtp_ca_file: Option<std::path::PathBuf>,
+    /// The `From` of every mail.
+    pub mail_from: lettre::message::Mailbox,
+    /// Where mail is written without an SMTP server: `outbox/` in the data directory
+    /// (beside the SQLite file, or `data/` with PostgreSQL).
+    pub mail_outbox_dir: std::path::PathBuf,
 }
 
 /// The operator's branding of the pages, read at start (no rebuild).
@@ -178,20 +191,29 @@ impl Settings {
         {
             return Err(bad("redis_ca_file", "needs a rediss:// redis_url"));
         }
-        // By default the key lives beside the SQLite file (or in ./data for PostgreSQL):
-        // never inside the database it protects.
-        let key_encryption_key_file = match values.key_encryption_key_file {
-            Some(path) => path,
-            None => {
-                let database_url = values.database_url.as_str();
-                let dir = database_url
-                    .strip_prefix("sqlite://")
-                    .map(Path::new)
-                    .and_then(Path::parent)
-                    .filter(|d| !d.as_os_str().is_empty() && database_url != "sqlite://:memory:")
-                    .unwrap_or(Path::new("data"));
-                dir.join("portcullis.kek")
-            }
+        if values.smtp_ca_file.is_some() && values.smtp_url.is_none() {
+            return Err(bad("smtp_ca_file", "needs an smtp_url"));
+        }
+        // The data directory: beside the SQLite file (or ./data for PostgreSQL).
+        let data_dir = {
+            let database_url = values.database_url.as_str();
+            database_url
+                .strip_prefix("sqlite://")
+                .map(Path::new)
+                .and_then(Path::parent)
+                .filter(|d| !d.as_os_str().is_empty() && database_url != "sqlite://:memory:")
+                .unwrap_or(Path::new("data"))
+                .to_owned()
+        };
+        // By default the key lives in the data directory: never inside the database it
+        // protects.
+        let key_encryption_key_file = values
+            .key_encryption_key_file
+            .unwrap_or_else(|| data_dir.join("portcullis.kek"));
+        let mail_from = match values.mail_from {
+            Some(mailbox) => mailbox,
+            None => smtp::default_mailbox(&values.issuer, &values.brand_name)
+                .map_err(|e| bad("mail_from", e))?,
         };
         let stylesheet = match &values.brand_stylesheet {
             None => None,
@@ -257,6 +279,10 @@ impl Settings {
             mfa: values.mfa,
             webauthn_rp_id: values.webauthn_rp_id,
             webauthn_origins: values.webauthn_origins,
+            smtp: values.smtp_url,
+            smtp_ca_file: values.smtp_ca_file,
+            mail_from,
+            mail_outbox_dir: data_dir.join("outbox"),
         })
     }
 
@@ -426,6 +452,42 @@ mod tests {
                 assert_eq!(err.key, key, "{value}");
             }
         }
+    }
+
+    #[test]
+    fn mail_is_written_to_the_data_directory_unless_an_smtp_server_is_set() {
+        let s = Settings::from_sources(None, no_env).unwrap();
+        assert!(s.smtp.is_none());
+        assert_eq!(s.mail_outbox_dir, std::path::PathBuf::from("data/outbox"));
+        assert_eq!(s.mail_from.to_string(), "Portcullis <noreply@localhost>");
+        let s = Settings::from_sources(
+            Some(
+                "database_url = \"sqlite:///srv/p/db.sqlite\"\nbrand_name = \"Acme\"\n\
+                 issuer = \"https://id.acme.example\"\nsmtp_ca_file = \"/etc/ca.pem\"",
+            ),
+            |k| (k == "PORTCULLIS_SMTP_URL").then(|| "smtps://u:secret@mx.acme.example".into()),
+        )
+        .unwrap();
+        assert_eq!(s.mail_outbox_dir, std::path::PathBuf::from("/srv/p/outbox"));
+        assert_eq!(s.mail_from.to_string(), "Acme <noreply@id.acme.example>");
+        let smtp = s.smtp.as_ref().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("mx.acme.example", 465));
+        assert!(
+            !format!("{s:?}").contains("secret"),
+            "the password is never printed"
+        );
+        let err =
+            Settings::from_sources(Some("smtp_ca_file = \"/etc/ca.pem\""), no_env).unwrap_err();
+        assert_eq!(err.key, "smtp_ca_file");
+        let err = Settings::from_sources(Some("smtp_url = \"smtp://u:pw@h?tls=none\""), no_env)
+            .unwrap_err();
+        assert_eq!(err.key, "smtp_url");
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let err = Settings::from_sources(Some("mail_from = \"nobody\""), no_env).unwrap_err();
+        assert_eq!(err.key, "mail_from");
+        let s =
+            Settings::from_sources(Some("mail_from = \"Acme <id@acme.example>\""), no_env).unwrap();
+        assert_eq!(s.mail_from.to_string(), "Acme <id@acme.example>");
     }
 
     #[test]

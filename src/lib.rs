@@ -14,6 +14,8 @@ pub mod http;
 pub mod keyring;
 pub mod liveness_sync;
 pub mod logout_delivery;
+pub mod mail;
+pub mod mail_delivery;
 pub mod memory_only;
 pub mod metrics;
 pub mod protocol;
@@ -26,13 +28,15 @@ pub mod telemetry;
 /// layers below its own, never one of its own layer or above: so no import climbs, and
 /// none closes a circle. `architecture_tests` reads every `crate::` path in `src/` and
 /// holds the code to this list.
-pub const LAYERS: [&[&str]; 9] = [
+pub const LAYERS: [&[&str]; 10] = [
     &["domain", "memory_only"],
     &["crypto"],
     &["audit", "config", "sessions", "store"],
+    // The messages mail says, and how it leaves: use-cases in `protocol` queue mail.
+    &["mail"],
     &["protocol", "keyring", "liveness_sync", "telemetry"],
     &["admin", "client_keys", "metrics"],
-    &["logout_delivery"],
+    &["logout_delivery", "mail_delivery"],
     &["http"],
     &["startup"],
     &["cli"],

@@ -1,5 +1,5 @@
 //! The Prometheus metrics every layer records into (requests, tokens, logins, backend
-//! failures, back-channel logout deliveries), rendered by the `/metrics` listener.
+//! failures, back-channel logout deliveries, mail), rendered by the `/metrics` listener.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -34,6 +34,11 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     pub backend: String,
 }
@@ -46,7 +51,20 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     backend_errors: Family<BackendLabels, Counter>,
     logout_deliveries: Family<OutcomeLabels, Counter>,
+    mail_sent: Family<MailLabels, Counter>,
+    mail_failed: Family<MailLabels, Counter>,
+    mail_given_up: Family<MailLabels, Counter>,
     in_flight: Gauge,
+}
+
+/// What became of one attempt to send a mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    /// Failed; tried again later.
+    Failed,
+    /// Failed for the last time (or for good: a permanent refusal).
+    GivenUp,
 }
 
 fn latency_histogram() -> Histogram {
@@ -65,6 +83,9 @@ impl Default for Metrics {
         let logins = Family::<OutcomeLabels, Counter>::default();
         let backend_errors = Family::<BackendLabels, Counter>::default();
         let logout_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let mail_sent = Family::<MailLabels, Counter>::default();
+        let mail_failed = Family::<MailLabels, Counter>::default();
+        let mail_given_up = Family::<MailLabels, Counter>::default();
         let in_flight = Gauge::default();
         registry.register(
             "http_requests_in_flight",
@@ -101,6 +122,21 @@ impl Default for Metrics {
             "Back-channel logout attempts by outcome (delivered, retried, failed: given up)",
             logout_deliveries.clone(),
         );
+        registry.register(
+            "mail_sent",
+            "Mails accepted by the SMTP server (or written to data/outbox/), by kind",
+            mail_sent.clone(),
+        );
+        registry.register(
+            "mail_failed",
+            "Attempts to send a mail that failed and will be retried, by kind",
+            mail_failed.clone(),
+        );
+        registry.register(
+            "mail_given_up",
+            "Mails given up (refused for good, or failed at every attempt), by kind",
+            mail_given_up.clone(),
+        );
         Self {
             registry,
             requests,
@@ -109,6 +145,9 @@ impl Default for Metrics {
             logins,
             backend_errors,
             logout_deliveries,
+            mail_sent,
+            mail_failed,
+            mail_given_up,
             in_flight,
         }
     }
@@ -152,6 +191,20 @@ impl Metrics {
         self.logout_deliveries
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One attempt to send a mail of `kind` (`password_reset`, ...).
+    pub fn mail(&self, outcome: MailOutcome, kind: &str) {
+        let family = match outcome {
+            MailOutcome::Sent => &self.mail_sent,
+            MailOutcome::Failed => &self.mail_failed,
+            MailOutcome::GivenUp => &self.mail_given_up,
+        };
+        family
+            .get_or_create(&MailLabels {
+                kind: kind.to_owned(),
             })
             .inc();
     }

@@ -170,6 +170,8 @@ pub async fn build_state_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let passkeys = passkey_service(&settings)?;
+    // Before the database: a CA file that cannot be read stops the start at once.
+    let mailer = Arc::new(crate::mail::Mailer::new(&settings)?);
     let url = settings.database_url.clone();
     let kek = load_kek(&settings)?;
     let now = clock.now();
@@ -231,6 +233,14 @@ pub async fn build_state_with_clock(
         metrics.clone(),
         local_development,
     )?;
+    let mail = crate::mail_delivery::MailDelivery::new(
+        Arc::downgrade(&store),
+        mailer,
+        kek.clone(),
+        clock.clone(),
+        metrics.clone(),
+    )
+    .spawn();
     Ok(AppState {
         settings,
         protocol_config,
@@ -246,6 +256,7 @@ pub async fn build_state_with_clock(
         kek,
         client_keys: Arc::new(JwksFetcher::new(local_development)?),
         outbox,
+        mail,
         passkeys,
     })
 }

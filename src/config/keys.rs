@@ -183,6 +183,21 @@ pub const KEYS: &[Key] = &[
         Derived("the issuer's origin"),
         "origins whose pages may use passkeys",
     ),
+    key(
+        "smtp_url",
+        Unset,
+        "SMTP server (smtp:// STARTTLS, smtps:// TLS); unset: .eml files",
+    ),
+    key(
+        "mail_from",
+        Derived("noreply@ the issuer's host, named brand_name"),
+        "sender of every mail",
+    ),
+    key(
+        "smtp_ca_file",
+        Unset,
+        "CA trusted for the SMTP server besides the system's",
+    ),
 ];
 
 #[cfg(test)]

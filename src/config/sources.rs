@@ -13,6 +13,7 @@ use serde::de::{DeserializeSeed, Error as _, MapAccess};
 use serde::{Deserialize, Deserializer};
 
 use super::keys::{DefaultValue, KEYS};
+use super::smtp::{SmtpServer, parse_mailbox};
 use super::{ConfigError, LogFormat, RegistrationMode, bad};
 use crate::domain::MfaPolicy;
 use crate::domain::{IpRange, Seconds, Secret};
@@ -92,6 +93,12 @@ pub(super) struct Values {
     pub webauthn_rp_id: Option<String>,
     #[serde(default, deserialize_with = "origins")]
     pub webauthn_origins: Vec<String>,
+    #[serde(default, deserialize_with = "smtp_url")]
+    pub smtp_url: Option<SmtpServer>,
+    #[serde(default, deserialize_with = "mail_from")]
+    pub mail_from: Option<lettre::message::Mailbox>,
+    #[serde(default, deserialize_with = "path")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// One key's value as its source gave it.
@@ -315,6 +322,23 @@ fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
         ));
     }
     Ok(Some(url))
+}
+
+/// `smtp://…` or `smtps://…`; empty: none (mail is written to files).
+fn smtp_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SmtpServer>, D::Error> {
+    match non_empty(d)? {
+        None => Ok(None),
+        Some(url) => SmtpServer::parse(&url).map(Some).map_err(D::Error::custom),
+    }
+}
+
+fn mail_from<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<lettre::message::Mailbox>, D::Error> {
+    match non_empty(d)? {
+        None => Ok(None),
+        Some(text) => parse_mailbox(&text).map(Some).map_err(D::Error::custom),
+    }
 }
 
 fn registration<'de, D: Deserializer<'de>>(d: D) -> Result<RegistrationMode, D::Error> {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub client_keys: Arc<JwksFetcher>,
     /// Wakes this instance's back-channel logout delivery after a session ends here.
     pub outbox: crate::logout_delivery::Outbox,
+    /// Wakes this instance's mail delivery after a request queued mail.
+    pub mail: crate::mail_delivery::MailOutbox,
     /// The WebAuthn Relying Party; `None`: passkeys are off (the issuer's host is an IP
     /// address, or it is no secure context; see `protocol::passkeys::PasskeySettings`).
     pub passkeys: Option<crate::protocol::passkeys::Passkeys>,

@@ -673,6 +673,57 @@ pub trait SessionRecordStore {
     fn find_logout_deliveries(&self, sid: &str) -> StoreResult<Vec<LogoutDelivery>>;
 }
 
+/// One mail in the outbox: written in the transaction of the change that sends it,
+/// delivered by whichever instance claims it first. The message itself (recipient, kind,
+/// links) is `sealed_message`, sealed under the key-encryption key by `mail`; it is
+/// cleared once the mail is sent or given up.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::mail_outbox)]
+pub struct QueuedMail {
+    pub id: String,
+    /// What kind of message (`password_reset`, ...): for logs and metrics.
+    pub kind: String,
+    /// The recipient's domain, the most of the address logs show.
+    pub recipient_domain: String,
+    pub sealed_message: Option<String>,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    /// Attempts begun so far (a claim counts as one).
+    pub attempts: i32,
+    pub sent_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The mail outbox. Enqueueing is a plain insert, so a use-case may do it inside the
+/// transaction of the change the mail tells about; delivery is the background task's
+/// (`mail_delivery`), never the request's.
+pub trait MailStore {
+    /// Queues `mail` (due at its `next_attempt_at`).
+    fn enqueue_mail(&self, mail: &QueuedMail) -> StoreResult<()>;
+    /// Claims up to `limit` mails due at `now`, leased to the caller until `lease_until`
+    /// (a claim never settled is retried then), each attempt counted. Two claimants,
+    /// on any instances, never get the same row.
+    fn claim_mail(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<QueuedMail>>;
+    /// Settles the claim `attempt` of mail `id`: sent, retried at `retry_at`, or given up
+    /// (`retry_at: None`). Sent and given-up mails lose their sealed message. `false`
+    /// (nothing written) if the row is no longer that claim's: its lease ran out and
+    /// another claim took it.
+    fn settle_mail(
+        &self,
+        id: &str,
+        attempt: i32,
+        outcome: DeliveryOutcome<'_>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    fn find_mail(&self, id: &str) -> StoreResult<Option<QueuedMail>>;
+}
+
 /// How a delivery attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome<'a> {
@@ -1012,6 +1063,7 @@ pub trait Store:
     + FactorStore
     + GroupStore
     + LinkStore
+    + MailStore
     + Send
     + Sync
 {

@@ -102,7 +102,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     for (key, value) in options.env {
         env.insert(format!("PORTCULLIS_{key}"), value);
     }
-    let settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    let mut settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    // Mail written to files (no smtp_url) stays in the test's folder, whatever the database.
+    settings.mail_outbox_dir = dir.path().join("outbox");
     let clock = options
         .clock
         .unwrap_or_else(|| Arc::new(ManualClock::starting_now()));

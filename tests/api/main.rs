@@ -41,6 +41,8 @@ mod liveness_sync;
 mod login;
 mod logout;
 mod logout_receiver;
+mod mail;
+mod mail_store;
 mod pairwise;
 mod par;
 mod passkeys;

@@ -22,12 +22,12 @@ use crate::faults::skip;
 
 /// A CA, a server certificate it signed (for `localhost` and 127.0.0.1), and an unrelated
 /// CA, as PEM files in `dir`.
-struct Pki {
-    dir: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) dir: PathBuf,
 }
 
 impl Pki {
-    fn create(dir: &Path) -> Option<Self> {
+    pub(crate) fn create(dir: &Path) -> Option<Self> {
         let pki = Self {
             dir: dir.to_owned(),
         };
@@ -126,7 +126,7 @@ impl Pki {
         );
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 }

@@ -4,7 +4,7 @@ use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
     action_links, authorization_codes, browser_sessions, client_assertion_jtis, grants,
-    logout_deliveries, refresh_tokens, revoked_access_tokens,
+    logout_deliveries, mail_outbox, refresh_tokens, revoked_access_tokens,
 };
 use crate::store::{AuthorizationCode, Grant, GrantStore, RefreshToken, StoreError, StoreResult};
 
@@ -132,6 +132,16 @@ impl GrantStore for SqlStore {
                 logout_deliveries::delivered_at
                     .lt(before)
                     .or(logout_deliveries::failed_at.lt(before)),
+            ),
+        )
+        .execute(&mut *conn)?;
+        // Sent and given-up mail (their messages are already gone): the rows only said
+        // when and why.
+        purged += diesel::delete(
+            mail_outbox::table.filter(
+                mail_outbox::sent_at
+                    .lt(before)
+                    .or(mail_outbox::failed_at.lt(before)),
             ),
         )
         .execute(&mut *conn)?;

@@ -9,6 +9,7 @@ mod groups;
 mod keys;
 mod links;
 pub mod liveness;
+mod mail;
 mod sessions;
 mod tokens;
 mod users;
