@@ -31,6 +31,9 @@ use portcullis::crypto::tokens::{pkce_s256, random_token};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
+#[allow(dead_code)] // the tests' knobs for faulty clients
+#[path = "../src/protocol/passkeys/soft_authenticator.rs"]
+mod soft_authenticator;
 #[path = "support/soft_passkey.rs"]
 mod soft_passkey;
 

@@ -5,25 +5,15 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Browser, Outcome, PASSWORD, TestApp, hidden_inputs, spawn_app};
+use crate::helpers::{Browser, Outcome, PASSWORD, TestApp, spawn_app};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-/// A browser signed in to the account page just now, and the security page's form token.
+/// A browser signed in to the account page just now, and the security page's form token;
+/// the page offers to change the password.
 async fn on_security_page(app: &TestApp, username: &str) -> (Browser, String) {
-    let browser = app.browser();
-    let outcome = browser
-        .login(browser.open(&app.url("/account")).await, username)
-        .await;
-    assert!(outcome.is_page("/account"));
-    let (_, status, html) = browser.open(&app.url("/account/security")).await.page();
-    assert_eq!(status, StatusCode::OK);
+    let (browser, html, csrf) = app.on_security_page(username).await;
     assert!(html.contains("value=\"password_change\""), "{html}");
-    let csrf = hidden_inputs(&html)
-        .into_iter()
-        .find(|(name, _)| name == "csrf")
-        .map(|(_, value)| value)
-        .unwrap();
     (browser, csrf)
 }
 

@@ -426,6 +426,24 @@ impl TestApp {
             .as_u16()
     }
 
+    /// A browser signed in to the account page with the password just now, on the
+    /// security page; returns it with the page and the page's form token.
+    pub async fn on_security_page(&self, username: &str) -> (Browser, String, String) {
+        let browser = self.browser();
+        let outcome = browser
+            .login(browser.open(&self.url("/account")).await, username)
+            .await;
+        assert!(outcome.is_page("/account"));
+        let (_, status, html) = browser.open(&self.url("/account/security")).await.page();
+        assert_eq!(status, StatusCode::OK);
+        let csrf = hidden_inputs(&html)
+            .into_iter()
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value)
+            .expect("the page's form token");
+        (browser, html, csrf)
+    }
+
     /// Runs a whole browser sign-in and code redemption; returns the token response JSON.
     pub async fn tokens_for(&self, client: &TestClient, username: &str) -> serde_json::Value {
         let (url, pkce) = self.authorize_url(client, &[]);

@@ -59,22 +59,11 @@ async fn refused(response: reqwest::Response) -> (StatusCode, String) {
     (status, message)
 }
 
-/// A browser signed in to the account page with the password just now, and the security
-/// page's form token.
+/// A browser signed in to the account page just now, and the security page's form token;
+/// the page offers to add a passkey.
 async fn on_security_page(app: &TestApp, username: &str) -> (Browser, String) {
-    let browser = app.browser();
-    let outcome = browser
-        .login(browser.open(&app.url("/account")).await, username)
-        .await;
-    assert!(outcome.is_page("/account"));
-    let (_, status, html) = browser.open(&app.url("/account/security")).await.page();
-    assert_eq!(status, StatusCode::OK);
+    let (browser, html, csrf) = app.on_security_page(username).await;
     assert!(html.contains("data-passkey=\"register\""), "{html}");
-    let csrf = hidden_inputs(&html)
-        .into_iter()
-        .find(|(name, _)| name == "csrf")
-        .map(|(_, value)| value)
-        .unwrap();
     (browser, csrf)
 }
 

@@ -24,6 +24,7 @@
 
 mod settings;
 #[cfg(test)]
+#[allow(dead_code)] // what only the bench driver uses (saving credentials)
 mod soft_authenticator;
 pub mod stored;
 

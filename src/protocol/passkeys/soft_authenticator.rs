@@ -1,6 +1,9 @@
-//! A software passkey for the unit tests: a CTAP2-style authenticator holding discoverable
-//! ES256 credentials, answering the options our ceremonies send as a browser would
-//! (WebAuthn L3 §5.1.3 and §5.1.4: client data, authenticator data, "none" attestation).
+//! A software passkey for the tests and the bench driver: a CTAP2-style authenticator
+//! holding discoverable ES256 credentials, answering the options our ceremonies send as a
+//! browser would (WebAuthn L3 §5.1.3 and §5.1.4: client data, authenticator data, "none"
+//! attestation). Compiled into the unit tests only (so the server never carries one), and
+//! by path into `tests/api` and `examples/bench_driver.rs`; a credential can be saved with
+//! its private key ([`Credential::to_json`]) for the driver's later runs.
 //!
 //! webauthn-rs's own test authenticators (webauthn-authenticator-rs `SoftPasskey` and
 //! `SoftToken`) make neither resident keys nor user handles, so they cannot answer a
@@ -26,8 +29,66 @@ pub struct Credential {
     pub id: Vec<u8>,
     pub rp_id: String,
     pub user_handle: Vec<u8>,
+    /// The private key as generated (PKCS#8), to save it; `key` is made from it.
+    pkcs8: Vec<u8>,
     key: EcdsaKeyPair,
     pub counter: u32,
+}
+
+impl Credential {
+    /// The credential with its private key and counter, to be read back by [`from_json`].
+    ///
+    /// [`from_json`]: Credential::from_json
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": URL_SAFE_NO_PAD.encode(&self.id),
+            "rp_id": self.rp_id,
+            "user_handle": URL_SAFE_NO_PAD.encode(&self.user_handle),
+            "pkcs8": URL_SAFE_NO_PAD.encode(&self.pkcs8),
+            "counter": self.counter,
+        })
+    }
+
+    /// A credential [`to_json`] saved; `None` if `saved` is not one.
+    ///
+    /// [`to_json`]: Credential::to_json
+    pub fn from_json(saved: &Value) -> Option<Self> {
+        let bytes = |name: &str| URL_SAFE_NO_PAD.decode(saved[name].as_str()?).ok();
+        let pkcs8 = bytes("pkcs8")?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).ok()?;
+        Some(Self {
+            id: bytes("id")?,
+            rp_id: saved["rp_id"].as_str()?.to_owned(),
+            user_handle: bytes("user_handle")?,
+            pkcs8,
+            key,
+            counter: u32::try_from(saved["counter"].as_u64()?).ok()?,
+        })
+    }
+
+    /// The answer to `get()` (`toJSON()`'s form) of a client at `origin`, signed for
+    /// `rp_id` with `flags` and the credential's counter as it is.
+    pub fn assertion(&self, origin: &str, rp_id: &str, flags: u8, options: &Value) -> Value {
+        let client_data = client_data("webauthn.get", origin, options);
+        let auth_data = auth_data(rp_id, flags, self.counter);
+        // The signature covers authenticatorData || SHA-256(clientDataJSON) (§6.3.3).
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
+        let signature = self.key.sign(&SystemRandom::new(), &signed).unwrap();
+        json!({
+            "id": URL_SAFE_NO_PAD.encode(&self.id),
+            "rawId": URL_SAFE_NO_PAD.encode(&self.id),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": URL_SAFE_NO_PAD.encode(&client_data),
+                "authenticatorData": URL_SAFE_NO_PAD.encode(auth_data),
+                "signature": URL_SAFE_NO_PAD.encode(signature.as_ref()),
+                "userHandle": URL_SAFE_NO_PAD.encode(&self.user_handle),
+            },
+        })
+    }
 }
 
 /// What the client and authenticator put in the next answer. The defaults are those of
@@ -58,9 +119,14 @@ impl Authenticator {
     pub fn create(&mut self, options: &Value) -> Value {
         let rp_id = options["rp"]["id"].as_str().unwrap().to_owned();
         let user_handle = b64(options["user"]["id"].as_str().unwrap());
-        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+                .unwrap()
+                .as_ref()
+                .to_vec();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8).unwrap();
         let id = digest(&SHA256, key.public_key().as_ref()).as_ref().to_vec();
-        let client_data = self.client_data("webauthn.create", options);
+        let client_data = client_data("webauthn.create", &self.origin, options);
 
         let point = key.public_key().as_ref();
         let cose_key = cbor_map(&[
@@ -86,6 +152,7 @@ impl Authenticator {
             id: id.clone(),
             rp_id,
             user_handle,
+            pkcs8,
             key,
             counter: 0,
         });
@@ -106,42 +173,27 @@ impl Authenticator {
     /// `navigator.credentials.get({publicKey: options})` with credential `index` (the one
     /// a person picks), then `toJSON()`.
     pub fn get(&mut self, options: &Value, index: usize) -> Value {
-        let client_data = self.client_data("webauthn.get", options);
-        let (flags, step) = (self.flags, self.counter_step);
         let credential = &mut self.credentials[index];
-        credential.counter += step;
+        credential.counter += self.counter_step;
         let rp_id = self.rp_id.as_deref().unwrap_or(&credential.rp_id);
-        let auth_data = auth_data(rp_id, flags, credential.counter);
-        let mut signed = auth_data.clone();
-        signed.extend_from_slice(digest(&SHA256, &client_data).as_ref());
-        let signature = credential.key.sign(&SystemRandom::new(), &signed).unwrap();
-        json!({
-            "id": URL_SAFE_NO_PAD.encode(&credential.id),
-            "rawId": URL_SAFE_NO_PAD.encode(&credential.id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": URL_SAFE_NO_PAD.encode(&client_data),
-                "authenticatorData": URL_SAFE_NO_PAD.encode(auth_data),
-                "signature": URL_SAFE_NO_PAD.encode(signature.as_ref()),
-                "userHandle": URL_SAFE_NO_PAD.encode(&credential.user_handle),
-            },
-        })
-    }
-
-    fn client_data(&self, kind: &str, options: &Value) -> Vec<u8> {
-        json!({
-            "type": kind,
-            "challenge": options["challenge"],
-            "origin": self.origin,
-            "crossOrigin": false,
-        })
-        .to_string()
-        .into_bytes()
+        credential.assertion(&self.origin, rp_id, self.flags, options)
     }
 }
 
+/// The client data a browser at `origin` hashes into the signature (§5.8.1): the challenge
+/// as the options carried it (base64url), never cross-origin.
+fn client_data(kind: &str, origin: &str, options: &Value) -> Vec<u8> {
+    json!({
+        "type": kind,
+        "challenge": options["challenge"],
+        "origin": origin,
+        "crossOrigin": false,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// rpIdHash || flags || signCount (§6.1).
 fn auth_data(rp_id: &str, flags: u8, counter: u32) -> Vec<u8> {
     let mut data = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
     data.push(flags);

@@ -212,14 +212,20 @@ mod tests {
         assert_eq!(used[0].last_used_at, Some(world.clock.now()));
     }
 
-    #[test]
-    fn a_counter_that_moves_on_is_written_back() {
+    /// Alice, with a registered passkey of a key that counts its signatures.
+    fn with_a_counting_key() -> (TestWorld, User, Passkeys, Authenticator) {
         let world = TestWorld::default();
         let alice = world.add_user("alice");
         let passkeys = passkeys();
         let mut key = Authenticator::new(ORIGIN);
         key.counter_step = 1;
         assert!(register(&world, &passkeys, &mut key, &alice));
+        (world, alice, passkeys, key)
+    }
+
+    #[test]
+    fn a_counter_that_moves_on_is_written_back() {
+        let (world, alice, passkeys, mut key) = with_a_counting_key();
         let before = world.store.list_passkeys(&alice.id).unwrap()[0]
             .passkey
             .clone();
@@ -232,12 +238,7 @@ mod tests {
 
     #[test]
     fn a_second_factor_checks_the_counter_against_the_record_as_it_is_now() {
-        let world = TestWorld::default();
-        let alice = world.add_user("alice");
-        let passkeys = passkeys();
-        let mut key = Authenticator::new(ORIGIN);
-        key.counter_step = 1;
-        assert!(register(&world, &passkeys, &mut key, &alice));
+        let (world, alice, passkeys, mut key) = with_a_counting_key();
         let ctx = world.ctx();
         // The ceremony begins while the stored counter is 0...
         let (options, ceremony) = second_factor_options(&ctx, &passkeys, &alice.id).unwrap();
@@ -264,12 +265,7 @@ mod tests {
 
     #[test]
     fn an_assertion_verified_against_a_record_changed_since_writes_nothing() {
-        let world = TestWorld::default();
-        let alice = world.add_user("alice");
-        let passkeys = passkeys();
-        let mut key = Authenticator::new(ORIGIN);
-        key.counter_step = 1;
-        assert!(register(&world, &passkeys, &mut key, &alice));
+        let (world, alice, passkeys, mut key) = with_a_counting_key();
         let stale = world.store.list_passkeys(&alice.id).unwrap().remove(0);
         // Another assertion is recorded (counter 1) while this one is verified against
         // the record as it was (counter 0), with counter 2.

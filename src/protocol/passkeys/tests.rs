@@ -843,3 +843,26 @@ fn a_ceremony_prints_its_account_and_expiry_never_its_challenge() {
     assert!(printed.starts_with("Passkeys { origins: ["), "{printed}");
     assert!(printed.contains("login.example.com"), "{printed}");
 }
+
+#[test]
+fn a_saved_software_credential_still_signs_in_when_read_back() {
+    // What the bench driver does between runs (its passkeys file).
+    let passkeys = passkeys();
+    let mut phone = Authenticator::new(ISSUER);
+    phone.counter_step = 1;
+    let registered = register(&passkeys, &mut phone, "alice-id");
+    sign_in(&passkeys, &mut phone, &registered).unwrap();
+    let saved = phone.credentials[0].to_json();
+    let mut restored = Authenticator::new(ISSUER);
+    restored.counter_step = 1;
+    restored
+        .credentials
+        .push(super::soft_authenticator::Credential::from_json(&saved).unwrap());
+    assert_eq!(
+        restored.credentials[0].counter, 1,
+        "the counter comes along"
+    );
+    let verified = sign_in(&passkeys, &mut restored, &registered).unwrap();
+    assert_eq!(verified.user_id, "alice-id");
+    assert!(super::soft_authenticator::Credential::from_json(&json!({"pkcs8": "AAAA"})).is_none());
+}
