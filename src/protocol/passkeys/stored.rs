@@ -240,8 +240,9 @@ mod tests {
     fn a_second_factor_checks_the_counter_against_the_record_as_it_is_now() {
         let (world, alice, passkeys, mut key) = with_a_counting_key();
         let ctx = world.ctx();
-        // The ceremony begins while the stored counter is 0...
+        // Two ceremonies begin while the stored counter is 0...
         let (options, ceremony) = second_factor_options(&ctx, &passkeys, &alice.id).unwrap();
+        let (options_2, ceremony_2) = second_factor_options(&ctx, &passkeys, &alice.id).unwrap();
         // ...then the key signs in elsewhere, and the record's counter moves to 1.
         sign_in(&world, &passkeys, &mut key).unwrap();
         let after_sign_in = world.store.list_passkeys(&alice.id).unwrap().remove(0);
@@ -253,8 +254,18 @@ mod tests {
             verify_second_factor(&ctx, &passkeys, &answer.to_string(), ceremony, &alice.id),
             Err(Failure::Refused(PasskeyError::VerificationFailed))
         ));
+        // One that answers 0 (as a synced passkey would) once the record counts is no
+        // better: only both at 0 is legal.
+        key.credentials[0].counter = 0;
+        key.counter_step = 0;
+        let answer = key.get(&options_2, 0);
+        assert!(matches!(
+            verify_second_factor(&ctx, &passkeys, &answer.to_string(), ceremony_2, &alice.id),
+            Err(Failure::Refused(PasskeyError::VerificationFailed))
+        ));
         let now = world.store.list_passkeys(&alice.id).unwrap().remove(0);
         assert_eq!(now, after_sign_in, "nothing written");
+        key.counter_step = 1;
 
         // The key itself, a step on, still works.
         key.credentials[0].counter = 1;
