@@ -116,3 +116,18 @@ pub fn factor_enrolled(sub: &str, kind: &str, client_address: &str) {
 pub fn factor_removed(sub: &str, kind: &str, client_address: &str) {
     tracing::info!(target: "audit", event = "factor.removed", sub, kind, client = client_address);
 }
+
+/// A password reset was asked for an account (never the link).
+pub fn password_reset_requested(sub: &str, address: &str) {
+    tracing::info!(target: "audit", event = "password.reset_requested", sub, address);
+}
+
+/// A password was reset by a link (and the account's second factors, if any).
+pub fn password_reset(sub: &str, address: &str) {
+    tracing::info!(target: "audit", event = "password.reset", sub, address);
+}
+
+/// An address was verified by a link sent to it.
+pub fn email_verified(sub: &str, address: &str) {
+    tracing::info!(target: "audit", event = "email.verified", sub, address);
+}

@@ -672,6 +672,10 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             if !assignments.is_empty() || !unset_claims.is_empty() {
                 changed.push("claims");
             }
+            // The operator's explicit word on a new address (`--claim email_verified=..`).
+            if assignments.iter().any(|a| a.starts_with("email_verified=")) {
+                changed.push("email_verified");
+            }
             let (_, ended) =
                 as_operator(settings, store, |a| a.save_user(&before, user, &changed))?;
             forget_sessions(settings, &ended)?;

@@ -82,6 +82,11 @@ pub struct Settings {
     /// Failed passwords from one client address, over all account names, per 15 minutes
     /// before its attempts are queued a second apart (see `protocol::throttle`).
     pub password_failures_per_address: i64,
+    /// Password-reset requests one client address may make per hour.
+    pub reset_requests_per_address: i64,
+    /// Password-reset requests for one email address (so one account) per hour, from
+    /// anywhere: a mailbox is not flooded by someone else's requests.
+    pub reset_requests_per_account: i64,
     /// The second-factor policy (`mfa`).
     pub mfa: crate::domain::MfaPolicy,
     /// The passkeys' relying party ID; `None`: the issuer's host.
@@ -276,6 +281,8 @@ impl Settings {
             pending_sign_ins_per_address: values.pending_sign_ins_per_address,
             registrations_per_address: values.registrations_per_address,
             password_failures_per_address: values.password_failures_per_address,
+            reset_requests_per_address: values.reset_requests_per_address,
+            reset_requests_per_account: values.reset_requests_per_account,
             mfa: values.mfa,
             webauthn_rp_id: values.webauthn_rp_id,
             webauthn_origins: values.webauthn_origins,
@@ -433,6 +440,8 @@ mod tests {
         assert_eq!(s.pending_sign_ins_per_address, 600);
         assert_eq!(s.registrations_per_address, 20);
         assert_eq!(s.password_failures_per_address, 100);
+        assert_eq!(s.reset_requests_per_address, 20);
+        assert_eq!(s.reset_requests_per_account, 5);
         let s = Settings::from_sources(
             Some("pending_sign_ins_per_address = 5000\nregistrations_per_address = 3"),
             |k| (k == "PORTCULLIS_PASSWORD_FAILURES_PER_ADDRESS").then(|| "400".to_owned()),
@@ -445,6 +454,8 @@ mod tests {
             "pending_sign_ins_per_address",
             "registrations_per_address",
             "password_failures_per_address",
+            "reset_requests_per_address",
+            "reset_requests_per_account",
         ] {
             for value in ["0", "-1", "many"] {
                 let toml = format!("{key} = \"{value}\"");

@@ -169,6 +169,16 @@ pub const KEYS: &[Key] = &[
         "failed passwords per address and 15 minutes before queueing",
     ),
     key(
+        "reset_requests_per_address",
+        Text("20"),
+        "password-reset requests per client address and hour",
+    ),
+    key(
+        "reset_requests_per_account",
+        Text("5"),
+        "password-reset requests per email address (account) and hour",
+    ),
+    key(
         "mfa",
         Text("optional"),
         "second factors: off, optional or required",

@@ -87,6 +87,10 @@ pub(super) struct Values {
     pub registrations_per_address: i64,
     #[serde(deserialize_with = "per_address")]
     pub password_failures_per_address: i64,
+    #[serde(deserialize_with = "per_address")]
+    pub reset_requests_per_address: i64,
+    #[serde(deserialize_with = "per_address")]
+    pub reset_requests_per_account: i64,
     #[serde(deserialize_with = "mfa")]
     pub mfa: MfaPolicy,
     #[serde(default, deserialize_with = "rp_id")]

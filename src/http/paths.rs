@@ -15,6 +15,12 @@ pub const SECOND_FACTOR: &str = "/login/factor";
 /// A passkey sign-in's ceremony (`static/passkey.js`): its options, then its answer.
 pub const PASSKEY_SIGN_IN_OPTIONS: &str = "/login/passkey/options";
 pub const PASSKEY_SIGN_IN_FINISH: &str = "/login/passkey/finish";
+/// "Forgot your password?": the request form (input `email`).
+pub const FORGOT_PASSWORD: &str = "/login/forgot";
+/// A password-reset link's page (`?code=`): GET shows it, POST begins the reset.
+pub const RESET_PASSWORD: &str = "/login/reset";
+/// A reset's new password (`?id=` names the reset, once its second factors passed).
+pub const RESET_NEW_PASSWORD: &str = "/login/reset/password";
 /// An interaction's consent page (`?id=` names the interaction).
 pub const CONSENT: &str = "/consent";
 /// Where the RP-initiated logout page (`protocol::features::END_SESSION`) posts the
@@ -29,6 +35,11 @@ pub mod account {
     pub const END_SESSION: &str = "/account/sessions/end";
     pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
     pub const WITHDRAW_CONSENT: &str = "/account/consents/withdraw";
+    /// Asking for a verification link (`action=verify`) or a change of address
+    /// (`email`): each sends a link.
+    pub const EMAIL: &str = "/account/email";
+    /// An email-verification link's page (`?code=`): GET shows it, POST uses it.
+    pub const VERIFY_EMAIL: &str = "/account/verify";
     /// How the account signs in: passkeys, the authenticator app, recovery codes.
     pub const SECURITY: &str = "/account/security";
     /// Adding a passkey (`static/passkey.js`): the ceremony's options, then its answer.
@@ -142,6 +153,26 @@ impl Links {
 
     pub fn login(&self) -> String {
         self.at(LOGIN)
+    }
+
+    pub fn forgot_password(&self) -> String {
+        self.at(FORGOT_PASSWORD)
+    }
+
+    pub fn reset_password(&self) -> String {
+        self.at(RESET_PASSWORD)
+    }
+
+    pub fn reset_new_password(&self) -> String {
+        self.at(RESET_NEW_PASSWORD)
+    }
+
+    pub fn account_email(&self) -> String {
+        self.at(account::EMAIL)
+    }
+
+    pub fn verify_email(&self) -> String {
+        self.at(account::VERIFY_EMAIL)
     }
 
     pub fn consent(&self) -> String {

@@ -24,6 +24,7 @@ use crate::store::{Client, Consent};
 pub const LOGIN_FORM: &str = "login-form";
 pub const CONSENT_FORM: &str = "consent-form";
 pub const FACTOR_FORM: &str = "factor-form";
+pub const RESET_FORM: &str = "reset-form";
 
 /// An authorization request waiting for the user, bound to the browser that first
 /// opened it. It holds nothing from which a cookie or a form token could be rebuilt:
@@ -60,6 +61,21 @@ pub struct Interaction {
     /// signs in: a fresh sign-in even with a session, and then the security page.
     #[serde(default)]
     pub reauth: bool,
+    /// A password reset, not a sign-in: it checks the account's second factors, then
+    /// takes a new password; it never leads to a session.
+    #[serde(default)]
+    pub reset: Option<PendingReset>,
+}
+
+/// A password reset waiting in the browser that opened its link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingReset {
+    /// The hash of the link (never the link itself).
+    pub link_hash: String,
+    pub user_id: String,
+    /// The account's second factors were passed (or it has none): a new password may be
+    /// set.
+    pub checked: bool,
 }
 
 impl Interaction {
@@ -76,6 +92,7 @@ impl Interaction {
             logged_in_session: None,
             for_account: false,
             sign_in: None,
+            reset: None,
         }
     }
 
@@ -92,7 +109,19 @@ impl Interaction {
             sign_in: None,
             asked: Level::SingleFactor,
             reauth: false,
+            reset: None,
         }
+    }
+
+    /// A password reset of `user_id` by the link of hash `link_hash`.
+    pub fn for_reset(link_hash: &str, user_id: &str) -> Self {
+        let mut interaction = Self::for_account();
+        interaction.reset = Some(PendingReset {
+            link_hash: link_hash.to_owned(),
+            user_id: user_id.to_owned(),
+            checked: false,
+        });
+        interaction
     }
 
     /// A fresh sign-in of `username` to confirm it is them, before a change to how the
@@ -353,6 +382,7 @@ mod tests {
             sign_in: None,
             asked: Level::SingleFactor,
             reauth: false,
+            reset: None,
         }
     }
 

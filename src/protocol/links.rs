@@ -21,6 +21,9 @@ pub enum LinkPurpose {
     PasswordReset,
     /// Lets someone create an account (7 days).
     Invitation,
+    /// Makes the address it was sent to the account's, verified (24 hours): a change of
+    /// address asked on the account page. The old address stays until it is used.
+    EmailChange,
 }
 
 impl LinkPurpose {
@@ -30,13 +33,14 @@ impl LinkPurpose {
             Self::EmailVerification => "email_verification",
             Self::PasswordReset => "password_reset",
             Self::Invitation => "invitation",
+            Self::EmailChange => "email_change",
         }
     }
 
     /// How long a link of this purpose works, in seconds.
     pub fn lifetime(self) -> i64 {
         match self {
-            Self::EmailVerification => 24 * 3600,
+            Self::EmailVerification | Self::EmailChange => 24 * 3600,
             Self::PasswordReset => 30 * 60,
             Self::Invitation => 7 * 24 * 3600,
         }
@@ -114,17 +118,43 @@ pub fn take(
     if token.len() > MAX_TOKEN {
         return Ok(Err(LinkRefused::Unknown));
     }
-    if let Some(link) = ctx
+    take_hashed(ctx, purpose, &token_hash(token))
+}
+
+/// [`look_up`] by the token's hash: what a page that keeps the hash (never the token)
+/// between steps looks at.
+pub fn look_up_hashed(
+    ctx: &Context<'_>,
+    purpose: LinkPurpose,
+    hash: &str,
+) -> Result<Result<ActionLink, LinkRefused>, OAuthError> {
+    let found = ctx
         .store
-        .use_link(&token_hash(token), purpose.as_str(), ctx.now)?
-    {
+        .find_link(hash)?
+        .filter(|link| link.purpose == purpose.as_str());
+    Ok(match found {
+        None => Err(LinkRefused::Unknown),
+        Some(link) => match refusal(ctx, &link) {
+            Some(refused) => Err(refused),
+            None => Ok(link),
+        },
+    })
+}
+
+/// [`take`] by the token's hash.
+pub fn take_hashed(
+    ctx: &Context<'_>,
+    purpose: LinkPurpose,
+    hash: &str,
+) -> Result<Result<ActionLink, LinkRefused>, OAuthError> {
+    if let Some(link) = ctx.store.use_link(hash, purpose.as_str(), ctx.now)? {
         return Ok(Ok(link));
     }
     // Why not: read after the failed use, so a link used by a racing request is said
     // to be used.
-    Ok(Err(match find(ctx, purpose, token)? {
-        Some(link) => refusal(ctx, &link).unwrap_or(LinkRefused::Used),
-        None => LinkRefused::Unknown,
+    Ok(Err(match look_up_hashed(ctx, purpose, hash)? {
+        Ok(_) => LinkRefused::Used,
+        Err(refused) => refused,
     }))
 }
 

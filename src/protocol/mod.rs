@@ -21,6 +21,7 @@ pub mod logout;
 pub mod params;
 pub mod passkeys;
 pub mod registration;
+pub mod reset;
 pub mod resource_indicators;
 pub mod revocation;
 pub mod security;
@@ -31,6 +32,7 @@ pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod userinfo;
+pub mod verification;
 
 pub use config::ProtocolConfig;
 pub use error::{ErrorCode, OAuthError};

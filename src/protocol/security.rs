@@ -251,6 +251,23 @@ pub enum NewPasswordRefused {
     Rule(PasswordRuleError),
 }
 
+/// Whether `password` (typed twice: `again`) may be `user`'s new password: both entries
+/// agree, and it meets the password rule (length, and not guessable from what is known
+/// of the user).
+pub fn check_new_password(
+    user: &User,
+    password: &Secret<String>,
+    again: &Secret<String>,
+) -> Result<(), NewPasswordRefused> {
+    if !constant_time_eq(password.expose().as_bytes(), again.expose().as_bytes()) {
+        return Err(NewPasswordRefused::Mismatch);
+    }
+    let email = user.email.as_deref().unwrap_or_default();
+    let name = user.name.as_deref().unwrap_or_default();
+    check_chosen_password(password, &[&user.username, email, name])
+        .map_err(NewPasswordRefused::Rule)
+}
+
 /// The user's own change of their password. Like an administrator's, it ends every
 /// session and grant of the user, this session included (their apps are told): whoever
 /// signed in with the old password, or holds a token got with it, is out. The caller
@@ -263,13 +280,8 @@ pub fn change_password(
     again: &Secret<String>,
     address: &str,
 ) -> Result<Result<EndedSessions, NewPasswordRefused>, OAuthError> {
-    if !constant_time_eq(password.expose().as_bytes(), again.expose().as_bytes()) {
-        return Ok(Err(NewPasswordRefused::Mismatch));
-    }
-    let email = user.email.as_deref().unwrap_or_default();
-    let name = user.name.as_deref().unwrap_or_default();
-    if let Err(e) = check_chosen_password(password, &[&user.username, email, name]) {
-        return Ok(Err(NewPasswordRefused::Rule(e)));
+    if let Err(refused) = check_new_password(user, password, again) {
+        return Ok(Err(refused));
     }
     let hash = hash_password(password).map_err(OAuthError::server)?;
     let event = NewAuditEvent {

@@ -526,6 +526,9 @@ pub trait UserStore {
     fn create_user(&self, user: &User) -> StoreResult<()>;
     fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
     fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The users whose email is `email` (compared without case), by username; a few at
+    /// most.
+    fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
     /// The user of a grant, with the claims the grant's request asked for (userinfo's one
     /// lookup).
     fn find_grant_user(&self, grant_id: &str) -> StoreResult<Option<(User, Option<String>)>>;

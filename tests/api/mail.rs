@@ -36,21 +36,21 @@ fn support(file: &str) -> PathBuf {
 }
 
 /// A private SMTP server that keeps what it accepts.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     port: u16,
     child: Child,
     dir: TempDir,
 }
 
 /// One message the sink accepted: its bytes and its envelope.
-struct Received {
+pub(crate) struct Received {
     path: PathBuf,
     meta: Value,
 }
 
 impl Received {
     /// The message as Python's mail parser reads it.
-    fn parsed(&self) -> Value {
+    pub(crate) fn parsed(&self) -> Value {
         read_eml(&self.path)
     }
 }
@@ -82,7 +82,7 @@ fn aiosmtpd_installed() -> bool {
 }
 
 impl SmtpSink {
-    fn start(options: &[&str]) -> Option<Self> {
+    pub(crate) fn start(options: &[&str]) -> Option<Self> {
         if !aiosmtpd_installed() {
             return None;
         }
@@ -116,7 +116,7 @@ impl SmtpSink {
         panic!("the SMTP sink did not start");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
@@ -143,7 +143,7 @@ impl SmtpSink {
     }
 
     /// Waits (letting the delivery task run) until `count` messages arrived.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let received = self.received();

@@ -46,6 +46,7 @@ mod mail_store;
 mod pairwise;
 mod par;
 mod passkeys;
+mod password_reset;
 mod properties;
 mod refresh;
 mod registration;

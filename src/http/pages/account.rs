@@ -24,7 +24,7 @@ use crate::protocol::logout::session_user;
 use crate::sessions::SsoSession;
 use crate::store::User;
 
-const ACCOUNT_FORM: &str = "account-form";
+pub(super) const ACCOUNT_FORM: &str = "account-form";
 
 struct SessionView {
     sid: String,
@@ -48,6 +48,9 @@ struct AccountPage<'a> {
     links: Links,
     csrf: &'a str,
     username: &'a str,
+    /// The account's address (empty: none), and whether it is verified.
+    email: &'a str,
+    email_verified: bool,
     sessions: &'a [SessionView],
     apps: &'a [AppView],
 }
@@ -124,6 +127,8 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
             links: Links::new(&state.settings.issuer_path),
             csrf: &form_token(&state, ACCOUNT_FORM, &session.sid, &browser),
             username: &user.username,
+            email: user.email.as_deref().unwrap_or_default(),
+            email_verified: user.email_verified,
             sessions: &sessions,
             apps: &apps,
         },

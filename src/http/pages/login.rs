@@ -75,6 +75,10 @@ async fn show_page(
     state: State,
 ) -> Result<HttpResponse, PageError> {
     let pending = load(&state, &query.id).await?;
+    // A password reset has no login step: its link stood in for the password.
+    if pending.reset.is_some() {
+        return Err(expired().into());
+    }
     // Only the browser that started the request sees its form (and so a token).
     let browser = bound_browser(&pending, &req, &state).ok_or_else(other_browser)?;
     let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);
@@ -436,6 +440,9 @@ async fn submit_page(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let pending = load(&state, &form.id).await?;
+    if pending.reset.is_some() {
+        return Err(expired().into());
+    }
     if !crate::http::csrf::from_our_pages(&req, &state.settings)
         || !accepts(&pending, &req, &state, LOGIN_FORM, &form.id, &form.csrf)
     {
@@ -538,6 +545,11 @@ pub(super) async fn complete(
     mut pending: Interaction,
     signed_in: Authenticated,
 ) -> Result<HttpResponse, PageError> {
+    // A password reset's check of the second factors is never a session: it goes on to
+    // the new password, and only a success of that reset's own check does.
+    if pending.reset.is_some() || signed_in.resets.is_some() {
+        return super::reset::checked(state, handle, pending, signed_in, true).await;
+    }
     let address = client_address_of(req, &state.settings);
     crate::audit::login_succeeded(&signed_in.user_id, &address);
     // Claim the interaction before creating anything: of two submissions of this form

@@ -6,7 +6,9 @@ pub mod factor;
 pub mod login;
 pub mod logout;
 pub mod passkey;
+pub mod reset;
 pub mod security;
+pub mod verify_email;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -62,6 +64,31 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .post(passkey::registration::finish)
                 .done(),
         )
+        .service(
+            at(paths::FORGOT_PASSWORD)
+                .get(reset::show_request)
+                .post(reset::submit_request)
+                .done(),
+        )
+        .service(
+            at(paths::RESET_PASSWORD)
+                .get(reset::show_link)
+                .post(reset::use_link)
+                .done(),
+        )
+        .service(
+            at(paths::RESET_NEW_PASSWORD)
+                .get(reset::show_password)
+                .post(reset::submit_password)
+                .done(),
+        )
+        .service(
+            at(paths::account::VERIFY_EMAIL)
+                .get(verify_email::show_link)
+                .post(verify_email::use_link)
+                .done(),
+        )
+        .service(at(paths::account::EMAIL).post(verify_email::request).done())
         .service(at(paths::LOGOUT_CONFIRM).post(logout::confirm).done())
         .service(at(paths::account::HOME).get(account::show).done())
         .service(

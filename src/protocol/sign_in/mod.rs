@@ -177,6 +177,9 @@ pub struct Authenticated {
     pub level: Level,
     /// A step-up: the hash of the session cookie it steps up.
     pub steps_up: Option<String>,
+    /// A password reset's check of the account's second factors ([`SignIn::for_reset`]):
+    /// the hash of its link. Such a success is never a session: it lets the reset go on.
+    pub resets: Option<String>,
 }
 
 impl Authenticated {
@@ -378,6 +381,10 @@ pub struct SignIn {
     /// confirmed by its code (not one begun by another page or person).
     #[serde(default)]
     enrolling: Option<String>,
+    /// A password reset (the hash of its link): the link stood in for the first factor,
+    /// and the account's own second factors are asked before a new password is taken.
+    #[serde(default)]
+    resets: Option<String>,
 }
 
 impl SignIn {
@@ -402,7 +409,43 @@ impl SignIn {
             started_at: now,
             steps_up: None,
             enrolling: None,
+            resets: None,
         }
+    }
+
+    /// The check of a password reset (issue 23 §3): the reset link, sent to the
+    /// account's address, stands in for the forgotten password, and the second factors
+    /// the account has are asked exactly as a sign-in asks them (same steps, same
+    /// throttles), before a new password is accepted: a reset must not be a way around
+    /// them (Keycloak CVE-2026-18963). Unlike a sign-in, an account with no second factor
+    /// is asked to enrol none (the next sign-in will, if the policy wants one).
+    /// `link_hash` binds the success to the link; it never becomes a session.
+    pub fn for_reset(
+        user_id: &str,
+        link_hash: &str,
+        policy: MfaPolicy,
+        limits: ThrottleLimits,
+        now: UnixTime,
+    ) -> Self {
+        Self {
+            username: String::new(),
+            asked: Level::SingleFactor,
+            policy,
+            limits,
+            proofs: vec![Proof::of(Factor::Password, now)],
+            user_id: Some(user_id.to_owned()),
+            factors: AccountFactors::default(),
+            denied: false,
+            started_at: now,
+            steps_up: None,
+            enrolling: None,
+            resets: Some(link_hash.to_owned()),
+        }
+    }
+
+    /// The hash of the link a reset's check is for (`None` for a sign-in).
+    pub fn resets(&self) -> Option<&str> {
+        self.resets.as_deref()
     }
 
     /// A step-up of `session` to `asked`: the session's proofs stand, only what is
@@ -442,6 +485,7 @@ impl SignIn {
             started_at: now,
             steps_up: Some(token_hash(&session.id)),
             enrolling: None,
+            resets: None,
         }
     }
 
@@ -490,7 +534,17 @@ impl SignIn {
     /// a one-time-code credential or a passkey asks for two factors of itself: otherwise
     /// its password alone would still be a way in.
     pub fn required(&self) -> Level {
-        let own = self.factors.mfa_required || self.factors.one_time_codes || self.factors.passkeys;
+        let held = self.factors.one_time_codes || self.factors.passkeys;
+        if self.resets.is_some() {
+            // Only the factors the account has: nothing to enrol in a reset.
+            let own = if held {
+                Level::MultiFactor
+            } else {
+                Level::SingleFactor
+            };
+            return self.policy.required(own).min(own);
+        }
+        let own = self.factors.mfa_required || held;
         let account = if own {
             Level::MultiFactor
         } else {
@@ -717,6 +771,7 @@ impl SignIn {
             level: level_of(&self.proofs),
             proofs: self.proofs.clone(),
             steps_up: self.steps_up.clone(),
+            resets: self.resets.clone(),
         }))
     }
 }

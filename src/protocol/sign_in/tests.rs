@@ -206,6 +206,7 @@ pub(super) fn authenticated(user: &str, amr: &[&str], auth_time: UnixTime) -> Au
         auth_time,
         level: ONE,
         steps_up: None,
+        resets: None,
     }
 }
 
@@ -862,4 +863,96 @@ async fn a_passkey_without_user_verification_is_completed_by_the_password_not_mo
     assert_eq!(answer, Answer::Continue(Next::FirstFactor));
     let signed_in = success(sign_in.password(secret("right"), &world).await.unwrap());
     assert_eq!(signed_in.amr, ["hwk", "pwd", "mfa"]);
+}
+
+fn reset(policy: MfaPolicy) -> SignIn {
+    SignIn::for_reset("alice-id", "link-hash", policy, LIMITS, NOW)
+}
+
+#[tokio::test]
+async fn a_reset_of_an_account_with_a_second_factor_asks_for_it_and_takes_no_password() {
+    let world = World::with_codes();
+    for policy in [OPTIONAL, MfaPolicy::Required] {
+        let mut check = reset(policy);
+        assert_eq!(
+            check.resume(&world).await.unwrap(),
+            Answer::Continue(Next::SecondFactor(vec![
+                Factor::OneTimeCode,
+                Factor::RecoveryCode
+            ]))
+        );
+        // The link stood in for the password: no password step to go around the code.
+        assert!(check.password(secret("right"), &world).await.is_err());
+        assert_eq!(
+            check
+                .code(CodeKind::OneTime, secret("000000"), &world)
+                .await
+                .unwrap(),
+            Answer::Denied(Denied::WrongCode)
+        );
+        let passed = success(
+            check
+                .code(CodeKind::OneTime, secret("123456"), &world)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(passed.resets.as_deref(), Some("link-hash"));
+        assert_eq!(passed.user_id, "alice-id");
+    }
+    // The code went through the code throttle, as a sign-in's does.
+    assert!(world.called("reserve_code_attempt alice-id otp"));
+    assert!(!world.called("check_password"));
+}
+
+#[tokio::test]
+async fn a_reset_code_is_throttled_like_a_sign_ins() {
+    let world = World::with_codes();
+    world.code_attempts.set(CodeAttempts {
+        for_account: 1000,
+        from_address: 1000,
+    });
+    let mut check = reset(OPTIONAL);
+    check.resume(&world).await.unwrap();
+    assert_eq!(
+        check
+            .code(CodeKind::OneTime, secret("123456"), &world)
+            .await
+            .unwrap(),
+        Answer::Denied(Denied::Throttled)
+    );
+    assert!(!world.called("use_one_time_code"));
+}
+
+#[tokio::test]
+async fn a_reset_of_an_account_without_a_second_factor_asks_nothing_more_nor_an_enrolment() {
+    let world = World {
+        factors: Some(AccountFactors {
+            mfa_required: true,
+            recovery_codes: true,
+            ..AccountFactors::default()
+        }),
+        ..World::new()
+    };
+    for policy in [OPTIONAL, MfaPolicy::Required] {
+        let passed = success(reset(policy).resume(&world).await.unwrap());
+        assert_eq!(passed.resets.as_deref(), Some("link-hash"));
+    }
+    // With second factors turned off, a sign-in asks for none: neither does a reset.
+    let with_codes = World::with_codes();
+    assert!(matches!(
+        reset(MfaPolicy::Off).resume(&with_codes).await.unwrap(),
+        Answer::Success(_)
+    ));
+    // A disabled account resets nothing.
+    let disabled = World {
+        factors: Some(AccountFactors {
+            disabled: true,
+            ..AccountFactors::default()
+        }),
+        ..World::new()
+    };
+    assert!(matches!(
+        reset(OPTIONAL).resume(&disabled).await.unwrap(),
+        Answer::Denied(Denied::Disabled { .. })
+    ));
 }

@@ -149,6 +149,10 @@ pub(super) fn find_users_in(
         .load(conn)?)
 }
 
+/// The most accounts one address's reset request reaches (several accounts may share
+/// an address; a bound keeps one request's work small).
+const MAX_SHARING_AN_ADDRESS: i64 = 10;
+
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 impl UserStore for SqlStore {
@@ -170,6 +174,15 @@ impl UserStore for SqlStore {
             .select(User::as_select())
             .first(&mut *self.conn()?)
             .optional()?)
+    }
+
+    fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+        Ok(users::table
+            .filter(lower(users::email.assume_not_null()).eq(email.trim().to_lowercase()))
+            .select(User::as_select())
+            .order(users::username)
+            .limit(MAX_SHARING_AN_ADDRESS)
+            .load(&mut *self.conn()?)?)
     }
 
     fn find_grant_user(&self, grant_id: &str) -> StoreResult<Option<(User, Option<String>)>> {

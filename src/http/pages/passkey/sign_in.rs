@@ -76,7 +76,8 @@ async fn check(
         let token = form_token(state, purpose, &body.interaction, &browser);
         constant_time_eq(token.as_bytes(), body.csrf.as_bytes())
     };
-    let page = if carries(LOGIN_FORM) {
+    // A password reset's interaction has no first factor to prove.
+    let page = if carries(LOGIN_FORM) && pending.reset.is_none() {
         Page::Login
     } else if carries(FACTOR_FORM) {
         Page::SecondFactor
