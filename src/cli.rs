@@ -195,6 +195,15 @@ pub enum UsersCommand {
     /// Write every user to standard output as JSON lines, in the format `import` reads,
     /// with their password hashes.
     Export,
+    /// Invite EMAIL to make an account (needs `signup = invite` or `open`): a mail with a
+    /// link, valid 7 days, where they choose a username and a password. The mail is
+    /// queued; a running server sends it.
+    Invite {
+        email: String,
+        /// The mail's language: en or fr.
+        #[arg(long, default_value = "en")]
+        locale: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -679,6 +688,27 @@ fn users(cmd: UsersCommand, settings: &Settings, store: &SqlStore) -> anyhow::Re
             let (_, ended) =
                 as_operator(settings, store, |a| a.save_user(&before, user, &changed))?;
             forget_sessions(settings, &ended)?;
+        }
+        UsersCommand::Invite { email, locale } => {
+            let issuer = settings.issuer.clone();
+            let link_for = move |token: &str| {
+                crate::http::paths::signup::link(
+                    &issuer,
+                    crate::http::paths::signup::INVITATION,
+                    token,
+                )
+            };
+            let invitation = crate::admin::NewInvitation {
+                email,
+                locale: Some(locale),
+            };
+            let sent = as_operator_with_kek(settings, store, |a| a.invite(&invitation, &link_for))?;
+            println!(
+                "invited {}: the mail is queued (outbox {}); the link works until {}",
+                sent.email,
+                sent.mail_id,
+                crate::domain::format_utc(sent.expires_at)
+            );
         }
         UsersCommand::List => {
             for user in store.list_users()? {

@@ -104,6 +104,10 @@ pub struct Settings {
     /// Where mail is written without an SMTP server: `outbox/` in the data directory
     /// (beside the SQLite file, or `data/` with PostgreSQL).
     pub mail_outbox_dir: std::path::PathBuf,
+    /// Who may create an account without an administrator (`signup`).
+    pub signup: crate::domain::SignupMode,
+    /// Sign-up forms one client address may send per hour (`signups_per_address`).
+    pub signups_per_address: i64,
 }
 
 /// The operator's branding of the pages, read at start (no rebuild).
@@ -290,6 +294,8 @@ impl Settings {
             smtp_ca_file: values.smtp_ca_file,
             mail_from,
             mail_outbox_dir: data_dir.join("outbox"),
+            signup: values.signup,
+            signups_per_address: values.signups_per_address,
         })
     }
 

@@ -10,6 +10,7 @@ mod export;
 mod factors;
 mod groups;
 mod import;
+mod invitations;
 mod users;
 mod views;
 
@@ -18,6 +19,7 @@ pub use clients::{CONSOLE_CLIENT_ID, ClientChange, RegisteredClient};
 pub use export::record_of;
 pub use groups::{GroupNameBody, NewMember};
 pub use import::{ImportReport, MAX_LINE, UserRecord};
+pub use invitations::{InvitationView, NewInvitation};
 pub use users::{NewUser, UserPatch};
 pub use views::{
     AuditView, ConsentView, FactorsView, GroupRef, GroupView, KeyView, MemberView, PasskeyView,

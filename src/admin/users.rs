@@ -78,13 +78,7 @@ pub fn apply_json_claims(user: &mut User, claims: &Map<String, Value>) -> AdminR
 }
 
 pub(super) fn check_username(username: &str) -> AdminResult<String> {
-    let username = username.trim();
-    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "username must be 1 to 255 characters, without control characters",
-        ));
-    }
-    Ok(username.to_owned())
+    crate::domain::check_username(username).map_err(|e| AdminError::invalid(e.to_string()))
 }
 
 impl Admin<'_> {

@@ -208,6 +208,17 @@ pub const KEYS: &[Key] = &[
         Unset,
         "CA trusted for the SMTP server besides the system's",
     ),
+    // Sign-up and invitations (issue 23 §4).
+    key(
+        "signup",
+        Text("off"),
+        "accounts without an administrator: off, invite or open",
+    ),
+    key(
+        "signups_per_address",
+        Text("10"),
+        "sign-up forms sent per address and hour",
+    ),
 ];
 
 #[cfg(test)]

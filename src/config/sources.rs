@@ -15,8 +15,8 @@ use serde::{Deserialize, Deserializer};
 use super::keys::{DefaultValue, KEYS};
 use super::smtp::{SmtpServer, parse_mailbox};
 use super::{ConfigError, LogFormat, RegistrationMode, bad};
-use crate::domain::MfaPolicy;
 use crate::domain::{IpRange, Seconds, Secret};
+use crate::domain::{MfaPolicy, SignupMode};
 
 /// The longest lifetime any `_ttl` key takes: ten years.
 const MAX_LIFETIME: i64 = 31_536_000 * 10;
@@ -103,6 +103,10 @@ pub(super) struct Values {
     pub mail_from: Option<lettre::message::Mailbox>,
     #[serde(default, deserialize_with = "path")]
     pub smtp_ca_file: Option<PathBuf>,
+    #[serde(deserialize_with = "signup")]
+    pub signup: SignupMode,
+    #[serde(deserialize_with = "per_address")]
+    pub signups_per_address: i64,
 }
 
 /// One key's value as its source gave it.
@@ -354,6 +358,12 @@ fn registration<'de, D: Deserializer<'de>>(d: D) -> Result<RegistrationMode, D::
             "expected open, token or off, got {other:?}"
         ))),
     }
+}
+
+fn signup<'de, D: Deserializer<'de>>(d: D) -> Result<SignupMode, D::Error> {
+    let value = text(d)?;
+    SignupMode::parse(&value)
+        .ok_or_else(|| D::Error::custom(format!("expected off, invite or open, got {value:?}")))
 }
 
 fn mfa<'de, D: Deserializer<'de>>(d: D) -> Result<MfaPolicy, D::Error> {

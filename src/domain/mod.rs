@@ -14,6 +14,7 @@ mod response_type;
 mod scope;
 mod seconds;
 mod secret;
+mod signup_mode;
 mod username;
 
 pub use application_type::ApplicationType;
@@ -31,7 +32,8 @@ pub use response_type::ResponseType;
 pub use scope::{Scope, Scopes};
 pub use seconds::Seconds;
 pub use secret::Secret;
-pub use username::UsernameKey;
+pub use signup_mode::SignupMode;
+pub use username::{InvalidUsername, UsernameKey, check_username};
 
 /// Seconds since the Unix epoch: the one clock unit of the protocol layer.
 pub type UnixTime = i64;

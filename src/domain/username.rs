@@ -24,6 +24,20 @@ impl std::fmt::Display for UsernameKey {
     }
 }
 
+/// The rule every username meets, chosen by an administrator or by the person: 1 to 255
+/// bytes once trimmed, no control characters. Returns the name as it is kept (trimmed).
+pub fn check_username(username: &str) -> Result<String, InvalidUsername> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
+        return Err(InvalidUsername);
+    }
+    Ok(username.to_owned())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("username must be 1 to 255 characters, without control characters")]
+pub struct InvalidUsername;
+
 #[cfg(test)]
 mod tests {
     use super::UsernameKey;

@@ -4,6 +4,7 @@
 //! the database (session-store records, the key ring). Groups are in `groups`.
 
 mod groups;
+mod invitations;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -73,7 +74,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(at(admin_api::KEYS).get(list_keys).done())
     .service(at(admin_api::ROTATE_KEYS).post(rotate_keys).done())
     .service(at(admin_api::AUDIT).get(list_audit).done())
-    .configure(groups::configure);
+    .configure(groups::configure)
+    .configure(invitations::configure);
 }
 
 type Reply = Result<HttpResponse, AdminApiError>;

@@ -47,6 +47,26 @@ pub mod account {
     pub const PASSKEY_FINISH: &str = "/account/security/passkey/finish";
 }
 
+// ---- Sign-up and invitations (issue 23 §4) ----
+/// Accounts people make themselves (`signup`): the form, and the pages of the links
+/// mailed for it (`?token=`; GET shows, POST acts).
+pub mod signup {
+    /// "Create an account" (`signup = open`): the form (`?id=` may name the sign-in it
+    /// came from).
+    pub const FORM: &str = "/signup";
+    /// An invitation's link: choose a username and a password.
+    pub const INVITATION: &str = "/signup/invitation";
+    /// A sign-up's link: verify the address, which creates the account.
+    pub const VERIFY: &str = "/signup/verify";
+
+    /// The absolute URL a mail carries for `token` at `path` (one of the above) under
+    /// `issuer`.
+    pub fn link(issuer: &str, path: &str, token: &str) -> String {
+        format!("{issuer}{path}?token={token}")
+    }
+}
+// ---- end sign-up and invitations ----
+
 /// The files the pages load.
 pub mod assets {
     pub const STYLESHEET: &str = "/static/style.css";
@@ -83,6 +103,8 @@ pub mod console {
     pub const GROUP: &str = "/admin/groups/{id}";
     /// `action`: `rename`, `delete`, `add_member`, `remove_member`.
     pub const GROUP_ACTION: &str = "/admin/groups/{id}/{action}";
+    /// Sending an invitation (POST; the form is on the users page).
+    pub const INVITATIONS: &str = "/admin/invitations";
 }
 
 /// The admin API: JSON, its errors too (`http::error::answers_json` reads `PREFIX`).
@@ -107,6 +129,8 @@ pub mod admin_api {
     pub const GROUP: &str = "/admin/api/groups/{id}";
     pub const GROUP_MEMBERS: &str = "/admin/api/groups/{id}/members";
     pub const GROUP_MEMBER: &str = "/admin/api/groups/{id}/members/{user_id}";
+    /// Sending an invitation (issue 23 §4).
+    pub const INVITATIONS: &str = "/admin/api/invitations";
 }
 
 /// `pattern` with its `{name}` parameters replaced, in order, by `values` (as they are,
@@ -299,6 +323,29 @@ impl Links {
     pub fn console_group_action(&self, id: &str, action: &str) -> String {
         self.at(&fill(console::GROUP_ACTION, &[id, action]))
     }
+
+    // ---- Sign-up and invitations (issue 23 §4) ----
+    pub fn console_invitations(&self) -> String {
+        self.at(console::INVITATIONS)
+    }
+
+    pub fn signup(&self) -> String {
+        self.at(signup::FORM)
+    }
+
+    /// "Create an account" from the login page of interaction `handle`.
+    pub fn signup_from(&self, handle: &str) -> String {
+        format!("{}?id={handle}", self.at(signup::FORM))
+    }
+
+    pub fn signup_invitation(&self) -> String {
+        self.at(signup::INVITATION)
+    }
+
+    pub fn signup_verify(&self) -> String {
+        self.at(signup::VERIFY)
+    }
+    // ---- end sign-up and invitations ----
 }
 
 #[cfg(test)]
@@ -403,7 +450,7 @@ mod tests {
         assert_eq!(
             owned,
             [
-                "account", "admin", "consent", "login", "logout", "metrics", "static"
+                "account", "admin", "consent", "login", "logout", "metrics", "signup", "static"
             ]
         );
         let mut stray = Vec::new();

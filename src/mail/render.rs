@@ -52,11 +52,15 @@ fn text(locale: Locale, key: &str, values: &[(&str, &str)]) -> String {
         })
 }
 
-/// "30 minutes", "24 hours".
+/// "30 minutes", "24 hours", "7 days".
 fn duration(locale: Locale, minutes: u32) -> String {
     let n = |v: u32| v.to_string();
     match minutes {
         60 => text(locale, "mail.duration.hour", &[]),
+        // An invitation's week reads as days; a day stays "24 hours".
+        m if m > 1440 && m % 1440 == 0 => {
+            text(locale, "mail.duration.days", &[("n", &n(m / 1440))])
+        }
         m if m % 60 == 0 => text(locale, "mail.duration.hours", &[("n", &n(m / 60))]),
         m => text(locale, "mail.duration.minutes", &[("n", &n(m))]),
     }
@@ -325,7 +329,7 @@ mod tests {
             "Eve  Bcc: all@example.org invited you to Acme <ID>"
         );
         assert!(
-            invitation.text.contains("for 168 hours"),
+            invitation.text.contains("for 7 days"),
             "{}",
             invitation.text
         );

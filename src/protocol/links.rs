@@ -24,6 +24,9 @@ pub enum LinkPurpose {
     /// Makes the address it was sent to the account's, verified (24 hours): a change of
     /// address asked on the account page. The old address stays until it is used.
     EmailChange,
+    /// Creates the account an open sign-up waits for, proving its address (24 hours,
+    /// as a verification).
+    SignUp,
 }
 
 impl LinkPurpose {
@@ -34,13 +37,14 @@ impl LinkPurpose {
             Self::PasswordReset => "password_reset",
             Self::Invitation => "invitation",
             Self::EmailChange => "email_change",
+            Self::SignUp => "sign_up",
         }
     }
 
     /// How long a link of this purpose works, in seconds.
     pub fn lifetime(self) -> i64 {
         match self {
-            Self::EmailVerification | Self::EmailChange => 24 * 3600,
+            Self::EmailVerification | Self::EmailChange | Self::SignUp => 24 * 3600,
             Self::PasswordReset => 30 * 60,
             Self::Invitation => 7 * 24 * 3600,
         }
@@ -78,19 +82,32 @@ pub fn issue(
     email: &str,
     created_by: Option<&str>,
 ) -> Result<NewLink, OAuthError> {
+    let new = make(purpose, user_id, email, created_by, ctx.now);
+    ctx.store.insert_link(&new.link)?;
+    Ok(new)
+}
+
+/// A new link, not stored yet: for a caller that stores it with more (a pending sign-up)
+/// or outside a protocol context (the admin layer's invitations).
+pub fn make(
+    purpose: LinkPurpose,
+    user_id: Option<&str>,
+    email: &str,
+    created_by: Option<&str>,
+    now: crate::domain::UnixTime,
+) -> NewLink {
     let token = Secret::new(random_token(32));
     let link = ActionLink {
         token_hash: token_hash(token.expose()),
         purpose: purpose.as_str().to_owned(),
         user_id: user_id.map(str::to_owned),
         email: email.to_owned(),
-        created_at: ctx.now,
-        expires_at: ctx.now.saturating_add(purpose.lifetime()),
+        created_at: now,
+        expires_at: now.saturating_add(purpose.lifetime()),
         used_at: None,
         created_by: created_by.map(str::to_owned),
     };
-    ctx.store.insert_link(&link)?;
-    Ok(NewLink { token, link })
+    NewLink { token, link }
 }
 
 /// The link `token` names, if it is one of `purpose` that works now; nothing is used.

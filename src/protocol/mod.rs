@@ -27,6 +27,7 @@ pub mod revocation;
 pub mod security;
 pub mod sign_in;
 pub mod sign_out;
+pub mod signup;
 #[cfg(test)]
 pub mod testing;
 pub mod throttle;

@@ -1052,6 +1052,49 @@ pub trait LinkStore {
     fn retire_links(&self, user_id: &str, purpose: &str, now: UnixTime) -> StoreResult<usize>;
 }
 
+/// A sign-up waiting for its address to be verified (`protocol::signup`): the link's
+/// token hash, and what the person chose (username, password hash), sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::pending_signups)]
+pub struct PendingSignup {
+    pub token_hash: String,
+    pub sealed_registration: String,
+    pub created_at: i64,
+}
+
+/// How accepting a link that creates an account ended (`SignupStore::accept_link`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// The link is used, the account and its audit event written.
+    Created,
+    /// The link is unknown, of another purpose, used or expired: nothing written.
+    LinkUnusable,
+    /// The username is taken (in any case): nothing written, the link still works.
+    UsernameTaken,
+}
+
+/// Accounts made by invitation and by open sign-up (issue 23 §4).
+pub trait SignupStore {
+    /// In one transaction: uses the link of `purpose` (as `LinkStore::use_link`), creates
+    /// `user`, records `event` and forgets the link's pending sign-up. Of two requests
+    /// racing with one link, one creates the account; the other creates nothing.
+    fn accept_link(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: UnixTime,
+        user: &User,
+        event: &NewAuditEvent,
+    ) -> StoreResult<Accepted>;
+    /// Stores a sign-up's link and its pending registration together.
+    fn insert_pending_signup(&self, link: &ActionLink, pending: &PendingSignup) -> StoreResult<()>;
+    fn find_pending_signup(&self, token_hash: &str) -> StoreResult<Option<PendingSignup>>;
+    /// Whether an account has this address (any case).
+    fn email_in_use(&self, email: &str) -> StoreResult<bool>;
+    /// Whether an account has this username (any case: by its `UsernameKey`).
+    fn username_in_use(&self, username: &str) -> StoreResult<bool>;
+}
+
 /// Everything the provider stores.
 pub trait Store:
     UserStore
@@ -1066,6 +1109,7 @@ pub trait Store:
     + FactorStore
     + GroupStore
     + LinkStore
+    + SignupStore
     + MailStore
     + Send
     + Sync

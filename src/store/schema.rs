@@ -287,6 +287,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pending_signups (token_hash) {
+        token_hash -> Text,
+        sealed_registration -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
@@ -309,6 +317,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     group_members,
     action_links,
+    pending_signups,
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));

@@ -366,7 +366,7 @@ async fn starttls_to_a_private_server_is_verified_against_the_ca_file_and_carrie
     assert_eq!(header(&parsed, "Content-Language"), "fr");
     let (text, html) = check_parts(&parsed, Some("https://id.example/invitation?code=xyz"));
     assert!(
-        text.contains("Bonjour") && text.contains("pendant 72 heures"),
+        text.contains("Bonjour") && text.contains("pendant 3 jours"),
         "{text}"
     );
     assert!(

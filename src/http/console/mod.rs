@@ -13,6 +13,7 @@
 mod audit;
 mod clients;
 mod groups;
+mod invitations;
 mod keys;
 mod sign_in;
 mod user;
@@ -76,7 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .done(),
         )
         .service(at(console::GROUP).get(groups::group).done())
-        .service(at(console::GROUP_ACTION).post(groups::group_action).done());
+        .service(at(console::GROUP_ACTION).post(groups::group_action).done())
+        .service(at(console::INVITATIONS).post(invitations::invite).done());
 }
 
 /// The console's own client registration (every instance makes sure it is there and

@@ -36,9 +36,21 @@ struct UsersPage {
     users: Vec<UserRow>,
     next_after: Option<String>,
     message: Option<String>,
+    /// Sign-up and invitations (issue 23 §4): the invitation form is shown when `signup`
+    /// allows them; `invited` says what was sent, `invite_error` why not.
+    invitations: bool,
+    invited: Option<String>,
+    invite_error: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// What the invitation form said last (`invitations::invite`).
+#[derive(Default)]
+pub(super) struct InviteOutcome {
+    pub(super) invited: Option<String>,
+    pub(super) error: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
 pub(super) struct UsersQuery {
     search: Option<String>,
     after: Option<String>,
@@ -71,12 +83,22 @@ async fn users_page(
     query: UsersQuery,
     message: Option<String>,
 ) -> Page {
+    users_page_with(state, console, query, message, InviteOutcome::default()).await
+}
+
+pub(super) async fn users_page_with(
+    state: &State,
+    console: &Console,
+    query: UsersQuery,
+    message: Option<String>,
+    invite: InviteOutcome,
+) -> Page {
     let (search, after) = (query.search.clone(), query.after.clone());
     let page = run(state, console, move |admin| {
         admin.list_users(search.as_deref(), after.as_deref(), Some(50))
     })
     .await?;
-    let status = if message.is_some() {
+    let status = if message.is_some() || invite.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -107,6 +129,9 @@ async fn users_page(
                 .collect(),
             next_after: page.next_after,
             message,
+            invitations: state.settings.signup.invitations(),
+            invited: invite.invited,
+            invite_error: invite.error,
         },
     ))
 }

@@ -57,6 +57,8 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
     /// The "Sign in with a passkey" button and the username field's passkey autofill.
     passkeys: bool,
+    /// "Create an account" (`signup = open`).
+    signup: bool,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +174,7 @@ fn login_page<'a>(
         username,
         error,
         passkeys: state.passkeys.is_some(),
+        signup: state.settings.signup.open(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod logout;
 pub mod passkey;
 pub mod reset;
 pub mod security;
+pub mod signup;
 pub mod verify_email;
 
 use actix_web::http::header;
@@ -120,7 +121,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .get(frontchannel_script)
                 .done(),
         )
-        .service(at(assets::PASSKEY_SCRIPT).get(passkey_script).done());
+        .service(at(assets::PASSKEY_SCRIPT).get(passkey_script).done())
+        .configure(signup::configure);
 }
 
 async fn stylesheet() -> HttpResponse {

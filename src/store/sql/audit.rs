@@ -28,7 +28,7 @@ impl From<StoreError> for ImportStop {
     }
 }
 
-fn insert_event(conn: &mut AnyConnection, event: &NewAuditEvent) -> StoreResult<()> {
+pub(super) fn insert_event(conn: &mut AnyConnection, event: &NewAuditEvent) -> StoreResult<()> {
     diesel::insert_into(audit_events::table)
         .values(event)
         .execute(conn)?;

@@ -11,6 +11,7 @@ mod links;
 pub mod liveness;
 mod mail;
 mod sessions;
+mod signups;
 mod tokens;
 mod users;
 

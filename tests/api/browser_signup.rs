@@ -1,0 +1,94 @@
+//! Invitations and sign-up in a real browser on a 375 px phone, in English and French:
+//! the invitation's form (refused, then accepted), a used link's page, "Create an
+//! account" from the login page, "Check your mail", the confirmation and the account
+//! that is ready. Every page is checked as in `browser` (axe, console errors, no
+//! sideways scroll); forms are sent with the keyboard.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::admin_api::{automation, call};
+use crate::browser::Chrome;
+use crate::helpers::{Options, PASSWORD, spawn_app_with};
+use crate::signup::link_mailed_to;
+
+#[tokio::test]
+async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french() {
+    let Some(chrome) = Chrome::start("signup").await else {
+        return;
+    };
+    chrome.client.set_window_size(375, 812).await.unwrap();
+    let app = spawn_app_with(Options {
+        env: vec![("SIGNUP", "open".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let (_, token) = automation(&app).await;
+    call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/invitations",
+        Some(json!({ "email": "ivy@example.org" })),
+    )
+    .await;
+    let (link, _) = link_mailed_to(&app, "ivy@example.org", "/signup/invitation").await;
+
+    chrome.goto(&link).await;
+    chrome.find("#password_confirmation").await;
+    chrome.check("invitation").await;
+    chrome.type_into("#username", "ivy").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome
+        .type_into("#password_confirmation", "something else entirely")
+        .await;
+    chrome.press("\u{E007}").await; // Enter
+    let alert = chrome.find("[role=alert]").await.text().await.unwrap();
+    assert!(alert.contains("not the same"), "{alert}");
+    chrome.check("invitation-refused").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome.type_into("#password_confirmation", PASSWORD).await;
+    chrome.press("\u{E007}").await;
+    let heading = chrome.find("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Your account is ready");
+    chrome.check("invitation-done").await;
+    chrome.goto(&link).await;
+    chrome.find("h1").await;
+    chrome.check("invitation-used").await;
+
+    // "Créer un compte" from the login page of an app's sign-in, in French.
+    let client = app.add_client(true);
+    let (url, _) = app.authorize_url(&client, &[("ui_locales", "fr")]);
+    chrome.goto(&url).await;
+    chrome.find("#username").await;
+    chrome.check("login-signup-fr").await;
+    chrome.click("p.signup a").await;
+    chrome.find("#email").await;
+    chrome.check("signup-fr").await;
+    chrome.type_into("#username", "jules").await;
+    chrome.type_into("#email", "jules@example.org").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome.type_into("#password_confirmation", PASSWORD).await;
+    chrome.press("\u{E007}").await;
+    let heading = chrome.find("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Consultez vos e-mails");
+    chrome.check("check-mail-fr").await;
+    let (link, text) = link_mailed_to(&app, "jules@example.org", "/signup/verify").await;
+    assert!(text.contains("24 heures"), "{text}");
+    chrome.goto(&link).await;
+    chrome.find("form button[type=submit]").await;
+    chrome.check("verify-fr").await;
+    chrome.click("form button[type=submit]").await;
+    let heading = chrome.find("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Votre compte est prêt");
+    chrome.check("signup-done-fr").await;
+    assert!(
+        app.store
+            .find_user_by_username("jules")
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+    chrome.done().await;
+    app.stop().await;
+}
