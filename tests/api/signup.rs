@@ -368,7 +368,9 @@ async fn the_command_line_and_the_console_invite() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(printed.contains("invited dora@example.org"), "{printed}");
-    // The running server sends what the command queued.
+    // The running server sends what the command queued, once its clock (the test's,
+    // standing still) has reached the time the command queued it at (the real one).
+    app.clock.advance(60);
     let (link, _) = link_mailed_to(&app, "dora@example.org", "/signup/invitation").await;
     let (status, html) = accept(&app.browser(), &link, "dora", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{html}");
