@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use serde_json::json;
+
 use super::import::UserRecord;
 use super::{Admin, AdminError, AdminResult};
 use crate::protocol::claims;
@@ -45,10 +47,26 @@ pub fn record_of(user: &User, groups: Vec<String>) -> UserRecord {
 impl Admin<'_> {
     /// Writes every user to `out`, one JSON line each, by username; returns how many.
     /// Read a page at a time, so that memory stays flat however many there are.
+    ///
+    /// The file holds every password hash and claim, as the database does: the export is
+    /// audited (`users.exported`, with how many users were written and whether all were),
+    /// even when it fails part way, since what was written may have left.
     pub fn export_users(&self, out: &mut dyn Write) -> AdminResult<usize> {
+        let mut count = 0;
+        let written = self.write_users(out, &mut count);
+        let event = self.event(
+            "users.exported",
+            "users",
+            Some(json!({ "users": count, "complete": written.is_ok() })),
+        );
+        self.store.record_audit_event(&event)?;
+        self.logged(&event);
+        written.map(|()| count)
+    }
+
+    fn write_users(&self, out: &mut dyn Write, count: &mut usize) -> AdminResult<()> {
         let failed = |e: std::io::Error| AdminError::Internal(format!("cannot write: {e}"));
         let mut after: Option<String> = None;
-        let mut count = 0;
         loop {
             let users = self.store.find_users(&UserQuery {
                 search: None,
@@ -61,14 +79,13 @@ impl Admin<'_> {
                 serde_json::to_writer(&mut *out, &record_of(user, names))
                     .map_err(|e| AdminError::Internal(format!("cannot write: {e}")))?;
                 out.write_all(b"\n").map_err(failed)?;
-                count += 1;
+                *count += 1;
             }
             match users.last() {
                 Some(last) if users.len() as i64 == PAGE => after = Some(last.username.clone()),
                 _ => break,
             }
         }
-        out.flush().map_err(failed)?;
-        Ok(count)
+        out.flush().map_err(failed)
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Admin, AdminError, AdminResult, GroupView, MemberView};
 use crate::crypto::tokens::random_uuid;
-use crate::domain::GroupName;
+use crate::domain::{GroupName, MAX_USER_GROUPS};
 use crate::store::{AdminChange, Group, GroupSummary, StoreError};
 
 /// A new group, or a group's new name, as the admin API takes it.
@@ -130,6 +130,15 @@ impl Admin<'_> {
     pub fn add_member(&self, group_id: &str, user_id: &str) -> AdminResult<MemberView> {
         let group = self.group(group_id)?;
         let user = self.user(user_id)?;
+        // Checked before the insert, not in its transaction: two additions racing may
+        // pass it together, which leaves the claim bounded all the same.
+        let groups = self.store.list_user_groups(user_id)?;
+        if groups.len() >= MAX_USER_GROUPS && !groups.iter().any(|g| g.id == group_id) {
+            return Err(AdminError::Conflict(format!(
+                "{} is in {MAX_USER_GROUPS} groups, the most a user may be in",
+                user.username
+            )));
+        }
         let event = self.event(
             "group.member_added",
             group_id,

@@ -8,7 +8,7 @@
 //! file, naming its line, and nothing is written. Hashes are stored as given, not
 //! recomputed; each is replaced by our argon2id at its user's first sign-in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, Read};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use super::users::{apply_json_claims, check_username};
 use super::{Admin, AdminError, AdminResult};
 use crate::crypto::password::hash_kind;
 use crate::crypto::tokens::random_uuid;
-use crate::domain::{GroupName, UsernameKey};
+use crate::domain::{GroupName, MAX_USER_GROUPS, UsernameKey};
 use crate::protocol::claims;
 use crate::store::{ImportAbandoned, ImportedUser, NewAuditEvent, StoreError, User, UserImport};
 
@@ -26,8 +26,9 @@ use crate::store::{ImportAbandoned, ImportedUser, NewAuditEvent, StoreError, Use
 /// into memory whole.
 pub const MAX_LINE: usize = 1 << 20;
 
-/// How many groups one user may name.
-const MAX_GROUPS: usize = 1000;
+/// How many group names the event lists, of those created and of those joined (their
+/// counts are always there).
+const MAX_LISTED_GROUPS: usize = 1000;
 
 /// One line of an import or export file (CONTRACT.md, "Import/export format"). `sub` is
 /// ours beyond the contract: an export keeps each user's `sub` (what the apps know them
@@ -94,12 +95,16 @@ fn on_line(line: usize, why: impl std::fmt::Display) -> AdminError {
     AdminError::invalid(format!("line {line}: {why}"))
 }
 
-/// `sub` (OIDC Core §2): at most 255 ASCII characters; we also refuse spaces and controls,
-/// which no provider issues and which would break the CLI's columns.
+/// `sub` (OIDC Core §2): at most 255 ASCII characters. We take RFC 3986's unreserved
+/// characters (letters, digits, `-`, `.`, `_`, `~`) and `|`, `:` and `@`, which other
+/// providers' ids hold (Auth0's `auth0|5f7c...`, `google-oauth2|...`, URNs, addresses):
+/// the id is a path segment of the console and the admin API, and a `%` (`%76ictim`,
+/// which the router decodes to `victim`), a `/` or a space there would name another
+/// user or path. Controls and spaces would also break the CLI's columns.
 fn check_sub(sub: &str) -> Result<(), String> {
-    let printable = sub.bytes().all(|b| b.is_ascii_graphic());
-    if sub.is_empty() || sub.len() > 255 || !printable {
-        return Err("sub must be 1 to 255 printable ASCII characters".into());
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~|:@".contains(&b);
+    if sub.is_empty() || sub.len() > 255 || !sub.bytes().all(allowed) {
+        return Err("sub must be 1 to 255 characters: letters, digits and - . _ ~ | : @".into());
     }
     Ok(())
 }
@@ -107,8 +112,9 @@ fn check_sub(sub: &str) -> Result<(), String> {
 /// The user's groups by the group-name rule (`GroupName`); a name given twice (in any
 /// case: one group) is kept once.
 fn check_groups(groups: Vec<String>) -> Result<Vec<GroupName>, String> {
-    if groups.len() > MAX_GROUPS {
-        return Err(format!("at most {MAX_GROUPS} groups"));
+    // A user may be in at most `MAX_USER_GROUPS` groups (the claim stays bounded).
+    if groups.len() > MAX_USER_GROUPS {
+        return Err(format!("at most {MAX_USER_GROUPS} groups"));
     }
     let mut kept: Vec<GroupName> = Vec::with_capacity(groups.len());
     for group in groups {
@@ -198,14 +204,27 @@ struct Lines<'a, R> {
     /// Usernames (by key) and `sub`s seen so far, with their lines.
     usernames: HashMap<String, usize>,
     subs: HashMap<String, usize>,
-    /// The last user handed over: a conflict in the database is its.
-    last: Option<(usize, User)>,
+    /// The registered clients' ids, read before the first line: no `sub` may be one.
+    client_ids: HashSet<String>,
+    /// The last user handed over, with its groups and how many of them it has joined so
+    /// far: a conflict in the database is its (its name or `sub`, or the next group's).
+    last: Option<(usize, User, Vec<GroupName>)>,
+    last_joined: usize,
+    /// The groups the import created and those it joined that were there, by name.
+    created_groups: BTreeSet<String>,
+    joined_groups: BTreeSet<String>,
     report: ImportReport,
     failure: Option<AdminError>,
 }
 
 impl<'a, R: BufRead> Lines<'a, R> {
-    fn new(admin: &'a Admin<'a>, source: &'a str, reader: R, dry_run: bool) -> Self {
+    fn new(
+        admin: &'a Admin<'a>,
+        source: &'a str,
+        reader: R,
+        dry_run: bool,
+        client_ids: HashSet<String>,
+    ) -> Self {
         Self {
             admin,
             source,
@@ -214,7 +233,11 @@ impl<'a, R: BufRead> Lines<'a, R> {
             buf: Vec::new(),
             usernames: HashMap::new(),
             subs: HashMap::new(),
+            client_ids,
             last: None,
+            last_joined: 0,
+            created_groups: BTreeSet::new(),
+            joined_groups: BTreeSet::new(),
             report: ImportReport {
                 dry_run,
                 ..ImportReport::default()
@@ -291,6 +314,14 @@ impl<'a, R: BufRead> Lines<'a, R> {
                 format!("sub {} is already on line {first}", imported.user.id),
             ));
         }
+        // A client's own access tokens carry its id as their `sub` (RFC 9068 §2.2): a
+        // user with that `sub` could not be told from the client (RFC 9068 §5).
+        if self.client_ids.contains(&imported.user.id) {
+            return Err(on_line(
+                line,
+                format!("sub {} is a client's id", imported.user.id),
+            ));
+        }
         if self.report.dry_run {
             self.check_free(line, &imported.user)?;
             self.report
@@ -307,7 +338,8 @@ impl<'a, R: BufRead> Lines<'a, R> {
             .or_default() += 1;
         report.disabled += usize::from(imported.user.disabled_at.is_some());
         report.group_memberships += imported.groups.len();
-        self.last = Some((line, imported.user.clone()));
+        self.last = Some((line, imported.user.clone(), imported.groups.clone()));
+        self.last_joined = 0;
         Ok(imported)
     }
 
@@ -330,12 +362,38 @@ impl<'a, R: BufRead> Lines<'a, R> {
 
     fn details(&self) -> Value {
         let r = &self.report;
+        let listed = |names: &BTreeSet<String>| -> Vec<String> {
+            names.iter().take(MAX_LISTED_GROUPS).cloned().collect()
+        };
         json!({
             "users": r.users,
             "hash_kinds": r.by_hash_kind,
             "disabled": r.disabled,
             "group_memberships": r.group_memberships,
+            "groups_created": listed(&self.created_groups),
+            "groups_created_count": self.created_groups.len(),
+            "groups_joined": listed(&self.joined_groups),
+            "groups_joined_count": self.joined_groups.len(),
         })
+    }
+
+    /// Why the database refused the last user handed over: its username or `sub` taken
+    /// (by a user written meanwhile), or the group it was about to join created
+    /// meanwhile by someone else.
+    fn conflict(&mut self) -> AdminError {
+        let Some((line, user, groups)) = self.last.take() else {
+            return AdminError::Conflict("a user exists already".into());
+        };
+        if let Err(e) = self.check_free(line, &user) {
+            return e;
+        }
+        match groups.get(self.last_joined) {
+            Some(group) => on_line(
+                line,
+                format!("group {group} was created meanwhile by someone else: import again"),
+            ),
+            None => on_line(line, "conflicts with an existing user"),
+        }
     }
 }
 
@@ -347,6 +405,16 @@ impl<R: BufRead> UserImport for Lines<'_, R> {
                 self.failure = Some(e);
                 Some(Err(ImportAbandoned))
             }
+        }
+    }
+
+    fn joined_group(&mut self, name: &str, created: bool) {
+        self.last_joined += 1;
+        // A group this import created and then joined again is still one it created.
+        if created {
+            self.created_groups.insert(name.to_owned());
+        } else if !self.created_groups.contains(name) {
+            self.joined_groups.insert(name.to_owned());
         }
     }
 
@@ -366,7 +434,13 @@ impl Admin<'_> {
         source: &str,
         dry_run: bool,
     ) -> AdminResult<ImportReport> {
-        let mut lines = Lines::new(self, source, reader, dry_run);
+        let client_ids = self
+            .store
+            .list_clients()?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let mut lines = Lines::new(self, source, reader, dry_run, client_ids);
         if dry_run {
             while let Some(checked) = lines.next_checked() {
                 checked?;
@@ -382,17 +456,10 @@ impl Admin<'_> {
                 .failure
                 .take()
                 .unwrap_or_else(|| AdminError::Internal("the import stopped".into()))),
-            // The user just handed over took a name or `sub` that is taken (the file's own
-            // repeats were caught before): say which, by its line.
-            Err(StoreError::Conflict) => {
-                let Some((line, user)) = lines.last.take() else {
-                    return Err(AdminError::Conflict("a user exists already".into()));
-                };
-                Err(lines
-                    .check_free(line, &user)
-                    .err()
-                    .unwrap_or_else(|| on_line(line, "conflicts with an existing user")))
-            }
+            // The user just handed over took a name or `sub` that is taken, or a group it
+            // names was created meanwhile (the file's own repeats were caught before): say
+            // which, by its line.
+            Err(StoreError::Conflict) => Err(lines.conflict()),
             Err(e) => Err(e.into()),
         }
     }
@@ -443,6 +510,21 @@ mod tests {
     }
 
     #[test]
+    fn other_providers_ids_are_taken_as_subs() {
+        for sub in [
+            "auth0|64a1f0c2e1d3b4a5c6d7e8f9",
+            "google-oauth2|1234",
+            "urn:example:user:7",
+            "alice@example.com",
+            "f81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+            "A.b_c~9",
+        ] {
+            let json = serde_json::json!({ "username": "a", "sub": sub }).to_string();
+            assert_eq!(record(&json).unwrap().0.user.id, sub);
+        }
+    }
+
+    #[test]
     fn bad_records_are_refused_with_the_reason() {
         for (json, why) in [
             (
@@ -452,6 +534,10 @@ mod tests {
             (r#"{"email": "a@example.com"}"#, "missing field `username`"),
             (r#"{"username": ""}"#, "username must be"),
             (r#"{"username": "a", "sub": "has space"}"#, "sub must be"),
+            (r#"{"username": "a", "sub": "%76ictim"}"#, "sub must be"),
+            (r#"{"username": "a", "sub": "a/b"}"#, "sub must be"),
+            (r#"{"username": "a", "sub": "a+b"}"#, "sub must be"),
+            (r#"{"username": "a", "sub": "a#b"}"#, "sub must be"),
             (
                 r#"{"username": "a", "password_hash": "md5:abc"}"#,
                 "unknown password hash",

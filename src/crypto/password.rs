@@ -79,7 +79,18 @@ fn work(jobs: &Mutex<mpsc::Receiver<Job>>) {
             Err(_) => return,
         };
         match next {
-            Ok(job) => job(&mut hasher),
+            Ok(job) => {
+                // A job that panics (a bug, or a crate's assertion on some stored hash)
+                // must not take its thread with it: each lost thread would shrink the
+                // pool for good, and the last one would leave every sign-in waiting. Its
+                // reply is dropped unanswered, so its caller gets an error; the work area
+                // it may have left half-written is replaced.
+                let ran =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut hasher)));
+                if ran.is_err() {
+                    hasher = argon2id().hasher();
+                }
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => hasher.clear(),
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
@@ -211,6 +222,15 @@ fn verify_password(password: &Secret<String>, stored: Option<&str>) -> bool {
     matches!(checked, Ok(Checked::Right { .. }))
 }
 
+/// Whether `password` is the one `stored` (a PHC string of ours) was made from, waiting
+/// for the answer on a hashing thread: for code already on a blocking thread.
+pub fn is_password_of(password: &Secret<String>, stored: &str) -> bool {
+    let (password, stored) = (password.clone(), stored.to_owned());
+    let checked =
+        run_blocking(move |hasher| check_with(hasher, password.expose().as_bytes(), Some(&stored)));
+    matches!(checked, Ok(Checked::Right { .. }))
+}
+
 /// Checks `password` against a stored hash on a hashing thread (the caller's worker is
 /// free meanwhile), with our own hash of it when the stored one should be replaced.
 pub async fn check_password_async(password: Secret<String>, stored: Option<String>) -> Checked {
@@ -223,6 +243,28 @@ pub async fn check_password_async(password: Secret<String>, stored: Option<Strin
 mod tests {
     use super::*;
     use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+    #[test]
+    fn a_job_that_panics_fails_alone_and_its_thread_goes_on() {
+        // More panics than there are threads: were each to end its thread, none would be
+        // left for the job after them.
+        for _ in 0..=workers() {
+            let failed = run_blocking::<()>(|_| panic!("a bug in a job"));
+            assert!(failed.is_err());
+        }
+        let (sender, receiver) = mpsc::sync_channel(1);
+        submit(
+            |hasher: &mut Hasher| hash_with(hasher, b"still here"),
+            move |hash| {
+                let _ = sender.send(hash);
+            },
+        )
+        .unwrap();
+        let hash = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a hashing thread left to take the job");
+        assert!(hash.unwrap().starts_with("$argon2id$"));
+    }
 
     fn secret(s: &str) -> Secret<String> {
         Secret::new(s.into())

@@ -15,6 +15,7 @@ mod scope;
 mod seconds;
 mod secret;
 mod signup_mode;
+mod text;
 mod username;
 
 pub use application_type::ApplicationType;
@@ -22,7 +23,7 @@ pub use auth_level::{ACR_MFA, ACR_PASSWORD, AcrAsked, Level, MethodUse, MfaPolic
 pub use client_metadata::{ClientDisplay, ClientMetadata, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
-pub use group_name::{GroupName, InvalidGroupName, MAX_GROUP_NAME};
+pub use group_name::{GroupName, InvalidGroupName, MAX_GROUP_NAME, MAX_USER_GROUPS};
 pub use key_algorithm::KeyAlgorithm;
 pub use password_rule::{PasswordRuleError, check_chosen_password, check_new_password};
 pub use pkce::is_pkce_string;
@@ -33,6 +34,7 @@ pub use scope::{Scope, Scopes};
 pub use seconds::Seconds;
 pub use secret::Secret;
 pub use signup_mode::SignupMode;
+pub use text::{is_bidi_control, is_format};
 pub use username::{InvalidUsername, UsernameKey, check_username};
 
 /// Seconds since the Unix epoch: the one clock unit of the protocol layer.

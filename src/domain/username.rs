@@ -28,19 +28,40 @@ impl std::fmt::Display for UsernameKey {
 /// bytes once trimmed, no control characters. Returns the name as it is kept (trimmed).
 pub fn check_username(username: &str) -> Result<String, InvalidUsername> {
     let username = username.trim();
-    if username.is_empty() || username.len() > 255 || username.chars().any(char::is_control) {
+    // Nothing invisible that would make a look-alike of another's name: no control or
+    // format characters (zero-width spaces and joiners, bidi controls, soft hyphens),
+    // and no space but U+0020.
+    let unseen = |c: char| c.is_control() || super::is_format(c) || (c.is_whitespace() && c != ' ');
+    if username.is_empty() || username.len() > 255 || username.chars().any(unseen) {
         return Err(InvalidUsername);
     }
     Ok(username.to_owned())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("username must be 1 to 255 characters, without control characters")]
+#[error("username must be 1 to 255 characters, without control or invisible characters")]
 pub struct InvalidUsername;
 
 #[cfg(test)]
 mod tests {
     use super::UsernameKey;
+
+    #[test]
+    fn a_new_name_has_no_invisible_characters() {
+        use super::check_username;
+        assert_eq!(check_username(" Alice ").unwrap(), "Alice");
+        assert_eq!(check_username("Ana María").unwrap(), "Ana María");
+        for unseen in [
+            "alice\u{200B}",
+            "al\u{00AD}ice",
+            "\u{202E}ecila",
+            "ali\u{00A0}ce",
+            "a\tb",
+            "",
+        ] {
+            assert!(check_username(unseen).is_err(), "{unseen:?}");
+        }
+    }
 
     #[test]
     fn names_that_differ_only_in_case_or_surrounding_space_have_one_key() {

@@ -136,14 +136,20 @@ impl JsonBody {
             AdminError::invalid(format!("the body is not what this call takes: {e}"))
         };
         // Every body of this API is a JSON object: serde would also fill a struct from
-        // an array of its fields' values in order (`["Ops"]` as `{"name": "Ops"}`).
-        let value: serde_json::Value = serde_json::from_slice(&self.bytes).map_err(refused)?;
-        if !value.is_object() {
+        // an array of its fields' values in order (`["Ops"]` as `{"name": "Ops"}`). The
+        // first byte past JSON's whitespace (RFC 8259 §2) says which it is; the struct is
+        // then read straight from the bytes, so a field given twice is refused (through a
+        // `Value` the last one would silently win, as RFC 8259 §4 leaves it open).
+        let first = self
+            .bytes
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first != Some(&b'{') {
             return Err(AdminError::invalid(
                 "the body is not what this call takes: a JSON object",
             ));
         }
-        serde_json::from_value(value).map_err(refused)
+        serde_json::from_slice(&self.bytes).map_err(refused)
     }
 }
 

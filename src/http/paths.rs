@@ -133,8 +133,19 @@ pub mod admin_api {
     pub const INVITATIONS: &str = "/admin/api/invitations";
 }
 
-/// `pattern` with its `{name}` parameters replaced, in order, by `values` (as they are,
-/// unencoded); a parameter without a value stays as it was.
+/// Every byte but RFC 3986's unreserved characters (§2.3) is percent-encoded in a filled
+/// segment: actix decodes path parameters, so a value written as it is could name
+/// another resource (a user id `%76ictim` would reach user `victim`) or another path
+/// (`a/b`, `..`).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `pattern` with its `{name}` parameters replaced, in order, by `values`, each
+/// percent-encoded as one path segment (so the route decodes it back to the value);
+/// a parameter without a value stays as it was.
 pub fn fill(pattern: &str, values: &[&str]) -> String {
     let mut filled = String::with_capacity(pattern.len());
     let mut values = values.iter();
@@ -143,7 +154,9 @@ pub fn fill(pattern: &str, values: &[&str]) -> String {
         filled.push_str(before);
         let (name, after) = parameter.split_once('}').unwrap_or((parameter, ""));
         match values.next() {
-            Some(value) => filled.push_str(value),
+            Some(value) => {
+                filled.extend(percent_encoding::utf8_percent_encode(value, SEGMENT));
+            }
             None => {
                 filled.push('{');
                 filled.push_str(name);
@@ -578,5 +591,24 @@ mod tests {
             "/admin/users/u1/{action}"
         );
         assert_eq!(fill(account::HOME, &["ignored"]), "/account");
+    }
+
+    #[test]
+    fn fill_encodes_each_value_as_one_segment() {
+        assert_eq!(
+            fill(admin_api::USER, &["auth0|abc:1@x"]),
+            "/admin/api/users/auth0%7Cabc%3A1%40x"
+        );
+        // Decoded by the router, `%76ictim` is `victim`: written as is, it would be.
+        assert_eq!(
+            fill(admin_api::USER, &["%76ictim"]),
+            "/admin/api/users/%2576ictim"
+        );
+        assert_eq!(fill(admin_api::USER, &["a/.."]), "/admin/api/users/a%2F..");
+        assert_eq!(fill(admin_api::USER, &["Zoë"]), "/admin/api/users/Zo%C3%AB");
+        assert_eq!(
+            fill(admin_api::USER, &["A-z_0.9~"]),
+            "/admin/api/users/A-z_0.9~"
+        );
     }
 }

@@ -41,6 +41,8 @@ pub enum Refused {
     Form(FormProblem),
     /// Another account has the username (in any case).
     UsernameTaken,
+    /// The password typed to confirm a sign-up is not the one chosen in its form.
+    WrongPassword,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,11 +271,16 @@ pub fn look_up_sign_up(ctx: &Context<'_>, mode: SignupMode, token: &str) -> Outc
 }
 
 /// Uses the sign-up link `token` names: the account it waited for is created, its
-/// address verified.
+/// address verified, if `password` is the one chosen in the form. The link alone is not
+/// enough: whoever fills the form with someone else's address would otherwise get an
+/// account with that address verified, and a password of their choosing, from one
+/// careless click of the address's owner. Asking for the password proves that whoever
+/// confirms is whoever registered. A wrong one spends nothing.
 pub fn complete_sign_up(
     ctx: &Context<'_>,
     mode: SignupMode,
     token: &str,
+    password: &Secret<String>,
     address: Option<&str>,
 ) -> Outcome<User> {
     let link = match look_up_sign_up(ctx, mode, token)? {
@@ -293,6 +300,9 @@ pub fn complete_sign_up(
     let sealed: Result<Sealed, _> = serde_json::from_slice(&json);
     json.zeroize();
     let sealed = sealed.map_err(OAuthError::server)?;
+    if !crate::crypto::password::is_password_of(password, &sealed.password_hash) {
+        return Ok(Err(Refused::WrongPassword));
+    }
     let user = new_account(sealed.username, &link.email, sealed.password_hash, ctx.now);
     let event = signed_up(
         &user,
@@ -461,6 +471,10 @@ mod tests {
         assert!(answer(choice("erin", STRONG, STRONG)).is_ok());
     }
 
+    fn strong() -> Secret<String> {
+        Secret::new(STRONG.to_owned())
+    }
+
     fn registration(username: &str, email: &str) -> Registration {
         Registration {
             choice: choice(username, STRONG, STRONG),
@@ -512,12 +526,30 @@ mod tests {
             .unwrap();
         assert!(!pending.sealed_registration.contains("frank"));
         assert!(!pending.sealed_registration.contains("argon2"));
+        // Someone else (the address's owner, clicking a mail they did not ask for)
+        // does not know the password chosen: nothing is made, nothing spent.
+        assert_eq!(
+            named(
+                complete_sign_up(
+                    &world.ctx(),
+                    SignupMode::Open,
+                    &token,
+                    &Secret::new("not the one chosen".into()),
+                    None
+                )
+                .unwrap()
+            ),
+            Err(Refused::WrongPassword)
+        );
         // Closed meanwhile: the link does nothing.
         assert_eq!(
-            named(complete_sign_up(&world.ctx(), SignupMode::Invite, &token, None).unwrap()),
+            named(
+                complete_sign_up(&world.ctx(), SignupMode::Invite, &token, &strong(), None)
+                    .unwrap()
+            ),
             Err(Refused::Closed)
         );
-        let frank = complete_sign_up(&world.ctx(), SignupMode::Open, &token, None)
+        let frank = complete_sign_up(&world.ctx(), SignupMode::Open, &token, &strong(), None)
             .unwrap()
             .unwrap();
         assert_eq!(frank.email.as_deref(), Some("Frank@Example.org"));
@@ -530,7 +562,9 @@ mod tests {
                 .is_none()
         );
         assert_eq!(
-            named(complete_sign_up(&world.ctx(), SignupMode::Open, &token, None).unwrap()),
+            named(
+                complete_sign_up(&world.ctx(), SignupMode::Open, &token, &strong(), None).unwrap()
+            ),
             Err(Refused::Link(LinkRefused::Used))
         );
     }
@@ -584,7 +618,9 @@ mod tests {
         let token = register_and_read_link(&world, &registration("ivan", "i@example.org")).unwrap();
         world.add_user("IVAN");
         assert_eq!(
-            named(complete_sign_up(&world.ctx(), SignupMode::Open, &token, None).unwrap()),
+            named(
+                complete_sign_up(&world.ctx(), SignupMode::Open, &token, &strong(), None).unwrap()
+            ),
             Err(Refused::UsernameTaken)
         );
     }

@@ -491,10 +491,15 @@ pub struct ImportedUser {
 pub struct ImportAbandoned;
 
 /// The users of an import, handed over one at a time, so that an import of any size
-/// holds one user in memory.
+/// holds one user's record in memory (the source may keep less per user, as the admin
+/// import keeps each username's key and `sub` to refuse repeats: memory grows with the
+/// file by tens of bytes a user, not by records).
 pub trait UserImport {
     /// The next user; `None` at the end; `Err` abandons the import (nothing is written).
     fn next_user(&mut self) -> Option<Result<ImportedUser, ImportAbandoned>>;
+    /// The last user handed over joined the group `name` (as stored), which the import
+    /// `created` or found: the event says which groups an import made and joined.
+    fn joined_group(&mut self, name: &str, created: bool);
     /// The audit event of the whole import, asked for once every user is in.
     fn event(&self) -> NewAuditEvent;
 }

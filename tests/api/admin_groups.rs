@@ -376,8 +376,50 @@ async fn bad_group_input_is_refused_with_a_json_error_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A field given twice is refused, not read as its last value; an array is refused
+    // whatever whitespace comes before it.
+    for raw in [
+        r#"{"name": "Billing", "name": "admins2"}"#,
+        " \n\t[\"Billing\"]",
+        r#"{"name": "Billing"} trailing"#,
+    ] {
+        let response = http()
+            .post(app.url("/admin/api/groups"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = crate::helpers::status_and_json(response).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "{raw}: {answer}"
+        );
+    }
+    // The same object once, after whitespace, is taken (then deleted to keep the count).
+    let response = http()
+        .post(app.url("/admin/api/groups"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(" \r\n{\"name\": \"Billing\"}")
+        .send()
+        .await
+        .unwrap();
+    let (status, billing) = crate::helpers::status_and_json(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{billing}");
+    let (status, _) = call(
+        &app,
+        Some(&token),
+        Method::DELETE,
+        &format!("/groups/{}", billing["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(get(&app, &token, "/groups").await, before);
-    assert_eq!(audit_events(&app, &token, "").await.len(), audited);
+    assert_eq!(audit_events(&app, &token, "").await.len(), audited + 2);
 }
 
 #[tokio::test]
@@ -419,4 +461,139 @@ async fn only_administrators_see_or_change_groups() {
         (&json!("user:ida"), &json!("group.created"))
     );
     assert_eq!(get(&app, &ida, "/groups").await[0]["name"], "Ops");
+}
+
+/// A member whose id came from another provider (`auth0|…:…@…`) is added, found at the
+/// `Location` the answer gives (its id encoded as one path segment) and removed there.
+#[tokio::test]
+async fn a_member_whose_id_has_reserved_characters_is_reached_at_its_location() {
+    use portcullis::store::User;
+
+    let app = spawn_app().await;
+    let (_, token) = automation(&app).await;
+    let id = "auth0|64a1:x@example";
+    app.store
+        .create_user(&User::new(
+            id.into(),
+            "imported".into(),
+            String::new(),
+            portcullis::domain::now(),
+        ))
+        .unwrap();
+    let (status, user) = call(
+        &app,
+        Some(&token),
+        Method::GET,
+        "/users/auth0%7C64a1%3Ax%40example",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &user["id"]),
+        (StatusCode::OK, &json!(id)),
+        "{user}"
+    );
+    let (_, ops) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/groups",
+        Some(json!({ "name": "Ops" })),
+    )
+    .await;
+    let ops = ops["id"].as_str().unwrap().to_owned();
+    let response = http()
+        .post(app.url(&format!("/admin/api/groups/{ops}/members")))
+        .bearer_auth(&token)
+        .json(&json!({ "user_id": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        app.url(&format!(
+            "/admin/api/groups/{ops}/members/auth0%7C64a1%3Ax%40example"
+        ))
+    );
+    let response = http()
+        .delete(&location)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let members = get(&app, &token, &format!("/groups/{ops}/members")).await;
+    assert_eq!(members, json!([]));
+}
+
+/// A user is in at most `MAX_USER_GROUPS` groups: the claim stays bounded.
+#[tokio::test]
+async fn a_user_joins_at_most_a_hundred_groups() {
+    use portcullis::domain::{GroupName, MAX_USER_GROUPS, now};
+    use portcullis::store::{AdminChange, Group, NewAuditEvent};
+
+    let app = spawn_app().await;
+    let (_, token) = automation(&app).await;
+    let alice = app.add_user("alice").await;
+    let event = NewAuditEvent {
+        at: now(),
+        actor: "test".into(),
+        action: "test".into(),
+        target: None,
+        address: None,
+        details: None,
+    };
+    for i in 0..=MAX_USER_GROUPS {
+        let group = Group::new(
+            format!("g{i}"),
+            &GroupName::parse(&format!("g{i}")).unwrap(),
+            now(),
+        );
+        app.store
+            .apply_audited(AdminChange::CreateGroup(&group), &event)
+            .unwrap();
+        if i < MAX_USER_GROUPS {
+            let (status, body) = call(
+                &app,
+                Some(&token),
+                Method::POST,
+                &format!("/groups/g{i}/members"),
+                Some(json!({ "user_id": alice })),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        &format!("/groups/g{MAX_USER_GROUPS}/members"),
+        Some(json!({ "user_id": alice })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict")),
+        "{body}"
+    );
+    // Already a member of one of them: said so, as before.
+    let (status, body) = call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/groups/g0/members",
+        Some(json!({ "user_id": alice })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already"),
+        "{body}"
+    );
 }

@@ -78,6 +78,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     chrome.goto(&link).await;
     chrome.find("form button[type=submit]").await;
     chrome.check("verify-fr").await;
+    chrome.type_into("#password", PASSWORD).await;
     chrome.click("form button[type=submit]").await;
     let heading = chrome.find("h1").await.text().await.unwrap();
     assert_eq!(heading, "Votre compte est prêt");

@@ -2,19 +2,27 @@
 //! a member added or a group renamed through one instance is what the other's userinfo
 //! says as soon as it hears of it on the liveness channel, as for a user change, though
 //! it had cached the user's groups with the grant.
+//!
+//! The cache keeps an answer for `LIVENESS_TTL` (1 s), so a change seen within seconds
+//! proves nothing: it would be seen without any announcement. Each step first makes a
+//! change that nobody announces (straight into the database) and waits until B shows
+//! it: B has just read the groups from the database, and would keep them a whole TTL.
+//! The announced change must then show at B before that TTL is over.
 
 use std::time::{Duration, Instant};
 
+use portcullis::domain::{GroupName, now};
 use portcullis::protocol::registration::ClientDraft;
-use portcullis::store::{ClientStore, UserStore};
+use portcullis::store::sql::liveness::LIVENESS_TTL;
+use portcullis::store::{AdminChange, AuditStore, ClientStore, Group, NewAuditEvent, UserStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, Instance, code_of, redeem};
 use crate::helpers::{Pkce, http};
 
-/// As `cluster_clients`: far below a cache kept for long, far above an announcement.
-const PROMPTLY: Duration = Duration::from_secs(5);
+/// How long B may take to show a change nobody announced: a TTL, and then some.
+const UNANNOUNCED: Duration = Duration::from_secs(10);
 
 async fn admin_token(cluster: &Cluster) -> String {
     let registered = crate::helpers::register_client(ClientDraft {
@@ -66,15 +74,56 @@ async fn groups_at(instance: &Instance, access: &str) -> Value {
     info["groups"].clone()
 }
 
-/// Polls B's userinfo (each try a round trip, no sleep) until it says `expected`.
-async fn seen_at(instance: &Instance, access: &str, expected: Value, what: &str) {
-    let deadline = Instant::now() + PROMPTLY;
-    while groups_at(instance, access).await != expected {
+/// Polls B's userinfo (each try a round trip, no sleep) until it says `expected`, which
+/// it must have said by `deadline` (the answer received, not only asked for); returns
+/// when the try that first said it began.
+async fn seen_at(
+    instance: &Instance,
+    access: &str,
+    expected: Value,
+    deadline: Instant,
+    what: &str,
+) -> Instant {
+    loop {
+        let asked = Instant::now();
+        let said = groups_at(instance, access).await;
+        let late = Instant::now().saturating_duration_since(deadline);
         assert!(
-            Instant::now() < deadline,
-            "{what}: not seen at B within {PROMPTLY:?}"
+            late.is_zero(),
+            "{what}: not seen at B in time ({late:?} late)"
         );
+        if said == expected {
+            return asked;
+        }
     }
+}
+
+/// A change made straight in the database, so announced to nobody.
+fn unannounced(cluster: &Cluster, change: AdminChange<'_>) {
+    let event = NewAuditEvent {
+        at: now(),
+        actor: "test".into(),
+        action: "groups.test".into(),
+        target: None,
+        address: None,
+        details: None,
+    };
+    cluster.store.apply_audited(change, &event).unwrap();
+}
+
+/// Waits until B shows a change nobody announced, so read the groups from the database
+/// at or after the returned instant; an announced change must be seen before a TTL from
+/// then has passed, or it was the TTL that showed it.
+async fn b_just_read(cluster: &Cluster, access: &str, expected: Value, what: &str) -> Instant {
+    let read = seen_at(
+        &cluster.b,
+        access,
+        expected,
+        Instant::now() + UNANNOUNCED,
+        what,
+    )
+    .await;
+    read + LIVENESS_TTL
 }
 
 #[tokio::test]
@@ -118,6 +167,16 @@ async fn a_group_change_at_one_instance_reaches_the_others_userinfo_promptly() {
     )
     .await;
     let ops = ops["id"].as_str().unwrap();
+    let canary = Group::new("canary".into(), &GroupName::parse("Canary").unwrap(), now());
+    unannounced(&cluster, AdminChange::CreateGroup(&canary));
+    unannounced(
+        &cluster,
+        AdminChange::AddGroupMember {
+            group_id: "canary",
+            user_id: &alice,
+        },
+    );
+    let deadline = b_just_read(&cluster, access, json!(["Canary"]), "the canary").await;
     admin_api(
         &cluster.a,
         &token,
@@ -126,7 +185,23 @@ async fn a_group_change_at_one_instance_reaches_the_others_userinfo_promptly() {
         json!({ "user_id": alice }),
     )
     .await;
-    seen_at(&cluster.b, access, json!(["Ops"]), "a member added").await;
+    seen_at(
+        &cluster.b,
+        access,
+        json!(["Canary", "Ops"]),
+        deadline,
+        "a member added",
+    )
+    .await;
+
+    unannounced(
+        &cluster,
+        AdminChange::RemoveGroupMember {
+            group_id: "canary",
+            user_id: &alice,
+        },
+    );
+    let deadline = b_just_read(&cluster, access, json!(["Ops"]), "the canary left").await;
 
     admin_api(
         &cluster.a,
@@ -136,5 +211,12 @@ async fn a_group_change_at_one_instance_reaches_the_others_userinfo_promptly() {
         json!({ "name": "Operations" }),
     )
     .await;
-    seen_at(&cluster.b, access, json!(["Operations"]), "a group renamed").await;
+    seen_at(
+        &cluster.b,
+        access,
+        json!(["Operations"]),
+        deadline,
+        "a group renamed",
+    )
+    .await;
 }

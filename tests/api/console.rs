@@ -419,3 +419,51 @@ async fn the_console_requires_a_second_factor_of_a_user_and_of_an_app() {
     .page();
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// A user whose `sub` came from another provider (`auth0|…`, or any `:` and `@`) is the
+/// one the console's links and forms act on, and so is one whose id holds a `%` (written
+/// before imports refused it): ids are encoded in paths, and the router decodes them
+/// back, so `%76ictim` never reaches `victim`.
+#[tokio::test]
+async fn console_actions_reach_the_user_whose_id_has_reserved_characters() {
+    use portcullis::store::User;
+
+    let app = spawn_app().await;
+    app.add_admin("root").await;
+    for (id, username) in [
+        ("victim", "victim"),
+        ("auth0|64a1:x@example", "imported"),
+        ("%76ictim", "percent"),
+    ] {
+        app.store
+            .create_user(&User::new(
+                id.into(),
+                username.into(),
+                String::new(),
+                portcullis::domain::now(),
+            ))
+            .unwrap();
+    }
+    let (browser, _, html) = console_as(&app, "root").await;
+    let token = csrf(&html);
+    for (encoded, username) in [
+        ("auth0%7C64a1%3Ax%40example", "imported"),
+        ("%2576ictim", "percent"),
+    ] {
+        let page = format!("/admin/users/{encoded}");
+        assert!(html.contains(&page), "the list links to {page}: {html}");
+        let (_, status, shown) = browser.open(&app.url(&page)).await.page();
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert!(shown.contains(username), "{shown}");
+        let disable = format!("{page}/disable");
+        assert!(shown.contains(&disable), "{shown}");
+        let (_, _, after) = post(&browser, &app, &disable, &[("csrf", &token)])
+            .await
+            .page();
+        assert!(after.contains("· disabled"), "{after}");
+        let user = app.store.find_user_by_username(username).unwrap().unwrap();
+        assert!(user.disabled_at.is_some(), "{username} is the one disabled");
+    }
+    let victim = app.store.find_user("victim").unwrap().unwrap();
+    assert!(victim.disabled_at.is_none(), "no other user was touched");
+}

@@ -36,6 +36,8 @@ const SIGN_IN: [(&str, &str); 15] = [
 ];
 
 const OURS: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+/// The user whose hash is argon2id at a higher cost than ours (m=65536, t=3): kept.
+const STRONGER: &str = "argon2id-user";
 
 fn run(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let env = [("PORTCULLIS_KEY_ENCRYPTION_KEY", crate::helpers::TEST_KEK)];
@@ -136,12 +138,23 @@ async fn imported_users_sign_in_with_every_kind_of_hash(postgres: bool) {
     assert_eq!(details["users"], 17);
     assert_eq!(details["hash_kinds"]["bcrypt"], 4);
     assert_eq!(details["disabled"], 1);
+    // The groups it made are audited with it (none was there to join).
+    assert_eq!(
+        details["groups_created"],
+        serde_json::json!(["ops", "staff"])
+    );
+    assert_eq!(details["groups_joined"], serde_json::json!([]));
 
     let client = app.add_client(false);
     for (username, _) in SIGN_IN {
         let before = stored_hash(&app, username);
         signs_in(&app, &client, username).await;
         let after = stored_hash(&app, username);
+        if username == STRONGER {
+            // argon2id at more memory and passes than ours: not lowered to our cost.
+            assert_eq!(after, before, "{username}");
+            continue;
+        }
         assert!(
             after.starts_with(OURS) && after != before,
             "{username}: {after}"
@@ -247,7 +260,10 @@ async fn bad_files_are_refused_whole(postgres: bool) {
         return;
     };
     let existing = app.add_user("Mallory").await;
+    let client = app.add_client(false);
     let dir = TempDir::new().unwrap();
+    let names: Vec<String> = (0..=100).map(|i| format!("g{i}")).collect();
+    let too_many_groups = serde_json::json!({ "username": "carol", "groups": names }).to_string();
     let bob = br#"{"username": "bob", "email": "bob@example.com", "email_verified": true}"#;
     let cases: Vec<(Vec<&[u8]>, &str)> = vec![
         (
@@ -283,6 +299,26 @@ async fn bad_files_are_refused_whole(postgres: bool) {
             vec![bob, br#"{"username": "carol", "password_hash": "$2b$20$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s."}"#],
             "line 2: password_hash: bcrypt hash too costly",
         ),
+        // The last character's unused bits set: the bcrypt crate would never verify it.
+        (
+            vec![bob, br#"{"username": "carol", "password_hash": "$2a$06$If6bvum7DFjUnE9p2uDeDu0YHzrHM6tf.iqN8.yx.jNN1ILEf7h0j"}"#],
+            "line 2: password_hash: malformed bcrypt hash",
+        ),
+        // `%76ictim` would reach user `victim` through the console's paths.
+        (
+            vec![bob, br#"{"username": "carol", "sub": "%76ictim"}"#],
+            "line 2: sub must be",
+        ),
+        (
+            vec![bob, br#"{"username": "carol", "sub": "a/b"}"#],
+            "line 2: sub must be",
+        ),
+        // A client's access tokens carry its id as their `sub` (RFC 9068 §5).
+        (
+            vec![bob, br#"{"username": "carol", "sub": "CLIENT"}"#],
+            "is a client's id",
+        ),
+        (vec![bob, too_many_groups.as_bytes()], "line 2: at most 100 groups"),
     ];
     for (lines, expected) in cases {
         let lines: Vec<Vec<u8>> = lines
@@ -290,7 +326,11 @@ async fn bad_files_are_refused_whole(postgres: bool) {
             .map(|l| l.to_vec())
             .map(|l| {
                 String::from_utf8(l.clone())
-                    .map(|s| s.replace("SUB", &existing).into_bytes())
+                    .map(|s| {
+                        s.replace("SUB", &existing)
+                            .replace("CLIENT", &client.id)
+                            .into_bytes()
+                    })
                     .unwrap_or(l)
             })
             .collect();
@@ -349,6 +389,19 @@ async fn export_round_trip(postgres: bool) {
     let (ok, exported, err) = run(&source_db, &["users", "export"], None);
     assert!(ok, "{err}");
     assert_eq!(exported.lines().count(), 17);
+    // The file holds every hash: the export is audited, by whom and how many.
+    let audit = source.store.list_audit_events(None, 10).unwrap();
+    let event = audit
+        .iter()
+        .find(|e| e.action == "users.exported")
+        .expect("the export is audited");
+    assert_eq!(event.actor, "cli");
+    let details: serde_json::Value =
+        serde_json::from_str(event.details.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (&details["users"], &details["complete"]),
+        (&serde_json::json!(17), &serde_json::json!(true))
+    );
     for line in exported.lines() {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         let groups = if record["username"] == "Grace" {
@@ -377,9 +430,10 @@ async fn export_round_trip(postgres: bool) {
     assert!(ok, "{err}");
     assert_eq!(again, exported);
     let client = target.add_client(false);
-    for username in ["scrypt-user", "bcrypt-2a-user", "Grace", "argon2id-user"] {
+    for username in ["scrypt-user", "bcrypt-2a-user", "Grace", STRONGER] {
         signs_in(&target, &client, username).await;
-        assert!(stored_hash(&target, username).starts_with(OURS));
+        let stored = stored_hash(&target, username);
+        assert_eq!(stored.starts_with(OURS), username != STRONGER, "{stored}");
     }
     source.stop().await;
     target.stop().await;

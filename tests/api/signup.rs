@@ -502,16 +502,31 @@ async fn an_open_sign_up_makes_the_account_only_once_its_address_answers() {
         app.store.find_user_by_username("frank").unwrap().is_none(),
         "GET made nothing"
     );
+    // The owner of the address who did not sign up does not know the password: nothing.
+    let stranger = app.browser();
+    let (url2, _, html2) = stranger.open(&link).await.page();
+    let (_, status, html3) = stranger
+        .submit(&url2, &html2, &[("password", "a guess, not the one")])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{html3}");
+    assert!(app.store.find_user_by_username("frank").unwrap().is_none());
     let mailer = app.browser();
     let (url2, _, html2) = mailer.open(&link).await.page();
-    let (_, status, done) = mailer.submit(&url2, &html2, &[]).await.page();
+    let (_, status, done) = mailer
+        .submit(&url2, &html2, &[("password", PASSWORD)])
+        .await
+        .page();
     assert_eq!(status, StatusCode::OK, "{done}");
     assert!(done.contains("Your account is ready"), "{done}");
     let frank = app.store.find_user_by_username("frank").unwrap().unwrap();
     assert!(frank.email_verified);
     assert_eq!(frank.email.as_deref(), Some("frank@example.org"));
     // Once: the first browser's confirmation comes too late.
-    let (_, status, html) = late.submit(&url, &html, &[]).await.page();
+    let (_, status, html) = late
+        .submit(&url, &html, &[("password", PASSWORD)])
+        .await
+        .page();
     assert_eq!(status, StatusCode::GONE, "{html}");
     let (_, status, _) = app.browser().open(&link).await.page();
     assert_eq!(status, StatusCode::GONE);

@@ -314,6 +314,8 @@ impl portcullis::store::UserImport for Importing {
         }
     }
 
+    fn joined_group(&mut self, _: &str, _: bool) {}
+
     fn event(&self) -> NewAuditEvent {
         event("users.imported", "file")
     }

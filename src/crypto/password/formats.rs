@@ -33,10 +33,15 @@ pub const BCRYPT_MAX_COST: u32 = 14;
 /// and 210,000; Django uses about a million of SHA-256, Keycloak 210,000 of SHA-512).
 pub const PBKDF2_SHA256_MAX_WORK: u64 = 10_000_000;
 pub const PBKDF2_SHA512_MAX_WORK: u64 = 3_000_000;
-/// scrypt: its memory (128·r·N bytes) and its work (N·r·p). OWASP's N=2^17, r=8, p=1 is
-/// 128 MiB and 2^20 (0.4 s); 2^22 takes 1.3 s.
+/// scrypt: its memory, 128·r·(N+p+1) bytes (RFC 7914 §5-6: N blocks of 128·r bytes for
+/// ROMix's V, p for the output of PBKDF2 that it mixes, one more to work in), and its
+/// work (N·r·p). OWASP's N=2^17, r=8, p=1 is 128 MiB and 2^20 (0.4 s); 2^22 takes 1.3 s.
+/// r and p are also capped on their own: no provider uses an r above 16 or a p above a
+/// few, and a large r with a tiny N (`ln=1,r=1048576`) makes each block huge.
 pub const SCRYPT_MAX_MEMORY: u64 = 256 * 1024 * 1024;
 pub const SCRYPT_MAX_WORK: u64 = 1 << 22;
+pub const SCRYPT_MAX_R: u32 = 32;
+pub const SCRYPT_MAX_P: u32 = 16;
 /// Salts and derived keys of PBKDF2 and scrypt: a hash shorter than 16 bytes is too easy
 /// to collide with; longer ones than 64 add nothing.
 const MIN_HASH_LEN: usize = 16;
@@ -159,17 +164,17 @@ pub(super) fn parse(stored: &str) -> Result<(HashKind, Parsed), HashFormatError>
     }
 }
 
-/// Whether a hash that verified should be replaced by one of ours: anything but argon2id
-/// (version 1.3) at our own parameters.
+/// Whether a hash that verified should be replaced by one of ours: one weaker than ours,
+/// that is anything but argon2id, argon2id 1.0 (`v=16`), or argon2id with less memory
+/// or fewer passes than ours. A stronger one (an import from a provider with a higher
+/// cost, `m=65536,t=3,p=4`) is kept: replacing it would lower its cost.
 pub(super) fn needs_upgrade(stored: &str) -> bool {
     let ours = Params::default();
     match argon2_rust::decode_string(stored, Algorithm::Argon2id) {
         Ok(decoded) => {
             decoded.version != argon2_rust::Version::V0x13
-                || decoded.params.memory_kib() != ours.memory_kib()
-                || decoded.params.passes() != ours.passes()
-                || decoded.params.lanes() != ours.lanes()
-                || decoded.params.tag_len_bytes() != ours.tag_len_bytes()
+                || decoded.params.memory_kib() < ours.memory_kib()
+                || decoded.params.passes() < ours.passes()
         }
         Err(_) => true,
     }
@@ -214,6 +219,10 @@ fn argon2(
     if p.tag_len_bytes() > ceiling.tag_len_bytes() {
         return Err(malformed(kind, "a hash longer than 64 bytes"));
     }
+    // As for PBKDF2 and scrypt: a shorter tag is too easy to collide with.
+    if (p.tag_len_bytes() as usize) < MIN_HASH_LEN {
+        return Err(malformed(kind, "a hash shorter than 16 bytes"));
+    }
     if decoded.salt.len() as u64 > u64::from(argon2_rust::BOUNDED_MAX_SALT_LEN) {
         return Err(malformed(kind, "salt too long"));
     }
@@ -239,16 +248,12 @@ fn bcrypt(stored: &str) -> Result<(HashKind, Parsed), HashFormatError> {
             format!("cost {cost} (at most {BCRYPT_MAX_COST})"),
         ));
     }
-    let b64 = GeneralPurpose::new(&base64::alphabet::BCRYPT, relaxed());
-    let salt = b64
-        .decode(&stored[7..29])
-        .map_err(|_| malformed(kind, "the salt is not bcrypt base64"))?;
-    let hash = b64
-        .decode(&stored[29..])
-        .map_err(|_| malformed(kind, "the hash is not bcrypt base64"))?;
-    if salt.len() != 16 || hash.len() != 23 {
-        return Err(malformed(kind, "wrong salt or hash length"));
-    }
+    // Read by the bcrypt crate's own parser, which `verify_other` uses: its base64 is
+    // strict (the unused low bits of the salt's and the hash's last characters must be
+    // zero), and a hash it would not read would lock its user out without a word.
+    stored
+        .parse::<bcrypt::HashParts>()
+        .map_err(|e| malformed(kind, e.to_string()))?;
     Ok((kind, Parsed::Bcrypt))
 }
 
@@ -411,25 +416,47 @@ fn scrypt(stored: &str) -> Result<(HashKind, Parsed), HashFormatError> {
         return Err(malformed(kind, "ln, r and p are all needed"));
     };
     let (salt, hash) = salt_and_hash(kind, phc_b64(salt), phc_b64(hash))?;
-    // Checked in u64 before any shift or product can overflow.
     if ln > 30 {
         return Err(too_costly(kind, format!("ln={ln}")));
     }
+    if r > SCRYPT_MAX_R {
+        return Err(too_costly(kind, format!("r={r} (at most {SCRYPT_MAX_R})")));
+    }
+    if p > SCRYPT_MAX_P {
+        return Err(too_costly(kind, format!("p={p} (at most {SCRYPT_MAX_P})")));
+    }
+    // With those caps nothing below overflows a u64 (2^7·2^5·(2^30+17) < 2^43), but the
+    // arithmetic is checked all the same: an overflow counts as too costly, never as
+    // small.
     let n = 1u64 << ln;
-    let memory = 128 * u64::from(r) * n;
-    let work = n * u64::from(r) * u64::from(p);
-    if memory > SCRYPT_MAX_MEMORY {
-        return Err(too_costly(
-            kind,
-            format!("{} MiB of memory (at most 256)", memory >> 20),
-        ));
+    let (r, p) = (u64::from(r), u64::from(p));
+    let memory = n
+        .checked_add(p)
+        .and_then(|blocks| blocks.checked_add(1))
+        .and_then(|blocks| blocks.checked_mul(128))
+        .and_then(|bytes| bytes.checked_mul(r));
+    let work = n.checked_mul(r).and_then(|nr| nr.checked_mul(p));
+    match memory {
+        Some(memory) if memory <= SCRYPT_MAX_MEMORY => {}
+        Some(memory) => {
+            return Err(too_costly(
+                kind,
+                format!("{} MiB of memory (at most 256)", memory >> 20),
+            ));
+        }
+        None => return Err(too_costly(kind, "its memory overflows")),
     }
-    if work > SCRYPT_MAX_WORK {
-        return Err(too_costly(
-            kind,
-            format!("N·r·p = {work} (at most {SCRYPT_MAX_WORK})"),
-        ));
+    match work {
+        Some(work) if work <= SCRYPT_MAX_WORK => {}
+        Some(work) => {
+            return Err(too_costly(
+                kind,
+                format!("N·r·p = {work} (at most {SCRYPT_MAX_WORK})"),
+            ));
+        }
+        None => return Err(too_costly(kind, "N·r·p overflows")),
     }
+    let (r, p) = (r as u32, p as u32);
     let params = u8::try_from(ln)
         .ok()
         .and_then(|ln| scrypt::Params::new(ln, r, p).ok())
@@ -647,19 +674,85 @@ mod tests {
     }
 
     #[test]
-    fn only_argon2id_at_our_parameters_is_left_as_it_is() {
+    fn only_hashes_weaker_than_ours_are_replaced() {
         let salt = b64(b"saltsaltsaltsalt");
         let hash = b64(&[7u8; 32]);
-        let ours = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${hash}");
-        assert!(!needs_upgrade(&ours));
-        for other in [
+        for kept in [
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${hash}"),
+            // Stronger than ours: more memory, more passes, more lanes, a longer tag.
             format!("$argon2id$v=19$m=65536,t=3,p=4${salt}${hash}"),
-            format!("$argon2id$v=16$m=19456,t=2,p=1${salt}${hash}"),
-            format!("$argon2i$v=19$m=19456,t=2,p=1${salt}${hash}"),
+            format!("$argon2id$v=19$m=19456,t=5,p=1${salt}${hash}"),
             format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${}", b64(&[7u8; 64])),
+        ] {
+            assert!(!needs_upgrade(&kept), "{kept}");
+        }
+        for weaker in [
+            format!("$argon2id$v=16$m=19456,t=2,p=1${salt}${hash}"),
+            format!("$argon2id$v=16$m=65536,t=3,p=1${salt}${hash}"),
+            format!("$argon2id$v=19$m=8192,t=2,p=1${salt}${hash}"),
+            format!("$argon2id$v=19$m=65536,t=1,p=1${salt}${hash}"),
+            format!("$argon2i$v=19$m=65536,t=3,p=1${salt}${hash}"),
+            format!("$argon2d$v=19$m=19456,t=2,p=1${salt}${hash}"),
             "$2b$10$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.".to_owned(),
         ] {
-            assert!(needs_upgrade(&other), "{other}");
+            assert!(needs_upgrade(&weaker), "{weaker}");
+        }
+    }
+
+    #[test]
+    fn scrypt_memory_counts_r_p_and_n_without_overflow() {
+        let salt = b64(b"saltsaltsaltsalt");
+        let hash = b64(&[7u8; 32]);
+        for stored in [
+            // N·r·p is 2^22, at the ceiling, but 128·r·(N+p+1) is 640 MiB.
+            format!("$scrypt$ln=1,r=1048576,p=2${salt}${hash}"),
+            // 128·r·N alone overflows a u64.
+            format!("$scrypt$ln=30,r=4294967295,p=1${salt}${hash}"),
+            format!("$scrypt$ln=4,r=33,p=1${salt}${hash}"),
+            format!("$scrypt$ln=4,r=8,p=17${salt}${hash}"),
+            // r and p at their caps, N large: 128·32·(2^16+17) is past 256 MiB.
+            format!("$scrypt$ln=16,r=32,p=16${salt}${hash}"),
+        ] {
+            assert!(
+                matches!(parse(&stored), Err(HashFormatError::TooCostly { .. })),
+                "{stored}: {:?}",
+                parse(&stored).err()
+            );
+        }
+        // At the caps with a small N: accepted.
+        assert!(parse(&format!("$scrypt$ln=10,r=32,p=16${salt}${hash}")).is_ok());
+        assert!(parse(&format!("$scrypt$ln=17,r=8,p=1${salt}${hash}")).is_ok());
+    }
+
+    #[test]
+    fn argon2_tags_shorter_than_16_bytes_are_refused() {
+        let salt = b64(b"saltsaltsaltsalt");
+        let short = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${}", b64(&[7u8; 8]));
+        assert!(
+            matches!(parse(&short), Err(HashFormatError::Malformed { .. })),
+            "{:?}",
+            parse(&short).err()
+        );
+        let sixteen = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${}", b64(&[7u8; 16]));
+        assert!(parse(&sixteen).is_ok());
+    }
+
+    #[test]
+    fn bcrypt_hashes_the_crate_would_not_read_are_refused() {
+        let abc = "$2a$06$If6bvum7DFjUnE9p2uDeDu0YHzrHM6tf.iqN8.yx.jNN1ILEf7h0i";
+        assert!(parse(abc).is_ok());
+        // The salt's last character carries 4 unused bits, the hash's 2: set, a lenient
+        // decoder reads the same bytes, the bcrypt crate refuses the string, and its user
+        // could never sign in.
+        let salt_bits = abc.replace("DeDu0Y", "DeDv0Y");
+        let hash_bits = abc.replace("Ef7h0i", "Ef7h0j");
+        for stored in [salt_bits, hash_bits] {
+            assert_eq!(stored.len(), 60);
+            assert!(bcrypt::verify("abc", &stored).is_err(), "{stored}");
+            assert!(
+                matches!(parse(&stored), Err(HashFormatError::Malformed { .. })),
+                "{stored}"
+            );
         }
     }
 

@@ -40,6 +40,9 @@ use crate::protocol::signup::{self, Choice, FormProblem, Refused, Registration, 
 
 /// The window of `signups_per_address`.
 const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+/// Sign-up forms naming one address, from anywhere, in [`SIGNUP_WINDOW`]: more than a
+/// person retrying, fewer than a flood of mails.
+const SIGNUPS_PER_RECIPIENT: i64 = 5;
 const SIGNUP_FORM: &str = "signup-form";
 const INVITATION_FORM: &str = "invitation-form";
 const VERIFY_FORM: &str = "signup-verify-form";
@@ -85,6 +88,9 @@ struct Confirm<'a> {
     csrf: &'a str,
     token: &'a str,
     label: &'a str,
+    /// Asks for the password chosen in the sign-up form (its label), to prove that
+    /// whoever confirms is whoever registered.
+    password: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +180,9 @@ fn form_error(refused: Refused) -> (StatusCode, &'static str) {
             }),
         ),
         // The others are pages of their own (`refusal_page`).
-        Refused::Closed | Refused::Link(_) => (StatusCode::BAD_REQUEST, ui.t("error.generic")),
+        Refused::Closed | Refused::Link(_) | Refused::WrongPassword => {
+            (StatusCode::BAD_REQUEST, ui.t("error.generic"))
+        }
     }
 }
 
@@ -210,6 +218,11 @@ fn refusal_page(state: &State, refused: Refused, invitation: bool) -> HttpRespon
             StatusCode::CONFLICT,
             "signup.taken.title",
             "signup.taken.body",
+        ),
+        Refused::WrongPassword => (
+            StatusCode::UNAUTHORIZED,
+            "signup.verify.wrong_password.title",
+            "signup.verify.wrong_password.body",
         ),
         Refused::Form(_) => (StatusCode::BAD_REQUEST, "error.title", "error.generic"),
     };
@@ -353,7 +366,19 @@ async fn submit_form_page(
         .count_event("signup", &limit_key(&address), SIGNUP_WINDOW)
         .await
         .map_err(OAuthError::from)?;
-    if recent > state.settings.signups_per_address {
+    // And per address typed, whether or not an account has it (so the limit says
+    // nothing): many client addresses must not flood one mailbox.
+    let typed = form.email.trim().to_lowercase();
+    let for_recipient = state
+        .sessions
+        .count_event(
+            "signup_recipient",
+            &crate::crypto::tokens::token_hash(&typed),
+            SIGNUP_WINDOW,
+        )
+        .await
+        .map_err(OAuthError::from)?;
+    if recent > state.settings.signups_per_address || for_recipient > SIGNUPS_PER_RECIPIENT {
         return Ok(again(
             Ui::current().t("signup.error.throttled"),
             StatusCode::TOO_MANY_REQUESTS,
@@ -461,6 +486,7 @@ async fn show_verify_page(
                 csrf: &csrf,
                 token: &query.token,
                 label: ui.t("signup.verify.submit"),
+                password: Some(ui.t("signup.verify.password")),
             }),
             links,
         },
@@ -488,9 +514,9 @@ async fn submit_verify_page(
     verified(&req, &state, VERIFY_FORM, &form.token, &form.csrf)?;
     let address = client_address_of(&req, &state.settings);
     let mode = state.settings.signup;
-    let token = form.token.clone();
+    let (token, password) = (form.token.clone(), Secret::new(form.password.clone()));
     let outcome = blocking(&state, move |ctx| {
-        signup::complete_sign_up(ctx, mode, &token, Some(&address))
+        signup::complete_sign_up(ctx, mode, &token, &password, Some(&address))
     })
     .await?;
     Ok(match outcome {

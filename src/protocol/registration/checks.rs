@@ -75,8 +75,11 @@ const MAX_NAME: usize = 100;
 /// A client name is shown to users on the consent page: bounded, printable, and without
 /// the bidirectional controls that make a name read as something else.
 pub(super) fn check_client_name(name: &str) -> Result<(), OAuthError> {
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
-    if name.chars().count() > MAX_NAME || name.chars().any(|c| c.is_control() || bidi(c)) {
+    if name.chars().count() > MAX_NAME
+        || name
+            .chars()
+            .any(|c| c.is_control() || crate::domain::is_bidi_control(c))
+    {
         return Err(metadata_error(
             "client_name must be at most 100 characters, without control or bidirectional formatting characters",
         ));

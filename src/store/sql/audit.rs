@@ -158,13 +158,15 @@ impl AuditStore for SqlStore {
                 let imported = next.map_err(|_| ImportStop::Abandoned)?;
                 users::insert_user(conn, &imported.user)?;
                 for name in &imported.groups {
-                    let group = groups::find_or_create_in(conn, name, imported.user.created_at)?;
+                    let (group, stored, created) =
+                        groups::find_or_create_in(conn, name, imported.user.created_at)?;
                     groups::add_member_in(
                         conn,
                         &group,
                         &imported.user.id,
                         imported.user.created_at,
                     )?;
+                    import.joined_group(&stored, created);
                 }
             }
             insert_event(conn, &import.event())?;

@@ -19,23 +19,24 @@ pub(super) fn insert_group_in(conn: &mut AnyConnection, group: &Group) -> StoreR
 }
 
 /// The group named `name` (in any case), created (its id new, its name as written) if
-/// there is none: what an import joins its users to.
+/// there is none: what an import joins its users to. Its id, its name as stored, and
+/// whether it was created here.
 pub(super) fn find_or_create_in(
     conn: &mut AnyConnection,
     name: &GroupName,
     now: UnixTime,
-) -> StoreResult<String> {
-    let found: Option<String> = groups::table
+) -> StoreResult<(String, String, bool)> {
+    let found: Option<(String, String)> = groups::table
         .filter(groups::name_key.eq(name.key()))
-        .select(groups::id)
+        .select((groups::id, groups::name))
         .first(conn)
         .optional()?;
-    if let Some(id) = found {
-        return Ok(id);
+    if let Some((id, stored)) = found {
+        return Ok((id, stored, false));
     }
     let group = Group::new(crate::crypto::tokens::random_uuid(), name, now);
     insert_group_in(conn, &group)?;
-    Ok(group.id)
+    Ok((group.id, group.name, true))
 }
 
 /// `false` if there is no such group; `Conflict` if another group has the name.
@@ -154,6 +155,7 @@ impl GroupStore for SqlStore {
             return Ok(names);
         }
         let seen = self.liveness.generation();
+        let read_at = std::time::Instant::now();
         let mut found: Vec<(String, String)> = group_members::table
             .inner_join(groups::table)
             .inner_join(grants::table.on(grants::user_id.eq(group_members::user_id)))
@@ -162,7 +164,8 @@ impl GroupStore for SqlStore {
             .load(&mut *self.conn()?)?;
         found.sort_unstable();
         let names: Vec<String> = found.into_iter().map(|(_, name)| name).collect();
-        self.liveness.remember_grant_groups(seen, grant_id, &names);
+        self.liveness
+            .remember_grant_groups(seen, grant_id, &names, read_at);
         Ok(names)
     }
 }

@@ -33,12 +33,15 @@ const MAX_CLIENTS: usize = 10_000;
 
 /// A grant seen unrevoked at `checked_at`, with its absolute end (checked against the
 /// request's clock on every use) and, once asked for, its user and requested claims, and
-/// the names of the user's groups.
+/// the names of the user's groups, each with when it was read. `checked_at` is refreshed
+/// by any token of the grant, so the user and the groups keep their own read time: were
+/// they judged by `checked_at`, two tokens of one grant checked in turn would keep them
+/// forever.
 #[derive(Clone)]
 struct GrantEntry {
     expires_at: UnixTime,
-    user: Option<(User, Option<String>)>,
-    groups: Option<Vec<String>>,
+    user: Option<((User, Option<String>), Instant)>,
+    groups: Option<(Vec<String>, Instant)>,
     checked_at: Instant,
 }
 
@@ -169,12 +172,7 @@ impl LivenessCache {
                 groups: None,
                 checked_at: at,
             });
-            // The user and groups read with an entry past its TTL are as old as it: read
-            // them again, or an unannounced change to them would outlive the TTL.
-            if !self.fresh(entry.checked_at) {
-                entry.user = None;
-                entry.groups = None;
-            }
+            // The user and the groups keep their own read time (see `GrantEntry`).
             entry.expires_at = expires_at;
             entry.checked_at = at;
         }
@@ -187,22 +185,26 @@ impl LivenessCache {
             .grants
             .get(grant_id)
             .filter(|g| self.fresh(g.checked_at))
-            .and_then(|g| g.user.clone())
+            .and_then(|g| g.user.as_ref())
+            .filter(|(_, read)| self.fresh(*read))
+            .map(|(user, _)| user.clone())
     }
 
-    /// Adds the user to a grant entry already there (only a live grant has one).
+    /// Adds the user, read from the database at `at`, to a grant entry already there (only
+    /// a live grant has one).
     pub fn remember_grant_user(
         &self,
         seen: Generation,
         grant_id: &str,
         user: &(User, Option<String>),
+        at: Instant,
     ) {
         let mut entries = self.lock();
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
         }
         if let Some(grant) = entries.grants.get_mut(grant_id) {
-            grant.user = Some(user.clone());
+            grant.user = Some((user.clone(), at));
         }
     }
 
@@ -213,17 +215,25 @@ impl LivenessCache {
             .grants
             .get(grant_id)
             .filter(|g| self.fresh(g.checked_at))
-            .and_then(|g| g.groups.clone())
+            .and_then(|g| g.groups.as_ref())
+            .filter(|(_, read)| self.fresh(*read))
+            .map(|(names, _)| names.clone())
     }
 
     /// Adds the user's group names to a grant entry already there (as `remember_grant_user`).
-    pub fn remember_grant_groups(&self, seen: Generation, grant_id: &str, names: &[String]) {
+    pub fn remember_grant_groups(
+        &self,
+        seen: Generation,
+        grant_id: &str,
+        names: &[String],
+        at: Instant,
+    ) {
         let mut entries = self.lock();
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
         }
         if let Some(grant) = entries.grants.get_mut(grant_id) {
-            grant.groups = Some(names.to_vec());
+            grant.groups = Some((names.to_vec(), at));
         }
     }
 
@@ -292,7 +302,7 @@ mod tests {
             seen.fetch_add(1, Ordering::Relaxed);
         });
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
-        cache.remember_grant_user(cache.generation(), "g1", &user());
+        cache.remember_grant_user(cache.generation(), "g1", &user(), Instant::now());
         assert!(cache.grant_user("g1").is_some());
         cache.changed();
         assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
@@ -312,16 +322,16 @@ mod tests {
         assert_eq!(cache.token_live("j1", Some("g1"), 100), None);
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
         let stale = Generation(before.0);
-        cache.remember_grant_user(stale, "g1", &user());
+        cache.remember_grant_user(stale, "g1", &user(), Instant::now());
         assert!(cache.grant_user("g1").is_none());
     }
 
     #[test]
     fn a_user_is_only_kept_for_a_grant_seen_live() {
         let cache = LivenessCache::default();
-        cache.remember_grant_user(cache.generation(), "g1", &user());
+        cache.remember_grant_user(cache.generation(), "g1", &user(), Instant::now());
         assert!(cache.grant_user("g1").is_none());
-        cache.remember_grant_groups(cache.generation(), "g1", &["a".into()]);
+        cache.remember_grant_groups(cache.generation(), "g1", &["a".into()], Instant::now());
         assert!(cache.grant_groups("g1").is_none());
     }
 
@@ -330,8 +340,8 @@ mod tests {
         let cache = LivenessCache::default();
         let old = Instant::now() - LIVENESS_TTL;
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), old);
-        cache.remember_grant_user(cache.generation(), "g1", &user());
-        cache.remember_grant_groups(cache.generation(), "g1", &["ops".into()]);
+        cache.remember_grant_user(cache.generation(), "g1", &user(), old);
+        cache.remember_grant_groups(cache.generation(), "g1", &["ops".into()], old);
         // The token checked again at the database: the grant is fresh, its user is not.
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
         assert!(cache.grant_user("g1").is_none());
@@ -339,11 +349,46 @@ mod tests {
     }
 
     #[test]
+    fn two_tokens_of_a_grant_checked_in_turn_do_not_keep_its_user_past_the_ttl() {
+        let ttl = Duration::from_millis(100);
+        let cache = LivenessCache::with_ttl(ttl);
+        let read = Instant::now();
+        cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), read);
+        cache.remember_grant_user(cache.generation(), "g1", &user(), read);
+        cache.remember_grant_groups(cache.generation(), "g1", &["ops".into()], read);
+        assert!(cache.grant_user("g1").is_some());
+        // Each token is checked at the database in turn, each time within the TTL of the
+        // other's check: the grant stays fresh, the user and groups read at `read` must not.
+        let deadline = read + 20 * ttl;
+        let mut turn = 0u64;
+        loop {
+            let jti = if turn.is_multiple_of(2) { "j2" } else { "j1" };
+            cache.remember_token(cache.generation(), jti, Some(("g1", 200)), Instant::now());
+            turn += 1;
+            if cache.grant_user("g1").is_none() && cache.grant_groups("g1").is_none() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the user read at the start is still served after {turn} checks"
+            );
+            std::thread::yield_now();
+        }
+        assert!(read.elapsed() >= ttl, "dropped only once past the TTL");
+        assert_eq!(cache.token_live("j1", Some("g1"), 100), Some(true));
+    }
+
+    #[test]
     fn a_users_groups_are_kept_with_the_grant_until_a_change() {
         let cache = LivenessCache::default();
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
         let before = cache.generation();
-        cache.remember_grant_groups(before, "g1", &["admins".into(), "ops".into()]);
+        cache.remember_grant_groups(
+            before,
+            "g1",
+            &["admins".into(), "ops".into()],
+            Instant::now(),
+        );
         assert_eq!(
             cache.grant_groups("g1"),
             Some(vec!["admins".to_owned(), "ops".to_owned()])
@@ -352,7 +397,7 @@ mod tests {
         cache.changed();
         assert!(cache.grant_groups("g1").is_none());
         cache.remember_token(cache.generation(), "j1", Some(("g1", 200)), Instant::now());
-        cache.remember_grant_groups(before, "g1", &["admins".into()]);
+        cache.remember_grant_groups(before, "g1", &["admins".into()], Instant::now());
         assert!(
             cache.grant_groups("g1").is_none(),
             "read before the change, not kept after it"

@@ -190,6 +190,7 @@ impl UserStore for SqlStore {
             return Ok(Some(found));
         }
         let seen = self.liveness.generation();
+        let read_at = std::time::Instant::now();
         let found = grants::table
             .find(grant_id)
             .inner_join(users::table)
@@ -197,7 +198,8 @@ impl UserStore for SqlStore {
             .first(&mut *self.conn()?)
             .optional()?;
         if let Some(found) = &found {
-            self.liveness.remember_grant_user(seen, grant_id, found);
+            self.liveness
+                .remember_grant_user(seen, grant_id, found, read_at);
         }
         Ok(found)
     }
