@@ -956,3 +956,61 @@ async fn a_reset_of_an_account_without_a_second_factor_asks_nothing_more_nor_an_
         Answer::Denied(Denied::Disabled { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_step_up_of_a_one_factor_passkey_session_does_not_make_its_passkey_verifying() {
+    // A session that a passkey without user verification signed in (one factor): its
+    // step-up must ask for the password, not take the passkey for a verifying one.
+    let world = World::with_codes();
+    let mut session = password_session(NOW - 60);
+    session.amr = vec!["swk".into()];
+    session.methods = vec![MethodUse {
+        amr: "swk".into(),
+        at: NOW - 60,
+    }];
+    session.level = ONE;
+    let mut sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
+    assert!(sign_in.proofs.iter().all(|p| !p.user_verified));
+    assert_eq!(
+        sign_in.resume(&world).await.unwrap(),
+        Answer::Continue(Next::FirstFactor)
+    );
+}
+
+#[test]
+fn a_two_factor_session_by_password_and_passkey_keeps_its_passkey_as_it_was() {
+    // Two factors by the password and a passkey: the passkey is not to be taken for one
+    // that verified its user (alone, later, it would be two factors by itself).
+    let mut session = password_session(NOW - 60);
+    session.amr = vec!["pwd".into(), "hwk".into(), "mfa".into()];
+    session.methods = vec![
+        MethodUse {
+            amr: "pwd".into(),
+            at: NOW - 60,
+        },
+        MethodUse {
+            amr: "hwk".into(),
+            at: NOW - 30,
+        },
+    ];
+    session.level = TWO;
+    let sign_in = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
+    assert!(sign_in.proofs.iter().all(|p| !p.user_verified));
+    assert_eq!(level_of(&sign_in.proofs), TWO);
+}
+
+#[test]
+fn a_step_up_names_the_session_it_steps_up_and_a_sign_in_none() {
+    let session = password_session(NOW - 60);
+    let step_up = SignIn::step_up(&session, TWO, OPTIONAL, LIMITS, NOW);
+    assert_eq!(step_up.steps_up(), Some(token_hash("cookie").as_str()));
+    assert_eq!(begin(TWO, OPTIONAL).steps_up(), None);
+}
+
+#[test]
+fn a_sign_in_remembers_the_enrolment_it_shows() {
+    let mut sign_in = begin(TWO, MfaPolicy::Required);
+    assert_eq!(sign_in.enrolling(), None);
+    sign_in.show_enrolment("sealed-key".into());
+    assert_eq!(sign_in.enrolling(), Some("sealed-key"));
+}
