@@ -1014,3 +1014,16 @@ fn a_sign_in_remembers_the_enrolment_it_shows() {
     sign_in.show_enrolment("sealed-key".into());
     assert_eq!(sign_in.enrolling(), Some("sealed-key"));
 }
+
+#[tokio::test]
+async fn a_sign_in_tells_whom_its_factors_speak_for_and_what_the_account_has() {
+    let world = World::with_codes();
+    let mut sign_in = begin(ONE, OPTIONAL);
+    assert_eq!(sign_in.username(), "alice");
+    assert_eq!(sign_in.user_id(), None);
+    assert_eq!(sign_in.account_factors(), AccountFactors::default());
+    sign_in.password(secret("right"), &world).await.unwrap();
+    assert_eq!(sign_in.user_id(), Some("alice-id"));
+    let factors = sign_in.account_factors();
+    assert!(factors.one_time_codes && factors.recovery_codes && !factors.passkeys);
+}
