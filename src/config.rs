@@ -85,7 +85,8 @@ pub struct Settings {
     /// Password-reset requests one client address may make per hour.
     pub reset_requests_per_address: i64,
     /// Password-reset requests for one email address (so one account) per hour, from
-    /// anywhere: a mailbox is not flooded by someone else's requests.
+    /// anywhere: a mailbox is not flooded by someone else's requests. The same bound
+    /// holds verification and change-of-address mails per account and per address.
     pub reset_requests_per_account: i64,
     /// The second-factor policy (`mfa`).
     pub mfa: crate::domain::MfaPolicy,

@@ -9,7 +9,6 @@ use crate::crypto::password::hash_password;
 use crate::crypto::tokens::random_uuid;
 use crate::domain::Secret;
 use crate::protocol::claims;
-use crate::protocol::links::LinkPurpose;
 use crate::store::{AdminChange, EndedSessions, User, UserQuery};
 
 /// A new user, as the admin API takes it.
@@ -221,12 +220,8 @@ impl Admin<'_> {
         let event = self.event(action, &user.id, Some(json!({ "changed": changed })));
         // A disabled user's sessions and grants end in the same transaction.
         let ended = self.audited(AdminChange::UpdateUser(&user), &event, "user")?;
-        if new_address {
-            for purpose in [LinkPurpose::EmailVerification, LinkPurpose::EmailChange] {
-                self.store
-                    .retire_links(&user.id, purpose.as_str(), self.now)?;
-            }
-        }
+        // Links sent to the old address (a reset among them) or to one the user asked to
+        // change to stopped working in the same transaction (`AdminChange::UpdateUser`).
         Ok((self.get_user(&user.id)?, ended))
     }
 
@@ -282,7 +277,7 @@ fn same_address(a: Option<&str>, b: Option<&str>) -> bool {
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::protocol::links::{self, LinkRefused};
+    use crate::protocol::links::{self, LinkPurpose, LinkRefused};
     use crate::protocol::testing::TestWorld;
 
     #[test]
@@ -311,6 +306,22 @@ mod tests {
             address: None,
         };
         let stored = || world.store.find_user(&alice.id).unwrap().unwrap();
+        let reset = links::issue(
+            &ctx,
+            LinkPurpose::PasswordReset,
+            Some(&alice.id),
+            "a@example.com",
+            None,
+        )
+        .unwrap();
+        let change = links::issue(
+            &ctx,
+            LinkPurpose::EmailChange,
+            Some(&alice.id),
+            "new@example.com",
+            None,
+        )
+        .unwrap();
 
         // The same address in another case, and other changes: still verified.
         let mut same = stored();
@@ -326,6 +337,15 @@ mod tests {
             links::take(&ctx, LinkPurpose::EmailVerification, link.token.expose()).unwrap(),
             Err(LinkRefused::Used)
         );
+        // A reset link sent to the old address, a change asked before: gone with it.
+        assert_eq!(
+            links::take(&ctx, LinkPurpose::PasswordReset, reset.token.expose()).unwrap(),
+            Err(LinkRefused::Used)
+        );
+        assert_eq!(
+            links::take(&ctx, LinkPurpose::EmailChange, change.token.expose()).unwrap(),
+            Err(LinkRefused::Used)
+        );
 
         let mut vouched = stored();
         vouched.email = Some("c@example.com".into());
@@ -334,5 +354,52 @@ mod tests {
             .save_user(&stored(), vouched, &["email", "email_verified"])
             .unwrap();
         assert!(stored().email_verified, "the operator said so");
+    }
+
+    #[test]
+    fn an_operators_new_password_ends_reset_links_and_a_pending_change_of_address() {
+        let world = TestWorld::default();
+        let mut alice = world.add_user("alice");
+        alice.email = Some("a@example.com".into());
+        world.store.update_user(&alice, 1).unwrap();
+        let ctx = world.ctx();
+        let issue = |purpose, to| {
+            links::issue(&ctx, purpose, Some(&alice.id), to, None)
+                .unwrap()
+                .token
+        };
+        let reset = issue(LinkPurpose::PasswordReset, "a@example.com");
+        let change = issue(LinkPurpose::EmailChange, "new@example.com");
+        let verify = issue(LinkPurpose::EmailVerification, "a@example.com");
+        let settings = Settings::from_sources(None, |_| None).unwrap();
+        let admin = Admin {
+            store: &*world.store,
+            kek: None,
+            settings: &settings,
+            now: ctx.now,
+            actor: &Actor::Operator,
+            address: None,
+        };
+        admin
+            .set_password(
+                &alice.id,
+                &Secret::new("violet tugboat anthem drizzle".into()),
+            )
+            .unwrap();
+        for (purpose, token) in [
+            (LinkPurpose::PasswordReset, &reset),
+            (LinkPurpose::EmailChange, &change),
+        ] {
+            assert_eq!(
+                links::take(&ctx, purpose, token.expose()).unwrap(),
+                Err(LinkRefused::Used)
+            );
+        }
+        // The address is the same: proving it still makes sense.
+        assert!(
+            links::take(&ctx, LinkPurpose::EmailVerification, verify.expose())
+                .unwrap()
+                .is_ok()
+        );
     }
 }

@@ -176,7 +176,7 @@ pub const KEYS: &[Key] = &[
     key(
         "reset_requests_per_account",
         Text("5"),
-        "password-reset requests per email address (account) and hour",
+        "password-reset requests per email address (account) and hour; also verification and change-of-address mails per account and per address, and hour",
     ),
     key(
         "mfa",

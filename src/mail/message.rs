@@ -25,11 +25,27 @@ pub struct Outgoing {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MailKind {
     /// Proves that the address is the user's: the link verifies it (issue 23 §2).
-    EmailVerification { link: Link, valid_minutes: u32 },
+    EmailVerification {
+        link: Link,
+        valid_minutes: u32,
+        /// The account the link acts on (the one a sign-up will create): named, so that
+        /// whoever did not ask for it knows not to confirm. Absent from mails queued
+        /// before it was said.
+        #[serde(default)]
+        username: Option<String>,
+    },
     /// The link lets the user choose a new password (issue 23 §3).
     PasswordReset { link: Link, valid_minutes: u32 },
     /// Tells the user their password changed (no link: a notice).
     PasswordChanged { username: String },
+    /// Tells the account's old address that a change to `new_address` was asked
+    /// (`done` false) or made (`done` true): no link, a notice, so that a change the
+    /// owner did not ask for does not go unseen.
+    AddressChange {
+        username: String,
+        new_address: String,
+        done: bool,
+    },
     /// An administrator invites someone to create an account (issue 23 §4).
     Invitation {
         link: Link,
@@ -48,6 +64,7 @@ impl MailKind {
             Self::EmailVerification { .. } => "email_verification",
             Self::PasswordReset { .. } => "password_reset",
             Self::PasswordChanged { .. } => "password_changed",
+            Self::AddressChange { .. } => "address_change",
             Self::Invitation { .. } => "invitation",
             Self::Test => "test",
         }
@@ -59,6 +76,7 @@ impl MailKind {
             Self::EmailVerification {
                 link,
                 valid_minutes,
+                ..
             }
             | Self::PasswordReset {
                 link,
@@ -69,7 +87,7 @@ impl MailKind {
                 valid_minutes,
                 ..
             } => Some((link, *valid_minutes)),
-            Self::PasswordChanged { .. } | Self::Test => None,
+            Self::PasswordChanged { .. } | Self::AddressChange { .. } | Self::Test => None,
         }
     }
 }

@@ -136,7 +136,18 @@ pub fn render(outgoing: &Outgoing, brand: &Brand, issuer: &str) -> Result<Render
     };
     let mut paragraphs = Vec::new();
     match &outgoing.kind {
-        MailKind::EmailVerification { .. } => paragraphs.push(t(
+        MailKind::EmailVerification {
+            username: Some(username),
+            ..
+        } => paragraphs.push(t(
+            "mail.email_verification.body_account",
+            &[
+                ("brand", name),
+                ("address", outgoing.to.as_str()),
+                ("username", username),
+            ],
+        )),
+        MailKind::EmailVerification { username: None, .. } => paragraphs.push(t(
             "mail.email_verification.body",
             &[("brand", name), ("address", outgoing.to.as_str())],
         )),
@@ -149,6 +160,26 @@ pub fn render(outgoing: &Outgoing, brand: &Brand, issuer: &str) -> Result<Render
                 &[("brand", name), ("username", username)],
             ));
             paragraphs.push(t("mail.password_changed.warning", &[]));
+        }
+        MailKind::AddressChange {
+            username,
+            new_address,
+            done,
+        } => {
+            let key = if *done {
+                "mail.address_change.done"
+            } else {
+                "mail.address_change.asked"
+            };
+            paragraphs.push(t(
+                key,
+                &[
+                    ("brand", name),
+                    ("username", username),
+                    ("address", new_address),
+                ],
+            ));
+            paragraphs.push(t("mail.address_change.warning", &[]));
         }
         MailKind::Invitation { invited_by, .. } => paragraphs.push(t(
             "mail.invitation.body",
@@ -221,6 +252,7 @@ mod tests {
             MailKind::EmailVerification {
                 link: link(),
                 valid_minutes: 1440,
+                username: Some("bob".into()),
             },
             MailKind::PasswordReset {
                 link: link(),
@@ -235,6 +267,22 @@ mod tests {
                 invited_by: "Alice Admin".into(),
             },
             MailKind::Test,
+            MailKind::AddressChange {
+                username: "bob".into(),
+                new_address: "new@example.org".into(),
+                done: false,
+            },
+            MailKind::AddressChange {
+                username: "bob".into(),
+                new_address: "new@example.org".into(),
+                done: true,
+            },
+            // Queued before mails named the account.
+            MailKind::EmailVerification {
+                link: link(),
+                valid_minutes: 1440,
+                username: None,
+            },
         ]
     }
 
@@ -333,6 +381,20 @@ mod tests {
             "{}",
             invitation.text
         );
+    }
+
+    #[test]
+    fn a_verification_names_the_account_it_acts_on() {
+        for locale in Locale::ALL {
+            let kind = MailKind::EmailVerification {
+                link: link(),
+                valid_minutes: 1440,
+                username: Some("bob_the_user".into()),
+            };
+            let mail = render(&outgoing(locale, kind), &brand(), "https://id.example").unwrap();
+            assert!(mail.text.contains("bob_the_user"), "{}", mail.text);
+            assert!(mail.html.contains("bob_the_user"), "{}", mail.html);
+        }
     }
 
     #[test]

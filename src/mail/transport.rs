@@ -240,6 +240,7 @@ mod tests {
             kind: MailKind::EmailVerification {
                 link: Link::new("https://id.example/v?code=x".into()).unwrap(),
                 valid_minutes: 1440,
+                username: Some("bob".into()),
             },
         }
     }

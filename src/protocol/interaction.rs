@@ -12,7 +12,7 @@ use super::authorize::{
     drop_unconsented_offline_access, next_step,
 };
 use super::logout::session_user;
-use super::sign_in::SignIn;
+use super::sign_in::{AccountFactors, SignIn};
 use super::tokens::subject_for;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
@@ -76,6 +76,10 @@ pub struct PendingReset {
     /// The account's second factors were passed (or it has none): a new password may be
     /// set.
     pub checked: bool,
+    /// What the account held when its check began: a second factor it holds at the
+    /// completion but did not then was not passed, and the check runs again.
+    #[serde(default)]
+    pub held: AccountFactors,
 }
 
 impl Interaction {
@@ -120,6 +124,7 @@ impl Interaction {
             link_hash: link_hash.to_owned(),
             user_id: user_id.to_owned(),
             checked: false,
+            held: AccountFactors::default(),
         });
         interaction
     }

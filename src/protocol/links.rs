@@ -205,6 +205,30 @@ mod tests {
     use crate::protocol::testing::TestWorld;
 
     #[test]
+    fn the_stores_lists_of_purposes_name_ours() {
+        use crate::store::{ADDRESS_CONFIRMATIONS, ADDRESS_LINKS, PASSWORD_LINKS};
+        let names = |purposes: &[LinkPurpose]| -> Vec<&str> {
+            purposes.iter().map(|p| p.as_str()).collect()
+        };
+        assert_eq!(
+            PASSWORD_LINKS.to_vec(),
+            names(&[LinkPurpose::PasswordReset, LinkPurpose::EmailChange])
+        );
+        assert_eq!(
+            ADDRESS_LINKS.to_vec(),
+            names(&[
+                LinkPurpose::PasswordReset,
+                LinkPurpose::EmailChange,
+                LinkPurpose::EmailVerification
+            ])
+        );
+        assert_eq!(
+            ADDRESS_CONFIRMATIONS.to_vec(),
+            names(&[LinkPurpose::EmailVerification, LinkPurpose::EmailChange])
+        );
+    }
+
+    #[test]
     fn a_link_is_kept_hashed_bound_to_its_address_and_purpose() {
         let world = TestWorld::default();
         let alice = world.add_user("alice");

@@ -2,17 +2,20 @@
 //! address; the link, opened in a browser, leads through the account's second factors
 //! (the sign-in machine's own step, [`SignIn::for_reset`](super::sign_in::SignIn::for_reset))
 //! to a form for the new password. Completing it uses the link (once, by a conditional
-//! UPDATE), sets the password through the same audited change as an administrator's
-//! (every session and grant of the user ends, their apps are told by back-channel
-//! logout), retires the user's other reset links, and tells the user by mail.
+//! UPDATE), sets the password, ends every session and grant of the user (their apps are
+//! told by back-channel logout), retires the user's other reset links and any pending
+//! change of address, and queues the user's notice: one transaction
+//! (`AdminChange::ResetPassword`), so nothing is half done.
 //!
 //! The request says the same whether or not an account has the address: the caller
 //! answers before this runs (see `http::pages::reset`), so no stopwatch tells either.
 
 use serde_json::json;
 
+use super::interaction::PendingReset;
 use super::links::{self, LinkPurpose, LinkRefused};
 use super::security::{NewPasswordRefused, check_new_password};
+use super::sign_in::{AccountFactors, stored};
 use super::{Context, OAuthError};
 use crate::crypto::password::hash_password;
 use crate::crypto::tokens::token_hash;
@@ -142,34 +145,73 @@ pub enum ResetRefused {
     Link(LinkRefused),
     /// The password: the form is shown again.
     Password(NewPasswordRefused),
+    /// The account holds a second factor it did not hold when the check of its factors
+    /// began, so one that was not passed: the check runs again.
+    FactorsGained,
 }
 
-/// Sets the new password of the reset by the link of hash `link_hash`, for `user_id`
-/// (the account whose second factors the browser passed). The link is used here, once:
+/// Whether `now` holds a factor that raises the account's level (a one-time-code
+/// authenticator, a passkey) which `held` did not.
+pub fn gained_a_factor(held: &AccountFactors, now: &AccountFactors) -> bool {
+    (now.one_time_codes && !held.one_time_codes) || (now.passkeys && !held.passkeys)
+}
+
+/// Sets the new password of `reset`: the reset by the link of hash `link_hash`, for
+/// `user_id` (the account whose second factors the browser passed, of those it `held`
+/// when the check began: one added since refuses). The link is used here, once:
 /// of two completions racing, one sets its password and the other nothing. The caller
 /// forgets the ended sessions' records (`sign_out::forget`) and wakes the mail.
 pub fn complete(
     ctx: &Context<'_>,
-    link_hash: &str,
-    user_id: &str,
+    reset: &PendingReset,
     password: &Secret<String>,
     again: &Secret<String>,
     locale: Locale,
     address: &str,
 ) -> Result<Result<EndedSessions, ResetRefused>, OAuthError> {
+    let PendingReset {
+        link_hash,
+        user_id,
+        held,
+        ..
+    } = reset;
     let user = match opened(ctx, link_hash)? {
-        Ok(opened) if opened.user.id == user_id => opened.user,
+        Ok(opened) if opened.user.id == *user_id => opened.user,
         Ok(_) => return Ok(Err(ResetRefused::Link(LinkRefused::Unknown))),
         Err(refused) => return Ok(Err(ResetRefused::Link(refused))),
     };
+    // The check passed what the account held when it began: an authenticator enrolled
+    // since (by the user, racing whoever holds the link) was not passed.
+    let now_held = stored::account_factors(ctx, user_id)?.unwrap_or_default();
+    if gained_a_factor(held, &now_held) {
+        return Ok(Err(ResetRefused::FactorsGained));
+    }
     // Checked before the link is used: a refused password leaves it working.
     if let Err(refused) = check_new_password(&user, password, again) {
         return Ok(Err(ResetRefused::Password(refused)));
     }
     let hash = hash_password(password).map_err(OAuthError::server)?;
-    if let Err(refused) = links::take_hashed(ctx, LinkPurpose::PasswordReset, link_hash)? {
-        return Ok(Err(ResetRefused::Link(refused)));
-    }
+    // The notice is sealed before the transaction and queued inside it: the new
+    // password, the link's use, the ended sessions, the retired links, the notice and
+    // the audit event are written together, or none of them (issue 23 §3).
+    let notice = match user
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+    {
+        Some(to) => Some(
+            Outgoing {
+                to,
+                locale,
+                kind: MailKind::PasswordChanged {
+                    username: user.username.clone(),
+                },
+            }
+            .queue(ctx.kek, ctx.now)
+            .map_err(OAuthError::server)?,
+        ),
+        None => None,
+    };
     let event = NewAuditEvent {
         at: ctx.now,
         actor: format!("user:{}", user.username),
@@ -178,33 +220,22 @@ pub fn complete(
         address: Some(address.to_owned()),
         details: Some(json!({ "by": "link" }).to_string()),
     };
-    let change = AdminChange::SetPassword {
+    let change = AdminChange::ResetPassword {
+        link_hash,
         user_id: &user.id,
         hash: &hash,
+        mail: notice.as_ref(),
     };
     let Some(ended) = ctx.store.apply_audited(change, &event)? else {
-        return Ok(Err(ResetRefused::Link(LinkRefused::Unknown)));
+        // Why not: read after the refusal, so a link used by a racing request is said
+        // to be used.
+        return Ok(Err(ResetRefused::Link(match opened(ctx, link_hash)? {
+            Ok(_) => LinkRefused::Used,
+            Err(refused) => refused,
+        })));
     };
-    // Any other reset link of the user is pointless now, and a risk if a mail leaks.
-    ctx.store
-        .retire_links(&user.id, LinkPurpose::PasswordReset.as_str(), ctx.now)?;
     crate::audit::password_reset(&user.id, address);
     crate::audit::sessions_ended(&user.id, ended.sessions.len(), "password_reset");
-    if let Some(to) = user
-        .email
-        .as_deref()
-        .and_then(|e| EmailAddress::parse(e).ok())
-    {
-        Outgoing {
-            to,
-            locale,
-            kind: MailKind::PasswordChanged {
-                username: user.username.clone(),
-            },
-        }
-        .send_later(ctx.store, ctx.kek, ctx.now)
-        .map_err(OAuthError::server)?;
-    }
     Ok(Ok(ended))
 }
 
@@ -259,6 +290,16 @@ mod tests {
 
     fn secret(text: &str) -> Secret<String> {
         Secret::new(text.to_owned())
+    }
+
+    /// The reset of `opened`, its check passed, with `held` when it began.
+    fn pending(opened: &Opened, held: &AccountFactors) -> PendingReset {
+        PendingReset {
+            link_hash: opened.link_hash.clone(),
+            user_id: opened.user.id.clone(),
+            checked: true,
+            held: *held,
+        }
     }
 
     #[test]
@@ -323,8 +364,7 @@ mod tests {
         let finish = |pw: &str, again: &str| {
             complete(
                 &world.ctx(),
-                &opened.link_hash,
-                &alice.id,
+                &pending(&opened, &AccountFactors::default()),
                 &secret(pw),
                 &secret(again),
                 Locale::Fr,
@@ -405,5 +445,172 @@ mod tests {
                 .unwrap_err(),
             LinkRefused::Expired
         );
+    }
+
+    #[test]
+    fn a_reset_that_fails_midway_changes_nothing_and_leaves_its_link_working() {
+        let world = TestWorld::default();
+        let alice = with_email(&world, "alice", "alice@example.com");
+        ask(&world, "alice@example.com");
+        let token = token_of(&mails(&world)[0]);
+        let ctx = world.ctx();
+        let opened = open(&ctx, &token).unwrap().unwrap();
+        let before = world.store.find_user(&alice.id).unwrap().unwrap();
+        // The notice cannot be queued (its id is taken): the last write of the reset
+        // fails, and every earlier one must go with it.
+        let notice = Outgoing {
+            to: EmailAddress::parse("alice@example.com").unwrap(),
+            locale: Locale::En,
+            kind: MailKind::PasswordChanged {
+                username: "alice".into(),
+            },
+        }
+        .queue(ctx.kek, ctx.now)
+        .unwrap();
+        world.store.enqueue_mail(&notice).unwrap();
+        let event = NewAuditEvent {
+            at: ctx.now,
+            actor: "user:alice".into(),
+            action: "user.password_reset".into(),
+            target: Some(alice.id.clone()),
+            address: None,
+            details: None,
+        };
+        let change = AdminChange::ResetPassword {
+            link_hash: &opened.link_hash,
+            user_id: &alice.id,
+            hash: "$argon2id$new",
+            mail: Some(&notice),
+        };
+        assert!(world.store.apply_audited(change, &event).is_err());
+        let after = world.store.find_user(&alice.id).unwrap().unwrap();
+        assert_eq!(after.password_hash, before.password_hash);
+        assert_eq!(
+            open(&world.ctx(), &token).unwrap().unwrap().user.id,
+            alice.id,
+            "the link still works"
+        );
+        assert!(
+            !world
+                .store
+                .list_audit_events(None, 10)
+                .unwrap()
+                .iter()
+                .any(|e| e.action == "user.password_reset")
+        );
+        // And the whole of it, once the mail can be queued.
+        let ended = complete(
+            &world.ctx(),
+            &pending(&opened, &AccountFactors::default()),
+            &secret(GOOD),
+            &secret(GOOD),
+            Locale::En,
+            "198.51.100.7",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(ended.sessions.is_empty());
+    }
+
+    #[test]
+    fn a_reset_ends_a_pending_change_of_address_and_a_link_of_another_account_does_nothing() {
+        let world = TestWorld::default();
+        let alice = with_email(&world, "alice", "alice@example.com");
+        let bob = with_email(&world, "bob", "bob@example.com");
+        ask(&world, "alice@example.com");
+        let token = token_of(&mails(&world)[0]);
+        let ctx = world.ctx();
+        let change = links::issue(
+            &ctx,
+            LinkPurpose::EmailChange,
+            Some(&alice.id),
+            "intruder@example.net",
+            None,
+        )
+        .unwrap();
+        let opened = open(&ctx, &token).unwrap().unwrap();
+        // The store itself refuses a link used for another account.
+        let event = NewAuditEvent {
+            at: ctx.now,
+            actor: "user:bob".into(),
+            action: "user.password_reset".into(),
+            target: Some(bob.id.clone()),
+            address: None,
+            details: None,
+        };
+        let wrong = AdminChange::ResetPassword {
+            link_hash: &opened.link_hash,
+            user_id: &bob.id,
+            hash: "$argon2id$new",
+            mail: None,
+        };
+        assert!(world.store.apply_audited(wrong, &event).unwrap().is_none());
+        complete(
+            &ctx,
+            &pending(&opened, &AccountFactors::default()),
+            &secret(GOOD),
+            &secret(GOOD),
+            Locale::En,
+            "198.51.100.7",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            links::take(
+                &world.ctx(),
+                LinkPurpose::EmailChange,
+                change.token.expose()
+            )
+            .unwrap(),
+            Err(LinkRefused::Used),
+            "whoever asked for the change may be whom the new password locks out"
+        );
+    }
+
+    #[test]
+    fn a_second_factor_gained_since_the_check_began_refuses_the_new_password() {
+        let world = TestWorld::default();
+        let alice = with_email(&world, "alice", "alice@example.com");
+        ask(&world, "alice@example.com");
+        let token = token_of(&mails(&world)[0]);
+        let ctx = world.ctx();
+        let opened = open(&ctx, &token).unwrap().unwrap();
+        // The check began with no factor; an authenticator is enrolled since.
+        assert!(
+            world
+                .store
+                .begin_totp(&alice.id, "sealed", ctx.now)
+                .unwrap()
+        );
+        assert!(
+            world
+                .store
+                .confirm_totp(&alice.id, "sealed", 1, ctx.now)
+                .unwrap()
+        );
+        let finish = |held: &AccountFactors| {
+            complete(
+                &ctx,
+                &pending(&opened, held),
+                &secret(GOOD),
+                &secret(GOOD),
+                Locale::En,
+                "198.51.100.7",
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            finish(&AccountFactors::default()).unwrap_err(),
+            ResetRefused::FactorsGained
+        );
+        let unchanged = world.store.find_user(&alice.id).unwrap().unwrap();
+        assert_eq!(unchanged.password_hash, alice.password_hash);
+        assert!(open(&ctx, &token).unwrap().is_ok(), "the link still works");
+        // Held (and so passed) when the check began: the password is set.
+        let held = AccountFactors {
+            one_time_codes: true,
+            ..AccountFactors::default()
+        };
+        assert!(finish(&held).is_ok());
     }
 }

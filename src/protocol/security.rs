@@ -376,6 +376,16 @@ mod tests {
             ip_address: None,
         };
         assert!(world.store.record_session(&session).unwrap());
+        let pending = |purpose| {
+            crate::protocol::links::issue(&ctx, purpose, Some(&alice.id), "x@example.com", None)
+                .unwrap()
+                .token
+        };
+        use crate::protocol::links::{LinkPurpose, LinkRefused, take};
+        let (reset, moving) = (
+            pending(LinkPurpose::PasswordReset),
+            pending(LinkPurpose::EmailChange),
+        );
         let ended = change_password(
             &ctx,
             &alice,
@@ -402,6 +412,16 @@ mod tests {
         assert_eq!(events[0].action, "user.password_changed");
         assert_eq!(events[0].actor, "user:alice");
         assert_eq!(events[0].target.as_deref(), Some(alice.id.as_str()));
+        // A pending change of address, and a reset link, end with the old password.
+        for (purpose, token) in [
+            (LinkPurpose::PasswordReset, &reset),
+            (LinkPurpose::EmailChange, &moving),
+        ] {
+            assert_eq!(
+                take(&ctx, purpose, token.expose()).unwrap(),
+                Err(LinkRefused::Used)
+            );
+        }
     }
 
     #[test]

@@ -233,6 +233,7 @@ pub fn register(
         return Ok(Ok(false));
     }
     let new = links::make(LinkPurpose::SignUp, None, &email, None, ctx.now);
+    let named = username.clone();
     let mut json = serde_json::to_vec(&Sealed {
         username,
         password_hash,
@@ -255,6 +256,7 @@ pub fn register(
         kind: MailKind::EmailVerification {
             link,
             valid_minutes: (LinkPurpose::SignUp.lifetime() / 60) as u32,
+            username: Some(named),
         },
     }
     .send_later(ctx.store, ctx.kek, ctx.now)

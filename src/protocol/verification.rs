@@ -7,7 +7,7 @@
 //! the pending address lives with its link, and the old address stays the account's,
 //! verified or not, until the link is used). A new request retires the user's earlier
 //! links of its kind, and an operator's change of the address retires both kinds
-//! (`admin::users::save_user`): a live change link is always one asked from the address
+//! (`AdminChange::UpdateUser`, in its transaction): a live change link is always one asked from the address
 //! the account has now.
 
 use serde_json::json;
@@ -73,8 +73,34 @@ pub fn request_change(
     {
         return send_verification(ctx, user, delivery);
     }
-    send(ctx, user, LinkPurpose::EmailChange, to, delivery)?;
+    send(ctx, user, LinkPurpose::EmailChange, to.clone(), delivery)?;
+    tell_old_address(ctx, user, to.as_str(), false, delivery.locale);
     Ok(Sent::Link)
+}
+
+/// Tells the account's address as it is (the old one) of a change to `new_address`,
+/// asked or made. A notice, best effort: the change stands if it cannot be queued.
+fn tell_old_address(ctx: &Context<'_>, user: &User, new_address: &str, done: bool, locale: Locale) {
+    let Some(to) = user
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+    else {
+        return;
+    };
+    let queued = Outgoing {
+        to,
+        locale,
+        kind: MailKind::AddressChange {
+            username: user.username.clone(),
+            new_address: new_address.to_owned(),
+            done,
+        },
+    }
+    .send_later(ctx.store, ctx.kek, ctx.now);
+    if let Err(error) = queued {
+        tracing::warn!(error = %error, "the notice to the old address could not be queued");
+    }
 }
 
 fn send(
@@ -99,6 +125,7 @@ fn send(
         kind: MailKind::EmailVerification {
             link,
             valid_minutes: u32::try_from(purpose.lifetime() / 60).unwrap_or(u32::MAX),
+            username: Some(user.username.clone()),
         },
     }
     .send_later(ctx.store, ctx.kek, ctx.now)
@@ -149,18 +176,11 @@ pub fn verify(
     ctx: &Context<'_>,
     token: &str,
     address: &str,
+    locale: Locale,
 ) -> Result<Result<Verified, LinkRefused>, OAuthError> {
-    let purpose = match find(ctx, token)? {
-        Ok((purpose, _, _)) => purpose,
+    let (purpose, link, user) = match find(ctx, token)? {
+        Ok(found) => found,
         Err(refused) => return Ok(Err(refused)),
-    };
-    let link = match links::take(ctx, purpose, token)? {
-        Ok(link) => link,
-        Err(refused) => return Ok(Err(refused)),
-    };
-    // Read again after the use: the account as it is now must still be the link's.
-    let Some(mut user) = bound_user(ctx, purpose, &link)? else {
-        return Ok(Err(LinkRefused::Unknown));
     };
     let (action, verified) = match purpose {
         LinkPurpose::EmailChange => (
@@ -176,24 +196,36 @@ pub fn verify(
             },
         ),
     };
-    user.email = Some(link.email.clone());
-    user.email_verified = true;
-    if !ctx.store.update_user(&user, ctx.now)? {
-        return Ok(Err(LinkRefused::Unknown));
-    }
-    // Whatever else was pending for the address is settled by this one.
-    for other in [LinkPurpose::EmailVerification, LinkPurpose::EmailChange] {
-        ctx.store.retire_links(&user.id, other.as_str(), ctx.now)?;
-    }
-    ctx.store.record_audit_event(&NewAuditEvent {
+    let event = NewAuditEvent {
         at: ctx.now,
         actor: format!("user:{}", user.username),
         action: action.to_owned(),
         target: Some(user.id.clone()),
         address: Some(address.to_owned()),
         details: Some(json!({ "by": "link" }).to_string()),
-    })?;
+    };
+    // The link's use and the two columns it changes, together; the address only if it
+    // is still the one read: the rest of the row (an administrator may be disabling the
+    // account, or changing its address, right now) is never written back.
+    let confirmed = ctx.store.confirm_address(
+        &link.token_hash,
+        purpose.as_str(),
+        &user.id,
+        user.email.as_deref(),
+        &event,
+    )?;
+    if !confirmed {
+        // Why not: read after the refusal, so a link used by a racing request is said
+        // to be used; one whose account changed since is no link of the account's.
+        return Ok(Err(match find(ctx, token)? {
+            Ok(_) => LinkRefused::Unknown,
+            Err(refused) => refused,
+        }));
+    }
     crate::audit::email_verified(&user.id, address);
+    if purpose == LinkPurpose::EmailChange {
+        tell_old_address(ctx, &user, &link.email, true, locale);
+    }
     Ok(Ok(verified))
 }
 
@@ -262,10 +294,11 @@ mod tests {
         queued
             .iter()
             .filter_map(|m| Outgoing::open(m, ctx.kek).unwrap())
-            .map(|m| {
-                let (link, _) = m.kind.link().unwrap();
+            // The notices to an old address carry no link.
+            .filter_map(|m| {
+                let (link, _) = m.kind.link()?;
                 let token = link.expose().split("code=").nth(1).unwrap().to_owned();
-                (m.to.as_str().to_owned(), token)
+                Some((m.to.as_str().to_owned(), token))
             })
             .collect()
     }
@@ -303,14 +336,17 @@ mod tests {
             "looking verifies nothing"
         );
         assert_eq!(
-            verify(&ctx, token, "x").unwrap().unwrap(),
+            verify(&ctx, token, "x", Locale::En).unwrap().unwrap(),
             Verified::Address {
                 email: "alice@example.com".into()
             }
         );
         let now = world.store.find_user(&user.id).unwrap().unwrap();
         assert!(now.email_verified);
-        assert_eq!(verify(&ctx, token, "x").unwrap(), Err(LinkRefused::Used));
+        assert_eq!(
+            verify(&ctx, token, "x", Locale::En).unwrap(),
+            Err(LinkRefused::Used)
+        );
         // Verified already: nothing more is sent.
         assert_eq!(
             send_verification(&ctx, &now, &DELIVERY).unwrap(),
@@ -338,11 +374,11 @@ mod tests {
         assert!(still.email_verified, "the old address stays meanwhile");
         // The earlier request's link was retired by the later one.
         assert_eq!(
-            verify(&ctx, &sent[0].1, "x").unwrap(),
+            verify(&ctx, &sent[0].1, "x", Locale::En).unwrap(),
             Err(LinkRefused::Used)
         );
         assert_eq!(
-            verify(&ctx, &sent[1].1, "x").unwrap().unwrap(),
+            verify(&ctx, &sent[1].1, "x", Locale::En).unwrap().unwrap(),
             Verified::Changed {
                 email: "new@example.com".into()
             }
@@ -364,7 +400,7 @@ mod tests {
         user.email = Some("other@example.com".into());
         world.store.update_user(&user, ctx.now).unwrap();
         assert_eq!(
-            verify(&ctx, &sent[1].1, "x").unwrap(),
+            verify(&ctx, &sent[1].1, "x", Locale::En).unwrap(),
             Err(LinkRefused::Unknown)
         );
         assert!(
@@ -379,12 +415,144 @@ mod tests {
         let late = tokens(&world);
         world.clock.advance(24 * 3600);
         assert_eq!(
-            verify(&world.ctx(), &late[0].1, "x").unwrap(),
+            verify(&world.ctx(), &late[0].1, "x", Locale::En).unwrap(),
             Err(LinkRefused::Expired)
         );
         assert_eq!(
             look(&world.ctx(), "tampered").unwrap(),
             Err(LinkRefused::Unknown)
         );
+    }
+
+    #[test]
+    fn confirming_an_address_writes_two_columns_and_yields_to_a_change_made_since_the_read() {
+        let world = TestWorld::default();
+        let mut user = alice(&world, "alice@example.com");
+        user.is_admin = true;
+        world.store.update_user(&user, world.ctx().now).unwrap();
+        let ctx = world.ctx();
+        request_change(&ctx, &user, "new@example.com", &DELIVERY).unwrap();
+        let token = tokens(&world).remove(0).1;
+        let hash = crate::crypto::tokens::token_hash(&token);
+        let event = |action: &str| NewAuditEvent {
+            at: ctx.now,
+            actor: "user:alice".into(),
+            action: action.into(),
+            target: Some(user.id.clone()),
+            address: None,
+            details: None,
+        };
+        // Read by the verification (`user`), then an operator demotes the account.
+        let mut demoted = user.clone();
+        demoted.is_admin = false;
+        world.store.update_user(&demoted, ctx.now).unwrap();
+        assert!(
+            world
+                .store
+                .confirm_address(
+                    &hash,
+                    "email_change",
+                    &user.id,
+                    user.email.as_deref(),
+                    &event("user.email_changed"),
+                )
+                .unwrap()
+        );
+        let now = world.store.find_user(&user.id).unwrap().unwrap();
+        assert_eq!(now.email.as_deref(), Some("new@example.com"));
+        assert!(now.email_verified);
+        assert!(!now.is_admin, "the demotion made meanwhile stands");
+
+        // A disable made since the read: nothing is written, the link is not spent.
+        request_change(&ctx, &now, "third@example.com", &DELIVERY).unwrap();
+        let token = tokens(&world).remove(0).1;
+        let hash = crate::crypto::tokens::token_hash(&token);
+        let mut disabled = now.clone();
+        disabled.disabled_at = Some(ctx.now);
+        world.store.update_user(&disabled, ctx.now).unwrap();
+        assert!(
+            !world
+                .store
+                .confirm_address(
+                    &hash,
+                    "email_change",
+                    &now.id,
+                    now.email.as_deref(),
+                    &event("user.email_changed"),
+                )
+                .unwrap()
+        );
+        let after = world.store.find_user(&user.id).unwrap().unwrap();
+        assert_eq!(after.disabled_at, Some(ctx.now));
+        assert_eq!(after.email.as_deref(), Some("new@example.com"));
+        assert!(
+            world
+                .store
+                .find_link(&hash)
+                .unwrap()
+                .unwrap()
+                .used_at
+                .is_none()
+        );
+        // An address changed since the read: nothing either.
+        let mut enabled = after.clone();
+        enabled.disabled_at = None;
+        enabled.email = Some("operator@example.com".into());
+        world.store.update_user(&enabled, ctx.now).unwrap();
+        assert!(
+            !world
+                .store
+                .confirm_address(
+                    &hash,
+                    "email_change",
+                    &now.id,
+                    Some("new@example.com"),
+                    &event("user.email_changed"),
+                )
+                .unwrap()
+        );
+        let last = world.store.find_user(&user.id).unwrap().unwrap();
+        assert_eq!(last.email.as_deref(), Some("operator@example.com"));
+    }
+
+    #[test]
+    fn the_old_address_is_told_of_a_change_asked_and_made() {
+        let world = TestWorld::default();
+        let user = alice(&world, "old@example.com");
+        let ctx = world.ctx();
+        request_change(&ctx, &user, "new@example.com", &DELIVERY).unwrap();
+        let notices = |world: &TestWorld| -> Vec<(String, MailKind)> {
+            let ctx = world.ctx();
+            world
+                .store
+                .claim_mail(ctx.now + 10_000, ctx.now + 20_000, 100)
+                .unwrap()
+                .iter()
+                .filter_map(|m| Outgoing::open(m, ctx.kek).unwrap())
+                .map(|m| (m.to.as_str().to_owned(), m.kind))
+                .collect()
+        };
+        let sent = notices(&world);
+        let asked = MailKind::AddressChange {
+            username: "alice".into(),
+            new_address: "new@example.com".into(),
+            done: false,
+        };
+        assert!(
+            sent.contains(&("old@example.com".into(), asked)),
+            "{sent:?}"
+        );
+        let token = sent
+            .iter()
+            .find_map(|(_, kind)| kind.link())
+            .map(|(link, _)| link.expose().split("code=").nth(1).unwrap().to_owned())
+            .unwrap();
+        verify(&ctx, &token, "x", Locale::En).unwrap().unwrap();
+        let made = MailKind::AddressChange {
+            username: "alice".into(),
+            new_address: "new@example.com".into(),
+            done: true,
+        };
+        assert_eq!(notices(&world), vec![("old@example.com".into(), made)]);
     }
 }

@@ -426,7 +426,8 @@ pub enum AdminChange<'a> {
     /// end and grants are revoked with it (every time: a retry finishes what a failure
     /// left).
     UpdateUser(&'a User),
-    /// Sets the password hash of the user (by id); the user's sessions and grants end.
+    /// Sets the password hash of the user (by id); the user's sessions and grants end,
+    /// and the user's links of [`PASSWORD_LINKS`] stop working.
     SetPassword {
         user_id: &'a str,
         hash: &'a str,
@@ -465,7 +466,27 @@ pub enum AdminChange<'a> {
         group_id: &'a str,
         user_id: &'a str,
     },
+    /// A password reset by mail link, whole (issue 23 §3): uses the link of hash
+    /// `link_hash` (a conditional UPDATE: of purpose `password_reset`, unused, unexpired,
+    /// for `user_id`, whose address must still be the link's and who must be enabled),
+    /// then does what `SetPassword` does, and queues `mail` (the user's notice, sealed).
+    /// Not applied (`None`), and nothing written, if the link does not work.
+    ResetPassword {
+        link_hash: &'a str,
+        user_id: &'a str,
+        hash: &'a str,
+        mail: Option<&'a QueuedMail>,
+    },
 }
+
+/// The link purposes (`protocol::links::LinkPurpose::as_str`) a new password makes
+/// pointless, and a risk if a mail leaks: a reset link, a pending change of address
+/// (whoever asked for it may be the intruder the new password locks out).
+pub const PASSWORD_LINKS: [&str; 2] = ["password_reset", "email_change"];
+
+/// The link purposes a new address ends: every link sent to the old address, or to one
+/// the user asked to change to.
+pub const ADDRESS_LINKS: [&str; 3] = ["password_reset", "email_change", "email_verification"];
 
 /// One page of users, ordered by username.
 #[derive(Clone, Debug, Default)]
@@ -1055,7 +1076,24 @@ pub trait LinkStore {
     /// Marks every unused link of `purpose` for the user used (a newer one, or what it
     /// was for, made them pointless); returns how many.
     fn retire_links(&self, user_id: &str, purpose: &str, now: UnixTime) -> StoreResult<usize>;
+    /// A verification or change of address by link, in one transaction: uses the link
+    /// (of `purpose`, for `user_id`, unused, unexpired), then sets the user's `email` to
+    /// the link's and `email_verified`, and nothing else of the row, only if the user is
+    /// enabled and their address is still `expected` (the one read before: a change
+    /// made since wins); retires the user's other links of [`ADDRESS_CONFIRMATIONS`] and
+    /// writes `event`. `false`, and nothing written, if any of it does not hold.
+    fn confirm_address(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        user_id: &str,
+        expected: Option<&str>,
+        event: &NewAuditEvent,
+    ) -> StoreResult<bool>;
 }
+
+/// The link purposes a confirmed address settles: whatever else was pending for it.
+pub const ADDRESS_CONFIRMATIONS: [&str; 2] = ["email_verification", "email_change"];
 
 /// A sign-up waiting for its address to be verified (`protocol::signup`): the link's
 /// token hash, and what the person chose (username, password hash), sealed.

@@ -458,6 +458,67 @@ async fn a_reset_of_an_account_with_a_second_factor_takes_no_password_before_the
     assert!(events.iter().any(|e| e.action == "user.password_reset"));
 }
 
+#[tokio::test]
+async fn a_reset_asks_for_the_accounts_second_factor_with_mfa_off_too() {
+    let app = spawn_app_with(Options {
+        env: vec![("MFA", "off".into())],
+        ..Options::default()
+    })
+    .await;
+    let alice = app.add_user("alice").await;
+    let secret = enrol_totp(&app, &alice);
+    let mut mailbox = Mailbox::new();
+    let browser = app.browser();
+    ask_reset(&app, &browser, "alice@example.com").await;
+    let link = link_in(&mailbox.next(&app).await, "/login/reset");
+    let (url, status, html) = open_link(&browser, &link).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(url.path().ends_with("/login/factor"), "{url}");
+    let before = app.store.find_user(&alice).unwrap().unwrap().password_hash;
+    let code = totp::code_at(&secret, app.clock.now(), totp::DIGITS).unwrap();
+    let next = browser.submit(&url, &html, &[("code", &code)]).await;
+    let done = set_password(next, &browser, NEW_PASSWORD).await;
+    assert_eq!(done.page().1, StatusCode::OK);
+    assert_ne!(
+        app.store.find_user(&alice).unwrap().unwrap().password_hash,
+        before
+    );
+}
+
+#[tokio::test]
+async fn a_factor_enrolled_during_a_reset_is_asked_before_the_new_password() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice").await;
+    let mut mailbox = Mailbox::new();
+    let browser = app.browser();
+    ask_reset(&app, &browser, "alice@example.com").await;
+    let link = link_in(&mailbox.next(&app).await, "/login/reset");
+    // No second factor when the reset began: straight to the new password's form.
+    let (url, status, html) = open_link(&browser, &link).await.page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(url.path().ends_with("/login/reset/password"), "{url}");
+    // The account's owner enrols an authenticator meanwhile.
+    let secret = enrol_totp(&app, &alice);
+    let hash_of = || app.store.find_user(&alice).unwrap().unwrap().password_hash;
+    let before = hash_of();
+    let (url, status, html) = browser
+        .submit(
+            &url,
+            &html,
+            &[("password", NEW_PASSWORD), ("password_again", NEW_PASSWORD)],
+        )
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(url.path().ends_with("/login/factor"), "{url}");
+    assert_eq!(hash_of(), before, "nothing set without the new factor");
+    let code = totp::code_at(&secret, app.clock.now(), totp::DIGITS).unwrap();
+    let next = browser.submit(&url, &html, &[("code", &code)]).await;
+    let done = set_password(next, &browser, NEW_PASSWORD).await;
+    assert_eq!(done.page().1, StatusCode::OK);
+    assert_ne!(hash_of(), before);
+}
+
 /// Every session and token of the user is dead after a reset.
 async fn a_reset_ends_sessions_and_tokens(app: &TestApp) {
     app.add_user("alice").await;
@@ -557,10 +618,25 @@ async fn a_new_address_replaces_the_old_only_once_a_link_sent_to_it_is_used() {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("alice@new.example"), "{html}");
 
+    // Two mails, in either order: the link to the new address, a notice to the old.
     let mut mailbox = Mailbox::new();
-    let mail = mailbox.next(&app).await;
+    let (first, second) = (mailbox.next(&app).await, mailbox.next(&app).await);
+    let (mail, notice) = if to_of(&first) == "alice@new.example" {
+        (first, second)
+    } else {
+        (second, first)
+    };
     assert_eq!(to_of(&mail), "alice@new.example");
+    assert_eq!(to_of(&notice), "alice@example.com");
     let link = link_in(&mail, "/account/verify");
+    // The mail names the account it acts on, and says what to do if nobody asked.
+    let words = mail["parts"][0]["text"]
+        .as_str()
+        .unwrap()
+        .split_whitespace();
+    let text = words.collect::<Vec<_>>().join(" ");
+    assert!(text.contains("account alice by"), "{text}");
+    assert!(text.contains("If you did not ask for this"), "{text}");
     let user = app.store.find_user(&alice).unwrap().unwrap();
     assert_eq!(user.email.as_deref(), Some("alice@example.com"));
     assert!(user.email_verified, "the old address stays meanwhile");
@@ -570,6 +646,8 @@ async fn a_new_address_replaces_the_old_only_once_a_link_sent_to_it_is_used() {
     let (url, status, html) = reader.open(&link).await.page();
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("alice@new.example"));
+    assert!(html.contains("Account: alice"), "{html}");
+    assert!(html.contains("do not confirm"), "{html}");
     let unchanged = app.store.find_user(&alice).unwrap().unwrap();
     assert_eq!(unchanged.email.as_deref(), Some("alice@example.com"));
     let (_, status, html) = reader.submit(&url, &html, &[]).await.page();
@@ -579,6 +657,50 @@ async fn a_new_address_replaces_the_old_only_once_a_link_sent_to_it_is_used() {
     assert!(changed.email_verified);
     let (_, status, html) = reader.open(&link).await.page();
     assert_eq!(status, StatusCode::GONE, "{html}");
+}
+
+/// Asks, from the account page of `browser`, for a link to `email` (a change of address).
+async fn ask_change(app: &TestApp, browser: &Browser, csrf: &str, email: &str) -> StatusCode {
+    let response = browser
+        .http
+        .post(app.url("/account/email"))
+        .form(&[("csrf", csrf), ("action", "change"), ("email", email)])
+        .send()
+        .await
+        .unwrap();
+    let (_, status, html) = browser.follow(response).await.page();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        assert!(html.contains("Too many links asked for"), "{html}");
+    }
+    status
+}
+
+#[tokio::test]
+async fn address_links_are_throttled_per_account_and_per_address_they_go_to() {
+    let app = spawn_app_with(Options {
+        env: vec![("RESET_REQUESTS_PER_ACCOUNT", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    app.add_user("alice").await;
+    app.add_user("bob").await;
+    let (alice, _, html) = on_account_page(&app, "alice").await;
+    let alice_csrf = csrf_of(&html);
+    for _ in 0..2 {
+        let status = ask_change(&app, &alice, &alice_csrf, "victim@example.net").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Another account, the same mailbox: refused.
+    let (bob, _, html) = on_account_page(&app, "bob").await;
+    let bob_csrf = csrf_of(&html);
+    let status = ask_change(&app, &bob, &bob_csrf, "victim@example.net").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The same account, another mailbox: refused too.
+    let status = ask_change(&app, &alice, &alice_csrf, "other@example.net").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Bob to a mailbox nobody flooded: sent.
+    let status = ask_change(&app, &bob, &bob_csrf, "bob@new.example").await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

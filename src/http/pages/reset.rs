@@ -343,26 +343,44 @@ async fn begin(req: HttpRequest, form: LinkForm, state: State) -> Result<HttpRes
     let mut pending = Interaction::for_reset(&opened.link_hash, &opened.user.id);
     pending.bind(&browser);
     let handle = random_token(24);
+    check_factors(&req, &state, &handle, pending).await
+}
+
+/// Begins the check of the account's second factors (again, when the account gained
+/// one since the last began), noting what it holds now.
+async fn check_factors(
+    req: &HttpRequest,
+    state: &State,
+    handle: &str,
+    mut pending: Interaction,
+) -> Result<HttpResponse, PageError> {
+    let Some(reset) = pending.reset.clone() else {
+        return Err(expired().into());
+    };
     let mut check = SignIn::for_reset(
-        &opened.user.id,
-        &opened.link_hash,
+        &reset.user_id,
+        &reset.link_hash,
         state.settings.mfa,
-        throttle_limits(&state),
+        throttle_limits(state),
         state.now(),
     );
-    let ports = FormPorts::new(&state, &req, &pending);
-    match check.resume(&ports).await? {
-        Answer::Success(passed) => checked(&state, &handle, pending, passed, false).await,
+    let answer = check.resume(&FormPorts::new(state, req, &pending)).await?;
+    if let Some(reset) = pending.reset.as_mut() {
+        reset.held = check.account_factors();
+        reset.checked = false;
+    }
+    match answer {
+        Answer::Success(passed) => checked(state, handle, pending, passed, false).await,
         Answer::Continue(_) => {
             pending.sign_in = Some(check);
-            save(&state, &handle, &pending).await?;
+            save(state, handle, &pending).await?;
             let links = Links::new(&state.settings.issuer_path);
             Ok(redirect(
                 StatusCode::SEE_OTHER,
                 &format!("{}?id={handle}", links.second_factor()),
             ))
         }
-        Answer::Denied(_) => Ok(refused_page(&state, LinkRefused::Unknown)),
+        Answer::Denied(_) => Ok(refused_page(state, LinkRefused::Unknown)),
     }
 }
 
@@ -512,17 +530,25 @@ async fn finish(
     let address = client_address_of(&req, &state.settings);
     let (password, again) = (Secret::new(form.password), Secret::new(form.password_again));
     let locale = mail_locale();
-    let (hash, user_id) = (opened.link_hash.clone(), opened.user.id.clone());
+    let Some(mut resetting) = pending.reset.clone() else {
+        return Err(expired().into());
+    };
+    // The link and the account as checked just now (`checked_reset`).
+    resetting.link_hash = opened.link_hash.clone();
+    resetting.user_id = opened.user.id.clone();
     let done = blocking(&state, move |ctx| {
-        reset::complete(ctx, &hash, &user_id, &password, &again, locale, &address)
+        reset::complete(ctx, &resetting, &password, &again, locale, &address)
     })
     .await?;
     let ui = crate::http::ui::Ui::current();
     match done {
         Ok(ended) => {
-            take(&state, &form.id).await?;
-            crate::http::sign_out::forget(&state, &ended).await?;
+            // The password is set, the sessions ended and the notice queued (one
+            // transaction): their records are forgotten and the mail woken first, so no
+            // later failure skips them.
             state.mail.wake();
+            crate::http::sign_out::forget(&state, &ended).await?;
+            take(&state, &form.id).await?;
             let mut page = render(
                 StatusCode::OK,
                 &DonePage {
@@ -559,5 +585,7 @@ async fn finish(
             take(&state, &form.id).await?;
             Ok(refused_page(&state, refused))
         }
+        // A factor enrolled since the check began: it is asked now, nothing was set.
+        Err(ResetRefused::FactorsGained) => check_factors(&req, &state, &form.id, pending).await,
     }
 }

@@ -27,6 +27,9 @@ use crate::protocol::verification::{self, Delivery, Sent, Verified};
 
 const VERIFY_FORM: &str = "verify-email-form";
 
+/// The window of the verification and change mails' counts.
+const VERIFY_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 #[derive(Template)]
 #[template(path = "verify_email.html")]
 struct LinkPage<'a> {
@@ -35,6 +38,9 @@ struct LinkPage<'a> {
     csrf: &'a str,
     code: &'a str,
     email: &'a str,
+    /// "Account: NAME": the account the link acts on, so that whoever did not ask for
+    /// it knows not to confirm.
+    account: String,
     /// A change of address (else a verification of the address the account has).
     change: bool,
 }
@@ -115,6 +121,34 @@ async fn request_page(
             return start(&req, &state, Interaction::confirm_identity(&user.username)).await;
         }
     }
+    // A mail per request: bounded per account and per address it goes to (the same
+    // bound as reset requests per address), so that neither a signed-in intruder nor a
+    // script floods a mailbox, someone else's or the account's own.
+    let target = if change {
+        form.email.trim().to_lowercase()
+    } else {
+        user.email.as_deref().unwrap_or_default().to_lowercase()
+    };
+    let per_account = state
+        .sessions
+        .count_event("verify_account", &token_hash(&user.id), VERIFY_WINDOW)
+        .await
+        .map_err(OAuthError::from)?;
+    let per_target = state
+        .sessions
+        .count_event("verify_address", &token_hash(&target), VERIFY_WINDOW)
+        .await
+        .map_err(OAuthError::from)?;
+    let limit = state.settings.reset_requests_per_account;
+    if per_account > limit || per_target > limit {
+        let ui = crate::http::ui::Ui::current();
+        return Ok(notice(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "verify.title",
+            ui.t("verify.throttled"),
+        ));
+    }
     let link_page = absolute(
         &state,
         &Links::new(&state.settings.issuer_path).verify_email(),
@@ -193,14 +227,17 @@ async fn link_page(
     };
     let (browser, new_cookie) = browser_id(&req, &state);
     let csrf = form_token(&state, VERIFY_FORM, &token_hash(&code), &browser);
+    let ui = crate::http::ui::Ui::current();
+    let account = ui.fill("verify.account", &[("username", &pending.username)]);
     let page = render(
         StatusCode::OK,
         &LinkPage {
-            ui: crate::http::ui::Ui::current(),
+            ui,
             links: Links::new(&state.settings.issuer_path),
             csrf: &csrf,
             code: &code,
             email: &pending.email,
+            account,
             change: pending.purpose == LinkPurpose::EmailChange,
         },
     );
@@ -240,13 +277,16 @@ async fn verify(req: HttpRequest, form: LinkForm, state: State) -> Result<HttpRe
     }
     let address = client_address_of(&req, &state.settings);
     let code = form.code;
+    let locale = mail_locale();
     let done = blocking(&state, move |ctx| {
-        verification::verify(ctx, &code, &address)
+        verification::verify(ctx, &code, &address, locale)
     })
     .await?;
     let ui = crate::http::ui::Ui::current();
     Ok(match done {
         Ok(Verified::Address { email }) | Ok(Verified::Changed { email }) => {
+            // A change's notice to the old address.
+            state.mail.wake();
             let message = ui.fill("verify.done", &[("email", &email)]);
             notice(&state, StatusCode::OK, "verify.done_title", &message)
         }

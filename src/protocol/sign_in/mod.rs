@@ -418,7 +418,8 @@ impl SignIn {
     /// the account has are asked exactly as a sign-in asks them (same steps, same
     /// throttles), before a new password is accepted: a reset must not be a way around
     /// them (Keycloak CVE-2026-18963). Unlike a sign-in, an account with no second factor
-    /// is asked to enrol none (the next sign-in will, if the policy wants one).
+    /// is asked to enrol none (the next sign-in will, if the policy wants one), and an
+    /// account with one is asked for it whatever the policy, `off` included.
     /// `link_hash` binds the success to the link; it never becomes a session.
     pub fn for_reset(
         user_id: &str,
@@ -536,13 +537,15 @@ impl SignIn {
     pub fn required(&self) -> Level {
         let held = self.factors.one_time_codes || self.factors.passkeys;
         if self.resets.is_some() {
-            // Only the factors the account has: nothing to enrol in a reset.
-            let own = if held {
+            // Only the factors the account has, nothing to enrol; and whatever the
+            // server's `mfa` policy: it says what a sign-in asks, while a reset is no
+            // sign-in but a way to the account's password, which a user who has a
+            // second factor must pass first (issue 23 §3), `mfa = off` or not.
+            return if held {
                 Level::MultiFactor
             } else {
                 Level::SingleFactor
             };
-            return self.policy.required(own).min(own);
         }
         let own = self.factors.mfa_required || held;
         let account = if own {

@@ -905,6 +905,28 @@ async fn a_reset_of_an_account_with_a_second_factor_asks_for_it_and_takes_no_pas
 }
 
 #[tokio::test]
+async fn a_reset_asks_for_the_accounts_second_factor_whatever_the_servers_policy() {
+    // `mfa = off` says what a sign-in asks; a reset is no sign-in (issue 23 §3).
+    let world = World::with_codes();
+    let mut check = reset(MfaPolicy::Off);
+    assert_eq!(
+        check.resume(&world).await.unwrap(),
+        Answer::Continue(Next::SecondFactor(vec![
+            Factor::OneTimeCode,
+            Factor::RecoveryCode
+        ]))
+    );
+    assert!(check.password(secret("right"), &world).await.is_err());
+    let passed = success(
+        check
+            .code(CodeKind::OneTime, secret("123456"), &world)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(passed.resets.as_deref(), Some("link-hash"));
+}
+
+#[tokio::test]
 async fn a_reset_code_is_throttled_like_a_sign_ins() {
     let world = World::with_codes();
     world.code_attempts.set(CodeAttempts {
@@ -937,11 +959,12 @@ async fn a_reset_of_an_account_without_a_second_factor_asks_nothing_more_nor_an_
         let passed = success(reset(policy).resume(&world).await.unwrap());
         assert_eq!(passed.resets.as_deref(), Some("link-hash"));
     }
-    // With second factors turned off, a sign-in asks for none: neither does a reset.
+    // With second factors turned off, a sign-in asks for none; a reset still asks
+    // for the account's own: the policy is no way around them.
     let with_codes = World::with_codes();
     assert!(matches!(
         reset(MfaPolicy::Off).resume(&with_codes).await.unwrap(),
-        Answer::Success(_)
+        Answer::Continue(Next::SecondFactor(_))
     ));
     // A disabled account resets nothing.
     let disabled = World {

@@ -3,11 +3,14 @@
 
 use diesel::prelude::*;
 
-use super::{AnyConnection, SqlStore, clients, factors, groups, keys, sessions, users};
+use super::{
+    AnyConnection, SqlStore, clients, factors, groups, keys, links, mail, sessions, users,
+};
 use crate::store::schema::audit_events;
+use crate::store::schema::users as users_table;
 use crate::store::{
-    AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent, StoreError, StoreResult,
-    User, UserImport, UserQuery,
+    ADDRESS_LINKS, AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent,
+    PASSWORD_LINKS, StoreError, StoreResult, User, UserImport, UserQuery,
 };
 
 /// Why an import's transaction rolled back.
@@ -47,7 +50,24 @@ impl AuditStore for SqlStore {
             let applied = match change {
                 AdminChange::CreateUser(user) => users::insert_user(conn, user).map(|()| true),
                 AdminChange::UpdateUser(user) => {
+                    // Links sent to the old address (or to one the user asked to change
+                    // to) stop working with the change, in its transaction: a reset
+                    // link racing it either used first or finds itself used.
+                    let before: Option<Option<String>> = users_table::table
+                        .find(&user.id)
+                        .select(users_table::email)
+                        .first(conn)
+                        .optional()?;
                     let found = users::update_user_in(conn, user, now)?;
+                    let moved = before.is_some_and(|before| {
+                        match (before.as_deref(), user.email.as_deref()) {
+                            (Some(a), Some(b)) => !a.trim().eq_ignore_ascii_case(b.trim()),
+                            (a, b) => a != b,
+                        }
+                    });
+                    if found && moved {
+                        links::retire_in(conn, &user.id, &ADDRESS_LINKS, now)?;
+                    }
                     if found && user.disabled_at.is_some() {
                         sessions::end_user_in(conn, &user.id, now, &mut ended)?;
                     }
@@ -57,8 +77,29 @@ impl AuditStore for SqlStore {
                     let found = users::set_password_in(conn, user_id, hash, now)?;
                     if found {
                         sessions::end_user_in(conn, user_id, now, &mut ended)?;
+                        links::retire_in(conn, user_id, &PASSWORD_LINKS, now)?;
                     }
                     Ok(found)
+                }
+                AdminChange::ResetPassword {
+                    link_hash,
+                    user_id,
+                    hash,
+                    mail: notice,
+                } => {
+                    // The link first: a link that does not work changes nothing.
+                    if links::use_for_user_in(conn, link_hash, "password_reset", user_id, now)?
+                        && users::set_password_in(conn, user_id, hash, now)?
+                    {
+                        sessions::end_user_in(conn, user_id, now, &mut ended)?;
+                        links::retire_in(conn, user_id, &PASSWORD_LINKS, now)?;
+                        if let Some(notice) = notice {
+                            mail::enqueue_mail_in(conn, notice)?;
+                        }
+                        Ok(true)
+                    } else {
+                        Ok(false)
+                    }
                 }
                 AdminChange::DeleteUser(id) => {
                     sessions::lock_for_writing(conn)?;
