@@ -14,7 +14,7 @@
 //!
 //! Both links are looked at (GET shows a form) before they are used (POST): mail
 //! scanners fetch every link in a mail, and must not spend it. Passwords follow NIST SP
-//! 800-63B §3.1.1.2: length and a strength estimate (`check_chosen_password`), with the
+//! 800-63B-3 §5.1.1.2: length and a strength estimate (`check_chosen_password`), with the
 //! person's username and address counting as known words, no composition rules.
 
 use serde::{Deserialize, Serialize};
