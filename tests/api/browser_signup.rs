@@ -1,5 +1,5 @@
 //! Invitations and sign-up in a real browser on a 375 px phone, in English and French:
-//! the invitation's form (refused, then accepted), a used link's page, "Create an
+//! the invitation's form (refused, then accepted; in both languages), a used link's page, "Create an
 //! account" from the login page, "Check your mail", the confirmation and the account
 //! that is ready. Every page is checked as in `browser` (axe, console errors, no
 //! sideways scroll); forms are sent with the keyboard.
@@ -90,6 +90,37 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
             .unwrap()
             .email_verified
     );
+
+    // An invitation's page in French (the browser now speaks it: the sign-in's
+    // ui_locales is remembered), refused then accepted with the keyboard.
+    call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/invitations",
+        Some(json!({ "email": "lou@example.org", "locale": "fr" })),
+    )
+    .await;
+    let (link, text) = link_mailed_to(&app, "lou@example.org", "/signup/invitation").await;
+    assert!(text.contains("7 jours"), "{text}");
+    chrome.goto(&link).await;
+    let heading = chrome.find("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Accepter votre invitation");
+    chrome.check("invitation-fr").await;
+    chrome.type_into("#username", "lou").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome
+        .type_into("#password_confirmation", "tout autre chose")
+        .await;
+    chrome.press("\u{E007}").await;
+    chrome.find("[role=alert]").await;
+    chrome.check("invitation-refused-fr").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome.type_into("#password_confirmation", PASSWORD).await;
+    chrome.press("\u{E007}").await;
+    let heading = chrome.find("h1").await.text().await.unwrap();
+    assert_eq!(heading, "Votre compte est prêt");
+    chrome.check("invitation-done-fr").await;
     chrome.done().await;
     app.stop().await;
 }
