@@ -65,7 +65,6 @@ impl Admin<'_> {
         );
         let link = Link::new(link_for(new.token.expose()))
             .map_err(|e| AdminError::Internal(e.to_string()))?;
-        self.store.insert_link(&new.link)?;
         let outgoing = Outgoing {
             to: to.clone(),
             locale,
@@ -75,14 +74,22 @@ impl Admin<'_> {
                 invited_by: self.inviter(),
             },
         };
-        let mail_id = outgoing
-            .send_later(self.store, self.kek()?, self.now)
+        let mail = outgoing
+            .queue(self.kek()?, self.now)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
-        self.record(
+        let event = self.event(
             "user.invited",
             to.as_str(),
             Some(json!({ "expires_at": new.link.expires_at })),
-        )?;
+        );
+        // The link, its mail and the audit line in one transaction: never a working
+        // link that nobody was sent or nobody can account for.
+        let change = crate::store::AdminChange::Invite {
+            link: &new.link,
+            mail: &mail,
+        };
+        self.audited(change, &event, "invitation")?;
+        let mail_id = mail.id.clone();
         Ok(InvitationView {
             email: to.as_str().to_owned(),
             expires_at: new.link.expires_at,

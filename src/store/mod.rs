@@ -477,6 +477,12 @@ pub enum AdminChange<'a> {
         hash: &'a str,
         mail: Option<&'a QueuedMail>,
     },
+    /// An invitation, whole: its link and the mail that carries it (sealed), with the
+    /// event. No link without its mail or its audit line.
+    Invite {
+        link: &'a ActionLink,
+        mail: &'a QueuedMail,
+    },
 }
 
 /// The link purposes (`protocol::links::LinkPurpose::as_str`) a new password makes

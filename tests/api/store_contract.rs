@@ -455,6 +455,69 @@ fn link_contract(store: &Arc<dyn Store>) {
         store.find_link("link-hash-3").unwrap().is_none(),
         "gone with its user"
     );
+
+    // An invitation is its link, its mail and its event, or none of them.
+    let invitation = portcullis::store::ActionLink {
+        token_hash: "invite-hash-1".into(),
+        purpose: "invitation".into(),
+        user_id: None,
+        email: "new@example.org".into(),
+        created_at: 100,
+        expires_at: 200,
+        used_at: None,
+        created_by: Some("cli".into()),
+    };
+    let mail = portcullis::store::QueuedMail {
+        id: "invite-mail-1".into(),
+        kind: "invitation".into(),
+        recipient_domain: "example.org".into(),
+        sealed_message: Some("sealed".into()),
+        created_at: 100,
+        next_attempt_at: 100,
+        attempts: 0,
+        sent_at: None,
+        failed_at: None,
+        last_error: None,
+    };
+    store.enqueue_mail(&mail).unwrap();
+    let before = store.list_audit_events(None, 1).unwrap();
+    let clash = portcullis::store::AdminChange::Invite {
+        link: &invitation,
+        mail: &mail,
+    };
+    assert!(
+        store
+            .apply_audited(clash, &event("user.invited", "new@example.org"))
+            .is_err()
+    );
+    assert!(
+        store.find_link("invite-hash-1").unwrap().is_none(),
+        "no link without its mail"
+    );
+    assert_eq!(
+        format!("{:?}", store.list_audit_events(None, 1).unwrap()),
+        format!("{before:?}")
+    );
+    let mail_2 = portcullis::store::QueuedMail {
+        id: "invite-mail-2".into(),
+        ..mail
+    };
+    let invite = portcullis::store::AdminChange::Invite {
+        link: &invitation,
+        mail: &mail_2,
+    };
+    assert!(
+        store
+            .apply_audited(invite, &event("user.invited", "new@example.org"))
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.find_link("invite-hash-1").unwrap().is_some());
+    assert!(store.find_mail("invite-mail-2").unwrap().is_some());
+    assert_eq!(
+        store.list_audit_events(None, 1).unwrap()[0].action,
+        "user.invited"
+    );
 }
 
 fn refresh(hash: &str, grant: &str, expires_at: i64) -> RefreshToken {

@@ -101,6 +101,14 @@ impl AuditStore for SqlStore {
                         Ok(false)
                     }
                 }
+                AdminChange::Invite {
+                    link,
+                    mail: invitation,
+                } => {
+                    links::insert_link_in(conn, link)?;
+                    mail::enqueue_mail_in(conn, invitation)?;
+                    Ok(true)
+                }
                 AdminChange::DeleteUser(id) => {
                     sessions::lock_for_writing(conn)?;
                     sessions::end_user_in(conn, id, now, &mut ended)?;

@@ -82,12 +82,17 @@ pub(super) fn use_for_user_in(
     ))
 }
 
+/// Keeps a new link, inside the caller's transaction.
+pub(super) fn insert_link_in(conn: &mut AnyConnection, link: &ActionLink) -> StoreResult<()> {
+    diesel::insert_into(action_links::table)
+        .values(link)
+        .execute(conn)?;
+    Ok(())
+}
+
 impl LinkStore for SqlStore {
     fn insert_link(&self, link: &ActionLink) -> StoreResult<()> {
-        diesel::insert_into(action_links::table)
-            .values(link)
-            .execute(&mut *self.conn()?)?;
-        Ok(())
+        insert_link_in(&mut *self.conn()?, link)
     }
 
     fn find_link(&self, token_hash: &str) -> StoreResult<Option<ActionLink>> {
