@@ -119,3 +119,47 @@ pub fn enrolment(
         sealed,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::TestWorld;
+
+    /// Alice's authenticator app, pending (shown, not confirmed yet): its sealed key and
+    /// the code it shows now.
+    fn pending(world: &TestWorld) -> (String, String) {
+        let alice = world.add_user("alice");
+        let ctx = world.ctx();
+        let shown = enrolment(&ctx, &alice.id, "alice", "Portcullis", None)
+            .unwrap()
+            .unwrap();
+        let secret = totp::TotpSecret::unseal(ctx.kek, &shown.sealed, &alice.id).unwrap();
+        let code = totp::code_at(&secret, ctx.now, totp::DIGITS).unwrap();
+        (shown.sealed, code)
+    }
+
+    #[test]
+    fn a_pending_app_is_confirmed_only_by_the_flow_that_showed_it_then_each_code_works_once() {
+        let world = TestWorld::default();
+        let (sealed, code) = pending(&world);
+        let ctx = world.ctx();
+        let alice = "alice-id";
+        assert!(!use_one_time_code(&ctx, "nobody-id", &code, None).unwrap());
+        // Not by another flow, nor by a sign-in that was shown nothing.
+        assert!(!use_one_time_code(&ctx, alice, &code, None).unwrap());
+        assert!(!use_one_time_code(&ctx, alice, &code, Some("another key")).unwrap());
+        let wrong = if code == "123456" { "654321" } else { "123456" };
+        assert!(!use_one_time_code(&ctx, alice, wrong, Some(&sealed)).unwrap());
+        assert!(use_one_time_code(&ctx, alice, &code, Some(&sealed)).unwrap());
+        assert!(ctx.store.find_totp(alice).unwrap().unwrap().is_confirmed());
+        // Confirmed: the same code again is refused (RFC 6238 §5.2), the next step's
+        // code works, once.
+        assert!(!use_one_time_code(&ctx, alice, &code, None).unwrap());
+        world.clock.advance(i64::try_from(totp::PERIOD).unwrap());
+        let later = world.ctx();
+        let secret = totp::TotpSecret::unseal(later.kek, &sealed, alice).unwrap();
+        let next = totp::code_at(&secret, later.now, totp::DIGITS).unwrap();
+        assert!(use_one_time_code(&later, alice, &next, None).unwrap());
+        assert!(!use_one_time_code(&later, alice, &next, None).unwrap());
+    }
+}
