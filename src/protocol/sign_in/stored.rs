@@ -161,5 +161,32 @@ mod tests {
         let next = totp::code_at(&secret, later.now, totp::DIGITS).unwrap();
         assert!(use_one_time_code(&later, alice, &next, None).unwrap());
         assert!(!use_one_time_code(&later, alice, &next, None).unwrap());
+        // A confirmed app is shown to nobody again.
+        assert!(
+            enrolment(&later, alice, "alice", "Portcullis", Some(&sealed))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn an_enrolment_shows_its_flow_the_same_key_and_another_flow_a_new_one() {
+        let world = TestWorld::default();
+        let (sealed, _) = pending(&world);
+        let ctx = world.ctx();
+        let again = enrolment(&ctx, "alice-id", "alice", "Portcullis", Some(&sealed))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.sealed, sealed, "the page reloaded shows the same key");
+        assert!(again.uri.starts_with("otpauth://totp/"), "{}", again.uri);
+        let other = enrolment(&ctx, "alice-id", "alice", "Portcullis", None)
+            .unwrap()
+            .unwrap();
+        assert_ne!(other.sealed, sealed, "another flow gets a key of its own");
+        let stored = ctx.store.find_totp("alice-id").unwrap().unwrap();
+        assert_eq!(
+            stored.sealed_secret, other.sealed,
+            "which replaces the pending one"
+        );
     }
 }
