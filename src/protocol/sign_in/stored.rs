@@ -170,6 +170,39 @@ mod tests {
     }
 
     #[test]
+    fn recovery_codes_count_while_one_is_left_and_each_works_once() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let ctx = world.ctx();
+        let factors = |ctx: &Context<'_>| account_factors(ctx, &alice.id).unwrap().unwrap();
+        assert!(!factors(&ctx).recovery_codes, "none yet");
+        assert_eq!(account_factors(&ctx, "nobody-id").unwrap(), None);
+        let codes = [recovery::generate()[0].clone()];
+        let hashes = recovery::hashes(ctx.kek, &alice.id, &codes);
+        ctx.store
+            .replace_recovery_codes(&alice.id, &hashes, ctx.now)
+            .unwrap();
+        assert!(factors(&ctx).recovery_codes, "one left");
+        assert!(!use_recovery_code(&ctx, &alice.id, "not-a-code").unwrap());
+        assert!(use_recovery_code(&ctx, &alice.id, &codes[0]).unwrap());
+        assert!(
+            !use_recovery_code(&ctx, &alice.id, &codes[0]).unwrap(),
+            "once"
+        );
+        assert!(!factors(&ctx).recovery_codes, "none left");
+    }
+
+    #[test]
+    fn an_enrolment_prints_no_key() {
+        let world = TestWorld::default();
+        let alice = world.add_user("alice");
+        let shown = enrolment(&world.ctx(), &alice.id, "alice", "Portcullis", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(format!("{shown:?}"), "Enrolment([redacted])");
+    }
+
+    #[test]
     fn an_enrolment_shows_its_flow_the_same_key_and_another_flow_a_new_one() {
         let world = TestWorld::default();
         let (sealed, _) = pending(&world);
