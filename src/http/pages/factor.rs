@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::login::{FormPorts, complete};
+use super::login::complete;
 use super::render;
+use super::sign_in_ports::FormPorts;
 use crate::domain::Secret;
 use crate::http::client_address::client_address_of;
 use crate::http::csrf::form_token;

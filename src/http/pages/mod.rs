@@ -8,6 +8,7 @@ pub mod logout;
 pub mod passkey;
 pub mod reset;
 pub mod security;
+pub mod sign_in_ports;
 pub mod signup;
 pub mod verify_email;
 

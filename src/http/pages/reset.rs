@@ -11,8 +11,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::login::{FormPorts, throttle_limits};
 use super::render;
+use super::sign_in_ports::{FormPorts, throttle_limits};
 use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
 use crate::domain::{PasswordRuleError, Secret};
 use crate::http::client_address::{client_address_of, limit_key};

@@ -3,9 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::{
-    AnyConnection, SqlStore, clients, factors, groups, keys, links, mail, sessions, users,
-};
+use super::events::insert_event;
+use super::{SqlStore, clients, factors, groups, keys, links, mail, sessions, users};
 use crate::store::schema::audit_events;
 use crate::store::schema::users as users_table;
 use crate::store::{
@@ -29,13 +28,6 @@ impl From<StoreError> for ImportStop {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
-}
-
-pub(super) fn insert_event(conn: &mut AnyConnection, event: &NewAuditEvent) -> StoreResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(event)
-        .execute(conn)?;
-    Ok(())
 }
 
 impl AuditStore for SqlStore {

@@ -3,7 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::{AnyConnection, SqlStore, audit};
+use super::events::insert_event;
+use super::{AnyConnection, SqlStore};
 use crate::domain::UnixTime;
 use crate::store::schema::{action_links, users};
 use crate::store::{
@@ -182,7 +183,7 @@ impl LinkStore for SqlStore {
             }
             // Whatever else was pending for an address is settled by this one.
             retire_in(conn, user_id, &ADDRESS_CONFIRMATIONS, now)?;
-            audit::insert_event(conn, event)?;
+            insert_event(conn, event)?;
             Ok(())
         });
         match done {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod clients;
+mod events;
 mod factors;
 mod grants;
 mod groups;

@@ -6,7 +6,8 @@
 
 use diesel::prelude::*;
 
-use super::{SqlStore, audit::insert_event, users};
+use super::events::insert_event;
+use super::{SqlStore, users};
 use crate::domain::{UnixTime, UsernameKey};
 use crate::store::schema::{action_links, pending_signups, users as users_table};
 use crate::store::{

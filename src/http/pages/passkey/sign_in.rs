@@ -21,7 +21,7 @@ use crate::http::client_address::client_address_of;
 use crate::http::csrf::{form_token, from_our_pages};
 use crate::http::error::PasskeyApiError;
 use crate::http::interaction::{bound_browser, save_if_present};
-use crate::http::pages::login::{FormPorts, throttle_limits};
+use crate::http::pages::sign_in_ports::{FormPorts, throttle_limits};
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
