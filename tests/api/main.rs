@@ -68,5 +68,6 @@ mod store_contract;
 mod tls_backends;
 mod token;
 mod ui;
+mod upstream_peers;
 mod userinfo;
 mod virtual_authenticator;
