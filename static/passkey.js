@@ -11,6 +11,8 @@
 //                                 asks for one in the browser's dialog
 //   data-passkey="second-factor"  after a password: the start button asks for one (dialog)
 //   data-passkey="register"       the account page: the start button registers a new one
+//   data-passkey="invitation"     an invitation's page: the start button makes the account
+//                                 with a new passkey (the username typed in the form)
 //   data-passkey-options="URL"    POSTed to for the options: JSON {csrf, interaction}; the
 //                                 answer is the `publicKey` options as JSON (also accepted
 //                                 wrapped as {"publicKey": {...}})
@@ -23,6 +25,7 @@
 //   data-passkey-csrf="TOKEN"     the page's CSRF token, sent as `csrf`
 //   data-passkey-interaction="H"  the pending request's handle, sent as `interaction`
 //                                 (login and second factor; absent on the account page)
+//   data-passkey-token="T"        the invitation's token, sent as `token` (invitation only)
 //   data-passkey-failed="TEXT"    shown when the server's answer has no message (a network
 //                                 error, a 500), in the page's language
 //   data-passkey-cancelled="TEXT" shown when the person closes the browser's dialog or it
@@ -32,6 +35,10 @@
 //                                 passkey", "Add a passkey"); shown by this script only
 //                                 where WebAuthn is available
 //   <input data-passkey-name>     optional (register): the new passkey's name, sent as `name`
+//   <input data-passkey-username> (invitation) the username chosen, sent as `username`;
+//                                 checked by the browser (`required`) before the dialog
+//   [data-passkey-shown hidden]   shown by this script where WebAuthn is available (what
+//                                 speaks of the button: it is useless without it)
 //   <p role="alert" data-passkey-error hidden>   where messages go (made if missing)
 (function () {
   "use strict";
@@ -118,6 +125,10 @@
     var body = { csrf: this.element.getAttribute("data-passkey-csrf") || "" };
     var interaction = this.element.getAttribute("data-passkey-interaction");
     if (interaction) body.interaction = interaction;
+    var token = this.element.getAttribute("data-passkey-token");
+    if (token) body.token = token;
+    var username = this.username();
+    if (username) body.username = username.value;
     return JSON.stringify(Object.assign(body, extra || {}));
   };
 
@@ -135,6 +146,11 @@
     }, function () {
       throw { server: null };
     });
+  };
+
+  // The username input of an invitation's page (null elsewhere).
+  Passkey.prototype.username = function () {
+    return this.element.querySelector("[data-passkey-username]");
   };
 
   Passkey.prototype.say = function (message) {
@@ -220,9 +236,11 @@
       self.conditional = null;
     }
     self.say("");
+    var username = self.username();
+    if (username && !username.reportValidity()) return;
     self.button.disabled = true;
     self.options().then(function (json) {
-      if (self.kind === "register") {
+      if (self.kind === "register" || self.kind === "invitation") {
         return navigator.credentials.create({ publicKey: creationOptions(json) });
       }
       return navigator.credentials.get({ publicKey: requestOptions(json) });
@@ -246,6 +264,8 @@
         passkey.start();
       });
     }
+    var shown = element.querySelectorAll("[data-passkey-shown]");
+    for (var j = 0; j < shown.length; j++) shown[j].hidden = false;
     if (passkey.kind === "sign-in" && PKC.isConditionalMediationAvailable) {
       PKC.isConditionalMediationAvailable().then(function (available) {
         passkey.autofillAvailable = available;

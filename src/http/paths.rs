@@ -58,6 +58,10 @@ pub mod signup {
     pub const INVITATION: &str = "/signup/invitation";
     /// A sign-up's link: verify the address, which creates the account.
     pub const VERIFY: &str = "/signup/verify";
+    /// A passkey instead of a password on an invitation's page (`static/passkey.js`):
+    /// the ceremony's options, then its answer, which creates the account.
+    pub const INVITATION_PASSKEY_OPTIONS: &str = "/signup/invitation/passkey/options";
+    pub const INVITATION_PASSKEY_FINISH: &str = "/signup/invitation/passkey/finish";
 
     /// The absolute URL a mail carries for `token` at `path` (one of the above) under
     /// `issuer`.
@@ -353,6 +357,14 @@ impl Links {
 
     pub fn signup_invitation(&self) -> String {
         self.at(signup::INVITATION)
+    }
+
+    pub fn invitation_passkey_options(&self) -> String {
+        self.at(signup::INVITATION_PASSKEY_OPTIONS)
+    }
+
+    pub fn invitation_passkey_finish(&self) -> String {
+        self.at(signup::INVITATION_PASSKEY_FINISH)
     }
 
     pub fn signup_verify(&self) -> String {

@@ -167,6 +167,27 @@ fn passkey_name(name: &str) -> String {
         .to_owned()
 }
 
+/// The record of a passkey the registration ceremony verified, for its account
+/// (`new.user_id`), named `name` ("Passkey" if that is empty once cleaned).
+pub fn passkey_record(new: &NewPasskey, name: &str, now: crate::domain::UnixTime) -> StoredPasskey {
+    let name = match passkey_name(name) {
+        name if name.is_empty() => "Passkey".to_owned(),
+        name => name,
+    };
+    StoredPasskey {
+        id: crate::crypto::tokens::random_uuid(),
+        user_id: new.user_id.clone(),
+        credential_id: new.credential_id.clone(),
+        name,
+        passkey: new.passkey_json.clone(),
+        created_at: now,
+        last_used_at: None,
+        backup_eligible: new.backup_eligible,
+        backed_up: new.backed_up,
+        user_verified: new.user_verified,
+    }
+}
+
 /// Keeps a passkey the registration ceremony verified as the user's, named `name`
 /// ("Passkey" if that is empty once cleaned), and audits it.
 /// `false`, and nothing written, when the credential is registered already, to this
@@ -189,22 +210,7 @@ pub fn register_passkey(
             "this account has as many passkeys as it may have; remove one first",
         ));
     }
-    let name = match passkey_name(name) {
-        name if name.is_empty() => "Passkey".to_owned(),
-        name => name,
-    };
-    let passkey = StoredPasskey {
-        id: crate::crypto::tokens::random_uuid(),
-        user_id: user.id.clone(),
-        credential_id: new.credential_id.clone(),
-        name,
-        passkey: new.passkey_json.clone(),
-        created_at: ctx.now,
-        last_used_at: None,
-        backup_eligible: new.backup_eligible,
-        backed_up: new.backed_up,
-        user_verified: new.user_verified,
-    };
+    let passkey = passkey_record(new, name, ctx.now);
     match ctx.store.insert_passkey(&passkey) {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Ok(false),
@@ -235,6 +241,16 @@ pub fn remove_passkey(
     id: &str,
     address: &str,
 ) -> Result<bool, OAuthError> {
+    // An account without a password (made by invitation with a passkey) signs in by its
+    // passkeys alone: the last one stays until a password is set (a reset by mail).
+    if user.password_hash.is_empty() {
+        let passkeys = ctx.store.list_passkeys(&user.id)?;
+        if passkeys.len() == 1 && passkeys[0].id == id {
+            return Err(OAuthError::invalid_request(
+                "the last passkey of an account without a password cannot be removed; set a password first",
+            ));
+        }
+    }
     let removed = ctx.store.remove_passkey(&user.id, id)?;
     if removed {
         audited(ctx, user, "factor.removed", "passkey", address)?;
@@ -332,6 +348,24 @@ mod tests {
 
     fn secret(text: &str) -> Secret<String> {
         Secret::new(text.to_owned())
+    }
+
+    #[test]
+    fn the_last_passkey_of_an_account_without_a_password_stays() {
+        let world = TestWorld::default();
+        let mut pia = world.add_user("pia");
+        pia.password_hash = String::new();
+        with_a_passkey(&world, &pia, 1);
+        with_a_passkey(&world, &pia, 2);
+        let ctx = world.ctx();
+        assert!(remove_passkey(&ctx, &pia, "pk-1", "192.0.2.1").unwrap());
+        assert!(remove_passkey(&ctx, &pia, "pk-2", "192.0.2.1").is_err());
+        assert_eq!(world.store.list_passkeys(&pia.id).unwrap().len(), 1);
+        // With a password, the last passkey may go.
+        let mut bob = world.add_user("bob");
+        bob.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned();
+        with_a_passkey(&world, &bob, 3);
+        assert!(remove_passkey(&ctx, &bob, "pk-3", "192.0.2.1").unwrap());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! or, with `signup = open`, by the sign-up form.
 //!
 //! - An invitation's link (`LinkPurpose::Invitation`, 7 days) lets its holder choose a
-//!   username and a password; the account is created with the invited address, verified
-//!   (the link proved it), and the link used, in one transaction
+//!   username and a password (or a passkey: [`passkey`]); the account is created with the
+//!   invited address, verified (the link proved it), and the link used, in one transaction
 //!   (`SignupStore::accept_link`): a second use, or a racing one, creates nothing.
 //! - The sign-up form keeps what the person chose (username, argon2id hash) sealed under
 //!   the key-encryption key beside a link (`LinkPurpose::SignUp`, 24 hours) mailed to the
@@ -16,6 +16,12 @@
 //! scanners fetch every link in a mail, and must not spend it. Passwords follow NIST SP
 //! 800-63B-3 §5.1.1.2: length and a strength estimate (`check_chosen_password`), with the
 //! person's username and address counting as known words, no composition rules.
+
+mod passkey;
+
+pub use passkey::{
+    Declined, InvitationCeremony, accept_invitation_with_passkey, start_invitation_passkey,
+};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
@@ -107,9 +113,16 @@ fn hashed(password: &Secret<String>) -> Result<String, OAuthError> {
     hash_password(password).map_err(OAuthError::server)
 }
 
-/// A new account of `username` with `email`, verified, and the password hash.
-fn new_account(username: String, email: &str, password_hash: String, now: UnixTime) -> User {
-    let mut user = User::new(random_uuid(), username, password_hash, now);
+/// A new account `id` of `username` with `email`, verified, and the password hash (empty
+/// for an account that signs in with a passkey: no password is then right).
+fn new_account(
+    id: String,
+    username: String,
+    email: &str,
+    password_hash: String,
+    now: UnixTime,
+) -> User {
+    let mut user = User::new(id, username, password_hash, now);
     user.email = Some(email.to_owned());
     user.email_verified = true;
     user
@@ -141,27 +154,37 @@ fn accept(
     let purpose = link.purpose.clone();
     match ctx
         .store
-        .accept_link(&link.token_hash, &purpose, ctx.now, &user, event)?
+        .accept_link(&link.token_hash, &purpose, ctx.now, &user, None, event)?
     {
         Accepted::Created => {
-            crate::audit::admin_change(
-                &event.actor,
-                &event.action,
-                &user.id,
-                event.address.as_deref().unwrap_or(""),
-            );
+            logged(&user, event);
             Ok(Ok(user))
         }
         Accepted::UsernameTaken => Ok(Err(Refused::UsernameTaken)),
-        // Used or expired between the look and the use: say which.
-        Accepted::LinkUnusable => Ok(Err(Refused::Link(
-            match ctx.store.find_link(&link.token_hash)? {
-                Some(found) if found.used_at.is_some() => LinkRefused::Used,
-                Some(_) => LinkRefused::Expired,
-                None => LinkRefused::Unknown,
-            },
-        ))),
+        // No passkey was offered: no passkey can be taken.
+        Accepted::PasskeyTaken => Err(OAuthError::server("a passkey taken without a passkey")),
+        Accepted::LinkUnusable => Ok(Err(Refused::Link(unusable(ctx, link)?))),
     }
+}
+
+/// The audit log line of an account just created.
+fn logged(user: &User, event: &NewAuditEvent) {
+    crate::audit::admin_change(
+        &event.actor,
+        &event.action,
+        &user.id,
+        event.address.as_deref().unwrap_or(""),
+    );
+}
+
+/// Why `link`, which worked when it was looked at, was used or expired by the time it
+/// was to be used: say which.
+fn unusable(ctx: &Context<'_>, link: &ActionLink) -> Result<LinkRefused, OAuthError> {
+    Ok(match ctx.store.find_link(&link.token_hash)? {
+        Some(found) if found.used_at.is_some() => LinkRefused::Used,
+        Some(_) => LinkRefused::Expired,
+        None => LinkRefused::Unknown,
+    })
 }
 
 /// The invitation `token` names, if `mode` takes invitations and it works now: what its
@@ -190,7 +213,13 @@ pub fn accept_invitation(
         Ok(name) => name,
         Err(problem) => return Ok(Err(Refused::Form(problem))),
     };
-    let user = new_account(username, &link.email, hashed(&choice.password)?, ctx.now);
+    let user = new_account(
+        random_uuid(),
+        username,
+        &link.email,
+        hashed(&choice.password)?,
+        ctx.now,
+    );
     let event = signed_up(
         &user,
         ctx.now,
@@ -305,7 +334,13 @@ pub fn complete_sign_up(
     if !crate::crypto::password::is_password_of(password, &sealed.password_hash) {
         return Ok(Err(Refused::WrongPassword));
     }
-    let user = new_account(sealed.username, &link.email, sealed.password_hash, ctx.now);
+    let user = new_account(
+        random_uuid(),
+        sealed.username,
+        &link.email,
+        sealed.password_hash,
+        ctx.now,
+    );
     let event = signed_up(
         &user,
         ctx.now,

@@ -170,6 +170,13 @@ pub enum CeremonyOwner<'a> {
     /// A passkey registration of the signed-in session `sid` (the session the browser's
     /// cookie loaded, not one the request names).
     Registration { sid: &'a str },
+    /// A passkey chosen on an invitation's page (`protocol::signup`): the invitation's
+    /// token hash (never the token) and the id of the browser its form token is bound
+    /// to. A ceremony started for one invitation cannot answer another's.
+    Invitation {
+        invitation: &'a str,
+        browser: &'a str,
+    },
 }
 
 impl CeremonyOwner<'_> {
@@ -180,6 +187,10 @@ impl CeremonyOwner<'_> {
                 browser,
             } => format!("sign-in\n{interaction}\n{browser}"),
             Self::Registration { sid } => format!("registration\n{sid}"),
+            Self::Invitation {
+                invitation,
+                browser,
+            } => format!("invitation\n{invitation}\n{browser}"),
         }
     }
 }

@@ -1120,19 +1120,24 @@ pub enum Accepted {
     LinkUnusable,
     /// The username is taken (in any case): nothing written, the link still works.
     UsernameTaken,
+    /// The passkey's credential is another account's: nothing written, the link still
+    /// works.
+    PasskeyTaken,
 }
 
 /// Accounts made by invitation and by open sign-up (issue 23 §4).
 pub trait SignupStore {
     /// In one transaction: uses the link of `purpose` (as `LinkStore::use_link`), creates
-    /// `user`, records `event` and forgets the link's pending sign-up. Of two requests
-    /// racing with one link, one creates the account; the other creates nothing.
+    /// `user` (with `passkey`, when the account signs in by one rather than a password),
+    /// records `event` and forgets the link's pending sign-up. Of two requests racing with
+    /// one link, one creates the account; the other creates nothing.
     fn accept_link(
         &self,
         token_hash: &str,
         purpose: &str,
         now: UnixTime,
         user: &User,
+        passkey: Option<&StoredPasskey>,
         event: &NewAuditEvent,
     ) -> StoreResult<Accepted>;
     /// Stores a sign-up's link and its pending registration together.

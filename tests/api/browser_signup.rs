@@ -11,6 +11,7 @@ use crate::admin_api::{automation, call};
 use crate::browser::Chrome;
 use crate::helpers::{Options, PASSWORD, spawn_app_with};
 use crate::signup::link_mailed_to;
+use crate::virtual_authenticator::add_virtual_authenticator;
 
 #[tokio::test]
 async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french() {
@@ -121,6 +122,60 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     let heading = chrome.find("h1").await.text().await.unwrap();
     assert_eq!(heading, "Votre compte est prêt");
     chrome.check("invitation-done-fr").await;
+    chrome.done().await;
+    app.stop().await;
+}
+
+/// An invitation accepted with "Create a passkey" in a real browser (Chromium's virtual
+/// authenticator, as in `browser_passkeys`), then a sign-in with that passkey alone: the
+/// login page's autofill offers it, and the virtual authenticator answers by itself.
+#[tokio::test]
+async fn an_invitation_accepted_with_a_passkey_in_the_browser_signs_in_with_it() {
+    let Some(chrome) = Chrome::start("signup-passkey").await else {
+        return;
+    };
+    chrome.client.set_window_size(375, 812).await.unwrap();
+    let app = spawn_app_with(Options {
+        issuer_host: Some("localhost"),
+        env: vec![("SIGNUP", "invite".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let (_, token) = automation(&app).await;
+    call(
+        &app,
+        Some(&token),
+        Method::POST,
+        "/invitations",
+        Some(json!({ "email": "nia@example.org" })),
+    )
+    .await;
+    let (link, _) = link_mailed_to(&app, "nia@example.org", "/signup/invitation").await;
+
+    chrome.goto(&link).await;
+    add_virtual_authenticator(&chrome.client).await.unwrap();
+    let button = chrome
+        .find("[data-passkey=invitation] [data-passkey-start]")
+        .await;
+    assert_eq!(button.text().await.unwrap(), "Create a passkey");
+    assert!(button.is_displayed().await.unwrap());
+    chrome.check("invitation-passkey").await;
+    chrome.type_into("#username", "nia").await;
+    button.click().await.unwrap();
+    // The account is made; the script sends the browser to sign in, and the login page's
+    // autofill signs it in with the new passkey, to the account page.
+    chrome
+        .wait_for_url("the account page", |u| u.path() == "/account")
+        .await;
+    let lead = chrome.find("p.lead strong").await.text().await.unwrap();
+    assert_eq!(lead, "nia");
+    chrome.check("invitation-passkey-signed-in").await;
+    let nia = app.store.find_user_by_username("nia").unwrap().unwrap();
+    assert_eq!(nia.password_hash, "");
+    assert!(nia.email_verified);
+    let passkeys = app.store.list_passkeys(&nia.id).unwrap();
+    assert_eq!(passkeys.len(), 1);
+    assert!(passkeys[0].last_used_at.is_some(), "it signed in");
     chrome.done().await;
     app.stop().await;
 }

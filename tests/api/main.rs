@@ -62,6 +62,7 @@ mod session_contract;
 mod session_record_contract;
 mod signing_algs;
 mod signup;
+mod signup_passkey;
 mod single_sign_out;
 mod sso;
 mod store_contract;

@@ -14,7 +14,7 @@ use crate::helpers::{
 /// at the issuer's origin would.
 #[allow(dead_code)]
 #[path = "../../src/protocol/passkeys/soft_authenticator.rs"]
-mod soft_authenticator;
+pub(crate) mod soft_authenticator;
 
 use soft_authenticator::Authenticator;
 

@@ -57,6 +57,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .done(),
         )
         .service(
+            at(paths::signup::INVITATION_PASSKEY_OPTIONS)
+                .post(passkey::invitation::options)
+                .done(),
+        )
+        .service(
+            at(paths::signup::INVITATION_PASSKEY_FINISH)
+                .post(passkey::invitation::finish)
+                .done(),
+        )
+        .service(
             at(paths::account::PASSKEY_OPTIONS)
                 .post(passkey::registration::options)
                 .done(),

@@ -7,7 +7,8 @@
 //! - `/signup/verify?token=`: the sign-up's mailed link. GET asks for a click, POST
 //!   creates the account.
 //! - `/signup/invitation?token=`: an invitation's link. GET shows the form (username,
-//!   password twice), POST creates the account.
+//!   password twice), POST creates the account. With passkeys on, the page's script may
+//!   make the account with a passkey instead (`passkey::invitation`).
 //!
 //! GET never acts: mail scanners fetch links. Every form carries a CSRF token bound to
 //! this browser (and to the link), and is checked against our pages' origin. Once the
@@ -44,7 +45,8 @@ const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
 /// person retrying, fewer than a flood of mails.
 const SIGNUPS_PER_RECIPIENT: i64 = 5;
 const SIGNUP_FORM: &str = "signup-form";
-const INVITATION_FORM: &str = "invitation-form";
+/// The invitation form's token also binds its passkey requests (`passkey::invitation`).
+pub(crate) const INVITATION_FORM: &str = "invitation-form";
 const VERIFY_FORM: &str = "signup-verify-form";
 
 /// The form of `/signup` and of an invitation.
@@ -67,6 +69,8 @@ struct FormPage<'a> {
     email: &'a str,
     error: Option<&'a str>,
     submit: &'a str,
+    /// An invitation's page offers a passkey instead of a password, when passkeys are on.
+    passkey: bool,
 }
 
 /// A page that says something and offers one thing to do: a link, or a button posting
@@ -322,6 +326,7 @@ fn signup_form(
             email,
             error,
             submit: ui.t("signup.submit"),
+            passkey: false,
         },
     )
 }
@@ -579,7 +584,8 @@ fn invitation_form(
 ) -> HttpResponse {
     let ui = Ui::current();
     let links = links(state);
-    render(
+    let passkey = state.passkeys.is_some();
+    let mut response = render(
         status,
         &FormPage {
             ui: ui.clone(),
@@ -595,8 +601,13 @@ fn invitation_form(
             email,
             error,
             submit: ui.t("signup.invitation.submit"),
+            passkey,
         },
-    )
+    );
+    if passkey {
+        crate::http::csp::allow_passkey_script(&mut response);
+    }
+    response
 }
 
 pub async fn submit_invitation(

@@ -25,7 +25,7 @@
 mod settings;
 #[cfg(test)]
 #[allow(dead_code)] // what only the bench driver uses (saving credentials)
-mod soft_authenticator;
+pub(crate) mod soft_authenticator;
 pub mod stored;
 
 #[cfg(test)]

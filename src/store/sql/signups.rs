@@ -1,6 +1,6 @@
 //! Accounts made by invitation and by open sign-up (`SignupStore`). Accepting a link is
 //! one transaction: the link's conditional UPDATE (as `LinkStore::use_link`), the new
-//! user, its audit event. A second use, or a racing one, finds the link used and writes
+//! user (and its passkey, when it signs in by one), its audit event. A second use, or a racing one, finds the link used and writes
 //! nothing; a username taken meanwhile rolls the whole back, so the link still works for
 //! another name.
 
@@ -9,10 +9,34 @@ use diesel::prelude::*;
 use super::events::insert_event;
 use super::{SqlStore, users};
 use crate::domain::{UnixTime, UsernameKey};
-use crate::store::schema::{action_links, pending_signups, users as users_table};
+use crate::store::schema::{action_links, passkeys, pending_signups, users as users_table};
 use crate::store::{
-    Accepted, ActionLink, NewAuditEvent, PendingSignup, SignupStore, StoreError, StoreResult, User,
+    Accepted, ActionLink, NewAuditEvent, PendingSignup, SignupStore, StoreError, StoreResult,
+    StoredPasskey, User,
 };
+
+/// Why an acceptance's transaction rolled back: a record that is taken (said as such),
+/// or the store.
+enum Abort {
+    Taken(Accepted),
+    Store(StoreError),
+}
+
+impl Abort {
+    /// A unique violation is `taken`; anything else is the store's.
+    fn taken(error: StoreError, taken: Accepted) -> Self {
+        match error {
+            StoreError::Conflict => Self::Taken(taken),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
@@ -23,9 +47,10 @@ impl SignupStore for SqlStore {
         purpose: &str,
         now: UnixTime,
         user: &User,
+        passkey: Option<&StoredPasskey>,
         event: &NewAuditEvent,
     ) -> StoreResult<Accepted> {
-        let outcome = self.conn()?.transaction::<_, StoreError, _>(|conn| {
+        let outcome = self.conn()?.transaction::<_, Abort, _>(|conn| {
             let used = diesel::update(
                 action_links::table
                     .find(token_hash)
@@ -38,19 +63,27 @@ impl SignupStore for SqlStore {
             if used != 1 {
                 return Ok(Accepted::LinkUnusable);
             }
-            // `Conflict` (the name is taken) rolls the link's use back with the rest.
-            users::insert_user(conn, user)?;
-            insert_event(conn, event)?;
+            // A conflict (the name, or the passkey's credential, is taken) rolls the
+            // link's use back with the rest.
+            users::insert_user(conn, user).map_err(|e| Abort::taken(e, Accepted::UsernameTaken))?;
+            if let Some(passkey) = passkey {
+                diesel::insert_into(passkeys::table)
+                    .values(passkey)
+                    .execute(conn)
+                    .map_err(|e| Abort::taken(e.into(), Accepted::PasskeyTaken))?;
+            }
+            insert_event(conn, event).map_err(Abort::Store)?;
             diesel::delete(pending_signups::table.find(token_hash)).execute(conn)?;
             Ok(Accepted::Created)
         });
         match outcome {
-            Err(StoreError::Conflict) => Ok(Accepted::UsernameTaken),
+            Err(Abort::Taken(taken)) => Ok(taken),
+            Err(Abort::Store(e)) => Err(e),
             Ok(Accepted::Created) => {
                 self.liveness_changed();
                 Ok(Accepted::Created)
             }
-            other => other,
+            Ok(other) => Ok(other),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The passkey ceremonies' JSON endpoints: the script half (`static/passkey.js`) of three
 //! pages. Signing in ([`sign_in`]: the login page, with no username; the second-factor
-//! page, after a password) and adding a passkey ([`registration`]: the security page).
+//! page, after a password), adding a passkey ([`registration`]: the security page), and
+//! making an account with one ([`invitation`]: an invitation's page, signed out).
 //!
 //! Each ceremony is two POSTs of `application/json` from the page's script: the options
 //! (the ceremony is kept on the server, `protocol::passkeys`), then the browser's answer
@@ -10,6 +11,7 @@
 //! their own. Both POSTs come from our own pages (`Origin`) with the page's form token.
 //! Refusals are `{"error": "..."}` with a 4xx status, in the page's language.
 
+pub mod invitation;
 pub mod registration;
 pub mod sign_in;
 
@@ -43,6 +45,12 @@ struct CeremonyBody {
     /// The new passkey's name (registration only).
     #[serde(default)]
     name: Option<String>,
+    /// The invitation's token (an invitation's page only).
+    #[serde(default)]
+    token: String,
+    /// The username chosen for the new account (an invitation's options only).
+    #[serde(default)]
+    username: String,
 }
 
 fn refused(status: StatusCode, key: &str) -> PasskeyApiError {

@@ -127,7 +127,7 @@ pub async fn finish(
 }
 
 /// "Chrome on Android": the name of a passkey the person did not name.
-fn browser_description(req: &HttpRequest) -> String {
+pub(super) fn browser_description(req: &HttpRequest) -> String {
     let agent = req
         .headers()
         .get(actix_web::http::header::USER_AGENT)
