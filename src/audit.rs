@@ -57,6 +57,12 @@ pub fn code_reused(client_id: &str, grant_id: &str) {
     tracing::warn!(target: "audit", event = "grant.revoked_on_reuse", client_id, grant_id, via = "code");
 }
 
+/// RFC 8693: `client_id` exchanged a token of `sub` for one to `audience`, acting as
+/// `actor` (empty: impersonation).
+pub fn token_exchanged(sub: &str, actor: &str, client_id: &str, audience: &str) {
+    tracing::info!(target: "audit", event = "token.exchanged", sub, actor, client_id, audience);
+}
+
 pub fn client_registered(client_id: &str, how: &str) {
     tracing::info!(target: "audit", event = "client.registered", client_id, how);
 }

@@ -299,6 +299,14 @@ pub enum ClientsCommand {
         /// Everyone who signs in to this client needs a second factor.
         #[arg(long)]
         require_mfa: bool,
+        /// RFC 8693: an audience (URI or name) the client may exchange tokens for
+        /// (repeatable; needs --grant-type urn:ietf:params:oauth:grant-type:token-exchange).
+        #[arg(long = "exchange-audience", num_args = 1..)]
+        exchange_audiences: Vec<String>,
+        /// RFC 8693: the client may exchange without an actor token (impersonate the
+        /// subject); without this flag it may only delegate.
+        #[arg(long)]
+        exchange_impersonation: bool,
     },
     /// List clients.
     List,
@@ -837,6 +845,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             frontchannel_logout_session_required,
             first_party,
             require_mfa,
+            exchange_audiences,
+            exchange_impersonation,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -878,6 +888,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 frontchannel_logout_session_required: Some(frontchannel_logout_session_required),
                 first_party,
                 require_mfa,
+                exchange_audiences,
+                exchange_impersonation,
                 ..ClientDraft::default()
             };
             let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;

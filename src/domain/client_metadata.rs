@@ -40,8 +40,23 @@ pub struct ClientMetadata {
     pub sector_identifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
+    /// RFC 8693: what the client may exchange tokens for, set by the operator only (ours,
+    /// not registration metadata). `None`: no token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<ExchangePolicy>,
     #[serde(flatten)]
     pub display: ClientDisplay,
+}
+
+/// A client's token exchange policy (RFC 8693 §1.1, §2.1): the audiences (resource URIs or
+/// logical names) it may ask tokens for, and whether it may impersonate, that is ask for a
+/// token with no actor. Without impersonation it may only delegate (an `actor_token`
+/// makes an `act` claim).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExchangePolicy {
+    pub audiences: Vec<String>,
+    pub impersonation: bool,
 }
 
 /// Display metadata (RFC 7591 §2), kept as given once checked.

@@ -9,22 +9,27 @@ pub enum GrantType {
     Implicit,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693 token exchange: for clients an operator gave an exchange policy.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::AuthorizationCode,
         Self::Implicit,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::TokenExchange,
     ];
 
-    /// What discovery's `grant_types_supported` and registration accept.
-    pub const SUPPORTED: [&'static str; 4] = [
+    /// What registration accepts (discovery lists them through the feature registry,
+    /// `protocol::features::grant_types_supported`).
+    pub const SUPPORTED: [&'static str; 5] = [
         Self::ALL[0].as_str(),
         Self::ALL[1].as_str(),
         Self::ALL[2].as_str(),
         Self::ALL[3].as_str(),
+        Self::ALL[4].as_str(),
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -33,6 +38,7 @@ impl GrantType {
             Self::Implicit => "implicit",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

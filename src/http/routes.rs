@@ -63,6 +63,17 @@ impl Routes {
         self
     }
 
+    pub fn put<F, Args>(mut self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::put().to(handler));
+        self.allow.push("PUT");
+        self
+    }
+
     pub fn delete<F, Args>(mut self, handler: F) -> Self
     where
         F: Handler<Args>,

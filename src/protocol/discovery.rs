@@ -11,7 +11,7 @@ use super::{ProtocolConfig, SUPPORTED_SCOPES, features};
 /// The languages of the pages (`templates/i18n`), English first.
 pub const UI_LOCALES: [&str; 2] = ["en", "fr"];
 use crate::crypto::KeySet;
-use crate::domain::{GrantType, SubjectType};
+use crate::domain::SubjectType;
 use crate::store::AuthMethod;
 
 pub const CLAIMS_SUPPORTED: [&str; 30] = [
@@ -55,7 +55,7 @@ pub fn provider_metadata(config: &ProtocolConfig, keys: &KeySet) -> Value {
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": SUPPORTED_RESPONSE_TYPES,
         "response_modes_supported": ResponseMode::SUPPORTED,
-        "grant_types_supported": GrantType::SUPPORTED,
+        "grant_types_supported": features::grant_types_supported(config),
         "subject_types_supported": SubjectType::SUPPORTED,
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": algs,

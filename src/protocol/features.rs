@@ -4,7 +4,7 @@
 //! validation itself uses, so the three cannot drift.
 
 use super::ProtocolConfig;
-use crate::domain::RegistrationMode;
+use crate::domain::{GrantType, RegistrationMode};
 
 /// One endpoint: where it is mounted and the provider-metadata name of its URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,26 @@ pub const ENDPOINTS: [Endpoint; 9] = [
     REGISTRATION,
 ];
 
+/// Every grant type, with the feature that brings it: discovery's
+/// `grant_types_supported` is read from here. Token exchange (RFC 8693) is always on: a
+/// client uses it only once an operator gave it an exchange policy.
+pub const GRANT_TYPES: [(GrantType, Feature); 5] = [
+    (GrantType::AuthorizationCode, Feature::Core),
+    (GrantType::Implicit, Feature::Core),
+    (GrantType::RefreshToken, Feature::Core),
+    (GrantType::ClientCredentials, Feature::Core),
+    (GrantType::TokenExchange, Feature::Core),
+];
+
+/// The grant types switched on under `config`.
+pub fn grant_types_supported(config: &ProtocolConfig) -> Vec<&'static str> {
+    GRANT_TYPES
+        .iter()
+        .filter(|(_, feature)| feature.enabled(config))
+        .map(|(grant, _)| grant.as_str())
+        .collect()
+}
+
 /// The endpoints switched on under `config`.
 pub fn enabled_endpoints(config: &ProtocolConfig) -> impl Iterator<Item = Endpoint> + '_ {
     ENDPOINTS.into_iter().filter(|e| e.feature.enabled(config))
@@ -94,6 +114,18 @@ mod tests {
                 assert_ne!(a.metadata, b.metadata);
             }
         }
+    }
+
+    #[test]
+    fn every_grant_type_is_in_the_registry_once_and_token_exchange_is_listed() {
+        let config = crate::protocol::testing::config();
+        let listed = grant_types_supported(&config);
+        assert_eq!(listed.len(), GrantType::ALL.len());
+        for grant in GrantType::ALL {
+            assert_eq!(GRANT_TYPES.iter().filter(|(g, _)| *g == grant).count(), 1);
+            assert!(listed.contains(&grant.as_str()), "{grant:?}");
+        }
+        assert!(listed.contains(&"urn:ietf:params:oauth:grant-type:token-exchange"));
     }
 
     #[test]

@@ -67,6 +67,10 @@ fn access_token_info(
     if let Some(amr) = &claims.amr {
         info["amr"] = json!(amr);
     }
+    // RFC 8693 §4.1: a delegated token says who acts (RFC 7662 §2.2 allows any claim).
+    if let Some(act) = &claims.act {
+        info["act"] = act.clone();
+    }
     match claims.subject() {
         Some(Subject::Client { .. }) => info["sub_type"] = json!("client"),
         // What the groups are now, not what the token says they were: a resource server

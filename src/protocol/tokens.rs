@@ -64,6 +64,15 @@ pub struct AccessTokenClaims {
     pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// RFC 8693 §4.1: who acts for the subject (a token from a delegating exchange), with
+    /// the earlier actors of a chain nested inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
+    /// Ours (RFC 8693 leaves it open): for a token issued by an exchange, the `jti` of
+    /// its subject token, then of the tokens that one was exchanged from. Each is checked
+    /// at use: a token revoked (RFC 7009) takes the tokens exchanged from it along.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchanged_from: Vec<String>,
 }
 
 impl AccessTokenClaims {
@@ -135,6 +144,15 @@ pub fn issue_access_token(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,
 ) -> Result<AccessToken, OAuthError> {
+    sign_access_token(access_token_claims(request, ctx), request.client, ctx)
+}
+
+/// The claims of an access token for `request`, not yet signed: a grant that needs more
+/// (token exchange: `act`, a shorter life) changes them before `sign_access_token`.
+pub fn access_token_claims(
+    request: &AccessTokenRequest<'_>,
+    ctx: &Context<'_>,
+) -> AccessTokenClaims {
     let config = ctx.config;
     let (sub, gid) = match request.subject {
         Subject::User { user_id, grant_id } => (
@@ -148,7 +166,7 @@ pub fn issue_access_token(
         [one] => json!(one),
         many => json!(many),
     };
-    let claims = AccessTokenClaims {
+    AccessTokenClaims {
         iss: config.issuer.clone(),
         sub,
         aud,
@@ -164,9 +182,19 @@ pub fn issue_access_token(
             .map(|text| text.split(' ').map(str::to_owned).collect()),
         groups: request.groups.map(<[String]>::to_vec),
         gid,
-    };
+        act: None,
+        exchanged_from: Vec::new(),
+    }
+}
+
+/// Signs `claims` with the algorithm of `client`'s access tokens.
+pub fn sign_access_token(
+    claims: AccessTokenClaims,
+    client: &Client,
+    ctx: &Context<'_>,
+) -> Result<AccessToken, OAuthError> {
     let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
-    let token = signing_key(ctx.keys, access_token_alg(request.client), ctx.now)?
+    let token = signing_key(ctx.keys, access_token_alg(client), ctx.now)?
         .sign_jwt(ACCESS_TOKEN_TYP, &payload)
         .map_err(OAuthError::server)?;
     Ok(AccessToken { token, claims })
@@ -326,25 +354,30 @@ pub fn verify_access_token(
     let subject = claims
         .subject()
         .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or has expired"))?;
+    let revoked = || OAuthError::invalid_token("the access token has been revoked");
     let grant_id = match &subject {
         Subject::User { grant_id, .. } => Some(grant_id.as_str()),
-        Subject::Client { client_id } => {
-            // A client's own token has no grant to revoke: it dies with the client.
-            if ctx.store.find_client(client_id)?.is_none() {
-                return Err(OAuthError::invalid_token(
-                    "the access token has been revoked",
-                ));
-            }
-            None
-        }
+        Subject::Client { .. } => None,
     };
+    // Every token dies with the client it was issued to: a client's own token has no
+    // grant to revoke, and a user's token from an exchange belongs to another client's
+    // grant (its subject's), which the deletion of the exchanging client leaves alone.
+    // (Cached: client records are in the liveness cache.)
+    if ctx.store.find_client(&claims.client_id)?.is_none() {
+        return Err(revoked());
+    }
     if !ctx
         .store
         .access_token_live(&claims.jti, grant_id, ctx.now)?
     {
-        return Err(OAuthError::invalid_token(
-            "the access token has been revoked",
-        ));
+        return Err(revoked());
+    }
+    // A token from an exchange dies with each token it was exchanged from (RFC 7009
+    // revocation denylists only the `jti` it is given).
+    for parent in &claims.exchanged_from {
+        if !ctx.store.access_token_live(parent, None, ctx.now)? {
+            return Err(revoked());
+        }
     }
     Ok(claims)
 }

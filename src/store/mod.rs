@@ -435,9 +435,29 @@ pub enum AdminChange<'a> {
     /// Ends the user's sessions (their apps are told), then deletes the user.
     DeleteUser(&'a str),
     CreateClient(&'a Client),
-    /// Replaces everything about the client but its id and registration time.
+    /// Replaces everything about the client but its id, its registration time and its
+    /// registration access token hash (which stays as stored: RFC 7592 rotates it).
     UpdateClient(&'a Client),
     DeleteClient(&'a str),
+    /// RFC 7592 §2.2 and §3: replaces the client (as `UpdateClient`) only if its
+    /// registration access token hash is still `token_hash` (a compare-and-set: of two
+    /// updates presenting the same token, one applies and the other finds it rotated).
+    ///
+    /// The operator's fields (`first_party`, `require_mfa`, `resources`, the token
+    /// exchange policy) and, when `keeps_secret`, the secret columns are taken from the
+    /// row as it is inside the transaction, not from `client` (see
+    /// `update_registered_client_in`).
+    UpdateRegisteredClient {
+        client: &'a Client,
+        token_hash: &'a str,
+        keeps_secret: bool,
+    },
+    /// RFC 7592 §2.3: deletes the client (its grants, their refresh tokens and consents go
+    /// with it) only if its registration access token hash is still `token_hash`.
+    DeleteRegisteredClient {
+        id: &'a str,
+        token_hash: &'a str,
+    },
     /// Ends one browser session (nothing if it had ended).
     EndSession(&'a str),
     /// "Sign out everywhere": every session of the user, every grant.
@@ -605,6 +625,17 @@ pub trait GrantStore {
         now: UnixTime,
     ) -> StoreResult<bool>;
     fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// The newest grant (live or not) `user_id` gave `client_id` in the SSO session
+    /// `sid` no later than `made_by`: the grant an ID token of that session issued at
+    /// `made_by` stands for (RFC 8693 subject and actor tokens). The caller checks that
+    /// it is live: a revoked grant is not replaced by an older one.
+    fn find_session_grant(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        sid: &str,
+        made_by: UnixTime,
+    ) -> StoreResult<Option<Grant>>;
     /// Records a grant made at the authorization endpoint itself (the implicit and hybrid
     /// flows' tokens): `false`, and nothing written, if its session has ended.
     fn create_grant(&self, grant: &Grant) -> StoreResult<bool>;

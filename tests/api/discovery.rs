@@ -39,7 +39,8 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
             "authorization_code",
             "implicit",
             "refresh_token",
-            "client_credentials"
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(

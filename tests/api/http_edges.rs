@@ -305,7 +305,7 @@ async fn wrong_methods_get_405_with_allow_and_unknown_paths_stay_404() {
         (Method::PUT, "/userinfo", "GET, HEAD, POST, OPTIONS"),
         (Method::GET, "/introspect", "POST"),
         (Method::GET, "/register", "POST"),
-        (Method::DELETE, "/register/someone", "GET, HEAD"),
+        (Method::POST, "/register/someone", "GET, HEAD, PUT, DELETE"),
         (Method::POST, "/jwks", "GET, HEAD"),
         (
             Method::POST,

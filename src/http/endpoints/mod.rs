@@ -68,6 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         at(features::CLIENT_CONFIGURATION)
             .get(registration::read)
+            .put(registration::update)
+            .delete(registration::delete)
             .done(),
     )
     .service(at(health::LIVENESS).get(health::healthz).done())

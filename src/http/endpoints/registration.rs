@@ -1,4 +1,5 @@
-//! Dynamic Client Registration (RFC 7591 §3) and reading a client back (RFC 7592 §2.1).
+//! Dynamic Client Registration (RFC 7591 §3) and the client configuration endpoint
+//! (RFC 7592 §2: read, update, delete).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,8 +14,15 @@ use crate::http::state::{State, blocking};
 
 /// The window of `registrations_per_address`.
 const REGISTRATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+/// RFC 7592 updates of one client from one address within `REGISTRATION_WINDOW`. An
+/// update may fetch a sector identifier document; a client updates its registration
+/// rarely. Counted per client and address, so that requests from elsewhere (without the
+/// token, even) cannot use up a client's own budget.
+const UPDATES_PER_CLIENT: i64 = 20;
 use crate::protocol::features::Feature;
-use crate::protocol::registration::{draft_from_json, read_registration, register_dynamic};
+use crate::protocol::registration::{
+    delete_registration, draft_from_json, read_registration, register_dynamic, update_registration,
+};
 use crate::protocol::{ErrorCode, OAuthError};
 
 pub async fn register(
@@ -99,4 +107,83 @@ pub async fn read(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+/// RFC 7592 §2.2: the client's new metadata, validated as a registration; the response
+/// carries a new registration access token (§3), so it is never cached.
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: State,
+) -> Result<HttpResponse, actix_web::Error> {
+    // The token first: a request without the right one learns nothing about its body.
+    let token = bearer_token(&req, &[])?;
+    BodyType::Json.require(&req).map_err(ApiError)?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        ApiError(OAuthError::new(
+            ErrorCode::InvalidClientMetadata,
+            "the body must be a JSON object",
+        ))
+    })?;
+    let client_id = path.into_inner();
+    let address = client_address_of(&req, &state.settings);
+    let recent = state
+        .sessions
+        .count_event(
+            "register-update",
+            // The id hashed: a fixed-length key whatever the path carried.
+            &format!(
+                "{} {}",
+                token_hash(&client_id),
+                crate::http::client_address::limit_key(&address)
+            ),
+            REGISTRATION_WINDOW,
+        )
+        .await
+        .map_err(|e| ApiError(e.into()))?;
+    if recent > UPDATES_PER_CLIENT {
+        return Err(ApiError(OAuthError::new(
+            ErrorCode::RateLimited,
+            "too many updates of this client; try again later",
+        ))
+        .into());
+    }
+    let body = blocking(&state, move |ctx| {
+        update_registration(&client_id, &token, &json, &address, ctx)
+    })
+    .await
+    .map_err(registration_error)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body))
+}
+
+/// RFC 7592 §2.3: the client and its grants removed; 204 and no body.
+pub async fn delete(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: State,
+) -> Result<HttpResponse, BearerError> {
+    let token = bearer_token(&req, &[])?;
+    let client_id = path.into_inner();
+    let address = client_address_of(&req, &state.settings);
+    blocking(&state, move |ctx| {
+        delete_registration(&client_id, &token, &address, ctx)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// A refused token is a 401 with the RFC 6750 §3.1 challenge; bad metadata is the
+/// RFC 7591 §3.2.2 error body.
+fn registration_error(e: OAuthError) -> actix_web::Error {
+    if e.code == ErrorCode::InvalidToken {
+        BearerError::from(e).into()
+    } else {
+        ApiError(e).into()
+    }
 }

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::domain::Secret;
 use crate::http::body::form_params;
+use crate::http::client_address::client_address_of;
 use crate::http::error::ApiError;
 use crate::http::state::{State, blocking};
 use crate::protocol::client_auth::PresentedCredentials;
@@ -33,9 +34,10 @@ pub async fn token(
     let endpoint = state
         .settings
         .endpoint(crate::protocol::features::TOKEN.path);
+    let address = client_address_of(&req, &state.settings);
     let (grant_type, client_id, response) = blocking(&state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
-        let request = TokenRequest::parse(&params)?;
+        let request = TokenRequest::parse(&params)?.with_address(address);
         let grant_type = request.grant_type().as_str();
         Ok((
             grant_type,

@@ -80,5 +80,6 @@ pub fn exchange(
         id_token: None,
         refresh_token: None,
         scope,
+        issued_token_type: None,
     })
 }

@@ -5,6 +5,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde::Serialize;
 
@@ -24,9 +25,19 @@ pub enum TokenRequest {
     AuthorizationCode(authorization_code::CodeRequest),
     RefreshToken(refresh_token::RefreshRequest),
     ClientCredentials(client_credentials::ClientCredentialsRequest),
+    TokenExchange(token_exchange::ExchangeRequest),
 }
 
 impl TokenRequest {
+    /// The caller's address, for the audit events of the grants that write one (token
+    /// exchange: `token.exchanged`).
+    pub fn with_address(self, address: String) -> Self {
+        match self {
+            Self::TokenExchange(r) => Self::TokenExchange(r.with_address(address)),
+            other => other,
+        }
+    }
+
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
         let unsupported =
             || OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type");
@@ -41,6 +52,9 @@ impl TokenRequest {
                 client_credentials::ClientCredentialsRequest::parse(params)
                     .map(Self::ClientCredentials)
             }
+            GrantType::TokenExchange => {
+                token_exchange::ExchangeRequest::parse(params).map(Self::TokenExchange)
+            }
             // The authorization endpoint's grant: no token request carries it.
             GrantType::Implicit => Err(unsupported()),
         }
@@ -51,6 +65,7 @@ impl TokenRequest {
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }
@@ -66,6 +81,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// RFC 8693 §2.2.1: the type of the token a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 pub fn exchange(
@@ -83,6 +101,7 @@ pub fn exchange(
         TokenRequest::AuthorizationCode(r) => authorization_code::exchange(r, client, ctx),
         TokenRequest::RefreshToken(r) => refresh_token::exchange(r, client, ctx),
         TokenRequest::ClientCredentials(r) => client_credentials::exchange(r, client, ctx),
+        TokenRequest::TokenExchange(r) => token_exchange::exchange(r, client, ctx),
     }
 }
 
@@ -264,6 +283,7 @@ fn user_token_response(
         id_token,
         refresh_token,
         scope: scope_text,
+        issued_token_type: None,
     })
 }
 

@@ -61,6 +61,9 @@ struct OperatorMetadata {
     resources: Option<Vec<String>>,
     first_party: Option<bool>,
     require_mfa: Option<bool>,
+    /// RFC 8693 policy (`token_exchange` as stored): the audiences, and impersonation.
+    exchange_audiences: Option<Vec<String>>,
+    exchange_impersonation: Option<bool>,
 }
 
 /// The one mapping of a malformed body to RFC 7591 §3.2.2 `invalid_client_metadata`:
@@ -189,6 +192,8 @@ impl Metadata {
             // sets its policy.
             first_party: false,
             require_mfa: false,
+            exchange_audiences: Vec::new(),
+            exchange_impersonation: false,
         })
     }
 }
@@ -234,6 +239,8 @@ pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError>
     }
     draft.first_party = operator.first_party.unwrap_or(false);
     draft.require_mfa = operator.require_mfa.unwrap_or(false);
+    draft.exchange_audiences = operator.exchange_audiences.unwrap_or_default();
+    draft.exchange_impersonation = operator.exchange_impersonation.unwrap_or(false);
     Ok(draft)
 }
 

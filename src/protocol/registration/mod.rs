@@ -1,12 +1,15 @@
-//! Client registration: RFC 7591 (dynamic), RFC 7592 §2.1 (read), OIDC Registration 1.0,
+//! Client registration: RFC 7591 (dynamic), RFC 7592 (read, update, delete), OIDC Registration 1.0,
 //! and the same rules for clients added from the CLI.
 
 mod checks;
+mod exchange;
 mod logout;
+mod management;
 mod metadata;
 mod pairwise;
 
 pub use checks::{check_redirect_uri, local_development};
+pub use management::{delete_registration, read_registration, update_registration};
 pub use metadata::{draft_from_json, operator_draft_from_json};
 
 use checks::{MAX_URI, MAX_URIS, check_client_name, check_distinct, check_fetch_uri, check_jwks};
@@ -19,7 +22,7 @@ use super::resource_indicators::check_resource;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
-use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
+use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::{
     ApplicationType, ClientDisplay, ClientMetadata, GrantType, Scopes, SubjectType, UnixTime,
 };
@@ -75,6 +78,12 @@ pub struct ClientDraft {
     /// Everyone who signs in to the client needs a second factor. Set by operators only,
     /// like `first_party`.
     pub require_mfa: bool,
+    /// RFC 8693: the audiences the client may ask exchanged tokens for. Set by operators
+    /// only (`--exchange-audience`); a policy needs the token-exchange grant type.
+    pub exchange_audiences: Vec<String>,
+    /// RFC 8693: whether the client may exchange without an actor token (impersonate);
+    /// otherwise it may only delegate. Operators only (`--exchange-impersonation`).
+    pub exchange_impersonation: bool,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -165,6 +174,12 @@ pub fn register(
             "client_credentials is only for confidential clients",
         ));
     }
+    let token_exchange = exchange::policy(
+        &grants,
+        auth_method,
+        draft.exchange_audiences,
+        draft.exchange_impersonation,
+    )?;
     // RFC 7591 §2: jwks and jwks_uri "MUST NOT both be present".
     match (&draft.jwks, &draft.jwks_uri) {
         (Some(_), Some(_)) => {
@@ -244,6 +259,7 @@ pub fn register(
     )?;
     let mut metadata = ClientMetadata {
         display: draft.display,
+        token_exchange,
         require_pushed_authorization_requests: draft.require_pushed_authorization_requests
             == Some(true),
         ..Default::default()
@@ -418,31 +434,6 @@ pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Val
     ))
 }
 
-/// Client read (RFC 7592 §2.1) with the registration access token. An unknown client and
-/// a wrong token answer alike, `invalid_token`.
-pub fn read_registration(
-    client_id: &str,
-    token: &str,
-    ctx: &Context<'_>,
-) -> Result<Value, OAuthError> {
-    let denied = || OAuthError::invalid_token("invalid registration access token");
-    let client = ctx.store.find_client(client_id)?.ok_or_else(denied)?;
-    let stored = client
-        .registration_token_hash
-        .as_deref()
-        .ok_or_else(denied)?;
-    if !constant_time_eq(token_hash(token).as_bytes(), stored.as_bytes()) {
-        return Err(denied());
-    }
-    // RFC 7592 §3: the response carries the registration access token.
-    Ok(client_information(
-        &client,
-        None,
-        Some(token),
-        &registration_uri(ctx, client_id),
-    ))
-}
-
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
 pub fn client_information(
     client: &Client,
@@ -496,8 +487,12 @@ pub fn client_information(
         out["registration_access_token"] = json!(token);
     }
     if let Ok(Value::Object(extra)) = serde_json::to_value(&client.metadata) {
-        // `sector_identifier` is ours (derived), not registration metadata.
-        for (k, v) in extra.into_iter().filter(|(k, _)| k != "sector_identifier") {
+        // `sector_identifier` (derived) and `token_exchange` (the operator's policy) are
+        // ours, not registration metadata.
+        for (k, v) in extra
+            .into_iter()
+            .filter(|(k, _)| k != "sector_identifier" && k != "token_exchange")
+        {
             out[k] = v;
         }
     }

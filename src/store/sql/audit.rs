@@ -111,6 +111,18 @@ impl AuditStore for SqlStore {
                 }
                 AdminChange::UpdateClient(client) => clients::update_client_in(conn, client),
                 AdminChange::DeleteClient(id) => clients::delete_client_in(conn, id),
+                AdminChange::UpdateRegisteredClient {
+                    client,
+                    token_hash,
+                    keeps_secret,
+                } => clients::update_registered_client_in(conn, client, token_hash, keeps_secret),
+                AdminChange::DeleteRegisteredClient { id, token_hash } => {
+                    if clients::registration_token_is_in(conn, id, token_hash)? {
+                        clients::delete_client_in(conn, id)
+                    } else {
+                        Ok(false)
+                    }
+                }
                 AdminChange::EndSession(sid) => {
                     sessions::end_one_in(conn, sid, now, &mut ended)?;
                     Ok(!ended.sessions.is_empty())

@@ -251,7 +251,77 @@ pub(super) fn insert_client_in(conn: &mut AnyConnection, client: &Client) -> Sto
 
 /// Inside the caller's transaction: the row and its URIs replaced (the id and
 /// registration time stay).
+///
+/// The registration access token hash is not the caller's to write: an operator's change
+/// (read before, written now) keeps the hash stored at this moment, so that it never
+/// brings back a token an RFC 7592 update rotated meanwhile.
 pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> StoreResult<bool> {
+    // The row locked (a no-op UPDATE, as in `registration_token_is_in`), then its hash
+    // read: no other writer can change it before this transaction ends.
+    let locked = diesel::update(clients::table.find(&client.id))
+        .set(clients::registration_token_hash.eq(clients::registration_token_hash))
+        .execute(conn)?;
+    if locked == 0 {
+        return Ok(false);
+    }
+    let stored: Option<String> = clients::table
+        .find(&client.id)
+        .select(clients::registration_token_hash)
+        .first(conn)?;
+    let client = Client {
+        registration_token_hash: stored,
+        ..client.clone()
+    };
+    write_client_in(conn, &client)
+}
+
+/// Inside the caller's transaction: an RFC 7592 §2.2 update, applied only if the
+/// registration access token hash is still `token_hash` (the row locked meanwhile). What
+/// only an operator sets (`first_party`, `require_mfa`, `resources`, the token exchange
+/// policy) and, when `keeps_secret`, the secret columns are taken from the row as it is
+/// now, not from `client`: the request was checked against an earlier read (and may have
+/// waited seconds for a sector document), and an operator's change made meanwhile (a
+/// rotated secret, a removed policy) must not be undone by it.
+pub(super) fn update_registered_client_in(
+    conn: &mut AnyConnection,
+    client: &Client,
+    token_hash: &str,
+    keeps_secret: bool,
+) -> StoreResult<bool> {
+    if !registration_token_is_in(conn, &client.id, token_hash)? {
+        return Ok(false);
+    }
+    let Some(fresh) = find_client_in(conn, &client.id)? else {
+        return Ok(false);
+    };
+    let mut merged = client.clone();
+    merged.first_party = fresh.first_party;
+    merged.require_mfa = fresh.require_mfa;
+    merged.resources = fresh.resources;
+    merged.metadata.token_exchange = fresh.metadata.token_exchange;
+    if keeps_secret {
+        merged.secret_hash = fresh.secret_hash;
+        merged.secret_ciphertext = fresh.secret_ciphertext;
+    }
+    write_client_in(conn, &merged)
+}
+
+/// Inside the caller's transaction: the client as stored now (no cache).
+pub(super) fn find_client_in(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Client>> {
+    let Some(row) = clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let uris = load_uris(conn, std::slice::from_ref(&row.id))?;
+    assemble(row, uris).map(Some)
+}
+
+/// Inside the caller's transaction: every column written from `client`.
+fn write_client_in(conn: &mut AnyConnection, client: &Client) -> StoreResult<bool> {
     let (row, uris) = row_of(client);
     let n = diesel::update(clients::table.find(&client.id))
         .set(&row)
@@ -265,6 +335,25 @@ pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> Sto
     .execute(conn)?;
     insert_uris(conn, &uris)?;
     Ok(true)
+}
+
+/// Inside the caller's transaction: whether the client's registration access token hash
+/// is still `token_hash`, with the client's row locked until the transaction ends (a
+/// no-op UPDATE, as `rotate_refresh_token` locks its grant), so that of two transactions
+/// presenting the same hash the second waits, then finds it replaced.
+pub(super) fn registration_token_is_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    token_hash: &str,
+) -> StoreResult<bool> {
+    let claimed = diesel::update(
+        clients::table
+            .find(id)
+            .filter(clients::registration_token_hash.eq(token_hash)),
+    )
+    .set(clients::registration_token_hash.eq(clients::registration_token_hash))
+    .execute(conn)?;
+    Ok(claimed == 1)
 }
 
 /// Inside the caller's transaction.

@@ -72,6 +72,24 @@ impl GrantStore for SqlStore {
             .optional()?)
     }
 
+    fn find_session_grant(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        sid: &str,
+        made_by: UnixTime,
+    ) -> StoreResult<Option<Grant>> {
+        Ok(grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::user_id.eq(user_id))
+            .filter(grants::session_id.eq(sid))
+            .filter(grants::created_at.le(made_by))
+            .order(grants::created_at.desc())
+            .select(Grant::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?)
+    }
+
     fn create_grant(&self, grant: &Grant) -> StoreResult<bool> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
             // As for a code's grant: the session row is locked first (a write, as SQLite
