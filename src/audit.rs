@@ -133,6 +133,13 @@ pub fn password_reset(sub: &str, address: &str) {
     tracing::info!(target: "audit", event = "password.reset", sub, address);
 }
 
+/// An upstream identity provider's event (issue 24): `upstream.linked`,
+/// `upstream.unlinked`, `upstream.jit_created`, `upstream.refused`; `detail` says how or
+/// why. Never a token or a code.
+pub fn upstream_event(event: &str, provider: &str, detail: &str, address: &str) {
+    tracing::info!(target: "audit", event, provider, detail, address);
+}
+
 /// An address was verified by a link sent to it.
 pub fn email_verified(sub: &str, address: &str) {
     tracing::info!(target: "audit", event = "email.verified", sub, address);

@@ -8,11 +8,13 @@
 mod keys;
 pub mod smtp;
 mod sources;
+pub mod upstream;
 
 use std::path::Path;
 
 pub use keys::{DefaultValue, KEYS, Key};
 pub use smtp::{SmtpCredentials, SmtpSecurity, SmtpServer};
+pub use upstream::{LinkMode, UpstreamProvider};
 
 // The `registration` key reads it; it lives in the domain because the protocol names it too.
 pub use crate::domain::RegistrationMode;
@@ -109,6 +111,8 @@ pub struct Settings {
     pub signup: crate::domain::SignupMode,
     /// Sign-up forms one client address may send per hour (`signups_per_address`).
     pub signups_per_address: i64,
+    /// The upstream identity providers (`[[upstream]]` tables of the file; issue 24).
+    pub upstreams: Vec<UpstreamProvider>,
 }
 
 /// The operator's branding of the pages, read at start (no rebuild).
@@ -176,7 +180,10 @@ impl Settings {
         toml_text: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        Self::from_values(Values::read(toml_text, env)?)
+        let upstreams = upstream::read(toml_text)?;
+        let mut settings = Self::from_values(Values::read(toml_text, env)?)?;
+        settings.upstreams = upstreams;
+        Ok(settings)
     }
 
     /// The rules that join keys, and the defaults computed from other keys; each value
@@ -297,6 +304,7 @@ impl Settings {
             mail_outbox_dir: data_dir.join("outbox"),
             signup: values.signup,
             signups_per_address: values.signups_per_address,
+            upstreams: Vec::new(),
         })
     }
 

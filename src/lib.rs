@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 
 /// The layers, lowest first (`../shared/DESIGN.md`). A module may use the modules of the
 /// layers below its own, never one of its own layer or above: so no import climbs, and
@@ -35,7 +36,7 @@ pub const LAYERS: [&[&str]; 10] = [
     // The messages mail says, and how it leaves: use-cases in `protocol` queue mail.
     &["mail"],
     &["protocol", "keyring", "liveness_sync", "telemetry"],
-    &["admin", "client_keys", "metrics"],
+    &["admin", "client_keys", "metrics", "upstream"],
     &["logout_delivery", "mail_delivery"],
     &["http"],
     &["startup"],

@@ -241,6 +241,9 @@ pub async fn build_state_with_clock(
         metrics.clone(),
     )
     .spawn();
+    // Nothing is fetched here: an upstream's discovery waits for its first use, so one
+    // that is down delays no start (issue 24).
+    let upstreams = Arc::new(crate::upstream::Upstreams::new(&settings, clock.clone())?);
     Ok(AppState {
         settings,
         protocol_config,
@@ -255,6 +258,7 @@ pub async fn build_state_with_clock(
         clock,
         kek,
         client_keys: Arc::new(JwksFetcher::new(local_development)?),
+        upstreams,
         outbox,
         mail,
         passkeys,

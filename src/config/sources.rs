@@ -133,6 +133,10 @@ impl Values {
             let table: toml::Table =
                 toml::from_str(text).map_err(|e| bad("config", e.message().to_owned()))?;
             for (name, value) in table {
+                // `[[upstream]]` tables are read on their own (`config::upstream`).
+                if name == "upstream" {
+                    continue;
+                }
                 let value = match value {
                     toml::Value::String(s) => Given::Text(s),
                     toml::Value::Integer(i) => Given::Text(i.to_string()),

@@ -72,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(at(admin_api::CLIENT_SECRET).post(rotate_secret).done())
     .service(at(admin_api::KEYS).get(list_keys).done())
+    .service(at(admin_api::UPSTREAMS).get(list_upstreams).done())
     .service(at(admin_api::ROTATE_KEYS).post(rotate_keys).done())
     .service(at(admin_api::AUDIT).get(list_audit).done())
     .configure(groups::configure)
@@ -393,6 +394,39 @@ async fn delete_client(req: HttpRequest, path: web::Path<String>, state: State) 
     let id = path.into_inner();
     run(&req, &state, move |admin, _| admin.delete_client(&id)).await?;
     Ok(no_content())
+}
+
+/// `GET /admin/api/upstreams` (issue 24): the configured upstream providers and their
+/// health as this instance saw it (discovery fetched and when, the JWK Set's last fetch,
+/// the last error). Configuration is the source of truth: nothing here changes them.
+async fn list_upstreams(req: HttpRequest, state: State) -> Reply {
+    // The caller is an admin (the same check as every admin call).
+    run(&req, &state, |_, _| Ok(())).await?;
+    let health = state.upstreams.health();
+    let list: Vec<serde_json::Value> = state
+        .upstreams
+        .list()
+        .zip(health)
+        .map(|(p, h)| {
+            serde_json::json!({
+                "id": p.id,
+                "name": p.name,
+                "issuer": p.issuer,
+                "preset": p.preset,
+                "jit": p.jit,
+                "link": match p.link {
+                    crate::config::LinkMode::Off => "off",
+                    crate::config::LinkMode::VerifiedEmail => "verified_email",
+                },
+                "trusted_email_domains": p.trusted_email_domains,
+                "discovered": h.discovered,
+                "discovered_at": h.discovered_at,
+                "jwks_fetched_at": h.jwks_fetched_at,
+                "last_error": h.last_error,
+            })
+        })
+        .collect();
+    Ok(ok(serde_json::json!({ "upstreams": list })))
 }
 
 async fn list_keys(req: HttpRequest, state: State) -> Reply {

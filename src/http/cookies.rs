@@ -27,6 +27,24 @@ impl CookieNames {
             "portcullis_browser"
         }
     }
+
+    /// The one-time cookie binding an upstream sign-in to the browser that started it.
+    pub fn upstream_state(settings: &Settings) -> &'static str {
+        if settings.cookie_secure {
+            "__Host-portcullis_upstream"
+        } else {
+            "portcullis_upstream"
+        }
+    }
+
+    /// The cookie binding a link proof to the browser the upstream sign-in came back to.
+    pub fn upstream_link(settings: &Settings) -> &'static str {
+        if settings.cookie_secure {
+            "__Host-portcullis_upstream_link"
+        } else {
+            "portcullis_upstream_link"
+        }
+    }
 }
 
 fn cookie(

@@ -193,6 +193,15 @@ pub async fn proceed(
         Step::Account => {
             forget(state, handle.as_deref()).await?;
             let links = Links::new(&state.settings.issuer_path);
+            if let Some(proof) = &interaction.upstream_link {
+                // A link proof's sign-in: the session it made is recorded on the proof
+                // (only it may confirm the link), then on to the link's confirmation.
+                if let Some(signed_in) = &signed_in {
+                    bind_link_proof(state, proof, &signed_in.session).await?;
+                }
+                let target = format!("{}?proof={proof}", links.upstream_link());
+                return Ok(redirect(StatusCode::SEE_OTHER, &target));
+            }
             let account = if interaction.reauth {
                 links.security()
             } else {
@@ -243,6 +252,33 @@ pub async fn proceed(
 }
 
 /// Starts `interaction` in the browser of `req` (issuing it a browser id if it has none).
+/// Records on link proof `handle` the session its local sign-in made
+/// (`protocol::upstream::bind_session`), for what is left of its lifetime.
+async fn bind_link_proof(
+    state: &State,
+    handle: &str,
+    session: &crate::sessions::SsoSession,
+) -> Result<(), PageError> {
+    use crate::protocol::upstream::{LINK_PROOF_TTL, LinkProof, bind_session};
+    let proof: Option<LinkProof> = state
+        .sessions
+        .load_link_proof(handle)
+        .await
+        .map_err(OAuthError::from)?;
+    let Some(mut proof) = proof else {
+        return Ok(());
+    };
+    let left = LINK_PROOF_TTL - (state.now() - proof.issued_at);
+    if left > 0 && bind_session(&mut proof, session) {
+        state
+            .sessions
+            .save_link_proof(handle, &proof, std::time::Duration::from_secs(left as u64))
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    Ok(())
+}
+
 pub async fn start(
     req: &HttpRequest,
     state: &State,

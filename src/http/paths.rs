@@ -26,6 +26,18 @@ pub const CONSENT: &str = "/consent";
 /// Where the RP-initiated logout page (`protocol::features::END_SESSION`) posts the
 /// user's answer.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+/// Upstream identity providers (issue 24): "Sign in with NAME" posts here (the login
+/// page's form), and the upstream sends the browser back to the callback (CONTRACT.md:
+/// `{issuer}/upstream/{id}/callback`).
+pub const UPSTREAM_START: &str = "/upstream/{id}/start";
+pub const UPSTREAM_CALLBACK: &str = "/upstream/{id}/callback";
+/// Linking an upstream identity to the account just signed in to: the confirmation
+/// (`?proof=`), GET shows it, POST links.
+pub const UPSTREAM_LINK: &str = "/upstream/link";
+/// Where a link proof begins a local sign-in (POST, from the "no account" page).
+pub const UPSTREAM_LINK_SIGN_IN: &str = "/upstream/link/sign-in";
+/// The path the upstream cookies are limited to.
+pub const UPSTREAM_COOKIE_PATH: &str = "/upstream/";
 /// Prometheus metrics, served on their own listener (`metrics_bind`), not below the issuer.
 pub const METRICS: &str = "/metrics";
 
@@ -35,6 +47,8 @@ pub mod account {
     pub const END_SESSION: &str = "/account/sessions/end";
     pub const SIGN_OUT_EVERYWHERE: &str = "/account/sign-out-everywhere";
     pub const WITHDRAW_CONSENT: &str = "/account/consents/withdraw";
+    /// Unlinking an upstream identity (issue 24): `csrf`, `issuer`, `subject`.
+    pub const UNLINK_UPSTREAM: &str = "/account/upstream/unlink";
     /// Asking for a verification link (`action=verify`) or a change of address
     /// (`email`): each sends a link.
     pub const EMAIL: &str = "/account/email";
@@ -101,6 +115,8 @@ pub mod console {
     pub const KEYS: &str = "/admin/keys";
     pub const ROTATE_KEYS: &str = "/admin/keys/rotate";
     pub const AUDIT: &str = "/admin/audit";
+    /// The upstream identity providers and their health (issue 24).
+    pub const UPSTREAMS: &str = "/admin/upstreams";
     /// The groups (GET), and creating one (POST).
     pub const GROUPS: &str = "/admin/groups";
     /// One group: its members, renaming, deleting, adding a member.
@@ -127,6 +143,8 @@ pub mod admin_api {
     pub const CLIENT: &str = "/admin/api/clients/{id}";
     pub const CLIENT_SECRET: &str = "/admin/api/clients/{id}/secret";
     pub const KEYS: &str = "/admin/api/keys";
+    /// The upstream identity providers and their health (issue 24).
+    pub const UPSTREAMS: &str = "/admin/api/upstreams";
     pub const ROTATE_KEYS: &str = "/admin/api/keys/rotate";
     pub const AUDIT: &str = "/admin/api/audit";
     pub const GROUPS: &str = "/admin/api/groups";
@@ -269,6 +287,22 @@ impl Links {
         self.at(account::SIGN_OUT_EVERYWHERE)
     }
 
+    pub fn upstream_start(&self, id: &str) -> String {
+        self.at(&fill(UPSTREAM_START, &[id]))
+    }
+
+    pub fn upstream_link(&self) -> String {
+        self.at(UPSTREAM_LINK)
+    }
+
+    pub fn upstream_link_sign_in(&self) -> String {
+        self.at(UPSTREAM_LINK_SIGN_IN)
+    }
+
+    pub fn account_unlink_upstream(&self) -> String {
+        self.at(account::UNLINK_UPSTREAM)
+    }
+
     pub fn account_withdraw_consent(&self) -> String {
         self.at(account::WITHDRAW_CONSENT)
     }
@@ -323,6 +357,10 @@ impl Links {
 
     pub fn console_rotate_keys(&self) -> String {
         self.at(console::ROTATE_KEYS)
+    }
+
+    pub fn console_upstreams(&self) -> String {
+        self.at(console::UPSTREAMS)
     }
 
     pub fn console_audit(&self) -> String {
@@ -475,7 +513,8 @@ mod tests {
         assert_eq!(
             owned,
             [
-                "account", "admin", "consent", "login", "logout", "metrics", "signup", "static"
+                "account", "admin", "consent", "login", "logout", "metrics", "signup", "static",
+                "upstream"
             ]
         );
         let mut stray = Vec::new();

@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub kek: Arc<KeyEncryptionKey>,
     pub client_keys: Arc<JwksFetcher>,
+    /// The upstream identity providers (`[[upstream]]`) and their cached discovery.
+    pub upstreams: Arc<crate::upstream::Upstreams>,
     /// Wakes this instance's back-channel logout delivery after a session ends here.
     pub outbox: crate::logout_delivery::Outbox,
     /// Wakes this instance's mail delivery after a request queued mail.

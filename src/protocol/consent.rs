@@ -180,6 +180,7 @@ mod tests {
             level: Default::default(),
             methods: Vec::new(),
             expires_at: NOW + 1000,
+            idp: None,
         }
     }
 

@@ -65,6 +65,10 @@ pub struct Interaction {
     /// takes a new password; it never leads to a session.
     #[serde(default)]
     pub reset: Option<PendingReset>,
+    /// A local sign-in that confirms a link proof (issue 24; its handle): it ends at the
+    /// link's confirmation, not at the account page.
+    #[serde(default)]
+    pub upstream_link: Option<String>,
 }
 
 /// A password reset waiting in the browser that opened its link.
@@ -97,6 +101,7 @@ impl Interaction {
             for_account: false,
             sign_in: None,
             reset: None,
+            upstream_link: None,
         }
     }
 
@@ -114,6 +119,7 @@ impl Interaction {
             asked: Level::SingleFactor,
             reauth: false,
             reset: None,
+            upstream_link: None,
         }
     }
 
@@ -388,6 +394,7 @@ mod tests {
             asked: Level::SingleFactor,
             reauth: false,
             reset: None,
+            upstream_link: None,
         }
     }
 
@@ -401,6 +408,7 @@ mod tests {
             level: Default::default(),
             methods: Vec::new(),
             expires_at: auth_time + 3600,
+            idp: None,
         }
     }
 

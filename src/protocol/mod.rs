@@ -32,6 +32,7 @@ pub mod signup;
 pub mod testing;
 pub mod throttle;
 pub mod tokens;
+pub mod upstream;
 pub mod userinfo;
 pub mod verification;
 

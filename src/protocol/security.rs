@@ -242,8 +242,9 @@ pub fn remove_passkey(
     address: &str,
 ) -> Result<bool, OAuthError> {
     // An account without a password (made by invitation with a passkey) signs in by its
-    // passkeys alone: the last one stays until a password is set (a reset by mail).
-    if user.password_hash.is_empty() {
+    // passkeys alone: the last one stays until a password is set (a reset by mail), or
+    // while no upstream identity is linked (issue 24: a link is a way in too).
+    if user.password_hash.is_empty() && ctx.store.list_upstream_identities(&user.id)?.is_empty() {
         let passkeys = ctx.store.list_passkeys(&user.id)?;
         if passkeys.len() == 1 && passkeys[0].id == id {
             return Err(OAuthError::invalid_request(
@@ -366,6 +367,33 @@ mod tests {
         bob.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned();
         with_a_passkey(&world, &bob, 3);
         assert!(remove_passkey(&ctx, &bob, "pk-3", "192.0.2.1").unwrap());
+        // With a linked upstream identity (issue 24), too: it is a way in.
+        let linked = world
+            .store
+            .link_upstream_identity(
+                &crate::store::UpstreamIdentity {
+                    issuer: "https://id.example".into(),
+                    subject: "s".into(),
+                    provider: "corp".into(),
+                    user_id: Some(pia.id.clone()),
+                    email: None,
+                    created_at: ctx.now,
+                    last_used_at: None,
+                    unlinked_at: None,
+                },
+                &crate::store::NewAuditEvent {
+                    at: ctx.now,
+                    actor: "user:pia".into(),
+                    action: "upstream.linked".into(),
+                    target: Some(pia.id.clone()),
+                    address: None,
+                    details: None,
+                },
+            )
+            .unwrap();
+        assert!(linked);
+        assert!(remove_passkey(&ctx, &pia, "pk-2", "192.0.2.1").unwrap());
+        assert!(world.store.list_passkeys(&pia.id).unwrap().is_empty());
     }
 
     #[test]

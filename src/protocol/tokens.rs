@@ -177,9 +177,12 @@ pub fn access_token_claims(
         iat: ctx.now,
         auth_time: request.auth_time,
         acr: request.acr.map(str::to_owned),
-        amr: request
-            .amr
-            .map(|text| text.split(' ').map(str::to_owned).collect()),
+        amr: request.amr.map(|text| {
+            super::grants::amr_words(text)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        }),
         groups: request.groups.map(<[String]>::to_vec),
         gid,
         act: None,
@@ -272,7 +275,12 @@ pub fn issue_id_token(
         id["acr"] = json!(acr);
     }
     if let Some(amr) = &grant.amr {
-        id["amr"] = json!(amr.split(' ').collect::<Vec<_>>());
+        id["amr"] = json!(super::grants::amr_words(amr));
+    }
+    // Issue 24: which upstream provider the session signed in through (our `sub` stays
+    // ours; the upstream's is never sent).
+    if let Some(idp) = super::grants::idp_of(grant.amr.as_deref()) {
+        id["idp"] = json!(idp);
     }
     key.sign_jwt("JWT", &id).map_err(OAuthError::server)
 }

@@ -92,6 +92,10 @@ pub struct SsoSession {
     #[serde(default)]
     pub methods: Vec<MethodUse>,
     pub expires_at: UnixTime,
+    /// The upstream identity provider the session signed in through (its `[[upstream]]`
+    /// id; issue 24): ID tokens of grants made in it carry it as `idp`.
+    #[serde(default)]
+    pub idp: Option<String>,
 }
 
 impl SsoSession {
@@ -128,6 +132,7 @@ impl std::fmt::Debug for SsoSession {
             .field("level", &self.level)
             .field("methods", &self.methods)
             .field("expires_at", &self.expires_at)
+            .field("idp", &self.idp)
             .finish()
     }
 }
@@ -150,6 +155,10 @@ const KNOWN_BROWSER: &str = "known-browser:";
 const PUSHED: &str = "par:";
 const PASSKEY_CEREMONY: &str = "passkey-ceremony:";
 const PASSKEY_CEREMONIES_OPEN: &str = "passkey-ceremonies:";
+/// An upstream sign-in waiting for its callback, under its `state` (issue 24).
+const UPSTREAM_STATE: &str = "upstream-state:";
+/// A link proof waiting for a local sign-in and its confirmation (issue 24).
+const UPSTREAM_LINK_PROOF: &str = "upstream-link:";
 
 /// Passkey ceremonies one owner may have open at once (within a ceremony's lifetime):
 /// every view of the login page starts one for the username field's autofill, so a few
@@ -416,6 +425,15 @@ impl Sessions {
         crate::crypto::tokens::token_hash(id)
     }
 
+    /// A session by `sso_record_key` (without its cookie), if it is still there.
+    pub async fn load_sso_record(&self, record_key: &str) -> SessionResult<Option<SsoSession>> {
+        Ok(self
+            .store
+            .get(&format!("{SSO}{record_key}"))
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
     /// Deletes a session by `sso_record_key`.
     pub async fn delete_sso_record(&self, record_key: &str) -> SessionResult<()> {
         self.store.delete(&format!("{SSO}{record_key}")).await
@@ -477,6 +495,69 @@ impl Sessions {
         Ok(self
             .store
             .take(&key(PASSKEY_CEREMONY, &id))
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Keeps an upstream sign-in (its nonce, PKCE verifier, browser binding) under its
+    /// `state` until the callback: server-side, so any instance sharing the store can
+    /// take the callback.
+    pub async fn save_upstream_state<T: Serialize>(
+        &self,
+        state: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        self.put(UPSTREAM_STATE, state, value, ttl).await
+    }
+
+    /// Reads the upstream sign-in of `state` without taking it (its browser is checked
+    /// before it is spent).
+    pub async fn load_upstream_state<T: DeserializeOwned>(
+        &self,
+        state: &str,
+    ) -> SessionResult<Option<T>> {
+        self.get(UPSTREAM_STATE, state).await
+    }
+
+    /// Takes (reads and deletes at once) the upstream sign-in of `state`: a callback is
+    /// answered once. `None` when there is none, or it cannot be read.
+    pub async fn take_upstream_state<T: DeserializeOwned>(
+        &self,
+        state: &str,
+    ) -> SessionResult<Option<T>> {
+        Ok(self
+            .store
+            .take(&key(UPSTREAM_STATE, state))
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Keeps a link proof under its handle (the value of its one-time cookie's twin).
+    pub async fn save_link_proof<T: Serialize>(
+        &self,
+        handle: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> SessionResult<()> {
+        self.put(UPSTREAM_LINK_PROOF, handle, value, ttl).await
+    }
+
+    pub async fn load_link_proof<T: DeserializeOwned>(
+        &self,
+        handle: &str,
+    ) -> SessionResult<Option<T>> {
+        self.get(UPSTREAM_LINK_PROOF, handle).await
+    }
+
+    /// Takes a link proof: it links once.
+    pub async fn take_link_proof<T: DeserializeOwned>(
+        &self,
+        handle: &str,
+    ) -> SessionResult<Option<T>> {
+        Ok(self
+            .store
+            .take(&key(UPSTREAM_LINK_PROOF, handle))
             .await?
             .and_then(|json| serde_json::from_str(&json).ok()))
     }
@@ -667,6 +748,7 @@ mod tests {
             level: Default::default(),
             methods: Vec::new(),
             expires_at: 2,
+            idp: None,
         };
         let shown = format!("{session:?}");
         assert!(!shown.contains("the-cookie-value"), "{shown}");

@@ -1180,6 +1180,99 @@ pub trait SignupStore {
     fn username_in_use(&self, username: &str) -> StoreResult<bool>;
 }
 
+/// An identity at an upstream OpenID provider (issue 24), keyed by (issuer, subject),
+/// and the local account it signs in to. See the migration `upstream_identities` for
+/// what a row without `user_id` means.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::upstream_identities)]
+pub struct UpstreamIdentity {
+    pub issuer: String,
+    pub subject: String,
+    /// The `[[upstream]]` id it came through.
+    pub provider: String,
+    /// `None`: unlinked (`unlinked_at` set), or its account was removed (tombstone).
+    pub user_id: Option<String>,
+    /// The upstream's address, shown on the account page (never a key).
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// When it was unlinked (while it is): link proofs issued before then are dead.
+    pub unlinked_at: Option<i64>,
+}
+
+impl UpstreamIdentity {
+    /// Its account was removed: the identity is refused, not given a new account.
+    pub fn is_tombstone(&self) -> bool {
+        self.user_id.is_none() && self.unlinked_at.is_none()
+    }
+}
+
+/// What counts as a way to sign in for the last-way rule: passkeys only while they are
+/// on, identities only of providers still configured (one removed cannot sign in).
+#[derive(Clone, Copy, Debug)]
+pub struct WaysIn<'a> {
+    pub passkeys: bool,
+    pub providers: &'a [String],
+}
+
+/// How an unlink ended (`UpstreamStore::unlink_upstream_identity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// Not an identity linked to this user: nothing changed.
+    NotFound,
+    /// The account has no password, no passkey and no other link: this is its last way
+    /// to sign in, and it stays.
+    LastWay,
+}
+
+/// Upstream identities and their links (issue 24).
+pub trait UpstreamStore {
+    fn find_upstream_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<UpstreamIdentity>>;
+    /// The identities linked to `user_id`, oldest first.
+    fn list_upstream_identities(&self, user_id: &str) -> StoreResult<Vec<UpstreamIdentity>>;
+    /// Records a sign-in with the identity (its `last_used_at`, its current email).
+    fn touch_upstream_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        email: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// In one transaction: links the identity to `identity.user_id` (a new row, or one
+    /// unlinked before) and records `event`. `false`, and nothing written, when the
+    /// identity is linked already or is a removed account's tombstone.
+    fn link_upstream_identity(
+        &self,
+        identity: &UpstreamIdentity,
+        event: &NewAuditEvent,
+    ) -> StoreResult<bool>;
+    /// JIT, in one transaction: creates `user`, links the identity to it, records
+    /// `event`. `Err(Conflict)` when the username is taken (nothing written); `Ok(false)`
+    /// when the identity was linked meanwhile (nothing written).
+    fn create_upstream_user(
+        &self,
+        user: &User,
+        identity: &UpstreamIdentity,
+        event: &NewAuditEvent,
+    ) -> StoreResult<bool>;
+    /// In one transaction: unlinks the identity from `user_id` unless it is the
+    /// account's last way to sign in, and records `event`.
+    fn unlink_upstream_identity(
+        &self,
+        user_id: &str,
+        issuer: &str,
+        subject: &str,
+        now: UnixTime,
+        ways: &WaysIn<'_>,
+        event: &NewAuditEvent,
+    ) -> StoreResult<Unlinked>;
+}
+
 /// Everything the provider stores.
 pub trait Store:
     UserStore
@@ -1196,6 +1289,7 @@ pub trait Store:
     + LinkStore
     + SignupStore
     + MailStore
+    + UpstreamStore
     + Send
     + Sync
 {

@@ -295,6 +295,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    upstream_identities (issuer, subject) {
+        issuer -> Text,
+        subject -> Text,
+        provider -> Text,
+        user_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        unlinked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
@@ -318,6 +331,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_members,
     action_links,
     pending_signups,
+    upstream_identities,
 );
 
 diesel::joinable!(refresh_tokens -> grants (grant_id));

@@ -73,6 +73,8 @@ pub struct Options {
     /// as their RP ID). The server still listens on 127.0.0.1 only, where `localhost`
     /// reaches it.
     pub issuer_host: Option<&'static str>,
+    /// A configuration file's text (e.g. `[[upstream]]` tables, which have no variables).
+    pub config: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -102,7 +104,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     for (key, value) in options.env {
         env.insert(format!("PORTCULLIS_{key}"), value);
     }
-    let mut settings = Settings::from_sources(None, |k| env.get(k).cloned()).unwrap();
+    let mut settings =
+        Settings::from_sources(options.config.as_deref(), |k| env.get(k).cloned()).unwrap();
     // Mail written to files (no smtp_url) stays in the test's folder, whatever the database.
     settings.mail_outbox_dir = dir.path().join("outbox");
     let clock = options

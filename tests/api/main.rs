@@ -71,6 +71,8 @@ mod store_contract;
 mod tls_backends;
 mod token;
 mod ui;
+mod upstream;
 mod upstream_peers;
+mod upstream_store;
 mod userinfo;
 mod virtual_authenticator;

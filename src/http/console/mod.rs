@@ -16,6 +16,7 @@ mod groups;
 mod invitations;
 mod keys;
 mod sign_in;
+mod upstreams;
 mod user;
 mod users;
 
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .done(),
         )
         .service(at(console::KEYS).get(keys::keys).done())
+        .service(at(console::UPSTREAMS).get(upstreams::upstreams).done())
         .service(at(console::ROTATE_KEYS).post(keys::rotate_keys).done())
         .service(at(console::AUDIT).get(audit::audit).done())
         .service(

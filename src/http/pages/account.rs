@@ -34,6 +34,17 @@ struct SessionView {
     current: bool,
 }
 
+/// An upstream identity linked to the account (issue 24).
+struct UpstreamView {
+    provider: String,
+    /// The upstream's address, or its subject when it gave none.
+    who: String,
+    issuer: String,
+    subject: String,
+    linked: String,
+    last_used: String,
+}
+
 struct AppView {
     client_id: String,
     name: String,
@@ -53,6 +64,10 @@ struct AccountPage<'a> {
     email_verified: bool,
     sessions: &'a [SessionView],
     apps: &'a [AppView],
+    upstreams: &'a [UpstreamView],
+    /// Whether any upstream provider is configured (the section shows only then, or
+    /// when the account has links).
+    upstreams_configured: bool,
 }
 
 pub use crate::domain::describe_user_agent;
@@ -89,7 +104,33 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
         return sign_in_to_account(&req, &state).await;
     };
     let (user_id, current) = (user.id.clone(), session.sid.clone());
-    let (sessions, apps) = blocking(&state, move |ctx| {
+    let names: Vec<(String, String)> = state
+        .upstreams
+        .list()
+        .map(|p| (p.id.clone(), p.name.clone()))
+        .collect();
+    let never = crate::http::ui::Ui::current().t("account.upstream_never");
+    let (sessions, apps, upstreams) = blocking(&state, move |ctx| {
+        let upstreams: Vec<UpstreamView> = ctx
+            .store
+            .list_upstream_identities(&user_id)?
+            .into_iter()
+            .map(|i| UpstreamView {
+                provider: names
+                    .iter()
+                    .find(|(id, _)| *id == i.provider)
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_else(|| i.provider.clone()),
+                who: i.email.clone().unwrap_or_else(|| i.subject.clone()),
+                linked: format_utc(i.created_at),
+                last_used: i
+                    .last_used_at
+                    .map(format_utc)
+                    .unwrap_or_else(|| never.to_owned()),
+                issuer: i.issuer,
+                subject: i.subject,
+            })
+            .collect();
         let sessions: Vec<SessionView> = ctx
             .store
             .list_user_sessions(&user_id, ctx.now)?
@@ -116,7 +157,7 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
                 since: format_utc(consent.granted_at),
             });
         }
-        Ok((sessions, apps))
+        Ok((sessions, apps, upstreams))
     })
     .await?;
     let (browser, new_cookie) = browser_id(&req, &state);
@@ -131,6 +172,8 @@ async fn show_page(req: HttpRequest, state: State) -> Result<HttpResponse, PageE
             email_verified: user.email_verified,
             sessions: &sessions,
             apps: &apps,
+            upstreams: &upstreams,
+            upstreams_configured: state.upstreams.list().next().is_some(),
         },
     );
     Ok(match new_cookie {
@@ -147,6 +190,9 @@ pub struct AccountForm {
     sid: Option<String>,
     /// The app whose consent is withdrawn.
     client_id: Option<String>,
+    /// The upstream identity to unlink (issue 24).
+    issuer: Option<String>,
+    subject: Option<String>,
 }
 
 /// The signed-in user of a verified account form: both CSRF defences (our pages' origin,
@@ -287,6 +333,124 @@ async fn withdraw_page(
         crate::audit::consent_withdrawn(&user.id, &client_id);
     }
     Ok(back_to_account(&state))
+}
+
+/// `POST /account/upstream/unlink` (issue 24): unlinks one upstream identity, after a
+/// recent sign-in at the account's full strength (as every change to how the account
+/// signs in), unless it is the account's last way to sign in.
+pub async fn unlink_upstream(
+    req: HttpRequest,
+    form: web::Form<AccountForm>,
+    state: State,
+) -> HttpResponse {
+    let settings = state.settings.clone();
+    page_response(&settings, unlink_page(req, form.into_inner(), state).await)
+}
+
+async fn unlink_page(
+    req: HttpRequest,
+    form: AccountForm,
+    state: State,
+) -> Result<HttpResponse, PageError> {
+    let (session, user) = verified(&req, &state, &form).await?;
+    let (Some(issuer), Some(subject)) = (form.issuer, form.subject) else {
+        return Err(OAuthError::invalid_request("which identity?").into());
+    };
+    let check = session.clone();
+    let recent = blocking(&state, move |ctx| {
+        crate::protocol::security::may_change_factors(ctx, &check)
+    })
+    .await?;
+    if !recent {
+        // Confirm who is there first; the unlink is asked again after.
+        return crate::http::interaction::start(
+            &req,
+            &state,
+            crate::protocol::interaction::Interaction::confirm_identity(&user.username),
+        )
+        .await;
+    }
+    let address = crate::http::client_address::client_address_of(&req, &state.settings);
+    let user_id = user.id.clone();
+    let providers: Vec<String> = state.upstreams.list().map(|p| p.id.clone()).collect();
+    let (done, provider) = blocking(&state, move |ctx| {
+        let provider = ctx
+            .store
+            .find_upstream_identity(&issuer, &subject)?
+            .map(|r| r.provider);
+        Ok((
+            crate::protocol::upstream::unlink(ctx, &user, &issuer, &subject, &providers, &address)?,
+            provider,
+        ))
+    })
+    .await?;
+    if done == crate::store::Unlinked::Done
+        && let Some(provider) = provider
+    {
+        end_sessions_through(&state, &user_id, &provider).await?;
+    }
+    let ui = crate::http::ui::Ui::current();
+    let (status, message) = match done {
+        crate::store::Unlinked::Done => (StatusCode::OK, ui.t("account.upstream_unlinked")),
+        crate::store::Unlinked::LastWay => {
+            (StatusCode::CONFLICT, ui.t("account.upstream_last_way"))
+        }
+        crate::store::Unlinked::NotFound => {
+            return Err(OAuthError::invalid_request("no such linked identity").into());
+        }
+    };
+    Ok(render(
+        status,
+        &NoticePage {
+            ui: ui.clone(),
+            links: Links::new(&state.settings.issuer_path),
+            title: "account.upstreams",
+            message,
+        },
+    ))
+}
+
+/// Ends the user's sessions signed in through `provider` (and the grants made in them):
+/// an unlinked identity (wrongly linked, or its upstream account taken over) keeps
+/// nothing it got.
+async fn end_sessions_through(
+    state: &State,
+    user_id: &str,
+    provider: &str,
+) -> Result<(), PageError> {
+    let id = user_id.to_owned();
+    let now = state.now();
+    let sessions = blocking(state, move |ctx| {
+        Ok(ctx.store.list_user_sessions(&id, now)?)
+    })
+    .await?;
+    for record in sessions {
+        let sso = state
+            .sessions
+            .load_sso_record(&record.store_key)
+            .await
+            .map_err(OAuthError::from)?;
+        if sso.is_some_and(|s| s.idp.as_deref() == Some(provider)) {
+            crate::http::sign_out::end(
+                state,
+                crate::protocol::sign_out::Ending::Session {
+                    sid: record.sid,
+                    reason: "upstream_unlinked",
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct NoticePage<'a> {
+    ui: crate::http::ui::Ui,
+    links: Links,
+    title: &'a str,
+    message: &'a str,
 }
 
 #[cfg(test)]

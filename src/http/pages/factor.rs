@@ -55,6 +55,7 @@ fn factor_name(factor: Factor) -> &'static str {
         Factor::RecoveryCode => "recovery",
         Factor::Passkey => "passkey",
         Factor::Password => "password",
+        Factor::Upstream => "upstream",
     }
 }
 
@@ -62,7 +63,7 @@ fn link_label(factor: Factor) -> &'static str {
     match factor {
         Factor::OneTimeCode => "factor.use_otp",
         Factor::RecoveryCode => "factor.use_recovery",
-        Factor::Passkey | Factor::Password => "factor.use_passkey",
+        Factor::Passkey | Factor::Password | Factor::Upstream => "factor.use_passkey",
     }
 }
 

@@ -52,6 +52,9 @@ struct LoginPage<'a> {
     passkeys: bool,
     /// "Create an account" (`signup = open`).
     signup: bool,
+    /// "Sign in with NAME" per upstream provider: (id, label). None while linking an
+    /// upstream identity (that sign-in must be a local one) or in a password reset.
+    upstreams: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -69,13 +72,21 @@ async fn show_page(
     query: web::Query<PageQuery>,
     state: State,
 ) -> Result<HttpResponse, PageError> {
-    let pending = load(&state, &query.id).await?;
+    let mut pending = load(&state, &query.id).await?;
     // A password reset has no login step: its link stood in for the password.
     if pending.reset.is_some() {
         return Err(expired().into());
     }
     // Only the browser that started the request sees its form (and so a token).
     let browser = bound_browser(&pending, &req, &state).ok_or_else(other_browser)?;
+    // `idp_hint` (issue 24): straight to that upstream, once (coming back to this page
+    // shows the page).
+    if let Some(hint) = pending.request.idp_hint.take() {
+        crate::http::interaction::save(&state, &query.id, &pending).await?;
+        if state.upstreams.find(&hint).is_some() && pending.upstream_link.is_none() {
+            return super::upstream::begin(&state, &hint, &query.id, &pending).await;
+        }
+    }
     let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);
     Ok(page(
         &state,
@@ -125,6 +136,12 @@ fn with_form_target(
     pending: &Interaction,
 ) -> HttpResponse {
     crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
+    // "Sign in with NAME" posts here and is redirected to the upstream: its origin too.
+    if pending.upstream_link.is_none() {
+        for target in state.upstreams.authorization_targets() {
+            crate::http::csp::allow_form_redirect(&mut response, &target);
+        }
+    }
     if state.passkeys.is_some() {
         crate::http::csp::allow_passkey_script(&mut response);
     }
@@ -168,6 +185,21 @@ fn login_page<'a>(
         error,
         passkeys: state.passkeys.is_some(),
         signup: state.settings.signup.open(),
+        upstreams: if pending.upstream_link.is_some() || pending.reset.is_some() {
+            Vec::new()
+        } else {
+            let ui = crate::http::ui::Ui::current();
+            state
+                .upstreams
+                .list()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        ui.fill("login.upstream", &[("name", &p.name)]),
+                    )
+                })
+                .collect()
+        },
     }
 }
 

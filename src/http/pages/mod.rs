@@ -10,6 +10,7 @@ pub mod reset;
 pub mod security;
 pub mod sign_in_ports;
 pub mod signup;
+pub mod upstream;
 pub mod verify_email;
 
 use actix_web::http::header;
@@ -120,6 +121,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .done(),
         )
         .service(
+            at(paths::account::UNLINK_UPSTREAM)
+                .post(account::unlink_upstream)
+                .done(),
+        )
+        .service(
             at(paths::account::WITHDRAW_CONSENT)
                 .post(account::withdraw_consent)
                 .done(),
@@ -133,7 +139,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
                 .done(),
         )
         .service(at(assets::PASSKEY_SCRIPT).get(passkey_script).done())
-        .configure(signup::configure);
+        .configure(signup::configure)
+        .configure(upstream::configure);
 }
 
 async fn stylesheet() -> HttpResponse {

@@ -189,6 +189,7 @@ mod tests {
             max_age,
             hinted_sub: None,
             login_hint: None,
+            idp_hint: None,
             response_mode: Default::default(),
             response_type: Default::default(),
             claims: None,
@@ -207,6 +208,7 @@ mod tests {
             level: Level::SingleFactor,
             methods: Vec::new(),
             expires_at: auth_time + 1000,
+            idp: None,
         }
     }
 

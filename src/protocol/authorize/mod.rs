@@ -43,6 +43,10 @@ pub struct AuthorizationRequest {
     /// `sub` of a verified `id_token_hint`.
     pub hinted_sub: Option<String>,
     pub login_hint: Option<String>,
+    /// `idp_hint` (issue 24, as Keycloak's `kc_idp_hint`): the upstream provider to sign
+    /// in with, skipping the login page.
+    #[serde(default)]
+    pub idp_hint: Option<String>,
     /// How the response is delivered (an older stored request has none: query).
     #[serde(default)]
     pub response_mode: ResponseMode,
@@ -372,6 +376,7 @@ fn check(
         max_age,
         hinted_sub,
         login_hint: bounded(params, "login_hint", MAX_LOGIN_HINT)?.map(str::to_owned),
+        idp_hint: bounded(params, "idp_hint", 64)?.map(str::to_owned),
         response_mode,
         response_type,
         claims: (!claims.is_empty()).then(|| claims.to_json()),

@@ -7,7 +7,7 @@ use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
 use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
-use crate::protocol::grants::{Allowed, amr_text, user_grant};
+use crate::protocol::grants::{Allowed, amr_text_with, user_grant};
 use crate::protocol::groups;
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
@@ -294,7 +294,7 @@ fn issue_code(
         consumed_at: None,
         acr: request.reported_acr(session.level),
         claims: request.claims.clone(),
-        amr: amr_text(&session.amr),
+        amr: amr_text_with(&session.amr, session.idp.as_deref()),
         resources: resource_indicators::stored(&request.resources),
     })?;
     Ok(code)

@@ -120,6 +120,7 @@ pub fn exchange(
         sid: code.session_id.as_deref(),
         auth_time: code.auth_time,
         amr: &amr,
+        idp: super::idp_of(code.amr.as_deref()),
     };
     let resources = from_stored(code.resources.as_deref());
     let allowed = Allowed {

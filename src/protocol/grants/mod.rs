@@ -116,6 +116,8 @@ pub struct SessionFacts<'a> {
     pub auth_time: UnixTime,
     /// Authentication method references (RFC 8176 §2).
     pub amr: &'a [String],
+    /// The upstream provider the session signed in through (issue 24).
+    pub idp: Option<&'a str>,
 }
 
 impl<'a> From<&'a SsoSession> for SessionFacts<'a> {
@@ -125,6 +127,7 @@ impl<'a> From<&'a SsoSession> for SessionFacts<'a> {
             sid: Some(&session.sid),
             auth_time: session.auth_time,
             amr: &session.amr,
+            idp: session.idp.as_deref(),
         }
     }
 }
@@ -163,7 +166,7 @@ pub fn user_grant(
         auth_time: session.auth_time,
         nonce: allowed.nonce.map(str::to_owned),
         acr: allowed.acr.map(str::to_owned),
-        amr: amr_text(session.amr),
+        amr: amr_text_with(session.amr, session.idp),
         claims: allowed.claims.map(str::to_owned),
         expires_at,
         resources: resource_indicators::stored(allowed.resources),
@@ -175,15 +178,39 @@ pub fn amr_text(amr: &[String]) -> Option<String> {
     (!amr.is_empty()).then(|| amr.join(" "))
 }
 
+/// The word of the stored `amr` text (codes, grants) that carries the upstream provider
+/// a session signed in through (issue 24), so that its ID tokens can say `idp` without
+/// another column in codes and grants. It is never an `amr` value: every reader of the
+/// stored text goes through [`amr_words`] and [`idp_of`].
+const IDP_WORD: &str = "idp:";
+
+/// `amr` as stored, with the session's upstream provider (if any) as its last word.
+pub fn amr_text_with(amr: &[String], idp: Option<&str>) -> Option<String> {
+    let text = amr_text(amr)?;
+    Some(match idp {
+        Some(idp) => format!("{text} {IDP_WORD}{idp}"),
+        None => text,
+    })
+}
+
+/// The `amr` values of a stored text (without the provider word).
+pub fn amr_words(stored: &str) -> Vec<&str> {
+    stored
+        .split(' ')
+        .filter(|s| !s.is_empty() && !s.starts_with(IDP_WORD))
+        .collect()
+}
+
+/// The upstream provider a stored `amr` text names, if any.
+pub fn idp_of(stored: Option<&str>) -> Option<&str> {
+    stored?.split(' ').find_map(|w| w.strip_prefix(IDP_WORD))
+}
+
 /// `amr` as a code stored it. A code issued before codes recorded it came from a
 /// password sign-in, the only kind there was.
 pub fn amr_of_code(stored: Option<&str>) -> Vec<String> {
     match stored {
-        Some(text) => text
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        Some(text) => amr_words(text).into_iter().map(str::to_owned).collect(),
         None => vec!["pwd".to_owned()],
     }
 }
@@ -301,6 +328,7 @@ mod tests {
             level: Default::default(),
             methods: Vec::new(),
             expires_at: 1000,
+            idp: None,
         }
     }
 

@@ -41,6 +41,9 @@ pub enum Factor {
     Passkey,
     OneTimeCode,
     RecoveryCode,
+    /// An identity at an upstream OpenID provider whose ID token was verified (issue
+    /// 24): a first factor, as a password is (`amr` `fed`, RFC 8176 §2).
+    Upstream,
 }
 
 impl Factor {
@@ -53,6 +56,7 @@ impl Factor {
             "pwd" => Some(Self::Password),
             "hwk" | "swk" => Some(Self::Passkey),
             "otp" => Some(Self::OneTimeCode),
+            "fed" => Some(Self::Upstream),
             _ => None,
         }
     }
@@ -87,6 +91,7 @@ impl Proof {
     pub fn amr(&self) -> &'static str {
         match self.factor {
             Factor::Password => "pwd",
+            Factor::Upstream => "fed",
             Factor::OneTimeCode | Factor::RecoveryCode => "otp",
             Factor::Passkey if self.synced => "swk",
             Factor::Passkey => "hwk",
@@ -94,12 +99,18 @@ impl Proof {
     }
 }
 
-/// The level `proofs` reach together: two factors when something known (the password)
-/// joins something held (a code, a passkey), or a passkey verified its user (possession
-/// and a PIN or biometric in one step).
+/// Whether `factor` is a first factor that names the account and is no thing held: the
+/// password, or an upstream sign-in (which stands where the password would).
+fn is_first(factor: Factor) -> bool {
+    matches!(factor, Factor::Password | Factor::Upstream)
+}
+
+/// The level `proofs` reach together: two factors when something known (the password,
+/// or an upstream sign-in in its place) joins something held (a code, a passkey), or a
+/// passkey verified its user (possession and a PIN or biometric in one step).
 pub fn level_of(proofs: &[Proof]) -> Level {
-    let known = proofs.iter().any(|p| p.factor == Factor::Password);
-    let held = proofs.iter().any(|p| p.factor != Factor::Password);
+    let known = proofs.iter().any(|p| is_first(p.factor));
+    let held = proofs.iter().any(|p| !is_first(p.factor));
     let verifying_key = proofs
         .iter()
         .any(|p| p.factor == Factor::Passkey && p.user_verified);
@@ -180,6 +191,8 @@ pub struct Authenticated {
     /// A password reset's check of the account's second factors ([`SignIn::for_reset`]):
     /// the hash of its link. Such a success is never a session: it lets the reset go on.
     pub resets: Option<String>,
+    /// The upstream provider the first factor came from (its `[[upstream]]` id).
+    pub idp: Option<String>,
 }
 
 impl Authenticated {
@@ -232,7 +245,7 @@ impl AccountFactors {
                 Factor::OneTimeCode => self.one_time_codes,
                 Factor::Passkey => self.passkeys,
                 Factor::RecoveryCode => self.recovery_codes,
-                Factor::Password => false,
+                Factor::Password | Factor::Upstream => false,
             })
             .collect()
     }
@@ -385,6 +398,9 @@ pub struct SignIn {
     /// and the account's own second factors are asked before a new password is taken.
     #[serde(default)]
     resets: Option<String>,
+    /// The upstream provider whose identity was the first factor (issue 24).
+    #[serde(default)]
+    idp: Option<String>,
 }
 
 impl SignIn {
@@ -410,6 +426,7 @@ impl SignIn {
             steps_up: None,
             enrolling: None,
             resets: None,
+            idp: None,
         }
     }
 
@@ -441,6 +458,7 @@ impl SignIn {
             steps_up: None,
             enrolling: None,
             resets: Some(link_hash.to_owned()),
+            idp: None,
         }
     }
 
@@ -487,6 +505,7 @@ impl SignIn {
             steps_up: Some(token_hash(&session.id)),
             enrolling: None,
             resets: None,
+            idp: session.idp.clone(),
         }
     }
 
@@ -581,7 +600,7 @@ impl SignIn {
                 level_of(&with) > current
             })
             .collect();
-        let knows = self.proofs.iter().any(|p| p.factor == Factor::Password);
+        let knows = self.proofs.iter().any(|p| is_first(p.factor));
         Some(if !offered.is_empty() {
             Next::SecondFactor(offered)
         } else if !knows {
@@ -673,6 +692,30 @@ impl SignIn {
             ..Proof::of(Factor::Passkey, ports.now())
         };
         self.proved(proof, verified.user_id, ports).await
+    }
+
+    /// An upstream identity (issue 24) whose ID token was verified and which names the
+    /// local account `user_id` (linked, or made for it): the first factor. The account's
+    /// own second-factor rules apply after it as after a password.
+    /// `auth_time`: when the person authenticated at the upstream, if it says; the
+    /// factor is dated then (not at the callback), so that a later `max_age` here counts
+    /// from the real authentication.
+    pub async fn upstream(
+        &mut self,
+        user_id: String,
+        provider: &str,
+        auth_time: Option<UnixTime>,
+        ports: &impl SignInPorts,
+    ) -> Result<Answer, OAuthError> {
+        if self.next() != Some(Next::FirstFactor) || !self.proofs.is_empty() {
+            return Err(not_asked());
+        }
+        let now = ports.now();
+        self.live(now)?;
+        self.idp = Some(provider.to_owned());
+        let at = auth_time.filter(|t| *t <= now).unwrap_or(now);
+        self.proved(Proof::of(Factor::Upstream, at), user_id, ports)
+            .await
     }
 
     /// A one-time code (TOTP), as a second factor or to confirm the enrolment the
@@ -775,6 +818,7 @@ impl SignIn {
             proofs: self.proofs.clone(),
             steps_up: self.steps_up.clone(),
             resets: self.resets.clone(),
+            idp: self.idp.clone(),
         }))
     }
 }

@@ -41,6 +41,7 @@ pub fn session_after(
             level: signed_in.level,
             methods: signed_in.method_uses(),
             expires_at: now + session_ttl,
+            idp: signed_in.idp.clone(),
         },
         replaced,
     }
@@ -85,6 +86,7 @@ mod tests {
             level: Level::SingleFactor,
             methods: Vec::new(),
             expires_at: 10,
+            idp: None,
         }
     }
 

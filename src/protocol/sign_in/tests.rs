@@ -207,6 +207,7 @@ pub(super) fn authenticated(user: &str, amr: &[&str], auth_time: UnixTime) -> Au
         level: ONE,
         steps_up: None,
         resets: None,
+        idp: None,
     }
 }
 
@@ -666,6 +667,7 @@ fn password_session(at: UnixTime) -> SsoSession {
             at,
         }],
         expires_at: at + 3600,
+        idp: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod mail;
 mod sessions;
 mod signups;
 mod tokens;
+mod upstream;
 mod users;
 
 use std::cell::Cell;
