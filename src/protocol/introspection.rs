@@ -114,7 +114,7 @@ fn refresh_token_info(
         info["acr"] = json!(acr);
     }
     if let Some(amr) = &grant.amr {
-        info["amr"] = json!(super::grants::amr_words(amr));
+        info["amr"] = json!(super::stored_amr::amr_words(amr));
     }
     if has_groups_scope(&grant.scope) {
         info[GROUPS] = groups::value(&groups::claim(&grant.id, ctx)?);

@@ -28,6 +28,7 @@ pub mod security;
 pub mod sign_in;
 pub mod sign_out;
 pub mod signup;
+pub mod stored_amr;
 #[cfg(test)]
 pub mod testing;
 pub mod throttle;

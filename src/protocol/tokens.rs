@@ -178,7 +178,7 @@ pub fn access_token_claims(
         auth_time: request.auth_time,
         acr: request.acr.map(str::to_owned),
         amr: request.amr.map(|text| {
-            super::grants::amr_words(text)
+            super::stored_amr::amr_words(text)
                 .into_iter()
                 .map(str::to_owned)
                 .collect()
@@ -275,11 +275,11 @@ pub fn issue_id_token(
         id["acr"] = json!(acr);
     }
     if let Some(amr) = &grant.amr {
-        id["amr"] = json!(super::grants::amr_words(amr));
+        id["amr"] = json!(super::stored_amr::amr_words(amr));
     }
     // Issue 24: which upstream provider the session signed in through (our `sub` stays
     // ours; the upstream's is never sent).
-    if let Some(idp) = super::grants::idp_of(grant.amr.as_deref()) {
+    if let Some(idp) = super::stored_amr::idp_of(grant.amr.as_deref()) {
         id["idp"] = json!(idp);
     }
     key.sign_jwt("JWT", &id).map_err(OAuthError::server)

@@ -1072,13 +1072,22 @@ async fn in_chromium_the_button_goes_through_the_upstream_and_back_and_every_pag
     chrome
         .wait_for_url("the app", |u| u.port() == Some(1))
         .await;
-    // Linked: the next sign-in (asked afresh) with the button goes through the upstream
-    // (signed in there already) straight back to the app.
+    // Linked: the next sign-in, asked afresh (`prompt=login`), goes through the upstream,
+    // which is asked afresh too (the prompt is passed on, so its session alone does not
+    // do), and straight back to the app.
     let (again, _) = pair
         .down
         .authorize_url(&pair.client, &[("prompt", "login")]);
     chrome.goto(&again).await;
     chrome.click("form.upstream button").await;
+    chrome
+        .wait_for_url("the upstream, asked afresh", |u| {
+            u.host_str() == Some("localhost") && u.path().ends_with("/login")
+        })
+        .await;
+    chrome.type_into("#username", "nia").await;
+    chrome.type_into("#password", PASSWORD).await;
+    chrome.click("button[type=submit]").await;
     let back = chrome
         .wait_for_url("the app again", |u| u.port() == Some(1))
         .await;

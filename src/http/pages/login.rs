@@ -84,7 +84,7 @@ async fn show_page(
     if let Some(hint) = pending.request.idp_hint.take() {
         crate::http::interaction::save(&state, &query.id, &pending).await?;
         if state.upstreams.find(&hint).is_some() && pending.upstream_link.is_none() {
-            return super::upstream::begin(&state, &hint, &query.id, &pending).await;
+            return super::upstream_start::begin(&state, &hint, &query.id, &pending).await;
         }
     }
     let csrf = form_token(&state, LOGIN_FORM, &query.id, &browser);

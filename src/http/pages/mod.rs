@@ -11,6 +11,7 @@ pub mod security;
 pub mod sign_in_ports;
 pub mod signup;
 pub mod upstream;
+pub mod upstream_start;
 pub mod verify_email;
 
 use actix_web::http::header;

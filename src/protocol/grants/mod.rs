@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::claims::all_claims;
 use super::claims_request::{ClaimsRequest, add_requested};
 use super::groups;
+pub use super::stored_amr::{amr_of_code, amr_text, amr_text_with, amr_words, idp_of};
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
@@ -170,48 +171,6 @@ pub fn user_grant(
         claims: allowed.claims.map(str::to_owned),
         expires_at,
         resources: resource_indicators::stored(allowed.resources),
-    }
-}
-
-/// `amr` as stored (grants, codes): space-separated; `None` for none.
-pub fn amr_text(amr: &[String]) -> Option<String> {
-    (!amr.is_empty()).then(|| amr.join(" "))
-}
-
-/// The word of the stored `amr` text (codes, grants) that carries the upstream provider
-/// a session signed in through (issue 24), so that its ID tokens can say `idp` without
-/// another column in codes and grants. It is never an `amr` value: every reader of the
-/// stored text goes through [`amr_words`] and [`idp_of`].
-const IDP_WORD: &str = "idp:";
-
-/// `amr` as stored, with the session's upstream provider (if any) as its last word.
-pub fn amr_text_with(amr: &[String], idp: Option<&str>) -> Option<String> {
-    let text = amr_text(amr)?;
-    Some(match idp {
-        Some(idp) => format!("{text} {IDP_WORD}{idp}"),
-        None => text,
-    })
-}
-
-/// The `amr` values of a stored text (without the provider word).
-pub fn amr_words(stored: &str) -> Vec<&str> {
-    stored
-        .split(' ')
-        .filter(|s| !s.is_empty() && !s.starts_with(IDP_WORD))
-        .collect()
-}
-
-/// The upstream provider a stored `amr` text names, if any.
-pub fn idp_of(stored: Option<&str>) -> Option<&str> {
-    stored?.split(' ').find_map(|w| w.strip_prefix(IDP_WORD))
-}
-
-/// `amr` as a code stored it. A code issued before codes recorded it came from a
-/// password sign-in, the only kind there was.
-pub fn amr_of_code(stored: Option<&str>) -> Vec<String> {
-    match stored {
-        Some(text) => amr_words(text).into_iter().map(str::to_owned).collect(),
-        None => vec!["pwd".to_owned()],
     }
 }
 
