@@ -564,30 +564,17 @@ pub fn link_by_email(
     address: &str,
 ) -> Result<bool, OAuthError> {
     let profile = profile_of(provider, &identity.claims);
-    let linked = ctx.store.link_upstream_identity(
-        &UpstreamIdentity {
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
-            provider: provider.id.clone(),
-            user_id: Some(user.id.clone()),
-            email: profile.shown_email().map(str::to_owned),
-            created_at: ctx.now,
-            last_used_at: Some(ctx.now),
-            unlinked_at: None,
-        },
-        &event(
-            ctx,
-            format!("user:{}", user.username),
-            "upstream.linked",
-            Some(user.id.clone()),
-            address,
-            json!({ "provider": provider.id, "via": "verified_email" }),
-        ),
-    )?;
-    if linked {
-        crate::audit::upstream_event("upstream.linked", &provider.id, "verified_email", address);
-    }
-    Ok(linked)
+    let link = UpstreamIdentity {
+        issuer: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+        provider: provider.id.clone(),
+        user_id: Some(user.id.clone()),
+        email: profile.shown_email().map(str::to_owned),
+        created_at: ctx.now,
+        last_used_at: Some(ctx.now),
+        unlinked_at: None,
+    };
+    linked(ctx, &link, user, "verified_email", address)
 }
 
 /// Links the proof's identity to `user` (one transaction with `upstream.linked`).
@@ -598,30 +585,43 @@ pub fn link_by_proof(
     user: &User,
     address: &str,
 ) -> Result<bool, OAuthError> {
-    let linked = ctx.store.link_upstream_identity(
-        &UpstreamIdentity {
-            issuer: proof.issuer.clone(),
-            subject: proof.subject.clone(),
-            provider: proof.provider.clone(),
-            user_id: Some(user.id.clone()),
-            email: proof.email.clone(),
-            created_at: ctx.now,
-            last_used_at: None,
-            unlinked_at: None,
-        },
+    let link = UpstreamIdentity {
+        issuer: proof.issuer.clone(),
+        subject: proof.subject.clone(),
+        provider: proof.provider.clone(),
+        user_id: Some(user.id.clone()),
+        email: proof.email.clone(),
+        created_at: ctx.now,
+        last_used_at: None,
+        unlinked_at: None,
+    };
+    linked(ctx, &link, user, "sign_in", address)
+}
+
+/// Writes `link` with its `upstream.linked` event (`via` says how it was proved) in one
+/// transaction, and logs it; `false` when the identity was linked meanwhile.
+fn linked(
+    ctx: &Context<'_>,
+    link: &UpstreamIdentity,
+    user: &User,
+    via: &str,
+    address: &str,
+) -> Result<bool, OAuthError> {
+    let written = ctx.store.link_upstream_identity(
+        link,
         &event(
             ctx,
             format!("user:{}", user.username),
             "upstream.linked",
             Some(user.id.clone()),
             address,
-            json!({ "provider": proof.provider, "via": "sign_in" }),
+            json!({ "provider": link.provider, "via": via }),
         ),
     )?;
-    if linked {
-        crate::audit::upstream_event("upstream.linked", &proof.provider, "sign_in", address);
+    if written {
+        crate::audit::upstream_event("upstream.linked", &link.provider, via, address);
     }
-    Ok(linked)
+    Ok(written)
 }
 
 /// Unlinks one of `user`'s identities (one transaction with `upstream.unlinked`),
