@@ -404,6 +404,16 @@ async fn callback_page(
         })
         .await?
     };
+    // The identity leads to no sign-in: a page that says why, back to the login page.
+    let refused_page = |status, message: &str| {
+        message_page(
+            state,
+            status,
+            ui.t("upstream.refused_title"),
+            message,
+            Some(&handle),
+        )
+    };
     let mut by_email = false;
     let mut linked_before = false;
     let user = match resolution {
@@ -417,39 +427,20 @@ async fn callback_page(
             user
         }
         Resolution::Disabled { .. } => {
-            return Ok(message_page(
-                state,
-                StatusCode::FORBIDDEN,
-                ui.t("upstream.refused_title"),
-                ui.t("login.disabled"),
-                Some(&handle),
-            ));
+            return Ok(refused_page(StatusCode::FORBIDDEN, ui.t("login.disabled")));
         }
         Resolution::Removed => {
-            return Ok(message_page(
-                state,
-                StatusCode::FORBIDDEN,
-                ui.t("upstream.refused_title"),
-                &ui.fill("upstream.removed", &[("name", &name)]),
-                Some(&handle),
-            ));
+            let message = ui.fill("upstream.removed", &[("name", &name)]);
+            return Ok(refused_page(StatusCode::FORBIDDEN, &message));
         }
         Resolution::UntrustedEmail => {
-            return Ok(message_page(
-                state,
-                StatusCode::FORBIDDEN,
-                ui.t("upstream.refused_title"),
-                &ui.fill("upstream.untrusted_email", &[("name", &name)]),
-                Some(&handle),
-            ));
+            let message = ui.fill("upstream.untrusted_email", &[("name", &name)]);
+            return Ok(refused_page(StatusCode::FORBIDDEN, &message));
         }
         Resolution::NoUsername => {
-            return Ok(message_page(
-                state,
+            return Ok(refused_page(
                 StatusCode::CONFLICT,
-                ui.t("upstream.refused_title"),
                 ui.t("upstream.no_username"),
-                Some(&handle),
             ));
         }
         Resolution::AddressTaken => {
