@@ -396,18 +396,28 @@ fn announcing_changes(
         .liveness_cache()
         .set_on_change(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
     let result = command(&store);
-    if changed.load(std::sync::atomic::Ordering::Relaxed)
-        && let Some(url) = &settings.redis_url
-        && let Err(e) = crate::liveness_sync::announce_once(
-            url,
-            settings.redis_ca_file.as_deref(),
-            &crate::liveness_sync::channel(&settings.redis_prefix),
-        )
-    {
-        eprintln!(
-            "warning: could not tell the running instances over Redis ({e}); \
-             they see the change within a second"
-        );
+    if changed.load(std::sync::atomic::Ordering::Relaxed) {
+        let channel = crate::liveness_sync::channel(&settings.redis_prefix);
+        let told = match &settings.redis_url {
+            Some(url) => crate::liveness_sync::announce_once(
+                url,
+                settings.redis_ca_file.as_deref(),
+                &channel,
+            )
+            .map_err(|e| format!("over Redis ({e})")),
+            // Without Redis, instances on PostgreSQL listen there (NOTIFY).
+            None if crate::liveness_sync::is_postgres(&settings.database_url) => {
+                crate::liveness_sync::announce_once_postgres(&settings.database_url, &channel)
+                    .map_err(|e| format!("over PostgreSQL ({e})"))
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = told {
+            eprintln!(
+                "warning: could not tell the running instances {e}; \
+                 they see the change within a second"
+            );
+        }
     }
     result
 }

@@ -204,9 +204,12 @@ impl Settings {
             && !values
                 .redis_url
                 .as_deref()
-                .is_some_and(|u| u.starts_with("rediss://"))
+                .is_some_and(|u| u.starts_with("rediss://") || u.starts_with("rediss+"))
         {
-            return Err(bad("redis_ca_file", "needs a rediss:// redis_url"));
+            return Err(bad(
+                "redis_ca_file",
+                "needs a rediss:// (or rediss+sentinel://, rediss+cluster://) redis_url",
+            ));
         }
         if values.smtp_ca_file.is_some() && values.smtp_url.is_none() {
             return Err(bad("smtp_ca_file", "needs an smtp_url"));
@@ -415,6 +418,38 @@ mod tests {
         .unwrap();
         let listed: Vec<String> = KEYS.iter().map(Key::env_var).collect();
         assert_eq!(asked.into_inner(), listed);
+    }
+
+    #[test]
+    fn redis_url_names_a_sentinel_master_or_cluster_nodes() {
+        let no_env = |_: &str| None;
+        for url in [
+            "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster",
+            "rediss+sentinel://s1:26379/mymaster/2",
+            "redis+cluster://n1:7000,n2:7001,n3:7002",
+            "rediss+cluster://:secret@n1:7000",
+        ] {
+            let s = Settings::from_sources(Some(&format!("redis_url = \"{url}\"")), no_env)
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(s.redis_url.as_deref(), Some(url));
+        }
+        for url in [
+            "redis+sentinel://10.0.0.1:26379",
+            "redis+sentinel://10.0.0.1:26379/",
+            "redis+cluster://n1:7000/0",
+            "redis+cluster://n1:7000,,n2",
+            "redis+valkey://n1",
+        ] {
+            let err = Settings::from_sources(Some(&format!("redis_url = \"{url}\"")), no_env)
+                .unwrap_err();
+            assert_eq!(err.key, "redis_url", "{url}");
+        }
+        let s = Settings::from_sources(
+            Some("redis_url = \"rediss+cluster://n1:7000\"\nredis_ca_file = \"/etc/ca.pem\""),
+            no_env,
+        )
+        .unwrap();
+        assert!(s.redis_ca_file.is_some());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Keeps the instances' liveness caches (`store::sql::liveness`) in step over Redis
-//! pub/sub: an instance that revokes something, or changes a user or a client, says so on
+//! pub/sub (one server, the master the sentinels name, or a Cluster's nodes), or without
+//! Redis over PostgreSQL `LISTEN`/`NOTIFY` (`postgres`): an instance that revokes something, or changes a user or a client, says so on
 //! a channel, and every other instance forgets what it had cached at once, instead of
 //! after the cache's TTL. A message names only its sender: a receiver forgets everything,
 //! since such writes are rare and one read per live token and client is cheap.
@@ -8,12 +9,17 @@
 //! unannounced change is seen within the TTL, as without Redis; and since messages sent
 //! while this instance was away are lost, it forgets everything whenever it (re)subscribes.
 
+mod postgres;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::sessions::{RedisClient, RedisConn};
 use crate::store::sql::liveness::LivenessCache;
+
+pub use postgres::{announce_once as announce_once_postgres, spawn as spawn_postgres};
 
 /// How long to wait before subscribing again after Redis went away.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
@@ -28,7 +34,38 @@ pub fn channel(prefix: &str) -> String {
 
 /// Announces this instance's changes and listens for the others'. Runs on the current
 /// runtime until `cache` is dropped.
-pub fn spawn(client: redis::Client, channel: String, cache: &Arc<LivenessCache>) {
+/// Whether `database_url` is PostgreSQL's (whose `LISTEN`/`NOTIFY` carries the channel
+/// when there is no Redis).
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
+/// `client` is a [`RedisClient`] (a plain `redis::Client` converts); a Cluster client must
+/// have been opened with a push sender (`sessions::open_redis_client_with_push`) whose
+/// receiver is `pushes`.
+pub fn spawn(client: impl Into<RedisClient>, channel: String, cache: &Arc<LivenessCache>) {
+    spawn_with_pushes(client.into(), None, channel, cache);
+}
+
+/// Spawns the sync for `url` (`redis_url`), whatever its topology.
+pub fn spawn_for_url(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    channel: String,
+    cache: &Arc<LivenessCache>,
+) -> anyhow::Result<()> {
+    let (push, pushes) = tokio::sync::mpsc::unbounded_channel();
+    let client = crate::sessions::open_redis_client_with_push(url, ca_file, Some(push))?;
+    spawn_with_pushes(client, Some(pushes), channel, cache);
+    Ok(())
+}
+
+fn spawn_with_pushes(
+    client: RedisClient,
+    pushes: Option<tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>>,
+    channel: String,
+    cache: &Arc<LivenessCache>,
+) {
     // Our own messages come back to us: they carry this id so we can skip them.
     let instance = crate::crypto::tokens::random_token(16);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -41,7 +78,23 @@ pub fn spawn(client: redis::Client, channel: String, cache: &Arc<LivenessCache>)
         instance.clone(),
         rx,
     ));
-    tokio::spawn(listen(client, channel, instance, Arc::downgrade(cache)));
+    match (&client, pushes) {
+        (RedisClient::Cluster(_), Some(pushes)) => {
+            tokio::spawn(listen_cluster(
+                client,
+                pushes,
+                channel,
+                instance,
+                Arc::downgrade(cache),
+            ));
+        }
+        (RedisClient::Cluster(_), None) => {
+            tracing::warn!("a Redis Cluster client without a push sender cannot listen");
+        }
+        _ => {
+            tokio::spawn(listen(client, channel, instance, Arc::downgrade(cache)));
+        }
+    }
 }
 
 /// One announcement from a process that does not listen (the command line), made
@@ -52,30 +105,45 @@ pub fn announce_once(
     channel: &str,
 ) -> anyhow::Result<()> {
     let client = crate::sessions::open_redis_client(url, ca_file)?;
-    let mut conn = client.get_connection_with_timeout(ANNOUNCE_TIMEOUT)?;
-    conn.set_write_timeout(Some(ANNOUNCE_TIMEOUT))?;
-    conn.set_read_timeout(Some(ANNOUNCE_TIMEOUT))?;
     let instance = format!("command-{}", crate::crypto::tokens::random_token(8));
-    redis::cmd("PUBLISH")
-        .arg(channel)
-        .arg(instance)
-        .query::<i64>(&mut conn)?;
-    Ok(())
+    let channel = channel.to_owned();
+    // A runtime of its own on a thread of its own: the caller may be inside another.
+    let publish = move || -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            tokio::time::timeout(ANNOUNCE_TIMEOUT, async {
+                let mut conn = client.connect().await?;
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(instance)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer in time"))??;
+            Ok(())
+        })
+    };
+    std::thread::spawn(publish)
+        .join()
+        .map_err(|_| anyhow::anyhow!("the announcement's thread panicked"))?
 }
 
 async fn announce(
-    client: redis::Client,
+    client: RedisClient,
     channel: String,
     instance: String,
     mut changes: tokio::sync::mpsc::UnboundedReceiver<()>,
 ) {
-    let mut conn = None;
+    let mut conn: Option<RedisConn> = None;
     // Ends when the cache (which holds the sender) is dropped.
     while changes.recv().await.is_some() {
         // A burst of changes is one announcement.
         while changes.try_recv().is_ok() {}
         if conn.is_none() {
-            conn = client.get_multiplexed_async_connection().await.ok();
+            conn = client.connect().await.ok();
         }
         let Some(c) = conn.as_mut() else {
             tracing::warn!("cannot announce a revocation: Redis is unavailable");
@@ -94,13 +162,17 @@ async fn announce(
 }
 
 async fn listen(
-    client: redis::Client,
+    client: RedisClient,
     channel: String,
     instance: String,
     cache: Weak<LivenessCache>,
 ) {
     loop {
-        if let Ok(mut pubsub) = client.get_async_pubsub().await
+        // With Sentinel, the master named now: after a failover the old master's
+        // connection ends, and the loop subscribes at the new one.
+        let master = client.master().await;
+        if let Ok(master) = master
+            && let Ok(mut pubsub) = master.get_async_pubsub().await
             && pubsub.subscribe(&channel).await.is_ok()
         {
             // What was announced while we were not listening is lost.
@@ -122,5 +194,47 @@ async fn listen(
             None => return,
         }
         tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+/// On a Cluster, a message published on any node reaches the subscribers of every node;
+/// the crate's cluster connection subscribes on one and subscribes again by itself when
+/// that node goes away (RESP3 pushes, received on `pushes`).
+async fn listen_cluster(
+    client: RedisClient,
+    mut pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+    channel: String,
+    instance: String,
+    cache: Weak<LivenessCache>,
+) {
+    // The connection must live as long as the subscription.
+    let _conn = loop {
+        if let Ok(RedisConn::Cluster(mut conn)) = client.connect().await
+            && conn.subscribe(&channel).await.is_ok()
+        {
+            break conn;
+        }
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    };
+    // What was announced before we listened is lost.
+    match cache.upgrade() {
+        Some(cache) => cache.forget_all(),
+        None => return,
+    }
+    while let Some(push) = pushes.recv().await {
+        let Some(cache) = cache.upgrade() else { return };
+        match push.kind {
+            redis::PushKind::Message => {
+                let from_us = redis::Msg::from_push_info(push)
+                    .is_some_and(|m| m.get_payload_bytes() == instance.as_bytes());
+                if !from_us {
+                    cache.forget_all();
+                }
+            }
+            // Subscribed (again): what was announced meanwhile is lost. A node that went
+            // away: the same, until the subscription is back.
+            redis::PushKind::Subscribe | redis::PushKind::Disconnection => cache.forget_all(),
+            _ => {}
+        }
     }
 }

@@ -196,14 +196,22 @@ pub async fn build_state_with_clock(
         ),
         None => Arc::new(MemorySessionStore::new()),
     };
+    let liveness_channel = crate::liveness_sync::channel(&settings.redis_prefix);
     if let Some(url) = &settings.redis_url {
-        let client = crate::sessions::open_redis_client(url, settings.redis_ca_file.as_deref())
-            .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
-        crate::liveness_sync::spawn(
-            client,
-            crate::liveness_sync::channel(&settings.redis_prefix),
+        crate::liveness_sync::spawn_for_url(
+            url,
+            settings.redis_ca_file.as_deref(),
+            liveness_channel,
             &store.liveness_cache(),
-        );
+        )
+        .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
+    } else if crate::liveness_sync::is_postgres(&settings.database_url) {
+        // Several instances on PostgreSQL alone: LISTEN/NOTIFY instead.
+        crate::liveness_sync::spawn_postgres(
+            settings.database_url.clone(),
+            liveness_channel,
+            &store.liveness_cache(),
+        )?;
     }
     let protocol_config = ProtocolConfig {
         passkeys: passkeys.is_some(),

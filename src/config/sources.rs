@@ -320,10 +320,35 @@ fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
     let Some(url) = non_empty(d)? else {
         return Ok(None);
     };
-    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Err(D::Error::custom(
-            "expected redis://HOST[:PORT][/DB] or, over TLS, rediss://HOST[:PORT][/DB]",
-        ));
+    const FORMS: &str = "expected redis://HOST[:PORT][/DB], \
+        redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB] or \
+        redis+cluster://HOST:PORT[,HOST:PORT...] (rediss... over TLS)";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(D::Error::custom(FORMS));
+    };
+    match scheme {
+        "redis" | "rediss" => {}
+        // The nodes are read when connecting (sessions::RedisTopology); here, the shape.
+        "redis+sentinel" | "rediss+sentinel" => {
+            let hosts_and_master = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            let master = hosts_and_master.split_once('/').map(|(_, m)| m);
+            if !master.is_some_and(|m| !m.is_empty() && !m.starts_with('/')) {
+                return Err(D::Error::custom(
+                    "redis+sentinel:// needs the master's name: \
+                     redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME",
+                ));
+            }
+        }
+        "redis+cluster" | "rediss+cluster" => {
+            let hosts = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            if hosts.is_empty() || hosts.contains('/') || hosts.split(',').any(str::is_empty) {
+                return Err(D::Error::custom(
+                    "expected redis+cluster://HOST:PORT[,HOST:PORT...] (no database: a \
+                     Cluster has only 0)",
+                ));
+            }
+        }
+        _ => return Err(D::Error::custom(FORMS)),
     }
     // `#insecure` (no certificate verification) is not built in; refuse any fragment here
     // rather than at the first connection.

@@ -5,6 +5,7 @@
 
 mod memory;
 mod redis;
+mod redis_topology;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +15,11 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use memory::MemorySessionStore;
-pub use redis::{RedisSessionStore, open_client as open_redis_client};
+pub use redis::{
+    RedisSessionStore, open_client as open_redis_client,
+    open_client_with_push as open_redis_client_with_push,
+};
+pub use redis_topology::{RedisClient, RedisConn, Topology as RedisTopology};
 
 use crate::domain::{Level, MethodUse, UnixTime, UsernameKey};
 

@@ -4,68 +4,51 @@
 use std::path::Path;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
+use super::redis_topology::{self, RedisClient, RedisConn};
 use super::{BoxFuture, SessionError, SessionResult, SessionStore};
 
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
+    /// On a Cluster the keys are spread over the masters: `values` asks every one.
+    cluster: bool,
 }
 
 fn unavailable(e: redis::RedisError) -> SessionError {
     SessionError::Unavailable(e.to_string())
 }
 
-/// The PEM CA file's bytes, refused unless it holds at least one certificate (an empty
-/// trust store would fail every handshake with a less helpful error).
-fn read_ca_file(path: &Path) -> SessionResult<Vec<u8>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let bad =
-        |why: String| SessionError::Unavailable(format!("redis_ca_file {}: {why}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("not PEM: {e}")))?;
-    if certificates.is_empty() {
-        return Err(bad("no PEM certificate in it".into()));
-    }
-    Ok(pem)
+/// A client for `url` (not yet connected): one server (`redis://`), a Sentinel-watched
+/// master (`redis+sentinel://`) or a Cluster (`redis+cluster://`), each over TLS with
+/// `rediss`. With `ca_file` (PEM, `redis_ca_file`), TLS servers' certificates are verified
+/// against the CAs in that file instead of the system's roots.
+pub fn open_client(url: &str, ca_file: Option<&Path>) -> SessionResult<RedisClient> {
+    open_client_with_push(url, ca_file, None)
 }
 
-/// A client for `url` (not yet connected); with `ca_file` (PEM, `redis_ca_file`), a
-/// `rediss://` server's certificate is verified against the CAs in that file instead of
-/// the system's roots.
-pub fn open_client(url: &str, ca_file: Option<&Path>) -> SessionResult<redis::Client> {
-    // rediss:// is rustls over the process-wide crypto provider (the redis crate asks
-    // rustls for its default), so aws-lc-rs is installed before the first handshake.
+/// As [`open_client`]; a Cluster client sends the pub/sub messages it receives to `push`.
+pub fn open_client_with_push(
+    url: &str,
+    ca_file: Option<&Path>,
+    push: Option<tokio::sync::mpsc::UnboundedSender<redis::PushInfo>>,
+) -> SessionResult<RedisClient> {
+    // TLS is rustls over the process-wide crypto provider (the redis crate asks rustls
+    // for its default), so aws-lc-rs is installed before the first handshake.
     crate::crypto::install_tls_provider();
-    match ca_file {
-        None => redis::Client::open(url),
-        Some(path) => {
-            let root_cert = read_ca_file(path)?;
-            redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                },
-            )
-        }
-    }
-    .map_err(unavailable)
+    let ca_pem = ca_file.map(redis_topology::read_ca_file).transpose()?;
+    redis_topology::open(url, ca_pem, push).map_err(unavailable)
 }
 
 impl RedisSessionStore {
     /// Connects (failing fast if Redis cannot be reached now); afterwards the connection
-    /// is re-established by itself whenever Redis comes back. A `rediss://` URL is TLS,
-    /// verified against the system's CA roots.
+    /// is re-established by itself whenever Redis comes back (through the sentinels, to
+    /// the new master after a failover). A `rediss` URL is TLS, verified against the
+    /// system's CA roots.
     pub async fn connect(url: &str, prefix: &str) -> SessionResult<Self> {
         Self::connect_with_ca(url, prefix, None).await
     }
 
-    /// As [`Self::connect`]; with `ca_file` (PEM, `redis_ca_file`), a `rediss://` server's
+    /// As [`Self::connect`]; with `ca_file` (PEM, `redis_ca_file`), a TLS server's
     /// certificate is verified against the CAs in that file instead of the system's roots.
     pub async fn connect_with_ca(
         url: &str,
@@ -73,19 +56,11 @@ impl RedisSessionStore {
         ca_file: Option<&Path>,
     ) -> SessionResult<Self> {
         let client = open_client(url, ca_file)?;
-        // Short timeouts: while Redis is away a request should fail with 503 quickly,
-        // not hang.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(unavailable)?;
+        let conn = client.connect().await.map_err(unavailable)?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
+            cluster: matches!(client, RedisClient::Cluster(_)),
         })
     }
 
@@ -221,6 +196,25 @@ impl SessionStore for RedisSessionStore {
                 pattern.push(c);
             }
             pattern.push('*');
+            if self.cluster {
+                // SCAN walks one node; KEYS is sent to every master and the answers joined
+                // (an audit, not a request path), and MGET is split by slot.
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                let mut values = Vec::new();
+                for chunk in keys.chunks(500) {
+                    let found: Vec<Option<String>> = redis::cmd("MGET")
+                        .arg(chunk)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(unavailable)?;
+                    values.extend(found.into_iter().flatten());
+                }
+                return Ok(values);
+            }
             let mut cursor: u64 = 0;
             let mut values = Vec::new();
             loop {

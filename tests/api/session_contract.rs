@@ -7,7 +7,7 @@ use portcullis::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
 
 use crate::backends::TempRedis;
 
-async fn contract(store: Arc<dyn SessionStore>) {
+pub(crate) async fn contract(store: Arc<dyn SessionStore>) {
     store.ping().await.unwrap();
     store
         .put("a", "1".into(), Duration::from_secs(60))
