@@ -307,6 +307,10 @@ pub enum ClientsCommand {
         /// subject); without this flag it may only delegate.
         #[arg(long)]
         exchange_impersonation: bool,
+        /// A security profile the client is held to: `fapi2` (FAPI 2.0 Security Profile:
+        /// PAR, PKCE S256, private_key_jwt, PS256/ES256/EdDSA, 60 s codes).
+        #[arg(long, value_parser = crate::domain::Profile::SUPPORTED)]
+        profile: Option<String>,
     },
     /// List clients.
     List,
@@ -857,6 +861,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             require_mfa,
             exchange_audiences,
             exchange_impersonation,
+            profile,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -900,6 +905,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 require_mfa,
                 exchange_audiences,
                 exchange_impersonation,
+                profile: profile.as_deref().and_then(crate::domain::Profile::parse),
                 ..ClientDraft::default()
             };
             let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;

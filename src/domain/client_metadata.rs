@@ -44,8 +44,34 @@ pub struct ClientMetadata {
     /// not registration metadata). `None`: no token exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_exchange: Option<ExchangePolicy>,
+    /// The security profile the operator put the client under (ours, not registration
+    /// metadata; issue 25): what it demands is `protocol::profile`'s to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
     #[serde(flatten)]
     pub display: ClientDisplay,
+}
+
+/// A security profile a client is held to, by its stored name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Profile {
+    /// FAPI 2.0 Security Profile (final).
+    #[serde(rename = "fapi2")]
+    Fapi2,
+}
+
+impl Profile {
+    pub const SUPPORTED: [&'static str; 1] = ["fapi2"];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        (value == "fapi2").then_some(Self::Fapi2)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fapi2 => "fapi2",
+        }
+    }
 }
 
 /// A client's token exchange policy (RFC 8693 §1.1, §2.1): the audiences (resource URIs or
@@ -156,6 +182,12 @@ mod tests {
         );
         let back = ClientMetadata::from_json(&metadata.to_json()).unwrap();
         assert_eq!(back, metadata);
+        let fapi = ClientMetadata {
+            profile: Some(Profile::Fapi2),
+            ..Default::default()
+        };
+        assert_eq!(fapi.to_json(), r#"{"profile":"fapi2"}"#);
+        assert_eq!(ClientMetadata::from_json(&fapi.to_json()).unwrap(), fapi);
         assert_eq!(back.pairwise_sector(), Some("rp.example"));
     }
 

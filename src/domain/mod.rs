@@ -20,7 +20,7 @@ mod username;
 
 pub use application_type::ApplicationType;
 pub use auth_level::{ACR_MFA, ACR_PASSWORD, AcrAsked, Level, MethodUse, MfaPolicy};
-pub use client_metadata::{ClientDisplay, ClientMetadata, ExchangePolicy, SubjectType};
+pub use client_metadata::{ClientDisplay, ClientMetadata, ExchangePolicy, Profile, SubjectType};
 pub use clock::{Clock, ManualClock, SystemClock, format_utc};
 pub use grant_type::GrantType;
 pub use group_name::{GroupName, InvalidGroupName, MAX_GROUP_NAME, MAX_USER_GROUPS};

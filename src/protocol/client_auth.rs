@@ -11,6 +11,7 @@ use super::jwt::{
     self, AudienceRule, IssuedAt, JtiRule, JwtRejection, Lifetime, Rules, SubjectRule,
     UnverifiedJwt, VerifyingKey,
 };
+use super::profile::ClientProfile;
 use super::{Context, OAuthError, Params};
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::domain::Secret;
@@ -120,6 +121,11 @@ pub fn authenticate(
 ) -> Result<Client, OAuthError> {
     let client_id = creds.claimed_client_id().ok_or_else(failed)?;
     let client = ctx.store.find_client(&client_id)?.ok_or_else(failed)?;
+    // A profile may narrow the methods (FAPI 2.0: private_key_jwt only), whatever the
+    // client's registration says.
+    if !ClientProfile::of(&client).allows_auth_method(client.auth_method) {
+        return Err(failed());
+    }
     match (creds, client.auth_method) {
         // A client with a secret may present it either way: RFC 6749 §2.3.1 says the
         // server MUST support HTTP Basic for clients issued a password, and relying
@@ -174,7 +180,7 @@ fn unverified_issuer(assertion: &str) -> Option<String> {
 const HMAC_ALGS: [Algorithm; 1] = [Algorithm::HS256];
 /// Every algorithm a client assertion may use (RFC 7523), as discovery lists them:
 /// HMAC for client_secret_jwt, signatures for private_key_jwt.
-pub const ASSERTION_ALGS: [Algorithm; 9] = [
+pub const ASSERTION_ALGS: [Algorithm; 10] = [
     HMAC_ALGS[0],
     SIGNATURE_ALGS[0],
     SIGNATURE_ALGS[1],
@@ -184,8 +190,10 @@ pub const ASSERTION_ALGS: [Algorithm; 9] = [
     SIGNATURE_ALGS[5],
     SIGNATURE_ALGS[6],
     SIGNATURE_ALGS[7],
+    SIGNATURE_ALGS[8],
 ];
-const SIGNATURE_ALGS: [Algorithm; 8] = [
+/// EdDSA is Ed25519 (an OKP JWK, RFC 8037), as FAPI 2.0 §5.4.1 names it.
+const SIGNATURE_ALGS: [Algorithm; 9] = [
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -194,6 +202,7 @@ const SIGNATURE_ALGS: [Algorithm; 8] = [
     Algorithm::PS512,
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::EdDSA,
 ];
 
 /// RFC 7523 §3: `iss` and `sub` are the client, `aud` names this server, `exp` is
@@ -209,6 +218,10 @@ fn verify_assertion(
         .alg()
         .and_then(|alg| alg.parse::<Algorithm>().ok())
         .ok_or_else(failed)?;
+    let profile = ClientProfile::of(client);
+    if !profile.allows_jws_alg(token.alg().unwrap_or_default()) {
+        return Err(failed());
+    }
     let key = match client.auth_method {
         AuthMethod::ClientSecretJwt if HMAC_ALGS.contains(&alg) => {
             let sealed = client.secret_ciphertext.as_deref().ok_or_else(failed)?;
@@ -231,10 +244,17 @@ fn verify_assertion(
         token_endpoint.as_str(),
         endpoint,
     ];
+    // FAPI 2.0 §5.3.2.1: the issuer alone, "as a string" (what the other two would let
+    // through is the audience confusion the profile closes).
+    let audience = if profile.assertion_audience_is_issuer_only() {
+        AudienceRule::ExactString(ours[0])
+    } else {
+        AudienceRule::OnlyOneOf(&ours)
+    };
     let rules = Rules {
         issuer: &client.id,
         subject: SubjectRule::Is(&client.id),
-        audience: AudienceRule::OnlyOneOf(&ours),
+        audience,
         lifetime: Lifetime::AtMost {
             max: MAX_ASSERTION_LIFETIME,
         },

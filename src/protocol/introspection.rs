@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::groups::{self, GROUPS};
+use super::profile::ClientProfile;
 use super::tokens::{Subject, subject_for, verify_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::KeyAlgorithm;
@@ -126,13 +127,19 @@ fn has_groups_scope(scope: &str) -> bool {
     Scopes::parse(scope).is_some_and(|s| s.contains(GROUPS))
 }
 
+/// The algorithm of `caller`'s signed introspection responses: its metadata's, or its
+/// profile's default (RS256, or PS256 under fapi2).
+pub fn response_alg(caller: &Client) -> KeyAlgorithm {
+    caller
+        .metadata
+        .introspection_signed_response_alg
+        .unwrap_or_else(|| ClientProfile::of(caller).default_signing_alg())
+}
+
 /// RFC 9701 §5: the response as a signed JWT for `caller`, `typ`
 /// `token-introspection+jwt`, the RFC 7662 response under `token_introspection`.
 pub fn jwt_response(info: Value, caller: &Client, ctx: &Context<'_>) -> Result<String, OAuthError> {
-    let alg = caller
-        .metadata
-        .introspection_signed_response_alg
-        .unwrap_or(KeyAlgorithm::Rs256);
+    let alg = response_alg(caller);
     let key = ctx
         .keys
         .signing_key(alg, ctx.now)

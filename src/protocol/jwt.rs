@@ -130,6 +130,9 @@ pub enum AudienceRule<'a> {
     /// An array that names other servers too is the audience injection that
     /// draft-ietf-oauth-rfc7523bis describes.
     OnlyOneOf(&'a [&'a str]),
+    /// `aud` is this string, and not an array (FAPI 2.0 §5.3.2.1: the issuer "as a
+    /// string" in client assertions).
+    ExactString(&'a str),
 }
 
 /// How `exp` and `nbf` (RFC 7519 §4.1.4, §4.1.5) are held against the clock.
@@ -287,6 +290,7 @@ fn audience_fits(aud: &Value, rule: &AudienceRule<'_>) -> bool {
             };
             single.is_some_and(|a| accepted.contains(&a))
         }
+        AudienceRule::ExactString(expected) => aud.as_str() == Some(*expected),
     }
 }
 

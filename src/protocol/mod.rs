@@ -20,6 +20,7 @@ pub mod links;
 pub mod logout;
 pub mod params;
 pub mod passkeys;
+pub mod profile;
 pub mod registration;
 pub mod reset;
 pub mod resource_indicators;

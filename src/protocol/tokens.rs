@@ -8,6 +8,7 @@ use super::jwt::{
     self, AudienceRule, IssuedAt, JtiRule, Lifetime, Rules, SubjectRule, UnverifiedJwt,
     VerifyingKey,
 };
+use super::profile::ClientProfile;
 use super::{Context, OAuthError};
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::keys::JwtExpectations;
@@ -123,21 +124,23 @@ pub(crate) fn signing_key(
         .ok_or_else(|| OAuthError::server(format!("no {} signing key", alg.as_str())))
 }
 
-/// The algorithm a client asked for its ID tokens (OIDC Registration §2), RS256 otherwise.
+/// The algorithm a client asked for its ID tokens (OIDC Registration §2), its profile's
+/// default otherwise (RS256, or PS256 under fapi2).
 pub fn id_token_alg(client: &Client) -> KeyAlgorithm {
     client
         .metadata
         .id_token_signed_response_alg
-        .unwrap_or(KeyAlgorithm::Rs256)
+        .unwrap_or_else(|| ClientProfile::of(client).default_signing_alg())
 }
 
 /// The algorithm of a client's access tokens (`access_token_signed_response_alg`
-/// metadata, as with ID tokens), RS256 otherwise: ES256 signs ten times faster.
+/// metadata, as with ID tokens), the profile's default otherwise: ES256 signs ten times
+/// faster.
 pub fn access_token_alg(client: &Client) -> KeyAlgorithm {
     client
         .metadata
         .access_token_signed_response_alg
-        .unwrap_or(KeyAlgorithm::Rs256)
+        .unwrap_or_else(|| ClientProfile::of(client).default_signing_alg())
 }
 
 pub fn issue_access_token(

@@ -444,9 +444,9 @@ pub enum AdminChange<'a> {
     /// updates presenting the same token, one applies and the other finds it rotated).
     ///
     /// The operator's fields (`first_party`, `require_mfa`, `resources`, the token
-    /// exchange policy) and, when `keeps_secret`, the secret columns are taken from the
-    /// row as it is inside the transaction, not from `client` (see
-    /// `update_registered_client_in`).
+    /// exchange policy, the profile) and, when `keeps_secret`, the secret columns are
+    /// taken from the row as it is inside the transaction, not from `client`; a profile
+    /// changed meanwhile refuses the update (see `update_registered_client_in`).
     UpdateRegisteredClient {
         client: &'a Client,
         token_hash: &'a str,

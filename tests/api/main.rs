@@ -27,6 +27,7 @@ mod console_groups;
 mod discovery;
 mod exchange;
 mod factor_store;
+mod fapi2;
 mod faults;
 mod first_party;
 mod flow;

@@ -501,6 +501,48 @@ async fn an_update_and_an_operator_change_made_meanwhile_do_not_undo_each_other(
     }
 }
 
+/// An RFC 7592 update checked against a read from before an operator put the client
+/// under a profile (fapi2) is refused rather than written without it: the stored
+/// profile stays, and the registrant's token still works for a retry.
+#[tokio::test]
+async fn an_update_checked_before_an_operator_set_a_profile_does_not_drop_it() {
+    for (app, _db) in apps().await {
+        let reg = register(&app, rp_body()).await;
+        let id = text(&reg, "client_id");
+        let token = text(&reg, "registration_access_token");
+        let stale = app.store.find_client(&id).unwrap().unwrap();
+        let mut operator = stale.clone();
+        operator.metadata.profile = Some(portcullis::domain::Profile::Fapi2);
+        operator_writes(&app, &operator);
+
+        let mut update = stale.clone();
+        update.name = "Renamed".into();
+        update.registration_token_hash = Some("next-token-hash".into());
+        let event = portcullis::store::NewAuditEvent {
+            at: app.clock.now(),
+            actor: format!("client:{id}"),
+            action: "client.updated".into(),
+            target: Some(id.clone()),
+            address: None,
+            details: None,
+        };
+        let presented = portcullis::crypto::tokens::token_hash(&token);
+        let change = portcullis::store::AdminChange::UpdateRegisteredClient {
+            client: &update,
+            token_hash: &presented,
+            keeps_secret: true,
+        };
+        assert!(app.store.apply_audited(change, &event).unwrap().is_none());
+        let stored = app.store.find_client(&id).unwrap().unwrap();
+        assert_eq!(
+            stored.metadata.profile,
+            Some(portcullis::domain::Profile::Fapi2)
+        );
+        assert_ne!(stored.name, "Renamed");
+        assert_eq!(read(&reg, &token).await.status(), StatusCode::OK);
+    }
+}
+
 /// Review finding 6: updates of one client from one address are rate-limited.
 #[tokio::test]
 async fn updates_are_rate_limited_per_client() {

@@ -23,6 +23,8 @@ struct ClientRow {
     has_secret: bool,
     /// Everyone who signs in to it needs a second factor.
     require_mfa: bool,
+    /// Held to the FAPI 2.0 Security Profile.
+    fapi2: bool,
     /// Not the console's own client, which every instance sets up as it is.
     deletable: bool,
 }
@@ -85,6 +87,7 @@ async fn clients_page(
                     auth_method: text(c, "token_endpoint_auth_method"),
                     has_secret: c.get("client_secret_expires_at").is_some(),
                     require_mfa: c["require_mfa"] == true,
+                    fapi2: c["profile"] == "fapi2",
                     deletable: c["client_id"] != CONSOLE_CLIENT_ID,
                 })
                 .collect(),

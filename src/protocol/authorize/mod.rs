@@ -20,6 +20,7 @@ pub use response::{AuthorizationResponse, ResponseMode, issue_response};
 use serde::{Deserialize, Serialize};
 
 use super::claims_request::{ClaimsRequest, acr_asked};
+use super::profile::ClientProfile;
 use super::{
     Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, resource_indicators, tokens,
 };
@@ -208,6 +209,14 @@ pub fn validate(
         );
         return Err(fail(mode, state.as_deref(), error));
     }
+    let profile = ClientProfile::of(client);
+    // FAPI 2.0 §5.3.2.2: "shall require the redirect_uri parameter in pushed
+    // authorization requests" (the pushed request is what arrives here).
+    if pushed && !redirect.sent && profile.requires_redirect_uri_in_par() {
+        let error =
+            OAuthError::invalid_request("this client's pushed requests must name redirect_uri");
+        return Err(fail(mode, state.as_deref(), error));
+    }
     check(params, client, &redirect, state.clone(), mode, ctx)
         .map_err(|error| fail(mode, state.as_deref(), error))
 }
@@ -217,6 +226,7 @@ pub fn validate(
 pub fn requires_pushed_requests(client: &Client, ctx: &Context<'_>) -> bool {
     ctx.config.require_pushed_authorization_requests
         || client.metadata.require_pushed_authorization_requests
+        || ClientProfile::of(client).requires_par()
 }
 
 /// Upper bounds on values we keep while the user logs in: generous for real clients, small
@@ -261,7 +271,8 @@ fn check(
         })?;
     // OIDC Registration §2: a client uses the response types it registered, and the
     // grant types they imply (code: authorization_code; tokens: implicit).
-    let registered = client.response_types.contains(&response_type);
+    let registered = client.response_types.contains(&response_type)
+        && ClientProfile::of(client).allows_response_type(response_type);
     if !registered
         || (response_type.code && !client.may_use_grant(GrantType::AuthorizationCode))
         || (response_type.returns_tokens() && !client.may_use_grant(GrantType::Implicit))
@@ -276,6 +287,11 @@ fn check(
     if response_type.returns_tokens() && response_mode == ResponseMode::Query {
         return Err(OAuthError::invalid_request(
             "response_mode=query cannot carry tokens",
+        ));
+    }
+    if !ClientProfile::of(client).allows_response_mode(response_mode) {
+        return Err(OAuthError::invalid_request(
+            "this client's responses come in the query only",
         ));
     }
 

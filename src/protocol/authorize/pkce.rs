@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::profile::ClientProfile;
 use crate::protocol::{OAuthError, Params};
 use crate::store::Client;
 
@@ -40,9 +41,9 @@ pub fn challenge(
     let challenge = params.single("code_challenge")?;
     let method = params.single("code_challenge_method")?;
     match (challenge, method) {
-        (None, None) if client.requires_pkce() => Err(OAuthError::invalid_request(
-            "PKCE (code_challenge with S256) is required",
-        )),
+        (None, None) if client.requires_pkce() || ClientProfile::of(client).requires_pkce() => Err(
+            OAuthError::invalid_request("PKCE (code_challenge with S256) is required"),
+        ),
         (None, None) => Ok((None, None)),
         (None, Some(_)) => Err(OAuthError::invalid_request(
             "code_challenge_method without code_challenge",

@@ -9,6 +9,7 @@ use crate::protocol::jwt::{
     AudienceRule, IssuedAt, JtiRule, JwtRejection, Lifetime, Rules, SubjectRule, UnverifiedJwt,
     VerifyingKey, verify as verify_jwt,
 };
+use crate::protocol::profile::ClientProfile;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::Client;
 
@@ -68,6 +69,12 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
     }
     let token = UnverifiedJwt::parse(jwt).map_err(rejected)?;
     let alg = token.alg().unwrap_or_default();
+    // A profile may narrow the algorithms (FAPI 2.0 §5.4: PS256, ES256, EdDSA; no `none`).
+    if !ClientProfile::of(client).allows_jws_alg(alg) {
+        return Err(invalid(
+            "the request object's algorithm is not allowed for this client",
+        ));
+    }
     if let Some(registered) = registered_alg(client)
         && registered != alg
     {

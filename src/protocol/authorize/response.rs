@@ -9,13 +9,14 @@ use crate::protocol::claims::{all_claims, claims_for};
 use crate::protocol::claims_request::{ClaimsRequest, add_requested};
 use crate::protocol::grants::{Allowed, amr_text_with, user_grant};
 use crate::protocol::groups;
+use crate::protocol::profile::ClientProfile;
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
 use crate::protocol::{ADMIN_SCOPE, Context, ErrorCode, OAuthError};
 use crate::sessions::SsoSession;
-use crate::store::{AuthorizationCode, User};
+use crate::store::{AuthorizationCode, Client, User};
 
 /// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, OAuth 2.0
 /// Form Post Response Mode §2).
@@ -141,16 +142,16 @@ pub fn issue_response(
         .find_user(&session.user_id)?
         .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "the session has ended"))?;
     let granted = scopes_held_by(request.scopes(), &user);
+    let client = ctx
+        .store
+        .find_client(&request.client_id)?
+        .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
     let code = response_type
         .code
-        .then(|| issue_code(request, &granted, session, ctx))
+        .then(|| issue_code(request, &client, &granted, session, ctx))
         .transpose()?;
     let mut pairs: Vec<(&'static str, Option<String>)> = vec![("code", code.clone())];
     if response_type.returns_tokens() {
-        let client = ctx
-            .store
-            .find_client(&request.client_id)?
-            .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
         // No refresh token from the front channel (OIDC Core §11 needs the code flow).
         let mut scopes = granted;
         scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
@@ -270,6 +271,7 @@ fn scopes_held_by(mut scopes: Scopes, user: &User) -> Scopes {
 /// Creates a code for the signed-in user with the scopes `granted`; returns it.
 fn issue_code(
     request: &AuthorizationRequest,
+    client: &Client,
     granted: &Scopes,
     session: &SsoSession,
     ctx: &Context<'_>,
@@ -290,7 +292,9 @@ fn issue_code(
         session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,
-        expires_at: ctx.now + ctx.config.authorization_code_ttl,
+        // A profile may shorten it (FAPI 2.0 §5.3.2.2: 60 s at most).
+        expires_at: ctx.now
+            + ClientProfile::of(client).code_ttl(ctx.config.authorization_code_ttl.as_secs()),
         consumed_at: None,
         acr: request.reported_acr(session.level),
         claims: request.claims.clone(),

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes, is_pkce_string};
+use crate::protocol::profile::ClientProfile;
 use crate::protocol::resource_indicators::{self, from_stored};
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, OAuthError, Params};
@@ -76,6 +77,17 @@ pub fn exchange(
     }
     if code.expires_at <= ctx.now {
         return Err(OAuthError::invalid_grant("authorization code has expired"));
+    }
+    // The client's profile as it is now, not as it was at issue: a code issued before an
+    // operator put the client under fapi2 is held to the profile's 60 s and PKCE too.
+    let profile = ClientProfile::of(client);
+    if code.created_at + profile.code_ttl(code.expires_at - code.created_at) <= ctx.now {
+        return Err(OAuthError::invalid_grant("authorization code has expired"));
+    }
+    if profile.requires_pkce() && code.code_challenge.is_none() {
+        return Err(OAuthError::invalid_grant(
+            "the client's profile requires PKCE, and the code was issued without it",
+        ));
     }
     // §4.1.3: "REQUIRED, if the redirect_uri parameter was included in the authorization
     // request ..., and their values MUST be identical."

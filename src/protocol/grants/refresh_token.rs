@@ -22,6 +22,11 @@
 //!    revoked. Later it is a replay: the grant is revoked and the request refused with
 //!    `invalid_grant`, whatever else the request says (a bad `scope` does not dodge it).
 //!
+//! A client under the fapi2 profile is not rotated (FAPI 2.0 §5.3.2.1 allows rotation
+//! only if a retry with the previous token succeeds, which a grace window bounds): a
+//! refresh answers with the presented token, unconsumed, and reuse is no evidence of
+//! anything. Its token then dies `refresh_token_ttl` after its issue, not after its use.
+//!
 //! A successor lives `refresh_token_ttl` from its issue (so an unused token dies), and
 //! never beyond the grant's absolute end (`refresh_token_absolute_ttl` from sign-in).
 //! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time` and `sid` of the grant
@@ -30,6 +35,7 @@
 use super::{TokenResponse, granted_audience, requested_scope, user_token_response};
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
+use crate::protocol::profile::ClientProfile;
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
@@ -121,6 +127,11 @@ pub fn exchange(
     // RFC 8707 §2.2: the grant's resources, or fewer; decided and enforced as the scope.
     let audience = granted_audience(&grant, request.resources);
 
+    // FAPI 2.0 §5.3.2.1: no rotation for a profiled client. Its unconsumed token is
+    // answered with itself and stays usable, so a retry after a lost response succeeds
+    // (a token consumed before the client was profiled goes through the rules below).
+    let keeps_token =
+        !ClientProfile::of(client).rotates_refresh_tokens() && token.consumed_at.is_none();
     let successor = ctx.kek.derive(SUCCESSOR, &request.refresh_token);
     let successor_record = record(&successor, &grant, ctx);
     // The token as it was when found consumed: before this request, or by a concurrent
@@ -132,6 +143,9 @@ pub fn exchange(
             }
             if let Err(error) = audience {
                 return Err(error);
+            }
+            if keeps_token {
+                return finish(&grant, client, scope, audience, request.refresh_token, ctx);
             }
             let rotated =
                 match ctx
@@ -174,16 +188,33 @@ pub fn exchange(
             return Err(refused());
         }
     }
-    let scope = scope.ok_or_else(widened)?;
-    let audience = audience?;
+    finish(&grant, client, scope, audience, successor, ctx)
+}
 
+/// The token response of a refresh that was allowed: a fresh access (and ID) token, and
+/// `refresh_token` (the successor, or the presented token itself when not rotated).
+fn finish(
+    grant: &Grant,
+    client: &Client,
+    scope: Option<Scopes>,
+    audience: Result<Vec<String>, OAuthError>,
+    refresh_token: String,
+    ctx: &Context<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = scope.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the scope originally granted",
+        )
+    })?;
+    let audience = audience?;
     user_token_response(
-        &grant,
+        grant,
         client,
         &scope,
         &audience,
         IdTokenOccasion::Refresh,
-        Some(successor),
+        Some(refresh_token),
         ctx,
     )
 }

@@ -170,6 +170,8 @@ pub fn update_registration(
         draft.exchange_audiences = policy.audiences.clone();
         draft.exchange_impersonation = policy.impersonation;
     }
+    // The operator's profile too: the client's new metadata must still meet it.
+    draft.profile = current.metadata.profile;
     draft.sector_redirect_uris = sector_redirect_uris(&current, &draft, ctx);
     let Registered { mut client, .. } = register(draft, &ctx.config.issuer, ctx.kek, ctx.now)?;
     // OIDC Core §8.1: the pairwise `sub` derives from the sector; another sector would

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ClientDraft, MAX_URI, SUPPORTED_RESPONSE_TYPES, metadata_error};
-use crate::domain::{ClientDisplay, GrantType, ResponseType, Scopes};
+use crate::domain::{ClientDisplay, GrantType, Profile, ResponseType, Scopes};
 use crate::protocol::resource_indicators::check_resource;
 use crate::protocol::{OAuthError, SUPPORTED_SCOPES};
 
@@ -64,6 +64,8 @@ struct OperatorMetadata {
     /// RFC 8693 policy (`token_exchange` as stored): the audiences, and impersonation.
     exchange_audiences: Option<Vec<String>>,
     exchange_impersonation: Option<bool>,
+    /// The security profile (`fapi2`), or none.
+    profile: Option<String>,
 }
 
 /// The one mapping of a malformed body to RFC 7591 §3.2.2 `invalid_client_metadata`:
@@ -194,6 +196,7 @@ impl Metadata {
             require_mfa: false,
             exchange_audiences: Vec::new(),
             exchange_impersonation: false,
+            profile: None,
         })
     }
 }
@@ -241,6 +244,13 @@ pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError>
     draft.require_mfa = operator.require_mfa.unwrap_or(false);
     draft.exchange_audiences = operator.exchange_audiences.unwrap_or_default();
     draft.exchange_impersonation = operator.exchange_impersonation.unwrap_or(false);
+    draft.profile =
+        match operator.profile.as_deref() {
+            None => None,
+            Some(name) => Some(Profile::parse(name).ok_or_else(|| {
+                metadata_error(format!("profile {name} is not supported (fapi2)"))
+            })?),
+        };
     Ok(draft)
 }
 

@@ -18,13 +18,15 @@ use serde_json::{Value, json};
 
 use super::authorize::ResponseType;
 use super::authorize::request_object::REQUEST_OBJECT_ALGS;
+use super::profile::ClientProfile;
 use super::resource_indicators::check_resource;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::{
-    ApplicationType, ClientDisplay, ClientMetadata, GrantType, Scopes, SubjectType, UnixTime,
+    ApplicationType, ClientDisplay, ClientMetadata, GrantType, Profile, Scopes, SubjectType,
+    UnixTime,
 };
 use crate::store::{AuthMethod, Client, StoreError};
 
@@ -84,6 +86,9 @@ pub struct ClientDraft {
     /// RFC 8693: whether the client may exchange without an actor token (impersonate);
     /// otherwise it may only delegate. Operators only (`--exchange-impersonation`).
     pub exchange_impersonation: bool,
+    /// The security profile the client is held to (`protocol::profile`). Set by
+    /// operators only (`--profile`, the admin API's `profile`).
+    pub profile: Option<Profile>,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -257,9 +262,11 @@ pub fn register(
         &draft.redirect_uris,
         application_type,
     )?;
+    let profile = ClientProfile::new(draft.profile);
     let mut metadata = ClientMetadata {
         display: draft.display,
         token_exchange,
+        profile: draft.profile,
         require_pushed_authorization_requests: draft.require_pushed_authorization_requests
             == Some(true),
         ..Default::default()
@@ -353,6 +360,7 @@ pub fn register(
         frontchannel_logout,
     };
     let mut client = client;
+    profile.shape_registration(&mut client)?;
     let client_secret = issue_secret(&mut client, kek)?;
     Ok(Registered {
         client,

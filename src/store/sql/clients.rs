@@ -278,10 +278,14 @@ pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> Sto
 /// Inside the caller's transaction: an RFC 7592 §2.2 update, applied only if the
 /// registration access token hash is still `token_hash` (the row locked meanwhile). What
 /// only an operator sets (`first_party`, `require_mfa`, `resources`, the token exchange
-/// policy) and, when `keeps_secret`, the secret columns are taken from the row as it is
-/// now, not from `client`: the request was checked against an earlier read (and may have
-/// waited seconds for a sector document), and an operator's change made meanwhile (a
-/// rotated secret, a removed policy) must not be undone by it.
+/// policy, the security profile) and, when `keeps_secret`, the secret columns are taken
+/// from the row as it is now, not from `client`: the request was checked against an
+/// earlier read (and may have waited seconds for a sector document), and an operator's
+/// change made meanwhile (a rotated secret, a removed policy) must not be undone by it.
+/// A profile changed meanwhile refuses the update instead (`false`, the token not
+/// rotated): its metadata was checked against the other profile, so neither that
+/// metadata with the new profile nor the old profile may be stored. A retry is checked
+/// against the new one.
 pub(super) fn update_registered_client_in(
     conn: &mut AnyConnection,
     client: &Client,
@@ -294,6 +298,9 @@ pub(super) fn update_registered_client_in(
     let Some(fresh) = find_client_in(conn, &client.id)? else {
         return Ok(false);
     };
+    if fresh.metadata.profile != client.metadata.profile {
+        return Ok(false);
+    }
     let mut merged = client.clone();
     merged.first_party = fresh.first_party;
     merged.require_mfa = fresh.require_mfa;
