@@ -166,7 +166,7 @@ impl TestWorld {
         scope: &str,
         redirect_uri_sent: bool,
     ) -> String {
-        self.insert_code(client, user, scope, redirect_uri_sent, &[])
+        self.insert_code(client, user, scope, redirect_uri_sent, &[], None)
     }
 
     /// As `issue_code`, for a request that named RFC 8707 `resources`.
@@ -177,7 +177,33 @@ impl TestWorld {
         scope: &str,
         resources: &[&str],
     ) -> String {
-        self.insert_code(client, user, scope, true, resources)
+        self.insert_code(client, user, scope, true, resources, None)
+    }
+
+    /// As `issue_code`, in the browser session `sid` (a live one is recorded here, ending
+    /// at `session_expires_at`): the ID token then carries the `sid`.
+    pub fn issue_code_in_session(
+        &self,
+        client: &Client,
+        user: &User,
+        scope: &str,
+        sid: &str,
+        session_expires_at: UnixTime,
+    ) -> String {
+        let now = self.clock.now();
+        self.store
+            .record_session(&crate::store::BrowserSession {
+                sid: sid.to_owned(),
+                user_id: user.id.clone(),
+                store_key: random_token(16),
+                created_at: now,
+                expires_at: session_expires_at,
+                ended_at: None,
+                user_agent: None,
+                ip_address: None,
+            })
+            .unwrap();
+        self.insert_code(client, user, scope, true, &[], Some(sid))
     }
 
     fn insert_code(
@@ -187,6 +213,7 @@ impl TestWorld {
         scope: &str,
         redirect_uri_sent: bool,
         resources: &[&str],
+        sid: Option<&str>,
     ) -> String {
         let code = random_token(32);
         let now = self.clock.now();
@@ -202,7 +229,7 @@ impl TestWorld {
                 nonce: None,
                 code_challenge: Some(pkce_s256(VERIFIER)),
                 code_challenge_method: Some("S256".to_owned()),
-                session_id: None,
+                session_id: sid.map(str::to_owned),
                 auth_time: now,
                 created_at: now,
                 expires_at: now + self.config.authorization_code_ttl,

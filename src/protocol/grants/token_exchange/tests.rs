@@ -621,3 +621,5 @@ fn act_targets_and_scopes_compose_as_the_rfc_says() {
         ErrorCode::InvalidScope
     );
 }
+
+mod subject;
