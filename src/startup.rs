@@ -251,7 +251,11 @@ pub async fn build_state_with_clock(
     .spawn();
     // Nothing is fetched here: an upstream's discovery waits for its first use, so one
     // that is down delays no start (issue 24).
-    let upstreams = Arc::new(crate::upstream::Upstreams::new(&settings, clock.clone())?);
+    let upstreams = Arc::new(crate::upstream::Upstreams::new(
+        &settings,
+        clock.clone(),
+        keys.clone(),
+    )?);
     Ok(AppState {
         settings,
         protocol_config,

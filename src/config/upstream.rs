@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{ConfigError, bad};
-use crate::domain::Secret;
+use crate::domain::{KeyAlgorithm, Secret};
 
 /// How an upstream identity that no link names yet may be linked to a local account
 /// (`link`).
@@ -27,6 +27,10 @@ pub enum LinkMode {
 pub enum UpstreamAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OIDC Core §9: a client assertion signed with our own signing key
+    /// of this algorithm (`token_endpoint_auth_signing_alg`, RS256 by default). The
+    /// upstream knows the public key from our `/jwks` (its `jwks_uri` for us).
+    PrivateKeyJwt(KeyAlgorithm),
 }
 
 /// How the upstream returns its authorization response (`response_mode`).
@@ -89,7 +93,9 @@ pub struct UpstreamProvider {
     /// Our claim name → the upstream's claim name (`[upstream.claims]`), for the claims a
     /// JIT account is given. The defaults are the same names.
     pub claims: BTreeMap<String, String>,
-    /// Signing out here also sends the browser to the upstream's `end_session_endpoint`.
+    /// Signing out here also sends the browser to the upstream's `end_session_endpoint`
+    /// (OIDC RP-Initiated Logout), with the ID token of the sign-in as `id_token_hint`:
+    /// kept, sealed, for such providers only.
     pub end_session: bool,
     pub response_mode: UpstreamResponseMode,
     pub kind: UpstreamKind,
@@ -111,6 +117,7 @@ struct RawProvider {
     client_id: Option<String>,
     client_secret: Option<String>,
     token_endpoint_auth_method: Option<String>,
+    token_endpoint_auth_signing_alg: Option<String>,
     scopes: Option<Vec<String>>,
     #[serde(default)]
     jit: bool,
@@ -232,6 +239,27 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
                 .into(),
         );
     }
+    if microsoft {
+        for t in &raw.tenants {
+            if t.trim() != "*" && !is_tenant_id(t.trim()) {
+                return Err(format!(
+                    "tenants: {t:?} is not a tenant id (a GUID such as 9188040d-6c67-4c5b-b112-36a304b66dad; not common, organizations, consumers or a domain name)"
+                ));
+            }
+        }
+    }
+    // Linking by a verified address trusts the provider for its domains: for multi-tenant
+    // Entra ID that is the operator's own tenants, never every tenant (personal accounts
+    // and unmanaged tenants included).
+    if microsoft
+        && raw.link.as_deref() == Some("verified_email")
+        && (raw.tenants.is_empty() || raw.tenants.iter().any(|t| t.trim() == "*"))
+    {
+        return Err(
+            "preset = \"microsoft\" with link = \"verified_email\" needs tenants = [\"<tenant id>\", ...] (your tenants' GUIDs; not \"*\")"
+                .into(),
+        );
+    }
     if !microsoft && raw.discovery_url.is_some() {
         return Err("discovery_url is for preset = \"microsoft\"".into());
     }
@@ -264,19 +292,52 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
         None | Some("client_secret_basic") => UpstreamAuthMethod::ClientSecretBasic,
         Some("client_secret_post") => UpstreamAuthMethod::ClientSecretPost,
         Some("private_key_jwt") => {
-            return Err("token_endpoint_auth_method private_key_jwt is not supported by this version; use client_secret_basic or client_secret_post".into());
+            let alg = raw
+                .token_endpoint_auth_signing_alg
+                .as_deref()
+                .unwrap_or("RS256");
+            let alg = KeyAlgorithm::parse(alg).ok_or_else(|| {
+                format!(
+                    "token_endpoint_auth_signing_alg {alg:?}: expected RS256, PS256, ES256 or EdDSA"
+                )
+            })?;
+            UpstreamAuthMethod::PrivateKeyJwt(alg)
         }
         Some(other) => {
             return Err(format!(
-                "token_endpoint_auth_method {other:?}: expected client_secret_basic or client_secret_post"
+                "token_endpoint_auth_method {other:?}: expected client_secret_basic, client_secret_post or private_key_jwt"
             ));
         }
     };
-    let client_secret = raw
-        .client_secret
-        .filter(|s| !s.is_empty())
-        .map(Secret::new)
-        .ok_or("client_secret is required")?;
+    if raw.token_endpoint_auth_signing_alg.is_some()
+        && !matches!(auth_method, UpstreamAuthMethod::PrivateKeyJwt(_))
+    {
+        return Err(
+            "token_endpoint_auth_signing_alg is for token_endpoint_auth_method = \"private_key_jwt\""
+                .into(),
+        );
+    }
+    let client_secret = match auth_method {
+        UpstreamAuthMethod::PrivateKeyJwt(_) => {
+            if github {
+                return Err(
+                    "preset = \"github\" has no private_key_jwt (GitHub takes a client_secret)"
+                        .into(),
+                );
+            }
+            // A secret that is never sent would only be a secret to leak.
+            if raw.client_secret.is_some() {
+                return Err("client_secret is not used with private_key_jwt (leave it out)".into());
+            }
+            None
+        }
+        _ => Some(
+            raw.client_secret
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .ok_or("client_secret is required")?,
+        ),
+    };
     let mut scopes = raw.scopes.unwrap_or_else(|| {
         if github {
             vec!["read:user".into(), "user:email".into()]
@@ -320,6 +381,14 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
                 .into(),
         );
     }
+    // JIT copies an address vouched for by the provider as verified; GitHub's flag is as
+    // stale for that as for linking (review M3): refused rather than half-trusted.
+    if github && !trusted_email_domains.is_empty() {
+        return Err(
+            "trusted_email_domains is refused for preset = \"github\" (GitHub's verified addresses are never checked again)"
+                .into(),
+        );
+    }
     if link == LinkMode::VerifiedEmail && trusted_email_domains.is_empty() {
         return Err(
             "link = \"verified_email\" needs trusted_email_domains (the domains this provider owns)"
@@ -340,13 +409,25 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
             ));
         }
     }
-    if raw.end_session {
+    if raw.end_session && github {
         return Err(
-            "end_session (upstream logout) is not supported by this version: signing out ends the Portcullis session only".into(),
+            "end_session is not for preset = \"github\" (GitHub has no logout endpoint)".into(),
+        );
+    }
+    if raw.end_session && preset.as_deref() == Some("google") {
+        return Err(
+            "end_session is not for preset = \"google\" (Google has no end_session_endpoint)"
+                .into(),
         );
     }
     let response_mode = match raw.response_mode.as_deref() {
         None | Some("query") => UpstreamResponseMode::Query,
+        Some("form_post") if github => {
+            return Err(
+                "response_mode = \"form_post\" is not for preset = \"github\" (GitHub answers by query)"
+                    .into(),
+            );
+        }
         Some("form_post") => UpstreamResponseMode::FormPost,
         Some(other) => {
             return Err(format!(
@@ -403,7 +484,7 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
         allow_private_network: raw.allow_private_network,
         preset,
         client_id,
-        client_secret: Some(client_secret),
+        client_secret,
         auth_method,
         scopes,
         jit: raw.jit,
@@ -419,9 +500,20 @@ fn check(raw: RawProvider) -> Result<UpstreamProvider, String> {
 /// `tid` that is not a tenant id (a GUID's characters only), so that no token can steer
 /// the expected issuer anywhere else.
 pub fn issuer_for_tenant(template: &str, tid: &str) -> Option<String> {
-    let plausible =
-        (1..=64).contains(&tid.len()) && tid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    plausible.then(|| template.replace("{tenantid}", tid))
+    // Entra ID writes tenant ids in lowercase; any other spelling of the same GUID would
+    // be another issuer, hence another identity key, for the same tenant (review L7).
+    let canonical = is_tenant_id(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase());
+    canonical.then(|| template.replace("{tenantid}", tid))
+}
+
+/// Whether `id` is a GUID (8-4-4-4-12 hex digits, either case): an Entra ID tenant id.
+pub fn is_tenant_id(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl UpstreamProvider {
@@ -582,6 +674,122 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_microsoft_preset_links_by_address_only_for_listed_tenant_ids() {
+        let base = "id = \"ms\"\nname = \"Microsoft\"\npreset = \"microsoft\"\nclient_id = \"c\"\nclient_secret = \"s\"\nlink = \"verified_email\"\ntrusted_email_domains = [\"corp.example\"]\n";
+        let error = one(base).unwrap_err();
+        assert!(error.message.contains("needs tenants"), "{}", error.message);
+        let error = one(&format!("{base}tenants = [\"*\"]")).unwrap_err();
+        assert!(error.message.contains("needs tenants"), "{}", error.message);
+        for bad in [
+            "organizations",
+            "common",
+            "consumers",
+            "corp.example",
+            "9188040d",
+        ] {
+            let error = one(&format!("{base}tenants = [\"{bad}\"]")).unwrap_err();
+            assert!(
+                error.message.contains("not a tenant id"),
+                "{bad}: {}",
+                error.message
+            );
+        }
+        let p = one(&format!(
+            "{base}tenants = [\"9188040D-6C67-4C5B-B112-36A304B66DAD\"]"
+        ))
+        .unwrap();
+        assert_eq!(p.link, LinkMode::VerifiedEmail);
+        assert_eq!(
+            p.kind,
+            UpstreamKind::Microsoft {
+                discovery: "https://login.microsoftonline.com/common/v2.0".into(),
+                tenants: vec!["9188040d-6c67-4c5b-b112-36a304b66dad".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn github_takes_no_trusted_domains_and_no_form_post() {
+        let gh = "id = \"gh\"\nname = \"GitHub\"\npreset = \"github\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+        let error = one(&format!(
+            "{gh}jit = true\ntrusted_email_domains = [\"corp.example\"]"
+        ))
+        .unwrap_err();
+        assert!(
+            error.message.contains("trusted_email_domains is refused"),
+            "{}",
+            error.message
+        );
+        let error = one(&format!("{gh}response_mode = \"form_post\"")).unwrap_err();
+        assert!(
+            error.message.contains("GitHub answers by query"),
+            "{}",
+            error.message
+        );
+        assert!(one(&format!("{gh}jit = true")).is_ok());
+    }
+
+    #[test]
+    fn google_takes_no_end_session() {
+        let error = one("id = \"g\"\nname = \"Google\"\npreset = \"google\"\nclient_id = \"c\"\nclient_secret = \"s\"\nend_session = true").unwrap_err();
+        assert!(
+            error.message.contains("no end_session_endpoint"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_tenant_id_is_a_lowercase_guid_in_an_issuer() {
+        assert!(is_tenant_id("9188040D-6c67-4c5b-b112-36a304b66dad"));
+        assert!(!is_tenant_id("9188040d-6c67-4c5b-b112-36a304b66da"));
+        assert!(!is_tenant_id("9188040d6c674c5bb11236a304b66dad"));
+        assert_eq!(
+            issuer_for_tenant(
+                MICROSOFT_ISSUER_TEMPLATE,
+                "9188040D-6C67-4C5B-B112-36A304B66DAD"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn private_key_jwt_needs_no_secret_and_names_one_of_our_algorithms() {
+        let base = "id = \"corp\"\nname = \"Corp\"\nissuer = \"https://id.corp.example\"\nclient_id = \"c\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n";
+        let p = one(base).unwrap();
+        assert_eq!(
+            p.auth_method,
+            UpstreamAuthMethod::PrivateKeyJwt(KeyAlgorithm::Rs256)
+        );
+        assert!(p.client_secret.is_none());
+        let es = one(&format!(
+            "{base}token_endpoint_auth_signing_alg = \"ES256\""
+        ))
+        .unwrap();
+        assert_eq!(
+            es.auth_method,
+            UpstreamAuthMethod::PrivateKeyJwt(KeyAlgorithm::Es256)
+        );
+        for (extra, message) in [
+            (
+                "token_endpoint_auth_signing_alg = \"HS256\"",
+                "expected RS256",
+            ),
+            ("client_secret = \"s\"", "not used with private_key_jwt"),
+        ] {
+            let error = one(&format!("{base}{extra}")).unwrap_err();
+            assert!(error.message.contains(message), "{}", error.message);
+        }
+        let error = one(&format!(
+            "{GOOD}token_endpoint_auth_signing_alg = \"RS256\""
+        ))
+        .unwrap_err();
+        assert!(error.message.contains("is for"), "{}", error.message);
+        let error = one("id = \"gh\"\nname = \"GitHub\"\npreset = \"github\"\nclient_id = \"c\"\ntoken_endpoint_auth_method = \"private_key_jwt\"").unwrap_err();
+        assert!(error.message.contains("github"), "{}", error.message);
     }
 
     #[test]

@@ -181,6 +181,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: NOW + 1000,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

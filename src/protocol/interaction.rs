@@ -409,6 +409,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: auth_time + 3600,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

@@ -30,6 +30,10 @@ pub struct VerifiedIdentity {
     pub issuer: String,
     pub subject: String,
     pub claims: Map<String, Value>,
+    /// The provider could not say which address is its user's (GitHub's `/user/emails`
+    /// failed): an unknown identity gets no JIT account (one with the address may
+    /// exist here), and a linked one keeps the address recorded before.
+    pub email_unavailable: bool,
 }
 
 /// The profile the upstream's claims give, through the provider's claim mapping.
@@ -237,6 +241,10 @@ pub enum Resolution {
     UntrustedEmail,
     /// No account, and none made: the person may link it to theirs.
     NoAccount,
+    /// JIT would make an account, but the provider did not say the person's address
+    /// (so whether an account here has it is unknown): nothing made, refused
+    /// (`upstream.refused`, `email_unavailable`).
+    EmailUnavailable,
 }
 
 fn event(
@@ -350,6 +358,12 @@ pub fn resolve(
     if !provider.jit {
         return Ok(Resolution::NoAccount);
     }
+    // Without the address, a JIT account could be a second account of someone who has
+    // one here (the address check below would find nothing): fail closed.
+    if identity.email_unavailable {
+        record_refusal(ctx, &provider.id, "email_unavailable", address)?;
+        return Ok(Resolution::EmailUnavailable);
+    }
     // 3. JIT. The address is copied only when the provider vouches for it (verified, of
     // a trusted domain): any upstream can claim any address verified, and an address
     // it is not trusted for would squat (or impersonate) someone else's.
@@ -419,10 +433,18 @@ pub fn touch(
     identity: &VerifiedIdentity,
 ) -> Result<(), OAuthError> {
     let profile = profile_of(provider, &identity.claims);
+    // An address the provider could not tell this time is not taken for "none".
+    let kept = if identity.email_unavailable {
+        ctx.store
+            .find_upstream_identity(&identity.issuer, &identity.subject)?
+            .and_then(|row| row.email)
+    } else {
+        profile.shown_email().map(str::to_owned)
+    };
     ctx.store.touch_upstream_identity(
         &identity.issuer,
         &identity.subject,
-        profile.shown_email(),
+        kept.as_deref(),
         ctx.now,
     )?;
     Ok(())
@@ -890,6 +912,7 @@ mod tests {
                 .collect(),
             expires_at: 10_000,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

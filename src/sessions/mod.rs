@@ -101,6 +101,12 @@ pub struct SsoSession {
     /// id; issue 24): ID tokens of grants made in it carry it as `idp`.
     #[serde(default)]
     pub idp: Option<String>,
+    /// The upstream's ID token, sealed under the key-encryption key, for a provider with
+    /// `end_session` (issue 24): the `id_token_hint` of its logout. Kept inside the
+    /// session so that it is written only by a sign-in that succeeded and goes whenever
+    /// the session does (expiry, replacement, sign-out anywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_id_token: Option<String>,
 }
 
 impl SsoSession {
@@ -754,6 +760,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: 2,
             idp: None,
+            upstream_id_token: None,
         };
         let shown = format!("{session:?}");
         assert!(!shown.contains("the-cookie-value"), "{shown}");

@@ -8,6 +8,10 @@
 //! The rules of what a verified identity leads to are `protocol::upstream`'s; this module
 //! only talks to the upstream. Upstream tokens are never stored.
 
+mod assertion;
+mod github;
+mod net;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +32,8 @@ use crate::config::upstream::{UpstreamAuthMethod, UpstreamKind, UpstreamResponse
 use crate::config::{Settings, UpstreamProvider};
 use crate::crypto::tokens::random_token;
 use crate::domain::{Clock, UnixTime};
+use crate::keyring::KeyRing;
+use net::{capped_call, check_endpoints, error_chain, http_client, json_of, private_allowed};
 
 /// An unknown `kid` fetches the JWK Set again at most this often per provider.
 pub const JWKS_REFETCH_FLOOR: i64 = 30;
@@ -145,179 +151,26 @@ pub struct VerifiedToken {
     pub auth_time: Option<UnixTime>,
     /// Every claim of the verified ID token (for the claim mapping).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The provider could not say which address is its user's (GitHub's
+    /// `/user/emails` failed): no `email` claim, though there may be one.
+    pub email_unavailable: bool,
+    /// The ID token itself, for a provider with `end_session` only (its logout's
+    /// `id_token_hint`); otherwise not kept.
+    pub id_token: Option<String>,
 }
 
 /// Every configured upstream, each with its HTTP client.
 pub struct Upstreams {
     providers: Vec<Arc<Provider>>,
     clock: Arc<dyn Clock>,
+    /// Our signing keys: `private_key_jwt` client assertions are signed with them.
+    keys: Arc<KeyRing>,
 }
 
-/// Resolves names to public addresses only, so that a discovery document cannot point
-/// our requests (with the client secret, or an access token) at an internal service, and
-/// a name that re-resolves to one later is refused too (SSRF).
-struct PublicResolver;
-
-impl reqwest::dns::Resolve for PublicResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| crate::domain::is_public_address(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} has no public address").into());
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// Whether a provider may reach non-public addresses: the operator said so
-/// (`allow_private_network`), or its issuer itself is on one (`localhost`, or a
-/// loopback or private address literal: the operator pointed us there).
-fn private_allowed(settings: &UpstreamProvider) -> bool {
-    if settings.allow_private_network {
-        return true;
-    }
-    let issuer = match &settings.kind {
-        UpstreamKind::Github { web, .. } => web.as_str(),
-        UpstreamKind::Microsoft { discovery, .. } => discovery.as_str(),
-        UpstreamKind::OpenId => settings.issuer.as_str(),
-    };
-    url::Url::parse(issuer).is_ok_and(|u| match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => !crate::domain::is_public_address(ip.into()),
-        Some(url::Host::Ipv6(ip)) => !crate::domain::is_public_address(ip.into()),
-        None => false,
-    })
-}
-
-/// Whether `endpoint`, named by `provider`'s discovery, may be used: https (plain http
-/// only to loopback, for an issuer that is itself http on loopback: a development
-/// set-up), and an address literal public unless the provider may reach private ones.
-/// A token request or a UserInfo call over http would show the client secret or the
-/// access token to the network.
-fn endpoint_allowed(settings: &UpstreamProvider, endpoint: &str) -> Result<(), String> {
-    let url = url::Url::parse(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
-    let loopback = |u: &url::Url| match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    let issuer = url::Url::parse(&settings.issuer).ok();
-    match url.scheme() {
-        "https" => {}
-        "http"
-            if loopback(&url)
-                && issuer
-                    .as_ref()
-                    .is_some_and(|i| i.scheme() == "http" && loopback(i)) => {}
-        _ => return Err(format!("{endpoint}: not https")),
-    }
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-        _ => None,
-    };
-    if literal.is_some_and(|ip| !crate::domain::is_public_address(ip)) && !private_allowed(settings)
-    {
-        return Err(format!("{endpoint}: not a public address"));
-    }
-    Ok(())
-}
-
-/// Every endpoint a discovery document names, checked by [`endpoint_allowed`].
-fn check_endpoints(settings: &UpstreamProvider, metadata: &Metadata) -> Result<(), String> {
-    let mut endpoints = vec![
-        metadata.authorization_endpoint().to_string(),
-        metadata.jwks_uri().to_string(),
-    ];
-    if let Some(e) = metadata.token_endpoint() {
-        endpoints.push(e.to_string());
-    }
-    if let Some(e) = metadata.userinfo_endpoint() {
-        endpoints.push(e.to_string());
-    }
-    if let Some(e) = &metadata.additional_metadata().end_session_endpoint {
-        endpoints.push(e.clone());
-    }
-    endpoints
-        .iter()
-        .try_for_each(|e| endpoint_allowed(settings, e))
-}
-
-/// Reads a response body, at most [`MAX_JSON`] bytes (streamed: a huge or endless answer
-/// is cut off, never held whole).
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_JSON as u64)
-    {
-        return Err("answer too large".into());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e))? {
-        if body.len() + chunk.len() > MAX_JSON {
-            return Err("answer too large".into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The openidconnect crate's HTTP calls (discovery, JWK Set, token request) through our
-/// client, with [`read_capped`] (its own reqwest adapter reads any size).
-async fn capped_call(
-    http: &reqwest::Client,
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, std::io::Error> {
-    let (parts, body) = request.into_parts();
-    let mut builder = http.request(parts.method, parts.uri.to_string()).body(body);
-    for (name, value) in &parts.headers {
-        builder = builder.header(name, value);
-    }
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| std::io::Error::other(error_chain(&e)))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_capped(response).await.map_err(std::io::Error::other)?;
-    let mut out = openidconnect::HttpResponse::new(body);
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    Ok(out)
-}
-
-/// The HTTP client for upstreams: the process's TLS stack and the system's roots, short
-/// timeouts, and no redirects (a redirect followed from a token or JWKS request could be
-/// sent anywhere: SSRF; the openidconnect crate asks for this). `public_only`: names
-/// resolve to public addresses only, and no proxy (which would resolve them itself).
-fn http_client(public_only: bool) -> anyhow::Result<reqwest::Client> {
-    crate::crypto::install_tls_provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut builder = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(8))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")));
-    if public_only {
-        builder = builder.no_proxy().dns_resolver(Arc::new(PublicResolver));
-    }
-    Ok(builder.build()?)
+/// Where upstream `id` sends the browser after its logout (`end_session`):
+/// `{issuer}/upstream/{id}/logged-out`, to register there as a `post_logout_redirect_uri`.
+pub fn logged_out_url(issuer: &str, id: &str) -> String {
+    format!("{issuer}/upstream/{id}/logged-out")
 }
 
 /// Where upstream `id` sends the browser back: `{issuer}/upstream/{id}/callback`
@@ -327,7 +180,25 @@ pub fn callback_url(issuer: &str, id: &str) -> String {
 }
 
 impl Upstreams {
-    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
+    ) -> anyhow::Result<Self> {
+        // A client assertion no key of ours can sign would only show at the first
+        // sign-in, as the upstream's fault (review L5): a configuration error here.
+        for p in &settings.upstreams {
+            if let UpstreamAuthMethod::PrivateKeyJwt(alg) = p.auth_method
+                && keys.current().signing_key(alg, clock.now()).is_none()
+            {
+                anyhow::bail!(
+                    "upstream {}: token_endpoint_auth_signing_alg = {:?}, but we have no active {} signing key",
+                    p.id,
+                    alg.as_str(),
+                    alg.as_str()
+                );
+            }
+        }
         let public = http_client(true)?;
         let private = http_client(false)?;
         let providers = settings
@@ -346,7 +217,11 @@ impl Upstreams {
                 })
             })
             .collect();
-        Ok(Self { providers, clock })
+        Ok(Self {
+            providers,
+            clock,
+            keys,
+        })
     }
 
     /// The configured providers, in configuration order.
@@ -519,7 +394,11 @@ impl Upstreams {
         .set_redirect_uri(redirect)
         .set_auth_type(match settings.auth_method {
             UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-            UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
+            // No secret: the crate puts `client_id` in the body, the assertion goes
+            // with it (`finish`).
+            UpstreamAuthMethod::ClientSecretPost | UpstreamAuthMethod::PrivateKeyJwt(_) => {
+                AuthType::RequestBody
+            }
         });
         Ok(client)
     }
@@ -536,6 +415,49 @@ impl Upstreams {
             }
         }
         targets
+    }
+
+    /// The provider's `end_session_endpoint`, its metadata fetched if this instance has
+    /// none yet (after a restart, or on another instance than the sign-in's): for the
+    /// logout page's CSP, which must let its form lead there (review M1), and to decide
+    /// whether a sign-in's ID token is worth keeping. `None`: GitHub, no such endpoint,
+    /// or the provider cannot be reached.
+    pub async fn end_session_endpoint(&self, id: &str) -> Option<String> {
+        let provider = self.provider(id)?;
+        if matches!(provider.settings.kind, UpstreamKind::Github { .. }) {
+            return None;
+        }
+        let metadata = self.metadata(provider).await.ok()?;
+        metadata.additional_metadata().end_session_endpoint.clone()
+    }
+
+    /// OIDC RP-Initiated Logout §2 at provider `id`: its `end_session_endpoint` with
+    /// `id_token_hint`, `post_logout_redirect_uri` ([`logged_out_url`]), `client_id` and
+    /// `state`. `None`: its discovery names no such endpoint.
+    pub async fn end_session_url(
+        &self,
+        id: &str,
+        id_token_hint: &str,
+        state: &str,
+        issuer: &str,
+    ) -> Result<Option<String>, UpstreamError> {
+        let provider = self
+            .provider(id)
+            .ok_or_else(|| refused("unknown_provider", id))?;
+        if matches!(provider.settings.kind, UpstreamKind::Github { .. }) {
+            return Ok(None);
+        }
+        let metadata = self.metadata(provider).await?;
+        let Some(endpoint) = &metadata.additional_metadata().end_session_endpoint else {
+            return Ok(None);
+        };
+        let mut url = url::Url::parse(endpoint).map_err(|e| refused("end_session_endpoint", e))?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", id_token_hint)
+            .append_pair("post_logout_redirect_uri", &logged_out_url(issuer, id))
+            .append_pair("client_id", &provider.settings.client_id)
+            .append_pair("state", state);
+        Ok(Some(url.to_string()))
     }
 
     /// Whether `iss` of an authorization response (RFC 9207) is the provider's: its
@@ -582,7 +504,7 @@ impl Upstreams {
             .provider(id)
             .ok_or_else(|| refused("unknown_provider", id))?;
         if let UpstreamKind::Github { web, .. } = &provider.settings.kind {
-            return github_begin(provider, web);
+            return github::github_begin(provider, web);
         }
         let metadata = self.metadata(provider).await?;
         let client = Self::client(provider, metadata)?;
@@ -643,10 +565,27 @@ impl Upstreams {
         let metadata = self.metadata(provider).await?;
         let client = Self::client(provider, metadata.clone())?;
         let exchange_client = client.clone();
-        let response = exchange_client
+        let mut exchange = exchange_client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| refused("token_request", e))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        if let UpstreamAuthMethod::PrivateKeyJwt(alg) = provider.settings.auth_method {
+            let endpoint = metadata
+                .token_endpoint()
+                .map(|e| e.to_string())
+                .ok_or_else(|| refused("token_request", "no token endpoint"))?;
+            let jwt = assertion::client_assertion(
+                &self.keys.current(),
+                alg,
+                &provider.settings.client_id,
+                &endpoint,
+                self.clock.now(),
+            )?;
+            exchange = exchange
+                .add_extra_param("client_assertion_type", assertion::JWT_BEARER)
+                .add_extra_param("client_assertion", jwt);
+        }
+        let response = exchange
             .request_async(&|r| capped_call(&provider.http, r))
             .await
             .map_err(|e| match e {
@@ -791,6 +730,8 @@ impl Upstreams {
             subject,
             auth_time,
             claims,
+            email_unavailable: false,
+            id_token: provider.settings.end_session.then(|| id_token.to_string()),
         })
     }
 }
@@ -812,135 +753,6 @@ pub fn fresh_enough(
     };
     (!force.login || at >= started_at - IAT_SKEW)
         && force.max_age.is_none_or(|max| now - at <= max + IAT_SKEW)
-}
-
-/// GitHub's authorization request (its "Authorizing OAuth apps" page): state and PKCE
-/// (S256); no nonce, as there is no ID token.
-fn github_begin(provider: &Provider, web: &str) -> Result<Begun, UpstreamError> {
-    let state = random_token(32);
-    let verifier = PkceCodeVerifier::new(random_token(48));
-    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
-    let mut url = url::Url::parse(&format!("{web}/login/oauth/authorize"))
-        .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
-    url.query_pairs_mut()
-        .append_pair("client_id", &provider.settings.client_id)
-        .append_pair("redirect_uri", &provider.redirect_uri)
-        .append_pair("scope", &provider.settings.scopes.join(" "))
-        .append_pair("state", &state)
-        .append_pair("code_challenge", challenge.as_str())
-        .append_pair("code_challenge_method", "S256")
-        .append_pair("allow_signup", "false");
-    Ok(Begun {
-        url: url.to_string(),
-        state,
-        nonce: String::new(),
-        pkce_verifier: verifier.secret().clone(),
-    })
-}
-
-impl Upstreams {
-    /// GitHub's code exchange and its user: `POST {web}/login/oauth/access_token`
-    /// (JSON; an error is a 200 with `error`), then `GET {api}/user` for the stable
-    /// numeric `id` (the subject; logins can be renamed) and `GET {api}/user/emails` for
-    /// the primary address and whether GitHub verified it.
-    async fn github_finish(
-        &self,
-        provider: &Provider,
-        web: &str,
-        api: &str,
-        code: &str,
-        pkce_verifier: &str,
-    ) -> Result<VerifiedToken, UpstreamError> {
-        let settings = &provider.settings;
-        let secret = settings
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose().clone())
-            .unwrap_or_default();
-        let unreachable = |e: reqwest::Error| UpstreamError::Unreachable(error_chain(&e));
-        let token = provider
-            .http
-            .post(format!("{web}/login/oauth/access_token"))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&[
-                ("client_id", settings.client_id.as_str()),
-                ("client_secret", secret.as_str()),
-                ("code", code),
-                ("redirect_uri", provider.redirect_uri.as_str()),
-                ("code_verifier", pkce_verifier),
-            ])
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let token: serde_json::Value = json_of(token)
-            .await
-            .map_err(|e| refused("token_request", e))?;
-        let Some(access_token) = token["access_token"].as_str() else {
-            let error = token["error"].as_str().unwrap_or("no access_token");
-            return Err(refused("token_request", error));
-        };
-        let get = |path: &str| {
-            provider
-                .http
-                .get(format!("{api}{path}"))
-                .bearer_auth(access_token)
-                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .send()
-        };
-        let user = get("/user").await.map_err(unreachable)?;
-        if !user.status().is_success() {
-            return Err(refused("github_user", user.status()));
-        }
-        let user: serde_json::Value = json_of(user).await.map_err(|e| refused("github_user", e))?;
-        let subject = match &user["id"] {
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => return Err(refused("github_user", "no numeric id")),
-        };
-        check_subject(&subject)?;
-        let emails = get("/user/emails").await.map_err(unreachable)?;
-        let emails: Vec<serde_json::Value> = if emails.status().is_success() {
-            json_of(emails)
-                .await
-                .map_err(|e| refused("github_emails", e))?
-        } else {
-            // No address then (the scope was not granted, or a GitHub App without the
-            // email permission): said in the log, or a JIT account's missing address
-            // would have no explanation.
-            tracing::warn!(upstream = %settings.id, status = %emails.status(), reason = "github_emails_unavailable", "GitHub /user/emails refused: no address");
-            Vec::new()
-        };
-        // The primary address, and GitHub's `verified` for it (never the profile's
-        // public `email`, which says nothing of verification).
-        let primary = emails.iter().find(|e| e["primary"] == true);
-        let mut claims = serde_json::Map::new();
-        claims.insert("sub".into(), subject.clone().into());
-        if let Some(login) = user["login"].as_str() {
-            claims.insert("preferred_username".into(), login.into());
-        }
-        if let Some(name) = user["name"].as_str() {
-            claims.insert("name".into(), name.into());
-        }
-        if let Some(picture) = user["avatar_url"].as_str() {
-            claims.insert("picture".into(), picture.into());
-        }
-        if let Some(primary) = primary
-            && let Some(email) = primary["email"].as_str()
-        {
-            claims.insert("email".into(), email.into());
-            claims.insert(
-                "email_verified".into(),
-                (primary["verified"] == true).into(),
-            );
-        }
-        Ok(VerifiedToken {
-            issuer: web.to_owned(),
-            subject,
-            // GitHub says nothing of when its user signed in.
-            auth_time: None,
-            claims,
-        })
-    }
 }
 
 type CoreClientFor = CoreClient<
@@ -976,7 +788,10 @@ fn asymmetric(alg: &CoreJwsSigningAlgorithm) -> bool {
 
 /// Whether Entra ID tenant `tid` is accepted by `tenants` (empty or `*`: any).
 fn tenant_allowed(tenants: &[String], tid: &str) -> bool {
-    tenants.is_empty() || tenants.iter().any(|t| t == "*" || t == tid)
+    tenants.is_empty()
+        || tenants
+            .iter()
+            .any(|t| t == "*" || t.eq_ignore_ascii_case(tid))
 }
 
 /// OIDC Core §2: `sub` is at most 255 ASCII characters, and never empty.
@@ -1019,15 +834,6 @@ fn claims_reason(error: &openidconnect::ClaimsVerificationError) -> &'static str
     }
 }
 
-/// The largest JSON answer read from an upstream.
-const MAX_JSON: usize = 256 * 1024;
-
-/// A response's JSON body (at most [`MAX_JSON`] bytes).
-async fn json_of<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, String> {
-    let bytes = read_capped(response).await?;
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
-}
-
 /// The JSON object of a compact JWT's payload (already verified by the caller).
 fn payload(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     use base64::Engine;
@@ -1038,21 +844,10 @@ fn payload(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// An error and its causes, on one line (no secret is in them: URLs and statuses).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use net::endpoint_allowed;
 
     fn settings(issuer: &str, allow_private_network: bool) -> UpstreamProvider {
         let table = format!(

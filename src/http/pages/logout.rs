@@ -132,6 +132,13 @@ async fn start_page(
         // Confirming ends at the registered URI: the CSP must let the browser follow.
         crate::http::csp::allow_form_redirect(&mut response, target);
     }
+    // Or at an upstream's logout first (issue 24, `end_session`).
+    if let Some(id) = session_id(&req, &state.settings)
+        && let Ok(Some(session)) = state.sessions.load_sso(&id, state.now()).await
+        && let Some(endpoint) = super::upstream_logout::form_target(&state, &session).await
+    {
+        crate::http::csp::allow_form_redirect(&mut response, &endpoint);
+    }
     Ok(match new_cookie {
         Some(c) => with_cookie(response, &c),
         None => response,
@@ -181,6 +188,8 @@ async fn confirm_page(
         ));
     }
     let mut frames = Vec::new();
+    let mut idp = None;
+    let mut upstream_id_token = None;
     if let Some(id) = session_id(&req, &state.settings) {
         // Signing out ends what the session granted: refresh tokens (offline ones too)
         // and the access tokens issued with them; every client that got tokens in it is
@@ -191,6 +200,8 @@ async fn confirm_page(
             .await
             .map_err(OAuthError::from)?;
         if let Some(session) = session {
+            idp = session.idp.clone();
+            upstream_id_token = session.upstream_id_token.clone();
             let ending = Ending::Session {
                 sid: session.sid.clone(),
                 reason: "signed_out",
@@ -219,6 +230,16 @@ async fn confirm_page(
         Some(uri) => Some(post_logout_target(&uri, form.state.as_deref())?),
         None => None,
     };
+    // Issue 24: a session signed in through a provider with `end_session` goes on to
+    // the upstream's logout, and comes back to `target`.
+    let target = super::upstream_logout::after_sign_out(
+        &req,
+        &state,
+        idp.as_deref(),
+        upstream_id_token.as_deref(),
+        target,
+    )
+    .await;
     let response = signed_out_page(base, &frames, target.as_deref(), None);
     Ok(with_cookie(response, &cookie))
 }

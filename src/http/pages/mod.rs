@@ -11,6 +11,9 @@ pub mod security;
 pub mod sign_in_ports;
 pub mod signup;
 pub mod upstream;
+pub mod upstream_form_post;
+pub mod upstream_link;
+pub mod upstream_logout;
 pub mod upstream_start;
 pub mod verify_email;
 

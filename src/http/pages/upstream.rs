@@ -7,8 +7,6 @@
 //! Every refusal is a page that says what happened (never a 500), writes nothing but its
 //! audit line (`upstream.refused`), and clears the one-time cookie.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -17,37 +15,23 @@ use serde::Deserialize;
 use super::login::{complete, to_second_step};
 use super::render;
 use super::sign_in_ports::{FormPorts, throttle_limits};
-use super::upstream_start::{MessagePage, Waiting, cookie, message_page, unreachable_page};
-use crate::crypto::tokens::{constant_time_eq, random_token, token_hash};
+use super::upstream_start::{Waiting, cookie, message_page, unreachable_page};
+use crate::config::upstream::UpstreamResponseMode;
+use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::client_address::client_address_of;
-use crate::http::cookies::{CookieNames, known_browser};
-use crate::http::csrf::form_token;
+use crate::http::cookies::CookieNames;
 use crate::http::error::{PageError, page_response};
-use crate::http::interaction::{bound_browser, load, proceed, redirect, with_cookie};
+use crate::http::interaction::{bound_browser, load, with_cookie};
 use crate::http::paths::{self, Links};
 use crate::http::state::{State, blocking};
 use crate::protocol::OAuthError;
-use crate::protocol::interaction::{Interaction, expired};
+use crate::protocol::interaction::expired;
 use crate::protocol::sign_in::{Answer, Denied, SignIn};
-use crate::protocol::upstream::{LinkProof, Resolution, VerifiedIdentity, check_proof};
+use crate::protocol::upstream::{Resolution, VerifiedIdentity};
 use crate::upstream::UpstreamError;
 
-/// The CSRF purposes of this module's forms.
-const LINK_SIGN_IN_FORM: &str = "upstream-link-sign-in";
-const LINK_CONFIRM_FORM: &str = "upstream-link-confirm";
-
-#[derive(Template)]
-#[template(path = "upstream_link.html")]
-struct ConfirmPage<'a> {
-    ui: crate::http::ui::Ui,
-    links: Links,
-    question: &'a str,
-    proof: &'a str,
-    csrf: &'a str,
-}
-
 /// A refused callback: the page, the audit line, and the one-time cookie cleared.
-async fn refused(
+pub(super) async fn refused(
     req: &HttpRequest,
     state: &State,
     provider: &str,
@@ -73,7 +57,7 @@ async fn refused(
 
 /// A callback refused before its state and its one-time cookie matched: anyone can send
 /// one, so it is a log line (no value it carries), never an audit row.
-fn refused_unaudited(
+pub(super) fn refused_unaudited(
     state: &State,
     provider: &str,
     reason: &'static str,
@@ -103,13 +87,13 @@ fn clear_state_cookie(state: &State, response: HttpResponse) -> HttpResponse {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct CallbackParams {
-    state: Option<String>,
-    code: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-    iss: Option<String>,
+    pub(super) state: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) error_description: Option<String>,
+    pub(super) iss: Option<String>,
 }
 
 /// `GET /upstream/{id}/callback`.
@@ -178,53 +162,6 @@ fn interstitial(state: &State, response: HttpResponse) -> HttpResponse {
         let _ = page.add_cookie(&cookie.into_owned());
     }
     page
-}
-
-/// `POST /upstream/{id}/callback` (a `form_post` provider): answered by a redirect to the
-/// GET with the same parameters. The cross-site POST carries no `SameSite=Lax` cookie
-/// (neither ours nor the browser's id), while the redirect's top-level GET carries them
-/// all: so the one-time cookie stays `Lax`, and no cookie of ours ever needs
-/// `SameSite=None`.
-pub async fn callback_post(
-    path: web::Path<String>,
-    form: Result<web::Form<std::collections::BTreeMap<String, String>>, actix_web::Error>,
-    state: State,
-) -> HttpResponse {
-    let provider = path.into_inner();
-    let ui = crate::http::ui::Ui::current();
-    if state.upstreams.find(&provider).is_none() {
-        return refused_unaudited(
-            &state,
-            "unknown",
-            "unknown_provider",
-            ui.t("upstream.unknown_provider").to_owned(),
-            None,
-        );
-    }
-    let (Ok(form), Ok(mut url)) = (
-        form,
-        url::Url::parse(&crate::upstream::callback_url(
-            &state.settings.issuer,
-            &provider,
-        )),
-    ) else {
-        return refused_unaudited(
-            &state,
-            &provider,
-            "bad_request",
-            ui.t("upstream.refused").to_owned(),
-            None,
-        );
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        for name in ["state", "code", "error", "error_description", "iss"] {
-            if let Some(value) = form.get(name) {
-                query.append_pair(name, value);
-            }
-        }
-    }
-    redirect(StatusCode::SEE_OTHER, url.as_str())
 }
 
 async fn callback_page(
@@ -306,7 +243,7 @@ async fn callback_page(
         .take_upstream_state(state_value)
         .await
         .map_err(OAuthError::from)?;
-    if taken.is_none() {
+    let Some(taken) = taken else {
         // Taken meanwhile by the same callback, twice (a replay).
         return Ok(refused_unaudited(
             state,
@@ -315,7 +252,35 @@ async fn callback_page(
             generic(),
             None,
         ));
-    }
+    };
+    // A form_post provider answers by POST (kept with the state by `callback_post`),
+    // a query one in this URL: never the other way (a code in a URL of a form_post
+    // provider was not sent by it, or went somewhere it should not have).
+    let params = match (settings.response_mode, taken.response) {
+        (UpstreamResponseMode::FormPost, Some(posted))
+            if params.code.is_none() && params.error.is_none() =>
+        {
+            CallbackParams {
+                state: params.state,
+                code: posted.code,
+                error: posted.error,
+                error_description: posted.error_description,
+                iss: posted.iss,
+            }
+        }
+        (UpstreamResponseMode::Query, None) => params,
+        _ => {
+            return refused(
+                req,
+                state,
+                &provider,
+                "response_mode_mismatch",
+                generic(),
+                back,
+            )
+            .await;
+        }
+    };
     // RFC 9207 §2.4: an `iss` must be the provider's; a provider that says it sends one
     // must have sent it.
     match params.iss.as_deref() {
@@ -382,6 +347,7 @@ async fn callback_page(
         .await;
     }
     let auth_time = token.auth_time;
+    let upstream_id_token = token.id_token.clone();
     // The interaction the sign-in is for, in the browser it is bound to.
     let handle = waiting.interaction.clone();
     let Ok(pending) = load(state, &handle).await else {
@@ -395,6 +361,7 @@ async fn callback_page(
         issuer: token.issuer,
         subject: token.subject,
         claims: token.claims,
+        email_unavailable: token.email_unavailable,
     };
     let address = client_address_of(req, &state.settings);
     let resolution = {
@@ -437,6 +404,10 @@ async fn callback_page(
             let message = ui.fill("upstream.untrusted_email", &[("name", &name)]);
             return Ok(refused_page(StatusCode::FORBIDDEN, &message));
         }
+        Resolution::EmailUnavailable => {
+            let message = ui.fill("upstream.email_unavailable", &[("name", &name)]);
+            return Ok(refused_page(StatusCode::BAD_GATEWAY, &message));
+        }
         Resolution::NoUsername => {
             return Ok(refused_page(
                 StatusCode::CONFLICT,
@@ -445,11 +416,13 @@ async fn callback_page(
         }
         Resolution::AddressTaken => {
             let message = ui.fill("upstream.address_taken", &[("name", &name)]);
-            return offer_link(req, state, &identity, &handle, &message).await;
+            return super::upstream_link::offer_link(req, state, &identity, &handle, &message)
+                .await;
         }
         Resolution::NoAccount => {
             let message = ui.fill("upstream.no_account", &[("name", &name)]);
-            return offer_link(req, state, &identity, &handle, &message).await;
+            return super::upstream_link::offer_link(req, state, &identity, &handle, &message)
+                .await;
         }
     };
     // The sign-in state machine takes it from here: the account's second-factor rules
@@ -462,6 +435,14 @@ async fn callback_page(
         throttle_limits(state),
         state.now(),
     );
+    // `end_session`: the ID token is kept (sealed) for the logout's `id_token_hint`, in
+    // the session this sign-in makes if it succeeds (review M2).
+    if let Some(id_token) = &upstream_id_token
+        && let Some(sealed) =
+            super::upstream_logout::sealed_id_token(state, &provider, id_token).await?
+    {
+        sign_in.keep_upstream_id_token(sealed);
+    }
     match sign_in
         .upstream(user.id.clone(), &provider, auth_time, &ports)
         .await?
@@ -501,7 +482,7 @@ async fn callback_page(
         // second factor, then confirms), as for any unknown identity.
         Answer::Continue(_) if by_email => {
             let message = ui.fill("upstream.address_taken", &[("name", &name)]);
-            offer_link(req, state, &identity, &handle, &message).await
+            super::upstream_link::offer_link(req, state, &identity, &handle, &message).await
         }
         Answer::Continue(_) => to_second_step(state, &handle, pending, sign_in).await,
         Answer::Denied(Denied::Disabled { .. }) => Ok(message_page(
@@ -521,350 +502,6 @@ async fn callback_page(
     }
 }
 
-/// "No account here for this NAME identity": a link proof is kept (bound to the
-/// identity and this browser), and the page offers to sign in locally to link it.
-async fn offer_link(
-    req: &HttpRequest,
-    state: &State,
-    identity: &VerifiedIdentity,
-    handle: &str,
-    message: &str,
-) -> Result<HttpResponse, PageError> {
-    let ui = crate::http::ui::Ui::current();
-    let Some(browser) = known_browser(req, state) else {
-        return Err(expired().into());
-    };
-    let settings = state
-        .upstreams
-        .find(&identity.provider)
-        .cloned()
-        .ok_or_else(expired)?;
-    let profile = crate::protocol::upstream::profile_of(&settings, &identity.claims);
-    let proof_handle = random_token(24);
-    let binding = random_token(32);
-    let proof = LinkProof {
-        provider: identity.provider.clone(),
-        issuer: identity.issuer.clone(),
-        subject: identity.subject.clone(),
-        email: profile.shown_email().map(str::to_owned),
-        browser: token_hash(&binding),
-        known_browser: token_hash(&browser),
-        session: None,
-        issued_at: state.now(),
-        interaction: Some(handle.to_owned()),
-    };
-    state
-        .sessions
-        .save_link_proof(
-            &proof_handle,
-            &proof,
-            Duration::from_secs(crate::protocol::upstream::LINK_PROOF_TTL as u64),
-        )
-        .await
-        .map_err(OAuthError::from)?;
-    let csrf = form_token(state, LINK_SIGN_IN_FORM, &proof_handle, &browser);
-    let links = Links::new(&state.settings.issuer_path);
-    let back = format!("{}?id={handle}", links.login());
-    let response = render(
-        StatusCode::OK,
-        &MessagePage {
-            ui: ui.clone(),
-            links,
-            title: ui.t("upstream.no_account_title"),
-            message,
-            link: Some((&proof_handle, &csrf)),
-            back: Some(back),
-        },
-    );
-    Ok(with_cookie(
-        response,
-        &cookie(
-            state,
-            CookieNames::upstream_link(&state.settings),
-            binding,
-            crate::protocol::upstream::LINK_PROOF_TTL,
-        ),
-    ))
-}
-
-#[derive(Deserialize)]
-pub struct ProofForm {
-    #[serde(default)]
-    proof: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-/// `POST /upstream/link/sign-in`: the person signs in locally (a fresh sign-in, at the
-/// account's full strength), which then leads to the link's confirmation.
-pub async fn link_sign_in(
-    req: HttpRequest,
-    form: web::Form<ProofForm>,
-    state: State,
-) -> HttpResponse {
-    let settings = state.settings.clone();
-    page_response(
-        &settings,
-        link_sign_in_page(req, form.into_inner(), state).await,
-    )
-}
-
-async fn link_sign_in_page(
-    req: HttpRequest,
-    form: ProofForm,
-    state: State,
-) -> Result<HttpResponse, PageError> {
-    let refused = || OAuthError::invalid_request("the form could not be verified");
-    let browser = known_browser(&req, &state).ok_or_else(refused)?;
-    let expected = form_token(&state, LINK_SIGN_IN_FORM, &form.proof, &browser);
-    if !crate::http::csrf::from_our_pages(&req, &state.settings)
-        || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
-    {
-        return Err(refused().into());
-    }
-    let proof: Option<LinkProof> = state
-        .sessions
-        .load_link_proof(&form.proof)
-        .await
-        .map_err(OAuthError::from)?;
-    if proof.is_none() {
-        return Err(expired().into());
-    }
-    let mut interaction = Interaction::for_account();
-    // A fresh sign-in even if this browser has a session: the link rests on a sign-in
-    // made after the proof, in this flow.
-    interaction.reauth = true;
-    interaction.upstream_link = Some(form.proof);
-    crate::http::interaction::start(&req, &state, interaction).await
-}
-
-#[derive(Deserialize)]
-pub struct ProofQuery {
-    #[serde(default)]
-    proof: String,
-}
-
-/// The proof, the browser's binding value, the signed-in session and user, and the
-/// account's level: what both sides of the confirmation check.
-async fn proof_context(
-    req: &HttpRequest,
-    state: &State,
-    handle: &str,
-    take: bool,
-) -> Result<Option<(LinkProof, crate::sessions::SsoSession, crate::store::User)>, PageError> {
-    let proof: Option<LinkProof> = if take {
-        state.sessions.take_link_proof(handle).await
-    } else {
-        state.sessions.load_link_proof(handle).await
-    }
-    .map_err(OAuthError::from)?;
-    let Some(proof) = proof else {
-        return Ok(None);
-    };
-    let Some((session, user)) = super::account::signed_in(req, state).await? else {
-        return Ok(None);
-    };
-    let binding = req
-        .cookie(CookieNames::upstream_link(&state.settings))
-        .map(|c| c.value().to_owned());
-    let browser_id = known_browser(req, state);
-    let (issuer, subject, user_id) = (proof.issuer.clone(), proof.subject.clone(), user.id.clone());
-    let (row, level) = blocking(state, move |ctx| {
-        Ok((
-            ctx.store.find_upstream_identity(&issuer, &subject)?,
-            crate::protocol::security::account_level(ctx, &user_id)?,
-        ))
-    })
-    .await?;
-    if let Err(why) = check_proof(
-        &proof,
-        binding.as_deref(),
-        browser_id.as_deref(),
-        &session,
-        level,
-        row.as_ref(),
-        state.now(),
-    ) {
-        let address = client_address_of(req, &state.settings);
-        let provider = proof.provider.clone();
-        blocking(state, move |ctx| {
-            crate::protocol::upstream::record_refusal(ctx, &provider, why.reason(), &address)
-        })
-        .await?;
-        return Ok(None);
-    }
-    Ok(Some((proof, session, user)))
-}
-
-fn link_refused(state: &State) -> HttpResponse {
-    let ui = crate::http::ui::Ui::current();
-    clear_link_cookie(
-        state,
-        message_page(
-            state,
-            StatusCode::BAD_REQUEST,
-            ui.t("upstream.refused_title"),
-            ui.t("upstream.link_refused"),
-            None,
-        ),
-    )
-}
-
-fn clear_link_cookie(state: &State, response: HttpResponse) -> HttpResponse {
-    with_cookie(
-        response,
-        &cookie(
-            state,
-            CookieNames::upstream_link(&state.settings),
-            String::new(),
-            0,
-        ),
-    )
-}
-
-/// `GET /upstream/link?proof=`: "Link your NAME account EMAIL to USERNAME?"
-pub async fn show_link(
-    req: HttpRequest,
-    query: web::Query<ProofQuery>,
-    state: State,
-) -> HttpResponse {
-    let settings = state.settings.clone();
-    page_response(
-        &settings,
-        show_link_page(req, query.into_inner(), state).await,
-    )
-}
-
-async fn show_link_page(
-    req: HttpRequest,
-    query: ProofQuery,
-    state: State,
-) -> Result<HttpResponse, PageError> {
-    let Some((proof, session, user)) = proof_context(&req, &state, &query.proof, false).await?
-    else {
-        return Ok(link_refused(&state));
-    };
-    let Some(browser) = known_browser(&req, &state) else {
-        return Ok(link_refused(&state));
-    };
-    let ui = crate::http::ui::Ui::current();
-    let name = state
-        .upstreams
-        .find(&proof.provider)
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| proof.provider.clone());
-    let who = proof.email.clone().unwrap_or_else(|| proof.subject.clone());
-    let question = ui.fill(
-        "upstream.link_question",
-        &[
-            ("name", &name),
-            ("email", &who),
-            ("username", &user.username),
-        ],
-    );
-    let csrf = form_token(
-        &state,
-        LINK_CONFIRM_FORM,
-        &format!("{}\n{}", query.proof, session.sid),
-        &browser,
-    );
-    let mut response = render(
-        StatusCode::OK,
-        &ConfirmPage {
-            ui: ui.clone(),
-            links: Links::new(&state.settings.issuer_path),
-            question: &question,
-            proof: &query.proof,
-            csrf: &csrf,
-        },
-    );
-    // The confirmation goes on to the application's redirect URI: the CSP must let the
-    // form's redirect go there (as the login page's does).
-    if let Some(handle) = &proof.interaction
-        && let Ok(pending) = load(&state, handle).await
-    {
-        crate::http::csp::allow_form_redirect(&mut response, &pending.request.redirect_uri);
-    }
-    Ok(response)
-}
-
-/// `POST /upstream/link`: takes the proof (once), checks it again, links, and continues
-/// the authorization the upstream sign-in came from (or shows the account page).
-pub async fn confirm_link(
-    req: HttpRequest,
-    form: web::Form<ProofForm>,
-    state: State,
-) -> HttpResponse {
-    let settings = state.settings.clone();
-    page_response(
-        &settings,
-        confirm_link_page(req, form.into_inner(), state).await,
-    )
-}
-
-async fn confirm_link_page(
-    req: HttpRequest,
-    form: ProofForm,
-    state: State,
-) -> Result<HttpResponse, PageError> {
-    let refused = || OAuthError::invalid_request("the form could not be verified");
-    let browser = known_browser(&req, &state).ok_or_else(refused)?;
-    let Some((session, _)) = super::account::signed_in(&req, &state).await? else {
-        return Err(refused().into());
-    };
-    let expected = form_token(
-        &state,
-        LINK_CONFIRM_FORM,
-        &format!("{}\n{}", form.proof, session.sid),
-        &browser,
-    );
-    if !crate::http::csrf::from_our_pages(&req, &state.settings)
-        || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
-    {
-        return Err(refused().into());
-    }
-    let Some((proof, _, user)) = proof_context(&req, &state, &form.proof, true).await? else {
-        return Ok(link_refused(&state));
-    };
-    // A provider removed from the configuration since: nothing is linked.
-    if state.upstreams.find(&proof.provider).is_none() {
-        let address = client_address_of(&req, &state.settings);
-        let provider = proof.provider.clone();
-        blocking(&state, move |ctx| {
-            crate::protocol::upstream::record_refusal(ctx, &provider, "unknown_provider", &address)
-        })
-        .await?;
-        return Ok(link_refused(&state));
-    }
-    let address = client_address_of(&req, &state.settings);
-    let linked = {
-        let (proof, user) = (proof.clone(), user.clone());
-        blocking(&state, move |ctx| {
-            crate::protocol::upstream::link_by_proof(ctx, &proof, &user, &address)
-        })
-        .await?
-    };
-    if !linked {
-        return Ok(link_refused(&state));
-    }
-    // The authorization the upstream sign-in came from goes on, in this browser, with
-    // the session just signed in to.
-    if let Some(handle) = &proof.interaction
-        && let Ok(pending) = load(&state, handle).await
-        && bound_browser(&pending, &req, &state).is_some()
-    {
-        let response = proceed(&req, &state, pending, Some(handle.clone()), None).await?;
-        return Ok(clear_link_cookie(&state, response));
-    }
-    Ok(clear_link_cookie(
-        &state,
-        redirect(
-            StatusCode::SEE_OTHER,
-            &Links::new(&state.settings.issuer_path).account(),
-        ),
-    ))
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use crate::http::routes::at;
     cfg.service(
@@ -875,14 +512,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         at(paths::UPSTREAM_CALLBACK)
             .get(callback)
-            .post(callback_post)
+            .post(super::upstream_form_post::callback_post)
+            .done(),
+    )
+    .service(
+        at(super::upstream_logout::UPSTREAM_LOGGED_OUT)
+            .get(super::upstream_logout::logged_out)
             .done(),
     )
     .service(
         at(paths::UPSTREAM_LINK)
-            .get(show_link)
-            .post(confirm_link)
+            .get(super::upstream_link::show_link)
+            .post(super::upstream_link::confirm_link)
             .done(),
     )
-    .service(at(paths::UPSTREAM_LINK_SIGN_IN).post(link_sign_in).done());
+    .service(
+        at(paths::UPSTREAM_LINK_SIGN_IN)
+            .post(super::upstream_link::link_sign_in)
+            .done(),
+    );
 }

@@ -5,6 +5,7 @@
 //! the login page can start a sign-in that the callback then completes through it.
 
 use super::render;
+use crate::config::upstream::UpstreamResponseMode;
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::http::cookies::CookieNames;
 use crate::http::error::{PageError, page_response};
@@ -40,6 +41,21 @@ pub(super) struct Waiting {
     pub(super) force: ForceAuth,
     #[serde(default)]
     pub(super) started_at: i64,
+    /// A `form_post` provider's authorization response, as POSTed to the callback and
+    /// kept here until the browser's GET of the callback takes it (the code never goes
+    /// in a URL).
+    #[serde(default)]
+    pub(super) response: Option<PostedResponse>,
+}
+
+/// What a `form_post` upstream POSTed to the callback (OAuth 2.0 Form Post Response
+/// Mode §2).
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub(super) struct PostedResponse {
+    pub(super) code: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) error_description: Option<String>,
+    pub(super) iss: Option<String>,
 }
 
 #[derive(Template)]
@@ -77,8 +93,8 @@ pub(super) fn cookie(
         .path(path)
         .http_only(true)
         .secure(state.settings.cookie_secure)
-        // The callback is a top-level GET from the upstream's site: Lax comes along. (A
-        // form_post callback is answered by a redirect to the GET; see `callback_post`.)
+        // The callback is a top-level GET from the upstream's site: Lax comes along. (The
+        // state cookie of a form_post provider is `None`; see `begin`.)
         .same_site(SameSite::Lax)
         .finish();
     c.set_max_age(CookieDuration::seconds(max_age));
@@ -213,6 +229,7 @@ pub(super) async fn begin(
         browser: token_hash(&binding),
         force,
         started_at: state.now(),
+        response: None,
     };
     state
         .sessions
@@ -220,13 +237,16 @@ pub(super) async fn begin(
         .await
         .map_err(OAuthError::from)?;
     let response = redirect(StatusCode::SEE_OTHER, &begun.url);
-    Ok(with_cookie(
-        response,
-        &cookie(
-            state,
-            CookieNames::upstream_state(&state.settings),
-            binding,
-            STATE_TTL.as_secs() as i64,
-        ),
-    ))
+    let mut one_time = cookie(
+        state,
+        CookieNames::upstream_state(&state.settings),
+        binding,
+        STATE_TTL.as_secs() as i64,
+    );
+    // A form_post provider's answer is a cross-site POST: only a `SameSite=None` cookie
+    // comes along with it (which browsers take only with `Secure`).
+    if settings.response_mode == UpstreamResponseMode::FormPost && state.settings.cookie_secure {
+        one_time.set_same_site(SameSite::None);
+    }
+    Ok(with_cookie(response, &one_time))
 }

@@ -209,6 +209,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: auth_time + 1000,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

@@ -288,6 +288,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: 1000,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

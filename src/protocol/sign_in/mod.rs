@@ -193,6 +193,8 @@ pub struct Authenticated {
     pub resets: Option<String>,
     /// The upstream provider the first factor came from (its `[[upstream]]` id).
     pub idp: Option<String>,
+    /// Its ID token, sealed, for its logout (`end_session`); see `SsoSession`.
+    pub upstream_id_token: Option<String>,
 }
 
 impl Authenticated {
@@ -401,6 +403,9 @@ pub struct SignIn {
     /// The upstream provider whose identity was the first factor (issue 24).
     #[serde(default)]
     idp: Option<String>,
+    /// The upstream's sealed ID token (`end_session`): into the session on success only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upstream_id_token: Option<String>,
 }
 
 impl SignIn {
@@ -427,6 +432,7 @@ impl SignIn {
             enrolling: None,
             resets: None,
             idp: None,
+            upstream_id_token: None,
         }
     }
 
@@ -459,6 +465,7 @@ impl SignIn {
             enrolling: None,
             resets: Some(link_hash.to_owned()),
             idp: None,
+            upstream_id_token: None,
         }
     }
 
@@ -506,6 +513,7 @@ impl SignIn {
             enrolling: None,
             resets: None,
             idp: session.idp.clone(),
+            upstream_id_token: session.upstream_id_token.clone(),
         }
     }
 
@@ -694,6 +702,12 @@ impl SignIn {
         self.proved(proof, verified.user_id, ports).await
     }
 
+    /// Keeps the upstream's sealed ID token for the session this sign-in makes, if it
+    /// succeeds (a provider with `end_session`); call before [`SignIn::upstream`].
+    pub fn keep_upstream_id_token(&mut self, sealed: String) {
+        self.upstream_id_token = Some(sealed);
+    }
+
     /// An upstream identity (issue 24) whose ID token was verified and which names the
     /// local account `user_id` (linked, or made for it): the first factor. The account's
     /// own second-factor rules apply after it as after a password.
@@ -819,6 +833,7 @@ impl SignIn {
             steps_up: self.steps_up.clone(),
             resets: self.resets.clone(),
             idp: self.idp.clone(),
+            upstream_id_token: self.upstream_id_token.clone(),
         }))
     }
 }

@@ -42,6 +42,7 @@ pub fn session_after(
             methods: signed_in.method_uses(),
             expires_at: now + session_ttl,
             idp: signed_in.idp.clone(),
+            upstream_id_token: signed_in.upstream_id_token.clone(),
         },
         replaced,
     }
@@ -87,6 +88,7 @@ mod tests {
             methods: Vec::new(),
             expires_at: 10,
             idp: None,
+            upstream_id_token: None,
         }
     }
 

@@ -208,6 +208,7 @@ pub(super) fn authenticated(user: &str, amr: &[&str], auth_time: UnixTime) -> Au
         steps_up: None,
         resets: None,
         idp: None,
+        upstream_id_token: None,
     }
 }
 
@@ -668,6 +669,7 @@ fn password_session(at: UnixTime) -> SsoSession {
         }],
         expires_at: at + 3600,
         idp: None,
+        upstream_id_token: None,
     }
 }
 

@@ -130,6 +130,7 @@ struct State {
     tokens: HashMap<String, (String, Vec<String>)>,
     requests: Vec<Recorded>,
     api_failure: Option<u16>,
+    emails_failure: Option<u16>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -179,6 +180,7 @@ impl FakeGithub {
             tokens: HashMap::new(),
             requests: Vec::new(),
             api_failure: None,
+            emails_failure: None,
         }));
         let data = web::Data::new(state.clone());
         let web_data = data.clone();
@@ -246,6 +248,12 @@ impl FakeGithub {
     /// heals it.
     pub fn fail_api(&self, status: Option<u16>) {
         self.state.lock().unwrap().api_failure = status;
+    }
+
+    /// `GET /user/emails` alone answers `status` from now on (GitHub failing that one
+    /// call); `None` heals it.
+    pub fn fail_emails(&self, status: Option<u16>) {
+        self.state.lock().unwrap().emails_failure = status;
     }
 
     /// Every request received so far, in order.
@@ -703,6 +711,9 @@ async fn emails(req: HttpRequest, state: web::Data<Shared>) -> HttpResponse {
         Ok(found) => found,
         Err(response) => return *response,
     };
+    if let Some(status) = s.emails_failure {
+        return api_error(status, "Server Error", docs);
+    }
     if !scopes.iter().any(|x| x == "user:email" || x == "user") {
         // GitHub hides what a token's scopes do not reach.
         return with_scopes(api_error(404, "Not Found", docs), &scopes, "user");

@@ -3,6 +3,9 @@
 //!
 //! - [`node_oidc::NodeOidc`]: node-oidc-provider (panva's certified library, a provider
 //!   nobody here wrote), run by Node.js from `../shared/peers/node-oidc-provider`;
+//! - [`fake_entra::FakeEntra`]: an in-process server answering like Entra ID's
+//!   multi-tenant v2.0 endpoints (discovery with the `{tenantid}` issuer template, keys,
+//!   authorize, token);
 //! - [`fake_github::FakeGithub`]: an in-process server answering like `github.com` and
 //!   `api.github.com` do for an OAuth App's sign-in (GitHub is not reachable here);
 //! - [`portcullis_process::PortcullisPeer`]: a second `portcullis serve` process, on its
@@ -17,6 +20,7 @@
 //! and overwrite its cookies of the same name (two Portcullis instances use the same
 //! names). Linux routes all of 127.0.0.0/8 to the loopback interface.
 
+pub mod fake_entra;
 pub mod fake_github;
 pub mod node_oidc;
 pub mod portcullis_process;
