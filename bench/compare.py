@@ -119,8 +119,8 @@ class Server:
         """The client whose client_credentials tokens are signed with alg."""
         return self.web
 
-    def driver(self, mode, client=None, usernames=None, **kw):
-        service = self.service("RS256")
+    def driver(self, mode, client=None, usernames=None, service_alg="RS256", **kw):
+        service = self.service(service_alg)
         client = client or self.web
         args = [DRIVER, mode, "--issuer", self.issuer,
                 "--client-id", client[0], "--client-secret", client[1],
@@ -306,6 +306,11 @@ def scenarios(server, duration):
         "refresh": lambda: server.driver("refresh", concurrency=16, duration=duration),
         "refresh-es256": lambda: server.driver("refresh", client=server.web_es256, concurrency=16, duration=duration),
         "login": lambda: server.driver("login", concurrency=8, duration=duration)["login"],
+        # Portcullis only (RFC 9449): a fresh proof per request by one ES256 key per run,
+        # from bench_driver (wrk cannot sign); beside the Bearer rows above.
+        "cc-dpop": lambda: server.driver("cc", service_alg="ES256", scope="api:read", proof="dpop",
+                                         concurrency=32, duration=duration),
+        "userinfo-dpop": lambda: server.driver("userinfo", proof="dpop", concurrency=32, duration=duration),
         # Portcullis only: node-oidc-provider has no passkeys.
         "login-passkey": lambda: server.driver("passkey-login", passkeys=server.passkeys,
                                                concurrency=8, duration=duration)["login"],
@@ -317,7 +322,9 @@ LABELS = {
     "jwks": "JWKS GET",
     "cc-rs256": "client_credentials (RS256 JWT)",
     "cc-es256": "client_credentials (ES256 JWT)",
+    "cc-dpop": "client_credentials (DPoP-bound) ³",
     "userinfo": "userinfo GET (token from a real login)",
+    "userinfo-dpop": "userinfo (DPoP) ³",
     "introspection": "introspection (token from a real login)",
     "refresh": "refresh_token grant (rotation)",
     "refresh-es256": "refresh_token grant, a client registered for ES256",
@@ -325,7 +332,7 @@ LABELS = {
     "login-passkey": "browser login round trips with a passkey (no argon2) ²",
 }
 # Scenarios node-oidc-provider cannot run, and the row of its shown beside them instead.
-PEER_REFERENCE = {"login-passkey": "login"}
+PEER_REFERENCE = {"login-passkey": "login", "cc-dpop": "cc-es256", "userinfo-dpop": "userinfo"}
 
 
 def median_of(runs, key):
@@ -444,7 +451,8 @@ def table(results):
         ratio = f"{a / b:.1f}×" if a and b else "—"
         lat = f"{median_of(ours.get(name), 'p50_ms'):.2f} / {median_of(ours.get(name), 'p99_ms'):.2f} ms" if name in ours else "—"
         errors = sum(r["errors"] for r in ours.get(name, []) + peer.get(name, []))
-        peer_figure = f"{b:,.0f}" + (" (password)" if peer_name != name and b else "")
+        reference = " (Bearer)" if name.endswith("-dpop") else " (password)"
+        peer_figure = f"{b:,.0f}" + (reference if peer_name != name and b else "")
         lines.append(f"| {label} | {a:,.0f} | {peer_figure} | {ratio} | {lat} | {errors} |")
     if "login-passkey" in ours:
         passkey, password = median_of(ours["login-passkey"], "per_cpu_s"), median_of(ours.get("login"), "per_cpu_s")
@@ -460,6 +468,11 @@ def table(results):
                      + (", ".join(v for v in versus if v) or "no password figure to compare") + ". "
                      f"Requests per login, the token request included: passkey {requests(ours['login-passkey'])}, "
                      f"password {requests(ours.get('login'))} (node-oidc-provider {requests(peer.get('login'))}).")
+    for dpop, bearer in (("cc-dpop", "cc-es256"), ("userinfo-dpop", "userinfo")):
+        d, b = median_of(ours.get(dpop), "per_cpu_s"), median_of(ours.get(bearer), "per_cpu_s")
+        if d and b:
+            lines.append(f"\n³ {LABELS[dpop]}: {d / b:.0%} of Portcullis's Bearer row ({LABELS[bearer]}) "
+                         f"per CPU-second; node-oidc-provider's column is its Bearer figure.")
     sig = results.get("signing")
     if sig:
         for alg in ("RS256", "ES256"):

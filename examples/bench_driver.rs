@@ -3,7 +3,10 @@
 //! time), the same with a passkey instead of a password (a software authenticator,
 //! `support/soft_passkey.rs`, registered once through the account page), refresh-token chains (each refresh uses the token the last one returned) and
 //! fixed-rate latency probes (open loop: latency counts from when a request was due, so a
-//! stalled server cannot hide behind a slowed-down client).
+//! stalled server cannot hide behind a slowed-down client), and closed-loop
+//! client_credentials (`cc`) and userinfo (`userinfo`) loops, with `--proof dpop` a DPoP
+//! proof (RFC 9449) on every request: one ES256 key per run, a fresh proof (new `jti`) per
+//! request, the user's token bound to the key at its sign-in (`support/dpop_proof.rs`).
 //!
 //! It talks to any OpenID provider whose pages are plain HTML forms: Portcullis and the
 //! node-oidc-provider peer alike. Loopback only; every mode stops after `--duration`.
@@ -31,11 +34,15 @@ use portcullis::crypto::tokens::{pkce_s256, random_token};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 
+#[path = "support/dpop_proof.rs"]
+mod dpop_proof;
 #[allow(dead_code)] // the tests' knobs for faulty clients
 #[path = "../src/protocol/passkeys/soft_authenticator.rs"]
 mod soft_authenticator;
 #[path = "support/soft_passkey.rs"]
 mod soft_passkey;
+
+use dpop_proof::ProofKey;
 
 use soft_passkey::Passkey;
 
@@ -67,6 +74,9 @@ struct Target {
     next_browser: Arc<AtomicUsize>,
     /// HTTP requests the sign-ins made (each login's share is in the reports).
     requests: Arc<AtomicUsize>,
+    /// `--proof dpop`: every token request (and the resource requests of `userinfo`)
+    /// carries a fresh proof by this key.
+    dpop: Option<Arc<ProofKey>>,
 }
 
 impl Target {
@@ -497,14 +507,14 @@ fn read_passkeys(path: &str) -> Vec<Passkey> {
 }
 
 async fn token_request(target: &Target, form: &[(&str, &str)]) -> Result<Value, String> {
-    let response = target
+    let mut request = target
         .http
         .post(&target.token_endpoint)
-        .header(AUTHORIZATION, basic(target))
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .header(AUTHORIZATION, basic(target));
+    if let Some(key) = &target.dpop {
+        request = request.header("DPoP", key.proof("POST", &target.token_endpoint, None));
+    }
+    let response = request.form(form).send().await.map_err(|e| e.to_string())?;
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
@@ -674,6 +684,58 @@ fn probe(
     }
 }
 
+/// A client_credentials request of the service client, with a proof under `--proof dpop`.
+async fn client_credentials(target: &Target) -> Result<(), String> {
+    let mut request = target
+        .http
+        .post(&target.token_endpoint)
+        .header(
+            AUTHORIZATION,
+            basic_for(&target.service.0, &target.service.1),
+        )
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(key) = &target.dpop {
+        request = request.header("DPoP", key.proof("POST", &target.token_endpoint, None));
+    }
+    let body = format!(
+        "grant_type=client_credentials&scope={}",
+        url::form_urlencoded::byte_serialize(target.scope.as_bytes()).collect::<String>()
+    );
+    let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("cc: {status} {}", String::from_utf8_lossy(&body)))
+    }
+}
+
+/// A userinfo GET with `access`: `DPoP` and a fresh proof under `--proof dpop`, else Bearer.
+async fn userinfo(target: &Target, access: &str) -> Result<(), String> {
+    let request = target.http.get(&target.userinfo_endpoint);
+    let request = match &target.dpop {
+        Some(key) => request
+            .header(AUTHORIZATION, format!("DPoP {access}"))
+            .header(
+                "DPoP",
+                key.proof("GET", &target.userinfo_endpoint, Some(access)),
+            ),
+        None => request.header(AUTHORIZATION, format!("Bearer {access}")),
+    };
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "userinfo: {status} {}",
+            String::from_utf8_lossy(&body)
+        ))
+    }
+}
+
 /// `--probes kind:rate:arg,...` (kind: cc, jwks, userinfo; arg: scope or bearer token).
 fn probes(target: &Target, spec: &str, duration: Duration) -> Vec<tokio::task::JoinHandle<Value>> {
     spec.split(',')
@@ -772,6 +834,11 @@ async fn main() {
         browsers: Arc::new(browsers),
         next_browser: Arc::new(AtomicUsize::new(0)),
         requests: Arc::new(AtomicUsize::new(0)),
+        dpop: match args.or("proof", "none").as_str() {
+            "dpop" => Some(Arc::new(ProofKey::generate())),
+            "none" => None,
+            other => panic!("--proof {other:?}: dpop or none"),
+        },
     };
     let duration = Duration::from_secs_f64(args.number("duration", 10.0));
     let concurrency = args.number("concurrency", 8.0) as usize;
@@ -855,6 +922,32 @@ async fn main() {
             })
             .await
         }
+        // client_credentials of the service client (`--scope`), closed loop.
+        "cc" => {
+            let loop_target = target.clone();
+            closed_loop("cc", concurrency, duration, move |_| {
+                let target = loop_target.clone();
+                async move { client_credentials(&target).await }
+            })
+            .await
+        }
+        // Userinfo with one user's access token (bound to the run's key with `--proof
+        // dpop`), closed loop.
+        "userinfo" => {
+            let tokens = login(&target, 0).await.expect("a sign-in");
+            let access = Arc::new(
+                tokens["access_token"]
+                    .as_str()
+                    .expect("an access token")
+                    .to_owned(),
+            );
+            let loop_target = target.clone();
+            closed_loop("userinfo", concurrency, duration, move |_| {
+                let (target, access) = (loop_target.clone(), access.clone());
+                async move { userinfo(&target, &access).await }
+            })
+            .await
+        }
         // Fixed-rate probes only (`--probes`), e.g. the token endpoint at half its peak.
         "probe" => {
             let mut reports = Vec::new();
@@ -864,7 +957,7 @@ async fn main() {
             json!({ "probes": reports })
         }
         other => panic!(
-            "unknown mode {other:?}: tokens, login, passkey-register, passkey-login, refresh or probe"
+            "unknown mode {other:?}: tokens, login, passkey-register, passkey-login, refresh, cc, userinfo or probe"
         ),
     };
     println!("{report}");

@@ -271,6 +271,13 @@ pub enum ClientsCommand {
         /// RFC 9126: this client must push its authorization requests (PAR) first.
         #[arg(long)]
         require_par: bool,
+        /// RFC 9449 §5.2: every token request of this client carries a DPoP proof, and
+        /// its access tokens are DPoP-bound.
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
+        /// RFC 9449 §8: this client's DPoP proofs must carry the server's nonce.
+        #[arg(long)]
+        require_dpop_nonce: bool,
         /// OIDC Core §8: `pairwise` gives this client's users a `sub` of its own sector.
         #[arg(long, value_parser = ["public", "pairwise"])]
         subject_type: Option<String>,
@@ -850,6 +857,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             id_token_alg,
             userinfo_alg,
             require_par,
+            dpop_bound_access_tokens,
+            require_dpop_nonce,
             subject_type,
             sector_identifier_uri,
             resources,
@@ -894,6 +903,8 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                     None => None,
                 },
                 require_pushed_authorization_requests: Some(require_par),
+                dpop_bound_access_tokens: Some(dpop_bound_access_tokens),
+                require_dpop_nonce: Some(require_dpop_nonce),
                 subject_type,
                 sector_identifier_uri,
                 resources,

@@ -75,6 +75,9 @@ pub struct Settings {
     /// RFC 9126 §5: every authorization request must be pushed first (PAR), for every
     /// client (clients may also require it one by one).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §8, §9: every DPoP proof must carry the server's nonce (clients may also
+    /// require it one by one).
+    pub dpop_nonce: bool,
     /// How the pages look: the product's name, logo and colours.
     pub brand: Brand,
     /// Interactions (sign-ins that need a page) one client address may start per minute.
@@ -286,6 +289,7 @@ impl Settings {
             trusted_proxies: values.trusted_proxies,
             key_refresh_interval: values.key_refresh_interval,
             require_pushed_authorization_requests: values.require_pushed_authorization_requests,
+            dpop_nonce: values.dpop_nonce,
             brand: Brand {
                 name: values.brand_name,
                 logo_url: values.brand_logo_url,

@@ -40,6 +40,7 @@ impl From<&Settings> for ProtocolConfig {
             refresh_token_grace_period: settings.refresh_token_grace_period,
             session_ttl: settings.session_ttl,
             require_pushed_authorization_requests: settings.require_pushed_authorization_requests,
+            dpop_nonce: settings.dpop_nonce,
             registration: settings.registration,
             registration_token_set: settings.registration_token.is_some(),
             mfa: settings.mfa,

@@ -6,6 +6,7 @@
 
 use super::Actor;
 use crate::domain::Scopes;
+use crate::protocol::dpop::{Presented, check_presentation};
 use crate::protocol::tokens::{Subject, verify_access_token};
 use crate::protocol::{Context, ErrorCode, OAuthError};
 
@@ -15,9 +16,16 @@ fn forbidden(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InsufficientScope, description)
 }
 
-pub fn authenticate(token: &str, ctx: &Context<'_>) -> Result<Actor, OAuthError> {
+/// `presented`: how the token came (a DPoP-bound token only with a proof by its key,
+/// RFC 9449 §7.1).
+pub fn authenticate(
+    token: &str,
+    presented: Presented<'_>,
+    ctx: &Context<'_>,
+) -> Result<Actor, OAuthError> {
     // RFC 9068 §4: the admin API is this provider's resource; its tokens name the issuer.
     let claims = verify_access_token(token, Some(&ctx.config.issuer), ctx)?;
+    check_presentation(claims.dpop_jkt(), presented)?;
     let scopes = Scopes::parse(&claims.scope).unwrap_or_default();
     if !scopes.contains(ADMIN_SCOPE) {
         return Err(forbidden("the admin scope is required"));

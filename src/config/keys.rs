@@ -141,6 +141,11 @@ pub const KEYS: &[Key] = &[
         "PAR for every client",
     ),
     key(
+        "dpop_nonce",
+        Text("false"),
+        "DPoP proofs must carry the server's nonce, for every client",
+    ),
+    key(
         "brand_name",
         Text(super::DEFAULT_BRAND_NAME),
         "product name on the pages",

@@ -71,6 +71,8 @@ pub(super) struct Values {
     pub metrics_bind: Option<String>,
     #[serde(deserialize_with = "flag")]
     pub require_pushed_authorization_requests: bool,
+    #[serde(deserialize_with = "flag")]
+    pub dpop_nonce: bool,
     #[serde(deserialize_with = "brand_name")]
     pub brand_name: String,
     #[serde(default, deserialize_with = "logo_url")]

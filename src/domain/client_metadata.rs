@@ -31,6 +31,14 @@ pub struct ClientMetadata {
     /// RFC 9126 §6: its authorization requests must be pushed first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: every token request of this client carries a DPoP proof, and its
+    /// access tokens are all DPoP-bound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: this client's proofs must carry the server's nonce (as with the
+    /// server-wide `dpop_nonce`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_dpop_nonce: bool,
     /// OIDC Core §8.
     #[serde(skip_serializing_if = "SubjectType::is_public")]
     pub subject_type: SubjectType,

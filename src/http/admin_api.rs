@@ -17,8 +17,8 @@ use crate::admin::{
 use crate::domain::Secret;
 use crate::http::body::BodyType;
 use crate::http::client_address::client_address_of;
-use crate::http::endpoints::userinfo::bearer_token;
-use crate::http::error::{AdminApiError, BearerError};
+use crate::http::dpop::resource_token;
+use crate::http::error::AdminApiError;
 use crate::http::paths::{admin_api, fill};
 use crate::http::routes::at;
 use crate::http::sign_out;
@@ -89,14 +89,15 @@ where
 {
     // The token travels in the header only: bodies here are JSON (RFC 6750 §2.2 is for
     // form bodies).
-    let token = bearer_token(req, &[])?;
+    let presented = resource_token(req, &[], state).await?;
     let address = client_address_of(req, &state.settings);
     let state = state.clone();
     let span = tracing::Span::current();
     web::block(move || {
         span.in_scope(|| {
             state.with_context(|ctx| {
-                let actor = authenticate(&token, ctx).map_err(BearerError::Rejected)?;
+                let actor = authenticate(&presented.token, presented.presented(), ctx)
+                    .map_err(|e| presented.refusal(&state, e))?;
                 op(
                     &Admin::in_context(ctx, &state.settings, &actor, Some(&address)),
                     ctx,

@@ -81,7 +81,11 @@ fn api_response(error: &OAuthError, status: StatusCode) -> HttpResponse {
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            crate::http::dpop::EXPOSED_HEADERS,
+        ));
     if error.code == ErrorCode::InvalidClient {
         // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
         response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"portcullis\""));
@@ -95,6 +99,12 @@ pub enum BearerError {
     /// No token at all: RFC 6750 §3.1 says the challenge then carries no error code.
     Missing,
     Rejected(OAuthError),
+    /// RFC 9449 §7.1: a refusal under the `DPoP` scheme (a proof, or a DPoP-bound token
+    /// sent as Bearer), with the server's nonce when it requires one (§9).
+    Dpop {
+        error: OAuthError,
+        nonce: Option<String>,
+    },
 }
 
 impl From<OAuthError> for BearerError {
@@ -107,7 +117,7 @@ impl std::fmt::Display for BearerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Missing => f.write_str("missing bearer token"),
-            Self::Rejected(e) => e.fmt(f),
+            Self::Rejected(e) | Self::Dpop { error: e, .. } => e.fmt(f),
         }
     }
 }
@@ -124,6 +134,12 @@ impl ResponseError for BearerError {
         match self {
             Self::Missing => StatusCode::UNAUTHORIZED,
             Self::Rejected(e) => status_of(e.code),
+            // §7.1, §9: a proof refused at a resource is 401, like its token; a malformed
+            // request stays 400 (RFC 6750 §3.1, which §7.1 reuses).
+            Self::Dpop { error, .. } => match error.code {
+                ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
+                code => status_of(code),
+            },
         }
     }
 
@@ -131,11 +147,42 @@ impl ResponseError for BearerError {
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
-        let Self::Rejected(error) = self else {
-            return response
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\""))
-                .finish();
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                crate::http::dpop::EXPOSED_HEADERS,
+            ));
+        let error = match self {
+            Self::Missing => {
+                // RFC 9449 §7.1: both schemes are accepted here, so both are challenged,
+                // the DPoP one with the algorithms a proof may use.
+                let dpop = format!(
+                    "DPoP algs=\"{}\"",
+                    crate::protocol::dpop::DPOP_ALGS.join(" ")
+                );
+                return response
+                    .append_header((header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\""))
+                    .append_header((header::WWW_AUTHENTICATE, dpop))
+                    .finish();
+            }
+            Self::Dpop { error, nonce } => {
+                log(error);
+                // §7.1: the challenge names the algorithms a proof may use.
+                let challenge = format!(
+                    "DPoP algs=\"{}\", error=\"{}\", error_description=\"{}\"",
+                    crate::protocol::dpop::DPOP_ALGS.join(" "),
+                    error.code.as_str(),
+                    quoted(&error.wire_description().unwrap_or_default())
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+                if let Some(value) = nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                    response.insert_header((crate::http::dpop::DPOP_NONCE, value));
+                }
+                return mark(response.json(body(error)), error);
+            }
+            Self::Rejected(error) => error,
         };
         log(error);
         let challenge = format!(
@@ -432,6 +479,21 @@ pub fn answers_json(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::accepts_html;
+    use super::{BearerError, ErrorCode, OAuthError, ResponseError, StatusCode};
+
+    #[test]
+    fn under_the_dpop_scheme_a_malformed_request_is_400_and_a_refused_proof_401() {
+        let dpop = |error| BearerError::Dpop { error, nonce: None };
+        // RFC 6750 §3.1, reused by RFC 9449 §7.1.
+        let malformed = dpop(OAuthError::invalid_request("the DPoP scheme needs a token"));
+        assert_eq!(malformed.status_code(), StatusCode::BAD_REQUEST);
+        for code in [ErrorCode::InvalidDpopProof, ErrorCode::UseDpopNonce] {
+            assert_eq!(
+                dpop(OAuthError::bare(code)).status_code(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
 
     #[test]
     fn a_browsers_navigation_accepts_html_and_a_program_does_not() {

@@ -124,14 +124,15 @@ fn method_not_allowed(req: &HttpRequest, allow: &str, json: bool) -> HttpRespons
 
 /// CORS preflight for the endpoints browser-based clients call directly (token, userinfo).
 /// No cookies are involved there, so any origin may call them; the tokens themselves are
-/// the credentials.
+/// the credentials. A browser client sends its DPoP proof in the `DPoP` header (RFC 9449
+/// §4.1).
 async fn cors_preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Authorization, Content-Type",
+            "Authorization, Content-Type, DPoP",
         ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
         .finish()

@@ -54,6 +54,7 @@ impl AppState {
             kek: &self.kek,
             client_keys: &*self.client_keys,
             now: self.clock.now(),
+            dpop: None,
         })
     }
 

@@ -252,7 +252,7 @@ fn verify_assertion(
         AudienceRule::OnlyOneOf(&ours)
     };
     let rules = Rules {
-        issuer: &client.id,
+        issuer: Some(&client.id),
         subject: SubjectRule::Is(&client.id),
         audience,
         lifetime: Lifetime::AtMost {

@@ -22,6 +22,8 @@ pub struct ProtocolConfig {
     pub session_ttl: Seconds,
     /// RFC 9126 §5: every authorization request must be pushed first, for every client.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §8, §9: every DPoP proof must carry the server's nonce (`dpop_nonce`).
+    pub dpop_nonce: bool,
     /// Who may use RFC 7591 registration.
     pub registration: RegistrationMode,
     /// Whether an initial access token is configured: `registration = token` without one

@@ -87,6 +87,8 @@ pub fn provider_metadata(config: &ProtocolConfig, keys: &KeySet) -> Value {
             .chain(&["none"])
             .collect::<Vec<_>>(),
         "authorization_response_iss_parameter_supported": true,
+        // RFC 9449 §5.1: the algorithms the proof verifier accepts, from its own list.
+        "dpop_signing_alg_values_supported": super::dpop::DPOP_ALGS,
         // OIDC Front-Channel Logout §3 and Back-Channel Logout §2.1: every logout
         // carries `iss` and `sid` (the iframe's query, the logout token's claims).
         "frontchannel_logout_supported": true,

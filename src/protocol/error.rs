@@ -31,6 +31,10 @@ pub enum ErrorCode {
     InvalidTarget,
     /// RFC 7009 §2.2.1.
     UnsupportedTokenType,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the server's current nonce (`DPoP-Nonce`).
+    UseDpopNonce,
     /// Too many requests from one source: `temporarily_unavailable` on the wire (the
     /// closest registered code), with status 429.
     RateLimited,
@@ -60,6 +64,8 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidTarget => "invalid_target",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::RateLimited => "temporarily_unavailable",
         }
     }
@@ -80,6 +86,16 @@ pub struct OAuthError {
     pub description: Option<Cow<'static, str>>,
     pub cause: Option<String>,
     pub backend: Option<Backend>,
+    /// The scheme a resource's refusal is challenged with when it is not the one the
+    /// request used (RFC 9449 §7.1: a DPoP-bound token sent as Bearer gets `DPoP`).
+    pub challenge: Option<Challenge>,
+}
+
+/// An authentication scheme a refusal asks for (`WWW-Authenticate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    /// RFC 9449 §7.1.
+    Dpop,
 }
 
 impl OAuthError {
@@ -89,6 +105,7 @@ impl OAuthError {
             description: Some(description.into()),
             cause: None,
             backend: None,
+            challenge: None,
         }
     }
 
@@ -98,6 +115,7 @@ impl OAuthError {
             description: None,
             cause: None,
             backend: None,
+            challenge: None,
         }
     }
 
@@ -124,6 +142,7 @@ impl OAuthError {
             description: None,
             cause: Some(cause.to_string()),
             backend: None,
+            challenge: None,
         }
     }
 
@@ -133,7 +152,14 @@ impl OAuthError {
             description: Some("the service is temporarily unavailable".into()),
             cause: Some(cause.to_string()),
             backend: None,
+            challenge: None,
         }
+    }
+
+    /// This refusal, challenged with `scheme` whatever scheme the request used.
+    pub fn with_challenge(mut self, scheme: Challenge) -> Self {
+        self.challenge = Some(scheme);
+        self
     }
 
     fn caused_by(mut self, backend: Backend) -> Self {

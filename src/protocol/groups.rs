@@ -116,10 +116,15 @@ mod tests {
             .to_vec(),
         ))
         .unwrap();
-        let tokens = exchange(request, &client, &world.ctx()).unwrap();
+        let tokens = exchange(request, &client, None, &world.ctx()).unwrap();
         let ctx = world.ctx();
         let access = verify_access_token(&tokens.access_token, None, &ctx).unwrap();
-        let UserinfoResponse::Json(info) = userinfo(&tokens.access_token, &ctx).unwrap() else {
+        let UserinfoResponse::Json(info) = userinfo(
+            &tokens.access_token,
+            crate::protocol::dpop::Presented::Bearer,
+            &ctx,
+        )
+        .unwrap() else {
             panic!("a JSON answer");
         };
         let introspected = introspect(&tokens.access_token, &client, &ctx).unwrap();

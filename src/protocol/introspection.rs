@@ -57,8 +57,13 @@ fn access_token_info(
         "exp": claims.exp,
         "iat": claims.iat,
         "jti": claims.jti,
-        "token_type": "Bearer",
+        // RFC 9449 §6.2: a bound token's type and key, for the resource server to check
+        // the proof against.
+        "token_type": if claims.cnf.is_some() { super::dpop::SCHEME } else { "Bearer" },
     });
+    if let Some(cnf) = &claims.cnf {
+        info["cnf"] = cnf.clone();
+    }
     if let Some(auth_time) = claims.auth_time {
         info["auth_time"] = json!(auth_time);
     }

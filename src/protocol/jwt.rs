@@ -1,6 +1,6 @@
 //! One verifier for JWTs that come from outside: client assertions (RFC 7523), request
-//! objects (RFC 9101), `id_token_hint` (OIDC Core §3.1.2.1), and later DPoP proofs and
-//! upstream ID tokens. The caller reads the header, picks the key, and states its
+//! objects (RFC 9101), `id_token_hint` (OIDC Core §3.1.2.1), DPoP proofs (RFC 9449), and
+//! later upstream ID tokens. The caller reads the header, picks the key, and states its
 //! `Rules`; the `iss`, `sub`, `aud`, `exp`, `nbf`, `iat` and `jti` checks live here once,
 //! against the injected clock. A refusal is a typed `JwtRejection`, which each caller
 //! turns into its own OAuth error (`invalid_client`, `invalid_request_object`,
@@ -52,6 +52,14 @@ pub enum JwtRejection {
     MissingJti,
     #[error("the token was used before (jti)")]
     Replayed,
+    #[error("iat is too far in the past")]
+    IssuedTooLongAgo,
+    #[error("typ is not the one required")]
+    WrongType,
+    #[error("alg is not one accepted here")]
+    UnsupportedAlgorithm,
+    #[error("the header's jwk is missing, not a public key, or not usable with alg")]
+    BadHeaderKey,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,6 +99,11 @@ impl<'t> UnverifiedJwt<'t> {
     pub fn kid(&self) -> Option<&str> {
         self.header["kid"].as_str()
     }
+
+    /// The header's `jwk` (RFC 7515 §4.1.3), as sent.
+    pub fn jwk(&self) -> &Value {
+        &self.header["jwk"]
+    }
 }
 
 fn decode_json(part: &str) -> Result<Value, JwtRejection> {
@@ -110,7 +123,15 @@ pub enum VerifyingKey<'k> {
     Ours { keys: &'k KeySet, typ: &'k str },
     /// No signature (`alg: none`): only for a caller that has decided to accept one.
     Unsigned,
+    /// The public key in the header's `jwk` (a DPoP proof, RFC 9449 §4.2): the header's
+    /// `typ` must be `typ`, its `alg` one of `algs` (asymmetric only), and the `jwk` a
+    /// public key, no private member in it.
+    HeaderJwk { typ: &'k str, algs: &'k [&'k str] },
 }
+
+/// RFC 7517 §6.2.2, §6.3.2, RFC 8037 §2, RFC 7518 §6.4: members only a private (or
+/// symmetric) key has.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Who the token must be about.
 pub enum SubjectRule<'a> {
@@ -155,9 +176,11 @@ pub enum Lifetime {
 pub enum IssuedAt {
     /// Not looked at: RFC 7523 and RFC 9101 leave `iat` optional.
     Unchecked,
-    /// Required, and not after now (beyond the leeway): DPoP proofs are judged by their
-    /// `iat` (RFC 9449 §4.3).
+    /// Required, and not after now (beyond the leeway).
     NotInFuture,
+    /// Required, and within `window` seconds of now either way: DPoP proofs are judged
+    /// by their `iat` (RFC 9449 §4.3, §11.1), having no `exp`.
+    Within { window: i64 },
 }
 
 /// Where a `jti` is remembered so that it is taken once.
@@ -180,12 +203,16 @@ pub enum JtiRule<'a> {
     /// Required, non-empty, and taken once per issuer (RFC 7523 §3), remembered until the
     /// token's `exp`.
     Once(&'a dyn ReplayCache),
+    /// Required and non-empty, remembered by the caller (a DPoP proof's, RFC 9449 §11.1:
+    /// in the shared session store, which is asynchronous, keyed by the proof's key).
+    Present,
 }
 
 /// What a caller requires of a token beyond its signature.
 pub struct Rules<'a> {
-    /// `iss` must be exactly this.
-    pub issuer: &'a str,
+    /// `iss` must be exactly this; `None`: the token names no issuer (a DPoP proof, whose
+    /// key is all that identifies its sender).
+    pub issuer: Option<&'a str>,
     pub subject: SubjectRule<'a>,
     pub audience: AudienceRule<'a>,
     pub lifetime: Lifetime,
@@ -209,7 +236,9 @@ pub fn verify(
     if !claims.is_object() {
         return Err(JwtRejection::NotAnObject);
     }
-    if claims["iss"].as_str() != Some(rules.issuer) {
+    if let Some(issuer) = rules.issuer
+        && claims["iss"].as_str() != Some(issuer)
+    {
         return Err(JwtRejection::WrongIssuer);
     }
     let subject_fits = match rules.subject {
@@ -224,24 +253,41 @@ pub fn verify(
         return Err(JwtRejection::WrongAudience);
     }
     let exp = check_lifetime(&claims, rules.lifetime, rules.leeway, now)?;
-    if let IssuedAt::NotInFuture = rules.issued_at {
+    let window = match rules.issued_at {
+        IssuedAt::Unchecked => None,
+        IssuedAt::NotInFuture => Some(None),
+        IssuedAt::Within { window } => Some(Some(window)),
+    };
+    if let Some(window) = window {
         let iat = claims["iat"]
             .as_i64()
             .ok_or(JwtRejection::MissingIssuedAt)?;
-        if iat.saturating_sub(rules.leeway) > now {
+        let ahead = rules.leeway.saturating_add(window.unwrap_or(0));
+        if iat.saturating_sub(ahead) > now {
             return Err(JwtRejection::IssuedInFuture);
         }
+        if let Some(window) = window
+            && iat.saturating_add(window) < now
+        {
+            return Err(JwtRejection::IssuedTooLongAgo);
+        }
     }
-    if let JtiRule::Once(cache) = &rules.jti {
-        let jti = claims["jti"]
-            .as_str()
-            .filter(|jti| !jti.is_empty())
-            .ok_or(JwtRejection::MissingJti)?;
+    let jti = match &rules.jti {
+        JtiRule::Unchecked => None,
+        JtiRule::Once(_) | JtiRule::Present => Some(
+            claims["jti"]
+                .as_str()
+                .filter(|jti| !jti.is_empty())
+                .ok_or(JwtRejection::MissingJti)?,
+        ),
+    };
+    if let (JtiRule::Once(cache), Some(jti)) = (&rules.jti, jti) {
+        let issuer = rules.issuer.unwrap_or_default();
         // Kept until the token would be refused as expired anyway.
         let until = exp.ok_or(JwtRejection::MissingExpiry)?;
         // Scoped to the issuer, so that one client cannot use up another's `jti` by
         // sending it first; hashed, so the store holds no value a client chose.
-        let key = token_hash(&format!("{}\n{jti}", rules.issuer));
+        let key = token_hash(&format!("{issuer}\n{jti}"));
         if !cache.first_use(&key, until)? {
             return Err(JwtRejection::Replayed);
         }
@@ -272,7 +318,48 @@ fn signed_claims(token: &UnverifiedJwt<'_>, key: VerifyingKey<'_>) -> Result<Val
             }
             decode_json(token.payload)
         }
+        VerifyingKey::HeaderJwk { typ, algs } => {
+            let (key, alg) = header_key(token, typ, algs)?;
+            signed_claims(token, VerifyingKey::Jose(key, alg))
+        }
     }
+}
+
+/// The key in the header of `token`, checked as `VerifyingKey::HeaderJwk` says.
+fn header_key(
+    token: &UnverifiedJwt<'_>,
+    typ: &str,
+    algs: &[&str],
+) -> Result<(DecodingKey, Algorithm), JwtRejection> {
+    // RFC 9449 §4.3: "typ" is "dpop+jwt" (media types compare case-insensitively).
+    let typ_fits = token.header["typ"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case(typ));
+    if !typ_fits {
+        return Err(JwtRejection::WrongType);
+    }
+    let alg = token
+        .alg()
+        .filter(|alg| algs.contains(alg))
+        .ok_or(JwtRejection::UnsupportedAlgorithm)?;
+    let alg: Algorithm = alg
+        .parse()
+        .map_err(|_| JwtRejection::UnsupportedAlgorithm)?;
+    // Never a symmetric algorithm, whatever `algs` says: the key is public.
+    if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+        return Err(JwtRejection::UnsupportedAlgorithm);
+    }
+    let jwk = token.jwk();
+    let Some(members) = jwk.as_object() else {
+        return Err(JwtRejection::BadHeaderKey);
+    };
+    if PRIVATE_JWK_MEMBERS.iter().any(|m| members.contains_key(*m)) {
+        return Err(JwtRejection::BadHeaderKey);
+    }
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(jwk.clone()).map_err(|_| JwtRejection::BadHeaderKey)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| JwtRejection::BadHeaderKey)?;
+    Ok((key, alg))
 }
 
 fn audience_fits(aud: &Value, rule: &AudienceRule<'_>) -> bool {
@@ -379,7 +466,7 @@ mod tests {
     /// A client assertion's rules (RFC 7523), as `client_auth` states them.
     fn assertion(seen: &Seen) -> Rules<'_> {
         Rules {
-            issuer: CLIENT,
+            issuer: Some(CLIENT),
             subject: SubjectRule::Is(CLIENT),
             audience: AudienceRule::OnlyOneOf(&[US]),
             lifetime: Lifetime::AtMost { max: 3600 },
@@ -392,7 +479,7 @@ mod tests {
     /// A request object's rules (RFC 9101), as `request_object` states them.
     fn request_object() -> Rules<'static> {
         Rules {
-            issuer: CLIENT,
+            issuer: Some(CLIENT),
             subject: SubjectRule::Any,
             audience: AudienceRule::Includes(&[US]),
             lifetime: Lifetime::CheckedWhenPresent,
@@ -546,7 +633,7 @@ mod tests {
         assert_refused!(run(&token, public(&key), &assertion(&seen)), Replayed);
         // The same `jti` from another issuer is another token.
         let other = Rules {
-            issuer: "client-2",
+            issuer: Some("client-2"),
             subject: SubjectRule::Is("client-2"),
             ..assertion(&seen)
         };
@@ -607,7 +694,7 @@ mod tests {
         let keys = KeySet::new(vec![generated()]);
         let signer = keys.signing_key(KeyAlgorithm::Es256, 0).unwrap();
         let hint = Rules {
-            issuer: US,
+            issuer: Some(US),
             subject: SubjectRule::Present,
             audience: AudienceRule::Unchecked,
             lifetime: Lifetime::MayHaveExpired,

@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod config;
 pub mod consent;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod factors;
 pub mod features;
@@ -39,7 +40,7 @@ pub mod userinfo;
 pub mod verification;
 
 pub use config::ProtocolConfig;
-pub use error::{ErrorCode, OAuthError};
+pub use error::{Challenge, ErrorCode, OAuthError};
 pub use params::Params;
 
 use crate::crypto::KeySet;
@@ -103,4 +104,22 @@ pub struct Context<'a> {
     pub kek: &'a KeyEncryptionKey,
     pub client_keys: &'a dyn ClientKeySource,
     pub now: UnixTime,
+    /// The key a token request proved possession of (RFC 9449), as the client's
+    /// registration binds it: the access tokens issued in this context carry its
+    /// `cnf.jkt`, and a public client's refresh tokens are bound to it. Set by the token
+    /// endpoint only (`with_dpop`).
+    pub dpop: Option<&'a dpop::Binding>,
+}
+
+impl<'a> Context<'a> {
+    /// This context, issuing tokens bound as `binding` says.
+    pub fn with_dpop<'b>(&self, binding: Option<&'b dpop::Binding>) -> Context<'b>
+    where
+        'a: 'b,
+    {
+        Context {
+            dpop: binding,
+            ..*self
+        }
+    }
 }

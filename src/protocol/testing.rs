@@ -39,6 +39,7 @@ pub fn config() -> ProtocolConfig {
         refresh_token_grace_period: seconds(5),
         session_ttl: seconds(86_400),
         require_pushed_authorization_requests: false,
+        dpop_nonce: false,
         registration: RegistrationMode::Token,
         registration_token_set: false,
         mfa: crate::domain::MfaPolicy::Optional,
@@ -113,6 +114,7 @@ impl TestWorld {
             kek: &self.kek,
             client_keys: &NoClientKeys,
             now: self.clock.now(),
+            dpop: None,
         }
     }
 

@@ -74,6 +74,17 @@ pub struct AccessTokenClaims {
     /// at use: a token revoked (RFC 7009) takes the tokens exchanged from it along.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exchanged_from: Vec<String>,
+    /// RFC 9449 §6.1 (RFC 7800 §3.1): `{"jkt": ...}` for a DPoP-bound token, whose
+    /// resources accept it only with a proof by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Value>,
+}
+
+impl AccessTokenClaims {
+    /// The thumbprint of the key the token is bound to (DPoP), if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        super::dpop::bound_jkt(self.cnf.as_ref())
+    }
 }
 
 impl AccessTokenClaims {
@@ -190,6 +201,11 @@ pub fn access_token_claims(
         gid,
         act: None,
         exchanged_from: Vec::new(),
+        // Every grant's access tokens are built here: a proof at the token endpoint binds
+        // them all (RFC 9449 §5).
+        cnf: ctx
+            .dpop
+            .map(|binding| super::dpop::confirmation(&binding.jkt)),
     }
 }
 
@@ -323,7 +339,7 @@ pub fn verify_id_token_hint(
     let invalid =
         || OAuthError::invalid_request("id_token_hint is not a valid ID token from this provider");
     let rules = Rules {
-        issuer,
+        issuer: Some(issuer),
         subject: SubjectRule::Present,
         // Whom the hint was for is each endpoint's question (`IdTokenHint::is_for`).
         audience: AudienceRule::Unchecked,

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::claims::{all_claims, claims_for};
 use super::claims_request::{ClaimsRequest, add_requested};
+use super::dpop::{Presented, check_client_nonce, check_presentation};
 use super::groups;
 use super::tokens::{Subject, signing_key, subject_for, verify_access_token};
 use super::{Context, ErrorCode, OAuthError};
@@ -18,9 +19,26 @@ pub enum UserinfoResponse {
     Jwt(String),
 }
 
-pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoResponse, OAuthError> {
+/// `presented`: how the token came (RFC 9449 §7.1: a DPoP-bound token only with a proof
+/// by its key).
+pub fn userinfo(
+    access_token: &str,
+    presented: Presented<'_>,
+    ctx: &Context<'_>,
+) -> Result<UserinfoResponse, OAuthError> {
+    userinfo_answer(access_token, presented, ctx).map(|(response, _)| response)
+}
+
+/// `userinfo`, and whether the token's client requires the server's nonce in its DPoP
+/// proofs (RFC 9449 §8.2, §9: the next nonce then goes with the answer).
+pub fn userinfo_answer(
+    access_token: &str,
+    presented: Presented<'_>,
+    ctx: &Context<'_>,
+) -> Result<(UserinfoResponse, bool), OAuthError> {
     // RFC 9068 §4: userinfo is this provider's resource, so the token must name it.
     let claims = verify_access_token(access_token, Some(&ctx.config.issuer), ctx)?;
+    check_presentation(claims.dpop_jkt(), presented)?;
     let Some(Subject::User { user_id, grant_id }) = claims.subject() else {
         // A client's own token (client_credentials) speaks for no user.
         return Err(OAuthError::invalid_token(
@@ -39,6 +57,8 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
         .store
         .find_client(&claims.client_id)?
         .ok_or_else(|| OAuthError::invalid_token("the access token has been revoked"))?;
+    let nonce_required = client.metadata.require_dpop_nonce;
+    check_client_nonce(presented, nonce_required)?;
     // The token's `sub` is the one this client knows the user by (pairwise or not).
     let (user, requested) = ctx
         .store
@@ -59,7 +79,7 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
     out.insert("sub".into(), json!(user_id));
     let alg = userinfo_alg(&client);
     let Some(alg) = alg else {
-        return Ok(UserinfoResponse::Json(Value::Object(out)));
+        return Ok((UserinfoResponse::Json(Value::Object(out)), nonce_required));
     };
     // §5.3.2: "If signed, the UserInfo Response SHOULD contain the Claims iss (issuer) and
     // aud (audience) as members", the audience being the client.
@@ -68,7 +88,7 @@ pub fn userinfo(access_token: &str, ctx: &Context<'_>) -> Result<UserinfoRespons
     let token = signing_key(ctx.keys, alg, ctx.now)?
         .sign_jwt("JWT", &Value::Object(out))
         .map_err(OAuthError::server)?;
-    Ok(UserinfoResponse::Jwt(token))
+    Ok((UserinfoResponse::Jwt(token), nonce_required))
 }
 
 /// The algorithm a client registered for signed userinfo responses, if any.

@@ -358,6 +358,17 @@ impl Sessions {
             .await
     }
 
+    /// Records a DPoP proof's `jti` (RFC 9449 §11.1) under `replay_key` for `window`, on
+    /// every instance at once (one atomic counter): `true` the first time only.
+    pub async fn first_dpop_proof(
+        &self,
+        replay_key: &str,
+        window: Duration,
+    ) -> SessionResult<bool> {
+        let count = self.store.add(&key("dpop:", replay_key), 1, window).await?;
+        Ok(count == 1)
+    }
+
     /// Queues an attempt on `username` behind the previous one, `spacing` apart; returns
     /// the wait.
     pub async fn queue_login(

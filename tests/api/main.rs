@@ -25,6 +25,8 @@ mod cluster_sign_out;
 mod console;
 mod console_groups;
 mod discovery;
+mod dpop;
+mod dpop_clients;
 mod exchange;
 mod factor_store;
 mod fapi2;

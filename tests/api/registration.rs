@@ -104,6 +104,12 @@ async fn invalid_metadata_is_rejected_with_the_rfc_7591_error() {
             json!({"redirect_uris": ["https://rp.example/cb"], "subject_type": "secret"}),
             "invalid_client_metadata",
         ),
+        (
+            // RFC 9449 §5.2: no access token from the authorization endpoint, where it
+            // cannot be bound, for a client whose tokens must all be DPoP-bound.
+            json!({"redirect_uris": ["https://rp.example/cb"], "grant_types": ["authorization_code", "implicit"], "response_types": ["id_token token"], "dpop_bound_access_tokens": true}),
+            "invalid_client_metadata",
+        ),
         (json!(["not", "an", "object"]), "invalid_client_metadata"),
     ];
     for (body, error) in cases {

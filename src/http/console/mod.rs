@@ -183,7 +183,12 @@ async fn signed_in(req: &HttpRequest, state: &State) -> Result<Console, Refusal>
     };
     let token = String::from_utf8(token).map_err(|_| Refusal::SignIn)?;
     let actor = crate::http::state::blocking(state, move |ctx| {
-        Ok(crate::admin::authenticate(&token, ctx))
+        // The console's own token, from its own sign-in: never DPoP-bound.
+        Ok(crate::admin::authenticate(
+            &token,
+            crate::protocol::dpop::Presented::Bearer,
+            ctx,
+        ))
     })
     .await?;
     let actor = match actor {

@@ -107,7 +107,7 @@ async fn callback_page(req: &HttpRequest, query: CallbackQuery, state: &State) -
             .store
             .find_client(CONSOLE_CLIENT_ID)?
             .ok_or_else(|| OAuthError::server("the console client is not registered"))?;
-        exchange(TokenRequest::parse(&params)?, &client, ctx)
+        exchange(TokenRequest::parse(&params)?, &client, None, ctx)
     })
     .await?;
     let sealed = state

@@ -1,13 +1,14 @@
 //! The token endpoint (RFC 6749 §3.2): client authentication, then the grant.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::domain::Secret;
 use crate::http::body::form_params;
 use crate::http::client_address::client_address_of;
+use crate::http::dpop;
 use crate::http::error::ApiError;
 use crate::http::state::{State, blocking};
 use crate::protocol::client_auth::PresentedCredentials;
@@ -25,35 +26,59 @@ pub fn client_request(
     Ok((params, creds))
 }
 
-pub async fn token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: State,
-) -> Result<HttpResponse, ApiError> {
-    let (params, creds) = client_request(&req, &body)?;
+pub async fn token(req: HttpRequest, body: web::Bytes, state: State) -> HttpResponse {
+    let with_proof = req.headers().contains_key(dpop::DPOP);
+    let outcome = issue(&req, &body, &state).await;
+    // RFC 9449 §8: the nonce goes with every answer to a proof when nonces are in use
+    // (the server's or the client's), and with the error that asks for one.
+    let (response, nonce) = match outcome {
+        Ok((response, client_requires)) => (
+            response,
+            dpop::nonce_on_success(&state, with_proof, client_requires),
+        ),
+        Err(error) => {
+            let nonce = dpop::nonce_for(&state, Some(&error.0));
+            (error.error_response(), nonce)
+        }
+    };
+    dpop::with_nonce(response, nonce)
+}
+
+/// The token response, and whether the client requires DPoP nonces.
+async fn issue(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &State,
+) -> Result<(HttpResponse, bool), ApiError> {
+    let (params, creds) = client_request(req, body)?;
     let endpoint = state
         .settings
         .endpoint(crate::protocol::features::TOKEN.path);
-    let address = client_address_of(&req, &state.settings);
-    let (grant_type, client_id, response) = blocking(&state, move |ctx| {
+    let address = client_address_of(req, &state.settings);
+    // RFC 9449 §5: verified (its `jti` recorded) before the client is even looked at.
+    let proof = dpop::proof_of(req, state, None).await?;
+    let (grant_type, client_id, nonce_required, response) = blocking(state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?.with_address(address);
         let grant_type = request.grant_type().as_str();
         Ok((
             grant_type,
             client.id.clone(),
-            exchange(request, &client, ctx)?,
+            client.metadata.require_dpop_nonce,
+            exchange(request, &client, proof.as_ref(), ctx)?,
         ))
     })
     .await?;
     state.metrics.token_issued(grant_type);
     crate::audit::tokens_issued(grant_type, &client_id);
     // RFC 6749 §5.1: responses carrying tokens must not be cached.
-    Ok(HttpResponse::Ok()
+    let ok = HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(response))
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, dpop::EXPOSED_HEADERS))
+        .json(response);
+    Ok((ok, nonce_required))
 }
 
 /// `Authorization: Basic` per RFC 6749 §2.3.1: id and secret are form-urlencoded before

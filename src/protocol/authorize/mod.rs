@@ -282,6 +282,15 @@ fn check(
             "client may not use this response_type",
         ));
     }
+    // RFC 9449 §5.2: a client whose access tokens are all DPoP-bound gets none from the
+    // authorization endpoint, where no proof can bind it (registration refuses the
+    // combination too; this holds for a client stored otherwise).
+    if response_type.token && client.metadata.dpop_bound_access_tokens {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client's access tokens are DPoP-bound: none is issued here",
+        ));
+    }
     // Tokens in a query end up in server logs and Referer headers (RFC 9700 §2.1.2;
     // Multiple Response Types §2.1 gives them the fragment).
     if response_type.returns_tokens() && response_mode == ResponseMode::Query {

@@ -53,9 +53,13 @@ fn rejected(rejection: JwtRejection) -> OAuthError {
             invalid("the request object has expired or is not valid yet")
         }
         // Not among the rules a request object is held to (`verify` below).
-        JwtRejection::WrongSubject | JwtRejection::MissingJti | JwtRejection::Replayed => {
-            invalid("the request object is not valid")
-        }
+        JwtRejection::WrongSubject
+        | JwtRejection::MissingJti
+        | JwtRejection::Replayed
+        | JwtRejection::IssuedTooLongAgo
+        | JwtRejection::WrongType
+        | JwtRejection::UnsupportedAlgorithm
+        | JwtRejection::BadHeaderKey => invalid("the request object is not valid"),
         JwtRejection::Store(e) => e.into(),
     }
 }
@@ -103,7 +107,7 @@ pub fn verify(jwt: &str, client: &Client, ctx: &Context<'_>) -> Result<Value, OA
     // optional and checked when present.
     let us = [ctx.config.issuer.as_str()];
     let rules = Rules {
-        issuer: &client.id,
+        issuer: Some(&client.id),
         subject: SubjectRule::Any,
         audience: AudienceRule::Includes(&us),
         lifetime: Lifetime::CheckedWhenPresent,

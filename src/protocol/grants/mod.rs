@@ -16,7 +16,8 @@ pub use super::stored_amr::{amr_of_code, amr_text, amr_text_with, amr_words, idp
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
-use super::{Context, ErrorCode, OAuthError, Params, resource_indicators};
+use super::profile::ClientProfile;
+use super::{Context, ErrorCode, OAuthError, Params, dpop, resource_indicators};
 use crate::domain::{GrantType, Scopes, UnixTime};
 use crate::sessions::SsoSession;
 use crate::store::{Client, Grant};
@@ -87,9 +88,12 @@ pub struct TokenResponse {
     pub issued_token_type: Option<&'static str>,
 }
 
+/// Runs the grant of `request` for `client`; `proof` is the request's verified DPoP proof
+/// (RFC 9449 §5), if it came with one.
 pub fn exchange(
     request: TokenRequest,
     client: &Client,
+    proof: Option<&dpop::Proof>,
     ctx: &Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.may_use_grant(request.grant_type()) {
@@ -98,12 +102,28 @@ pub fn exchange(
             "client may not use this grant_type",
         ));
     }
-    match request {
+    // RFC 9449 §5: whatever the grant, a proof binds what it issues, and the client's
+    // registration may require one (and the server's nonce in it) before anything is
+    // used up.
+    let binding = dpop::token_request_binding(
+        proof,
+        client.is_public(),
+        // FAPI 2.0 §5.3.2.2: a profiled client's tokens are sender-constrained.
+        client.metadata.dpop_bound_access_tokens || ClientProfile::of(client).requires_dpop(),
+        client.metadata.require_dpop_nonce,
+    )?;
+    let ctx = &ctx.with_dpop(binding.as_ref());
+    let mut response = match request {
         TokenRequest::AuthorizationCode(r) => authorization_code::exchange(r, client, ctx),
         TokenRequest::RefreshToken(r) => refresh_token::exchange(r, client, ctx),
         TokenRequest::ClientCredentials(r) => client_credentials::exchange(r, client, ctx),
         TokenRequest::TokenExchange(r) => token_exchange::exchange(r, client, ctx),
+    }?;
+    if binding.is_some() {
+        // §5.1: the token type of a bound access token.
+        response.token_type = dpop::SCHEME;
     }
+    Ok(response)
 }
 
 /// How the user signed in, as their browser session recorded it: what every grant made

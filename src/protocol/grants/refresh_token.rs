@@ -36,9 +36,9 @@ use super::{TokenResponse, granted_audience, requested_scope, user_token_respons
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
 use crate::protocol::profile::ClientProfile;
-use crate::protocol::resource_indicators;
 use crate::protocol::tokens::IdTokenOccasion;
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
+use crate::protocol::{dpop, resource_indicators};
 use crate::store::{Client, Grant, RefreshToken};
 
 pub struct RefreshRequest {
@@ -83,8 +83,9 @@ fn record(token: &str, grant: &Grant, ctx: &Context<'_>) -> RefreshToken {
 }
 
 /// The first refresh token of a new grant: the token and its stored record.
+/// Bound to the key of the request's DPoP proof when the client is public (RFC 9449 §5).
 pub fn first_refresh_token(grant: &Grant, ctx: &Context<'_>) -> (String, RefreshToken) {
-    let token = random_token(32);
+    let token = dpop::bind_refresh_token(random_token(32), ctx.dpop);
     let stored = record(&token, grant, ctx);
     (token, stored)
 }
@@ -109,6 +110,9 @@ pub fn exchange(
     if !grant.is_live(ctx.now) || token.expires_at <= ctx.now {
         return Err(refused());
     }
+    // RFC 9449 §5: a bound token only with a proof by its key; checked before anything is
+    // rotated or revoked, so that a stolen token without the key changes nothing.
+    dpop::check_refresh_binding(&request.refresh_token, ctx.dpop)?;
     // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
     // Decided now, enforced below: before a rotation (so a refused request uses nothing
     // up), but after the reuse check (so a replay cannot dodge it with a bad scope).
@@ -132,7 +136,11 @@ pub fn exchange(
     // (a token consumed before the client was profiled goes through the rules below).
     let keeps_token =
         !ClientProfile::of(client).rotates_refresh_tokens() && token.consumed_at.is_none();
-    let successor = ctx.kek.derive(SUCCESSOR, &request.refresh_token);
+    let successor = dpop::successor_with_binding(
+        ctx.kek.derive(SUCCESSOR, &request.refresh_token),
+        &request.refresh_token,
+        ctx.dpop,
+    );
     let successor_record = record(&successor, &grant, ctx);
     // The token as it was when found consumed: before this request, or by a concurrent
     // one that won the rotation.

@@ -257,7 +257,7 @@ fn user_id_token(
 ) -> Result<UserIdToken, OAuthError> {
     let invalid = || refused_token("the token is not a live ID token of ours");
     let rules = Rules {
-        issuer: &ctx.config.issuer,
+        issuer: Some(&ctx.config.issuer),
         subject: SubjectRule::Present,
         audience: AudienceRule::Unchecked,
         lifetime: Lifetime::AtMost {

@@ -41,6 +41,9 @@ struct Metadata {
     frontchannel_logout_uri: Option<String>,
     frontchannel_logout_session_required: Option<bool>,
     require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2.
+    dpop_bound_access_tokens: Option<bool>,
+    require_dpop_nonce: Option<bool>,
     request_object_signing_alg: Option<String>,
     request_uris: Option<Vec<String>>,
     subject_type: Option<String>,
@@ -185,6 +188,8 @@ impl Metadata {
             frontchannel_logout_uri: self.frontchannel_logout_uri,
             frontchannel_logout_session_required: self.frontchannel_logout_session_required,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_dpop_nonce: self.require_dpop_nonce,
             request_object_signing_alg: self.request_object_signing_alg,
             request_uris: self.request_uris.unwrap_or_default(),
             subject_type: self.subject_type,

@@ -69,6 +69,10 @@ pub struct ClientDraft {
     pub request_uris: Vec<String>,
     /// RFC 9126 §6: this client's authorization requests must be pushed first.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: every token request carries a DPoP proof; its tokens are bound.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// RFC 9449 §8: its proofs must carry the server's nonce.
+    pub require_dpop_nonce: Option<bool>,
     /// OIDC Core §8: `public` (the default) or `pairwise`.
     pub subject_type: Option<String>,
     pub sector_identifier_uri: Option<String>,
@@ -232,6 +236,14 @@ pub fn register(
                 "response_type {r} needs the grant_types it implies (authorization_code, implicit)"
             )));
         }
+        // RFC 9449 §5.2: an access token from the authorization endpoint cannot be bound,
+        // so a client whose tokens must all be DPoP-bound does not take one there.
+        if t.token && draft.dpop_bound_access_tokens == Some(true) {
+            return Err(metadata_error(format!(
+                "response_type {r} issues an access token that cannot be DPoP-bound \
+                 (dpop_bound_access_tokens)"
+            )));
+        }
         response_types.push(t);
     }
     // Any well-formed scope: besides the OpenID ones, operators register API scopes
@@ -269,6 +281,8 @@ pub fn register(
         profile: draft.profile,
         require_pushed_authorization_requests: draft.require_pushed_authorization_requests
             == Some(true),
+        dpop_bound_access_tokens: draft.dpop_bound_access_tokens == Some(true),
+        require_dpop_nonce: draft.require_dpop_nonce == Some(true),
         ..Default::default()
     };
     if let Some(alg) = draft.request_object_signing_alg {

@@ -250,3 +250,25 @@ fn secrets_are_returned_once_and_stored_hashed() {
             .unwrap();
     assert!(public.client_secret.is_none() && public.client.secret_hash.is_none());
 }
+
+#[test]
+fn a_client_with_dpop_bound_access_tokens_may_not_take_tokens_from_the_authorization_endpoint() {
+    let with = |types: Value| {
+        draft(json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "grant_types": ["authorization_code", "implicit"],
+            "response_types": types,
+            "dpop_bound_access_tokens": true,
+        }))
+    };
+    for implicit in [
+        json!(["token"]),
+        json!(["id_token token"]),
+        json!(["code token"]),
+    ] {
+        let err = with(implicit.clone()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClientMetadata, "{implicit}");
+    }
+    let ok = with(json!(["code", "id_token", "code id_token"])).unwrap();
+    assert!(ok.client.metadata.dpop_bound_access_tokens);
+}

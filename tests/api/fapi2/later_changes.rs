@@ -13,7 +13,6 @@ use super::{
     FapiClient, JWT_BEARER, REDIRECT_URI, apps, assertion, assertion_for, authorized_with,
     fapi_client, fapi_draft, keys, par_form, push, push_refused, redeem,
 };
-use crate::helpers::status_and_json;
 use crate::helpers::{Options, Pkce, TestApp, TestClient, query, spawn_app, spawn_app_with};
 
 /// FAPI 2.0 §5.3.2.1: the issuer "as a string"; an array of it is refused for a fapi2
@@ -84,7 +83,7 @@ async fn refresh(app: &TestApp, fapi: &FapiClient, token: &str) -> (StatusCode, 
         ("client_assertion_type", JWT_BEARER),
         ("client_assertion", assertion.as_str()),
     ];
-    status_and_json(app.token_request(&form, None).await).await
+    super::proved_token_request(app, &form).await
 }
 
 /// FAPI 2.0 §5.3.2.1: no rotation unless a retry with the previous token succeeds. A
@@ -158,7 +157,7 @@ async fn redeem_without_pkce(app: &TestApp, code: &str, assertion: String) -> (S
         ("client_assertion_type", JWT_BEARER),
         ("client_assertion", assertion.as_str()),
     ];
-    status_and_json(app.token_request(&form, None).await).await
+    super::proved_token_request(app, &form).await
 }
 
 /// A code issued before the operator put the client under fapi2 is held to the profile

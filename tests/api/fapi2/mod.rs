@@ -187,7 +187,22 @@ async fn redeem(app: &TestApp, code: &str, pkce: &Pkce, assertion: String) -> (S
         ("client_assertion_type", JWT_BEARER),
         ("client_assertion", assertion.as_str()),
     ];
-    status_and_json(app.token_request(&form, None).await).await
+    proved_token_request(app, &form).await
+}
+
+/// A token request as a fapi2 client makes it: with a DPoP proof (the profile's
+/// sender-constrained tokens), by a key of its own, made now.
+pub(super) async fn proved_token_request(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let key = crate::dpop::Key::new();
+    let proof = key.proof("POST", &app.url("/token"), crate::dpop::now(app), json!({}));
+    let response = http()
+        .post(app.url("/token"))
+        .header("DPoP", proof)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    status_and_json(response).await
 }
 
 #[tokio::test]
@@ -215,6 +230,9 @@ async fn a_fapi2_client_walks_through_par_pkce_and_private_key_jwt_to_tokens_on_
         assert_eq!(jwt_part(id_token, 1)["nonce"], "fapi-nonce");
         let access = tokens["access_token"].as_str().unwrap();
         assert_eq!(jwt_part(access, 0)["alg"], "PS256");
+        // Sender-constrained: bound to the proof's key (RFC 9449 §6).
+        assert_eq!(tokens["token_type"], "DPoP");
+        assert!(jwt_part(access, 1)["cnf"]["jkt"].is_string(), "{access}");
         app.stop().await;
     }
 }
@@ -433,19 +451,32 @@ async fn a_fapi2_clients_code_dies_after_sixty_seconds_whatever_the_configured_l
 }
 
 #[tokio::test]
-#[ignore = "wired at integration with DPoP"]
 async fn a_fapi2_clients_token_request_without_a_dpop_proof_is_refused() {
-    // wired at integration with DPoP: `ClientProfile::requires_dpop` is true for a fapi2
-    // client; the token endpoint's DPoP check must then refuse a request without a proof
-    // (RFC 9449 §5: invalid_dpop_proof) and bind the tokens it issues.
+    // `ClientProfile::requires_dpop`: the token endpoint refuses a request without a
+    // proof (RFC 9449 §5.2, as for `dpop_bound_access_tokens`) and uses up nothing: the
+    // same code is then redeemed with a proof.
     let app = spawn_app().await;
     app.add_user("alice").await;
     let fapi = fapi_client(&app);
     let (callback, pkce) = authorized(&app, &fapi).await;
     let code = query(&callback, "code").unwrap();
-    let (status, body) = redeem(&app, &code, &pkce, assertion(&app, &fapi)).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", pkce.verifier.as_str()),
+        ("client_assertion_type", JWT_BEARER),
+    ];
+    let unproved_assertion = assertion(&app, &fapi);
+    let mut unproved = form.to_vec();
+    unproved.push(("client_assertion", unproved_assertion.as_str()));
+    let (status, body) = status_and_json(app.token_request(&unproved, None).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "invalid_dpop_proof");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(body.get("access_token").is_none());
+    let (status, tokens) = redeem(&app, &code, &pkce, assertion(&app, &fapi)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
 }
 
 /// Registrations the profile refuses, through the admin API: each with its RFC 7591 code.

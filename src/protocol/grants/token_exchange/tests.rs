@@ -40,7 +40,7 @@ fn redeem(world: &TestWorld, client: &Client, code: &str) -> TokenResponse {
         ("code_verifier", VERIFIER),
     ]))
     .unwrap();
-    token_request(request, client, &world.ctx()).unwrap()
+    token_request(request, client, None, &world.ctx()).unwrap()
 }
 
 /// The exchanging service: the grant, and a policy for `API` (or none).
@@ -67,7 +67,7 @@ fn service(world: &TestWorld, policy: Option<ExchangePolicy>) -> Client {
 /// The client's own `client_credentials` token: an actor token for its exchanges.
 fn own_token(world: &TestWorld, client: &Client) -> String {
     let request = TokenRequest::parse(&params(&[("grant_type", "client_credentials")])).unwrap();
-    token_request(request, client, &world.ctx())
+    token_request(request, client, None, &world.ctx())
         .unwrap()
         .access_token
 }
@@ -87,7 +87,7 @@ fn exchange_with(
     let mut all = vec![("grant_type", GrantType::TokenExchange.as_str())];
     all.extend_from_slice(pairs);
     let request = TokenRequest::parse(&params(&all))?;
-    token_request(request, client, &world.ctx())
+    token_request(request, client, None, &world.ctx())
 }
 
 fn code_of(result: Result<TokenResponse, OAuthError>) -> ErrorCode {

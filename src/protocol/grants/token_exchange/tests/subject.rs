@@ -194,7 +194,7 @@ fn the_audit_event_records_the_callers_address() {
     ]))
     .unwrap()
     .with_address("198.51.100.7".to_owned());
-    token_request(request, &svc, &world.ctx()).unwrap();
+    token_request(request, &svc, None, &world.ctx()).unwrap();
     let events = world.store.list_audit_events(None, 5).unwrap();
     let event = events
         .iter()

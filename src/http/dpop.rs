@@ -1,0 +1,167 @@
+//! DPoP (RFC 9449) on the wire: the `DPoP` request header and authorization scheme, the
+//! proof's `jti` recorded in the shared session store, and the `DPoP-Nonce` header. The
+//! rules are `protocol::dpop`'s.
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+
+use crate::http::endpoints::userinfo::bearer_token;
+use crate::http::error::BearerError;
+use crate::http::state::State;
+use crate::protocol::OAuthError;
+use crate::protocol::dpop::{self, Proof, ProofTarget};
+
+/// §4.1: the request header that carries a proof.
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+/// §8.1: the response header that gives the server's nonce.
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// What a browser client's script may read of our responses (CORS,
+/// `Access-Control-Expose-Headers`): the nonce to put in its next proof (§8.1) and the
+/// challenge that says why a request was refused (§7.1).
+pub const EXPOSED_HEADERS: &str = "DPoP-Nonce, WWW-Authenticate";
+
+/// The URL of this request as the issuer names it: what its proof's `htu` must be.
+fn request_url(req: &HttpRequest, state: &State) -> String {
+    let path = req.path();
+    let below = path
+        .strip_prefix(state.settings.issuer_path.as_str())
+        .unwrap_or(path);
+    state.settings.endpoint(below)
+}
+
+/// The request's proof, verified for it, its `jti` recorded on every instance; `None`
+/// without a `DPoP` header. `access_token`: at a resource, the token it must hash.
+pub async fn proof_of(
+    req: &HttpRequest,
+    state: &State,
+    access_token: Option<&str>,
+) -> Result<Option<Proof>, OAuthError> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(DPOP)
+        .map(|v| v.to_str().unwrap_or(""))
+        .collect();
+    let Some(proof) = dpop::single_header(&values)? else {
+        return Ok(None);
+    };
+    let url = request_url(req, state);
+    let target = ProofTarget {
+        method: req.method().as_str(),
+        url: &url,
+        access_token,
+        nonce_required: state.settings.dpop_nonce,
+    };
+    // The in-memory replay store's TTL runs on the wall clock while `iat` is checked
+    // against `state.now()`: both are the wall clock outside tests (so jti expiry is not
+    // exercised under a test's manual clock).
+    let proof = dpop::verify_proof(proof, &target, &state.kek, state.now())?;
+    // Kept as long as the proof could pass: its `iat` may be a window either side of now.
+    let window = Duration::from_secs(2 * dpop::PROOF_WINDOW.unsigned_abs());
+    if !state
+        .sessions
+        .first_dpop_proof(proof.replay_key(), window)
+        .await?
+    {
+        return Err(dpop::replayed());
+    }
+    Ok(Some(proof))
+}
+
+/// The nonce to send with a response (§8.1, §9): when the server requires nonces, or
+/// when `error` asks for one (a client that requires them).
+pub fn nonce_for(state: &State, error: Option<&OAuthError>) -> Option<String> {
+    let asked = error.is_some_and(|e| e.code == crate::protocol::ErrorCode::UseDpopNonce);
+    (state.settings.dpop_nonce || asked).then(|| dpop::current_nonce(&state.kek, state.now()))
+}
+
+/// The nonce to send with a successful answer to a request that carried a proof (§8.2:
+/// the next nonce, given ahead so the client needs no `use_dpop_nonce` round trip): when
+/// the server or the request's client requires nonces.
+pub fn nonce_on_success(state: &State, with_proof: bool, client_requires: bool) -> Option<String> {
+    (with_proof && (state.settings.dpop_nonce || client_requires))
+        .then(|| dpop::current_nonce(&state.kek, state.now()))
+}
+
+/// Adds the `DPoP-Nonce` header to `response`.
+pub fn with_nonce(
+    mut response: actix_web::HttpResponse,
+    nonce: Option<String>,
+) -> actix_web::HttpResponse {
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+    response
+}
+
+/// An access token at a resource (userinfo, the admin API): as `Authorization: DPoP`
+/// with its proof (§7.1), or as a Bearer token (RFC 6750).
+pub struct ResourceToken {
+    pub token: String,
+    pub proof: Option<Proof>,
+}
+
+impl ResourceToken {
+    pub fn presented(&self) -> dpop::Presented<'_> {
+        match &self.proof {
+            Some(proof) => dpop::Presented::Dpop(proof),
+            None => dpop::Presented::Bearer,
+        }
+    }
+
+    /// A refusal of this token, answered with the challenge of the scheme it came with
+    /// (or `DPoP` for a DPoP-bound token sent as Bearer, §7.1).
+    pub fn refusal(&self, state: &State, error: OAuthError) -> BearerError {
+        if self.proof.is_some() || dpop::wants_dpop_challenge(&error) {
+            let nonce = nonce_for(state, Some(&error));
+            BearerError::Dpop { error, nonce }
+        } else {
+            BearerError::Rejected(error)
+        }
+    }
+}
+
+/// The access token of a resource request; `body`: a form body that may carry it (RFC
+/// 6750 §2.2), empty where there is none.
+pub async fn resource_token(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &State,
+) -> Result<ResourceToken, BearerError> {
+    let dpop_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(dpop::SCHEME))
+        .map(|(_, token)| token.trim().to_owned());
+    let Some(token) = dpop_token else {
+        // A proof without the DPoP scheme proves nothing here: the token is a Bearer one.
+        return Ok(ResourceToken {
+            token: bearer_token(req, body)?,
+            proof: None,
+        });
+    };
+    let refused = |error: OAuthError| BearerError::Dpop {
+        nonce: nonce_for(state, Some(&error)),
+        error,
+    };
+    if token.is_empty() {
+        return Err(refused(OAuthError::invalid_request(
+            "the DPoP scheme needs an access token",
+        )));
+    }
+    match proof_of(req, state, Some(&token)).await {
+        Ok(Some(proof)) => Ok(ResourceToken {
+            token,
+            proof: Some(proof),
+        }),
+        Ok(None) => Err(refused(OAuthError::new(
+            crate::protocol::ErrorCode::InvalidDpopProof,
+            "the DPoP scheme needs a DPoP proof",
+        ))),
+        Err(error) => Err(refused(error)),
+    }
+}
