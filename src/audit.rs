@@ -39,6 +39,21 @@ pub fn consent_denied(sub: &str, client_id: &str) {
     tracing::info!(target: "audit", event = "consent.denied", sub, client_id);
 }
 
+/// A user approved a device's request on the `/device` page (RFC 8628 §3.3).
+pub fn device_approved(sub: &str, client_id: &str, scope: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "device.approved", sub, client_id, scope, client = client_address);
+}
+
+/// A user denied a device's request on the `/device` page.
+pub fn device_denied(sub: &str, client_id: &str, client_address: &str) {
+    tracing::info!(target: "audit", event = "device.denied", sub, client_id, client = client_address);
+}
+
+/// A wrong or expired user code was typed on the `/device` page.
+pub fn device_code_refused(client_address: &str, throttled: bool) {
+    tracing::info!(target: "audit", event = "device.code_refused", throttled, client = client_address);
+}
+
 pub fn tokens_issued(grant_type: &str, client_id: &str) {
     tracing::info!(target: "audit", event = "tokens.issued", grant_type, client_id);
 }

@@ -84,6 +84,9 @@ pub struct Settings {
     pub pending_sign_ins_per_address: i64,
     /// Open registrations one client address may make per hour.
     pub registrations_per_address: i64,
+    /// Device authorization requests (RFC 8628 §3.1) one client address may make per
+    /// minute: each holds session-store entries for the code's lifetime.
+    pub device_authorizations_per_address: i64,
     /// Failed passwords from one client address, over all account names, per 15 minutes
     /// before its attempts are queued a second apart (see `protocol::throttle`).
     pub password_failures_per_address: i64,
@@ -299,6 +302,7 @@ impl Settings {
             // The defaults, and why: README, "Limits per client address".
             pending_sign_ins_per_address: values.pending_sign_ins_per_address,
             registrations_per_address: values.registrations_per_address,
+            device_authorizations_per_address: values.device_authorizations_per_address,
             password_failures_per_address: values.password_failures_per_address,
             reset_requests_per_address: values.reset_requests_per_address,
             reset_requests_per_account: values.reset_requests_per_account,
@@ -493,6 +497,7 @@ mod tests {
         let s = Settings::from_sources(None, no_env).unwrap();
         assert_eq!(s.pending_sign_ins_per_address, 600);
         assert_eq!(s.registrations_per_address, 20);
+        assert_eq!(s.device_authorizations_per_address, 30);
         assert_eq!(s.password_failures_per_address, 100);
         assert_eq!(s.reset_requests_per_address, 20);
         assert_eq!(s.reset_requests_per_account, 5);
@@ -507,6 +512,7 @@ mod tests {
         for key in [
             "pending_sign_ins_per_address",
             "registrations_per_address",
+            "device_authorizations_per_address",
             "password_failures_per_address",
             "reset_requests_per_address",
             "reset_requests_per_account",

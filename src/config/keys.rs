@@ -169,6 +169,11 @@ pub const KEYS: &[Key] = &[
         "open registrations per address and hour",
     ),
     key(
+        "device_authorizations_per_address",
+        Text("30"),
+        "device authorization requests per address and minute",
+    ),
+    key(
         "password_failures_per_address",
         Text("100"),
         "failed passwords per address and 15 minutes before queueing",

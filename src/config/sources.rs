@@ -88,6 +88,8 @@ pub(super) struct Values {
     #[serde(deserialize_with = "per_address")]
     pub registrations_per_address: i64,
     #[serde(deserialize_with = "per_address")]
+    pub device_authorizations_per_address: i64,
+    #[serde(deserialize_with = "per_address")]
     pub password_failures_per_address: i64,
     #[serde(deserialize_with = "per_address")]
     pub reset_requests_per_address: i64,

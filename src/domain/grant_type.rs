@@ -11,25 +11,30 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8693 token exchange: for clients an operator gave an exchange policy.
     TokenExchange,
+    /// RFC 8628 device authorization grant: polled at the token endpoint by a device
+    /// whose user approves on another screen.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::AuthorizationCode,
         Self::Implicit,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::TokenExchange,
+        Self::DeviceCode,
     ];
 
     /// What registration accepts (discovery lists them through the feature registry,
     /// `protocol::features::grant_types_supported`).
-    pub const SUPPORTED: [&'static str; 5] = [
+    pub const SUPPORTED: [&'static str; 6] = [
         Self::ALL[0].as_str(),
         Self::ALL[1].as_str(),
         Self::ALL[2].as_str(),
         Self::ALL[3].as_str(),
         Self::ALL[4].as_str(),
+        Self::ALL[5].as_str(),
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -39,6 +44,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -67,7 +73,8 @@ mod tests {
             "password",
             "AUTHORIZATION_CODE",
             "",
-            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:device-code",
+            "device_code",
         ] {
             assert_eq!(GrantType::parse(other), None, "{other}");
         }
@@ -75,5 +82,7 @@ mod tests {
         assert!(
             !GrantType::RefreshToken.uses_browser() && !GrantType::ClientCredentials.uses_browser()
         );
+        // RFC 8628: the user's browser is another device's; the client has no redirect URI.
+        assert!(!GrantType::DeviceCode.uses_browser());
     }
 }

@@ -66,7 +66,12 @@ impl std::fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        status_of(self.0.code)
+        match self.0.code {
+            // RFC 6749 §5.2 (which RFC 8628 §3.5 and RFC 9126 §2.3 follow): a refused
+            // back-channel request is a 400; 403 is a protected resource's (RFC 6750).
+            ErrorCode::AccessDenied => StatusCode::BAD_REQUEST,
+            code => status_of(code),
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -454,8 +459,9 @@ impl ResponseError for AdminApiError {
 /// them, rather than the error page a person reads: the endpoints called by programs.
 /// Everything else (authorize, the pages, unknown paths) is a browser's.
 pub fn answers_json(path: &str) -> bool {
-    const JSON: [&str; 9] = [
+    const JSON: [&str; 10] = [
         features::TOKEN.path,
+        features::DEVICE_AUTHORIZATION.path,
         features::PUSHED_AUTHORIZATION.path,
         features::REVOCATION.path,
         features::INTROSPECTION.path,

@@ -211,6 +211,10 @@ pub async fn proceed(
         }
         Step::Fail(response) => {
             forget(state, handle.as_deref()).await?;
+            // A device's request has no redirect URI: its user is told on the page.
+            if interaction.device.is_some() {
+                return Err(crate::http::device::code_gone().into());
+            }
             return Ok(respond(&response, state));
         }
         Step::Issue => {
@@ -223,6 +227,16 @@ pub async fn proceed(
             let Some(signed_in) = signed_in else {
                 return Err(OAuthError::server("no session").into());
             };
+            if let Some(device) = &interaction.device {
+                return crate::http::device::approve(
+                    req,
+                    state,
+                    &interaction,
+                    device,
+                    signed_in.session,
+                )
+                .await;
+            }
             let request = interaction.request.clone();
             let session = signed_in.session;
             return match blocking(state, move |ctx| issue_response(&request, &session, ctx)).await {

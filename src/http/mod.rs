@@ -9,6 +9,7 @@ pub mod console;
 pub mod cookies;
 pub mod csp;
 pub mod csrf;
+pub mod device;
 pub mod dpop;
 pub mod endpoints;
 pub mod error;

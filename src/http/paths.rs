@@ -23,6 +23,8 @@ pub const RESET_PASSWORD: &str = "/login/reset";
 pub const RESET_NEW_PASSWORD: &str = "/login/reset/password";
 /// An interaction's consent page (`?id=` names the interaction).
 pub const CONSENT: &str = "/consent";
+/// RFC 8628 §3.3: the verification URI, where a device's user types its user code.
+pub const DEVICE: &str = "/device";
 /// Where the RP-initiated logout page (`protocol::features::END_SESSION`) posts the
 /// user's answer.
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
@@ -232,6 +234,10 @@ impl Links {
 
     pub fn verify_email(&self) -> String {
         self.at(account::VERIFY_EMAIL)
+    }
+
+    pub fn device(&self) -> String {
+        self.at(DEVICE)
     }
 
     pub fn consent(&self) -> String {
@@ -513,8 +519,8 @@ mod tests {
         assert_eq!(
             owned,
             [
-                "account", "admin", "consent", "login", "logout", "metrics", "signup", "static",
-                "upstream"
+                "account", "admin", "consent", "device", "login", "logout", "metrics", "signup",
+                "static", "upstream"
             ]
         );
         let mut stray = Vec::new();

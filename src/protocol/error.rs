@@ -38,6 +38,12 @@ pub enum ErrorCode {
     /// Too many requests from one source: `temporarily_unavailable` on the wire (the
     /// closest registered code), with status 429.
     RateLimited,
+    /// RFC 8628 §3.5: the user has not decided yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval; the interval grows by 5 s.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -67,6 +73,9 @@ impl ErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::RateLimited => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -54,6 +54,9 @@ pub const REVOCATION: Endpoint = core("revocation_endpoint", "/revoke");
 pub const INTROSPECTION: Endpoint = core("introspection_endpoint", "/introspect");
 pub const JWKS: Endpoint = core("jwks_uri", "/jwks");
 pub const END_SESSION: Endpoint = core("end_session_endpoint", "/logout");
+/// RFC 8628 §3.1: where a device asks for a device code and a user code.
+pub const DEVICE_AUTHORIZATION: Endpoint =
+    core("device_authorization_endpoint", "/device_authorization");
 pub const REGISTRATION: Endpoint = Endpoint {
     metadata: "registration_endpoint",
     path: "/register",
@@ -65,7 +68,7 @@ pub const REGISTRATION: Endpoint = Endpoint {
 pub const CLIENT_CONFIGURATION: &str = "/register/{client_id}";
 
 /// Every endpoint discovery may publish.
-pub const ENDPOINTS: [Endpoint; 9] = [
+pub const ENDPOINTS: [Endpoint; 10] = [
     AUTHORIZATION,
     TOKEN,
     PUSHED_AUTHORIZATION,
@@ -75,17 +78,19 @@ pub const ENDPOINTS: [Endpoint; 9] = [
     JWKS,
     END_SESSION,
     REGISTRATION,
+    DEVICE_AUTHORIZATION,
 ];
 
 /// Every grant type, with the feature that brings it: discovery's
 /// `grant_types_supported` is read from here. Token exchange (RFC 8693) is always on: a
 /// client uses it only once an operator gave it an exchange policy.
-pub const GRANT_TYPES: [(GrantType, Feature); 5] = [
+pub const GRANT_TYPES: [(GrantType, Feature); 6] = [
     (GrantType::AuthorizationCode, Feature::Core),
     (GrantType::Implicit, Feature::Core),
     (GrantType::RefreshToken, Feature::Core),
     (GrantType::ClientCredentials, Feature::Core),
     (GrantType::TokenExchange, Feature::Core),
+    (GrantType::DeviceCode, Feature::Core),
 ];
 
 /// The grant types switched on under `config`.
@@ -126,6 +131,7 @@ mod tests {
             assert!(listed.contains(&grant.as_str()), "{grant:?}");
         }
         assert!(listed.contains(&"urn:ietf:params:oauth:grant-type:token-exchange"));
+        assert!(listed.contains(&"urn:ietf:params:oauth:grant-type:device_code"));
     }
 
     #[test]
@@ -151,7 +157,7 @@ mod tests {
                 on,
                 "{mode:?}"
             );
-            assert_eq!(enabled_endpoints(&config).count(), 8 + usize::from(on));
+            assert_eq!(enabled_endpoints(&config).count(), 9 + usize::from(on));
         }
     }
 }

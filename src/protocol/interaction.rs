@@ -11,6 +11,7 @@ use super::authorize::{
     Authentication, AuthorizationRequest, AuthorizationResponse, Next, Prompt,
     drop_unconsented_offline_access, next_step,
 };
+use super::device::DeviceAuthorization;
 use super::logout::session_user;
 use super::sign_in::{AccountFactors, SignIn};
 use super::tokens::subject_for;
@@ -69,6 +70,14 @@ pub struct Interaction {
     /// link's confirmation, not at the account page.
     #[serde(default)]
     pub upstream_link: Option<String>,
+    /// A device's request (RFC 8628 §3.3): its sign-in and consent end at the `/device`
+    /// page's own answer, never at a redirect URI.
+    #[serde(default)]
+    pub device: Option<DeviceAuthorization>,
+    /// The user code the user typed, sealed under the KEK (`device::seal_user_code`):
+    /// the consent page shows it, for the user to check it is their device's (§3.3.1).
+    #[serde(default)]
+    pub device_user_code: Option<String>,
 }
 
 /// A password reset waiting in the browser that opened its link.
@@ -102,7 +111,22 @@ impl Interaction {
             sign_in: None,
             reset: None,
             upstream_link: None,
+            device: None,
+            device_user_code: None,
         }
+    }
+
+    /// The sign-in and consent of a device authorization, of `client`, that a user code
+    /// found.
+    pub fn for_device(
+        device: DeviceAuthorization,
+        client: &Client,
+        sealed_user_code: Option<String>,
+    ) -> Self {
+        let mut interaction = Self::new(device.authorization_request(), client);
+        interaction.device = Some(device);
+        interaction.device_user_code = sealed_user_code;
+        interaction
     }
 
     /// A sign-in to the account page.
@@ -120,6 +144,8 @@ impl Interaction {
             reauth: false,
             reset: None,
             upstream_link: None,
+            device: None,
+            device_user_code: None,
         }
     }
 
@@ -395,6 +421,8 @@ mod tests {
             reauth: false,
             reset: None,
             upstream_link: None,
+            device: None,
+            device_user_code: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod claims_request;
 pub mod client_auth;
 pub mod config;
 pub mod consent;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;

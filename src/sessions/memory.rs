@@ -82,6 +82,32 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
+    fn put_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            self.with(|e, now| {
+                if e.live(key, now).is_some() {
+                    return Ok(false);
+                }
+                e.sweep_now_and_then(now);
+                if e.map.len() >= MAX_ENTRIES {
+                    e.map.retain(|_, (_, expires)| *expires > now);
+                    if e.map.len() >= MAX_ENTRIES {
+                        return Err(SessionError::Unavailable(
+                            "in-process session store is full".into(),
+                        ));
+                    }
+                }
+                e.map.insert(key.to_owned(), (value, now + ttl));
+                Ok(true)
+            })
+        })
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
         Box::pin(async move { Ok(self.with(|e, now| e.live(key, now).cloned())) })
     }

@@ -3,6 +3,7 @@
 //! `SessionStore` is a small key-value contract with TTLs: in process by default, Redis
 //! when several instances share sessions. `Sessions` adds the typed records on top.
 
+mod device;
 mod memory;
 mod redis;
 mod redis_topology;
@@ -42,6 +43,14 @@ pub trait SessionStore: Send + Sync {
         value: String,
         ttl: Duration,
     ) -> BoxFuture<'a, SessionResult<()>>;
+    /// Puts `value` only if `key` holds nothing live, atomically (SET NX); `false` if it
+    /// did (nothing changes then).
+    fn put_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>>;
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;
     /// Reads and deletes in one step, so a one-time record is used at most once.
     fn take<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>>;

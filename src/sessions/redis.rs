@@ -89,6 +89,28 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
+    fn put_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: String,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            let millis = ttl.as_millis().max(1) as u64;
+            // SET NX answers OK when it set the key, nil when the key was there.
+            let set: Option<String> = redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(set.is_some())
+        })
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, SessionResult<Option<String>>> {
         Box::pin(async move {
             redis::cmd("GET")

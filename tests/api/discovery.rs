@@ -19,6 +19,7 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
         ("end_session_endpoint", "/logout"),
         ("revocation_endpoint", "/revoke"),
         ("introspection_endpoint", "/introspect"),
+        ("device_authorization_endpoint", "/device_authorization"),
     ] {
         assert_eq!(doc[key], app.url(path), "{key}");
     }
@@ -40,7 +41,8 @@ async fn discovery_lists_every_endpoint_under_the_issuer_and_only_what_works() {
             "implicit",
             "refresh_token",
             "client_credentials",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
     assert_eq!(
@@ -250,7 +252,7 @@ async fn every_published_endpoint_is_routed_and_switched_off_ones_are_neither() 
             .filter(|(k, _)| k.ends_with("_endpoint") || *k == "jwks_uri")
             .map(|(k, v)| (k, v.as_str().unwrap()))
             .collect();
-        assert_eq!(endpoints.len(), 8 + usize::from(registration_on), "{doc}");
+        assert_eq!(endpoints.len(), 9 + usize::from(registration_on), "{doc}");
         let http = crate::helpers::http_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -24,6 +24,7 @@ mod cluster_groups;
 mod cluster_sign_out;
 mod console;
 mod console_groups;
+mod device;
 mod discovery;
 mod dpop;
 mod dpop_clients;

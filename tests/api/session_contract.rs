@@ -25,6 +25,22 @@ pub(crate) async fn contract(store: Arc<dyn SessionStore>) {
     );
     assert_eq!(store.get("missing").await.unwrap(), None);
 
+    // put_if_absent sets once, even when several callers race for it.
+    let sets = futures::future::join_all((0..8).map(|n| {
+        let store = store.clone();
+        async move {
+            store
+                .put_if_absent("nx", n.to_string(), Duration::from_secs(60))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(sets.iter().filter(|set| **set).count(), 1, "{sets:?}");
+    let winner = sets.iter().position(|set| *set).unwrap().to_string();
+    assert_eq!(store.get("nx").await.unwrap(), Some(winner));
+    store.delete("nx").await.unwrap();
+
     store
         .put("short", "x".into(), Duration::from_millis(150))
         .await

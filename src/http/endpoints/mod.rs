@@ -1,6 +1,7 @@
 //! One module per protocol endpoint.
 
 pub mod authorize;
+pub mod device_authorization;
 pub mod discovery;
 pub mod health;
 pub mod introspection;
@@ -35,6 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         at(features::TOKEN.path)
             .post(token::token)
             .preflight()
+            .done(),
+    )
+    .service(
+        at(features::DEVICE_AUTHORIZATION.path)
+            .post(device_authorization::device_authorization)
             .done(),
     )
     .service(

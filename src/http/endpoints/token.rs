@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::domain::Secret;
+use crate::domain::{GrantType, Secret};
 use crate::http::body::form_params;
 use crate::http::client_address::client_address_of;
 use crate::http::dpop;
@@ -57,6 +57,11 @@ async fn issue(
     let address = client_address_of(req, &state.settings);
     // RFC 9449 §5: verified (its `jti` recorded) before the client is even looked at.
     let proof = dpop::proof_of(req, state, None).await?;
+    // RFC 8628 §3.4: a device's poll reads the session store before the grant.
+    if params.single("grant_type")? == Some(GrantType::DeviceCode.as_str()) {
+        let response = super::device_authorization::poll(params, creds, proof, state).await?;
+        return Ok((response, false));
+    }
     let (grant_type, client_id, nonce_required, response) = blocking(state, move |ctx| {
         let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?.with_address(address);

@@ -17,6 +17,7 @@ use crate::http::state::{State, blocking};
 use crate::http::ui::Ui;
 use crate::protocol::claims_request::ClaimsRequest;
 use crate::protocol::consent::{self, Decision, Outcome};
+use crate::protocol::device::open_user_code;
 use crate::protocol::interaction::{CONSENT_FORM, other_browser};
 use crate::protocol::logout::session_user;
 use crate::protocol::{ErrorCode, OAuthError, SUPPORTED_SCOPES};
@@ -36,6 +37,11 @@ struct ConsentPage<'a> {
     scopes: Vec<(String, &'static str)>,
     /// The RFC 8707 resources the tokens would be for: the user sees where they go.
     resources: &'a [String],
+    /// A device asks (RFC 8628 §5.4): the user is told to allow only a device in front
+    /// of them, and nothing is sent anywhere.
+    device: bool,
+    /// The user code the user typed (RFC 8628 §3.3.1: shown, to check against the device).
+    device_user_code: Option<String>,
 }
 
 /// The consent page's words for an OpenID scope: what it lets the client do, and a detail.
@@ -126,6 +132,11 @@ async fn show_page(
                 )
                 .collect(),
             resources: &pending.request.resources,
+            device: pending.device.is_some(),
+            device_user_code: pending.device.as_ref().and_then(|device| {
+                let sealed = pending.device_user_code.as_deref()?;
+                open_user_code(&state.kek, device, sealed)
+            }),
         },
     );
     // Allow and deny both end at the client: the CSP must let the browser follow.
@@ -177,10 +188,23 @@ async fn submit_page(
     // whatever it says.
     let decision = Decision::parse(&form.decision)
         .ok_or_else(|| OAuthError::invalid_request("decision must be allow or deny"))?;
+    let user_id = session.user_id.clone();
     let outcome = match decision {
         // Nothing to record: no trip to the database.
         Decision::Deny => consent::deny(&pending.request, &session),
         Decision::Allow => {
+            // A device's consent is recorded only if its code can still be decided on
+            // (not expired, not decided in another tab).
+            if let Some(device) = &pending.device {
+                let waiting: Option<crate::protocol::device::DeviceAuthorization> = state
+                    .sessions
+                    .find_device_by_user_code(&device.user_code_hash)
+                    .await
+                    .map_err(OAuthError::from)?;
+                if !waiting.is_some_and(|d| d.is_live(state.now())) {
+                    return Err(crate::http::device::code_gone().into());
+                }
+            }
             let request = pending.request.clone();
             blocking(&state, move |ctx| {
                 consent::record_consent(ctx.store, &request, &session, ctx.now)
@@ -189,6 +213,10 @@ async fn submit_page(
         }
     };
     match outcome {
+        // A device's denial goes to its polls (RFC 8628 §3.5 `access_denied`).
+        Outcome::Denied if pending.device.is_some() => {
+            crate::http::device::deny(&req, &state, &form.id, &pending, &user_id).await
+        }
         Outcome::Denied => {
             finish_with_error(&state, &form.id, &pending, ErrorCode::AccessDenied).await
         }

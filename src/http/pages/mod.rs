@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod consent;
+pub mod device;
 pub mod factor;
 pub mod login;
 pub mod logout;
@@ -43,6 +44,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, _settings: &Settings) {
             at(paths::CONSENT)
                 .get(consent::show)
                 .post(consent::submit)
+                .done(),
+        )
+        .service(
+            at(paths::DEVICE)
+                .get(device::show)
+                .post(device::submit)
                 .done(),
         )
         .service(

@@ -15,7 +15,7 @@ pub use decision::{
 };
 pub use pkce::{PkceMethod, is_pkce_string};
 pub use prompt::Prompt;
-pub use response::{AuthorizationResponse, ResponseMode, issue_response};
+pub use response::{AuthorizationResponse, ResponseMode, issue_device_code, issue_response};
 
 use serde::{Deserialize, Serialize};
 
@@ -304,26 +304,7 @@ fn check(
         ));
     }
 
-    let requested = Scopes::parse(params.single("scope")?.unwrap_or(""))
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
-    let allowed = client.scope.as_ref();
-    let mut scopes = requested;
-    // The OpenID scopes the client may use, and API scopes it was registered with.
-    scopes.retain(|s| match &allowed {
-        None => SUPPORTED_SCOPES.contains(&s),
-        Some(a) => a.contains(s),
-    });
-    // OIDC Core §11: offline_access means a refresh token, which only a client that may
-    // refresh can use; for any other it is ignored.
-    if !client.may_use_grant(GrantType::RefreshToken) {
-        scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
-    }
-    if scopes.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "no supported scope was requested",
-        ));
-    }
+    let scopes = client_scopes(params.single("scope")?, client)?;
     // RFC 8707 §2: malformed, or not one the client may ask for, is `invalid_target`,
     // redirected as any other error of the request (RFC 6749 §4.1.2.1).
     let resources = resource_indicators::requested(params)?;
@@ -427,6 +408,35 @@ fn verify_id_token_hint(
         return Err(invalid());
     }
     Ok(hint.sub)
+}
+
+/// The scopes of a request's `scope` parameter that `client` may be given: the OpenID
+/// scopes (or the ones it was registered with) and API scopes it was registered with;
+/// `offline_access` only for a client that may refresh. Malformed, or nothing left:
+/// `invalid_scope`. The authorization endpoint's rule, and the device authorization
+/// endpoint's (RFC 8628 §3.1).
+pub fn client_scopes(scope: Option<&str>, client: &Client) -> Result<Scopes, OAuthError> {
+    let requested = Scopes::parse(scope.unwrap_or(""))
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "malformed scope"))?;
+    let allowed = client.scope.as_ref();
+    let mut scopes = requested;
+    // The OpenID scopes the client may use, and API scopes it was registered with.
+    scopes.retain(|s| match &allowed {
+        None => SUPPORTED_SCOPES.contains(&s),
+        Some(a) => a.contains(s),
+    });
+    // OIDC Core §11: offline_access means a refresh token, which only a client that may
+    // refresh can use; for any other it is ignored.
+    if !client.may_use_grant(GrantType::RefreshToken) {
+        scopes.retain(|s| s != crate::protocol::OFFLINE_ACCESS);
+    }
+    if scopes.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "no supported scope was requested",
+        ));
+    }
+    Ok(scopes)
 }
 
 #[cfg(test)]

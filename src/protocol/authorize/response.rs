@@ -277,8 +277,56 @@ fn issue_code(
     ctx: &Context<'_>,
 ) -> Result<String, OAuthError> {
     let code = random_token(32);
+    // A profile may shorten it (FAPI 2.0 §5.3.2.2: 60 s at most).
+    let expires_at =
+        ctx.now + ClientProfile::of(client).code_ttl(ctx.config.authorization_code_ttl.as_secs());
+    insert_code(
+        request,
+        granted,
+        session,
+        token_hash(&code),
+        expires_at,
+        ctx,
+    )?;
+    Ok(code)
+}
+
+/// The approval of a device authorization (RFC 8628 §3.3): the code its poll redeems,
+/// under `code_hash` (the device's own code is derived from the device code, which this
+/// side never sees), until `expires_at`. The code grant's row, so its redemption issues
+/// the same tokens (`sid`, `auth_time`, `amr`, `acr`, claims) as the code flow's.
+pub fn issue_device_code(
+    request: &AuthorizationRequest,
+    session: &SsoSession,
+    code_hash: &str,
+    expires_at: crate::domain::UnixTime,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
+    let user = ctx
+        .store
+        .find_user(&session.user_id)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::LoginRequired, "the session has ended"))?;
+    let granted = scopes_held_by(request.scopes(), &user);
+    insert_code(
+        request,
+        &granted,
+        session,
+        code_hash.to_owned(),
+        expires_at,
+        ctx,
+    )
+}
+
+fn insert_code(
+    request: &AuthorizationRequest,
+    granted: &Scopes,
+    session: &SsoSession,
+    code_hash: String,
+    expires_at: crate::domain::UnixTime,
+    ctx: &Context<'_>,
+) -> Result<(), OAuthError> {
     ctx.store.insert_code(&AuthorizationCode {
-        code_hash: token_hash(&code),
+        code_hash,
         grant_id: random_token(16),
         client_id: request.client_id.clone(),
         user_id: session.user_id.clone(),
@@ -292,16 +340,14 @@ fn issue_code(
         session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,
-        // A profile may shorten it (FAPI 2.0 §5.3.2.2: 60 s at most).
-        expires_at: ctx.now
-            + ClientProfile::of(client).code_ttl(ctx.config.authorization_code_ttl.as_secs()),
+        expires_at,
         consumed_at: None,
         acr: request.reported_acr(session.level),
         claims: request.claims.clone(),
         amr: amr_text_with(&session.amr, session.idp.as_deref()),
         resources: resource_indicators::stored(&request.resources),
     })?;
-    Ok(code)
+    Ok(())
 }
 
 #[cfg(test)]

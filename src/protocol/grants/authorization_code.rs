@@ -37,6 +37,16 @@ impl std::fmt::Debug for CodeRequest {
 }
 
 impl CodeRequest {
+    /// The code a device approval recorded (RFC 8628): no redirect URI, no PKCE.
+    pub(super) fn of_device(code: String) -> Self {
+        Self {
+            code,
+            redirect_uri: None,
+            code_verifier: None,
+            resources: Vec::new(),
+        }
+    }
+
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
         Ok(Self {
             code: params.required("code")?.to_owned(),

@@ -4,6 +4,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 pub mod token_exchange;
 
@@ -12,11 +13,11 @@ use serde::Serialize;
 use super::claims::all_claims;
 use super::claims_request::{ClaimsRequest, add_requested};
 use super::groups;
+use super::profile::ClientProfile;
 pub use super::stored_amr::{amr_of_code, amr_text, amr_text_with, amr_words, idp_of};
 use super::tokens::{
     AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
 };
-use super::profile::ClientProfile;
 use super::{Context, ErrorCode, OAuthError, Params, dpop, resource_indicators};
 use crate::domain::{GrantType, Scopes, UnixTime};
 use crate::sessions::SsoSession;
@@ -28,6 +29,8 @@ pub enum TokenRequest {
     RefreshToken(refresh_token::RefreshRequest),
     ClientCredentials(client_credentials::ClientCredentialsRequest),
     TokenExchange(token_exchange::ExchangeRequest),
+    /// Redeemed only after the HTTP side's poll (`device_code::poll`) found it approved.
+    DeviceCode(device_code::DeviceCodeRequest),
 }
 
 impl TokenRequest {
@@ -57,6 +60,9 @@ impl TokenRequest {
             GrantType::TokenExchange => {
                 token_exchange::ExchangeRequest::parse(params).map(Self::TokenExchange)
             }
+            GrantType::DeviceCode => {
+                device_code::DeviceCodeRequest::parse(params).map(Self::DeviceCode)
+            }
             // The authorization endpoint's grant: no token request carries it.
             GrantType::Implicit => Err(unsupported()),
         }
@@ -68,6 +74,7 @@ impl TokenRequest {
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
             Self::TokenExchange(_) => GrantType::TokenExchange,
+            Self::DeviceCode(_) => GrantType::DeviceCode,
         }
     }
 }
@@ -118,6 +125,7 @@ pub fn exchange(
         TokenRequest::RefreshToken(r) => refresh_token::exchange(r, client, ctx),
         TokenRequest::ClientCredentials(r) => client_credentials::exchange(r, client, ctx),
         TokenRequest::TokenExchange(r) => token_exchange::exchange(r, client, ctx),
+        TokenRequest::DeviceCode(r) => device_code::exchange(r, client, ctx),
     }?;
     if binding.is_some() {
         // §5.1: the token type of a bound access token.

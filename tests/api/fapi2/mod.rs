@@ -192,7 +192,10 @@ async fn redeem(app: &TestApp, code: &str, pkce: &Pkce, assertion: String) -> (S
 
 /// A token request as a fapi2 client makes it: with a DPoP proof (the profile's
 /// sender-constrained tokens), by a key of its own, made now.
-pub(super) async fn proved_token_request(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(super) async fn proved_token_request(
+    app: &TestApp,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
     let key = crate::dpop::Key::new();
     let proof = key.proof("POST", &app.url("/token"), crate::dpop::now(app), json!({}));
     let response = http()
