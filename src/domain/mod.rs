@@ -10,6 +10,7 @@ mod key_algorithm;
 mod password_rule;
 mod pkce;
 mod registration_mode;
+mod response_mode;
 mod response_type;
 mod scope;
 mod seconds;
@@ -28,6 +29,7 @@ pub use key_algorithm::KeyAlgorithm;
 pub use password_rule::{PasswordRuleError, check_chosen_password, check_new_password};
 pub use pkce::is_pkce_string;
 pub use registration_mode::RegistrationMode;
+pub use response_mode::ResponseMode;
 pub use response_type::ResponseType;
 
 pub use scope::{Scope, Scopes};

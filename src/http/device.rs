@@ -10,7 +10,6 @@ use askama::Template;
 use crate::domain::GrantType;
 use crate::http::client_address::client_address_of;
 use crate::http::error::PageError;
-use crate::http::interaction::take;
 use crate::http::page::render;
 use crate::http::paths::Links;
 use crate::http::state::{State, blocking};
@@ -149,7 +148,12 @@ pub async fn deny(
     interaction: &Interaction,
     user_id: &str,
 ) -> Result<HttpResponse, PageError> {
-    take(state, handle).await?;
+    // The interaction ends here, used once.
+    state
+        .sessions
+        .take_pending::<Interaction>(handle)
+        .await
+        .map_err(OAuthError::from)?;
     let Some(device) = &interaction.device else {
         return Err(OAuthError::server("a device denial without a device").into());
     };

@@ -5,23 +5,15 @@
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 
-use crate::http::endpoints::userinfo::bearer_token;
+use crate::http::bearer::bearer_token;
 use crate::http::error::BearerError;
 use crate::http::state::State;
 use crate::protocol::OAuthError;
 use crate::protocol::dpop::{self, Proof, ProofTarget};
 
-/// §4.1: the request header that carries a proof.
-pub const DPOP: HeaderName = HeaderName::from_static("dpop");
-/// §8.1: the response header that gives the server's nonce.
-pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
-
-/// What a browser client's script may read of our responses (CORS,
-/// `Access-Control-Expose-Headers`): the nonce to put in its next proof (§8.1) and the
-/// challenge that says why a request was refused (§7.1).
-pub const EXPOSED_HEADERS: &str = "DPoP-Nonce, WWW-Authenticate";
+pub use crate::http::dpop_headers::{DPOP, DPOP_NONCE, EXPOSED_HEADERS};
 
 /// The URL of this request as the issuer names it: what its proof's `htu` must be.
 fn request_url(req: &HttpRequest, state: &State) -> String {

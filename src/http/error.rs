@@ -89,7 +89,7 @@ fn api_response(error: &OAuthError, status: StatusCode) -> HttpResponse {
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            crate::http::dpop::EXPOSED_HEADERS,
+            crate::http::dpop_headers::EXPOSED_HEADERS,
         ));
     if error.code == ErrorCode::InvalidClient {
         // RFC 6749 §5.2: 401 with a challenge matching the scheme the client can use.
@@ -155,7 +155,7 @@ impl ResponseError for BearerError {
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .insert_header((
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                crate::http::dpop::EXPOSED_HEADERS,
+                crate::http::dpop_headers::EXPOSED_HEADERS,
             ));
         let error = match self {
             Self::Missing => {
@@ -183,7 +183,7 @@ impl ResponseError for BearerError {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
                 if let Some(value) = nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
-                    response.insert_header((crate::http::dpop::DPOP_NONCE, value));
+                    response.insert_header((crate::http::dpop_headers::DPOP_NONCE, value));
                 }
                 return mark(response.json(body(error)), error);
             }

@@ -3,6 +3,7 @@
 //! their runtime from `startup` and the CLI.
 
 pub mod admin_api;
+pub mod bearer;
 pub mod body;
 pub mod client_address;
 pub mod console;
@@ -11,6 +12,7 @@ pub mod csp;
 pub mod csrf;
 pub mod device;
 pub mod dpop;
+pub mod dpop_headers;
 pub mod endpoints;
 pub mod error;
 pub mod interaction;

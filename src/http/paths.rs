@@ -38,6 +38,9 @@ pub const UPSTREAM_CALLBACK: &str = "/upstream/{id}/callback";
 pub const UPSTREAM_LINK: &str = "/upstream/link";
 /// Where a link proof begins a local sign-in (POST, from the "no account" page).
 pub const UPSTREAM_LINK_SIGN_IN: &str = "/upstream/link/sign-in";
+/// The callback the upstream's logout returns to (register it there as a
+/// `post_logout_redirect_uri`).
+pub const UPSTREAM_LOGGED_OUT: &str = "/upstream/{id}/logged-out";
 /// The path the upstream cookies are limited to.
 pub const UPSTREAM_COOKIE_PATH: &str = "/upstream/";
 /// Prometheus metrics, served on their own listener (`metrics_bind`), not below the issuer.

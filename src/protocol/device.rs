@@ -6,9 +6,10 @@
 //! device code and a pointer under the hash of the user code; neither code can be
 //! rebuilt from what is stored (§5.2: "The device code ... MUST NOT be guessable").
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::authorize::{AuthorizationRequest, Prompt, client_scopes};
+pub use super::grants::device_code::{DeviceAuthorization, grant_code};
 use super::{Context, ErrorCode, OAuthError, Params};
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{random_bytes, random_token, token_hash};
@@ -25,9 +26,6 @@ pub const USER_CODE_LENGTH: usize = 8;
 pub const DEVICE_CODE_TTL: i64 = 600;
 /// The polling interval the response names (§3.2; its default is 5 s).
 pub const POLL_INTERVAL: i64 = 5;
-/// §3.5 `slow_down`: "the interval MUST be increased by 5 seconds for this and all
-/// subsequent requests".
-pub const SLOW_DOWN_STEP: i64 = 5;
 /// Wrong user codes one client address may type in [`USER_CODE_GUESS_WINDOW`] seconds.
 ///
 /// §5.1: the space must be large enough for the lifetime. It holds 20^8 = 2.56e10
@@ -49,52 +47,19 @@ pub const KEPT_FOR: std::time::Duration =
     std::time::Duration::from_secs((DEVICE_CODE_TTL + KEPT_GRACE) as u64);
 /// How many new user codes to draw when one drawn is still held by another device.
 pub const USER_CODE_DRAWS: usize = 3;
-/// What the approval's authorization code is derived under (from the device code).
-const GRANT_CODE: &str = "device-grant";
 /// What the key a user code is found by is derived under: the user code space is small
 /// (2^34.6), so an unkeyed hash in a store dump would be inverted in a second.
 const USER_CODE_KEY: &str = "device-user-code";
 
-/// A device authorization as the session store keeps it, under the hash of its device
-/// code: no code in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceAuthorization {
-    pub client_id: String,
-    pub client_name: String,
-    /// The scopes asked for, already checked against the client (`client_scopes`).
-    pub scope: String,
-    pub expires_at: UnixTime,
-    /// The interval the device was told (before any `slow_down`).
-    pub interval: i64,
-    /// `token_hash` of the device code: the key of this record.
-    pub device_code_hash: String,
-    /// `user_code_hash` of the user code (keyed under the KEK): the key of its pointer.
-    pub user_code_hash: String,
-    /// `token_hash` of the authorization code an approval records: only the device code
-    /// derives the code itself (`grant_code`).
-    pub grant_code_hash: String,
-}
-
-impl DeviceAuthorization {
-    pub fn is_live(&self, now: UnixTime) -> bool {
-        self.expires_at > now
-    }
-
-    /// The seconds left, for the store's time to live (at least one).
-    pub fn seconds_left(&self, now: UnixTime) -> u64 {
-        (self.expires_at - now).max(1) as u64
-    }
-
-    /// The authorization request the user's sign-in and consent answer (the interaction
-    /// of `/authorize`): consent is always asked (§5.4: the user confirms the device),
-    /// and nothing goes back through a browser.
-    pub fn authorization_request(&self) -> AuthorizationRequest {
-        AuthorizationRequest {
-            client_id: self.client_id.clone(),
-            scope: self.scope.clone(),
-            prompt: vec![Prompt::Consent],
-            ..AuthorizationRequest::default()
-        }
+/// The authorization request the user's sign-in and consent answer (the interaction
+/// of `/authorize`): consent is always asked (§5.4: the user confirms the device),
+/// and nothing goes back through a browser.
+pub fn authorization_request(device: &DeviceAuthorization) -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: device.client_id.clone(),
+        scope: device.scope.clone(),
+        prompt: vec![Prompt::Consent],
+        ..AuthorizationRequest::default()
     }
 }
 
@@ -195,12 +160,6 @@ pub fn authorize(
         device_code,
         user_code,
     })
-}
-
-/// The authorization code an approval records for `device_code`: derived under the key
-/// encryption key, so that neither the store nor the page side needs the device code.
-pub fn grant_code(kek: &KeyEncryptionKey, device_code: &str) -> String {
-    kek.derive(GRANT_CODE, device_code)
 }
 
 /// A new user code in display form, drawn from `random` (uniformly: bytes at or above
@@ -422,7 +381,7 @@ mod tests {
         assert!(!record.is_live(record.expires_at));
         assert_eq!(record.seconds_left(record.expires_at - 7), 7);
         assert_eq!(record.seconds_left(record.expires_at + 7), 1);
-        let request = record.authorization_request();
+        let request = authorization_request(&record);
         assert_eq!(request.prompt, [Prompt::Consent]);
         assert_eq!(request.client_id, "tv");
         assert_eq!(request.scope, "openid");

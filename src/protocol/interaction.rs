@@ -123,7 +123,10 @@ impl Interaction {
         client: &Client,
         sealed_user_code: Option<String>,
     ) -> Self {
-        let mut interaction = Self::new(device.authorization_request(), client);
+        let mut interaction = Self::new(
+            crate::protocol::device::authorization_request(&device),
+            client,
+        );
         interaction.device = Some(device);
         interaction.device_user_code = sealed_user_code;
         interaction

@@ -24,9 +24,8 @@
 //! RFC 9207 `iss` is in every authorization response already, and a pushed request's
 //! `request_uri` is used once and lives 60 s (RFC 9126 §2.2, "less than 600 seconds").
 
-use super::authorize::ResponseMode;
 use super::{ErrorCode, OAuthError};
-use crate::domain::{GrantType, KeyAlgorithm, Profile, ResponseType};
+use crate::domain::{GrantType, KeyAlgorithm, Profile, ResponseMode, ResponseType};
 use crate::store::{AuthMethod, Client};
 
 /// §5.3.2.2: the longest an authorization code of a profiled client lives.

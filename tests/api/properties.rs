@@ -9,7 +9,7 @@ use portcullis::crypto::kek::KeyEncryptionKey;
 use portcullis::crypto::keys::JwtExpectations;
 use portcullis::crypto::{KeyAlgorithm, KeySet, SigningKey};
 use portcullis::domain::{ApplicationType, Scopes, Secret};
-use portcullis::http::endpoints::token::parse_basic;
+use portcullis::http::endpoints::client_request::parse_basic;
 use portcullis::protocol::client_auth::{JWT_BEARER_ASSERTION, PresentedCredentials};
 use portcullis::protocol::registration::{check_redirect_uri, draft_from_json, register};
 use portcullis::protocol::{ErrorCode, OAuthError, Params};

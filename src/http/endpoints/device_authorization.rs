@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::token::client_request;
+use super::client_request::client_request;
 use crate::domain::GrantType;
 use crate::http::client_address::{client_address_of, limit_key};
 use crate::http::error::ApiError;
@@ -93,7 +93,7 @@ pub async fn poll(
     state: &State,
 ) -> Result<HttpResponse, ApiError> {
     let endpoint = state.settings.endpoint(TOKEN.path);
-    let (client, request) = blocking(&state, move |ctx| {
+    let (client, request) = blocking(state, move |ctx| {
         let client = authenticate(&creds, &endpoint, ctx)?;
         if !client.may_use_grant(GrantType::DeviceCode) {
             return Err(OAuthError::new(
@@ -158,7 +158,7 @@ pub async fn poll(
         return Err(OAuthError::invalid_grant("the device code was already used").into());
     };
     let client_id = client.id.clone();
-    let exchanged = blocking(&state, move |ctx| {
+    let exchanged = blocking(state, move |ctx| {
         exchange(
             TokenRequest::DeviceCode(request),
             &client,

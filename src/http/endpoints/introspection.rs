@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::token::client_request;
+use super::client_request::client_request;
 use crate::http::error::ApiError;
 use crate::http::state::{State, read_mostly_cached};
 use crate::protocol::client_auth::authenticate;

@@ -1,6 +1,7 @@
 //! One module per protocol endpoint.
 
 pub mod authorize;
+pub mod client_request;
 pub mod device_authorization;
 pub mod discovery;
 pub mod health;

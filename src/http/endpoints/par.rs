@@ -8,7 +8,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::token::client_request;
+use super::client_request::client_request;
 use crate::http::error::ApiError;
 use crate::http::state::{State, blocking};
 use crate::protocol::authorize::pushed::{PUSHED_REQUEST_TTL, PushedRequest, new_request_uri};

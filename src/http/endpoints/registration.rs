@@ -4,9 +4,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::userinfo::bearer_token;
 use crate::config::RegistrationMode;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
+use crate::http::bearer::bearer_token;
 use crate::http::body::BodyType;
 use crate::http::client_address::client_address_of;
 use crate::http::error::{ApiError, BearerError};

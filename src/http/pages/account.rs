@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::logout::signed_out_page;
 use super::render;
+use super::signed_out::signed_out_page;
 use crate::crypto::tokens::constant_time_eq;
 use crate::domain::format_utc;
 use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, session_id};

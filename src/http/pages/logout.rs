@@ -7,12 +7,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::render;
+use super::signed_out::{LoggedOutPage, signed_out_page};
 use crate::crypto::tokens::constant_time_eq;
 use crate::http::body::request_params;
 use crate::http::cookies::{browser_id, expired_session_cookie, known_browser, session_id};
 use crate::http::csrf::form_token;
 use crate::http::error::{PageError, page_response};
-use crate::http::interaction::{redirect, with_cookie};
+use crate::http::interaction::with_cookie;
 use crate::http::paths::Links;
 use crate::http::sign_out::{self, Ending};
 use crate::http::state::{State, blocking};
@@ -31,53 +32,6 @@ struct LogoutPage<'a> {
     client_id: Option<&'a str>,
     post_logout_redirect_uri: Option<&'a str>,
     state: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "logged_out.html")]
-struct LoggedOutPage<'a> {
-    ui: crate::http::ui::Ui,
-    links: Links,
-    signed_out: bool,
-    /// Front-Channel Logout §3: each client's logout URI, loaded in a hidden iframe.
-    frames: &'a [String],
-    /// Where the page goes once the frames have loaded (the post-logout redirect).
-    continue_to: Option<&'a str>,
-    /// Why this browser was signed out, when it did not ask to be (a password change).
-    message: Option<&'a str>,
-}
-
-/// The signed-out page: it loads the front-channel frames, then continues to `target`
-/// (by its script, or the user's click). Without frames the browser is redirected at once.
-pub fn signed_out_page(
-    base: &str,
-    frames: &[String],
-    target: Option<&str>,
-    message: Option<&str>,
-) -> HttpResponse {
-    let frames: Vec<String> = frames
-        .iter()
-        .filter(|f| crate::http::csp::frame_source(f).is_some())
-        .cloned()
-        .collect();
-    if frames.is_empty()
-        && let Some(target) = target
-    {
-        return redirect(StatusCode::SEE_OTHER, target);
-    }
-    let mut response = render(
-        StatusCode::OK,
-        &LoggedOutPage {
-            ui: crate::http::ui::Ui::current(),
-            links: Links::new(base),
-            signed_out: true,
-            frames: &frames,
-            continue_to: target,
-            message,
-        },
-    );
-    crate::http::csp::allow_frames(&mut response, &frames, target.is_some());
-    response
 }
 
 /// The logout form's CSRF token: derived from the browser id (which we issued), which a

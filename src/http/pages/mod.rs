@@ -10,6 +10,7 @@ pub mod passkey;
 pub mod reset;
 pub mod security;
 pub mod sign_in_ports;
+pub mod signed_out;
 pub mod signup;
 pub mod upstream;
 pub mod upstream_form_post;

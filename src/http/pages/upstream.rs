@@ -10,12 +10,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 use super::login::{complete, to_second_step};
 use super::render;
 use super::sign_in_ports::{FormPorts, throttle_limits};
-use super::upstream_start::{Waiting, cookie, message_page, unreachable_page};
+use super::upstream_start::{
+    CallbackParams, Waiting, cookie, message_page, refused_unaudited, unreachable_page,
+};
 use crate::config::upstream::UpstreamResponseMode;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::client_address::client_address_of;
@@ -55,26 +56,6 @@ pub(super) async fn refused(
     ))
 }
 
-/// A callback refused before its state and its one-time cookie matched: anyone can send
-/// one, so it is a log line (no value it carries), never an audit row.
-pub(super) fn refused_unaudited(
-    state: &State,
-    provider: &str,
-    reason: &'static str,
-    message: String,
-    back: Option<&str>,
-) -> HttpResponse {
-    tracing::info!(upstream = %provider, reason, "upstream callback refused before its state matched");
-    let ui = crate::http::ui::Ui::current();
-    message_page(
-        state,
-        StatusCode::BAD_REQUEST,
-        ui.t("upstream.refused_title"),
-        &message,
-        back,
-    )
-}
-
 fn clear_state_cookie(state: &State, response: HttpResponse) -> HttpResponse {
     with_cookie(
         response,
@@ -85,15 +66,6 @@ fn clear_state_cookie(state: &State, response: HttpResponse) -> HttpResponse {
             0,
         ),
     )
-}
-
-#[derive(Default, Deserialize)]
-pub struct CallbackParams {
-    pub(super) state: Option<String>,
-    pub(super) code: Option<String>,
-    pub(super) error: Option<String>,
-    pub(super) error_description: Option<String>,
-    pub(super) iss: Option<String>,
 }
 
 /// `GET /upstream/{id}/callback`.

@@ -11,8 +11,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::upstream::{CallbackParams, refused_unaudited};
-use super::upstream_start::{PostedResponse, STATE_TTL, Waiting};
+use super::upstream_start::{
+    CallbackParams, PostedResponse, STATE_TTL, Waiting, refused_unaudited,
+};
 use crate::config::upstream::UpstreamResponseMode;
 use crate::crypto::tokens::{constant_time_eq, token_hash};
 use crate::http::cookies::CookieNames;

@@ -23,9 +23,7 @@ use crate::http::interaction::redirect;
 use crate::http::state::State;
 use crate::protocol::OAuthError;
 
-/// The callback the upstream's logout returns to (register it there as a
-/// `post_logout_redirect_uri`).
-pub const UPSTREAM_LOGGED_OUT: &str = "/upstream/{id}/logged-out";
+pub use crate::http::paths::UPSTREAM_LOGGED_OUT;
 /// How long the way back from the upstream's logout is kept.
 const RETURN_TTL: Duration = Duration::from_secs(600);
 
@@ -194,6 +192,6 @@ pub async fn logged_out(
         .and_then(|r| r.target)
     {
         Some(target) => redirect(StatusCode::SEE_OTHER, &target),
-        None => super::logout::signed_out_page(base, &[], None, None),
+        None => super::signed_out::signed_out_page(base, &[], None, None),
     }
 }

@@ -250,3 +250,32 @@ pub(super) async fn begin(
     }
     Ok(with_cookie(response, &one_time))
 }
+
+#[derive(Default, Deserialize)]
+pub struct CallbackParams {
+    pub(super) state: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) error_description: Option<String>,
+    pub(super) iss: Option<String>,
+}
+
+/// A callback refused before its state and its one-time cookie matched: anyone can send
+/// one, so it is a log line (no value it carries), never an audit row.
+pub(super) fn refused_unaudited(
+    state: &State,
+    provider: &str,
+    reason: &'static str,
+    message: String,
+    back: Option<&str>,
+) -> HttpResponse {
+    tracing::info!(upstream = %provider, reason, "upstream callback refused before its state matched");
+    let ui = crate::http::ui::Ui::current();
+    message_page(
+        state,
+        StatusCode::BAD_REQUEST,
+        ui.t("upstream.refused_title"),
+        &message,
+        back,
+    )
+}

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::TokenResponse;
 use super::authorization_code::{self, CodeRequest};
+use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::token_hash;
 use crate::domain::UnixTime;
-use crate::protocol::device::{DeviceAuthorization, SLOW_DOWN_STEP, grant_code};
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
 use crate::store::Client;
 
@@ -115,6 +115,49 @@ pub fn poll(polled: &Polled<'_>, client_id: &str, now: UnixTime) -> Result<(), O
         )),
         Some(Decision::Approved) => Ok(()),
     }
+}
+
+/// §3.5 `slow_down`: "the interval MUST be increased by 5 seconds for this and all
+/// subsequent requests".
+pub const SLOW_DOWN_STEP: i64 = 5;
+/// What the approval's authorization code is derived under (from the device code).
+const GRANT_CODE: &str = "device-grant";
+
+/// A device authorization as the session store keeps it, under the hash of its device
+/// code: no code in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAuthorization {
+    pub client_id: String,
+    pub client_name: String,
+    /// The scopes asked for, already checked against the client (`client_scopes`).
+    pub scope: String,
+    pub expires_at: UnixTime,
+    /// The interval the device was told (before any `slow_down`).
+    pub interval: i64,
+    /// `token_hash` of the device code: the key of this record.
+    pub device_code_hash: String,
+    /// `user_code_hash` of the user code (keyed under the KEK): the key of its pointer.
+    pub user_code_hash: String,
+    /// `token_hash` of the authorization code an approval records: only the device code
+    /// derives the code itself (`grant_code`).
+    pub grant_code_hash: String,
+}
+
+impl DeviceAuthorization {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.expires_at > now
+    }
+
+    /// The seconds left, for the store's time to live (at least one).
+    pub fn seconds_left(&self, now: UnixTime) -> u64 {
+        (self.expires_at - now).max(1) as u64
+    }
+}
+
+/// The authorization code an approval records for `device_code`: derived under the key
+/// encryption key, so that neither the store nor the page side needs the device code.
+pub fn grant_code(kek: &KeyEncryptionKey, device_code: &str) -> String {
+    kek.derive(GRANT_CODE, device_code)
 }
 
 /// Redeems the approval of `request`'s device code: the authorization code the
