@@ -412,4 +412,15 @@ mod tests {
             token_hash("abc")
         );
     }
+
+    #[test]
+    fn a_device_code_request_shows_its_shape_in_debug_but_never_its_code() {
+        let request = DeviceCodeRequest {
+            device_code: "dc-secret-4711".into(),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("DeviceCodeRequest"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+        assert!(!shown.contains("dc-secret-4711"), "{shown}");
+    }
 }
