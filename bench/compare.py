@@ -391,6 +391,12 @@ def main():
                                 "sign", "--alg", alg, "--duration", "3"]))["rate"] for _ in range(args.rounds))
             for alg in ("RS256", "ES256")}
         log(f"raw signing, one core: {results['signing']}")
+        # The floor of a DPoP proof check: one raw ES256 verification, same library, same core.
+        if any(n.endswith("-dpop") for n in wanted):
+            results["verifying"] = {"ES256": statistics.median(
+                json.loads(run(["taskset", "-c", SERVER_CORE, DRIVER, "verify", "--duration", "3"]))["rate"]
+                for _ in range(args.rounds))}
+            log(f"raw verifying, one core: {results['verifying']}")
         # The token endpoint's p99 at half of its peak rate, open loop.
         for s in servers:
             runs = results["servers"][s.name]["runs"].get("cc-rs256")
@@ -471,8 +477,13 @@ def table(results):
     for dpop, bearer in (("cc-dpop", "cc-es256"), ("userinfo-dpop", "userinfo")):
         d, b = median_of(ours.get(dpop), "per_cpu_s"), median_of(ours.get(bearer), "per_cpu_s")
         if d and b:
+            v = results.get("verifying", {}).get("ES256")
+            # Each DPoP request costs the Bearer request plus at least one ES256 verification.
+            bound = (1 / (1 / b + 1 / v)) if v else 0
+            floor = (f" One ES256 verification per request ({v:,.0f}/s raw on one core) bounds it at "
+                     f"{bound / b:.0%} of Bearer; it reaches {d / bound:.0%} of that bound.") if bound else ""
             lines.append(f"\n³ {LABELS[dpop]}: {d / b:.0%} of Portcullis's Bearer row ({LABELS[bearer]}) "
-                         f"per CPU-second; node-oidc-provider's column is its Bearer figure.")
+                         f"per CPU-second; node-oidc-provider's column is its Bearer figure.{floor}")
     sig = results.get("signing")
     if sig:
         for alg in ("RS256", "ES256"):

@@ -412,10 +412,15 @@ mod tests {
         let printed = format!("{issued:?}");
         assert!(!printed.contains(&device_code), "{printed}");
         assert!(!printed.contains(&user_code), "{printed}");
+        // Redacted, not silent: the record is still there to debug with.
+        assert!(printed.contains("device_code: \"[redacted]\""), "{printed}");
+        assert!(printed.contains("client_id: \"tv\""), "{printed}");
         let response = issued.response("https://op.example/device", ctx.now);
         let printed = format!("{response:?}");
         assert!(!printed.contains(&device_code), "{printed}");
         assert!(!printed.contains(&user_code), "{printed}");
+        assert!(printed.contains("user_code: \"[redacted]\""), "{printed}");
+        assert!(printed.contains("https://op.example/device"), "{printed}");
     }
 
     #[test]

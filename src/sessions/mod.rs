@@ -74,6 +74,16 @@ pub trait SessionStore: Send + Sync {
         max_wait: Duration,
         window: Duration,
     ) -> BoxFuture<'a, SessionResult<Option<Duration>>>;
+    /// Remembers a one-time `key` for at least `window`, atomically: `true` the first
+    /// time, `false` while it is remembered (a DPoP proof's `jti`, RFC 9449 §11.1).
+    /// Nothing is read back, so a store may keep these apart from its records.
+    fn remember_once<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        self.put_if_absent(key, "1".to_owned(), window)
+    }
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
     /// Every value held: for audits of what the store contains (and the tests that check
     /// it holds no credential). Walks the whole store: not for request paths.
@@ -368,14 +378,16 @@ impl Sessions {
     }
 
     /// Records a DPoP proof's `jti` (RFC 9449 §11.1) under `replay_key` for `window`, on
-    /// every instance at once (one atomic counter): `true` the first time only.
+    /// every instance at once (SET NX, or the in-process set of one-time keys): `true` the
+    /// first time only.
     pub async fn first_dpop_proof(
         &self,
         replay_key: &str,
         window: Duration,
     ) -> SessionResult<bool> {
-        let count = self.store.add(&key("dpop:", replay_key), 1, window).await?;
-        Ok(count == 1)
+        self.store
+            .remember_once(&key("dpop:", replay_key), window)
+            .await
     }
 
     /// Queues an attempt on `username` behind the previous one, `spacing` apart; returns
