@@ -6,7 +6,7 @@
 
 use super::Actor;
 use crate::domain::Scopes;
-use crate::protocol::dpop::{Presented, check_presentation};
+use crate::protocol::dpop::{Presented, check_client_nonce, check_presentation};
 use crate::protocol::tokens::{Subject, verify_access_token};
 use crate::protocol::{Context, ErrorCode, OAuthError};
 
@@ -43,6 +43,8 @@ pub fn authenticate(
             "the client is no longer registered for the admin scope",
         ));
     }
+    // RFC 9449 §9: the token's client's `require_dpop_nonce` holds here as at userinfo.
+    check_client_nonce(presented, client.metadata.require_dpop_nonce)?;
     match claims.subject() {
         Some(Subject::Client { client_id }) => Ok(Actor::Client { id: client_id }),
         Some(Subject::User { grant_id, .. }) => {

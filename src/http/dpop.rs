@@ -11,7 +11,7 @@ use crate::http::bearer::bearer_token;
 use crate::http::error::BearerError;
 use crate::http::state::State;
 use crate::protocol::OAuthError;
-use crate::protocol::dpop::{self, Proof, ProofTarget};
+use crate::protocol::dpop::{self, Proof, ProofHeader, ProofTarget};
 
 pub use crate::http::dpop_headers::{DPOP, DPOP_NONCE, EXPOSED_HEADERS};
 
@@ -24,42 +24,47 @@ fn request_url(req: &HttpRequest, state: &State) -> String {
     state.settings.endpoint(below)
 }
 
-/// The request's proof, verified for it, its `jti` recorded on every instance; `None`
-/// without a `DPoP` header. `access_token`: at a resource, the token it must hash.
-pub async fn proof_of(
-    req: &HttpRequest,
+/// The request's `DPoP` header (§4.3 step 1: at most one, size-capped), unparsed.
+pub fn proof_header(req: &HttpRequest) -> Result<Option<ProofHeader>, OAuthError> {
+    let values: Vec<&[u8]> = req.headers().get_all(DPOP).map(|v| v.as_bytes()).collect();
+    ProofHeader::from_values(&values)
+}
+
+/// `proof` verified for a request to `target`, then its `jti` recorded on every instance
+/// in one atomic step (§11.1): the only way to a `Proof`.
+async fn verified_and_recorded(
+    proof: &ProofHeader,
+    target: &ProofTarget<'_>,
     state: &State,
-    access_token: Option<&str>,
-) -> Result<Option<Proof>, OAuthError> {
-    let values: Vec<&str> = req
-        .headers()
-        .get_all(DPOP)
-        .map(|v| v.to_str().unwrap_or(""))
-        .collect();
-    let Some(proof) = dpop::single_header(&values)? else {
-        return Ok(None);
-    };
-    let url = request_url(req, state);
-    let target = ProofTarget {
-        method: req.method().as_str(),
-        url: &url,
-        access_token,
-        nonce_required: state.settings.dpop_nonce,
-    };
+) -> Result<Proof, OAuthError> {
     // The in-memory replay store's TTL runs on the wall clock while `iat` is checked
     // against `state.now()`: both are the wall clock outside tests (so jti expiry is not
     // exercised under a test's manual clock).
-    let proof = dpop::verify_proof(proof, &target, &state.kek, state.now())?;
+    let verified = dpop::verify_proof(proof, target, &state.kek, state.now())?;
     // Kept as long as the proof could pass: its `iat` may be a window either side of now.
     let window = Duration::from_secs(2 * dpop::PROOF_WINDOW.unsigned_abs());
-    if !state
+    let first_use = state
         .sessions
-        .first_dpop_proof(proof.replay_key(), window)
-        .await?
-    {
-        return Err(dpop::replayed());
-    }
-    Ok(Some(proof))
+        .first_dpop_proof(verified.replay_key(), window)
+        .await?;
+    verified.recorded(first_use)
+}
+
+/// The proof of a request to the authorization server (the token endpoint), verified
+/// and its `jti` recorded. Called once the client is authenticated (§11.1: so that no
+/// one else can use up, or make us verify, a client's proofs).
+pub async fn authorization_server_proof(
+    req: &HttpRequest,
+    state: &State,
+    proof: Option<&ProofHeader>,
+) -> Result<Option<Proof>, OAuthError> {
+    let Some(proof) = proof else {
+        return Ok(None);
+    };
+    let url = request_url(req, state);
+    let target =
+        ProofTarget::authorization_server(req.method().as_str(), &url, state.settings.dpop_nonce);
+    verified_and_recorded(proof, &target, state).await.map(Some)
 }
 
 /// The nonce to send with a response (§8.1, §9): when the server requires nonces, or
@@ -145,15 +150,24 @@ pub async fn resource_token(
             "the DPoP scheme needs an access token",
         )));
     }
-    match proof_of(req, state, Some(&token)).await {
-        Ok(Some(proof)) => Ok(ResourceToken {
+    let proof = proof_header(req).map_err(refused)?.ok_or_else(|| {
+        refused(OAuthError::new(
+            crate::protocol::ErrorCode::InvalidDpopProof,
+            "the DPoP scheme needs a DPoP proof",
+        ))
+    })?;
+    let url = request_url(req, state);
+    let target = ProofTarget::resource(
+        req.method().as_str(),
+        &url,
+        &token,
+        state.settings.dpop_nonce,
+    );
+    match verified_and_recorded(&proof, &target, state).await {
+        Ok(proof) => Ok(ResourceToken {
             token,
             proof: Some(proof),
         }),
-        Ok(None) => Err(refused(OAuthError::new(
-            crate::protocol::ErrorCode::InvalidDpopProof,
-            "the DPoP scheme needs a DPoP proof",
-        ))),
         Err(error) => Err(refused(error)),
     }
 }

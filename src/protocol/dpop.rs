@@ -7,7 +7,7 @@
 //! verifier, `jwt`): `typ` `dpop+jwt`, an asymmetric `alg` of `DPOP_ALGS`, a public `jwk`
 //! in the header, `htm` and `htu` (§4.3, normalised), `iat` within `PROOF_WINDOW` of now,
 //! `jti` present (remembered by the caller, in the shared session store, for the window:
-//! `Proof::replay_key`), `ath` at resources (§4.3), and the server's nonce (§8, §9) when
+//! `VerifiedProof::recorded`), `ath` at resources (§4.3), and the server's nonce (§8, §9) when
 //! one is required. Nonces are stateless: an HMAC of the time slot under a key derived
 //! from the key-encryption key, so every instance issues and accepts the same ones.
 
@@ -42,18 +42,82 @@ pub const NONCE_PERIOD: i64 = 300;
 /// changed; random tokens and derived successors are base64url, which has no `~`.
 const REFRESH_BINDING: char = '~';
 
-/// What the request the proof came with was. Its `Debug` leaves the access token out.
+/// The most bytes a `DPoP` header may have: refused before any parsing (a proof is a
+/// compact JWS with one public key in its header; an RSA-4096 proof is under 2 KiB).
+pub const MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// A request's one `DPoP` header value (§4.3 step 1: "not more than one"), at most
+/// `MAX_PROOF_BYTES`, visible ASCII: typed once read, so nothing else reads the header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProofHeader(String);
+
+impl ProofHeader {
+    /// The proof among a request's `DPoP` header values, if any.
+    pub fn from_values(values: &[&[u8]]) -> Result<Option<Self>, OAuthError> {
+        let one = match values {
+            [] => return Ok(None),
+            [one] => *one,
+            _ => return Err(invalid("more than one DPoP header")),
+        };
+        if one.len() > MAX_PROOF_BYTES {
+            return Err(invalid("the DPoP header is too large"));
+        }
+        let text = std::str::from_utf8(one)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| invalid("the DPoP header is not a JWT"))?;
+        Ok(Some(Self(text.to_owned())))
+    }
+}
+
+impl std::fmt::Debug for ProofHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProofHeader(<redacted>)")
+    }
+}
+
+/// What the request the proof came with was. Built only by the constructors below, so a
+/// resource cannot leave out the access token `ath` must hash. Its `Debug` leaves the
+/// access token out.
 #[derive(Clone, Copy)]
 pub struct ProofTarget<'a> {
     /// The HTTP method (`htm`).
-    pub method: &'a str,
+    method: &'a str,
     /// The URL of the endpoint as this server knows it (below its issuer): the proof's
     /// `htu` must be it, both normalised (§4.3).
-    pub url: &'a str,
+    url: &'a str,
     /// At a resource, the access token the proof must hash (`ath`, §4.3, §7.1).
-    pub access_token: Option<&'a str>,
+    access_token: Option<&'a str>,
     /// Whether the server requires its nonce of every proof (`dpop_nonce = true`).
-    pub nonce_required: bool,
+    nonce_required: bool,
+}
+
+impl<'a> ProofTarget<'a> {
+    /// A request to the authorization server (the token endpoint), which carries no
+    /// access token.
+    pub fn authorization_server(method: &'a str, url: &'a str, nonce_required: bool) -> Self {
+        Self {
+            method,
+            url,
+            access_token: None,
+            nonce_required,
+        }
+    }
+
+    /// A request to a resource with `access_token` (§7.1): the proof must hash it.
+    pub fn resource(
+        method: &'a str,
+        url: &'a str,
+        access_token: &'a str,
+        nonce_required: bool,
+    ) -> Self {
+        Self {
+            method,
+            url,
+            access_token: Some(access_token),
+            nonce_required,
+        }
+    }
 }
 
 impl std::fmt::Debug for ProofTarget<'_> {
@@ -67,23 +131,49 @@ impl std::fmt::Debug for ProofTarget<'_> {
     }
 }
 
-/// A proof that passed: the thumbprint of its key and what the caller still does with it.
+/// A proof that passed every check and whose `jti` was used for the first time: what a
+/// grant or a resource takes. Made only by `VerifiedProof::recorded`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
     /// RFC 7638 SHA-256 thumbprint of the proof's key, base64url (`cnf.jkt`, §6.1).
-    pub jkt: String,
+    jkt: String,
     /// Whether the proof carried a nonce of ours that is still current.
-    pub nonce_fresh: bool,
-    replay_key: String,
+    nonce_fresh: bool,
 }
 
 impl Proof {
+    /// RFC 7638 SHA-256 thumbprint of the proof's key, base64url (`cnf.jkt`, §6.1).
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+}
+
+/// A proof that passed every check but whose `jti` is not yet recorded (§11.1): the
+/// caller records it once it knows who the request is from, then gets the `Proof`.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a verified proof counts only once its jti is recorded"]
+pub struct VerifiedProof {
+    proof: Proof,
+    replay_key: String,
+}
+
+impl VerifiedProof {
     /// The key under which the caller records the proof's `jti` for `PROOF_WINDOW`
     /// seconds (on every instance): the hash of the key's thumbprint and the `jti`, so
     /// one client cannot use up another's `jti` and the store holds no value a client
     /// chose.
     pub fn replay_key(&self) -> &str {
         &self.replay_key
+    }
+
+    /// The proof, once recording its `jti` told whether this was its first use (§11.1:
+    /// a replay is refused).
+    pub fn recorded(self, first_use: bool) -> Result<Proof, OAuthError> {
+        if first_use {
+            Ok(self.proof)
+        } else {
+            Err(replayed())
+        }
     }
 }
 
@@ -95,23 +185,16 @@ fn rejected(why: JwtRejection) -> OAuthError {
     invalid(format!("invalid DPoP proof: {why}"))
 }
 
-/// The one `DPoP` header value of a request (§4.3: "not more than one"), if any.
-pub fn single_header<'v>(values: &[&'v str]) -> Result<Option<&'v str>, OAuthError> {
-    match values {
-        [] => Ok(None),
-        [one] => Ok(Some(one)),
-        _ => Err(invalid("more than one DPoP header")),
-    }
-}
-
-/// Verifies `proof` for a request to `target` at `now` (§4.3).
-pub fn verify_proof(
-    proof: &str,
+/// Verifies `proof` for a request to `target` at `now` (§4.3): every check but the
+/// `jti`'s first use, which the caller records (`VerifiedProof::recorded`).
+pub(crate) fn verify_proof(
+    proof: &ProofHeader,
     target: &ProofTarget<'_>,
     kek: &KeyEncryptionKey,
     now: UnixTime,
-) -> Result<Proof, OAuthError> {
-    let token = UnverifiedJwt::parse(proof).map_err(rejected)?;
+) -> Result<VerifiedProof, OAuthError> {
+    let token = UnverifiedJwt::parse(&proof.0).map_err(rejected)?;
+    check_key_type(token.jwk(), token.alg())?;
     let rules = Rules {
         issuer: None,
         subject: SubjectRule::Any,
@@ -152,11 +235,30 @@ pub fn verify_proof(
     }
     let jti = claims["jti"].as_str().unwrap_or_default();
     let replay_key = token_hash(&format!("dpop\n{jkt}\n{jti}"));
-    Ok(Proof {
-        jkt,
-        nonce_fresh,
+    Ok(VerifiedProof {
+        proof: Proof { jkt, nonce_fresh },
         replay_key,
     })
+}
+
+/// The key types a proof may be signed with, each with its algorithms (RFC 7518 §3.4,
+/// §6.2.1.1: ES256 is P-256; RFC 8037 §3.1: EdDSA here is Ed25519): anything else is
+/// refused before its signature is looked at, and so is a key whose type does not fit
+/// `alg`. Private members are refused by the verifier (`VerifyingKey::HeaderJwk`).
+fn check_key_type(jwk: &Value, alg: Option<&str>) -> Result<(), OAuthError> {
+    let fits = matches!(
+        (jwk["kty"].as_str(), jwk["crv"].as_str(), alg),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+            | (Some("RSA"), None, Some("RS256" | "PS256"))
+            | (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            "the DPoP proof's jwk is not a supported key (EC P-256, RSA, OKP Ed25519) for its alg",
+        ))
+    }
 }
 
 /// §8, §9: the proof must carry the nonce the response's `DPoP-Nonce` header gives.
@@ -373,3 +475,7 @@ pub fn bound_jkt(cnf: Option<&Value>) -> Option<&str> {
 #[cfg(test)]
 #[path = "dpop_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "dpop_binding_tests.rs"]
+mod binding_tests;

@@ -127,13 +127,23 @@ fn target() -> ProofTarget<'static> {
     }
 }
 
-fn check(proof: &str, target: &ProofTarget<'_>) -> Result<Proof, OAuthError> {
-    verify_proof(proof, target, &kek(), NOW)
+fn header(proof: &str) -> ProofHeader {
+    ProofHeader::from_values(&[proof.as_bytes()])
+        .unwrap()
+        .unwrap()
+}
+
+fn check(proof: &str, target: &ProofTarget<'_>) -> Result<VerifiedProof, OAuthError> {
+    verify_proof(&header(proof), target, &kek(), NOW)
 }
 
 /// Asserts that `result` is refused with `code`, the description mentioning `about`.
 #[track_caller]
-fn assert_refused<T: std::fmt::Debug>(result: Result<T, OAuthError>, code: ErrorCode, about: &str) {
+pub(super) fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, OAuthError>,
+    code: ErrorCode,
+    about: &str,
+) {
     let error = result.expect_err("refused");
     assert_eq!(error.code, code, "{error}");
     let description = error.description.as_deref().unwrap_or_default();
@@ -147,8 +157,8 @@ fn assert_refused<T: std::fmt::Debug>(result: Result<T, OAuthError>, code: Error
 fn a_good_proof_passes_with_the_thumbprint_of_its_key() {
     for holder in [Holder::ec(), Holder::ed()] {
         let proof = check(&holder.proof(json!({})), &target()).unwrap();
-        assert_eq!(proof.jkt, holder.expected_jkt());
-        assert!(!proof.nonce_fresh);
+        assert_eq!(proof.proof.jkt(), holder.expected_jkt());
+        assert!(!proof.proof.nonce_fresh);
     }
 }
 
@@ -364,13 +374,13 @@ fn a_required_nonce_must_be_this_slots_or_the_previous_one() {
     assert_ne!(current, previous);
     for nonce in [&current, &previous] {
         let proof = check(&holder.proof(json!({ "nonce": nonce })), &required).unwrap();
-        assert!(proof.nonce_fresh);
+        assert!(proof.proof.nonce_fresh);
     }
     for nonce in [older.as_str(), "made-up", ""] {
         let proof = holder.proof(json!({ "nonce": nonce }));
         assert_refused(check(&proof, &required), ErrorCode::UseDpopNonce, "nonce");
         // Not required: the proof passes, its nonce not fresh.
-        assert!(!check(&proof, &target()).unwrap().nonce_fresh);
+        assert!(!check(&proof, &target()).unwrap().proof.nonce_fresh);
     }
     // The same on every instance (one KEK), another under another KEK.
     assert_eq!(current_nonce(&kek, NOW), current);
@@ -393,13 +403,117 @@ fn a_required_nonce_must_be_this_slots_or_the_previous_one() {
 }
 
 #[test]
-fn one_dpop_header_at_most() {
-    assert_eq!(single_header(&[]).unwrap(), None);
-    assert_eq!(single_header(&["a"]).unwrap(), Some("a"));
+fn one_dpop_header_at_most_of_bounded_size() {
+    assert_eq!(ProofHeader::from_values(&[]).unwrap(), None);
+    assert_eq!(
+        ProofHeader::from_values(&[b"a.b.c"]).unwrap(),
+        Some(ProofHeader("a.b.c".into()))
+    );
     assert_refused(
-        single_header(&["a", "b"]),
+        ProofHeader::from_values(&[b"a", b"b"]),
         ErrorCode::InvalidDpopProof,
         "more than one",
+    );
+    let largest = vec![b'a'; MAX_PROOF_BYTES];
+    assert!(ProofHeader::from_values(&[&largest]).unwrap().is_some());
+    let too_large = vec![b'a'; MAX_PROOF_BYTES + 1];
+    assert_refused(
+        ProofHeader::from_values(&[&too_large]),
+        ErrorCode::InvalidDpopProof,
+        "too large",
+    );
+    for not_a_jwt in [&b"a b"[..], b"\xff.a.b", b"", b"a\tb"] {
+        assert_refused(
+            ProofHeader::from_values(&[not_a_jwt]),
+            ErrorCode::InvalidDpopProof,
+            "not a JWT",
+        );
+    }
+    assert_eq!(
+        format!("{:?}", header("secret.proof.here")),
+        "ProofHeader(<redacted>)"
+    );
+}
+
+#[test]
+fn a_proofs_jti_counts_only_once_recorded_and_a_second_use_is_refused() {
+    let holder = Holder::ec();
+    let verified = check(&holder.proof(json!({})), &target()).unwrap();
+    let expected = verified.proof.clone();
+    assert_eq!(verified.recorded(true).unwrap(), expected);
+    let again = check(&holder.proof(json!({})), &target()).unwrap();
+    assert_refused(
+        again.recorded(false),
+        ErrorCode::InvalidDpopProof,
+        "used before",
+    );
+}
+
+#[test]
+fn only_supported_key_types_and_curves_fitting_the_alg_are_accepted() {
+    let ec = Holder::ec();
+    let unsupported = [
+        json!({"kty": "oct", "k": "AAAA"}),
+        json!({"kty": "EC", "crv": "P-384", "x": "AAAA", "y": "AAAA"}),
+        json!({"kty": "EC", "crv": "secp256k1", "x": "AAAA", "y": "AAAA"}),
+        json!({"kty": "OKP", "crv": "X25519", "x": "AAAA"}),
+        json!({"kty": "OKP", "crv": "Ed448", "x": "AAAA"}),
+        json!({"kty": "RSA", "crv": "P-256", "n": "AAAA", "e": "AQAB"}),
+        json!({"crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+    ];
+    for jwk in unsupported {
+        let proof = ec.proof_with_header(json!({ "jwk": jwk }));
+        assert_refused(check(&proof, &target()), ErrorCode::InvalidDpopProof, "jwk");
+    }
+    // Each supported key type, under an algorithm of another.
+    let rsa = json!({"kty": "RSA", "n": "AAAA", "e": "AQAB"});
+    for (jwk, alg) in [
+        (ec.jwk(), "EdDSA"),
+        (ec.jwk(), "RS256"),
+        (Holder::ed().jwk(), "ES256"),
+        (Holder::ed().jwk(), "PS256"),
+        (rsa.clone(), "ES256"),
+        (rsa, "EdDSA"),
+    ] {
+        let proof = ec.proof_with_header(json!({ "jwk": jwk, "alg": alg }));
+        assert_refused(check(&proof, &target()), ErrorCode::InvalidDpopProof, "jwk");
+    }
+}
+
+#[test]
+fn the_thumbprint_of_a_proofs_key_ignores_its_optional_members() {
+    let holder = Holder::ec();
+    let mut jwk = holder.jwk();
+    jwk["kid"] = json!("mine");
+    jwk["use"] = json!("sig");
+    jwk["alg"] = json!("ES256");
+    jwk["key_ops"] = json!(["verify"]);
+    let proof = holder.proof_with_header(json!({ "jwk": jwk }));
+    let verified = check(&proof, &target()).unwrap();
+    assert_eq!(verified.proof.jkt(), holder.expected_jkt());
+}
+
+#[test]
+fn targets_are_built_with_the_access_token_at_a_resource_and_without_elsewhere() {
+    let server = ProofTarget::authorization_server("POST", URL, true);
+    assert_eq!(
+        (
+            server.method,
+            server.url,
+            server.access_token,
+            server.nonce_required
+        ),
+        ("POST", URL, None, true)
+    );
+    let resource = ProofTarget::resource("GET", URL, "tok", false);
+    assert_eq!(
+        (
+            resource.method,
+            resource.url,
+            resource.access_token,
+            resource.nonce_required
+        ),
+        ("GET", URL, Some("tok"), false)
     );
 }
 
@@ -432,179 +546,4 @@ fn thumbprints_use_the_required_members_in_order() {
         thumbprint(&json!({"crv": "P-256", "x": "X", "y": "Y"})),
         None
     );
-}
-
-fn proof_with(jkt: &str, nonce_fresh: bool) -> Proof {
-    Proof {
-        jkt: jkt.to_owned(),
-        nonce_fresh,
-        replay_key: "k".into(),
-    }
-}
-
-#[test]
-fn a_client_with_bound_tokens_must_send_a_proof() {
-    assert_eq!(
-        token_request_binding(None, true, false, false).unwrap(),
-        None
-    );
-    assert_eq!(
-        token_request_binding(None, false, false, true).unwrap(),
-        None
-    );
-    assert_refused(
-        token_request_binding(None, false, true, false),
-        ErrorCode::InvalidRequest,
-        "DPoP",
-    );
-    let proof = proof_with("k1", false);
-    let bound = token_request_binding(Some(&proof), false, true, false).unwrap();
-    assert_eq!(
-        bound,
-        Some(Binding {
-            jkt: "k1".into(),
-            refresh_bound: false
-        })
-    );
-}
-
-#[test]
-fn a_public_clients_refresh_tokens_are_bound_and_a_confidential_ones_are_not() {
-    let proof = proof_with("k1", false);
-    let public = token_request_binding(Some(&proof), true, false, false).unwrap();
-    assert!(public.as_ref().unwrap().refresh_bound);
-    let confidential = token_request_binding(Some(&proof), false, false, false).unwrap();
-    assert!(!confidential.as_ref().unwrap().refresh_bound);
-    assert_eq!(bind_refresh_token("rt".into(), public.as_ref()), "rt~k1");
-    assert_eq!(bind_refresh_token("rt".into(), confidential.as_ref()), "rt");
-    assert_eq!(bind_refresh_token("rt".into(), None), "rt");
-}
-
-#[test]
-fn a_client_that_requires_nonces_needs_a_fresh_one_in_its_proof() {
-    let stale = proof_with("k1", false);
-    assert_refused(
-        token_request_binding(Some(&stale), false, false, true),
-        ErrorCode::UseDpopNonce,
-        "nonce",
-    );
-    let fresh = proof_with("k1", true);
-    assert!(token_request_binding(Some(&fresh), false, false, true).is_ok());
-}
-
-#[test]
-fn a_bound_refresh_token_is_used_only_with_its_key_and_its_successor_stays_bound() {
-    let key = |jkt: &str, refresh_bound| Binding {
-        jkt: jkt.into(),
-        refresh_bound,
-    };
-    assert_eq!(refresh_token_jkt("rt~k1"), Some("k1"));
-    assert_eq!(refresh_token_jkt("rt"), None);
-    assert!(check_refresh_binding("rt~k1", Some(&key("k1", true))).is_ok());
-    assert!(check_refresh_binding("rt~k1", Some(&key("k1", false))).is_ok());
-    for other in [Some(key("k2", true)), None] {
-        assert_refused(
-            check_refresh_binding("rt~k1", other.as_ref()),
-            ErrorCode::InvalidGrant,
-            "bound",
-        );
-    }
-    assert!(check_refresh_binding("rt", None).is_ok());
-    assert!(check_refresh_binding("rt", Some(&key("k2", true))).is_ok());
-    assert_eq!(successor_with_binding("s".into(), "rt~k1", None), "s~k1");
-    assert_eq!(successor_with_binding("s".into(), "rt", None), "s");
-}
-
-#[test]
-fn an_unbound_refresh_token_refreshed_by_a_public_client_with_a_proof_gets_a_bound_successor() {
-    let public = Binding {
-        jkt: "k2".into(),
-        refresh_bound: true,
-    };
-    let confidential = Binding {
-        jkt: "k2".into(),
-        refresh_bound: false,
-    };
-    assert_eq!(
-        successor_with_binding("s".into(), "rt", Some(&public)),
-        "s~k2"
-    );
-    assert_eq!(
-        successor_with_binding("s".into(), "rt", Some(&confidential)),
-        "s"
-    );
-    // A bound token's successor keeps the key of its family.
-    assert_eq!(
-        successor_with_binding("s".into(), "rt~k1", Some(&public)),
-        "s~k1"
-    );
-}
-
-#[test]
-fn a_proof_targets_debug_does_not_show_the_access_token() {
-    let at_resource = ProofTarget {
-        access_token: Some("secret-access-token"),
-        ..target()
-    };
-    let shown = format!("{at_resource:?}");
-    assert!(!shown.contains("secret-access-token"), "{shown}");
-    assert!(shown.contains("redacted"), "{shown}");
-}
-
-#[test]
-fn a_bound_token_is_accepted_only_with_a_proof_by_its_key() {
-    let mine = proof_with("k1", false);
-    let other = proof_with("k2", false);
-    assert!(check_presentation(None, Presented::Bearer).is_ok());
-    assert!(check_presentation(Some("k1"), Presented::Dpop(&mine)).is_ok());
-    let as_bearer = check_presentation(Some("k1"), Presented::Bearer).unwrap_err();
-    assert_eq!(as_bearer.code, ErrorCode::InvalidToken);
-    assert!(wants_dpop_challenge(&as_bearer));
-    assert_refused(
-        check_presentation(Some("k1"), Presented::Dpop(&other)),
-        ErrorCode::InvalidDpopProof,
-        "bound to",
-    );
-    assert_refused(
-        check_presentation(None, Presented::Dpop(&mine)),
-        ErrorCode::InvalidToken,
-        "not DPoP-bound",
-    );
-}
-
-#[test]
-fn refusals_of_proofs_and_of_bound_tokens_get_a_dpop_challenge_and_others_do_not() {
-    assert!(wants_dpop_challenge(&invalid("x")));
-    assert!(wants_dpop_challenge(&nonce_needed()));
-    assert!(!wants_dpop_challenge(&OAuthError::invalid_token("expired")));
-    // The flag, not the wording, asks for the DPoP challenge.
-    assert!(!wants_dpop_challenge(&OAuthError::invalid_request(
-        "the access token is DPoP-bound: use the DPoP scheme"
-    )));
-    assert!(wants_dpop_challenge(
-        &OAuthError::invalid_token("any wording").with_challenge(Challenge::Dpop)
-    ));
-}
-
-#[test]
-fn cnf_carries_the_thumbprint() {
-    let cnf = confirmation("k1");
-    assert_eq!(cnf, json!({"jkt": "k1"}));
-    assert_eq!(bound_jkt(Some(&cnf)), Some("k1"));
-    assert_eq!(bound_jkt(None), None);
-    assert_eq!(bound_jkt(Some(&json!({"x5t#S256": "t"}))), None);
-}
-
-#[test]
-fn at_a_resource_a_client_that_requires_nonces_needs_a_fresh_one_in_its_proof() {
-    let stale = proof_with("k1", false);
-    let fresh = proof_with("k1", true);
-    assert_refused(
-        check_client_nonce(Presented::Dpop(&stale), true),
-        ErrorCode::UseDpopNonce,
-        "nonce",
-    );
-    assert!(check_client_nonce(Presented::Dpop(&fresh), true).is_ok());
-    assert!(check_client_nonce(Presented::Dpop(&stale), false).is_ok());
-    assert!(check_client_nonce(Presented::Bearer, true).is_ok());
 }

@@ -28,6 +28,7 @@ mod device;
 mod discovery;
 mod dpop;
 mod dpop_clients;
+mod dpop_hardening;
 mod exchange;
 mod factor_store;
 mod fapi2;

@@ -11,13 +11,14 @@ use crate::http::client_address::{client_address_of, limit_key};
 use crate::http::error::ApiError;
 use crate::http::paths;
 use crate::http::state::{State, blocking};
-use crate::protocol::client_auth::{PresentedCredentials, authenticate};
+use crate::protocol::client_auth::authenticate;
 use crate::protocol::device::{self, DeviceAuthorization, KEPT_FOR as KEPT, USER_CODE_DRAWS};
 use crate::protocol::dpop::Proof;
-use crate::protocol::features::{DEVICE_AUTHORIZATION, TOKEN};
+use crate::protocol::features::DEVICE_AUTHORIZATION;
 use crate::protocol::grants::device_code::{Decision, DeviceCodeRequest, Polled, poll as decide};
 use crate::protocol::grants::{TokenRequest, exchange};
 use crate::protocol::{ErrorCode, OAuthError, Params};
+use crate::store::Client;
 
 /// The window of `device_authorizations_per_address`.
 const AUTHORIZATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
@@ -84,26 +85,23 @@ pub async fn device_authorization(
     Ok(no_store(&mut HttpResponse::Ok()).json(response))
 }
 
-/// §3.4: a poll of the token endpoint with `grant_type=...:device_code`: the decision
+/// §3.4: a poll of the token endpoint with `grant_type=...:device_code` by the
+/// authenticated `client`: the decision
 /// from what the store holds (`device_code::poll`), then the tokens, once.
 pub async fn poll(
     params: Params,
-    creds: PresentedCredentials,
+    client: Client,
     proof: Option<Proof>,
     state: &State,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = state.settings.endpoint(TOKEN.path);
-    let (client, request) = blocking(state, move |ctx| {
-        let client = authenticate(&creds, &endpoint, ctx)?;
-        if !client.may_use_grant(GrantType::DeviceCode) {
-            return Err(OAuthError::new(
-                ErrorCode::UnauthorizedClient,
-                "client may not use this grant_type",
-            ));
-        }
-        Ok((client, DeviceCodeRequest::parse(&params)?))
-    })
-    .await?;
+    if !client.may_use_grant(GrantType::DeviceCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client may not use this grant_type",
+        )
+        .into());
+    }
+    let request = DeviceCodeRequest::parse(&params)?;
     let hash = request.device_code_hash();
     let sessions = &state.sessions;
     let device: Option<DeviceAuthorization> = sessions

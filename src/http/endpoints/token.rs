@@ -35,20 +35,26 @@ async fn issue(
     body: &[u8],
     state: &State,
 ) -> Result<(HttpResponse, bool), ApiError> {
+    // RFC 9449 §4.3 step 1: one header, of bounded size, before anything is parsed.
+    let proof = dpop::proof_header(req)?;
     let (params, creds) = client_request(req, body)?;
     let endpoint = state
         .settings
         .endpoint(crate::protocol::features::TOKEN.path);
     let address = client_address_of(req, &state.settings);
-    // RFC 9449 §5: verified (its `jti` recorded) before the client is even looked at.
-    let proof = dpop::proof_of(req, state, None).await?;
+    let client = blocking(state, move |ctx| {
+        crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)
+    })
+    .await?;
+    // RFC 9449 §11.1: the proof is verified and its `jti` recorded only for an
+    // authenticated client (no one else can use up its proofs), before any token is issued.
+    let proof = dpop::authorization_server_proof(req, state, proof.as_ref()).await?;
     // RFC 8628 §3.4: a device's poll reads the session store before the grant.
     if params.single("grant_type")? == Some(GrantType::DeviceCode.as_str()) {
-        let response = super::device_authorization::poll(params, creds, proof, state).await?;
+        let response = super::device_authorization::poll(params, client, proof, state).await?;
         return Ok((response, false));
     }
     let (grant_type, client_id, nonce_required, response) = blocking(state, move |ctx| {
-        let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
         let request = TokenRequest::parse(&params)?.with_address(address);
         let grant_type = request.grant_type().as_str();
         Ok((
