@@ -529,4 +529,20 @@ mod tests {
         };
         assert_eq!(names("migrations/sqlite"), names("migrations/postgres"));
     }
+
+    /// Diesel's version is the folder name up to its first `_`, dashes dropped: two
+    /// folders with one version would run one migration and record the other as done.
+    #[test]
+    fn every_migration_has_a_version_of_its_own() {
+        for dir in ["migrations/sqlite", "migrations/postgres"] {
+            let mut versions = std::collections::HashMap::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let version = name.split('_').next().unwrap().replace('-', "");
+                if let Some(other) = versions.insert(version, name.clone()) {
+                    panic!("{dir}: {name} and {other} share a version");
+                }
+            }
+        }
+    }
 }
