@@ -178,11 +178,21 @@ class Portcullis(Server):
                                   "--scope", "offline_access", "--access-token-alg", "ES256",
                                   "--id-token-alg", "ES256"))
         self.web_es256 = (web["client_id"], web["client_secret"])
+        # The same app with opaque access tokens (issue 26; RS256 ID tokens), as the
+        # peer's code-flow tokens are.
+        web = json.loads(self.cli("clients", "add", "--name", "bench web opaque", "--redirect-uri", REDIRECT_URI,
+                                  "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+                                  "--scope", "openid", "--scope", "profile", "--scope", "email",
+                                  "--scope", "offline_access", "--access-token-format", "opaque"))
+        self.web_opaque = (web["client_id"], web["client_secret"])
         self.services = {}
         for alg in ("RS256", "ES256"):
             c = json.loads(self.cli("clients", "add", "--name", f"bench {alg}", "--grant-type",
                                     "client_credentials", "--scope", "api:read", "--access-token-alg", alg))
             self.services[alg] = (c["client_id"], c["client_secret"])
+        c = json.loads(self.cli("clients", "add", "--name", "bench opaque", "--grant-type",
+                                "client_credentials", "--scope", "api:read", "--access-token-format", "opaque"))
+        self.services["opaque"] = (c["client_id"], c["client_secret"])
 
     def start(self):
         return self.launch(["taskset", "-c", self.core, self.bin, "serve"], self.env,
@@ -249,6 +259,8 @@ class NodePeer(Server):
         (self.home / "server.mjs").write_text(patched)
         self.web = ("bench-client", "bench-secret-0123456789abcdef0123456789abcdef")
         self.web_es256 = ("bench-client-es256", self.web[1])
+        # The peer's code-flow access tokens are opaque already.
+        self.web_opaque = self.web
 
     def start(self):
         (self.home / "logs").mkdir(exist_ok=True)
@@ -260,6 +272,8 @@ class NodePeer(Server):
         body = "grant_type=client_credentials&scope=api%3Aread"
         if alg == "ES256":
             body += "&resource=urn%3Abench%3Aapi-es256"
+        elif alg == "opaque":
+            body += "&resource=urn%3Abench%3Aopaque"
         return dict(WRK_METHOD="POST", WRK_AUTH=basic(*self.web), WRK_BODY=body)
 
     def userinfo_url(self):
@@ -301,10 +315,12 @@ def scenarios(server, duration):
         "jwks": lambda: wrk(d["jwks_uri"], duration),
         "cc-rs256": lambda: wrk(d["token_endpoint"], duration, server.cc("RS256")),
         "cc-es256": lambda: wrk(d["token_endpoint"], duration, server.cc("ES256")),
+        "cc-opaque": lambda: wrk(d["token_endpoint"], duration, server.cc("opaque")),
         "userinfo": lambda: wrk(server.userinfo_url(), duration, bearer),
         "introspection": lambda: wrk(d["introspection_endpoint"], duration, introspect),
         "refresh": lambda: server.driver("refresh", concurrency=16, duration=duration),
         "refresh-es256": lambda: server.driver("refresh", client=server.web_es256, concurrency=16, duration=duration),
+        "refresh-opaque": lambda: server.driver("refresh", client=server.web_opaque, concurrency=16, duration=duration),
         "login": lambda: server.driver("login", concurrency=8, duration=duration)["login"],
         # Portcullis only (RFC 9449): a fresh proof per request by one ES256 key per run,
         # from bench_driver (wrk cannot sign); beside the Bearer rows above.
@@ -322,12 +338,14 @@ LABELS = {
     "jwks": "JWKS GET",
     "cc-rs256": "client_credentials (RS256 JWT)",
     "cc-es256": "client_credentials (ES256 JWT)",
+    "cc-opaque": "client_credentials (opaque token)",
     "cc-dpop": "client_credentials (DPoP-bound) ³",
     "userinfo": "userinfo GET (token from a real login)",
     "userinfo-dpop": "userinfo (DPoP) ³",
     "introspection": "introspection (token from a real login)",
     "refresh": "refresh_token grant (rotation)",
     "refresh-es256": "refresh_token grant, a client registered for ES256",
+    "refresh-opaque": "refresh_token grant, opaque access tokens (RS256 ID tokens)",
     "login": "browser login round trips (password, argon2id)",
     "login-passkey": "browser login round trips with a passkey (no argon2) ²",
 }

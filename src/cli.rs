@@ -318,6 +318,10 @@ pub enum ClientsCommand {
         /// PAR, PKCE S256, private_key_jwt, PS256/ES256/EdDSA, 60 s codes).
         #[arg(long, value_parser = crate::domain::Profile::SUPPORTED)]
         profile: Option<String>,
+        /// `jwt` (the default): RFC 9068 JWT access tokens; `opaque`: random reference
+        /// tokens that resource servers resolve by introspection.
+        #[arg(long, value_parser = crate::domain::AccessTokenFormat::SUPPORTED)]
+        access_token_format: Option<String>,
     },
     /// List clients.
     List,
@@ -871,6 +875,7 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
             exchange_audiences,
             exchange_impersonation,
             profile,
+            access_token_format,
         } => {
             if public && auth_method.is_some() {
                 anyhow::bail!("--public clients have no secret; drop --auth-method");
@@ -917,6 +922,10 @@ fn clients(cmd: ClientsCommand, settings: &Settings, store: &SqlStore) -> anyhow
                 exchange_audiences,
                 exchange_impersonation,
                 profile: profile.as_deref().and_then(crate::domain::Profile::parse),
+                access_token_format: access_token_format
+                    .as_deref()
+                    .and_then(crate::domain::AccessTokenFormat::parse)
+                    .unwrap_or_default(),
                 ..ClientDraft::default()
             };
             let registered = as_operator_with_kek(settings, store, |a| a.register_client(draft))?;

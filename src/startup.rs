@@ -283,8 +283,8 @@ pub async fn build_state_with_clock(
 /// unknown.
 const EXPIRED_RETENTION: i64 = 86_400;
 
-/// Deletes long-expired codes, refresh tokens, denylist entries and assertion ids every
-/// hour, until the store is dropped.
+/// Deletes long-expired codes, refresh and opaque access tokens, denylist entries and
+/// assertion ids every hour, until the store is dropped.
 fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         loop {

@@ -51,6 +51,10 @@ pub fn describe(client: &Client) -> Value {
         // Ours, not RFC 7591: a PATCH carries it over like the metadata (see `change_draft`).
         map.insert("first_party".into(), json!(client.first_party));
         map.insert("require_mfa".into(), json!(client.require_mfa));
+        map.insert(
+            "access_token_format".into(),
+            json!(client.access_token_format.as_str()),
+        );
         // RFC 8693 policy, under the names the admin API and the CLI set it by.
         if let Some(policy) = &client.metadata.token_exchange {
             map.insert("exchange_audiences".into(), json!(policy.audiences));

@@ -1,5 +1,6 @@
 //! Small value types shared by every layer.
 
+mod access_token_format;
 mod application_type;
 mod auth_level;
 mod client_metadata;
@@ -19,6 +20,7 @@ mod signup_mode;
 mod text;
 mod username;
 
+pub use access_token_format::AccessTokenFormat;
 pub use application_type::ApplicationType;
 pub use auth_level::{ACR_MFA, ACR_PASSWORD, AcrAsked, Level, MethodUse, MfaPolicy};
 pub use client_metadata::{ClientDisplay, ClientMetadata, ExchangePolicy, Profile, SubjectType};

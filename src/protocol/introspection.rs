@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::groups::{self, GROUPS};
+use super::opaque_token;
 use super::profile::ClientProfile;
 use super::tokens::{Subject, subject_for, verify_access_token};
 use super::{Context, OAuthError};
@@ -24,8 +25,8 @@ fn inactive() -> Value {
 /// introspect access tokens (resource servers are clients too); refresh tokens only by the
 /// client they were issued to, since nobody else has any business with them.
 pub fn introspect(token: &str, caller: &Client, ctx: &Context<'_>) -> Result<Value, OAuthError> {
-    // No `token_type_hint` needed (RFC 7662 §2.1 lets us ignore it): an access token is
-    // recognised without any lookup, so it is tried first.
+    // No `token_type_hint` needed (RFC 7662 §2.1 lets us ignore it): a JWT access token is
+    // recognised without any lookup, an opaque one with one, so they are tried first.
     if let Some(info) = access_token_info(token, caller, ctx)? {
         return Ok(info);
     }
@@ -37,14 +38,20 @@ fn access_token_info(
     _caller: &Client,
     ctx: &Context<'_>,
 ) -> Result<Option<Value>, OAuthError> {
-    // Not a JWT of ours, expired or revoked: nothing to say (and no further lookup for a
-    // token that is plainly not a refresh token).
-    if token.matches('.').count() != 2 {
+    // A JWT of ours, or an opaque token of ours (issue 26: the same claims, stored): either
+    // is checked by `verify_access_token`, and answers with the same members.
+    let jwt = token.matches('.').count() == 2;
+    if !jwt && !opaque_token::looks_opaque(token) {
         return Ok(None);
     }
     let claims = match verify_access_token(token, None, ctx) {
         Ok(claims) => claims,
-        Err(e) if e.code == super::ErrorCode::InvalidToken => return Ok(Some(inactive())),
+        // A dead JWT is plainly no refresh token: no further lookup. A string of the
+        // opaque shape may be a refresh token, which answers inactive if it is not one.
+        Err(e) if e.code == super::ErrorCode::InvalidToken && jwt => {
+            return Ok(Some(inactive()));
+        }
+        Err(e) if e.code == super::ErrorCode::InvalidToken => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut info = json!({

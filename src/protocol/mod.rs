@@ -1,6 +1,7 @@
 //! OAuth 2.0 / OpenID Connect logic as plain Rust: typed inputs, `now` passed in, storage
 //! and keys behind traits. No actix, diesel or redis here.
 
+pub mod access_claims;
 pub mod authorize;
 pub mod claims;
 pub mod claims_request;
@@ -20,6 +21,7 @@ pub mod introspection;
 pub mod jwt;
 pub mod links;
 pub mod logout;
+pub mod opaque_token;
 pub mod params;
 pub mod passkeys;
 pub mod profile;

@@ -1,7 +1,7 @@
 //! Token revocation (RFC 7009): refresh tokens end their grant (and so every access token
 //! issued from it); access tokens are denylisted by `jti` until they would expire.
 
-use super::tokens::decode_access_token;
+use super::tokens::resolve_access_token;
 use super::{Context, ErrorCode, OAuthError};
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::token_hash;
@@ -14,8 +14,10 @@ use crate::store::Client;
 /// whose client_id proves nothing: it learns nothing either. An ID token is ours but not
 /// revocable: `unsupported_token_type` (§2.2.1).
 ///
-/// `token_type_hint` is not needed (§2.1: the server "MAY ignore this parameter"): an
-/// access token of ours is recognised without any lookup, so it is tried first.
+/// `token_type_hint` is not needed (§2.1: the server "MAY ignore this parameter"): a JWT
+/// access token of ours is recognised without any lookup, an opaque one (issue 26) by
+/// one, so access tokens are tried first. Either is revoked by denylisting its `jti`
+/// (which also ends the tokens exchanged from it).
 pub fn revoke(token: &str, client: &Client, ctx: &Context<'_>) -> Result<(), OAuthError> {
     if !revoke_access_token(token, client, ctx)? {
         revoke_refresh_token(token, client, ctx)?;
@@ -55,9 +57,9 @@ fn revoke_access_token(
     client: &Client,
     ctx: &Context<'_>,
 ) -> Result<bool, OAuthError> {
-    // Our access tokens are JWTs: no lookup unless the signature is ours. An expired one
-    // needs no revoking.
-    let Some(claims) = decode_access_token(token, ctx, None) else {
+    // A JWT costs no lookup unless the signature is ours; an opaque token one lookup of
+    // its hash. An expired one needs no revoking.
+    let Some(claims) = resolve_access_token(token, ctx, None)? else {
         if is_our_id_token(token, ctx) {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedTokenType,

@@ -71,6 +71,7 @@ pub fn client(id: &str) -> Client {
         registered_dynamically: false,
         first_party: false,
         require_mfa: false,
+        access_token_format: crate::domain::AccessTokenFormat::Jwt,
         backchannel_logout: None,
         frontchannel_logout: None,
     }
@@ -133,6 +134,16 @@ impl TestWorld {
     /// A stored web client with the code and refresh grants, `REDIRECT_URI`, ES256
     /// tokens and `auth_method`; with its secret when the method has one.
     pub fn add_client(&self, id: &str, auth_method: AuthMethod) -> (Client, Option<String>) {
+        self.add_client_of_format(id, auth_method, crate::domain::AccessTokenFormat::Jwt)
+    }
+
+    /// As `add_client`, with access tokens of `format`.
+    pub fn add_client_of_format(
+        &self,
+        id: &str,
+        auth_method: AuthMethod,
+        access_token_format: crate::domain::AccessTokenFormat,
+    ) -> (Client, Option<String>) {
         let secret = auth_method.has_secret().then(|| random_token(32));
         let client = Client {
             secret_hash: secret.as_deref().map(token_hash),
@@ -146,6 +157,7 @@ impl TestWorld {
                 ..ClientMetadata::default()
             },
             created_at: START,
+            access_token_format,
             ..client(id)
         };
         self.store.create_client(&client).unwrap();

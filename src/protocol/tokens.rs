@@ -1,21 +1,24 @@
-//! ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068): built, signed and returned
-//! as values. What goes on the wire is each grant's business (`grants`).
+//! ID tokens (OIDC Core §2) and access tokens (RFC 9068 JWTs, or opaque references a
+//! client's operator chose: `opaque_token`): built, signed or stored, and returned as
+//! values. What goes on the wire is each grant's business (`grants`).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use super::access_claims::{ACCESS_TOKEN_TYP, AccessToken, AccessTokenClaims, Subject};
 use super::jwt::{
     self, AudienceRule, IssuedAt, JtiRule, Lifetime, Rules, SubjectRule, UnverifiedJwt,
     VerifyingKey,
 };
+use super::opaque_token;
 use super::profile::ClientProfile;
 use super::{Context, OAuthError};
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::keys::JwtExpectations;
 use crate::crypto::tokens::{left_half_sha256, left_half_sha512, random_token};
 use crate::crypto::{KeyAlgorithm, KeySet};
-use crate::domain::UnixTime;
-use crate::store::{Client, Grant};
+use crate::domain::{AccessTokenFormat, UnixTime};
+use crate::store::{Client, Grant, OpaqueAccessToken};
 
 /// The `sub` a client knows a user by (OIDC Core §8): the user's id, or for a client of a
 /// pairwise sector an HMAC (under a key derived from the key-encryption key) of the sector
@@ -25,90 +28,6 @@ pub fn subject_for(client: &Client, user_id: &str, kek: &KeyEncryptionKey) -> St
         Some(sector) => kek.derive("pairwise-sub", &format!("{sector}\n{user_id}")),
         None => user_id.to_owned(),
     }
-}
-
-/// RFC 9068 §2.1: the `typ` of our access tokens.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
-
-/// Whom an access token speaks for: a user (through a grant) or the client itself
-/// (`client_credentials`, RFC 9068 §2.2: `sub` is then the client id).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Subject {
-    User { user_id: String, grant_id: String },
-    Client { client_id: String },
-}
-
-/// RFC 9068 §2.2 claims, plus `gid`: the grant a user's token belongs to, checked at use
-/// so that revoking the grant revokes the token. A client's own token has no `gid`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AccessTokenClaims {
-    pub iss: String,
-    pub sub: String,
-    /// A string, or an array for several resources (RFC 8707 §2).
-    pub aud: Value,
-    pub client_id: String,
-    pub scope: String,
-    pub jti: String,
-    pub exp: i64,
-    pub iat: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
-    /// The sign-in's authentication context class and methods (RFC 9068 §2.2.1), for a
-    /// resource server that wants to know how its user signed in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amr: Option<Vec<String>>,
-    /// The user's groups when the token was issued, for a token with the `groups` scope
-    /// (RFC 9068 §2.2.3.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gid: Option<String>,
-    /// RFC 8693 §4.1: who acts for the subject (a token from a delegating exchange), with
-    /// the earlier actors of a chain nested inside.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub act: Option<Value>,
-    /// Ours (RFC 8693 leaves it open): for a token issued by an exchange, the `jti` of
-    /// its subject token, then of the tokens that one was exchanged from. Each is checked
-    /// at use: a token revoked (RFC 7009) takes the tokens exchanged from it along.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exchanged_from: Vec<String>,
-    /// RFC 9449 §6.1 (RFC 7800 §3.1): `{"jkt": ...}` for a DPoP-bound token, whose
-    /// resources accept it only with a proof by that key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cnf: Option<Value>,
-}
-
-impl AccessTokenClaims {
-    /// The thumbprint of the key the token is bound to (DPoP), if it is.
-    pub fn dpop_jkt(&self) -> Option<&str> {
-        super::dpop::bound_jkt(self.cnf.as_ref())
-    }
-}
-
-impl AccessTokenClaims {
-    /// The subject as a type. A token without a grant is a client's own, and then its
-    /// `sub` must be that client.
-    pub fn subject(&self) -> Option<Subject> {
-        match &self.gid {
-            Some(gid) => Some(Subject::User {
-                user_id: self.sub.clone(),
-                grant_id: gid.clone(),
-            }),
-            None if self.sub == self.client_id => Some(Subject::Client {
-                client_id: self.client_id.clone(),
-            }),
-            None => None,
-        }
-    }
-}
-
-/// A signed access token and what it says.
-#[derive(Debug)]
-pub struct AccessToken {
-    pub token: String,
-    pub claims: AccessTokenClaims,
 }
 
 /// What an access token is issued for.
@@ -158,11 +77,11 @@ pub fn issue_access_token(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,
 ) -> Result<AccessToken, OAuthError> {
-    sign_access_token(access_token_claims(request, ctx), request.client, ctx)
+    mint_access_token(access_token_claims(request, ctx), request.client, ctx)
 }
 
 /// The claims of an access token for `request`, not yet signed: a grant that needs more
-/// (token exchange: `act`, a shorter life) changes them before `sign_access_token`.
+/// (token exchange: `act`, a shorter life) changes them before `mint_access_token`.
 pub fn access_token_claims(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,
@@ -209,17 +128,73 @@ pub fn access_token_claims(
     }
 }
 
-/// Signs `claims` with the algorithm of `client`'s access tokens.
-pub fn sign_access_token(
+/// The access token of `claims` in `client`'s format, recorded if it is opaque.
+pub fn mint_access_token(
     claims: AccessTokenClaims,
     client: &Client,
     ctx: &Context<'_>,
 ) -> Result<AccessToken, OAuthError> {
-    let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
-    let token = signing_key(ctx.keys, access_token_alg(client), ctx.now)?
-        .sign_jwt(ACCESS_TOKEN_TYP, &payload)
-        .map_err(OAuthError::server)?;
-    Ok(AccessToken { token, claims })
+    prepare_access_token(claims, client, ctx)?.record(ctx)
+}
+
+/// An access token made but, if opaque, not yet recorded: a grant with a transaction of
+/// its own (code redemption, refresh rotation) records `pending` in it, and calls
+/// `recorded`; anything still pending is recorded by `record`.
+#[derive(Debug)]
+pub struct PreparedAccessToken {
+    pub token: AccessToken,
+    pending: Option<OpaqueAccessToken>,
+}
+
+impl PreparedAccessToken {
+    /// The row to record with the caller's own writes, if any is still to be recorded.
+    pub fn pending(&self) -> Option<&OpaqueAccessToken> {
+        self.pending.as_ref()
+    }
+
+    /// The caller's transaction recorded `pending`.
+    pub fn recorded(mut self) -> Self {
+        self.pending = None;
+        self
+    }
+
+    /// The token, once recorded (one INSERT for an opaque one still pending).
+    pub fn record(self, ctx: &Context<'_>) -> Result<AccessToken, OAuthError> {
+        if let Some(row) = &self.pending {
+            ctx.store.insert_opaque_access_token(row)?;
+        }
+        Ok(self.token)
+    }
+}
+
+/// The access token of `claims` in `client`'s format: signed with the algorithm of its
+/// access tokens (RFC 9068), or an opaque reference (`opaque_token`) whose claims are to
+/// be stored: no signature, one INSERT.
+pub fn prepare_access_token(
+    claims: AccessTokenClaims,
+    client: &Client,
+    ctx: &Context<'_>,
+) -> Result<PreparedAccessToken, OAuthError> {
+    match client.access_token_format {
+        AccessTokenFormat::Jwt => {
+            let payload = serde_json::to_value(&claims).map_err(OAuthError::server)?;
+            let token = signing_key(ctx.keys, access_token_alg(client), ctx.now)?
+                .sign_jwt(ACCESS_TOKEN_TYP, &payload)
+                .map_err(OAuthError::server)?;
+            Ok(PreparedAccessToken {
+                token: AccessToken { token, claims },
+                pending: None,
+            })
+        }
+        AccessTokenFormat::Opaque => {
+            let token = opaque_token::mint();
+            let row = opaque_token::record(&token, &claims);
+            Ok(PreparedAccessToken {
+                token: AccessToken { token, claims },
+                pending: Some(row),
+            })
+        }
+    }
 }
 
 /// Why an ID token is issued: OIDC Core §12.2 treats the refreshed one differently.
@@ -354,7 +329,30 @@ pub fn verify_id_token_hint(
     serde_json::from_value(claims).map_err(|_| invalid())
 }
 
-/// Checks signature, issuer, type and lifetime of a token we issued: no storage involved.
+/// What a presented access token of ours says, whatever its format, if it has not
+/// expired and is for `audience`: a JWT by its signature (no storage), an opaque token by
+/// the one lookup of its hash. Whether it is still live is `verify_access_token`'s
+/// question, the same for both.
+pub fn resolve_access_token(
+    token: &str,
+    ctx: &Context<'_>,
+    audience: Option<&str>,
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    if !opaque_token::looks_opaque(token) {
+        return Ok(decode_access_token(token, ctx, audience));
+    }
+    let Some(row) = ctx
+        .store
+        .find_opaque_access_token(&opaque_token::hash(token))?
+    else {
+        return Ok(None);
+    };
+    let claims = opaque_token::claims(row, &ctx.config.issuer)?;
+    let usable = claims.exp > ctx.now && opaque_token::is_for(&claims.aud, audience);
+    Ok(usable.then_some(claims))
+}
+
+/// Checks signature, issuer, type and lifetime of a JWT we issued: no storage involved.
 pub fn decode_access_token(
     token: &str,
     ctx: &Context<'_>,
@@ -376,7 +374,7 @@ pub fn verify_access_token(
     audience: Option<&str>,
     ctx: &Context<'_>,
 ) -> Result<AccessTokenClaims, OAuthError> {
-    let claims = decode_access_token(token, ctx, audience)
+    let claims = resolve_access_token(token, ctx, audience)?
         .ok_or_else(|| OAuthError::invalid_token("the access token is invalid or has expired"))?;
     let subject = claims
         .subject()
@@ -408,3 +406,7 @@ pub fn verify_access_token(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;

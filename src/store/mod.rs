@@ -191,6 +191,8 @@ pub struct Client {
     pub first_party: bool,
     /// Everyone who signs in to this client needs a second factor (set by the operator).
     pub require_mfa: bool,
+    /// JWT or opaque reference access tokens (set by the operator, issue 26).
+    pub access_token_format: crate::domain::AccessTokenFormat,
     /// OIDC Back-Channel Logout: where logout tokens are POSTed when a session ends.
     pub backchannel_logout: Option<LogoutUri>,
     /// OIDC Front-Channel Logout: the page the signed-out page loads in a hidden iframe.
@@ -299,6 +301,38 @@ pub struct RefreshToken {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub successor_hash: Option<String>,
+}
+
+/// An opaque access token (issue 26) as stored: the SHA-256 of the token, never the
+/// token, and the claims a JWT would have carried, so that introspection and userinfo
+/// answer the same for either format. A user's token names its grant (`gid`) and dies
+/// with it; revocation denylists its `jti` as for a JWT.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::opaque_access_tokens)]
+pub struct OpaqueAccessToken {
+    pub token_hash: String,
+    pub jti: String,
+    pub client_id: String,
+    pub grant_id: Option<String>,
+    /// The `sub` as the client knows it (pairwise already applied).
+    pub subject: String,
+    pub scope: String,
+    /// The `aud` as JSON: a string, or an array of RFC 8707 resources.
+    pub audience: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    /// Space-separated `amr` values.
+    pub amr: Option<String>,
+    /// The `groups` claim as a JSON array.
+    pub groups: Option<String>,
+    /// RFC 9449 `cnf.jkt` of a DPoP-bound token.
+    pub jkt: Option<String>,
+    /// RFC 8693 `act`, as JSON.
+    pub act: Option<String>,
+    /// The `jti`s of the tokens it was exchanged from, space-separated.
+    pub exchanged_from: Option<String>,
 }
 
 /// A browser session as the user and the operator see it: listed by user, ended for
@@ -616,12 +650,14 @@ pub trait GrantStore {
     fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>>;
     /// Marks the code consumed and records `grant`, atomically: returns `false` (and
     /// writes nothing) if the code was already consumed, however close the race.
-    /// With `refresh`, the grant's first refresh token is recorded in the same transaction.
+    /// With `refresh`, the grant's first refresh token is recorded in the same transaction,
+    /// and with `access` its first opaque access token.
     fn redeem_code(
         &self,
         code_hash: &str,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        access: Option<&OpaqueAccessToken>,
         now: UnixTime,
     ) -> StoreResult<bool>;
     fn find_grant(&self, id: &str) -> StoreResult<Option<Grant>>;
@@ -644,12 +680,14 @@ pub trait GrantStore {
     fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
     /// Revokes every live grant made in the SSO session `sid`; returns how many.
     fn revoke_session_grants(&self, sid: &str, now: UnixTime) -> StoreResult<usize>;
-    /// Deletes codes, refresh tokens, revocation records and mailed links that expired
+    /// Deletes codes, refresh tokens, opaque access tokens, revocation records and mailed
+    /// links that expired
     /// before `before`; returns how many rows went.
     fn purge_expired(&self, before: UnixTime) -> StoreResult<usize>;
 }
 
-/// Refresh tokens, the access-token denylist and single-use assertion ids.
+/// Refresh tokens, opaque access tokens, the access-token denylist and single-use
+/// assertion ids.
 pub trait TokenStore {
     /// A refresh token with its grant.
     fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>>;
@@ -657,10 +695,13 @@ pub trait TokenStore {
     /// its successor and inserts `successor`. Returns `false` and writes nothing if the
     /// presented token was already consumed (a concurrent or repeated use), however close
     /// the race; `Gone` (and writes nothing) if the grant was revoked or ended meanwhile.
+    /// With `access`, the opaque access token issued with the successor is recorded in the
+    /// same transaction.
     fn rotate_refresh_token(
         &self,
         presented_hash: &str,
         successor: &RefreshToken,
+        access: Option<&OpaqueAccessToken>,
         now: UnixTime,
     ) -> StoreResult<bool>;
     /// Denylists an access token until it would expire anyway.
@@ -673,6 +714,10 @@ pub trait TokenStore {
         grant_id: Option<&str>,
         now: UnixTime,
     ) -> StoreResult<bool>;
+    /// Records an opaque access token (one INSERT: its issuance signs nothing).
+    fn insert_opaque_access_token(&self, token: &OpaqueAccessToken) -> StoreResult<()>;
+    /// The opaque access token of this hash, expired or not (one primary-key lookup).
+    fn find_opaque_access_token(&self, token_hash: &str) -> StoreResult<Option<OpaqueAccessToken>>;
     /// Records a client assertion's `jti` (hashed with the client id); `false` if it was
     /// seen before: a replay.
     fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool>;

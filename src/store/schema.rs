@@ -57,6 +57,7 @@ diesel::table! {
         frontchannel_logout_session_required -> Bool,
         first_party -> Bool,
         require_mfa -> Bool,
+        access_token_format -> Text,
     }
 }
 
@@ -127,6 +128,27 @@ diesel::table! {
     revoked_access_tokens (jti) {
         jti -> Text,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    opaque_access_tokens (token_hash) {
+        token_hash -> Text,
+        jti -> Text,
+        client_id -> Text,
+        grant_id -> Nullable<Text>,
+        subject -> Text,
+        scope -> Text,
+        audience -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        auth_time -> Nullable<BigInt>,
+        acr -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        groups -> Nullable<Text>,
+        jkt -> Nullable<Text>,
+        act -> Nullable<Text>,
+        exchanged_from -> Nullable<Text>,
     }
 }
 
@@ -322,6 +344,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     signing_keys,
     revoked_access_tokens,
+    opaque_access_tokens,
     client_assertion_jtis,
     instance_facts,
     totp_credentials,

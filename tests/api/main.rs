@@ -51,6 +51,7 @@ mod logout;
 mod logout_receiver;
 mod mail;
 mod mail_store;
+mod opaque_tokens;
 mod pairwise;
 mod par;
 mod passkeys;

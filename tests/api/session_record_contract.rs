@@ -76,7 +76,11 @@ fn insert_grant(store: &dyn Store, g: &Grant) {
         resources: None,
     };
     store.insert_code(&code).unwrap();
-    assert!(store.redeem_code(&code.code_hash, g, None, now()).unwrap());
+    assert!(
+        store
+            .redeem_code(&code.code_hash, g, None, None, now())
+            .unwrap()
+    );
 }
 
 fn contract(store: Arc<dyn Store>) {
@@ -177,7 +181,7 @@ fn contract(store: Arc<dyn Store>) {
     code.consumed_at = None;
     code.grant_id = "g5".into();
     store.insert_code(&code).unwrap();
-    assert!(!store.redeem_code("late", &late, None, t).unwrap());
+    assert!(!store.redeem_code("late", &late, None, None, t).unwrap());
     assert!(store.find_grant("g5").unwrap().is_none());
 
     // Claims: due rows only, leased, never to two claimants.
@@ -350,12 +354,12 @@ fn contract(store: Arc<dyn Store>) {
     };
     assert!(
         store
-            .redeem_code("code-rgrant", &g, Some(&token("rt1")), t)
+            .redeem_code("code-rgrant", &g, Some(&token("rt1")), None, t)
             .unwrap()
     );
     store.end_session("refreshing", t + 11).unwrap();
     assert!(matches!(
-        store.rotate_refresh_token("rt1", &token("rt2"), t + 12),
+        store.rotate_refresh_token("rt1", &token("rt2"), None, t + 12),
         Err(portcullis::store::StoreError::Gone)
     ));
     let (rt1, _) = store.find_refresh_token("rt1").unwrap().unwrap();

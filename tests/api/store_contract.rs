@@ -177,7 +177,7 @@ fn contract(store: Arc<dyn Store>) {
             .map(|_| {
                 let store = store.clone();
                 let g = grant("g1", &client.id, &alice.id);
-                s.spawn(move || store.redeem_code("h1", &g, None, now()).unwrap() as usize)
+                s.spawn(move || store.redeem_code("h1", &g, None, None, now()).unwrap() as usize)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
@@ -540,7 +540,13 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
     let first = refresh("r1", "g2", now() + 600);
     assert!(
         store
-            .redeem_code("h2", &grant("g2", client_id, user_id), Some(&first), now())
+            .redeem_code(
+                "h2",
+                &grant("g2", client_id, user_id),
+                Some(&first),
+                None,
+                now()
+            )
             .unwrap()
     );
     let (found, grant_of) = store.find_refresh_token("r1").unwrap().unwrap();
@@ -557,7 +563,9 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
                 let store = store.clone();
                 s.spawn(move || {
                     let successor = refresh(&format!("r2-{i}"), "g2", now() + 600);
-                    store.rotate_refresh_token("r1", &successor, 50).unwrap() as usize
+                    store
+                        .rotate_refresh_token("r1", &successor, None, 50)
+                        .unwrap() as usize
                 })
             })
             .collect();
@@ -604,7 +612,7 @@ fn token_contract(store: &Arc<dyn Store>, client_id: &str, user_id: &str) {
         .unwrap();
     assert!(
         store
-            .redeem_code("h3", &grant("g3", client_id, user_id), None, now())
+            .redeem_code("h3", &grant("g3", client_id, user_id), None, None, now())
             .unwrap()
     );
     // Ending everything of the user ends its grants, those of unrecorded sessions too.

@@ -2,8 +2,8 @@
 
 use super::refresh_token::first_refresh_token;
 use super::{
-    Allowed, SessionFacts, TokenResponse, amr_of_code, granted_audience, user_grant,
-    user_token_response,
+    Allowed, SessionFacts, TokenResponse, UserAccess, amr_of_code, granted_audience, needs_groups,
+    user_access, user_grant, user_token_response,
 };
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes, is_pkce_string};
@@ -168,10 +168,17 @@ pub fn exchange(
     let refresh = (scopes.contains(crate::protocol::OFFLINE_ACCESS)
         && client.may_use_grant(GrantType::RefreshToken))
     .then(|| first_refresh_token(&grant, ctx));
+    // The access token is made first, so that an opaque one is recorded in the
+    // redemption's transaction; unless the response needs the user's groups, looked up
+    // by the grant, which the transaction stores.
+    let early = (!needs_groups(&grant, &scopes))
+        .then(|| user_access(&grant, client, &scopes, &audience, ctx))
+        .transpose()?;
     if !ctx.store.redeem_code(
         &code_hash,
         &grant,
         refresh.as_ref().map(|(_, r)| r),
+        early.as_ref().and_then(UserAccess::pending),
         ctx.now,
     )? {
         // Lost a race with a concurrent redemption of the same code: same rule as reuse.
@@ -180,11 +187,15 @@ pub fn exchange(
             "authorization code was already used",
         ));
     }
+    let access = match early {
+        Some(access) => access.recorded(),
+        None => user_access(&grant, client, &scopes, &audience, ctx)?,
+    };
     user_token_response(
         &grant,
         client,
         &scopes,
-        &audience,
+        access,
         IdTokenOccasion::Authentication,
         refresh.map(|(plain, _)| plain),
         ctx,

@@ -16,12 +16,13 @@ use super::groups;
 use super::profile::ClientProfile;
 pub use super::stored_amr::{amr_of_code, amr_text, amr_text_with, amr_words, idp_of};
 use super::tokens::{
-    AccessTokenRequest, IdTokenExtras, IdTokenOccasion, Subject, issue_access_token, issue_id_token,
+    AccessTokenRequest, IdTokenExtras, IdTokenOccasion, PreparedAccessToken, Subject,
+    access_token_claims, issue_id_token, prepare_access_token,
 };
 use super::{Context, ErrorCode, OAuthError, Params, dpop, resource_indicators};
 use crate::domain::{GrantType, Scopes, UnixTime};
 use crate::sessions::SsoSession;
-use crate::store::{Client, Grant};
+use crate::store::{Client, Grant, OpaqueAccessToken};
 
 #[derive(Debug)]
 pub enum TokenRequest {
@@ -223,45 +224,102 @@ fn granted_audience(grant: &Grant, requested: Vec<String>) -> Result<Vec<String>
     )
 }
 
-/// The response of a grant that speaks for a user (code, refresh): an access token for
-/// `scope` (the grant's or a narrower one) and `audience` (RFC 8707 resources, the
-/// grant's or fewer; none: this provider), an ID token when `openid` is among the scope,
-/// and the refresh token the grant decided on.
-fn user_token_response(
+/// Which tokens of a response for `scope` release the user's groups: the access token
+/// (by its scope), the ID token (by the scope or the claims parameter).
+struct GroupsReleased {
+    in_access: bool,
+    in_id: bool,
+}
+
+fn groups_released(grant: &Grant, scope: &Scopes) -> (GroupsReleased, Option<ClaimsRequest>) {
+    let requested = ClaimsRequest::from_stored(grant.claims.as_deref());
+    let released = GroupsReleased {
+        in_access: scope.contains(groups::GROUPS),
+        in_id: scope.contains("openid")
+            && groups::released(scope, requested.as_ref().map(|r| &r.id_token)),
+    };
+    (released, requested)
+}
+
+/// Whether a response for `scope` looks up the user's groups: by the grant's id, so only
+/// once the grant is stored.
+pub(super) fn needs_groups(grant: &Grant, scope: &Scopes) -> bool {
+    let (released, _) = groups_released(grant, scope);
+    released.in_access || released.in_id
+}
+
+/// The access token of a user's grant (code, refresh) for `scope` (the grant's or a
+/// narrower one) and `audience` (RFC 8707 resources, the grant's or fewer; none: this
+/// provider), prepared before the grant's own writes so that an opaque one is recorded
+/// in their transaction; with the user's groups when the response releases them.
+pub(super) struct UserAccess {
+    prepared: PreparedAccessToken,
+    group_names: Option<Vec<String>>,
+}
+
+impl UserAccess {
+    pub(super) fn pending(&self) -> Option<&OpaqueAccessToken> {
+        self.prepared.pending()
+    }
+
+    /// The grant's transaction recorded `pending`.
+    pub(super) fn recorded(self) -> Self {
+        Self {
+            prepared: self.prepared.recorded(),
+            ..self
+        }
+    }
+}
+
+pub(super) fn user_access(
     grant: &Grant,
     client: &Client,
     scope: &Scopes,
     audience: &[String],
+    ctx: &Context<'_>,
+) -> Result<UserAccess, OAuthError> {
+    let scope_text = scope.to_string();
+    let (released, _) = groups_released(grant, scope);
+    // The groups, looked up once if either token releases them.
+    let group_names = (released.in_access || released.in_id)
+        .then(|| groups::claim(&grant.id, ctx))
+        .transpose()?;
+    let request = AccessTokenRequest {
+        subject: &Subject::User {
+            user_id: grant.user_id.clone(),
+            grant_id: grant.id.clone(),
+        },
+        client,
+        scope: &scope_text,
+        audience,
+        auth_time: Some(grant.auth_time),
+        acr: grant.acr.as_deref(),
+        amr: grant.amr.as_deref(),
+        groups: group_names.as_deref().filter(|_| released.in_access),
+    };
+    let prepared = prepare_access_token(access_token_claims(&request, ctx), client, ctx)?;
+    Ok(UserAccess {
+        prepared,
+        group_names,
+    })
+}
+
+/// The response of a grant that speaks for a user (code, refresh): the access token of
+/// `user_access` (recorded now if still pending), an ID token when `openid` is among the
+/// scope, and the refresh token the grant decided on.
+fn user_token_response(
+    grant: &Grant,
+    client: &Client,
+    scope: &Scopes,
+    access: UserAccess,
     occasion: IdTokenOccasion,
     refresh_token: Option<String>,
     ctx: &Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope_text = scope.to_string();
-    let requested = ClaimsRequest::from_stored(grant.claims.as_deref());
-    // The groups, looked up once if either token releases them (the ID token by the
-    // scope or by the claims parameter, the access token by its scope).
-    let groups_in_access = scope.contains(groups::GROUPS);
-    let groups_in_id = scope.contains("openid")
-        && groups::released(scope, requested.as_ref().map(|r| &r.id_token));
-    let group_names = (groups_in_access || groups_in_id)
-        .then(|| groups::claim(&grant.id, ctx))
-        .transpose()?;
-    let access = issue_access_token(
-        &AccessTokenRequest {
-            subject: &Subject::User {
-                user_id: grant.user_id.clone(),
-                grant_id: grant.id.clone(),
-            },
-            client,
-            scope: &scope_text,
-            audience,
-            auth_time: Some(grant.auth_time),
-            acr: grant.acr.as_deref(),
-            amr: grant.amr.as_deref(),
-            groups: group_names.as_deref().filter(|_| groups_in_access),
-        },
-        ctx,
-    )?;
+    let (released, requested) = groups_released(grant, scope);
+    let group_names = access.group_names;
+    let access = access.prepared.record(ctx)?;
     let id_token = scope
         .contains("openid")
         .then(|| {
@@ -277,7 +335,7 @@ fn user_token_response(
                 }
                 _ => None,
             };
-            if let Some(names) = group_names.as_deref().filter(|_| groups_in_id) {
+            if let Some(names) = group_names.as_deref().filter(|_| released.in_id) {
                 claims
                     .get_or_insert_with(serde_json::Map::new)
                     .insert(groups::GROUPS.into(), groups::value(names));

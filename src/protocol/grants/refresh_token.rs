@@ -32,7 +32,9 @@
 //! The refreshed ID token repeats `iss`, `sub`, `aud`, `auth_time` and `sid` of the grant
 //! and leaves out `nonce` (OIDC Core §12.2).
 
-use super::{TokenResponse, granted_audience, requested_scope, user_token_response};
+use super::{
+    TokenResponse, UserAccess, granted_audience, requested_scope, user_access, user_token_response,
+};
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
 use crate::protocol::profile::ClientProfile;
@@ -142,6 +144,8 @@ pub fn exchange(
         ctx.dpop,
     );
     let successor_record = record(&successor, &grant, ctx);
+    // The access token, if made before a rotation (still to be recorded if it lost).
+    let mut early = None;
     // The token as it was when found consumed: before this request, or by a concurrent
     // one that won the rotation.
     let used = match token.consumed_at {
@@ -153,18 +157,36 @@ pub fn exchange(
                 return Err(error);
             }
             if keeps_token {
-                return finish(&grant, client, scope, audience, request.refresh_token, ctx);
+                return finish(
+                    &grant,
+                    client,
+                    scope,
+                    audience,
+                    request.refresh_token,
+                    None,
+                    ctx,
+                );
             }
-            let rotated =
-                match ctx
-                    .store
-                    .rotate_refresh_token(&presented_hash, &successor_record, ctx.now)
-                {
-                    // Revoked (a sign-out) between the lookup and the rotation.
-                    Err(crate::store::StoreError::Gone) => return Err(refused()),
-                    other => other?,
-                };
+            // Made before the rotation, so that an opaque one is recorded in its
+            // transaction (one INSERT more, no round trip of its own).
+            early = match (&scope, &audience) {
+                (Some(scope), Ok(audience)) => {
+                    Some(user_access(&grant, client, scope, audience, ctx)?)
+                }
+                _ => None,
+            };
+            let rotated = match ctx.store.rotate_refresh_token(
+                &presented_hash,
+                &successor_record,
+                early.as_ref().and_then(UserAccess::pending),
+                ctx.now,
+            ) {
+                // Revoked (a sign-out) between the lookup and the rotation.
+                Err(crate::store::StoreError::Gone) => return Err(refused()),
+                other => other?,
+            };
             if rotated {
+                early = early.map(UserAccess::recorded);
                 None
             } else {
                 Some(
@@ -196,17 +218,19 @@ pub fn exchange(
             return Err(refused());
         }
     }
-    finish(&grant, client, scope, audience, successor, ctx)
+    finish(&grant, client, scope, audience, successor, early, ctx)
 }
 
-/// The token response of a refresh that was allowed: a fresh access (and ID) token, and
-/// `refresh_token` (the successor, or the presented token itself when not rotated).
+/// The token response of a refresh that was allowed: a fresh access (and ID) token (the
+/// one made before the rotation, if any), and `refresh_token` (the successor, or the
+/// presented token itself when not rotated).
 fn finish(
     grant: &Grant,
     client: &Client,
     scope: Option<Scopes>,
     audience: Result<Vec<String>, OAuthError>,
     refresh_token: String,
+    early: Option<UserAccess>,
     ctx: &Context<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = scope.ok_or_else(|| {
@@ -216,11 +240,15 @@ fn finish(
         )
     })?;
     let audience = audience?;
+    let access = match early {
+        Some(access) => access,
+        None => user_access(grant, client, &scope, &audience, ctx)?,
+    };
     user_token_response(
         grant,
         client,
         &scope,
-        &audience,
+        access,
         IdTokenOccasion::Refresh,
         Some(refresh_token),
         ctx,

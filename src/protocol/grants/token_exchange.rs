@@ -22,7 +22,7 @@ use crate::protocol::jwt::{self, AudienceRule, IssuedAt, JtiRule, Lifetime, Rule
 use crate::protocol::jwt::{UnverifiedJwt, VerifyingKey};
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
-    AccessTokenClaims, AccessTokenRequest, Subject, access_token_claims, sign_access_token,
+    AccessTokenClaims, AccessTokenRequest, Subject, access_token_claims, mint_access_token,
     subject_for, verify_access_token,
 };
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
@@ -506,7 +506,7 @@ pub fn exchange(
             .to_string(),
         ),
     };
-    let access = sign_access_token(claims, client, ctx)?;
+    let access = mint_access_token(claims, client, ctx)?;
     ctx.store.record_audit_event(&event)?;
     crate::audit::token_exchanged(
         &grant.user_id,

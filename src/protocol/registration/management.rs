@@ -191,6 +191,7 @@ pub fn update_registration(
     // may change them while this request runs): these copies are for the response.
     client.first_party = current.first_party;
     client.require_mfa = current.require_mfa;
+    client.access_token_format = current.access_token_format;
     client.resources = current.resources.clone();
     // The secret stays unless the new method needs one the client lacks: a first secret,
     // or one for client_secret_jwt, which must be kept encrypted rather than hashed.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ClientDraft, MAX_URI, SUPPORTED_RESPONSE_TYPES, metadata_error};
-use crate::domain::{ClientDisplay, GrantType, Profile, ResponseType, Scopes};
+use crate::domain::{AccessTokenFormat, ClientDisplay, GrantType, Profile, ResponseType, Scopes};
 use crate::protocol::resource_indicators::check_resource;
 use crate::protocol::{OAuthError, SUPPORTED_SCOPES};
 
@@ -56,8 +56,8 @@ struct Metadata {
 }
 
 /// What only an operator may set (admin API, console): RFC 8707 `resources`,
-/// `first_party` (no consent page) and `require_mfa` (a second factor for everyone who
-/// signs in to it). A registrant's are never read.
+/// `first_party` (no consent page), `require_mfa` (a second factor for everyone who
+/// signs in to it) and `access_token_format`. A registrant's are never read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct OperatorMetadata {
@@ -69,6 +69,8 @@ struct OperatorMetadata {
     exchange_impersonation: Option<bool>,
     /// The security profile (`fapi2`), or none.
     profile: Option<String>,
+    /// `jwt` (the default) or `opaque` (issue 26).
+    access_token_format: Option<String>,
 }
 
 /// The one mapping of a malformed body to RFC 7591 §3.2.2 `invalid_client_metadata`:
@@ -202,6 +204,7 @@ impl Metadata {
             exchange_audiences: Vec::new(),
             exchange_impersonation: false,
             profile: None,
+            access_token_format: AccessTokenFormat::default(),
         })
     }
 }
@@ -249,6 +252,11 @@ pub fn operator_draft_from_json(body: &Value) -> Result<ClientDraft, OAuthError>
     draft.require_mfa = operator.require_mfa.unwrap_or(false);
     draft.exchange_audiences = operator.exchange_audiences.unwrap_or_default();
     draft.exchange_impersonation = operator.exchange_impersonation.unwrap_or(false);
+    draft.access_token_format = match operator.access_token_format.as_deref() {
+        None => AccessTokenFormat::default(),
+        Some(name) => AccessTokenFormat::parse(name)
+            .ok_or_else(|| metadata_error("access_token_format must be jwt or opaque"))?,
+    };
     draft.profile =
         match operator.profile.as_deref() {
             None => None,

@@ -25,8 +25,8 @@ use crate::crypto::KeyAlgorithm;
 use crate::crypto::kek::KeyEncryptionKey;
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::{
-    ApplicationType, ClientDisplay, ClientMetadata, GrantType, Profile, Scopes, SubjectType,
-    UnixTime,
+    AccessTokenFormat, ApplicationType, ClientDisplay, ClientMetadata, GrantType, Profile, Scopes,
+    SubjectType, UnixTime,
 };
 use crate::store::{AuthMethod, Client, StoreError};
 
@@ -93,6 +93,9 @@ pub struct ClientDraft {
     /// The security profile the client is held to (`protocol::profile`). Set by
     /// operators only (`--profile`, the admin API's `profile`).
     pub profile: Option<Profile>,
+    /// JWT (the default) or opaque reference access tokens (issue 26). Set by operators
+    /// only (`--access-token-format`, the admin API's `access_token_format`).
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// A freshly registered client with the secrets to show once.
@@ -370,6 +373,7 @@ pub fn register(
         registered_dynamically: false,
         first_party: draft.first_party,
         require_mfa: draft.require_mfa,
+        access_token_format: draft.access_token_format,
         backchannel_logout,
         frontchannel_logout,
     };
@@ -442,6 +446,7 @@ pub fn register_dynamic(mut draft: ClientDraft, ctx: &Context<'_>) -> Result<Val
     // requested value (rather than refused, like the API scopes registrants may not have).
     registered.client.first_party = false;
     registered.client.require_mfa = false;
+    registered.client.access_token_format = AccessTokenFormat::default();
     match ctx.store.create_client(&registered.client) {
         Ok(()) => {}
         // 144 random bits: a collision means a broken RNG, not a client mistake.

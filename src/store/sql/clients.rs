@@ -3,7 +3,9 @@ use std::time::Instant;
 use diesel::prelude::*;
 
 use super::{AnyConnection, SqlStore};
-use crate::domain::{ApplicationType, ClientMetadata, GrantType, ResponseType, Scopes};
+use crate::domain::{
+    AccessTokenFormat, ApplicationType, ClientMetadata, GrantType, ResponseType, Scopes,
+};
 use crate::store::schema::{client_redirect_uris, clients};
 use crate::store::{AuthMethod, Client, ClientStore, LogoutUri, StoreError, StoreResult};
 
@@ -33,6 +35,7 @@ struct ClientRow {
     frontchannel_logout_session_required: bool,
     first_party: bool,
     require_mfa: bool,
+    access_token_format: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -115,6 +118,13 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
     let application_type = ApplicationType::parse(&row.application_type).ok_or_else(|| {
         StoreError::Internal(format!("client {} has an unknown application type", row.id))
     })?;
+    let access_token_format =
+        AccessTokenFormat::parse(&row.access_token_format).ok_or_else(|| {
+            StoreError::Internal(format!(
+                "client {} has an unknown access token format",
+                row.id
+            ))
+        })?;
     let grant_types = grant_types(&row.id, &row.grant_types)?;
     let response_types = response_types(&row.id, &row.response_types)?;
     let scope = match row.scope.as_deref() {
@@ -148,6 +158,7 @@ fn assemble(row: ClientRow, uris: Vec<RedirectUriRow>) -> StoreResult<Client> {
         registered_dynamically: row.registered_dynamically,
         first_party: row.first_party,
         require_mfa: row.require_mfa,
+        access_token_format,
         backchannel_logout: logout_uri(
             row.backchannel_logout_uri,
             row.backchannel_logout_session_required,
@@ -203,6 +214,7 @@ fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
         registered_dynamically: client.registered_dynamically,
         first_party: client.first_party,
         require_mfa: client.require_mfa,
+        access_token_format: client.access_token_format.as_str().to_owned(),
         backchannel_logout_uri: client.backchannel_logout.as_ref().map(|l| l.uri.clone()),
         backchannel_logout_session_required: client
             .backchannel_logout
@@ -277,7 +289,7 @@ pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> Sto
 
 /// Inside the caller's transaction: an RFC 7592 §2.2 update, applied only if the
 /// registration access token hash is still `token_hash` (the row locked meanwhile). What
-/// only an operator sets (`first_party`, `require_mfa`, `resources`, the token exchange
+/// only an operator sets (`first_party`, `require_mfa`, `access_token_format`, `resources`, the token exchange
 /// policy, the security profile) and, when `keeps_secret`, the secret columns are taken
 /// from the row as it is now, not from `client`: the request was checked against an
 /// earlier read (and may have waited seconds for a sector document), and an operator's
@@ -304,6 +316,7 @@ pub(super) fn update_registered_client_in(
     let mut merged = client.clone();
     merged.first_party = fresh.first_party;
     merged.require_mfa = fresh.require_mfa;
+    merged.access_token_format = fresh.access_token_format;
     merged.resources = fresh.resources;
     merged.metadata.token_exchange = fresh.metadata.token_exchange;
     if keeps_secret {

@@ -4,9 +4,11 @@ use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
     action_links, authorization_codes, browser_sessions, client_assertion_jtis, grants,
-    logout_deliveries, mail_outbox, refresh_tokens, revoked_access_tokens,
+    logout_deliveries, mail_outbox, opaque_access_tokens, refresh_tokens, revoked_access_tokens,
 };
-use crate::store::{AuthorizationCode, Grant, GrantStore, RefreshToken, StoreError, StoreResult};
+use crate::store::{
+    AuthorizationCode, Grant, GrantStore, OpaqueAccessToken, RefreshToken, StoreError, StoreResult,
+};
 
 impl GrantStore for SqlStore {
     fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
@@ -29,6 +31,7 @@ impl GrantStore for SqlStore {
         code_hash: &str,
         grant: &Grant,
         refresh: Option<&RefreshToken>,
+        access: Option<&OpaqueAccessToken>,
         now: UnixTime,
     ) -> StoreResult<bool> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
@@ -57,6 +60,11 @@ impl GrantStore for SqlStore {
                 .execute(conn)?;
             if let Some(token) = refresh {
                 diesel::insert_into(refresh_tokens::table)
+                    .values(token)
+                    .execute(conn)?;
+            }
+            if let Some(token) = access {
+                diesel::insert_into(opaque_access_tokens::table)
                     .values(token)
                     .execute(conn)?;
             }
@@ -137,6 +145,10 @@ impl GrantStore for SqlStore {
                 .execute(&mut *conn)?;
         purged += diesel::delete(
             revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(before)),
+        )
+        .execute(&mut *conn)?;
+        purged += diesel::delete(
+            opaque_access_tokens::table.filter(opaque_access_tokens::expires_at.lt(before)),
         )
         .execute(&mut *conn)?;
         purged += diesel::delete(

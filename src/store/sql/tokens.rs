@@ -3,9 +3,12 @@ use diesel::prelude::*;
 use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
-    client_assertion_jtis, grants, instance_facts, refresh_tokens, revoked_access_tokens,
+    client_assertion_jtis, grants, instance_facts, opaque_access_tokens, refresh_tokens,
+    revoked_access_tokens,
 };
-use crate::store::{FactStore, Grant, RefreshToken, StoreError, StoreResult, TokenStore};
+use crate::store::{
+    FactStore, Grant, OpaqueAccessToken, RefreshToken, StoreError, StoreResult, TokenStore,
+};
 
 impl TokenStore for SqlStore {
     fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
@@ -21,6 +24,7 @@ impl TokenStore for SqlStore {
         &self,
         presented_hash: &str,
         successor: &RefreshToken,
+        access: Option<&OpaqueAccessToken>,
         now: UnixTime,
     ) -> StoreResult<bool> {
         self.conn()?.transaction::<_, StoreError, _>(|conn| {
@@ -56,6 +60,11 @@ impl TokenStore for SqlStore {
             diesel::insert_into(refresh_tokens::table)
                 .values(successor)
                 .execute(conn)?;
+            if let Some(token) = access {
+                diesel::insert_into(opaque_access_tokens::table)
+                    .values(token)
+                    .execute(conn)?;
+            }
             Ok(true)
         })
     }
@@ -117,6 +126,21 @@ impl TokenStore for SqlStore {
                 Ok(unrevoked)
             }
         }
+    }
+
+    fn insert_opaque_access_token(&self, token: &OpaqueAccessToken) -> StoreResult<()> {
+        diesel::insert_into(opaque_access_tokens::table)
+            .values(token)
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_opaque_access_token(&self, token_hash: &str) -> StoreResult<Option<OpaqueAccessToken>> {
+        Ok(opaque_access_tokens::table
+            .find(token_hash)
+            .select(OpaqueAccessToken::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?)
     }
 
     fn use_assertion_id(&self, jti_hash: &str, expires_at: UnixTime) -> StoreResult<bool> {

@@ -163,7 +163,7 @@ fn a_subject_whose_act_nests_as_deep_as_the_cap_is_refused_one_less_is_not() {
     let with_act = |depth: usize| {
         let mut claims = decode_access_token(&subject, &world.ctx(), None).unwrap();
         claims.act = Some(nested_act(depth));
-        let token = sign_access_token(claims, &rp, &world.ctx()).unwrap().token;
+        let token = mint_access_token(claims, &rp, &world.ctx()).unwrap().token;
         exchange_with(
             &world,
             &svc,
