@@ -83,8 +83,17 @@ impl AccessTokenClaims {
 }
 
 /// An issued access token (a JWT, or an opaque reference) and what it says.
-#[derive(Debug)]
 pub struct AccessToken {
     pub token: String,
     pub claims: AccessTokenClaims,
+}
+
+/// The token is the credential (an opaque one is nothing else): never in a log line.
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"[redacted]")
+            .field("claims", &self.claims)
+            .finish()
+    }
 }

@@ -81,7 +81,7 @@ impl TokenRequest {
 }
 
 /// RFC 6749 §5.1.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -94,6 +94,22 @@ pub struct TokenResponse {
     /// RFC 8693 §2.2.1: the type of the token a token exchange issued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+}
+
+/// Every token in it is a credential: never in a log line.
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |token: &Option<String>| token.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("id_token", &redacted(&self.id_token))
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
+            .finish()
+    }
 }
 
 /// Runs the grant of `request` for `client`; `proof` is the request's verified DPoP proof
@@ -362,6 +378,39 @@ fn user_token_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_response_prints_no_token() {
+        let response = TokenResponse {
+            access_token: "access-secret".into(),
+            token_type: "Bearer",
+            expires_in: 300,
+            id_token: Some("id-secret".into()),
+            refresh_token: Some("refresh-secret".into()),
+            scope: "openid".into(),
+            issued_token_type: None,
+        };
+        let printed = format!("{response:?}");
+        for secret in ["access-secret", "id-secret", "refresh-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("refresh_token: Some(\"[redacted]\")"), "{printed}");
+        assert!(printed.contains("expires_in: 300"), "{printed}");
+        let token: crate::protocol::tokens::AccessToken = serde_json::from_value::<
+            crate::protocol::tokens::AccessTokenClaims,
+        >(serde_json::json!({
+            "iss": "https://op", "sub": "s", "aud": "a", "client_id": "c", "scope": "openid",
+            "jti": "j", "exp": 2, "iat": 1
+        }))
+        .map(|claims| crate::protocol::tokens::AccessToken {
+            token: "opaque-secret".into(),
+            claims,
+        })
+        .unwrap();
+        let printed = format!("{token:?}");
+        assert!(!printed.contains("opaque-secret"), "{printed}");
+        assert!(printed.contains("client_id: \"c\""), "{printed}");
+    }
 
     fn session(amr: &[&str]) -> SsoSession {
         SsoSession {
