@@ -101,7 +101,8 @@ pub fn password_upgraded(sub: &str, from: &str) {
 }
 
 /// Sessions ended, and why (`signed_out`, `ended_by_user`, `ended_by_operator`,
-/// `signed_out_everywhere`, `user_removed`, `password_changed`, `second_factors_reset`).
+/// `signed_out_everywhere`, `user_removed`, `password_changed`, `second_factors_reset`,
+/// `store_lost`: the session store came back empty, `store_loss`).
 pub fn sessions_ended(sub: &str, sessions: usize, reason: &str) {
     tracing::info!(target: "audit", event = "sessions.ended", sub, sessions, reason);
 }

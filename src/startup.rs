@@ -11,12 +11,14 @@ use crate::crypto::kek::KeyEncryptionKey;
 use crate::domain::{Clock, SystemClock};
 use crate::http::{self, AppState};
 use crate::keyring::{self, KeyRing};
+use crate::liveness_sync::is_postgres;
 use crate::protocol::ProtocolConfig;
 use crate::protocol::discovery::provider_metadata;
 use crate::protocol::passkeys::{self, PasskeySettings, Passkeys};
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore, Sessions};
 use crate::store::Store;
 use crate::store::sql::SqlStore;
+use crate::store_loss::{StoreLoss, Watch};
 
 /// The servers, where `serve`, the tests and the benchmarks have always found them.
 pub use crate::http::server::{KEEP_ALIVE, run, run_metrics};
@@ -206,7 +208,7 @@ pub async fn build_state_with_clock(
             &store.liveness_cache(),
         )
         .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
-    } else if crate::liveness_sync::is_postgres(&settings.database_url) {
+    } else if is_postgres(&settings.database_url) {
         // Several instances on PostgreSQL alone: LISTEN/NOTIFY instead.
         crate::liveness_sync::spawn_postgres(
             settings.database_url.clone(),
@@ -250,6 +252,25 @@ pub async fn build_state_with_clock(
         metrics.clone(),
     )
     .spawn();
+    let sessions = Sessions::new(session_store);
+    // A session store that came back empty (issue 26): the database's sessions and the
+    // throttle's counts are put right (`store_loss`).
+    let watch = match (&settings.redis_url, is_postgres(&settings.database_url)) {
+        (Some(_), _) => Watch::Shared,
+        (None, false) => Watch::Alone,
+        (None, true) => Watch::CountersOnly,
+    };
+    crate::store_loss::spawn(
+        StoreLoss {
+            sessions: sessions.clone(),
+            store: Arc::downgrade(&store),
+            clock: clock.clone(),
+            holder: crate::crypto::tokens::random_uuid(),
+            recheck: crate::store_loss::RECHECK_AFTER,
+            outbox: Some(outbox.clone()),
+        },
+        watch,
+    );
     // Nothing is fetched here: an upstream's discovery waits for its first use, so one
     // that is down delays no start (issue 24).
     let upstreams = Arc::new(crate::upstream::Upstreams::new(
@@ -261,7 +282,7 @@ pub async fn build_state_with_clock(
         settings,
         protocol_config,
         store,
-        sessions: Sessions::new(session_store),
+        sessions,
         keys,
         discovery_json,
         metrics,

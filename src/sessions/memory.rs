@@ -247,6 +247,45 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
+    fn put_lasting<'a>(&'a self, key: &'a str, value: String) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            self.with(|e, now| {
+                // As good as never, without overflowing an `Instant`.
+                let never = now + Duration::from_secs(100 * 365 * 86_400);
+                e.map.insert(key.to_owned(), (value, never));
+            });
+            Ok(())
+        })
+    }
+
+    fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| keys.iter().map(|k| e.live(k, now).is_some()).collect()))
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        key: &'a str,
+        at_least: i64,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            self.with(|e, now| {
+                let current = e.live(key, now).and_then(|v| v.parse::<i64>().ok());
+                let expires = match (current, e.map.get(key)) {
+                    (Some(_), Some((_, expires))) => *expires,
+                    _ => now + window,
+                };
+                if current.is_none_or(|c| c < at_least) {
+                    e.map
+                        .insert(key.to_owned(), (at_least.to_string(), expires));
+                }
+            });
+            Ok(())
+        })
+    }
+
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>> {
         Box::pin(async { Ok(()) })
     }

@@ -4,6 +4,7 @@
 //! when several instances share sessions. `Sessions` adds the typed records on top.
 
 mod device;
+mod loss;
 mod memory;
 mod redis;
 mod redis_topology;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use loss::RECONCILIATION_LEASE;
 pub use memory::MemorySessionStore;
 pub use redis::{
     RedisSessionStore, open_client as open_redis_client,
@@ -84,6 +86,20 @@ pub trait SessionStore: Send + Sync {
     ) -> BoxFuture<'a, SessionResult<bool>> {
         self.put_if_absent(key, "1".to_owned(), window)
     }
+    /// Writes `value` under `key` with no TTL: the store's marker (`Sessions::has_marker`),
+    /// which is there for as long as the store has kept what it was given.
+    fn put_lasting<'a>(&'a self, key: &'a str, value: String) -> BoxFuture<'a, SessionResult<()>>;
+    /// Which of `keys` hold a live value, in their order, in one round trip.
+    fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>>;
+    /// Raises the counter `key` to `at_least` if it holds less, atomically; a counter
+    /// that was not there lives for `window`, one that was keeps its time. Raising
+    /// rather than adding makes a restore that runs twice count once.
+    fn raise<'a>(
+        &'a self,
+        key: &'a str,
+        at_least: i64,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>>;
     fn ping(&self) -> BoxFuture<'_, SessionResult<()>>;
     /// Every value held: for audits of what the store contains (and the tests that check
     /// it holds no credential). Walks the whole store: not for request paths.

@@ -206,6 +206,65 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
+    fn put_lasting<'a>(&'a self, key: &'a str, value: String) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>> {
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            // MGET rather than a pipeline of EXISTS: the cluster client splits a multi-key
+            // MGET by slot and joins the answers in order, where a pipeline must stay
+            // within one slot (and multi-key EXISTS answers one count, not which).
+            let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+            let found: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(found.into_iter().map(|v| v.is_some()).collect())
+        })
+    }
+
+    fn raise<'a>(
+        &'a self,
+        key: &'a str,
+        at_least: i64,
+        window: Duration,
+    ) -> BoxFuture<'a, SessionResult<()>> {
+        Box::pin(async move {
+            // One script: the read and the write are one atomic step.
+            const SCRIPT: &str = r#"
+                local current = redis.call('GET', KEYS[1])
+                if not current then
+                    redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
+                elseif tonumber(current) < tonumber(ARGV[1]) then
+                    redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+                end
+                return 1
+            "#;
+            redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(self.key(key))
+                .arg(at_least)
+                .arg(window.as_millis().max(1) as u64)
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+
     fn values(&self) -> BoxFuture<'_, SessionResult<Vec<String>>> {
         Box::pin(async move {
             let mut conn = self.conn.clone();

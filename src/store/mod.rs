@@ -494,6 +494,13 @@ pub enum AdminChange<'a> {
     },
     /// Ends one browser session (nothing if it had ended).
     EndSession(&'a str),
+    /// Ends a session whose session-store record is gone (the store came back empty,
+    /// `store_loss`), only if it is still live and still under `store_key`: a session
+    /// renewed meanwhile under another record is not ended.
+    EndLostSession {
+        sid: &'a str,
+        store_key: &'a str,
+    },
     /// "Sign out everywhere": every session of the user, every grant.
     EndUserSessions(&'a str),
     WithdrawConsent {
@@ -782,6 +789,27 @@ pub trait SessionRecordStore {
         now: UnixTime,
     ) -> StoreResult<()>;
     fn find_logout_deliveries(&self, sid: &str) -> StoreResult<Vec<LogoutDelivery>>;
+    /// Up to `limit` sessions neither ended nor expired at `now`, of every user, in `sid`
+    /// order after `after` (pages of a walk over them all).
+    fn list_live_sessions(
+        &self,
+        after: Option<&str>,
+        now: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<BrowserSession>>;
+    /// Records a failed sign-in attempt under each of the throttle's `counter_keys`.
+    fn record_login_failure(&self, counter_keys: &[String], at: UnixTime) -> StoreResult<()>;
+    /// The failures recorded since `since` (exclusive), counted per counter key.
+    fn login_failures_since(&self, since: UnixTime) -> StoreResult<Vec<FailureCount>>;
+}
+
+/// The failures one throttle counter holds in a window (`login_failures`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureCount {
+    pub counter_key: String,
+    pub failures: i64,
+    /// The first of them: the counter's window began then.
+    pub first_at: UnixTime,
 }
 
 /// One mail in the outbox: written in the transaction of the change that sends it,

@@ -330,9 +330,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        counter_key -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     browser_sessions,
+    login_failures,
     logout_deliveries,
     mail_outbox,
     users,

@@ -27,13 +27,15 @@ pub(crate) fn skip(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
-struct PrivateRedis {
+/// A `redis-server` of one test's own, without persistence: `stop` then `resume` brings
+/// it back empty on the same port (also `store_loss`).
+pub(crate) struct PrivateRedis {
     port: u16,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let mut redis = Self {
             port: free_port(),
             child: None,
@@ -41,12 +43,12 @@ impl PrivateRedis {
         redis.resume().then_some(redis)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// Starts (again) on the same port.
-    fn resume(&mut self) -> bool {
+    pub(crate) fn resume(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -76,7 +78,8 @@ impl PrivateRedis {
         panic!("private redis-server did not start");
     }
 
-    fn stop(&mut self) {
+    /// Kills it (SIGKILL: what it held is gone).
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

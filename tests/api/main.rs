@@ -76,6 +76,7 @@ mod signup_passkey;
 mod single_sign_out;
 mod sso;
 mod store_contract;
+mod store_loss;
 mod tls_backends;
 mod token;
 mod ui;

@@ -127,6 +127,42 @@ pub(crate) async fn contract(store: Arc<dyn SessionStore>) {
         "an idle queue does not wait"
     );
     store.delete("q").await.unwrap();
+
+    // Which keys hold a value, in order, in one call (on a Cluster, keys on every
+    // master): how a reconciliation asks about a page of sessions (issue 26).
+    let keys: Vec<String> = (0..40).map(|i| format!("p:{i}")).collect();
+    for key in keys.iter().step_by(3) {
+        store
+            .put(key, "x".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    let present = store.present(&keys).await.unwrap();
+    let expected: Vec<bool> = (0..40).map(|i| i % 3 == 0).collect();
+    assert_eq!(present, expected);
+    assert!(store.present(&[]).await.unwrap().is_empty());
+    for key in keys.iter().step_by(3) {
+        store.delete(key).await.unwrap();
+    }
+
+    // The marker lasts; a raised counter is raised, never lowered, and keeps its window.
+    store.put_lasting("mark", "1".into()).await.unwrap();
+    assert_eq!(store.get("mark").await.unwrap().as_deref(), Some("1"));
+    store.delete("mark").await.unwrap();
+    store
+        .raise("r", 3, Duration::from_millis(500))
+        .await
+        .unwrap();
+    store.raise("r", 2, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.get("r").await.unwrap().as_deref(), Some("3"));
+    store.raise("r", 7, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(store.add("r", 1, Duration::from_secs(60)).await.unwrap(), 8);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        store.get("r").await.unwrap(),
+        None,
+        "the window ran from the first raise"
+    );
 }
 
 #[tokio::test]

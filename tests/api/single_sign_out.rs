@@ -13,7 +13,7 @@ use crate::helpers::{
 use crate::logout_receiver::{Receiver, verify_logout_token};
 
 /// A refreshing client whose back-channel logout URI is `receiver`'s `name`.
-fn listening_client(app: &TestApp, receiver: &Receiver, name: &str) -> TestClient {
+pub(crate) fn listening_client(app: &TestApp, receiver: &Receiver, name: &str) -> TestClient {
     app.add_client_with(ClientDraft {
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
         backchannel_logout_uri: Some(receiver.uri(name)),
@@ -25,7 +25,7 @@ fn listening_client(app: &TestApp, receiver: &Receiver, name: &str) -> TestClien
 
 /// Signs `browser` in to `client` (logging in if needed) with offline access; returns
 /// the token response.
-async fn tokens_in(app: &TestApp, browser: &Browser, client: &TestClient) -> Value {
+pub(crate) async fn tokens_in(app: &TestApp, browser: &Browser, client: &TestClient) -> Value {
     let (url, pkce) = app.authorize_url(
         client,
         &[
@@ -41,7 +41,7 @@ async fn tokens_in(app: &TestApp, browser: &Browser, client: &TestClient) -> Val
     app.exchange(client, &callback, &pkce).await
 }
 
-fn sid_of(tokens: &Value) -> String {
+pub(crate) fn sid_of(tokens: &Value) -> String {
     jwt_part(tokens["id_token"].as_str().unwrap(), 1)["sid"]
         .as_str()
         .unwrap()

@@ -20,7 +20,7 @@ use crate::protocol::sign_in::{
     stored,
 };
 use crate::protocol::throttle;
-use crate::sessions::LoginAttempts;
+use crate::sessions::{LoginAttempts, Sessions};
 
 /// How long a browser that signed in to an account skips the account-wide login queue
 /// and the per-address limits.
@@ -90,6 +90,21 @@ pub(super) fn throttle_limits(state: &State) -> ThrottleLimits {
 }
 
 impl FormPorts<'_> {
+    /// Keeps a failure's counter keys in the database (`store_loss` restores the
+    /// counts from them). A failure to keep it costs only that: the counts in the
+    /// session store are what refuse guesses, and the answer is a refusal anyway.
+    async fn record_failure(&self, keys: Vec<String>) -> Result<(), OAuthError> {
+        let now = self.now();
+        let recorded = blocking(self.state, move |ctx| {
+            Ok(ctx.store.record_login_failure(&keys, now)?)
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "could not record a failed sign-in attempt");
+        }
+        Ok(())
+    }
+
     /// The browser, when its attempts are counted on their own (it signed in to the
     /// account before).
     fn counted_browser(&self, known_browser: bool) -> Option<&str> {
@@ -180,6 +195,20 @@ impl SignInPorts for FormPorts<'_> {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn attempt_failed(&self, username: &str, known_browser: bool) -> Result<(), OAuthError> {
+        let keys = Sessions::login_failure_keys(
+            username,
+            &self.source,
+            self.counted_browser(known_browser),
+        );
+        self.record_failure(keys).await
+    }
+
+    async fn code_attempt_failed(&self, user_id: &str, kind: CodeKind) -> Result<(), OAuthError> {
+        let keys = Sessions::code_failure_keys(kind.as_str(), user_id, &self.source);
+        self.record_failure(keys).await
     }
 
     async fn account_factors(&self, user_id: &str) -> Result<Option<AccountFactors>, OAuthError> {

@@ -329,6 +329,11 @@ pub trait SignInPorts {
         username: &str,
         known_browser: bool,
     ) -> Result<(), OAuthError>;
+    /// A wrong password (or an unknown name, or a disabled account's right one): its
+    /// attempt stays counted, and is recorded where it survives the session store, so
+    /// that the counts can be restored if that store comes back empty (`store_loss`).
+    /// A right answer records nothing: only failures cost the hot path a write.
+    async fn attempt_failed(&self, username: &str, known_browser: bool) -> Result<(), OAuthError>;
     /// What the account has (`None`: it no longer exists).
     async fn account_factors(&self, user_id: &str) -> Result<Option<AccountFactors>, OAuthError>;
     /// Counts a code attempt, across instances, before the code is checked.
@@ -337,6 +342,8 @@ pub trait SignInPorts {
         user_id: &str,
         kind: CodeKind,
     ) -> Result<CodeAttempts, OAuthError>;
+    /// A wrong code: recorded as `attempt_failed` records a wrong password.
+    async fn code_attempt_failed(&self, user_id: &str, kind: CodeKind) -> Result<(), OAuthError>;
     /// Hands a right code's attempt back.
     async fn code_attempt_succeeded(&self, user_id: &str, kind: CodeKind)
     -> Result<(), OAuthError>;
@@ -657,11 +664,15 @@ impl SignIn {
             return Ok(self.deny(Denied::Throttled));
         }
         let account = match ports.check_password(&self.username, password).await? {
-            PasswordCheck::Wrong => return Ok(self.deny(Denied::Incorrect)),
+            PasswordCheck::Wrong => {
+                ports.attempt_failed(&self.username, known_browser).await?;
+                return Ok(self.deny(Denied::Incorrect));
+            }
             PasswordCheck::Right(account) => account,
         };
         // The attempt stays counted: a disabled account is no way around the throttle.
         if account.disabled {
+            ports.attempt_failed(&self.username, known_browser).await?;
             return Ok(self.deny(Denied::Disabled {
                 user_id: account.user_id,
             }));
@@ -769,6 +780,7 @@ impl SignIn {
             CodeKind::Recovery => ports.use_recovery_code(&user_id, &code).await?,
         };
         if !right {
+            ports.code_attempt_failed(&user_id, kind).await?;
             // The sign-in goes on: the next code is counted again.
             return Ok(Answer::Denied(Denied::WrongCode));
         }

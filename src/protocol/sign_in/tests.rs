@@ -123,6 +123,16 @@ impl SignInPorts for World {
         Ok(())
     }
 
+    async fn attempt_failed(&self, username: &str, known_browser: bool) -> Result<(), OAuthError> {
+        self.log(format!("attempt_failed {username} {known_browser}"));
+        Ok(())
+    }
+
+    async fn code_attempt_failed(&self, user_id: &str, kind: CodeKind) -> Result<(), OAuthError> {
+        self.log(format!("code_attempt_failed {user_id} {}", kind.as_str()));
+        Ok(())
+    }
+
     async fn account_factors(&self, user_id: &str) -> Result<Option<AccountFactors>, OAuthError> {
         self.log(format!("account_factors {user_id}"));
         Ok(self.factors)
@@ -237,6 +247,7 @@ async fn the_right_password_signs_in_with_amr_pwd_at_the_time_it_was_checked() {
         world.called("attempt_succeeded alice false"),
         "the attempt is handed back: only failures stay counted"
     );
+    assert!(!world.called("attempt_failed"), "and nothing is recorded");
 }
 
 #[tokio::test]
@@ -245,6 +256,10 @@ async fn a_wrong_password_is_denied_and_stays_counted() {
     let (mut sign_in, answer) = sign_in_with("wrong", &world).await;
     assert_eq!(answer, Answer::Denied(Denied::Incorrect));
     assert!(!world.called("attempt_succeeded"));
+    assert!(
+        world.called("attempt_failed alice false"),
+        "the failure is recorded where it outlives the session store"
+    );
     assert_eq!(sign_in.next(), None, "a denied sign-in is over");
     let again = sign_in.password(secret("right"), &world).await;
     assert!(again.is_err(), "and answers nothing more");
@@ -382,6 +397,7 @@ async fn a_wrong_code_lets_the_user_try_again_until_the_throttle_refuses() {
         assert!(sign_in.next().is_some(), "the sign-in goes on");
     }
     assert!(!world.called("code_attempt_succeeded"));
+    assert!(world.called("code_attempt_failed alice-id otp"));
     // The next attempt is refused before the code is checked, the right one too.
     let calls_before = world.calls.borrow().len();
     let answer = sign_in

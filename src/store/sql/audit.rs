@@ -127,6 +127,10 @@ impl AuditStore for SqlStore {
                     sessions::end_one_in(conn, sid, now, &mut ended)?;
                     Ok(!ended.sessions.is_empty())
                 }
+                AdminChange::EndLostSession { sid, store_key } => {
+                    sessions::end_lost_in(conn, sid, store_key, now, &mut ended)?;
+                    Ok(!ended.sessions.is_empty())
+                }
                 AdminChange::EndUserSessions(user_id) => {
                     sessions::lock_for_writing(conn)?;
                     sessions::end_user_in(conn, user_id, now, &mut ended)?;

@@ -5,10 +5,12 @@ use diesel::prelude::*;
 use super::{AnyConnection, SqlStore};
 use crate::crypto::tokens::random_uuid;
 use crate::domain::UnixTime;
-use crate::store::schema::{browser_sessions, clients, grants, logout_deliveries, users};
+use crate::store::schema::{
+    browser_sessions, clients, grants, login_failures, logout_deliveries, users,
+};
 use crate::store::{
-    BrowserSession, DeliveryOutcome, EndedSessions, LogoutDelivery, SessionRecordStore, StoreError,
-    StoreResult,
+    BrowserSession, DeliveryOutcome, EndedSessions, FailureCount, LogoutDelivery,
+    SessionRecordStore, StoreError, StoreResult,
 };
 
 /// Ends the session `sid` inside the caller's transaction: marks it ended (only if it
@@ -27,13 +29,29 @@ fn end_in(
     keep_offline: bool,
     ended: &mut EndedSessions,
 ) -> StoreResult<()> {
-    let claimed = diesel::update(
-        browser_sessions::table
-            .find(sid)
-            .filter(browser_sessions::ended_at.is_null()),
-    )
-    .set(browser_sessions::ended_at.eq(now))
-    .execute(conn)?;
+    end_if_in(conn, sid, None, now, keep_offline, ended)
+}
+
+/// `end_in`, with `store_key`: only if the session is still under that record.
+fn end_if_in(
+    conn: &mut AnyConnection,
+    sid: &str,
+    store_key: Option<&str>,
+    now: UnixTime,
+    keep_offline: bool,
+    ended: &mut EndedSessions,
+) -> StoreResult<()> {
+    let live = browser_sessions::table
+        .find(sid)
+        .filter(browser_sessions::ended_at.is_null());
+    let claimed = match store_key {
+        Some(key) => diesel::update(live.filter(browser_sessions::store_key.eq(key)))
+            .set(browser_sessions::ended_at.eq(now))
+            .execute(conn)?,
+        None => diesel::update(live)
+            .set(browser_sessions::ended_at.eq(now))
+            .execute(conn)?,
+    };
     if claimed != 1 {
         return Ok(());
     }
@@ -159,6 +177,19 @@ pub(super) fn end_one_in(
     ended: &mut EndedSessions,
 ) -> StoreResult<()> {
     end_in(conn, sid, now, false, ended)
+}
+
+/// Ends a session lost with the session store (`AdminChange::EndLostSession`), only while
+/// it is still under `store_key`. As a session that ran out, not one signed out of: its
+/// user never signed out, so its `offline_access` grants live on.
+pub(super) fn end_lost_in(
+    conn: &mut AnyConnection,
+    sid: &str,
+    store_key: &str,
+    now: UnixTime,
+    ended: &mut EndedSessions,
+) -> StoreResult<()> {
+    end_if_in(conn, sid, Some(store_key), now, true, ended)
 }
 
 pub(super) fn lock_for_writing(conn: &mut AnyConnection) -> StoreResult<()> {
@@ -343,5 +374,63 @@ impl SessionRecordStore for SqlStore {
             .order(logout_deliveries::created_at)
             .select(LogoutDelivery::as_select())
             .load(&mut *self.conn()?)?)
+    }
+
+    fn list_live_sessions(
+        &self,
+        after: Option<&str>,
+        now: UnixTime,
+        limit: i64,
+    ) -> StoreResult<Vec<BrowserSession>> {
+        let mut query = browser_sessions::table
+            .filter(browser_sessions::ended_at.is_null())
+            .filter(browser_sessions::expires_at.gt(now))
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(browser_sessions::sid.gt(after.to_owned()));
+        }
+        Ok(query
+            .order(browser_sessions::sid)
+            .limit(limit)
+            .select(BrowserSession::as_select())
+            .load(&mut *self.conn()?)?)
+    }
+
+    fn record_login_failure(&self, counter_keys: &[String], at: UnixTime) -> StoreResult<()> {
+        // One statement per key rather than one multi-row INSERT: the rows are few, and
+        // it reads the same on both backends.
+        self.conn()?.transaction::<_, StoreError, _>(|conn| {
+            for key in counter_keys {
+                diesel::insert_into(login_failures::table)
+                    .values((
+                        login_failures::id.eq(random_uuid()),
+                        login_failures::counter_key.eq(key),
+                        login_failures::at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn login_failures_since(&self, since: UnixTime) -> StoreResult<Vec<FailureCount>> {
+        use diesel::dsl::{count_star, min};
+        let rows: Vec<(String, i64, Option<i64>)> = login_failures::table
+            .filter(login_failures::at.gt(since))
+            .group_by(login_failures::counter_key)
+            .select((
+                login_failures::counter_key,
+                count_star(),
+                min(login_failures::at),
+            ))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(counter_key, failures, first_at)| FailureCount {
+                counter_key,
+                failures,
+                first_at: first_at.unwrap_or(since),
+            })
+            .collect())
     }
 }

@@ -1,0 +1,504 @@
+//! When the session store comes back empty (issue 26): a Redis restarted without
+//! persistence, or a failover to a replica that missed writes, loses every single sign-on
+//! session and the login throttle's counts, while the database still lists the sessions
+//! as live. This notices the loss and puts both right.
+//!
+//! Noticing: the store holds a marker with no TTL (`Sessions::has_marker`). Every instance
+//! looks for it at start and every `CHECK_INTERVAL` (one GET), so also after Redis came
+//! back and the connection with it. The instance that finds it missing and takes the
+//! reconciliation's lease (SET NX with a TTL, renewed per page) reconciles, then writes
+//! the marker back; the others see the lease and wait. An instance that dies mid-way
+//! leaves the lease to expire and the marker missing: another one starts again.
+//!
+//! Reconciling: the throttle's counts are raised back to the failures the database kept
+//! for the window (`login_failures`), then the database's live sessions are walked in
+//! pages of `BATCH`, one round trip to the store per page, and those whose record is gone
+//! are ended as `portcullis sessions end` ends one (grants revoked, apps told by
+//! back-channel logout through the outbox), audited as `session.ended` with reason
+//! `store_lost`. A session is judged twice, `RECHECK_AFTER` apart, and ended only while it
+//! is still under the record found missing: a sign-in writes its database row just before
+//! its record, and a renewal moves the row to a new record. Ending is a conditional
+//! UPDATE (`WHERE ended_at IS NULL AND store_key = ...`): of two instances reconciling
+//! together, one ends each session and queues its logout tokens, so each app is told once.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::domain::{Clock, UnixTime};
+use crate::logout_delivery::Outbox;
+use crate::protocol::throttle;
+use crate::sessions::{SessionError, Sessions};
+use crate::store::{AdminChange, NewAuditEvent, Store, StoreError, StoreResult};
+
+/// How often each instance looks for the marker: the longest a loss goes unnoticed.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a session found missing is given to appear before it is ended (see the
+/// module: a sign-in in progress).
+pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
+/// Sessions looked up in the store per round trip.
+const BATCH: i64 = 200;
+/// Why the sessions ended, in their audit events and log lines.
+pub const REASON: &str = "store_lost";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LossError {
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("blocking task failed: {0}")]
+    Task(String),
+}
+
+/// What a reconciliation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Throttle counters restored.
+    pub counters: usize,
+    /// Sessions ended by this instance (another may have ended more).
+    pub sessions: usize,
+    /// Logout tokens this instance queued.
+    pub deliveries: usize,
+}
+
+/// Which session store this instance has, and so what a loss can mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// A store shared by every instance (Redis): watched for its marker all the time.
+    Shared,
+    /// This process's own store, and the only instance (in-process, SQLite): empty at
+    /// every start, so reconciled once at start.
+    Alone,
+    /// This process's own store beside other instances' (in-process, PostgreSQL): each
+    /// holds sessions the others cannot see, so none is ended (an instance would end
+    /// the others'); only the throttle's counts are restored at start.
+    CountersOnly,
+}
+
+pub struct StoreLoss {
+    pub sessions: Sessions,
+    /// Weak: the watch ends with the application.
+    pub store: Weak<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// This instance's name in the reconciliation's lease.
+    pub holder: String,
+    pub recheck: Duration,
+    /// Woken when logout tokens were queued (`None`: the outbox's own poll finds them).
+    pub outbox: Option<Outbox>,
+}
+
+impl StoreLoss {
+    /// Looks for the marker; if it is missing and no other instance is on it,
+    /// reconciles. `None` when there was nothing to do.
+    pub async fn check(&self) -> Result<Option<Reconciled>, LossError> {
+        if self.sessions.has_marker().await? {
+            return Ok(None);
+        }
+        if !self.sessions.claim_reconciliation(&self.holder).await? {
+            return Ok(None);
+        }
+        tracing::warn!("the session store has lost its marker: reconciling sessions with it");
+        match self.reconcile(true).await {
+            Ok(done) => {
+                self.sessions.finish_reconciliation().await?;
+                Ok(Some(done))
+            }
+            Err(e) => {
+                // The next check tries again; failing to let go only delays it (the lease
+                // runs out).
+                let _ = self.sessions.abandon_reconciliation().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Restores the throttle's counts and (with `end_sessions`) ends the sessions the
+    /// store no longer holds.
+    pub async fn reconcile(&self, end_sessions: bool) -> Result<Reconciled, LossError> {
+        let mut done = Reconciled {
+            counters: self.restore_counters().await?,
+            ..Reconciled::default()
+        };
+        if !end_sessions {
+            return Ok(done);
+        }
+        let missing = self.missing_sessions().await?;
+        if missing.is_empty() {
+            return Ok(done);
+        }
+        tokio::time::sleep(self.recheck).await;
+        for page in missing.chunks(BATCH as usize) {
+            let keys: Vec<String> = page.iter().map(|(_, key, _)| key.clone()).collect();
+            let present = self.sessions.sso_records_present(&keys).await?;
+            for ((sid, key, user), here) in page.iter().zip(present) {
+                if !here {
+                    self.end(sid, key, user, &mut done).await?;
+                }
+            }
+            self.sessions.renew_reconciliation(&self.holder).await?;
+        }
+        if done.deliveries > 0
+            && let Some(outbox) = &self.outbox
+        {
+            outbox.wake();
+        }
+        tracing::warn!(
+            sessions = done.sessions,
+            deliveries = done.deliveries,
+            counters = done.counters,
+            "reconciled the database with the session store"
+        );
+        Ok(done)
+    }
+
+    /// Raises each throttle counter to the failures the database kept for it in the
+    /// window, for what is left of its window.
+    async fn restore_counters(&self) -> Result<usize, LossError> {
+        let now = self.clock.now();
+        let window = throttle::WINDOW.as_secs() as UnixTime;
+        let counts = self
+            .blocking(move |store| store.login_failures_since(now - window))
+            .await?;
+        let mut restored = 0;
+        for count in counts {
+            let left = (count.first_at + window - now).max(0) as u64;
+            self.sessions
+                .restore_failures(
+                    &count.counter_key,
+                    count.failures,
+                    Duration::from_secs(left),
+                )
+                .await?;
+            restored += 1;
+        }
+        Ok(restored)
+    }
+
+    /// `(sid, store_key, user_id)` of each live session whose record the store lacks.
+    async fn missing_sessions(&self) -> Result<Vec<(String, String, String)>, LossError> {
+        let now = self.clock.now();
+        let mut missing = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let from = after.clone();
+            let page = self
+                .blocking(move |store| store.list_live_sessions(from.as_deref(), now, BATCH))
+                .await?;
+            let keys: Vec<String> = page.iter().map(|s| s.store_key.clone()).collect();
+            let present = self.sessions.sso_records_present(&keys).await?;
+            for (session, here) in page.iter().zip(present) {
+                if !here {
+                    missing.push((
+                        session.sid.clone(),
+                        session.store_key.clone(),
+                        session.user_id.clone(),
+                    ));
+                }
+            }
+            if (page.len() as i64) < BATCH {
+                return Ok(missing);
+            }
+            after = page.last().map(|s| s.sid.clone());
+            self.sessions.renew_reconciliation(&self.holder).await?;
+        }
+    }
+
+    /// Ends one lost session with its audit event, if it is still live under `key`.
+    async fn end(
+        &self,
+        sid: &str,
+        key: &str,
+        user: &str,
+        done: &mut Reconciled,
+    ) -> Result<(), LossError> {
+        let event = NewAuditEvent {
+            at: self.clock.now(),
+            actor: "system".to_owned(),
+            action: "session.ended".to_owned(),
+            target: Some(sid.to_owned()),
+            address: None,
+            details: Some(serde_json::json!({ "user": user, "reason": REASON }).to_string()),
+        };
+        let (sid_owned, key_owned) = (sid.to_owned(), key.to_owned());
+        let applied = self
+            .blocking(move |store| {
+                let change = AdminChange::EndLostSession {
+                    sid: &sid_owned,
+                    store_key: &key_owned,
+                };
+                store.apply_audited(change, &event)
+            })
+            .await?;
+        if let Some(ended) = applied {
+            crate::audit::admin_change("system", "session.ended", sid, "");
+            crate::audit::sessions_ended(user, ended.sessions.len(), REASON);
+            done.sessions += ended.sessions.len();
+            done.deliveries += ended.deliveries;
+        }
+        Ok(())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> StoreResult<T> + Send + 'static,
+    ) -> Result<T, LossError> {
+        let store = self
+            .store
+            .upgrade()
+            .ok_or_else(|| LossError::Task("the store is closed".into()))?;
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| LossError::Task(e.to_string()))?
+            .map_err(LossError::from)
+    }
+}
+
+/// Starts watching: with a shared store, a check now and every `CHECK_INTERVAL` until
+/// the store is dropped; with an in-process one, the reconciliation its start calls for.
+pub fn spawn(loss: StoreLoss, watch: Watch) {
+    tokio::spawn(async move {
+        match watch {
+            Watch::Shared => loop {
+                if loss.store.strong_count() == 0 {
+                    return;
+                }
+                if let Err(e) = loss.check().await {
+                    tracing::warn!(error = %e, "could not check the session store for a loss");
+                }
+                tokio::time::sleep(CHECK_INTERVAL).await;
+            },
+            Watch::Alone | Watch::CountersOnly => {
+                if let Err(e) = loss.reconcile(watch == Watch::Alone).await {
+                    tracing::warn!(error = %e, "could not reconcile sessions after a start");
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ManualClock;
+    use crate::sessions::{MemorySessionStore, SessionStore, SsoSession};
+    use crate::store::sql::SqlStore;
+    use crate::store::{BrowserSession, User};
+
+    const NOW: UnixTime = 1_800_000_000;
+
+    struct World {
+        store: Arc<dyn Store>,
+        memory: Arc<MemorySessionStore>,
+        sessions: Sessions,
+        clock: Arc<ManualClock>,
+        user: String,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let store: Arc<dyn Store> = Arc::new(SqlStore::open("sqlite://:memory:").unwrap());
+            let user = User::new("u1".into(), "alice".into(), "x".into(), NOW);
+            store.create_user(&user).unwrap();
+            let memory = Arc::new(MemorySessionStore::new());
+            Self {
+                store,
+                sessions: Sessions::new(memory.clone()),
+                memory,
+                clock: Arc::new(ManualClock::new(NOW)),
+                user: user.id,
+            }
+        }
+
+        fn loss(&self) -> StoreLoss {
+            StoreLoss {
+                sessions: self.sessions.clone(),
+                store: Arc::downgrade(&self.store),
+                clock: self.clock.clone(),
+                holder: "instance-a".into(),
+                recheck: Duration::from_millis(10),
+                outbox: None,
+            }
+        }
+
+        /// A session signed in with cookie `cookie`: its row, and (`kept`) its record.
+        async fn signed_in(&self, sid: &str, cookie: &str, kept: bool) {
+            let session = SsoSession {
+                id: cookie.into(),
+                sid: sid.into(),
+                user_id: self.user.clone(),
+                auth_time: NOW,
+                amr: vec!["pwd".into()],
+                level: Default::default(),
+                methods: Vec::new(),
+                expires_at: NOW + 3600,
+                idp: None,
+                upstream_id_token: None,
+            };
+            self.store
+                .record_session(&BrowserSession {
+                    sid: sid.into(),
+                    user_id: self.user.clone(),
+                    store_key: Sessions::sso_record_key(cookie),
+                    created_at: NOW,
+                    expires_at: NOW + 3600,
+                    ended_at: None,
+                    user_agent: None,
+                    ip_address: None,
+                })
+                .unwrap();
+            if kept {
+                self.sessions.save_sso(&session, NOW).await.unwrap();
+            }
+        }
+
+        fn live(&self) -> Vec<String> {
+            let mut sids: Vec<String> = self
+                .store
+                .list_user_sessions(&self.user, NOW)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.sid)
+                .collect();
+            sids.sort();
+            sids
+        }
+
+        fn store_lost_events(&self) -> Vec<String> {
+            self.store
+                .list_audit_events(None, 100)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.details.as_deref().is_some_and(|d| d.contains(REASON)))
+                .map(|e| format!("{} {} {}", e.actor, e.action, e.target.unwrap_or_default()))
+                .collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_session_is_ended_once_with_its_reason_and_a_kept_one_is_left_alone() {
+        let world = World::new();
+        world.signed_in("kept", "cookie-1", true).await;
+        world.signed_in("lost", "cookie-2", false).await;
+        let done = world.loss().check().await.unwrap().unwrap();
+        assert_eq!((done.sessions, done.deliveries), (1, 0));
+        assert_eq!(world.live(), ["kept"]);
+        assert_eq!(world.store_lost_events(), ["system session.ended lost"]);
+        assert!(world.sessions.has_marker().await.unwrap(), "marked again");
+        // Marked: the next check does nothing; a reconciliation run again ends nothing
+        // more and records nothing more.
+        assert_eq!(world.loss().check().await.unwrap(), None);
+        let again = world.loss().reconcile(true).await.unwrap();
+        assert_eq!(again.sessions, 0);
+        assert_eq!(world.store_lost_events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn two_instances_reconciling_together_end_each_session_once() {
+        let world = World::new();
+        for n in 0..5 {
+            world
+                .signed_in(&format!("s{n}"), &format!("c{n}"), false)
+                .await;
+        }
+        let (a, b) = (world.loss(), world.loss());
+        let (a, b) = tokio::join!(a.reconcile(true), b.reconcile(true));
+        assert_eq!(a.unwrap().sessions + b.unwrap().sessions, 5);
+        assert_eq!(world.store_lost_events().len(), 5);
+        assert!(world.live().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_the_instance_holding_the_lease_reconciles() {
+        let world = World::new();
+        world.signed_in("lost", "cookie", false).await;
+        assert!(
+            world
+                .sessions
+                .claim_reconciliation("instance-b")
+                .await
+                .unwrap()
+        );
+        assert_eq!(world.loss().check().await.unwrap(), None);
+        assert_eq!(world.live(), ["lost"], "instance-b is on it");
+    }
+
+    #[tokio::test]
+    async fn a_session_whose_record_appears_before_the_recheck_is_not_ended() {
+        let world = World::new();
+        // A sign-in between its row and its record.
+        world.signed_in("fresh", "cookie", false).await;
+        let loss = StoreLoss {
+            recheck: Duration::from_millis(300),
+            ..world.loss()
+        };
+        let memory = world.memory.clone();
+        let key = format!("sso:{}", Sessions::sso_record_key("cookie"));
+        let writer = async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            memory
+                .put(&key, "{}".into(), Duration::from_secs(60))
+                .await
+                .unwrap();
+        };
+        let (done, ()) = tokio::join!(loss.reconcile(true), writer);
+        assert_eq!(done.unwrap().sessions, 0);
+        assert_eq!(world.live(), ["fresh"]);
+    }
+
+    #[tokio::test]
+    async fn a_session_renewed_under_another_record_is_not_ended_by_its_old_one() {
+        let world = World::new();
+        world.signed_in("renewed", "old-cookie", false).await;
+        let ended = world
+            .store
+            .apply_audited(
+                AdminChange::EndLostSession {
+                    sid: "renewed",
+                    store_key: &Sessions::sso_record_key("another-cookie"),
+                },
+                &NewAuditEvent {
+                    at: NOW,
+                    actor: "system".into(),
+                    action: "session.ended".into(),
+                    target: Some("renewed".into()),
+                    address: None,
+                    details: None,
+                },
+            )
+            .unwrap();
+        assert!(ended.is_none());
+        assert_eq!(world.live(), ["renewed"]);
+    }
+
+    #[tokio::test]
+    async fn failures_in_the_window_are_restored_and_older_ones_are_not() {
+        let world = World::new();
+        let recent = Sessions::login_failure_keys("alice", "198.51.100.7", None);
+        for _ in 0..5 {
+            world.store.record_login_failure(&recent, NOW - 60).unwrap();
+        }
+        let old = Sessions::login_failure_keys("bob", "198.51.100.7", None);
+        let long_ago = NOW - throttle::WINDOW.as_secs() as UnixTime - 1;
+        world.store.record_login_failure(&old, long_ago).unwrap();
+        let done = world.loss().reconcile(false).await.unwrap();
+        // alice's three counters (account, account and address, address); bob's are
+        // outside the window.
+        assert_eq!(done.counters, 3);
+        let alice = world
+            .sessions
+            .reserve_login("alice", "198.51.100.7", None, throttle::WINDOW)
+            .await
+            .unwrap();
+        assert_eq!((alice.for_account, alice.from_address), (6, 6));
+        assert_eq!(
+            throttle::decide(alice, false, 100),
+            throttle::Throttle::Refuse
+        );
+        let bob = world
+            .sessions
+            .reserve_login("bob", "198.51.100.9", None, throttle::WINDOW)
+            .await
+            .unwrap();
+        assert_eq!(bob.for_account, 1);
+    }
+}
