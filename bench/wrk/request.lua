@@ -3,6 +3,7 @@
 --   WRK_METHOD  GET (default) or POST
 --   WRK_BODY    a form body (POST)
 --   WRK_AUTH    the Authorization header value
+--   WRK_COOKIE  the Cookie header value (bench/scale.py: the console's)
 wrk.method = os.getenv("WRK_METHOD") or "GET"
 local body = os.getenv("WRK_BODY")
 if body and body ~= "" then
@@ -12,6 +13,10 @@ end
 local auth = os.getenv("WRK_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+local cookie = os.getenv("WRK_COOKIE")
+if cookie and cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
 end
 
 function done(summary, latency, requests)

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Admin, AdminError, AdminResult};
+use super::{Admin, AdminError, AdminResult, ClientPage};
 use crate::protocol::registration::{
     ClientDraft, client_information, issue_secret, operator_draft_from_json, register,
 };
@@ -98,8 +98,27 @@ impl Admin<'_> {
         Ok(describe(&self.client(id)?))
     }
 
+    /// Every client, oldest first: one read of the whole table, so for callers that
+    /// asked for no page (the admin API before paging, the CLI's own listing).
     pub fn list_clients(&self) -> AdminResult<Vec<Value>> {
         Ok(self.store.list_clients()?.iter().map(describe).collect())
+    }
+
+    /// A page of clients, oldest first, after the client `after`.
+    pub fn list_clients_page(
+        &self,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> AdminResult<ClientPage> {
+        let limit = super::page_limit(limit)?;
+        // One more than asked tells whether there is a next page.
+        let mut clients = self.store.find_clients(after, limit + 1)?;
+        let more = clients.len() as i64 > limit;
+        clients.truncate(limit as usize);
+        Ok(ClientPage {
+            next_after: more.then(|| clients.last().map(|c| c.id.clone())).flatten(),
+            clients: clients.iter().map(describe).collect(),
+        })
     }
 
     /// Registers a client from RFC 7591 metadata (`operator_draft_from_json`); the

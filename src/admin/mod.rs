@@ -22,8 +22,8 @@ pub use import::{ImportReport, MAX_LINE, UserRecord};
 pub use invitations::{InvitationView, NewInvitation};
 pub use users::{NewUser, UserPatch};
 pub use views::{
-    AuditView, ConsentView, FactorsView, GroupRef, GroupView, KeyView, MemberView, PasskeyView,
-    SessionView, TotpView, UserPage, UserView,
+    AuditView, ClientPage, ConsentView, FactorsView, GroupRef, GroupView, KeyView, MemberView,
+    PasskeyView, SessionView, TotpView, UserPage, UserView,
 };
 
 use serde_json::Value;

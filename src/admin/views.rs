@@ -113,6 +113,14 @@ pub struct UserPage {
     pub next_after: Option<String>,
 }
 
+/// One page of clients (each as the admin API describes it, `clients::describe`);
+/// `next_after` is the `after` of the next page, if there is one.
+#[derive(Debug, Serialize)]
+pub struct ClientPage {
+    pub clients: Vec<serde_json::Value>,
+    pub next_after: Option<String>,
+}
+
 /// A user's second factors: kinds, names and times. Built from `FactorSummary`, which
 /// holds no secret; the sealed TOTP secret, the recovery-code hashes and the passkeys'
 /// credentials (public keys, counters) never reach it.

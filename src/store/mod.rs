@@ -648,7 +648,11 @@ pub trait UserStore {
 pub trait ClientStore {
     fn create_client(&self, client: &Client) -> StoreResult<()>;
     fn find_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Every client, oldest first (then by id).
     fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// A page of at most `limit` clients in `list_clients`'s order, after the client
+    /// `after` (the previous page's last).
+    fn find_clients(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Client>>;
     fn delete_client(&self, id: &str) -> StoreResult<bool>;
 }
 

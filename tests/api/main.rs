@@ -3,6 +3,7 @@
 mod account;
 mod admin_api;
 mod admin_groups;
+mod admin_paging;
 mod authorize;
 mod backends;
 mod browser;

@@ -45,27 +45,58 @@ struct ClientsPage {
     csrf: String,
     actor: String,
     clients: Vec<ClientRow>,
+    /// The `after` of the next page, if there is one.
+    next_after: Option<String>,
     registered: Option<Registered>,
     discovery_url: String,
     message: Option<String>,
 }
 
-pub(super) async fn clients(req: HttpRequest, state: State) -> HttpResponse {
+/// Clients a page shows (a deployment may have a hundred thousand: the page never holds
+/// them all).
+const PAGE: i64 = 50;
+
+#[derive(Default, Deserialize)]
+pub(super) struct ClientsQuery {
+    /// The previous page's last client_id.
+    after: Option<String>,
+}
+
+pub(super) async fn clients(
+    req: HttpRequest,
+    query: web::Query<ClientsQuery>,
+    state: State,
+) -> HttpResponse {
     let page = async {
         let console = signed_in(&req, &state).await?;
-        clients_page(&state, &console, None, None).await
+        clients_page_after(&state, &console, query.into_inner().after, None, None).await
     }
     .await;
     finish(&state, page)
 }
 
+/// The first page, with what a form just did.
 async fn clients_page(
     state: &State,
     console: &Console,
     registered: Option<Registered>,
     message: Option<String>,
 ) -> Page {
-    let list = run(state, console, |admin| admin.list_clients()).await?;
+    clients_page_after(state, console, None, registered, message).await
+}
+
+async fn clients_page_after(
+    state: &State,
+    console: &Console,
+    after: Option<String>,
+    registered: Option<Registered>,
+    message: Option<String>,
+) -> Page {
+    let page = run(state, console, move |admin| {
+        admin.list_clients_page(after.as_deref(), Some(PAGE))
+    })
+    .await?;
+    let list = page.clients;
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
     let status = if message.is_some() {
         StatusCode::BAD_REQUEST
@@ -91,6 +122,7 @@ async fn clients_page(
                     deletable: c["client_id"] != CONSOLE_CLIENT_ID,
                 })
                 .collect(),
+            next_after: page.next_after,
             registered,
             discovery_url: state
                 .settings

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Instant;
 
 use diesel::prelude::*;
@@ -186,6 +187,23 @@ fn load_uris(conn: &mut AnyConnection, ids: &[String]) -> StoreResult<Vec<Redire
         ))
         .select(RedirectUriRow::as_select())
         .load(conn)?)
+}
+
+/// Clients from their rows and their URIs (of these clients or more), in the rows' order.
+fn assemble_all(rows: Vec<ClientRow>, uris: Vec<RedirectUriRow>) -> StoreResult<Vec<Client>> {
+    let mut by_client: HashMap<String, Vec<RedirectUriRow>> = HashMap::new();
+    for uri in uris {
+        by_client
+            .entry(uri.client_id.clone())
+            .or_default()
+            .push(uri);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mine = by_client.remove(&row.id).unwrap_or_default();
+            assemble(row, mine)
+        })
+        .collect()
 }
 
 fn row_of(client: &Client) -> (ClientRow, Vec<RedirectUriRow>) {
@@ -418,20 +436,49 @@ impl ClientStore for SqlStore {
     fn list_clients(&self) -> StoreResult<Vec<Client>> {
         let mut conn = self.conn()?;
         let rows = clients::table
-            .order(clients::created_at)
+            .order((clients::created_at, clients::id))
             .select(ClientRow::as_select())
             .load(&mut *conn)?;
+        // Every client's URIs, unfiltered: a list of every id would pass SQLite's limit
+        // of bound parameters at a few tens of thousands of clients.
+        let uris = client_redirect_uris::table
+            .order((
+                client_redirect_uris::client_id,
+                client_redirect_uris::position,
+            ))
+            .select(RedirectUriRow::as_select())
+            .load(&mut *conn)?;
+        assemble_all(rows, uris)
+    }
+
+    fn find_clients(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<Client>> {
+        let mut conn = self.conn()?;
+        let mut select = clients::table.select(ClientRow::as_select()).into_boxed();
+        if let Some(after) = after {
+            // Keyset paging in (created_at, id) order, from the client `after`. One
+            // deleted since has lost its place with its row: the clients whose id sorts
+            // after it follow, rather than an error for a page already shown.
+            let at: Option<i64> = clients::table
+                .find(after)
+                .select(clients::created_at)
+                .first(&mut *conn)
+                .optional()?;
+            select = match at {
+                Some(at) => select.filter(
+                    clients::created_at.gt(at).or(clients::created_at
+                        .eq(at)
+                        .and(clients::id.gt(after.to_owned()))),
+                ),
+                None => select.filter(clients::id.gt(after.to_owned())),
+            };
+        }
+        let rows = select
+            .order((clients::created_at, clients::id))
+            .limit(limit)
+            .load(&mut *conn)?;
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut uris = load_uris(&mut conn, &ids)?;
-        rows.into_iter()
-            .map(|row| {
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut uris)
-                    .into_iter()
-                    .partition(|u| u.client_id == row.id);
-                uris = rest;
-                assemble(row, mine)
-            })
-            .collect()
+        let uris = load_uris(&mut conn, &ids)?;
+        assemble_all(rows, uris)
     }
 
     fn delete_client(&self, id: &str) -> StoreResult<bool> {

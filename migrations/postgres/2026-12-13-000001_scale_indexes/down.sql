@@ -1,0 +1,9 @@
+DROP INDEX IF EXISTS users_email_trgm;
+DROP INDEX IF EXISTS users_name_trgm;
+DROP INDEX IF EXISTS users_username_trgm;
+DROP INDEX clients_created_at;
+DROP INDEX users_unsettled_key;
+DROP INDEX users_email_lower;
+DROP INDEX consents_client_id;
+DROP INDEX grants_client_id;
+DROP INDEX grants_user_client;
