@@ -414,6 +414,8 @@ fn one_dpop_header_at_most_of_bounded_size() {
         ErrorCode::InvalidDpopProof,
         "more than one",
     );
+    // 8 KiB: room for an RSA-4096 proof (under 2 KiB) four times over.
+    assert_eq!(MAX_PROOF_BYTES, 8192);
     let largest = vec![b'a'; MAX_PROOF_BYTES];
     assert!(ProofHeader::from_values(&[&largest]).unwrap().is_some());
     let too_large = vec![b'a'; MAX_PROOF_BYTES + 1];
