@@ -411,6 +411,70 @@ pub fn check_refresh_binding(token: &str, binding: Option<&Binding>) -> Result<(
     }
 }
 
+/// RFC 9449 §10: the `dpop_jkt` authorization request parameter, "the JWK SHA-256
+/// Thumbprint [RFC7638] of the proof-of-possession public key", as `cnf.jkt` (§6.1) is:
+/// base64url without padding of 32 bytes, so 43 characters. Anything else is refused,
+/// so that no code is bound to a key that can never match.
+pub fn parse_dpop_jkt(value: &str) -> Result<String, OAuthError> {
+    use base64::Engine;
+    let decoded = (value.len() == THUMBPRINT_CHARS)
+        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value))
+        .and_then(Result::ok);
+    match decoded {
+        Some(bytes) if bytes.len() == 32 => Ok(value.to_owned()),
+        _ => Err(OAuthError::invalid_request(
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)",
+        )),
+    }
+}
+
+/// The length of a base64url SHA-256 thumbprint without padding.
+const THUMBPRINT_CHARS: usize = 43;
+
+/// RFC 9449 §10.1: the key a pushed authorization request binds its code to. A proof at
+/// the PAR endpoint (verified as at the token endpoint, `nonce_required` being the
+/// client's nonce rule) counts as if its key's thumbprint were sent as `dpop_jkt`; "If
+/// both mechanisms are used at the same time, the authorization server MUST reject the
+/// request if the JWK Thumbprint in dpop_jkt does not match the public key in the DPoP
+/// header" (`invalid_request`: the request's parameters disagree).
+pub fn pushed_request_jkt(
+    dpop_jkt: Option<&str>,
+    proof: Option<&Proof>,
+    nonce_required: bool,
+) -> Result<Option<String>, OAuthError> {
+    let Some(proof) = proof else {
+        return Ok(dpop_jkt.map(str::to_owned));
+    };
+    if nonce_required && !proof.nonce_fresh {
+        return Err(nonce_needed());
+    }
+    match dpop_jkt {
+        Some(jkt) if jkt != proof.jkt => Err(OAuthError::invalid_request(
+            "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)",
+        )),
+        _ => Ok(Some(proof.jkt.clone())),
+    }
+}
+
+/// RFC 9449 §10: a code bound to a key (`dpop_jkt`) is redeemed only by a token request
+/// whose proof is by that key: "If they do not match, it MUST reject the request"
+/// (`invalid_grant`: the code is not the client's to redeem this way).
+pub fn check_code_binding(
+    code_jkt: Option<&str>,
+    binding: Option<&Binding>,
+) -> Result<(), OAuthError> {
+    match (code_jkt, binding) {
+        (None, _) => Ok(()),
+        (Some(jkt), Some(b)) if constant_time_eq(b.jkt.as_bytes(), jkt.as_bytes()) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "the authorization code is bound to another DPoP key (dpop_jkt)",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof by it",
+        )),
+    }
+}
+
 /// How an access token came to a resource.
 #[derive(Clone, Copy, Debug)]
 pub enum Presented<'a> {

@@ -182,3 +182,94 @@ fn at_a_resource_a_client_that_requires_nonces_needs_a_fresh_one_in_its_proof() 
     assert!(check_client_nonce(Presented::Dpop(&stale), false).is_ok());
     assert!(check_client_nonce(Presented::Bearer, true).is_ok());
 }
+
+/// A thumbprint of the right form (43 base64url characters of 32 bytes).
+const JKT_A: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+const JKT_B: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+#[test]
+fn dpop_jkt_must_be_a_sha256_thumbprint() {
+    assert_eq!(parse_dpop_jkt(JKT_A).unwrap(), JKT_A);
+    for malformed in [
+        "",
+        "k1",
+        "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I=",
+        "0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+        "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4",
+        // 43 characters whose last one leaves bits over: not a canonical encoding.
+        "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4J",
+        &"A".repeat(86),
+    ] {
+        assert_refused(
+            parse_dpop_jkt(malformed),
+            ErrorCode::InvalidRequest,
+            "dpop_jkt",
+        );
+    }
+}
+
+#[test]
+fn a_proof_at_par_binds_the_request_to_its_key_unless_dpop_jkt_names_another() {
+    assert_eq!(pushed_request_jkt(None, None, true).unwrap(), None);
+    assert_eq!(
+        pushed_request_jkt(Some(JKT_A), None, false)
+            .unwrap()
+            .as_deref(),
+        Some(JKT_A)
+    );
+    let proof = proof_with(JKT_A, false);
+    assert_eq!(
+        pushed_request_jkt(None, Some(&proof), false)
+            .unwrap()
+            .as_deref(),
+        Some(JKT_A)
+    );
+    assert_eq!(
+        pushed_request_jkt(Some(JKT_A), Some(&proof), false)
+            .unwrap()
+            .as_deref(),
+        Some(JKT_A)
+    );
+    assert_refused(
+        pushed_request_jkt(Some(JKT_B), Some(&proof), false),
+        ErrorCode::InvalidRequest,
+        "dpop_jkt",
+    );
+}
+
+#[test]
+fn a_proof_at_par_without_the_nonce_a_client_requires_is_refused() {
+    assert_refused(
+        pushed_request_jkt(None, Some(&proof_with(JKT_A, false)), true),
+        ErrorCode::UseDpopNonce,
+        "nonce",
+    );
+    let fresh = proof_with(JKT_A, true);
+    assert_eq!(
+        pushed_request_jkt(None, Some(&fresh), true)
+            .unwrap()
+            .as_deref(),
+        Some(JKT_A)
+    );
+}
+
+#[test]
+fn a_bound_code_needs_a_proof_by_its_key_and_an_unbound_one_needs_none() {
+    let by = |jkt: &str| Binding {
+        jkt: jkt.to_owned(),
+        refresh_bound: false,
+    };
+    assert!(check_code_binding(None, None).is_ok());
+    assert!(check_code_binding(None, Some(&by(JKT_B))).is_ok());
+    assert!(check_code_binding(Some(JKT_A), Some(&by(JKT_A))).is_ok());
+    assert_refused(
+        check_code_binding(Some(JKT_A), Some(&by(JKT_B))),
+        ErrorCode::InvalidGrant,
+        "another DPoP key",
+    );
+    assert_refused(
+        check_code_binding(Some(JKT_A), None),
+        ErrorCode::InvalidGrant,
+        "send a DPoP proof",
+    );
+}

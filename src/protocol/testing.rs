@@ -252,6 +252,7 @@ impl TestWorld {
                 claims: None,
                 amr: Some("pwd".to_owned()),
                 resources: (!resources.is_empty()).then(|| resources.join(" ")),
+                dpop_jkt: None,
             })
             .unwrap();
         code

@@ -253,6 +253,8 @@ pub struct AuthorizationCode {
     pub amr: Option<String>,
     /// RFC 8707 resources the request named (space-separated): the grant's audience.
     pub resources: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The stored authorization of a user for a client: what the user granted and how they

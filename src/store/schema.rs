@@ -110,6 +110,7 @@ diesel::table! {
         claims -> Nullable<Text>,
         amr -> Nullable<Text>,
         resources -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

@@ -29,6 +29,7 @@ mod device;
 mod discovery;
 mod dpop;
 mod dpop_clients;
+mod dpop_code_binding;
 mod dpop_hardening;
 mod exchange;
 mod factor_store;

@@ -74,6 +74,7 @@ fn insert_grant(store: &dyn Store, g: &Grant) {
         claims: None,
         amr: Some("pwd".into()),
         resources: None,
+        dpop_jkt: None,
     };
     store.insert_code(&code).unwrap();
     assert!(

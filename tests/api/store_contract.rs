@@ -45,6 +45,7 @@ fn code(hash: &str, client: &str, user: &str, grant: &str) -> AuthorizationCode 
         claims: None,
         amr: Some("pwd".into()),
         resources: Some("https://api.example/ urn:example:b".into()),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -171,6 +172,10 @@ fn contract(store: Arc<dyn Store>) {
     assert_eq!(
         stored.resources.as_deref(),
         Some("https://api.example/ urn:example:b")
+    );
+    assert_eq!(
+        stored.dpop_jkt.as_deref(),
+        Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
     );
     let winners: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)

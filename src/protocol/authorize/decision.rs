@@ -185,6 +185,7 @@ mod tests {
             nonce: None,
             code_challenge: None,
             code_challenge_method: None,
+            dpop_jkt: None,
             prompt: prompt.iter().filter_map(|s| Prompt::parse(s)).collect(),
             max_age,
             hinted_sub: None,

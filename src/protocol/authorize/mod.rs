@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::claims_request::{ClaimsRequest, acr_asked};
 use super::profile::ClientProfile;
 use super::{
-    Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, resource_indicators, tokens,
+    Context, ErrorCode, OAuthError, Params, SUPPORTED_SCOPES, dpop, resource_indicators, tokens,
 };
 use crate::domain::{AcrAsked, GrantType, Level, Scopes};
 use crate::store::Client;
@@ -39,6 +39,10 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<PkceMethod>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`, or
+    /// the key of a proof at the PAR endpoint, §10.1); the token request must prove it.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
     pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     /// `sub` of a verified `id_token_hint`.
@@ -330,6 +334,11 @@ fn check(
     } else {
         (None, None)
     };
+    // RFC 9449 §10: malformed is `invalid_request`, redirected as the other parameters'.
+    let dpop_jkt = params
+        .single("dpop_jkt")?
+        .map(dpop::parse_dpop_jkt)
+        .transpose()?;
     let prompt = Prompt::parse_list(params.single("prompt")?.unwrap_or(""))?;
     let max_age = match params.single("max_age")? {
         None => None,
@@ -378,6 +387,7 @@ fn check(
         nonce: bounded(params, "nonce", MAX_NONCE)?.map(str::to_owned),
         code_challenge,
         code_challenge_method,
+        dpop_jkt,
         prompt,
         max_age,
         hinted_sub,
@@ -521,6 +531,23 @@ mod tests {
                 "{malformed}"
             );
         }
+    }
+
+    #[test]
+    fn dpop_jkt_is_carried_when_a_thumbprint_and_redirected_as_invalid_request_otherwise() {
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let request = validated(&[("dpop_jkt", jkt)]).unwrap();
+        assert_eq!(request.dpop_jkt.as_deref(), Some(jkt));
+        assert_eq!(validated(&[]).unwrap().dpop_jkt, None);
+        for malformed in ["k1", &format!("{jkt}=")] {
+            assert_eq!(
+                redirected(validated(&[("dpop_jkt", malformed)])),
+                (ErrorCode::InvalidRequest, REDIRECT_URI.to_owned()),
+                "{malformed}"
+            );
+        }
+        let twice = validated(&[("dpop_jkt", jkt), ("dpop_jkt", jkt)]);
+        assert_eq!(redirected(twice).0, ErrorCode::InvalidRequest);
     }
 
     #[test]

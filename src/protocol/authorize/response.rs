@@ -308,6 +308,7 @@ fn insert_code(
         code_challenge: request.code_challenge.clone(),
         // The code row keeps the column's text form.
         code_challenge_method: request.code_challenge_method.map(|m| m.as_str().to_owned()),
+        dpop_jkt: request.dpop_jkt.clone(),
         session_id: Some(session.sid.clone()),
         auth_time: session.auth_time,
         created_at: ctx.now,

@@ -10,7 +10,7 @@ use crate::domain::{GrantType, Scopes, is_pkce_string};
 use crate::protocol::profile::ClientProfile;
 use crate::protocol::resource_indicators::{self, from_stored};
 use crate::protocol::tokens::IdTokenOccasion;
-use crate::protocol::{Context, OAuthError, Params};
+use crate::protocol::{Context, OAuthError, Params, dpop};
 use crate::store::Client;
 
 pub struct CodeRequest {
@@ -132,6 +132,9 @@ pub fn exchange(
         }
         (None, None) => {}
     }
+    // RFC 9449 §10: a code bound to a DPoP key (`dpop_jkt`) only with a proof by that key;
+    // refused before the code is used up, as a wrong verifier is.
+    dpop::check_code_binding(code.dpop_jkt.as_deref(), ctx.dpop)?;
 
     // The code row references its user with ON DELETE CASCADE: a code that still exists
     // belongs to a user who still exists, so the hot path needs no user lookup.
@@ -434,6 +437,46 @@ mod tests {
         assert_eq!(
             refused(redeem(&world, &client, asked)),
             ErrorCode::InvalidTarget
+        );
+    }
+
+    #[test]
+    fn a_code_bound_to_a_dpop_key_redeems_only_with_a_proof_by_that_key() {
+        let (world, client, code) = world_with_code();
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let issued = world.store.find_code(&token_hash(&code)).unwrap().unwrap();
+        world
+            .store
+            .insert_code(&crate::store::AuthorizationCode {
+                code_hash: token_hash("bound-code"),
+                grant_id: "bound-grant".into(),
+                dpop_jkt: Some(jkt.into()),
+                ..issued
+            })
+            .unwrap();
+        let with = |key: &str| crate::protocol::dpop::Binding {
+            jkt: key.to_owned(),
+            refresh_bound: false,
+        };
+        let ctx = world.ctx();
+        let unproved = exchange(rightful("bound-code"), &client, &ctx);
+        assert_eq!(refused(unproved), ErrorCode::InvalidGrant);
+        let other = with("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let by_other = exchange(
+            rightful("bound-code"),
+            &client,
+            &ctx.with_dpop(Some(&other)),
+        );
+        assert_eq!(refused(by_other), ErrorCode::InvalidGrant);
+        // The refusals did not use the code up.
+        let right = with(jkt);
+        assert!(
+            exchange(
+                rightful("bound-code"),
+                &client,
+                &ctx.with_dpop(Some(&right))
+            )
+            .is_ok()
         );
     }
 
