@@ -22,6 +22,10 @@
 //! WebAuthn RP ID). `passkey-register --passkeys FILE` signs each `--username` in with its
 //! password and adds a passkey on `/account/security`, the private keys going to FILE;
 //! `passkey-login --passkeys FILE` then signs in with them (no username, no password).
+//!
+//! `soak` (`support/soak.rs`, run by `bench/soak`) mixes sign-ins, refreshes, userinfo,
+//! client_credentials, RP-initiated logouts and admin API reads, open loop at a fixed
+//! rate for as long as asked, reporting each minute.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a tool run by hand: a panic is its error report
 
@@ -36,6 +40,8 @@ use serde_json::{Value, json};
 
 #[path = "support/dpop_proof.rs"]
 mod dpop_proof;
+#[path = "support/soak.rs"]
+mod soak;
 #[allow(dead_code)] // the tests' knobs for faulty clients
 #[path = "../src/protocol/passkeys/soft_authenticator.rs"]
 mod soft_authenticator;
@@ -56,6 +62,8 @@ struct Target {
     token_endpoint: String,
     jwks_uri: String,
     userinfo_endpoint: String,
+    /// RP-initiated logout (`soak`'s `logout`).
+    end_session_endpoint: String,
     client_id: String,
     client_secret: String,
     /// The client of the fixed-rate client_credentials probes.
@@ -846,6 +854,7 @@ async fn main() {
         token_endpoint: endpoint("token_endpoint"),
         jwks_uri: endpoint("jwks_uri"),
         userinfo_endpoint: endpoint("userinfo_endpoint"),
+        end_session_endpoint: endpoint("end_session_endpoint"),
         client_id: args.or("client-id", ""),
         client_secret: args.or("client-secret", ""),
         service: (args.or("service-id", ""), args.or("service-secret", "")),
@@ -983,8 +992,10 @@ async fn main() {
             }
             json!({ "probes": reports })
         }
+        // The mixed load of bench/soak: JSON lines as it goes, then a summary.
+        "soak" => soak::run(&target, &args).await,
         other => panic!(
-            "unknown mode {other:?}: tokens, login, passkey-register, passkey-login, refresh, cc, userinfo, probe, sign or verify"
+            "unknown mode {other:?}: tokens, login, passkey-register, passkey-login, refresh, cc, userinfo, probe, sign, verify or soak"
         ),
     };
     println!("{report}");
