@@ -63,6 +63,8 @@ pub struct Settings {
     /// Where the key-encryption key is read from (created on first start if missing).
     pub key_encryption_key_file: std::path::PathBuf,
     pub session_ttl: Seconds,
+    /// How long audit events are kept; older ones are deleted by the hourly purge.
+    pub audit_retention: Seconds,
     /// Where `/metrics` is served: its own listener, loopback by default; `off` serves it
     /// nowhere.
     pub metrics_bind: Option<String>,
@@ -287,6 +289,7 @@ impl Settings {
             key_encryption_key: values.key_encryption_key,
             key_encryption_key_file,
             session_ttl: values.session_ttl,
+            audit_retention: values.audit_retention,
             metrics_bind: values.metrics_bind,
             key_rotation_interval: values.key_rotation_interval,
             trusted_proxies: values.trusted_proxies,

@@ -233,7 +233,11 @@ pub async fn build_state_with_clock(
         settings.clone(),
         clock.clone(),
     );
-    spawn_purge(Arc::downgrade(&store), clock.clone());
+    spawn_purge(
+        Arc::downgrade(&store),
+        clock.clone(),
+        settings.audit_retention.as_secs(),
+    );
     let metrics = Arc::new(http::observability::Metrics::default());
     let outbox = crate::logout_delivery::spawn(
         Arc::downgrade(&store),
@@ -305,13 +309,19 @@ pub async fn build_state_with_clock(
 const EXPIRED_RETENTION: i64 = 86_400;
 
 /// Deletes long-expired codes, refresh and opaque access tokens, denylist entries and
-/// assertion ids every hour, until the store is dropped.
-fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
+/// assertion ids, and audit events older than `audit_retention`, every hour, until the
+/// store is dropped.
+fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>, audit_retention: i64) {
     tokio::spawn(async move {
         loop {
             let Some(store) = store.upgrade() else { return };
-            let before = clock.now() - EXPIRED_RETENTION;
-            let purged = tokio::task::spawn_blocking(move || store.purge_expired(before)).await;
+            let now = clock.now();
+            let before = now - EXPIRED_RETENTION;
+            let purged = tokio::task::spawn_blocking(move || {
+                let audit = store.purge_audit_events(now - audit_retention)?;
+                Ok::<_, crate::store::StoreError>(store.purge_expired(before)? + audit)
+            })
+            .await;
             match purged {
                 Ok(Ok(n)) if n > 0 => {
                     tracing::info!(rows = n, "purged expired codes and tokens")

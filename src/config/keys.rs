@@ -116,6 +116,11 @@ pub const KEYS: &[Key] = &[
         "where the key-encryption key is kept",
     ),
     key(
+        "audit_retention",
+        Text("7776000"),
+        "seconds audit events are kept (90 days)",
+    ),
+    key(
         "session_ttl",
         Text("86400"),
         "seconds a browser session lasts",

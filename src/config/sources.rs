@@ -64,6 +64,8 @@ pub(super) struct Values {
     #[serde(deserialize_with = "lifetime")]
     pub session_ttl: Seconds,
     #[serde(deserialize_with = "lifetime")]
+    pub audit_retention: Seconds,
+    #[serde(deserialize_with = "lifetime")]
     pub key_refresh_interval: Seconds,
     #[serde(deserialize_with = "rotation_interval")]
     pub key_rotation_interval: Seconds,
@@ -594,6 +596,7 @@ mod tests {
     fn every_default_text_reads_as_its_type() {
         let values = Values::read(None, |_| None).unwrap();
         assert_eq!(values.session_ttl, Seconds::new(86_400).unwrap());
+        assert_eq!(values.audit_retention.as_secs(), 90 * 86_400);
         assert_eq!(values.key_rotation_interval.as_secs(), 7_776_000);
         assert_eq!(values.brand_name, "Portcullis");
         assert!(values.trusted_proxies.is_empty() && values.cookie_secure.is_none());

@@ -607,6 +607,8 @@ pub trait AuditStore {
     ) -> StoreResult<Option<EndedSessions>>;
     /// Records an event of a change made by other means (ending sessions, rotating keys).
     fn record_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Deletes the events recorded before `before` (`audit_retention`); how many.
+    fn purge_audit_events(&self, before: UnixTime) -> StoreResult<usize>;
     /// Events newest first, older than the event `before` (by id) when given.
     fn list_audit_events(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEvent>>;
     fn find_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;

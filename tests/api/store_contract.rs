@@ -767,6 +767,19 @@ fn audit_contract(store: &Arc<dyn Store>, client: &portcullis::store::Client) {
         .record_audit_event(&event("key.rotated", "k9"))
         .unwrap();
     assert_eq!(actions()[0], "key.rotated");
+
+    // `audit_retention`: events recorded before the cut go, the rest stay.
+    let old = NewAuditEvent {
+        at: now() - 100 * 86_400,
+        ..event("key.rotated", "k-old")
+    };
+    store.record_audit_event(&old).unwrap();
+    let before = store.list_audit_events(None, 100).unwrap().len();
+    assert_eq!(store.purge_audit_events(now() - 90 * 86_400).unwrap(), 1);
+    let after = store.list_audit_events(None, 100).unwrap();
+    assert_eq!(after.len(), before - 1);
+    assert!(after.iter().all(|e| e.target.as_deref() != Some("k-old")));
+    assert_eq!(store.purge_audit_events(now() - 90 * 86_400).unwrap(), 0);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::events::insert_event;
 use super::{SqlStore, clients, factors, groups, keys, links, mail, sessions, users};
 use crate::store::schema::audit_events;
+use crate::domain::UnixTime;
 use crate::store::schema::users as users_table;
 use crate::store::{
     ADDRESS_LINKS, AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent,
@@ -188,6 +189,13 @@ impl AuditStore for SqlStore {
 
     fn record_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
         insert_event(&mut *self.conn()?, event)
+    }
+
+    fn purge_audit_events(&self, before: UnixTime) -> StoreResult<usize> {
+        Ok(
+            diesel::delete(audit_events::table.filter(audit_events::at.lt(before)))
+                .execute(&mut *self.conn()?)?,
+        )
     }
 
     fn list_audit_events(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEvent>> {
