@@ -43,7 +43,11 @@ async fn attempt(app: &TestApp, client: &TestClient, username: &str, password: &
 async fn throttle_bob(app: &TestApp, client: &TestClient) {
     for n in 0..5 {
         let status = attempt(app, client, "bob", "wrong").await;
-        assert_eq!(status, StatusCode::OK, "attempt {n} is merely wrong");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {n} is merely wrong"
+        );
     }
     assert_eq!(
         attempt(app, client, "bob", crate::helpers::PASSWORD).await,

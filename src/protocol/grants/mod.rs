@@ -394,7 +394,10 @@ mod tests {
         for secret in ["access-secret", "id-secret", "refresh-secret"] {
             assert!(!printed.contains(secret), "{printed}");
         }
-        assert!(printed.contains("refresh_token: Some(\"[redacted]\")"), "{printed}");
+        assert!(
+            printed.contains("refresh_token: Some(\"[redacted]\")"),
+            "{printed}"
+        );
         assert!(printed.contains("expires_in: 300"), "{printed}");
         let token: crate::protocol::tokens::AccessToken = serde_json::from_value::<
             crate::protocol::tokens::AccessTokenClaims,

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::events::insert_event;
 use super::{SqlStore, clients, factors, groups, keys, links, mail, sessions, users};
-use crate::store::schema::audit_events;
 use crate::domain::UnixTime;
+use crate::store::schema::audit_events;
 use crate::store::schema::users as users_table;
 use crate::store::{
     ADDRESS_LINKS, AdminChange, AuditEvent, AuditStore, EndedSessions, NewAuditEvent,
