@@ -238,6 +238,7 @@ pub async fn build_state_with_clock(
         clock.clone(),
         settings.audit_retention.as_secs(),
     );
+    spawn_failure_purge(Arc::downgrade(&store), clock.clone());
     let metrics = Arc::new(http::observability::Metrics::default());
     let outbox = crate::logout_delivery::spawn(
         Arc::downgrade(&store),
@@ -331,6 +332,27 @@ fn spawn_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>, audit_r
                 Err(e) => tracing::warn!(error = %e, "could not purge expired tokens"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+/// Deletes failed sign-ins older than the throttle's window, once a window, until the
+/// store is dropped: only that window is ever restored from them (`store_loss`), so
+/// under password spraying the table holds two windows' failures at most.
+fn spawn_failure_purge(store: std::sync::Weak<dyn Store>, clock: Arc<dyn Clock>) {
+    let window = crate::protocol::throttle::WINDOW;
+    tokio::spawn(async move {
+        loop {
+            let Some(store) = store.upgrade() else { return };
+            let before = clock.now() - window.as_secs() as i64;
+            let purged =
+                tokio::task::spawn_blocking(move || store.purge_login_failures(before)).await;
+            match purged {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not purge failed sign-ins"),
+                Err(e) => tracing::warn!(error = %e, "could not purge failed sign-ins"),
+            }
+            tokio::time::sleep(window).await;
         }
     });
 }

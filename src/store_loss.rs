@@ -1,23 +1,35 @@
 //! When the session store comes back empty (issue 26): a Redis restarted without
-//! persistence, or a failover to a replica that missed writes, loses every single sign-on
-//! session and the login throttle's counts, while the database still lists the sessions
-//! as live. This notices the loss and puts both right.
+//! persistence, or flushed, loses every single sign-on session and the login throttle's
+//! counts, while the database still lists the sessions as live. This notices the loss
+//! and puts both right.
+//!
+//! What is noticed is the whole store emptied, not a part of it: the marker is one key,
+//! so a Cluster that lost one shard (or a shard failed over to a replica that missed
+//! writes) still holds it whenever that shard is not its own, and a failover to a
+//! lagging replica keeps the marker, which was written long before. Sessions lost so go
+//! on in the database until they expire; an operator ends them with `portcullis sessions
+//! end SID`, or all of a user's with `portcullis users sign-out-everywhere`.
 //!
 //! Noticing: the store holds a marker with no TTL (`Sessions::has_marker`). Every instance
 //! looks for it at start and every `CHECK_INTERVAL` (one GET), so also after Redis came
 //! back and the connection with it. The instance that finds it missing and takes the
-//! reconciliation's lease (SET NX with a TTL, renewed per page) reconciles, then writes
-//! the marker back; the others see the lease and wait. An instance that dies mid-way
-//! leaves the lease to expire and the marker missing: another one starts again.
+//! reconciliation's lease (SET NX with a TTL) reconciles; the others see the lease and
+//! wait. The lease is renewed per page only while this instance still holds it, and the
+//! marker is written back (and the lease given up) in one step under the same condition:
+//! a lease that disappeared means the store lost data again (or the lease ran out and
+//! another instance took over), so the walk stops and leaves the marker missing, and the
+//! next check reconciles again, sessions created since included. An instance that dies
+//! mid-way leaves the lease to expire and the marker missing: another one starts again.
 //!
 //! Reconciling: the throttle's counts are raised back to the failures the database kept
 //! for the window (`login_failures`), then the database's live sessions are walked in
 //! pages of `BATCH`, one round trip to the store per page, and those whose record is gone
 //! are ended as `portcullis sessions end` ends one (grants revoked, apps told by
 //! back-channel logout through the outbox), audited as `session.ended` with reason
-//! `store_lost`. A session is judged twice, `RECHECK_AFTER` apart, and ended only while it
-//! is still under the record found missing: a sign-in writes its database row just before
-//! its record, and a renewal moves the row to a new record. Ending is a conditional
+//! `store_lost`. A sign-in writes its session's record before its database row, so a row
+//! without its record has lost it; still a session is judged twice, `RECHECK_AFTER`
+//! apart, and ended only while it is still under the record found missing, because a
+//! renewal moves the row to a new record. Ending is a conditional
 //! UPDATE (`WHERE ended_at IS NULL AND store_key = ...`): of two instances reconciling
 //! together, one ends each session and queues its logout tokens, so each app is told once.
 
@@ -32,8 +44,9 @@ use crate::store::{AdminChange, NewAuditEvent, Store, StoreError, StoreResult};
 
 /// How often each instance looks for the marker: the longest a loss goes unnoticed.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// How long a session found missing is given to appear before it is ended (see the
-/// module: a sign-in in progress).
+/// How long a session found missing is given to appear before it is ended: a second
+/// look. A sign-in writes its record before its row (see the module), so this guards
+/// against no known race; it costs a reconciliation one pause.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// Sessions looked up in the store per round trip.
 const BATCH: i64 = 200;
@@ -48,6 +61,10 @@ pub enum LossError {
     Store(#[from] StoreError),
     #[error("blocking task failed: {0}")]
     Task(String),
+    /// The reconciliation's lease went mid-way: the store lost data again, or another
+    /// instance took over. The marker was not written; the next check starts again.
+    #[error("the reconciliation's lease was lost mid-way")]
+    LeaseLost,
 }
 
 /// What a reconciliation did.
@@ -98,23 +115,35 @@ impl StoreLoss {
             return Ok(None);
         }
         tracing::warn!("the session store has lost its marker: reconciling sessions with it");
-        match self.reconcile(true).await {
+        match self.reconcile_under(true, Some(self.holder.as_str())).await {
             Ok(done) => {
-                self.sessions.finish_reconciliation().await?;
+                if !self.sessions.finish_reconciliation(&self.holder).await? {
+                    return Err(LossError::LeaseLost);
+                }
                 Ok(Some(done))
             }
             Err(e) => {
                 // The next check tries again; failing to let go only delays it (the lease
-                // runs out).
-                let _ = self.sessions.abandon_reconciliation().await;
+                // runs out). A lease already lost is not ours to give up (a no-op).
+                let _ = self.sessions.abandon_reconciliation(&self.holder).await;
                 Err(e)
             }
         }
     }
 
     /// Restores the throttle's counts and (with `end_sessions`) ends the sessions the
-    /// store no longer holds.
+    /// store no longer holds, holding no lease (an instance alone with its store).
     pub async fn reconcile(&self, end_sessions: bool) -> Result<Reconciled, LossError> {
+        self.reconcile_under(end_sessions, None).await
+    }
+
+    /// As `reconcile`; with `lease` (its holder), renewing it per page and stopping with
+    /// `LeaseLost` once it is gone.
+    async fn reconcile_under(
+        &self,
+        end_sessions: bool,
+        lease: Option<&str>,
+    ) -> Result<Reconciled, LossError> {
         let mut done = Reconciled {
             counters: self.restore_counters().await?,
             ..Reconciled::default()
@@ -122,26 +151,18 @@ impl StoreLoss {
         if !end_sessions {
             return Ok(done);
         }
-        let missing = self.missing_sessions().await?;
+        let missing = self.missing_sessions(lease).await?;
         if missing.is_empty() {
             return Ok(done);
         }
         tokio::time::sleep(self.recheck).await;
-        for page in missing.chunks(BATCH as usize) {
-            let keys: Vec<String> = page.iter().map(|(_, key, _)| key.clone()).collect();
-            let present = self.sessions.sso_records_present(&keys).await?;
-            for ((sid, key, user), here) in page.iter().zip(present) {
-                if !here {
-                    self.end(sid, key, user, &mut done).await?;
-                }
-            }
-            self.sessions.renew_reconciliation(&self.holder).await?;
-        }
+        let result = self.end_missing(&missing, lease, &mut done).await;
         if done.deliveries > 0
             && let Some(outbox) = &self.outbox
         {
             outbox.wake();
         }
+        result?;
         tracing::warn!(
             sessions = done.sessions,
             deliveries = done.deliveries,
@@ -149,6 +170,37 @@ impl StoreLoss {
             "reconciled the database with the session store"
         );
         Ok(done)
+    }
+
+    /// Ends those of `missing` whose record is still gone, a page at a time, the lease
+    /// renewed before each.
+    async fn end_missing(
+        &self,
+        missing: &[(String, String, String)],
+        lease: Option<&str>,
+        done: &mut Reconciled,
+    ) -> Result<(), LossError> {
+        for page in missing.chunks(BATCH as usize) {
+            self.renew(lease).await?;
+            let keys: Vec<String> = page.iter().map(|(_, key, _)| key.clone()).collect();
+            let present = self.sessions.sso_records_present(&keys).await?;
+            for ((sid, key, user), here) in page.iter().zip(present) {
+                if !here {
+                    self.end(sid, key, user, done).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews the lease, if there is one; `LeaseLost` if it is gone.
+    async fn renew(&self, lease: Option<&str>) -> Result<(), LossError> {
+        if let Some(holder) = lease
+            && !self.sessions.renew_reconciliation(holder).await?
+        {
+            return Err(LossError::LeaseLost);
+        }
+        Ok(())
     }
 
     /// Raises each throttle counter to the failures the database kept for it in the
@@ -175,7 +227,10 @@ impl StoreLoss {
     }
 
     /// `(sid, store_key, user_id)` of each live session whose record the store lacks.
-    async fn missing_sessions(&self) -> Result<Vec<(String, String, String)>, LossError> {
+    async fn missing_sessions(
+        &self,
+        lease: Option<&str>,
+    ) -> Result<Vec<(String, String, String)>, LossError> {
         let now = self.clock.now();
         let mut missing = Vec::new();
         let mut after: Option<String> = None;
@@ -199,7 +254,7 @@ impl StoreLoss {
                 return Ok(missing);
             }
             after = page.last().map(|s| s.sid.clone());
-            self.sessions.renew_reconciliation(&self.holder).await?;
+            self.renew(lease).await?;
         }
     }
 
@@ -423,9 +478,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_walk_whose_lease_disappears_stops_and_writes_no_marker() {
+        let world = World::new();
+        world.signed_in("lost", "cookie", false).await;
+        let loss = StoreLoss {
+            recheck: Duration::from_millis(300),
+            ..world.loss()
+        };
+        // The store loses everything again while the walk waits for its recheck (the
+        // lease's key, as `Sessions` names it).
+        let memory = world.memory.clone();
+        let second_loss = async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            memory.delete("{store-loss}:lease").await.unwrap();
+        };
+        let (checked, ()) = tokio::join!(loss.check(), second_loss);
+        assert!(matches!(checked, Err(LossError::LeaseLost)), "{checked:?}");
+        assert_eq!(world.live(), ["lost"], "the walk stopped before ending it");
+        assert!(!world.sessions.has_marker().await.unwrap(), "no marker");
+        // The next check reconciles again.
+        let done = world.loss().check().await.unwrap().unwrap();
+        assert_eq!(done.sessions, 1);
+        assert!(world.sessions.has_marker().await.unwrap());
+    }
+
+    #[tokio::test]
     async fn a_session_whose_record_appears_before_the_recheck_is_not_ended() {
         let world = World::new();
-        // A sign-in between its row and its record.
+        // A record that appears between the two looks (sign-ins write it before the
+        // row, so this is the second look alone).
         world.signed_in("fresh", "cookie", false).await;
         let loss = StoreLoss {
             recheck: Duration::from_millis(300),
@@ -468,6 +549,26 @@ mod tests {
             .unwrap();
         assert!(ended.is_none());
         assert_eq!(world.live(), ["renewed"]);
+    }
+
+    #[test]
+    fn failures_are_purged_once_outside_the_window() {
+        let world = World::new();
+        let keys = Sessions::login_failure_keys("alice", "198.51.100.7", None);
+        let window = throttle::WINDOW.as_secs() as UnixTime;
+        world
+            .store
+            .record_login_failure(&keys, NOW - window - 1)
+            .unwrap();
+        world.store.record_login_failure(&keys, NOW - 60).unwrap();
+        let purged = world.store.purge_login_failures(NOW - window).unwrap();
+        assert_eq!(purged, keys.len());
+        let left = world.store.login_failures_since(0).unwrap();
+        assert_eq!(left.len(), keys.len());
+        assert!(
+            left.iter()
+                .all(|c| c.failures == 1 && c.first_at == NOW - 60)
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! What the session store keeps so that a store that came back empty (a Redis restarted
-//! without persistence, a failover to a replica that missed writes) is noticed (issue
-//! 26): a marker written with no TTL, and a lease on the reconciliation that follows.
+//! without persistence, or flushed) is noticed (issue 26): a marker written with no TTL,
+//! and a lease on the reconciliation that follows. A partial loss is not noticed (see
+//! `store_loss`).
 //! `store_loss` decides what to do; this is only the keys.
 
 use std::time::Duration;
@@ -11,10 +12,13 @@ use super::{
 };
 
 /// There as long as the store has kept what it was given: a store without it has lost
-/// everything (or was never used).
-const MARKER: &str = "store-marker";
+/// everything (or was never used). Under one hash tag with `RECONCILING`, so that on a
+/// Cluster both live in one slot and one script can write this while checking that.
+/// (The tag stays the key's first one unless the configured prefix has one of its own,
+/// which both keys then share alike.)
+const MARKER: &str = "{store-loss}:marker";
 /// Held by the instance reconciling after a loss, so that the others wait for it.
-const RECONCILING: &str = "store-reconciling";
+const RECONCILING: &str = "{store-loss}:lease";
 
 /// How long a reconciliation holds its lease without renewing it: an instance that dies
 /// mid-way leaves it to another after this.
@@ -34,22 +38,33 @@ impl Sessions {
             .await
     }
 
-    /// Extends the lease (a reconciliation of many sessions outlasts one).
-    pub async fn renew_reconciliation(&self, holder: &str) -> SessionResult<()> {
+    /// Extends the lease while `holder` still holds it (a reconciliation of many sessions
+    /// outlasts one). `false`: the lease is gone (the store lost data again) or another
+    /// instance took it after it ran out; the reconciliation must stop, and is never
+    /// given the lease back by this.
+    pub async fn renew_reconciliation(&self, holder: &str) -> SessionResult<bool> {
         self.store
-            .put(RECONCILING, holder.to_owned(), RECONCILIATION_LEASE)
+            .extend_if(RECONCILING, holder, RECONCILIATION_LEASE)
             .await
     }
 
-    /// Writes the marker back and gives the lease up: the loss is dealt with.
-    pub async fn finish_reconciliation(&self) -> SessionResult<()> {
-        self.store.put_lasting(MARKER, "1".to_owned()).await?;
-        self.store.delete(RECONCILING).await
+    /// Writes the marker back and gives the lease up, in one step and only while
+    /// `holder` still holds the lease: the loss is dealt with. `false` (no marker): the
+    /// lease went meanwhile, so the store may have lost what was written since, and the
+    /// next check reconciles again.
+    pub async fn finish_reconciliation(&self, holder: &str) -> SessionResult<bool> {
+        self.store
+            .release_if(RECONCILING, holder, Some((MARKER, "1".to_owned())))
+            .await
     }
 
-    /// Gives the lease up without the marker: the next check tries again.
-    pub async fn abandon_reconciliation(&self) -> SessionResult<()> {
-        self.store.delete(RECONCILING).await
+    /// Gives the lease up without the marker, if `holder` still holds it: the next check
+    /// tries again.
+    pub async fn abandon_reconciliation(&self, holder: &str) -> SessionResult<()> {
+        self.store
+            .release_if(RECONCILING, holder, None)
+            .await
+            .map(|_| ())
     }
 
     /// Which of the sessions (by `sso_record_key`) the store still holds, in order, in
@@ -132,8 +147,38 @@ mod tests {
         assert!(!sessions.has_marker().await.unwrap());
         assert!(sessions.claim_reconciliation("a").await.unwrap());
         assert!(!sessions.claim_reconciliation("b").await.unwrap());
-        sessions.finish_reconciliation().await.unwrap();
+        assert!(sessions.renew_reconciliation("a").await.unwrap());
+        assert!(!sessions.renew_reconciliation("b").await.unwrap());
+        assert!(!sessions.finish_reconciliation("b").await.unwrap());
+        assert!(
+            !sessions.has_marker().await.unwrap(),
+            "b never held the lease"
+        );
+        assert!(sessions.finish_reconciliation("a").await.unwrap());
         assert!(sessions.has_marker().await.unwrap());
         assert!(sessions.claim_reconciliation("b").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_disappeared_is_neither_renewed_nor_finished_and_a_taken_one_is_kept() {
+        let store = Arc::new(MemorySessionStore::new());
+        let sessions = Sessions::new(store.clone());
+        assert!(sessions.claim_reconciliation("a").await.unwrap());
+        // The store loses everything again mid-walk.
+        store.delete(RECONCILING).await.unwrap();
+        assert!(!sessions.renew_reconciliation("a").await.unwrap());
+        assert_eq!(store.get(RECONCILING).await.unwrap(), None, "not recreated");
+        assert!(!sessions.finish_reconciliation("a").await.unwrap());
+        assert!(!sessions.has_marker().await.unwrap(), "no marker written");
+        // Another instance took the lease: the old holder neither renews, nor finishes,
+        // nor gives up what is not its own.
+        assert!(sessions.claim_reconciliation("b").await.unwrap());
+        assert!(!sessions.renew_reconciliation("a").await.unwrap());
+        sessions.abandon_reconciliation("a").await.unwrap();
+        assert!(!sessions.finish_reconciliation("a").await.unwrap());
+        assert_eq!(store.get(RECONCILING).await.unwrap().as_deref(), Some("b"));
+        assert!(!sessions.has_marker().await.unwrap());
+        assert!(sessions.finish_reconciliation("b").await.unwrap());
+        assert!(sessions.has_marker().await.unwrap());
     }
 }

@@ -258,6 +258,47 @@ impl SessionStore for MemorySessionStore {
         })
     }
 
+    fn extend_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            // Under the map's lock: compare and extend are one step, as in Redis.
+            Ok(self.with(|e, now| {
+                if e.live(key, now).map(String::as_str) != Some(value) {
+                    return false;
+                }
+                if let Some((_, expires)) = e.map.get_mut(key) {
+                    *expires = now + ttl;
+                }
+                true
+            }))
+        })
+    }
+
+    fn release_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        lasting: Option<(&'a str, String)>,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            Ok(self.with(|e, now| {
+                if e.live(key, now).map(String::as_str) != Some(value) {
+                    return false;
+                }
+                e.map.remove(key);
+                if let Some((other, lasting_value)) = lasting {
+                    let never = now + Duration::from_secs(100 * 365 * 86_400);
+                    e.map.insert(other.to_owned(), (lasting_value, never));
+                }
+                true
+            }))
+        })
+    }
+
     fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>> {
         Box::pin(async move {
             Ok(self.with(|e, now| keys.iter().map(|k| e.live(k, now).is_some()).collect()))

@@ -89,6 +89,24 @@ pub trait SessionStore: Send + Sync {
     /// Writes `value` under `key` with no TTL: the store's marker (`Sessions::has_marker`),
     /// which is there for as long as the store has kept what it was given.
     fn put_lasting<'a>(&'a self, key: &'a str, value: String) -> BoxFuture<'a, SessionResult<()>>;
+    /// Gives `key` a TTL of `ttl` again if it holds `value`, atomically; `false` (and
+    /// nothing changes) if it holds anything else or nothing: a lease renewed only by its
+    /// holder, so a lease lost or taken over is never recreated.
+    fn extend_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>>;
+    /// Deletes `key` if it holds `value` and then (with `lasting`) writes that key and
+    /// value with no TTL, atomically; `false` (and nothing changes) otherwise. Both keys
+    /// must hash to one Cluster slot (a common hash tag).
+    fn release_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        lasting: Option<(&'a str, String)>,
+    ) -> BoxFuture<'a, SessionResult<bool>>;
     /// Which of `keys` hold a live value, in their order, in one round trip.
     fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>>;
     /// Raises the counter `key` to `at_least` if it holds less, atomically; a counter

@@ -217,6 +217,71 @@ impl SessionStore for RedisSessionStore {
         })
     }
 
+    fn extend_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            // One script: compare and extend are one atomic step.
+            const SCRIPT: &str = r#"
+                if redis.call('GET', KEYS[1]) == ARGV[1] then
+                    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+                    return 1
+                end
+                return 0
+            "#;
+            let extended: i64 = redis::cmd("EVAL")
+                .arg(SCRIPT)
+                .arg(1)
+                .arg(self.key(key))
+                .arg(value)
+                .arg(ttl.as_millis().max(1) as u64)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(extended == 1)
+        })
+    }
+
+    fn release_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        lasting: Option<(&'a str, String)>,
+    ) -> BoxFuture<'a, SessionResult<bool>> {
+        Box::pin(async move {
+            // One script over both keys (one slot: the caller's hash tag), so the lasting
+            // key is written only while `key` still holds `value`.
+            const SCRIPT: &str = r#"
+                if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+                    return 0
+                end
+                redis.call('DEL', KEYS[1])
+                if #KEYS > 1 then
+                    redis.call('SET', KEYS[2], ARGV[2])
+                end
+                return 1
+            "#;
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(SCRIPT);
+            match &lasting {
+                Some((other, _)) => cmd.arg(2).arg(self.key(key)).arg(self.key(other)),
+                None => cmd.arg(1).arg(self.key(key)),
+            };
+            cmd.arg(value);
+            if let Some((_, lasting_value)) = &lasting {
+                cmd.arg(lasting_value);
+            }
+            let released: i64 = cmd
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            Ok(released == 1)
+        })
+    }
+
     fn present<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, SessionResult<Vec<bool>>> {
         Box::pin(async move {
             if keys.is_empty() {

@@ -809,6 +809,9 @@ pub trait SessionRecordStore {
     fn record_login_failure(&self, counter_keys: &[String], at: UnixTime) -> StoreResult<()>;
     /// The failures recorded since `since` (exclusive), counted per counter key.
     fn login_failures_since(&self, since: UnixTime) -> StoreResult<Vec<FailureCount>>;
+    /// Deletes the failures recorded before `before` (the throttle's window ago: no
+    /// restore reads them again); returns how many rows went.
+    fn purge_login_failures(&self, before: UnixTime) -> StoreResult<usize>;
 }
 
 /// The failures one throttle counter holds in a window (`login_failures`).

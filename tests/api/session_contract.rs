@@ -145,6 +145,68 @@ pub(crate) async fn contract(store: Arc<dyn SessionStore>) {
         store.delete(key).await.unwrap();
     }
 
+    // A lease is extended and released only by its holder; releasing it can write a
+    // lasting key beside it (one hash tag: one Cluster slot), and nothing changes once
+    // the lease is gone or another's.
+    let (lease, mark) = ("{contract}:lease", "{contract}:mark");
+    assert!(
+        !store
+            .extend_if(lease, "a", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "no lease: not recreated"
+    );
+    assert_eq!(store.get(lease).await.unwrap(), None);
+    assert!(
+        store
+            .put_if_absent(lease, "a".into(), Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .extend_if(lease, "b", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .extend_if(lease, "a", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        store.get(lease).await.unwrap().as_deref(),
+        Some("a"),
+        "extended"
+    );
+    assert!(
+        !store
+            .release_if(lease, "b", Some((mark, "1".into())))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(mark).await.unwrap(), None);
+    assert!(
+        store
+            .release_if(lease, "a", Some((mark, "1".into())))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(lease).await.unwrap(), None);
+    assert_eq!(store.get(mark).await.unwrap().as_deref(), Some("1"));
+    store.delete(mark).await.unwrap();
+    assert!(!store.release_if(lease, "a", None).await.unwrap(), "gone");
+    assert_eq!(store.get(mark).await.unwrap(), None);
+    store
+        .put(lease, "b".into(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(store.release_if(lease, "b", None).await.unwrap());
+    assert_eq!(store.get(lease).await.unwrap(), None);
+    assert_eq!(store.get(mark).await.unwrap(), None, "nothing written");
+
     // The marker lasts; a raised counter is raised, never lowered, and keeps its window.
     store.put_lasting("mark", "1".into()).await.unwrap();
     assert_eq!(store.get("mark").await.unwrap().as_deref(), Some("1"));

@@ -192,13 +192,13 @@ async fn a_redis_that_comes_back_empty_ends_its_sessions_once_and_keeps_the_thro
         .get_connection()
         .unwrap();
     let _: i64 = redis::cmd("DEL")
-        .arg("loss:store-marker")
+        .arg("loss:{store-loss}:marker")
         .query(&mut conn)
         .unwrap();
     let deadline = Instant::now() + RECONCILED_WITHIN;
     loop {
         let marked: bool = redis::cmd("EXISTS")
-            .arg("loss:store-marker")
+            .arg("loss:{store-loss}:marker")
             .query(&mut conn)
             .unwrap();
         if marked {

@@ -375,15 +375,10 @@ pub(super) async fn complete(
             return Err(expired().into());
         }
     }
-    if let Some(old) = cookie {
+    if let Some(old) = &cookie {
         previous = state
             .sessions
-            .load_sso(&old, now)
-            .await
-            .map_err(OAuthError::from)?;
-        state
-            .sessions
-            .delete_sso(&old)
+            .load_sso(old, now)
             .await
             .map_err(OAuthError::from)?;
     }
@@ -413,26 +408,45 @@ pub(super) async fn complete(
         user_agent: user_agent(req),
         ip_address: Some(address.clone()),
     };
-    let recorded = blocking(state, {
-        let record = record.clone();
-        move |ctx| Ok(ctx.store.record_session(&record)?)
-    })
-    .await?;
-    if !recorded {
-        // The session it would go on in was ended meanwhile (elsewhere): a new one, but
-        // not for a step-up, which only ever raises the session it began in.
-        if signed_in.steps_up.is_some() {
-            return Err(expired().into());
-        }
-        session.sid = new_sid();
-        record.sid = session.sid.clone();
-        blocking(state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
-    }
+    // The record before the database row, and the old record deleted only once the row
+    // has moved off it: a row never points at a record not yet written or already gone,
+    // so a reconciliation after a store loss (`store_loss`) cannot take a sign-in in
+    // progress for a lost session. The new record is useless until its cookie is sent.
     state
         .sessions
         .save_sso(&session, now)
         .await
         .map_err(OAuthError::from)?;
+    let recorded = blocking(state, {
+        let record = record.clone();
+        move |ctx| Ok(ctx.store.record_session(&record)?)
+    })
+    .await?;
+    if let Some(old) = &cookie {
+        state
+            .sessions
+            .delete_sso(old)
+            .await
+            .map_err(OAuthError::from)?;
+    }
+    if !recorded {
+        // The session it would go on in was ended meanwhile (elsewhere): a new one, but
+        // not for a step-up, which only ever raises the session it began in.
+        if signed_in.steps_up.is_some() {
+            // Its cookie is never sent, so the record could not be used; it goes anyway.
+            let _ = state.sessions.delete_sso(&session.id).await;
+            return Err(expired().into());
+        }
+        session.sid = new_sid();
+        record.sid = session.sid.clone();
+        // The record again, now with the new sid, still before its row.
+        state
+            .sessions
+            .save_sso(&session, now)
+            .await
+            .map_err(OAuthError::from)?;
+        blocking(state, move |ctx| Ok(ctx.store.record_session(&record)?)).await?;
+    }
     pending.logged_in_session = Some(token_hash(&session.id));
     let cookie = session_cookie(&state.settings, session.id.clone());
     // The claimed interaction goes on under a new handle (if a consent page follows).

@@ -4,8 +4,7 @@ use super::SqlStore;
 use crate::domain::UnixTime;
 use crate::store::schema::{
     action_links, authorization_codes, browser_sessions, client_assertion_jtis, grants,
-    login_failures, logout_deliveries, mail_outbox, opaque_access_tokens, refresh_tokens,
-    revoked_access_tokens,
+    logout_deliveries, mail_outbox, opaque_access_tokens, refresh_tokens, revoked_access_tokens,
 };
 use crate::store::{
     AuthorizationCode, Grant, GrantStore, OpaqueAccessToken, RefreshToken, StoreError, StoreResult,
@@ -157,9 +156,6 @@ impl GrantStore for SqlStore {
         )
         .execute(&mut *conn)?;
         purged += diesel::delete(action_links::table.filter(action_links::expires_at.lt(before)))
-            .execute(&mut *conn)?;
-        // Failed sign-ins are kept for the throttle's window (`store_loss`); a day is ample.
-        purged += diesel::delete(login_failures::table.filter(login_failures::at.lt(before)))
             .execute(&mut *conn)?;
         purged += diesel::delete(
             logout_deliveries::table.filter(

@@ -433,4 +433,11 @@ impl SessionRecordStore for SqlStore {
             })
             .collect())
     }
+
+    fn purge_login_failures(&self, before: UnixTime) -> StoreResult<usize> {
+        Ok(
+            diesel::delete(login_failures::table.filter(login_failures::at.lt(before)))
+                .execute(&mut *self.conn()?)?,
+        )
+    }
 }
