@@ -190,6 +190,25 @@ impl Chrome {
         self.client.current_url().await.unwrap()
     }
 
+    /// Waits (polling, with a deadline) until the page's `h1` reads `expected`: after a
+    /// click the old page may still be there for a moment.
+    pub(crate) async fn wait_for_heading(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let heading = self.find("h1").await.text().await.unwrap_or_default();
+            if heading == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: the heading stayed {heading:?}, not {expected:?}, at {}",
+                self.test,
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (polling, with a deadline) until the browser is at a URL `at` accepts.
     pub(crate) async fn wait_for_url(
         &self,

@@ -50,8 +50,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     chrome.type_into("#password", PASSWORD).await;
     chrome.type_into("#password_confirmation", PASSWORD).await;
     chrome.press("\u{E007}").await;
-    let heading = chrome.find("h1").await.text().await.unwrap();
-    assert_eq!(heading, "Your account is ready");
+    chrome.wait_for_heading("Your account is ready").await;
     chrome.check("invitation-done").await;
     chrome.goto(&link).await;
     chrome.find("h1").await;
@@ -71,8 +70,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     chrome.type_into("#password", PASSWORD).await;
     chrome.type_into("#password_confirmation", PASSWORD).await;
     chrome.press("\u{E007}").await;
-    let heading = chrome.find("h1").await.text().await.unwrap();
-    assert_eq!(heading, "Consultez vos e-mails");
+    chrome.wait_for_heading("Consultez vos e-mails").await;
     chrome.check("check-mail-fr").await;
     let (link, text) = link_mailed_to(&app, "jules@example.org", "/signup/verify").await;
     assert!(text.contains("24 heures"), "{text}");
@@ -81,8 +79,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     chrome.check("verify-fr").await;
     chrome.type_into("#password", PASSWORD).await;
     chrome.click("form button[type=submit]").await;
-    let heading = chrome.find("h1").await.text().await.unwrap();
-    assert_eq!(heading, "Votre compte est prêt");
+    chrome.wait_for_heading("Votre compte est prêt").await;
     chrome.check("signup-done-fr").await;
     assert!(
         app.store
@@ -105,8 +102,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     let (link, text) = link_mailed_to(&app, "lou@example.org", "/signup/invitation").await;
     assert!(text.contains("7 jours"), "{text}");
     chrome.goto(&link).await;
-    let heading = chrome.find("h1").await.text().await.unwrap();
-    assert_eq!(heading, "Accepter votre invitation");
+    chrome.wait_for_heading("Accepter votre invitation").await;
     chrome.check("invitation-fr").await;
     chrome.type_into("#username", "lou").await;
     chrome.type_into("#password", PASSWORD).await;
@@ -119,8 +115,7 @@ async fn the_invitation_and_sign_up_pages_work_on_a_phone_in_english_and_french(
     chrome.type_into("#password", PASSWORD).await;
     chrome.type_into("#password_confirmation", PASSWORD).await;
     chrome.press("\u{E007}").await;
-    let heading = chrome.find("h1").await.text().await.unwrap();
-    assert_eq!(heading, "Votre compte est prêt");
+    chrome.wait_for_heading("Votre compte est prêt").await;
     chrome.check("invitation-done-fr").await;
     chrome.done().await;
     app.stop().await;
