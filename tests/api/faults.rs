@@ -363,7 +363,12 @@ struct Attempt {
 }
 
 /// One whole sign-in in a new browser from `address`: authorize, the login form, the code.
-async fn sign_in_once(app: &TestApp, client: &TestClient, username: &str, address: IpAddr) -> bool {
+pub(crate) async fn sign_in_once(
+    app: &TestApp,
+    client: &TestClient,
+    username: &str,
+    address: IpAddr,
+) -> bool {
     let http = crate::helpers::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -7,31 +7,9 @@ use std::time::{Duration, Instant};
 
 use portcullis::liveness_sync;
 use portcullis::store::sql::liveness::LivenessCache;
-use reqwest::StatusCode;
 
-use crate::helpers::{Browser, Outcome, TestApp, TestClient, query};
-
-/// One whole sign-in in a new browser from `address`: authorize, the login form, the code.
-async fn sign_in_once(app: &TestApp, client: &TestClient, username: &str, address: IpAddr) -> bool {
-    let http = crate::helpers::http_builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(address)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let browser = Browser::new(http, &app.issuer);
-    let (url, _) = app.authorize_url(client, &[]);
-    let Ok(response) = browser.http.get(&url).send().await else {
-        return false;
-    };
-    let outcome = browser.follow(response).await;
-    if !matches!(&outcome, Outcome::Page { status, .. } if *status == StatusCode::OK) {
-        return false;
-    }
-    let response = browser.post_login(outcome, username).await;
-    matches!(browser.follow(response).await, Outcome::Left(url) if query(&url, "code").is_some())
-}
+use crate::faults::sign_in_once;
+use crate::helpers::{TestApp, TestClient};
 
 /// Signs in over and over (each time from another loopback address, so that per-address
 /// limits stay out of it) until one succeeds; returns how long that took.
