@@ -142,21 +142,31 @@ async fn announce(
     while changes.recv().await.is_some() {
         // A burst of changes is one announcement.
         while changes.try_recv().is_ok() {}
-        if conn.is_none() {
-            conn = client.connect().await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            tracing::warn!("cannot announce a revocation: Redis is unavailable");
-            continue;
-        };
-        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(&instance)
-            .query_async(c)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "cannot announce a revocation");
-            conn = None;
+        // Once more on a new connection if the old one failed (its server gone, a
+        // Cluster's node failed over): an announcement lost is a change the others see
+        // only when their caches expire.
+        for last_try in [false, true] {
+            if conn.is_none() {
+                conn = client.connect().await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tracing::warn!("cannot announce a revocation: Redis is unavailable");
+                break;
+            };
+            let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&instance)
+                .query_async(c)
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(e) => {
+                    conn = None;
+                    if last_try {
+                        tracing::warn!(error = %e, "cannot announce a revocation");
+                    }
+                }
+            }
         }
     }
 }
@@ -197,9 +207,18 @@ async fn listen(
     }
 }
 
-/// On a Cluster, a message published on any node reaches the subscribers of every node;
-/// the crate's cluster connection subscribes on one and subscribes again by itself when
-/// that node goes away (RESP3 pushes, received on `pushes`).
+/// On a Cluster, a message published on any node reaches the subscribers of every node
+/// (replicas too), so one subscription anywhere hears every instance.
+///
+/// The crate's cluster connection subscribes at the master serving the channel's slot and
+/// moves the subscription only after something refreshes its slot map: a command that
+/// meets a moved slot or a missing node. A connection that only listens sends none, so
+/// when its node dies the crate repairs the connection to that address for ever and the
+/// subscription is never moved to the promoted replica (redis 1.8.1,
+/// `cluster_async::reconnect_loop`). Hence, whenever a node of the connection goes away (a
+/// `Disconnection` push), a new connection subscribes afresh where the channel's slot is
+/// served now: its new master, or while the failover is under way its replica (the crate
+/// falls back within the shard; a replica takes `SUBSCRIBE`).
 async fn listen_cluster(
     client: RedisClient,
     mut pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
@@ -207,34 +226,66 @@ async fn listen_cluster(
     instance: String,
     cache: Weak<LivenessCache>,
 ) {
-    // The connection must live as long as the subscription.
-    let _conn = loop {
-        if let Ok(RedisConn::Cluster(mut conn)) = client.connect().await
-            && conn.subscribe(&channel).await.is_ok()
-        {
-            break conn;
+    let mut last_subscribed: Option<tokio::time::Instant> = None;
+    loop {
+        // A node that keeps going away does not make us reconnect in a tight loop.
+        if let Some(at) = last_subscribed {
+            tokio::time::sleep_until(at + RESUBSCRIBE_DELAY).await;
         }
-        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
-    };
-    // What was announced before we listened is lost.
-    match cache.upgrade() {
-        Some(cache) => cache.forget_all(),
-        None => return,
-    }
-    while let Some(push) = pushes.recv().await {
-        let Some(cache) = cache.upgrade() else { return };
-        match push.kind {
-            redis::PushKind::Message => {
-                let from_us = redis::Msg::from_push_info(push)
-                    .is_some_and(|m| m.get_payload_bytes() == instance.as_bytes());
-                if !from_us {
-                    cache.forget_all();
+        // The connection must live as long as the subscription. The one it replaces was
+        // dropped on the way round, and with it the crate's repairs of a node now gone.
+        let Some(_conn) = subscribe_cluster(&client, &channel, &cache).await else {
+            return;
+        };
+        last_subscribed = Some(tokio::time::Instant::now());
+        // What was announced before we listened is lost.
+        match cache.upgrade() {
+            Some(cache) => cache.forget_all(),
+            None => return,
+        }
+        loop {
+            // Ends when the client (which holds the sender) is gone.
+            let Some(push) = pushes.recv().await else {
+                return;
+            };
+            let Some(cache) = cache.upgrade() else { return };
+            match push.kind {
+                redis::PushKind::Message => {
+                    let from_us = redis::Msg::from_push_info(push)
+                        .is_some_and(|m| m.get_payload_bytes() == instance.as_bytes());
+                    if !from_us {
+                        cache.forget_all();
+                    }
                 }
+                // Subscribed (again): what was announced meanwhile is lost.
+                redis::PushKind::Subscribe => cache.forget_all(),
+                // A node went away, perhaps the one we listen on: the same until we
+                // listen again, on a new connection.
+                redis::PushKind::Disconnection => {
+                    cache.forget_all();
+                    tracing::info!("a Redis Cluster node went away; subscribing again");
+                    break;
+                }
+                _ => {}
             }
-            // Subscribed (again): what was announced meanwhile is lost. A node that went
-            // away: the same, until the subscription is back.
-            redis::PushKind::Subscribe | redis::PushKind::Disconnection => cache.forget_all(),
-            _ => {}
         }
+    }
+}
+
+/// A new cluster connection subscribed to `channel`, retried until it is; `None` once the
+/// cache is gone.
+async fn subscribe_cluster(
+    client: &RedisClient,
+    channel: &str,
+    cache: &Weak<LivenessCache>,
+) -> Option<redis::cluster_async::ClusterConnection> {
+    loop {
+        if let Ok(RedisConn::Cluster(mut conn)) = client.connect().await
+            && conn.subscribe(channel).await.is_ok()
+        {
+            return Some(conn);
+        }
+        cache.upgrade()?;
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
     }
 }

@@ -50,6 +50,36 @@ pub(super) fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits until the replica on `replica` has acknowledged every write the master on
+/// `master` has taken so far. (`WAIT` from a new `redis-cli` proves nothing: it waits for
+/// that connection's own writes, and it has made none.)
+pub(super) fn wait_until_replicated(master: u16, replica: u16) {
+    let field = |line: &str, name: &str| -> Option<u64> {
+        line.split([':', ',']).find_map(|kv| {
+            kv.strip_prefix(name)?
+                .strip_prefix('=')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    let written: u64 = cli(master, &["INFO", "replication"])
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:")?.trim().parse().ok())
+        .expect("the master's replication offset");
+    wait_for(
+        "the replica acknowledged the master's writes",
+        Duration::from_secs(10),
+        || {
+            cli(master, &["INFO", "replication"]).lines().any(|l| {
+                l.starts_with("slave")
+                    && field(l, "port") == Some(u64::from(replica))
+                    && field(l, "offset").is_some_and(|acked| acked >= written)
+            })
+        },
+    );
+}
+
 /// Polls `done` until it holds, or fails the test after `within`.
 pub(super) fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
