@@ -272,6 +272,7 @@ pub async fn build_state_with_clock(
             clock: clock.clone(),
             holder: crate::crypto::tokens::random_uuid(),
             recheck: crate::store_loss::RECHECK_AFTER,
+            walk: crate::store_loss::Walk::default(),
             outbox: Some(outbox.clone()),
         },
         watch,

@@ -23,15 +23,20 @@
 //!
 //! Reconciling: the throttle's counts are raised back to the failures the database kept
 //! for the window (`login_failures`), then the database's live sessions are walked in
-//! pages of `BATCH`, one round trip to the store per page, and those whose record is gone
-//! are ended as `portcullis sessions end` ends one (grants revoked, apps told by
-//! back-channel logout through the outbox), audited as `session.ended` with reason
-//! `store_lost`. A sign-in writes its session's record before its database row, so a row
-//! without its record has lost it; still a session is judged twice, `RECHECK_AFTER`
+//! pages of `PAGE` (keyset, by `sid`), one round trip to the store per page, and those
+//! whose record is gone are ended as `portcullis sessions end` ends one (grants revoked,
+//! apps told by back-channel logout through the outbox), audited as `session.ended` with
+//! reason `store_lost`. A sign-in writes its session's record before its database row, so
+//! a row without its record has lost it; still a session is judged twice, `RECHECK_AFTER`
 //! apart, and ended only while it is still under the record found missing, because a
 //! renewal moves the row to a new record. Ending is a conditional
 //! UPDATE (`WHERE ended_at IS NULL AND store_key = ...`): of two instances reconciling
 //! together, one ends each session and queues its logout tokens, so each app is told once.
+//!
+//! Memory: the sessions found missing are held for their second look in batches of at
+//! most `BATCH`; each batch is looked at again (one pause), ended, and let go before the
+//! walk goes on, so a store that lost a million sessions never has them all in memory.
+//! Ending already walked sessions moves no page of the walk: the keyset is the `sid`.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -46,10 +51,15 @@ use crate::store::{AdminChange, NewAuditEvent, Store, StoreError, StoreResult};
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long a session found missing is given to appear before it is ended: a second
 /// look. A sign-in writes its record before its row (see the module), so this guards
-/// against no known race; it costs a reconciliation one pause.
+/// against no known race; it costs a reconciliation one pause per `BATCH` found missing.
 pub const RECHECK_AFTER: Duration = Duration::from_secs(1);
-/// Sessions looked up in the store per round trip.
-const BATCH: i64 = 200;
+/// Sessions looked up in the store per round trip: one page of the walk.
+pub const PAGE: i64 = 200;
+/// The most sessions found missing held at once for their second look (50 pages' worth,
+/// a few MB). Each batch costs one `RECHECK_AFTER` pause: a million sessions lost cost
+/// 100 pauses (100 s) beside the million conditional UPDATEs that end them, where a pause
+/// per page would cost 5,000 (well over an hour).
+pub const BATCH: usize = 10_000;
 /// Why the sessions ended, in their audit events and log lines.
 pub const REASON: &str = "store_lost";
 
@@ -76,6 +86,27 @@ pub struct Reconciled {
     pub sessions: usize,
     /// Logout tokens this instance queued.
     pub deliveries: usize,
+    /// Batches of sessions found missing that were looked at a second time (each after
+    /// one pause).
+    pub rechecks: usize,
+}
+
+/// How the database's live sessions are walked: `page` of them per round trip to the
+/// store, and at most `batch` found missing held for their second look (see the module;
+/// a `batch` smaller than `page` holds up to a page's worth, settled after every page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    pub page: i64,
+    pub batch: usize,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            page: PAGE,
+            batch: BATCH,
+        }
+    }
 }
 
 /// Which session store this instance has, and so what a loss can mean.
@@ -92,6 +123,13 @@ pub enum Watch {
     CountersOnly,
 }
 
+/// A live session of the database whose record the store was found to lack.
+struct LostSession {
+    sid: String,
+    store_key: String,
+    user_id: String,
+}
+
 pub struct StoreLoss {
     pub sessions: Sessions,
     /// Weak: the watch ends with the application.
@@ -100,6 +138,7 @@ pub struct StoreLoss {
     /// This instance's name in the reconciliation's lease.
     pub holder: String,
     pub recheck: Duration,
+    pub walk: Walk,
     /// Woken when logout tokens were queued (`None`: the outbox's own poll finds them).
     pub outbox: Option<Outbox>,
 }
@@ -151,42 +190,96 @@ impl StoreLoss {
         if !end_sessions {
             return Ok(done);
         }
-        let missing = self.missing_sessions(lease).await?;
-        if missing.is_empty() {
-            return Ok(done);
+        self.end_lost_sessions(lease, &mut done).await?;
+        if done.sessions > 0 {
+            tracing::warn!(
+                sessions = done.sessions,
+                deliveries = done.deliveries,
+                counters = done.counters,
+                rechecks = done.rechecks,
+                "reconciled the database with the session store"
+            );
         }
+        Ok(done)
+    }
+
+    /// Walks the database's live sessions a page at a time (the lease renewed before
+    /// each page after the first), gathering those whose record the store lacks; a batch
+    /// that could not take another page is settled (`settle`) before the walk goes on,
+    /// and so is what is left at the end.
+    async fn end_lost_sessions(
+        &self,
+        lease: Option<&str>,
+        done: &mut Reconciled,
+    ) -> Result<(), LossError> {
+        let now = self.clock.now();
+        let size = self.walk.page.max(1);
+        let batch = self.walk.batch;
+        let mut missing: Vec<LostSession> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let from = after.take();
+            let page = self
+                .blocking(move |store| store.list_live_sessions(from.as_deref(), now, size))
+                .await?;
+            let keys: Vec<String> = page.iter().map(|s| s.store_key.clone()).collect();
+            let present = self.sessions.sso_records_present(&keys).await?;
+            let last = (page.len() as i64) < size;
+            after = page.last().map(|s| s.sid.clone());
+            missing.extend(page.into_iter().zip(present).filter(|(_, here)| !here).map(
+                |(s, _)| LostSession {
+                    sid: s.sid,
+                    store_key: s.store_key,
+                    user_id: s.user_id,
+                },
+            ));
+            // Settled before the next page could take the batch past its size.
+            if !missing.is_empty() && (last || missing.len() + size as usize > batch) {
+                self.settle(&missing, lease, done).await?;
+                missing.clear();
+            }
+            if last {
+                return Ok(());
+            }
+            self.renew(lease).await?;
+        }
+    }
+
+    /// Gives `missing` `recheck` to appear, then ends those still gone, a page at a time,
+    /// the lease renewed before each; wakes the outbox if logout tokens were queued.
+    async fn settle(
+        &self,
+        missing: &[LostSession],
+        lease: Option<&str>,
+        done: &mut Reconciled,
+    ) -> Result<(), LossError> {
         tokio::time::sleep(self.recheck).await;
-        let result = self.end_missing(&missing, lease, &mut done).await;
-        if done.deliveries > 0
+        done.rechecks += 1;
+        let queued = done.deliveries;
+        let result = self.end_missing(missing, lease, done).await;
+        if done.deliveries > queued
             && let Some(outbox) = &self.outbox
         {
             outbox.wake();
         }
-        result?;
-        tracing::warn!(
-            sessions = done.sessions,
-            deliveries = done.deliveries,
-            counters = done.counters,
-            "reconciled the database with the session store"
-        );
-        Ok(done)
+        result
     }
 
     /// Ends those of `missing` whose record is still gone, a page at a time, the lease
     /// renewed before each.
     async fn end_missing(
         &self,
-        missing: &[(String, String, String)],
+        missing: &[LostSession],
         lease: Option<&str>,
         done: &mut Reconciled,
     ) -> Result<(), LossError> {
-        for page in missing.chunks(BATCH as usize) {
+        for page in missing.chunks(self.walk.page.max(1) as usize) {
             self.renew(lease).await?;
-            let keys: Vec<String> = page.iter().map(|(_, key, _)| key.clone()).collect();
+            let keys: Vec<String> = page.iter().map(|s| s.store_key.clone()).collect();
             let present = self.sessions.sso_records_present(&keys).await?;
-            for ((sid, key, user), here) in page.iter().zip(present) {
+            for (lost, here) in page.iter().zip(present) {
                 if !here {
-                    self.end(sid, key, user, done).await?;
+                    self.end(lost, done).await?;
                 }
             }
         }
@@ -226,46 +319,14 @@ impl StoreLoss {
         Ok(restored)
     }
 
-    /// `(sid, store_key, user_id)` of each live session whose record the store lacks.
-    async fn missing_sessions(
-        &self,
-        lease: Option<&str>,
-    ) -> Result<Vec<(String, String, String)>, LossError> {
-        let now = self.clock.now();
-        let mut missing = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let from = after.clone();
-            let page = self
-                .blocking(move |store| store.list_live_sessions(from.as_deref(), now, BATCH))
-                .await?;
-            let keys: Vec<String> = page.iter().map(|s| s.store_key.clone()).collect();
-            let present = self.sessions.sso_records_present(&keys).await?;
-            for (session, here) in page.iter().zip(present) {
-                if !here {
-                    missing.push((
-                        session.sid.clone(),
-                        session.store_key.clone(),
-                        session.user_id.clone(),
-                    ));
-                }
-            }
-            if (page.len() as i64) < BATCH {
-                return Ok(missing);
-            }
-            after = page.last().map(|s| s.sid.clone());
-            self.renew(lease).await?;
-        }
-    }
-
-    /// Ends one lost session with its audit event, if it is still live under `key`.
-    async fn end(
-        &self,
-        sid: &str,
-        key: &str,
-        user: &str,
-        done: &mut Reconciled,
-    ) -> Result<(), LossError> {
+    /// Ends one lost session with its audit event, if it is still live under its
+    /// record's key.
+    async fn end(&self, lost: &LostSession, done: &mut Reconciled) -> Result<(), LossError> {
+        let (sid, key, user) = (
+            lost.sid.as_str(),
+            lost.store_key.as_str(),
+            lost.user_id.as_str(),
+        );
         let event = NewAuditEvent {
             at: self.clock.now(),
             actor: "system".to_owned(),
@@ -371,6 +432,7 @@ mod tests {
                 clock: self.clock.clone(),
                 holder: "instance-a".into(),
                 recheck: Duration::from_millis(10),
+                walk: Walk::default(),
                 outbox: None,
             }
         }
@@ -445,6 +507,48 @@ mod tests {
         let again = world.loss().reconcile(true).await.unwrap();
         assert_eq!(again.sessions, 0);
         assert_eq!(world.store_lost_events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_walk_ends_lost_sessions_a_bounded_batch_at_a_time() {
+        let world = World::new();
+        // Twelve sessions, s03 and s08 kept, walked two a page with at most four held.
+        for n in 0..12 {
+            let kept = n == 3 || n == 8;
+            world
+                .signed_in(&format!("s{n:02}"), &format!("c{n:02}"), kept)
+                .await;
+        }
+        let loss = StoreLoss {
+            walk: Walk { page: 2, batch: 4 },
+            ..world.loss()
+        };
+        let done = loss.check().await.unwrap().unwrap();
+        assert_eq!(done.sessions, 10);
+        // Settled whenever another page could take the batch past four: after s00-s03
+        // (three missing), s04-s07 (four) and s08-s11 (three); the last, empty page
+        // finds nothing left. One pause per batch, never more than four held.
+        assert_eq!(done.rechecks, 3);
+        assert_eq!(world.live(), ["s03", "s08"]);
+        assert_eq!(world.store_lost_events().len(), 10);
+        assert!(world.sessions.has_marker().await.unwrap(), "marked again");
+    }
+
+    #[tokio::test]
+    async fn a_walk_that_finds_nothing_missing_never_pauses() {
+        let world = World::new();
+        for n in 0..5 {
+            world
+                .signed_in(&format!("s{n}"), &format!("c{n}"), true)
+                .await;
+        }
+        let loss = StoreLoss {
+            walk: Walk { page: 2, batch: 4 },
+            ..world.loss()
+        };
+        let done = loss.reconcile(true).await.unwrap();
+        assert_eq!((done.sessions, done.rechecks), (0, 0));
+        assert_eq!(world.live().len(), 5);
     }
 
     #[tokio::test]
