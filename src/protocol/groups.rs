@@ -37,6 +37,18 @@ pub fn claim(grant_id: &str, ctx: &Context<'_>) -> Result<Vec<String>, OAuthErro
     Ok(ctx.store.grant_group_names(grant_id)?)
 }
 
+/// The claim's value for `user_id`, before any grant of theirs is stored (a code's
+/// redemption looks them up ahead of the transaction that stores its grant): the same
+/// names in the same order as `claim`, without its cache.
+pub fn claim_of_user(user_id: &str, ctx: &Context<'_>) -> Result<Vec<String>, OAuthError> {
+    Ok(ctx
+        .store
+        .list_user_groups(user_id)?
+        .into_iter()
+        .map(|group| group.name)
+        .collect())
+}
+
 /// The claim as JSON.
 pub fn value(names: &[String]) -> Value {
     Value::from(names.to_vec())

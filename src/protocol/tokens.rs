@@ -81,7 +81,7 @@ pub fn issue_access_token(
 }
 
 /// The claims of an access token for `request`, not yet signed: a grant that needs more
-/// (token exchange: `act`, a shorter life) changes them before `mint_access_token`.
+/// (token exchange: `act`, a shorter life) changes them before `prepare_access_token`.
 pub fn access_token_claims(
     request: &AccessTokenRequest<'_>,
     ctx: &Context<'_>,

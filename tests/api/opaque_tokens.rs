@@ -44,6 +44,21 @@ fn opaque_client(app: &TestApp) -> TestClient {
     })
 }
 
+/// A client of opaque tokens that may exchange them for `API`, impersonating, with the
+/// code and refresh grants and `more`.
+fn opaque_exchanger(app: &TestApp, more: &[&str]) -> TestClient {
+    let mut grant_types: Vec<String> = vec!["authorization_code".into(), "refresh_token".into()];
+    grant_types.extend(more.iter().map(|g| g.to_string()));
+    grant_types.push(EXCHANGE.into());
+    app.add_client_with(ClientDraft {
+        grant_types,
+        exchange_audiences: vec![API.into()],
+        exchange_impersonation: true,
+        access_token_format: AccessTokenFormat::Opaque,
+        ..ClientDraft::default()
+    })
+}
+
 fn text(v: &Value, name: &str) -> String {
     v[name]
         .as_str()
@@ -356,18 +371,7 @@ async fn the_admin_api_takes_an_opaque_client_token_bound_or_not() {
 async fn token_exchange_takes_opaque_subject_and_actor_tokens() {
     for (app, _db) in apps().await {
         app.add_user("alice").await;
-        let exchanger = app.add_client_with(ClientDraft {
-            grant_types: vec![
-                "authorization_code".into(),
-                "refresh_token".into(),
-                "client_credentials".into(),
-                EXCHANGE.into(),
-            ],
-            exchange_audiences: vec![API.into()],
-            exchange_impersonation: true,
-            access_token_format: AccessTokenFormat::Opaque,
-            ..ClientDraft::default()
-        });
+        let exchanger = opaque_exchanger(&app, &["client_credentials"]);
         let (tokens, _) = app.offline_tokens(&exchanger, "alice").await;
         let subject = text(&tokens, "access_token");
         assert_opaque(&subject);
@@ -409,6 +413,103 @@ async fn token_exchange_takes_opaque_subject_and_actor_tokens() {
         assert_eq!(revoked.status(), StatusCode::OK);
         assert!(!active(&app, &reader, &issued).await);
         assert!(!active(&app, &reader, &delegated).await);
+    }
+}
+
+/// Runs `sqlite` or `postgres`, statements for the backend `app` is on, on its database
+/// through a connection of the test's own.
+fn on_database(app: &TestApp, db: Option<&TempDatabase>, sqlite: &str, postgres: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    match db {
+        Some(db) => diesel::PgConnection::establish(&db.url)
+            .unwrap()
+            .batch_execute(postgres)
+            .unwrap(),
+        None => {
+            let path = app.dir.path().join("portcullis.db");
+            let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+            conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+            conn.batch_execute(sqlite).unwrap();
+        }
+    }
+}
+
+/// Every INSERT of an opaque token's row fails (as a full disk or a lost server would).
+const REFUSE_SQLITE: &str = "CREATE TRIGGER refuse_opaque BEFORE INSERT ON opaque_access_tokens \
+     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;";
+const REFUSE_POSTGRES: &str = "CREATE FUNCTION refuse_opaque() RETURNS trigger LANGUAGE plpgsql \
+     AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+     CREATE TRIGGER refuse_opaque BEFORE INSERT ON opaque_access_tokens \
+     FOR EACH ROW EXECUTE FUNCTION refuse_opaque();";
+
+#[tokio::test]
+async fn a_redemption_that_cannot_record_its_opaque_token_leaves_the_code_unused() {
+    for (app, db) in apps().await {
+        app.add_user("alice").await;
+        let client = opaque_client(&app);
+        // With `groups`: the response looks up the user's groups, and still the token's
+        // row is written in the redemption's transaction.
+        let (url, pkce) = app.authorize_url(&client, &[("scope", "openid groups")]);
+        let callback = app.browser().sign_in(&url, "alice").await;
+        let code = query(&callback, "code").unwrap();
+
+        on_database(&app, db.as_ref(), REFUSE_SQLITE, REFUSE_POSTGRES);
+        let failed = app.redeem(&client, &code, Some(&pkce.verifier)).await;
+        assert!(failed.status().is_server_error(), "{}", failed.status());
+        on_database(
+            &app,
+            db.as_ref(),
+            "DROP TRIGGER refuse_opaque;",
+            "DROP TRIGGER refuse_opaque ON opaque_access_tokens;",
+        );
+
+        // Not used up: the client's retry gets its tokens.
+        let tokens = ok_json(app.redeem(&client, &code, Some(&pkce.verifier)).await).await;
+        assert!(text(&tokens, "scope").contains("groups"), "{tokens}");
+        let access = text(&tokens, "access_token");
+        assert_opaque(&access);
+        assert!(active(&app, &client, &access).await);
+    }
+}
+
+#[tokio::test]
+async fn an_exchange_whose_subject_grant_is_deleted_meanwhile_is_refused() {
+    for (app, db) in apps().await {
+        app.add_user("alice").await;
+        let exchanger = opaque_exchanger(&app, &[]);
+        let (tokens, _) = app.offline_tokens(&exchanger, "alice").await;
+        let subject = text(&tokens, "access_token");
+        // The grant goes (its user or client deleted) after the exchange found it live
+        // and before the issued token's row refers to it: right before that INSERT.
+        on_database(
+            &app,
+            db.as_ref(),
+            "CREATE TRIGGER end_grant BEFORE INSERT ON opaque_access_tokens \
+             BEGIN DELETE FROM grants WHERE id = NEW.grant_id; END;",
+            "CREATE FUNCTION end_grant() RETURNS trigger LANGUAGE plpgsql \
+             AS $$ BEGIN DELETE FROM grants WHERE id = NEW.grant_id; RETURN NEW; END $$; \
+             CREATE TRIGGER end_grant BEFORE INSERT ON opaque_access_tokens \
+             FOR EACH ROW EXECUTE FUNCTION end_grant();",
+        );
+        let secret = exchanger.secret.clone().unwrap();
+        let form = [
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject.as_str()),
+            ("subject_token_type", ACCESS),
+            ("resource", API),
+        ];
+        let response = app
+            .token_request(&form, Some((exchanger.id.as_str(), secret.as_str())))
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_request", "{body}");
+        assert_eq!(
+            body["error_description"], "the subject token's grant has ended",
+            "{body}"
+        );
     }
 }
 

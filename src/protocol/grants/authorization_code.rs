@@ -2,8 +2,8 @@
 
 use super::refresh_token::first_refresh_token;
 use super::{
-    Allowed, SessionFacts, TokenResponse, UserAccess, amr_of_code, granted_audience, needs_groups,
-    user_access, user_grant, user_token_response,
+    Allowed, GroupsOf, SessionFacts, TokenResponse, amr_of_code, granted_audience, user_access,
+    user_grant, user_token_response,
 };
 use crate::crypto::tokens::{constant_time_eq, pkce_s256, token_hash};
 use crate::domain::{GrantType, Scopes, is_pkce_string};
@@ -172,16 +172,15 @@ pub fn exchange(
         && client.may_use_grant(GrantType::RefreshToken))
     .then(|| first_refresh_token(&grant, ctx));
     // The access token is made first, so that an opaque one is recorded in the
-    // redemption's transaction; unless the response needs the user's groups, looked up
-    // by the grant, which the transaction stores.
-    let early = (!needs_groups(&grant, &scopes))
-        .then(|| user_access(&grant, client, &scopes, &audience, ctx))
-        .transpose()?;
+    // redemption's transaction: a failed INSERT leaves the code unused, never used up
+    // with its tokens lost. The user's groups are looked up by the user, as the grant
+    // is stored by that transaction.
+    let access = user_access(&grant, client, &scopes, &audience, GroupsOf::User, ctx)?;
     if !ctx.store.redeem_code(
         &code_hash,
         &grant,
         refresh.as_ref().map(|(_, r)| r),
-        early.as_ref().and_then(UserAccess::pending),
+        access.pending(),
         ctx.now,
     )? {
         // Lost a race with a concurrent redemption of the same code: same rule as reuse.
@@ -190,10 +189,7 @@ pub fn exchange(
             "authorization code was already used",
         ));
     }
-    let access = match early {
-        Some(access) => access.recorded(),
-        None => user_access(&grant, client, &scopes, &audience, ctx)?,
-    };
+    let access = access.recorded();
     user_token_response(
         &grant,
         client,

@@ -257,11 +257,15 @@ fn groups_released(grant: &Grant, scope: &Scopes) -> (GroupsReleased, Option<Cla
     (released, requested)
 }
 
-/// Whether a response for `scope` looks up the user's groups: by the grant's id, so only
-/// once the grant is stored.
-pub(super) fn needs_groups(grant: &Grant, scope: &Scopes) -> bool {
-    let (released, _) = groups_released(grant, scope);
-    released.in_access || released.in_id
+/// Where `user_access` looks up the user's groups, when the response releases them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum GroupsOf {
+    /// By the grant, stored already (a refresh): answered from the liveness cache for a
+    /// grant seen lately.
+    StoredGrant,
+    /// By the grant's user: the grant is stored by the transaction that is to record the
+    /// token (a code's redemption), so the token is made before it.
+    User,
 }
 
 /// The access token of a user's grant (code, refresh) for `scope` (the grant's or a
@@ -292,13 +296,17 @@ pub(super) fn user_access(
     client: &Client,
     scope: &Scopes,
     audience: &[String],
+    groups_of: GroupsOf,
     ctx: &Context<'_>,
 ) -> Result<UserAccess, OAuthError> {
     let scope_text = scope.to_string();
     let (released, _) = groups_released(grant, scope);
     // The groups, looked up once if either token releases them.
     let group_names = (released.in_access || released.in_id)
-        .then(|| groups::claim(&grant.id, ctx))
+        .then(|| match groups_of {
+            GroupsOf::StoredGrant => groups::claim(&grant.id, ctx),
+            GroupsOf::User => groups::claim_of_user(&grant.user_id, ctx),
+        })
         .transpose()?;
     let request = AccessTokenRequest {
         subject: &Subject::User {

@@ -33,7 +33,8 @@
 //! and leaves out `nonce` (OIDC Core §12.2).
 
 use super::{
-    TokenResponse, UserAccess, granted_audience, requested_scope, user_access, user_token_response,
+    GroupsOf, TokenResponse, UserAccess, granted_audience, requested_scope, user_access,
+    user_token_response,
 };
 use crate::crypto::tokens::{random_token, token_hash};
 use crate::domain::Scopes;
@@ -170,9 +171,14 @@ pub fn exchange(
             // Made before the rotation, so that an opaque one is recorded in its
             // transaction (one INSERT more, no round trip of its own).
             early = match (&scope, &audience) {
-                (Some(scope), Ok(audience)) => {
-                    Some(user_access(&grant, client, scope, audience, ctx)?)
-                }
+                (Some(scope), Ok(audience)) => Some(user_access(
+                    &grant,
+                    client,
+                    scope,
+                    audience,
+                    GroupsOf::StoredGrant,
+                    ctx,
+                )?),
                 _ => None,
             };
             let rotated = match ctx.store.rotate_refresh_token(
@@ -242,7 +248,7 @@ fn finish(
     let audience = audience?;
     let access = match early {
         Some(access) => access,
-        None => user_access(grant, client, &scope, &audience, ctx)?,
+        None => user_access(grant, client, &scope, &audience, GroupsOf::StoredGrant, ctx)?,
     };
     user_token_response(
         grant,

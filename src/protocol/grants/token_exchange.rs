@@ -22,11 +22,11 @@ use crate::protocol::jwt::{self, AudienceRule, IssuedAt, JtiRule, Lifetime, Rule
 use crate::protocol::jwt::{UnverifiedJwt, VerifyingKey};
 use crate::protocol::resource_indicators;
 use crate::protocol::tokens::{
-    AccessTokenClaims, AccessTokenRequest, Subject, access_token_claims, mint_access_token,
+    AccessTokenClaims, AccessTokenRequest, Subject, access_token_claims, prepare_access_token,
     subject_for, verify_access_token,
 };
 use crate::protocol::{Context, ErrorCode, OAuthError, Params};
-use crate::store::{Client, Grant, NewAuditEvent};
+use crate::store::{Client, Grant, NewAuditEvent, StoreError};
 
 /// RFC 8693 §3: the token type identifiers this provider takes and issues.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -506,7 +506,19 @@ pub fn exchange(
             .to_string(),
         ),
     };
-    let access = mint_access_token(claims, client, ctx)?;
+    let prepared = prepare_access_token(claims, client, ctx)?;
+    // An opaque token's row refers to the subject's grant, live when looked up above but
+    // deleted since with its client or its user: the reference fails, and the subject
+    // token is refused as one whose grant had ended already is (RFC 8693 §2.2.2).
+    if let Some(row) = prepared.pending() {
+        ctx.store
+            .insert_opaque_access_token(row)
+            .map_err(|e| match e {
+                StoreError::Gone => refused_token("the subject token's grant has ended"),
+                other => other.into(),
+            })?;
+    }
+    let access = prepared.recorded().token;
     ctx.store.record_audit_event(&event)?;
     crate::audit::token_exchanged(
         &grant.user_id,

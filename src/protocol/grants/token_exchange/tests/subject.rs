@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::protocol::testing::START;
+use crate::protocol::tokens::mint_access_token;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
