@@ -42,29 +42,42 @@ async fn issue(
         .settings
         .endpoint(crate::protocol::features::TOKEN.path);
     let address = client_address_of(req, &state.settings);
-    let client = blocking(state, move |ctx| {
-        crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)
-    })
-    .await?;
-    // RFC 9449 §11.1: the proof is verified and its `jti` recorded only for an
-    // authenticated client (no one else can use up its proofs), before any token is issued.
-    let proof = dpop::authorization_server_proof(req, state, proof.as_ref()).await?;
-    // RFC 8628 §3.4: a device's poll reads the session store before the grant.
-    if params.single("grant_type")? == Some(GrantType::DeviceCode.as_str()) {
-        let response = super::device_authorization::poll(params, client, proof, state).await?;
-        return Ok((response, false));
-    }
-    let (grant_type, client_id, nonce_required, response) = blocking(state, move |ctx| {
-        let request = TokenRequest::parse(&params)?.with_address(address);
-        let grant_type = request.grant_type().as_str();
-        Ok((
-            grant_type,
-            client.id.clone(),
-            client.metadata.require_dpop_nonce,
-            exchange(request, &client, proof.as_ref(), ctx)?,
-        ))
-    })
-    .await?;
+    let device_poll =
+        matches!(params.single("grant_type"), Ok(Some(g)) if g == GrantType::DeviceCode.as_str());
+    let issued = if proof.is_none() && !device_poll {
+        // One hop to the blocking pool for the whole request: without a proof nothing
+        // asynchronous stands between client authentication and the grant, and each hop
+        // is two thread switches on the hottest path.
+        blocking(state, move |ctx| {
+            let client = crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)?;
+            grant(&params, address, &client, None, ctx)
+        })
+        .await?
+    } else {
+        let client = blocking(state, move |ctx| {
+            crate::protocol::client_auth::authenticate(&creds, &endpoint, ctx)
+        })
+        .await?;
+        // RFC 9449 §11.1: the proof is verified and its `jti` recorded only for an
+        // authenticated client (no one else can use up its proofs), before any token is
+        // issued.
+        let proof = dpop::authorization_server_proof(req, state, proof.as_ref()).await?;
+        // RFC 8628 §3.4: a device's poll reads the session store before the grant.
+        if params.single("grant_type")? == Some(GrantType::DeviceCode.as_str()) {
+            let response = super::device_authorization::poll(params, client, proof, state).await?;
+            return Ok((response, false));
+        }
+        blocking(state, move |ctx| {
+            grant(&params, address, &client, proof.as_ref(), ctx)
+        })
+        .await?
+    };
+    let Issued {
+        grant_type,
+        client_id,
+        nonce_required,
+        response,
+    } = issued;
     state.metrics.token_issued(grant_type);
     crate::audit::tokens_issued(grant_type, &client_id);
     // RFC 6749 §5.1: responses carrying tokens must not be cached.
@@ -75,4 +88,29 @@ async fn issue(
         .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, dpop::EXPOSED_HEADERS))
         .json(response);
     Ok((ok, nonce_required))
+}
+
+/// What a grant gave, for the response and the logs.
+struct Issued {
+    grant_type: &'static str,
+    client_id: String,
+    nonce_required: bool,
+    response: crate::protocol::grants::TokenResponse,
+}
+
+/// The grant the request asks for, for the authenticated `client`.
+fn grant(
+    params: &crate::protocol::Params,
+    address: String,
+    client: &crate::store::Client,
+    proof: Option<&crate::protocol::dpop::Proof>,
+    ctx: &crate::protocol::Context<'_>,
+) -> Result<Issued, crate::protocol::OAuthError> {
+    let request = TokenRequest::parse(params)?.with_address(address);
+    Ok(Issued {
+        grant_type: request.grant_type().as_str(),
+        client_id: client.id.clone(),
+        nonce_required: client.metadata.require_dpop_nonce,
+        response: exchange(request, client, proof, ctx)?,
+    })
 }
