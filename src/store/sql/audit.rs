@@ -49,7 +49,7 @@ impl AuditStore for SqlStore {
                     let before: Option<Option<String>> = users_table::table
                         .find(&user.id)
                         .select(users_table::email)
-                        .first(conn)
+                        .get_result(conn)
                         .optional()?;
                     let found = users::update_user_in(conn, user, now)?;
                     let moved = before.is_some_and(|before| {

@@ -297,7 +297,7 @@ pub(super) fn update_client_in(conn: &mut AnyConnection, client: &Client) -> Sto
     let stored: Option<String> = clients::table
         .find(&client.id)
         .select(clients::registration_token_hash)
-        .first(conn)?;
+        .get_result(conn)?;
     let client = Client {
         registration_token_hash: stored,
         ..client.clone()
@@ -349,7 +349,7 @@ pub(super) fn find_client_in(conn: &mut AnyConnection, id: &str) -> StoreResult<
     let Some(row) = clients::table
         .find(id)
         .select(ClientRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(None);
@@ -422,7 +422,7 @@ impl ClientStore for SqlStore {
         let Some(row) = clients::table
             .find(id)
             .select(ClientRow::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()?
         else {
             return Ok(None);
@@ -461,7 +461,7 @@ impl ClientStore for SqlStore {
             let at: Option<i64> = clients::table
                 .find(after)
                 .select(clients::created_at)
-                .first(&mut *conn)
+                .get_result(&mut *conn)
                 .optional()?;
             select = match at {
                 Some(at) => select.filter(

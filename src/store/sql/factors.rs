@@ -56,7 +56,7 @@ impl FactorStore for SqlStore {
         Ok(totp_credentials::table
             .find(user_id)
             .select(TotpCredential::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -89,7 +89,7 @@ impl FactorStore for SqlStore {
             let confirmed: Option<Option<i64>> = totp_credentials::table
                 .find(user_id)
                 .select(totp_credentials::confirmed_at)
-                .first(&mut *conn)
+                .get_result(&mut *conn)
                 .optional()?;
             if matches!(confirmed, Some(Some(_))) {
                 return Ok(false);
@@ -263,7 +263,7 @@ impl FactorStore for SqlStore {
         let totp = totp_credentials::table
             .find(user_id)
             .select(TotpCredential::as_select())
-            .first(&mut *conn)
+            .get_result(&mut *conn)
             .optional()?
             .and_then(|t| {
                 t.confirmed_at.map(|confirmed_at| TotpSummary {

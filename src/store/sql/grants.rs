@@ -22,7 +22,7 @@ impl GrantStore for SqlStore {
         Ok(authorization_codes::table
             .find(code_hash)
             .select(AuthorizationCode::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -76,7 +76,7 @@ impl GrantStore for SqlStore {
         Ok(grants::table
             .find(id)
             .select(Grant::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 

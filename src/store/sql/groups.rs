@@ -92,7 +92,7 @@ impl GroupStore for SqlStore {
         Ok(groups::table
             .find(id)
             .select(Group::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 

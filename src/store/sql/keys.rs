@@ -73,7 +73,7 @@ impl ConsentStore for SqlStore {
         Ok(consents::table
             .find((user_id, client_id))
             .select(Consent::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -135,7 +135,7 @@ impl SqlStore {
             let previous: Option<Consent> = consents::table
                 .find(key)
                 .select(Consent::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let Some(previous) = previous else {
                 diesel::insert_into(consents::table)

@@ -71,11 +71,11 @@ pub(super) fn use_for_user_in(
     let sent_to: String = action_links::table
         .find(token_hash)
         .select(action_links::email)
-        .first(conn)?;
+        .get_result(conn)?;
     let account: Option<(Option<String>, Option<i64>)> = users::table
         .find(user_id)
         .select((users::email, users::disabled_at))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(matches!(
         account,
@@ -100,7 +100,7 @@ impl LinkStore for SqlStore {
         Ok(action_links::table
             .find(token_hash)
             .select(ActionLink::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -127,7 +127,7 @@ impl LinkStore for SqlStore {
                 action_links::table
                     .find(token_hash)
                     .select(ActionLink::as_select())
-                    .first(conn)?,
+                    .get_result(conn)?,
             ))
         })
     }
@@ -159,7 +159,7 @@ impl LinkStore for SqlStore {
             let email: String = action_links::table
                 .find(token_hash)
                 .select(action_links::email)
-                .first(conn)?;
+                .get_result(conn)?;
             // Two columns, only if the row still has the address read: an
             // administrator's concurrent change (a disable, a new address) is kept.
             let row = users::table

@@ -110,7 +110,7 @@ impl MailStore for SqlStore {
         Ok(mail_outbox::table
             .find(id)
             .select(QueuedMail::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 }

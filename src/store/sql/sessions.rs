@@ -58,7 +58,7 @@ fn end_if_in(
     let session = browser_sessions::table
         .find(sid)
         .select(BrowserSession::as_select())
-        .first(conn)?;
+        .get_result(conn)?;
     let client_ids: Vec<String> = grants::table
         .filter(grants::session_id.eq(sid))
         .select(grants::client_id)
@@ -234,7 +234,7 @@ impl SessionRecordStore for SqlStore {
         Ok(browser_sessions::table
             .find(sid)
             .select(BrowserSession::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 

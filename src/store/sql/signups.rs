@@ -103,7 +103,7 @@ impl SignupStore for SqlStore {
         Ok(pending_signups::table
             .find(token_hash)
             .select(PendingSignup::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 

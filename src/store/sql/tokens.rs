@@ -16,7 +16,7 @@ impl TokenStore for SqlStore {
             .inner_join(grants::table)
             .filter(refresh_tokens::token_hash.eq(token_hash))
             .select((RefreshToken::as_select(), Grant::as_select()))
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -107,7 +107,7 @@ impl TokenStore for SqlStore {
                     .find(id)
                     .filter(grants::revoked_at.is_null())
                     .select((unrevoked, grants::expires_at))
-                    .first(&mut *conn)
+                    .get_result(&mut *conn)
                     .optional()?;
                 let Some((unrevoked, expires_at)) = found else {
                     return Ok(false);
@@ -139,7 +139,7 @@ impl TokenStore for SqlStore {
         Ok(opaque_access_tokens::table
             .find(token_hash)
             .select(OpaqueAccessToken::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -176,6 +176,6 @@ impl FactStore for SqlStore {
         Ok(instance_facts::table
             .find(name)
             .select(instance_facts::value)
-            .first(&mut *conn)?)
+            .get_result(&mut *conn)?)
     }
 }

@@ -20,7 +20,7 @@ fn link_in(conn: &mut AnyConnection, identity: &UpstreamIdentity) -> StoreResult
     let existing = ids::table
         .find((&identity.issuer, &identity.subject))
         .select(UpstreamIdentity::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match existing {
         None => {
@@ -64,7 +64,7 @@ impl UpstreamStore for SqlStore {
         Ok(ids::table
             .find((issuer, subject))
             .select(UpstreamIdentity::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -172,7 +172,7 @@ impl UpstreamStore for SqlStore {
             let password_hash: Option<String> = users_table::table
                 .find(user_id)
                 .select(users_table::password_hash)
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let has_password = password_hash.is_some_and(|h| !h.is_empty());
             let keys: i64 = passkeys::table

@@ -171,7 +171,7 @@ impl UserStore for SqlStore {
         Ok(users::table
             .find(id)
             .select(User::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -179,7 +179,7 @@ impl UserStore for SqlStore {
         Ok(users::table
             .filter(users::username_key.eq(UsernameKey::new(username).as_str()))
             .select(User::as_select())
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?)
     }
 
@@ -202,7 +202,7 @@ impl UserStore for SqlStore {
             .find(grant_id)
             .inner_join(users::table)
             .select((User::as_select(), grants::claims))
-            .first(&mut *self.conn()?)
+            .get_result(&mut *self.conn()?)
             .optional()?;
         if let Some(found) = &found {
             self.liveness
