@@ -670,12 +670,30 @@ pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
 }
 
 /// A port that was free a moment ago (for processes that must be told their port).
+///
+/// Taken below the kernel's ephemeral range (32768–60999 on Linux), where every client
+/// connection gets its local port: a port found free there (by binding port 0) may be
+/// some connection's before the test's server binds it, which under a loaded suite made
+/// a six-node Redis Cluster fail to start. Each port is handed out once per process, from
+/// a start that depends on the process, so that two test processes rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port left in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// An HTTP client builder for tests. rustls is built without a default crypto provider
