@@ -417,15 +417,18 @@ pub fn check_refresh_binding(token: &str, binding: Option<&Binding>) -> Result<(
 /// so that no code is bound to a key that can never match.
 pub fn parse_dpop_jkt(value: &str) -> Result<String, OAuthError> {
     use base64::Engine;
-    let decoded = (value.len() == THUMBPRINT_CHARS)
-        .then(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value))
-        .and_then(Result::ok);
-    match decoded {
-        Some(bytes) if bytes.len() == 32 => Ok(value.to_owned()),
-        _ => Err(OAuthError::invalid_request(
+    // 43 characters that decode (canonically: the 2 bits left over must be zero) are
+    // exactly 32 bytes.
+    let thumbprint = value.len() == THUMBPRINT_CHARS
+        && base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .is_ok();
+    if !thumbprint {
+        return Err(OAuthError::invalid_request(
             "dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)",
-        )),
+        ));
     }
+    Ok(value.to_owned())
 }
 
 /// The length of a base64url SHA-256 thumbprint without padding.
