@@ -62,8 +62,9 @@ async fn issue(
         // authenticated client (no one else can use up its proofs), before any token is
         // issued.
         let proof = dpop::authorization_server_proof(req, state, proof.as_ref()).await?;
-        // RFC 8628 §3.4: a device's poll reads the session store before the grant.
-        if params.single("grant_type")? == Some(GrantType::DeviceCode.as_str()) {
+        // RFC 8628 §3.4: a device's poll reads the session store before the grant. (A
+        // malformed `grant_type` is not one, and the grant's parsing refuses it.)
+        if device_poll {
             let response = super::device_authorization::poll(params, client, proof, state).await?;
             return Ok((response, false));
         }
